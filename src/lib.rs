@@ -1,0 +1,7 @@
+//! trunkdiag: why won't this trunk open? Answered from the car's CAN bus.
+//!
+//! See ARCHITECTURE.md for the map of modules and their boundaries.
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod hex;
