@@ -1,0 +1,127 @@
+//! The command line: argument definitions, output formatting (human and
+//! JSON) and exit codes. Only this module knows about JSON output, colour,
+//! terminals and process exit codes; the library below returns values.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, documented in `--help` and README.
+pub mod exit {
+    /// Nothing wrong found (`no-fault-found`), or a command that succeeded.
+    pub const OK: u8 = 0;
+    /// A fault verdict (the trunk has a problem the tool identified).
+    pub const FAULT: u8 = 1;
+    /// The run failed: bad arguments, unreadable or malformed input, bus error.
+    pub const FAILED: u8 = 2;
+}
+
+const EXIT_HELP: &str = "\
+Exit codes:
+  0  no fault found (or the command succeeded)
+  1  a fault verdict
+  2  the run failed: bad arguments, unreadable or malformed input, bus error";
+
+#[derive(Parser, Debug)]
+#[command(name = "trunkdiag", version, about = "Why won't this trunk open? Answered from the car's CAN bus.", after_help = EXIT_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// An error that ends the run with exit code 2; the message is printed as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl CliError {
+    pub fn new(msg: impl Into<String>) -> CliError {
+        CliError(msg.into())
+    }
+}
+
+fn init_logging(log: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = if log.quiet {
+        "error"
+    } else {
+        match log.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Parses the arguments, runs the command and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::FAILED
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.log);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("trunkdiag: error: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow_like::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// The error type commands return: any error, printed with its message.
+pub mod anyhow_like {
+    pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
+    pub type Result<T> = std::result::Result<T, Error>;
+}
+
+/// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
+pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
+    match cli.command {}
+}
