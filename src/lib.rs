@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod frame;
 pub mod hex;
+pub mod isotp;
 pub mod transport;
