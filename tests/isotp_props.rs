@@ -288,7 +288,13 @@ fn unpadded_frames_are_minimal() {
 
 #[test]
 fn n_bs_fires_exactly_one_second_after_the_first_frame() {
-    let mut ch = IsoTpChannel::new(IsoTpConfig::default());
+    // The other timers get different values so a mix-up shows.
+    let mut ch = IsoTpChannel::new(IsoTpConfig {
+        n_as_us: 30_000,
+        n_ar_us: 40_000,
+        n_cr_us: 50_000,
+        ..IsoTpConfig::default()
+    });
     ch.send(5_000, &[0xAA; 20]).unwrap();
     let ff = ch.poll_transmit(7_000).unwrap();
     assert_eq!(ff.data().get(..2), Some(&[0x10, 20][..]));
@@ -330,8 +336,17 @@ fn frame(id: CanId, data: &[u8]) -> CanFrame {
 
 #[test]
 fn n_cr_fires_one_second_after_our_flow_control() {
-    let mut ecu = IsoTpChannel::new(IsoTpConfig::new(ECU, TESTER));
+    let mut ecu = IsoTpChannel::new(IsoTpConfig {
+        n_as_us: 30_000,
+        n_bs_us: 50_000,
+        ..IsoTpConfig::new(ECU, TESTER)
+    });
     ecu.handle_frame(100, &frame(TESTER, &[0x10, 20, 1, 2, 3, 4, 5, 6]));
+    assert_eq!(
+        ecu.poll_timeout(),
+        Some(1_000_100),
+        "N_Ar until our FC leaves"
+    );
     let fc = ecu.poll_transmit(250).unwrap();
     assert_eq!(fc.data(), &[0x30, 0, 0, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC][..]);
     assert_eq!(ecu.poll_timeout(), Some(1_000_250));
