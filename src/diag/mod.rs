@@ -13,6 +13,7 @@
 //! bytes and a parser checks the response SID, the echo and the length and
 //! returns typed data or a [`DecodeError`] that names what was expected.
 
+pub mod client;
 pub mod describe;
 pub mod dtc;
 pub mod kwp;
@@ -20,6 +21,7 @@ pub mod nrc;
 pub mod obd;
 pub mod uds;
 
+pub use client::{Client, ClientConfig, ClientError, ClientEvent, RequestId};
 pub use describe::{describe, Described, Dir};
 pub use dtc::{Dtc, DtcRecord};
 pub use nrc::Nrc;
