@@ -1,6 +1,7 @@
 //! Negative response codes: the byte after `7F <sid>` in UDS and KWP2000.
 //!
-//! Names are the camelCase names of ISO 14229-1 (Table A.1); 0x80 is the
+//! Names are the camelCase names of ISO 14229-1:2020 (Table A.1; 0x38-0x4F
+//! stay the range ISO 14229-1 reserves for ISO 15764); 0x80 is the
 //! KWP2000 code (ISO 14230-3) that the Nissan BCM sends for reads outside
 //! session C0. Anything else keeps its byte in [`Nrc::Other`], so decoding
 //! never loses information.
@@ -72,6 +73,20 @@ nrc_table! {
     InvalidKey = 0x35, "invalidKey", "the security key was wrong";
     ExceededNumberOfAttempts = 0x36, "exceedNumberOfAttempts", "too many wrong security keys";
     RequiredTimeDelayNotExpired = 0x37, "requiredTimeDelayNotExpired", "the security lockout delay is still running";
+    CertificateVerificationFailedInvalidTimePeriod = 0x50, "certificateVerificationFailedInvalidTimePeriod", "authentication (ISO 14229-1:2020): certificate outside its validity period";
+    CertificateVerificationFailedInvalidSignature = 0x51, "certificateVerificationFailedInvalidSignature", "authentication (ISO 14229-1:2020): certificate signature invalid";
+    CertificateVerificationFailedInvalidChainOfTrust = 0x52, "certificateVerificationFailedInvalidChainOfTrust", "authentication (ISO 14229-1:2020): certificate chain of trust invalid";
+    CertificateVerificationFailedInvalidType = 0x53, "certificateVerificationFailedInvalidType", "authentication (ISO 14229-1:2020): certificate type invalid";
+    CertificateVerificationFailedInvalidFormat = 0x54, "certificateVerificationFailedInvalidFormat", "authentication (ISO 14229-1:2020): certificate format invalid";
+    CertificateVerificationFailedInvalidContent = 0x55, "certificateVerificationFailedInvalidContent", "authentication (ISO 14229-1:2020): certificate content invalid";
+    CertificateVerificationFailedInvalidScope = 0x56, "certificateVerificationFailedInvalidScope", "authentication (ISO 14229-1:2020): certificate scope invalid";
+    CertificateVerificationFailedInvalidCertificate = 0x57, "certificateVerificationFailedInvalidCertificate", "authentication (ISO 14229-1:2020): certificate invalid or revoked";
+    OwnershipVerificationFailed = 0x58, "ownershipVerificationFailed", "authentication (ISO 14229-1:2020): proof of ownership failed";
+    ChallengeCalculationFailed = 0x59, "challengeCalculationFailed", "authentication (ISO 14229-1:2020): authentication challenge could not be computed";
+    SettingAccessRightsFailed = 0x5A, "settingAccessRightsFailed", "authentication (ISO 14229-1:2020): access rights could not be set";
+    SessionKeyCreationDerivationFailed = 0x5B, "sessionKeyCreationDerivationFailed", "authentication (ISO 14229-1:2020): session key could not be created";
+    ConfigurationDataUsageFailed = 0x5C, "configurationDataUsageFailed", "authentication (ISO 14229-1:2020): authentication configuration data could not be used";
+    DeAuthenticationFailed = 0x5D, "deAuthenticationFailed", "authentication (ISO 14229-1:2020): de-authentication failed";
     UploadDownloadNotAccepted = 0x70, "uploadDownloadNotAccepted", "the module refused the transfer";
     TransferDataSuspended = 0x71, "transferDataSuspended", "the transfer was stopped";
     GeneralProgrammingFailure = 0x72, "generalProgrammingFailure", "writing the module's memory failed";
