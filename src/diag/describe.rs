@@ -248,6 +248,7 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             Ok(format!("DID {}", list.join(", ")))
         }
         (Protocol::Uds | Protocol::Kwp, 0x27) => {
+            r.u8().ok_or_else(|| short("security level"))?;
             match uds::decode_security_access(p).map_err(err)? {
                 uds::SecurityAccess::Seed { level, .. } => {
                     Ok(format!("requestSeed level 0x{level:02X}"))
