@@ -1,0 +1,219 @@
+//! Diagnostic protocols at the message level: UDS (ISO 14229), KWP2000 on
+//! CAN (ISO 14230-3), OBD-II (SAE J1979), their negative response codes and
+//! trouble codes, a describer for capture analysis, and a sans-IO client
+//! that applies the P2 / P2* / S3 timing rules.
+//!
+//! Everything here works on reassembled ISO-TP payloads (`&[u8]` in,
+//! `Vec<u8>` out). This module must NOT know about ISO-TP framing, CAN ids
+//! (beyond the OBD-II id conventions in [`obd`]), sockets, tokio, clocks,
+//! profiles or verdicts: callers pass `now_us` and interpret the results.
+//!
+//! The codecs are pure functions in the style of python-udsoncan's
+//! `make_request` / `interpret_response`: a builder returns the exact request
+//! bytes and a parser checks the response SID, the echo and the length and
+//! returns typed data or a [`DecodeError`] that names what was expected.
+
+pub mod client;
+pub mod describe;
+pub mod dtc;
+pub mod kwp;
+pub mod nrc;
+pub mod obd;
+pub mod uds;
+
+pub use client::{Client, ClientConfig, ClientError, ClientEvent, RequestId};
+pub use describe::{describe, Described, Dir};
+pub use dtc::{Dtc, DtcRecord};
+pub use nrc::Nrc;
+
+/// The diagnostic protocol a payload belongs to; the same SID means different
+/// things in UDS and KWP2000 (0x30, 0x31, session types...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Uds,
+    Kwp,
+    Obd,
+}
+
+/// The SID of a negative response.
+pub const NEGATIVE_RESPONSE_SID: u8 = 0x7F;
+/// Positive response SID = request SID + this.
+pub const POSITIVE_OFFSET: u8 = 0x40;
+/// Suppress-positive-response bit of a UDS sub-function byte.
+pub const SPRMIB: u8 = 0x80;
+
+/// Why a diagnostic message could not be decoded. One enum for the codec
+/// layer (UDS, KWP, OBD and trouble codes); the client has its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("{service}: empty response, expected at least the response SID")]
+    Empty { service: &'static str },
+    #[error("{service}: response too short for {what}: expected {expected} bytes, got {got}")]
+    Truncated {
+        service: &'static str,
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{service}: expected response SID 0x{expected:02X}, got 0x{got:02X}")]
+    UnexpectedSid {
+        service: &'static str,
+        expected: u8,
+        got: u8,
+    },
+    #[error("{service}: response echoes {what} 0x{got:X}, expected 0x{expected:X}")]
+    WrongEcho {
+        service: &'static str,
+        what: &'static str,
+        expected: u32,
+        got: u32,
+    },
+    #[error("{service}: negative response {nrc}")]
+    Negative { service: &'static str, nrc: Nrc },
+    #[error("{service}: {extra} unexpected byte(s) after {what}")]
+    TrailingBytes {
+        service: &'static str,
+        what: &'static str,
+        extra: usize,
+    },
+    #[error("ReadDataByIdentifier: length of DID 0x{did:04X} unknown, cannot split a multi-DID response")]
+    UnknownDidLength { did: u16 },
+    #[error("{service}: {what}")]
+    Invalid { service: &'static str, what: String },
+    #[error("invalid trouble code {text:?}: expected {expected}")]
+    BadDtcText {
+        text: String,
+        expected: &'static str,
+    },
+}
+
+/// A bounds-checked cursor over untrusted bytes: every read returns `None`
+/// past the end, so parsers never index.
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.bytes.split_at_checked(n)?;
+        self.bytes = tail;
+        Some(head)
+    }
+
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        let (&b, tail) = self.bytes.split_first()?;
+        self.bytes = tail;
+        Some(b)
+    }
+
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+    }
+
+    pub(crate) fn u24(&mut self) -> Option<u32> {
+        let b = self.take(3)?;
+        Some(u32::from_be_bytes([0, *b.first()?, *b.get(1)?, *b.get(2)?]))
+    }
+
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
+    }
+}
+
+/// The ISO name of a service (request SID), per protocol. Unknown SIDs give
+/// "unknown service".
+pub fn service_name(protocol: Protocol, sid: u8) -> &'static str {
+    match protocol {
+        Protocol::Uds => uds::service_name(sid),
+        Protocol::Kwp => kwp::service_name(sid),
+        Protocol::Obd => obd::service_name(sid),
+    }
+}
+
+/// The response to a request: checks that `resp` is a positive response to
+/// `req_sid` and returns the bytes after the response SID. A negative
+/// response becomes [`DecodeError::Negative`].
+pub(crate) fn positive_body<'a>(
+    service: &'static str,
+    req_sid: u8,
+    resp: &'a [u8],
+) -> Result<Reader<'a>, DecodeError> {
+    let mut r = Reader::new(resp);
+    let sid = r.u8().ok_or(DecodeError::Empty { service })?;
+    if sid == NEGATIVE_RESPONSE_SID {
+        let echoed = r.u8();
+        let code = r.u8();
+        return match (echoed, code) {
+            (Some(e), Some(code)) if e == req_sid => Err(DecodeError::Negative {
+                service,
+                nrc: Nrc::from(code),
+            }),
+            (Some(e), Some(_)) => Err(DecodeError::WrongEcho {
+                service,
+                what: "negative response SID",
+                expected: u32::from(req_sid),
+                got: u32::from(e),
+            }),
+            _ => Err(DecodeError::Truncated {
+                service,
+                what: "negative response (7F <sid> <nrc>)",
+                expected: 3,
+                got: resp.len(),
+            }),
+        };
+    }
+    let expected = req_sid.wrapping_add(POSITIVE_OFFSET);
+    if sid != expected {
+        return Err(DecodeError::UnexpectedSid {
+            service,
+            expected,
+            got: sid,
+        });
+    }
+    Ok(r)
+}
+
+/// Reads `n` bytes or reports which part of the response was missing.
+pub(crate) fn need<'a>(
+    r: &mut Reader<'a>,
+    n: usize,
+    service: &'static str,
+    what: &'static str,
+    total: usize,
+) -> Result<&'a [u8], DecodeError> {
+    let have = r.remaining();
+    r.take(n).ok_or(DecodeError::Truncated {
+        service,
+        what,
+        expected: total.saturating_sub(have).saturating_add(n),
+        got: total,
+    })
+}
+
+/// Checks that nothing is left after the last field.
+pub(crate) fn finish(
+    r: &Reader<'_>,
+    service: &'static str,
+    what: &'static str,
+) -> Result<(), DecodeError> {
+    match r.remaining() {
+        0 => Ok(()),
+        extra => Err(DecodeError::TrailingBytes {
+            service,
+            what,
+            extra,
+        }),
+    }
+}
