@@ -47,3 +47,7 @@ pub trait CanBus {
     /// the timestamps of received frames.
     fn now_us(&self) -> u64;
 }
+
+pub mod virtual_bus;
+
+pub use virtual_bus::{VirtualBus, VirtualEndpoint};
