@@ -48,6 +48,8 @@ pub trait CanBus {
     fn now_us(&self) -> u64;
 }
 
+pub mod socketcan;
 pub mod virtual_bus;
 
+pub use self::socketcan::SocketCanBus;
 pub use virtual_bus::{VirtualBus, VirtualEndpoint};
