@@ -353,4 +353,46 @@ mod tests {
             assert_eq!(got, f.on(name("b")).at(0));
         }
     }
+
+    proptest::proptest! {
+        /// Whatever the number of endpoints and the order of sends and
+        /// clock steps: each endpoint receives exactly the frames the others
+        /// sent, in global send order, stamped with the virtual time of the
+        /// send.
+        #[test]
+        fn every_endpoint_sees_the_others_frames_in_send_order(
+            endpoints in 2usize..5,
+            plan in proptest::collection::vec((0usize..5, 0u64..3_000), 0..60),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let bus = VirtualBus::new(1_000);
+                let mut eps: Vec<_> = (0..endpoints)
+                    .map(|i| bus.endpoint(name(&format!("e{i}"))))
+                    .collect();
+                let mut sent = Vec::new();
+                for (seq, (who, gap_us)) in plan.iter().enumerate() {
+                    let who = who % endpoints;
+                    tokio::time::advance(Duration::from_micros(*gap_us)).await;
+                    let f = frame(0x100 + who as u16, &(seq as u16).to_be_bytes());
+                    eps[who].send(&f).await.unwrap();
+                    sent.push((who, seq as u16, bus.now_us()));
+                }
+                for (me, ep) in eps.iter_mut().enumerate() {
+                    let want: Vec<_> = sent.iter().filter(|(w, _, _)| *w != me).collect();
+                    for (who, seq, ts) in want {
+                        let got = ep.rx.try_recv().unwrap();
+                        assert_eq!(got.id, CanId::Standard(0x100 + *who as u16));
+                        assert_eq!(got.data(), seq.to_be_bytes());
+                        assert_eq!(got.timestamp_us, *ts);
+                    }
+                    assert!(ep.rx.try_recv().is_err(), "endpoint {me} got extra frames");
+                }
+            });
+        }
+    }
 }
