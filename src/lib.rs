@@ -6,4 +6,6 @@
 pub mod cli;
 pub mod frame;
 pub mod hex;
+pub mod profile;
 pub mod transport;
+pub mod verdict;
