@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod evidence;
 pub mod frame;
 pub mod hex;
 pub mod profile;
