@@ -155,6 +155,9 @@ pub struct PressContext {
     pub ignition_on: Option<bool>,
     pub doors_locked: Option<bool>,
     pub lockout: Option<bool>,
+    /// The items these values came from (kept apart from the attempt's own
+    /// items: a verdict rests on them only when it uses the context).
+    pub items: Vec<ItemRef>,
 }
 
 /// One press of a trunk input and what followed within the window.
