@@ -63,7 +63,25 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// when the file is fine). An unreadable file is one problem at 1:1.
 pub fn check_file(path: &Path) -> Vec<Problem> {
     match load::read_source(path) {
-        Ok(src) => load::build(src).problems,
+        Ok(src) => {
+            let mut problems = load::build(src).problems;
+            // File order reads best; problems from merged layouts keep their own path.
+            problems.sort_by(|a, b| {
+                (
+                    a.path != path.display().to_string(),
+                    &a.path,
+                    a.line,
+                    a.column,
+                )
+                    .cmp(&(
+                        b.path != path.display().to_string(),
+                        &b.path,
+                        b.line,
+                        b.column,
+                    ))
+            });
+            problems
+        }
         Err(e) => vec![Problem {
             path: path.display().to_string(),
             line: 1,

@@ -532,6 +532,13 @@ impl Profile {
         is_diagnostic_id(id) || self.known_ids.contains(&id)
     }
 
+    /// The known identifiers (census list and decoded frames), sorted.
+    pub fn known_ids_sorted(&self) -> Vec<CanId> {
+        let mut v: Vec<CanId> = self.known_ids.iter().copied().collect();
+        v.sort();
+        v
+    }
+
     /// The BCM as a diagnostic target.
     pub fn bcm(&self) -> &Bcm {
         &self.bcm
