@@ -5,7 +5,10 @@
 
 pub mod cli;
 pub mod diag;
+pub mod evidence;
 pub mod frame;
 pub mod hex;
 pub mod isotp;
+pub mod profile;
 pub mod transport;
+pub mod verdict;

@@ -41,8 +41,13 @@ pub struct LogArgs {
     pub quiet: bool,
 }
 
+pub mod profiles;
+
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// List, show and check vehicle profiles.
+    Profiles(profiles::ProfilesArgs),
+}
 
 /// An error that ends the run with exit code 2; the message is printed as is.
 #[derive(Debug, thiserror::Error)]
@@ -123,5 +128,7 @@ pub mod anyhow_like {
 
 /// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
 pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
-    match cli.command {}
+    match cli.command {
+        Command::Profiles(args) => profiles::run(args),
+    }
 }

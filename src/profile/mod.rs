@@ -1,0 +1,135 @@
+//! Vehicle profiles: one TOML file per vehicle family (`vehicles/*.toml`),
+//! optionally merging shared layout fragments (`vehicles/layouts/*.toml`),
+//! converted at load time into the core [`Profile`].
+//!
+//! Entry points: [`load`], [`list`], [`check_file`]. The TOML types
+//! (`schema`) stay inside this module; everything else uses `model` types.
+//! This module knows nothing about ISO-TP, transports or the CLI.
+
+mod check;
+mod load;
+mod model;
+mod schema;
+pub mod signal;
+
+pub use check::{check_file, line_col, Problem};
+pub use load::{DEFAULT_LOW_BATTERY_VOLTS, DEFAULT_RELEASE_WINDOW_MS, PROFILES_ENV};
+pub use model::*;
+
+use serde::Serialize;
+
+/// Why a profile could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error("no profile named `{name}`: expected a path to a .toml file or one of: {}", known.join(", "))]
+    NotFound { name: String, known: Vec<String> },
+    #[error("{path}: expected a readable profile file: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("profile `{name}` has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        name: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// Loads a profile by bundled name (`nissan-altima-2013-2018`), by name from
+/// the `TRUNKDIAG_PROFILES` directory (which overrides bundled names), or
+/// from a path (anything containing `/` or ending in `.toml`).
+pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
+    load::load(name_or_path)
+}
+
+/// One line of `profiles list`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProfileSummary {
+    pub id: String,
+    pub make: String,
+    pub model: String,
+    pub years: (u16, u16),
+    pub description: String,
+    /// `bundled` or the file path.
+    pub origin: ProfileOrigin,
+    /// Number of items marked `verified = false`.
+    pub unverified_items: usize,
+    /// Problems, for a profile in `TRUNKDIAG_PROFILES` that does not load.
+    pub problems: Vec<Problem>,
+}
+
+impl ProfileSummary {
+    fn of(p: &Profile) -> ProfileSummary {
+        ProfileSummary {
+            id: p.id.clone(),
+            make: p.make.clone(),
+            model: p.model.clone(),
+            years: p.years,
+            description: p.description.clone(),
+            origin: p.origin.clone(),
+            unverified_items: p.unverified_items().count(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// Every available profile: bundled ones, then those in `TRUNKDIAG_PROFILES`
+/// (a same-named file there replaces the bundled entry).
+pub fn list() -> Vec<ProfileSummary> {
+    let mut out: Vec<ProfileSummary> = Vec::new();
+    for (name, _, _) in load::BUNDLED {
+        match load::load_bundled(name) {
+            Ok(p) => out.push(ProfileSummary::of(&p)),
+            Err(e) => out.push(broken(name, ProfileOrigin::Bundled, e)),
+        }
+    }
+    if let Some(dir) = std::env::var_os(PROFILES_ENV) {
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        paths.sort();
+        for path in paths {
+            let summary = match load::load_path(&path) {
+                Ok(p) => ProfileSummary::of(&p),
+                Err(e) => {
+                    let name = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    broken(&name, ProfileOrigin::File(path.display().to_string()), e)
+                }
+            };
+            out.retain(|s| s.id != summary.id);
+            out.push(summary);
+        }
+    }
+    out
+}
+
+fn broken(name: &str, origin: ProfileOrigin, e: ProfileError) -> ProfileSummary {
+    let problems = match e {
+        ProfileError::Invalid { problems, .. } => problems,
+        other => vec![Problem {
+            path: name.to_owned(),
+            line: 1,
+            column: 1,
+            message: other.to_string(),
+        }],
+    };
+    ProfileSummary {
+        id: name.to_owned(),
+        make: String::new(),
+        model: String::new(),
+        years: (0, 0),
+        description: String::new(),
+        origin,
+        unverified_items: 0,
+        problems,
+    }
+}

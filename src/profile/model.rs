@@ -1,0 +1,612 @@
+//! The core vehicle profile: what the analyzer, the diagnostic client, the
+//! rules and the simulator read. Built only by the loader from the TOML
+//! schema types, which go no further (style.md).
+//!
+//! Owns: roles, items (every data field, broadcast signal, BCM exchange and
+//! release condition, each with its source and verified flag), fast decoding
+//! of broadcast frames and data replies. Must not know about TOML, files,
+//! ISO-TP, the CLI or verdict text.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use super::signal::BitField;
+use crate::frame::{CanFrame, CanId};
+
+/// What a value means to the rules. A fixed set: adding a vehicle is a data
+/// change, adding a role is a code change in the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Role {
+    /// Non-zero: the trunk opener is disabled (valet / trunk cancel switch).
+    Lockout,
+    /// Non-zero: the BCM's key-fob trunk request input is set.
+    FobTrunkRequest,
+    /// Non-zero: the BCM's cabin trunk switch input is set.
+    CabinTrunkRequest,
+    /// Non-zero: a trunk request on the bus whose origin (fob or cabin) is not known.
+    TrunkRequest,
+    /// Non-zero: the BCM drives the trunk opener actuator.
+    OpenerOutput,
+    /// Non-zero: the trunk lid is open.
+    LidOpen,
+    /// Non-zero: ignition ON.
+    IgnitionOn,
+    /// Vehicle speed in km/h.
+    SpeedKmh,
+    /// Vehicle battery voltage in volts.
+    BatteryVoltage,
+    /// Non-zero: (other) doors locked.
+    DoorsLocked,
+    /// Non-zero: driver door locked.
+    DriverDoorLocked,
+    /// Non-zero: a door is open (census and context only).
+    DoorOpen,
+    /// Shown to the user, not used by any rule (e.g. part number).
+    Info,
+}
+
+impl Role {
+    pub const ALL: [Role; 13] = [
+        Role::Lockout,
+        Role::FobTrunkRequest,
+        Role::CabinTrunkRequest,
+        Role::TrunkRequest,
+        Role::OpenerOutput,
+        Role::LidOpen,
+        Role::IgnitionOn,
+        Role::SpeedKmh,
+        Role::BatteryVoltage,
+        Role::DoorsLocked,
+        Role::DriverDoorLocked,
+        Role::DoorOpen,
+        Role::Info,
+    ];
+
+    /// The name used in profiles and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Lockout => "lockout",
+            Role::FobTrunkRequest => "fob_trunk_request",
+            Role::CabinTrunkRequest => "cabin_trunk_request",
+            Role::TrunkRequest => "trunk_request",
+            Role::OpenerOutput => "opener_output",
+            Role::LidOpen => "lid_open",
+            Role::IgnitionOn => "ignition_on",
+            Role::SpeedKmh => "speed_kmh",
+            Role::BatteryVoltage => "battery_voltage",
+            Role::DoorsLocked => "doors_locked",
+            Role::DriverDoorLocked => "driver_door_locked",
+            Role::DoorOpen => "door_open",
+            Role::Info => "info",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Roles that mean "someone asked for the trunk".
+    pub fn is_request(self) -> bool {
+        matches!(
+            self,
+            Role::FobTrunkRequest | Role::CabinTrunkRequest | Role::TrunkRequest
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Index of an item in [`Profile::items`]; cheap to copy into evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ItemRef(pub u16);
+
+/// What kind of thing an item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// A field in a data read reply (KWP local id, UDS DID, OBD PID).
+    Data,
+    /// A signal in a broadcast frame.
+    Signal,
+    /// A request/response exchange with the BCM (session, DTC read, active test...).
+    Exchange,
+    /// A release condition (what the BCM refuses by design).
+    Condition,
+    /// The BCM's addressing (request / response ids).
+    Addressing,
+}
+
+/// One profile fact and where it comes from: the unit of "is this verified?".
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ItemInfo {
+    /// Human name, e.g. `TR CANCEL SW`.
+    pub name: String,
+    /// Where it is, e.g. `KWP 21 44 A.7` or `0x60D 7|1@1+`.
+    pub location: String,
+    pub kind: ItemKind,
+    pub role: Option<Role>,
+    pub verified: bool,
+    pub source: String,
+}
+
+impl ItemInfo {
+    /// `TR CANCEL SW (KWP 21 44 A.7)`: how verdicts name an item.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.name, self.location)
+    }
+}
+
+/// Diagnostic protocol spoken by the BCM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Kwp,
+    Uds,
+}
+
+/// ISO-TP addressing of the BCM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Addressing {
+    Normal,
+    Extended,
+}
+
+/// A request and the reply the BCM gives when it agrees.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Exchange {
+    pub request: Vec<u8>,
+    /// The positive reply starts with these bytes; `None` when the request
+    /// asks for no reply (e.g. UDS `3E 80`).
+    pub response_prefix: Option<Vec<u8>>,
+    pub item: ItemRef,
+}
+
+/// How DTCs come back from a DTC read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DtcFormat {
+    /// KWP2000 readDTCByStatus: `58 <n> (<hi> <lo> <status>)×n`.
+    Kwp2Byte,
+    /// UDS 19 02: `59 02 <mask> (<hi> <mid> <failure type> <status>)×n`.
+    Uds3Byte,
+    /// OBD-II mode 03: `43 (<hi> <lo>)×n` (some ECUs put a count first on CAN).
+    Obd,
+}
+
+/// The body control module as a diagnostic target.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bcm {
+    pub name: String,
+    pub protocol: Protocol,
+    #[serde(serialize_with = "ser_display")]
+    pub request_id: CanId,
+    #[serde(serialize_with = "ser_display")]
+    pub response_id: CanId,
+    pub addressing: Addressing,
+    /// False when the module is known not to answer diagnostics at all.
+    pub answers: bool,
+    pub addressing_item: ItemRef,
+    pub session: Option<Exchange>,
+    pub keep_alive: Option<Exchange>,
+    pub keep_alive_period_ms: Option<u32>,
+    pub dtc_read: Option<Exchange>,
+    pub dtc_format: Option<DtcFormat>,
+    pub dtc_clear: Option<Exchange>,
+    pub part_number: Option<Exchange>,
+}
+
+/// A named raw value, e.g. `1 = inhibited`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NamedValue {
+    pub raw: i64,
+    pub name: String,
+}
+
+/// A value inside a payload: position, scaling and meaning.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Field {
+    pub item: ItemRef,
+    pub role: Role,
+    #[serde(serialize_with = "ser_display")]
+    pub bits: BitField,
+    pub scale: f64,
+    pub offset: f64,
+    pub unit: Option<String>,
+    pub values: Vec<NamedValue>,
+}
+
+impl Field {
+    /// Physical value (`raw × scale + offset`), or `None` if the payload is too short.
+    pub fn decode(&self, data: &[u8]) -> Option<f64> {
+        let raw = self.bits.extract(data)?;
+        Some(raw as f64 * self.scale + self.offset)
+    }
+
+    /// The name of a raw value, if the profile gives one.
+    pub fn value_name(&self, raw: i64) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|v| v.raw == raw)
+            .map(|v| v.name.as_str())
+    }
+}
+
+fn ser_display<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Which data read a value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum DataKey {
+    /// KWP2000 readDataByLocalIdentifier `21 <lid>` → `61 <lid> …`.
+    LocalId(u8),
+    /// UDS readDataByIdentifier `22 <did>` → `62 <did> …`.
+    Did(u16),
+    /// OBD-II mode 01 PID `01 <pid>` → `41 <pid> …`.
+    ObdPid(u8),
+}
+
+impl DataKey {
+    pub fn request(self) -> Vec<u8> {
+        match self {
+            DataKey::LocalId(l) => vec![0x21, l],
+            DataKey::Did(d) => vec![0x22, (d >> 8) as u8, d as u8],
+            DataKey::ObdPid(p) => vec![0x01, p],
+        }
+    }
+    /// The start of a positive reply, which [`Profile::decode_data`] strips.
+    pub fn echo(self) -> Vec<u8> {
+        match self {
+            DataKey::LocalId(l) => vec![0x61, l],
+            DataKey::Did(d) => vec![0x62, (d >> 8) as u8, d as u8],
+            DataKey::ObdPid(p) => vec![0x41, p],
+        }
+    }
+}
+
+impl fmt::Display for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataKey::LocalId(l) => write!(f, "KWP 21 {l:02X}"),
+            DataKey::Did(d) => write!(f, "UDS 22 {d:04X}"),
+            DataKey::ObdPid(p) => write!(f, "OBD 01 {p:02X}"),
+        }
+    }
+}
+
+/// One data read to poll and the fields in its reply (after the echo).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataRead {
+    pub name: String,
+    pub key: DataKey,
+    /// Needs the session start first (KWP C0 on Nissan).
+    pub needs_session: bool,
+    pub fields: Vec<Field>,
+}
+
+/// A broadcast frame and its signals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BroadcastFrame {
+    pub name: String,
+    #[serde(serialize_with = "ser_display")]
+    pub id: CanId,
+    pub signals: Vec<Field>,
+}
+
+/// What a DTC means on this vehicle.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DtcMeaning {
+    /// `B2562` or `U3003:16` (a code without `:xx` matches every failure type).
+    pub code: String,
+    pub meaning: String,
+    pub cause: Option<String>,
+    pub advice: Option<String>,
+    pub source: String,
+    pub verified: bool,
+}
+
+/// A cause id a profile adds to diagnosis.md's set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExtraCause {
+    pub id: String,
+    pub summary: String,
+    pub next_steps: Vec<String>,
+}
+
+/// What blocks the release by design.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "when", rename_all = "snake_case")]
+pub enum ConditionTest {
+    /// Blocked while the role's value is above this.
+    Above { value: f64 },
+    /// Blocked while the role's value is non-zero.
+    Set,
+}
+
+/// Which press a release condition applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseInput {
+    Fob,
+    Cabin,
+    /// A broadcast trunk request of unknown origin.
+    Bus,
+    /// The BCM told to fire the opener by the tool.
+    ActiveTest,
+}
+
+impl ReleaseInput {
+    pub const ALL: [ReleaseInput; 4] = [
+        ReleaseInput::Fob,
+        ReleaseInput::Cabin,
+        ReleaseInput::Bus,
+        ReleaseInput::ActiveTest,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseInput::Fob => "fob",
+            ReleaseInput::Cabin => "cabin",
+            ReleaseInput::Bus => "bus",
+            ReleaseInput::ActiveTest => "active_test",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<ReleaseInput> {
+        ReleaseInput::ALL.into_iter().find(|i| i.as_str() == s)
+    }
+}
+
+/// One thing the BCM refuses by design.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReleaseCondition {
+    pub role: Role,
+    pub test: ConditionTest,
+    pub inputs: Vec<ReleaseInput>,
+    /// Plain words, e.g. "the BCM ignores trunk requests above 5 km/h".
+    pub text: String,
+    pub item: ItemRef,
+}
+
+impl ReleaseCondition {
+    /// Does this value block the release?
+    pub fn blocks(&self, value: f64) -> bool {
+        match self.test {
+            ConditionTest::Above { value: limit } => value > limit,
+            ConditionTest::Set => value != 0.0,
+        }
+    }
+}
+
+/// Telling the BCM to fire the opener (opt-in only).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ActiveTest {
+    pub start: Exchange,
+    pub stop: Option<Exchange>,
+    pub max_duration_ms: u32,
+}
+
+/// VIN pattern: WMI, VDS prefix and model-year characters (VIN position 10).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VinPattern {
+    pub wmi: String,
+    pub vds_prefixes: Vec<String>,
+    pub year_chars: String,
+}
+
+/// Thresholds the rules use.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Limits {
+    /// Below this the battery is `low-battery`.
+    pub low_battery_volts: f64,
+    /// How long after a request the output and the lid are looked for.
+    pub release_window_us: u64,
+}
+
+/// Where a profile was loaded from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "snake_case")]
+pub enum ProfileOrigin {
+    Bundled,
+    File(String),
+}
+
+/// One vehicle family, ready for the analyzer and the rules.
+#[derive(Clone, Debug, Serialize)]
+pub struct Profile {
+    pub id: String,
+    pub make: String,
+    pub model: String,
+    pub generation: Option<String>,
+    pub years: (u16, u16),
+    pub description: String,
+    pub vin: Vec<VinPattern>,
+    pub bitrate: u32,
+    pub fd: bool,
+    pub bcm: Bcm,
+    pub reads: Vec<DataRead>,
+    pub frames: Vec<BroadcastFrame>,
+    pub dtcs: Vec<DtcMeaning>,
+    pub causes: Vec<ExtraCause>,
+    pub release_conditions: Vec<ReleaseCondition>,
+    pub active_test: Option<ActiveTest>,
+    pub limits: Limits,
+    pub access_now: Vec<String>,
+    /// True when `known_ids` lists the whole bus (unknown ids are evidence);
+    /// false when only some frames are published.
+    pub census_complete: bool,
+    pub items: Vec<ItemInfo>,
+    pub origin: ProfileOrigin,
+    #[serde(skip)]
+    pub(crate) frame_index: HashMap<CanId, usize>,
+    #[serde(skip)]
+    pub(crate) known_ids: HashSet<CanId>,
+}
+
+/// Identifiers 0x700–0x7FF are diagnostic traffic, never an unknown node.
+pub fn is_diagnostic_id(id: CanId) -> bool {
+    matches!(id, CanId::Standard(x) if (0x700..=0x7FF).contains(&x))
+}
+
+impl Profile {
+    /// Broadcast frame ids this profile decodes.
+    pub fn broadcast_ids(&self) -> impl Iterator<Item = CanId> + '_ {
+        self.frames.iter().map(|f| f.id)
+    }
+
+    /// Decodes every signal of a broadcast frame the profile knows, calling
+    /// `sink(item, role, value)` per signal that fits in the frame. Returns
+    /// false when the frame is not a profile broadcast frame. Hot path: one
+    /// hash lookup, no allocation.
+    pub fn decode_broadcast(
+        &self,
+        frame: &CanFrame,
+        mut sink: impl FnMut(ItemRef, Role, f64),
+    ) -> bool {
+        if !frame.is_data() {
+            return false;
+        }
+        let Some(f) = self
+            .frame_index
+            .get(&frame.id)
+            .and_then(|&i| self.frames.get(i))
+        else {
+            return false;
+        };
+        let data = frame.data();
+        for s in &f.signals {
+            if let Some(v) = s.decode(data) {
+                sink(s.item, s.role, v);
+            }
+        }
+        true
+    }
+
+    /// Decodes a data reply for `key`; `data` is the payload after the echo
+    /// (`61 44` / `62 D1 00` / `41 42` stripped). Returns false for a key the
+    /// profile does not read.
+    pub fn decode_data(
+        &self,
+        key: DataKey,
+        data: &[u8],
+        mut sink: impl FnMut(ItemRef, Role, f64),
+    ) -> bool {
+        let Some(read) = self.reads.iter().find(|r| r.key == key) else {
+            return false;
+        };
+        for field in &read.fields {
+            if let Some(v) = field.decode(data) {
+                sink(field.item, field.role, v);
+            }
+        }
+        true
+    }
+
+    /// Decodes a whole positive reply payload (`61 44 …`) by matching its echo
+    /// against the profile's reads. Returns false if no read matches.
+    pub fn decode_response(&self, payload: &[u8], sink: impl FnMut(ItemRef, Role, f64)) -> bool {
+        let found = self.reads.iter().find_map(|r| {
+            let echo = r.key.echo();
+            payload
+                .strip_prefix(echo.as_slice())
+                .map(|rest| (r.key, rest))
+        });
+        match found {
+            Some((key, rest)) => self.decode_data(key, rest, sink),
+            None => false,
+        }
+    }
+
+    /// Is this identifier expected on this vehicle's bus? O(1). Diagnostic
+    /// ids (0x700–0x7FF) are always known.
+    pub fn is_known_id(&self, id: CanId) -> bool {
+        is_diagnostic_id(id) || self.known_ids.contains(&id)
+    }
+
+    /// The known identifiers (census list and decoded frames), sorted.
+    pub fn known_ids_sorted(&self) -> Vec<CanId> {
+        let mut v: Vec<CanId> = self.known_ids.iter().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The BCM as a diagnostic target.
+    pub fn bcm(&self) -> &Bcm {
+        &self.bcm
+    }
+
+    /// The data reads to poll, in profile order.
+    pub fn data_reads(&self) -> &[DataRead] {
+        &self.reads
+    }
+
+    /// What the profile says about a DTC: exact match first (`U3003:16`), then
+    /// the code without failure type (`U3003`).
+    pub fn dtc_meaning(&self, code: &str) -> Option<&DtcMeaning> {
+        let code = code.trim();
+        self.dtcs
+            .iter()
+            .find(|d| d.code.eq_ignore_ascii_case(code))
+            .or_else(|| {
+                let base = code.split(':').next().unwrap_or(code);
+                self.dtcs.iter().find(|d| d.code.eq_ignore_ascii_case(base))
+            })
+    }
+
+    pub fn active_test(&self) -> Option<&ActiveTest> {
+        self.active_test.as_ref()
+    }
+
+    pub fn item(&self, r: ItemRef) -> Option<&ItemInfo> {
+        self.items.get(usize::from(r.0))
+    }
+
+    /// Items whose mapping is a placeholder (`verified = false`).
+    pub fn unverified_items(&self) -> impl Iterator<Item = &ItemInfo> + '_ {
+        self.items.iter().filter(|i| !i.verified)
+    }
+
+    /// True when some data field or signal carries this role.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.fields().any(|f| f.role == role)
+    }
+
+    /// Every data field and broadcast signal.
+    pub fn fields(&self) -> impl Iterator<Item = &Field> + '_ {
+        self.reads
+            .iter()
+            .flat_map(|r| r.fields.iter())
+            .chain(self.frames.iter().flat_map(|f| f.signals.iter()))
+    }
+
+    /// The profile-added cause with this id, if any.
+    pub fn extra_cause(&self, id: &str) -> Option<&ExtraCause> {
+        self.causes.iter().find(|c| c.id == id)
+    }
+
+    /// True when this VIN matches one of the profile's patterns.
+    pub fn matches_vin(&self, vin: &str) -> bool {
+        let vin = vin.trim().to_ascii_uppercase();
+        if vin.len() != 17 || !vin.is_ascii() {
+            return false;
+        }
+        let (Some(wmi), Some(vds), Some(year)) = (vin.get(0..3), vin.get(3..9), vin.get(9..10))
+        else {
+            return false;
+        };
+        self.vin.iter().any(|p| {
+            p.wmi == wmi
+                && p.vds_prefixes.iter().any(|v| vds.starts_with(v.as_str()))
+                && p.year_chars.contains(year)
+        })
+    }
+}

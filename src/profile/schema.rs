@@ -1,0 +1,238 @@
+//! The TOML shape of `vehicles/*.toml` and `vehicles/layouts/*.toml`, as
+//! serde types. Unknown keys are errors. Positions (`Spanned`) are kept on
+//! every value a semantic check may point at.
+//!
+//! Owns: the file format only. These types are converted to the core types of
+//! `model.rs` by the loader and go no further (style.md): no other module
+//! may use them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One file: a profile (has `[profile]`) or a layout fragment merged into
+/// profiles (has `[layout]`, no `[profile]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileFile {
+    pub profile: Option<Spanned<Identity>>,
+    pub layout: Option<Spanned<LayoutMeta>>,
+    pub bus: Option<Spanned<Bus>>,
+    pub bcm: Option<Spanned<Bcm>>,
+    #[serde(default)]
+    pub data: Vec<DataRead>,
+    #[serde(default)]
+    pub frame: Vec<Frame>,
+    #[serde(default)]
+    pub dtc: Vec<Dtc>,
+    #[serde(default)]
+    pub cause: Vec<Cause>,
+    #[serde(default)]
+    pub release_condition: Vec<Condition>,
+    pub active_test: Option<Spanned<ActiveTest>>,
+    pub limits: Option<Spanned<Limits>>,
+    pub census: Option<Spanned<Census>>,
+    pub owner: Option<Spanned<Owner>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Identity {
+    pub id: Spanned<String>,
+    pub make: String,
+    pub model: String,
+    pub generation: Option<String>,
+    pub years: Spanned<Vec<u16>>,
+    #[serde(default)]
+    pub description: String,
+    /// Layout fragments merged into this profile, by name.
+    #[serde(default)]
+    pub layouts: Vec<Spanned<String>>,
+    /// Layouts merged like `layouts`, but only assumed for this model: every
+    /// item they bring in is marked unverified.
+    #[serde(default)]
+    pub assumed_layouts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub vin: Vec<Vin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LayoutMeta {
+    pub name: Spanned<String>,
+    /// For readers of the file.
+    #[allow(dead_code)]
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Vin {
+    pub wmi: Spanned<String>,
+    pub vds_prefix: Vec<Spanned<String>>,
+    pub year_chars: Spanned<String>,
+    /// Where the facts come from: for readers of the file, not used by the rules.
+    #[allow(dead_code)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bus {
+    pub bitrate: Spanned<u32>,
+    #[serde(default)]
+    pub fd: bool,
+    /// Where the facts come from: for readers of the file, not used by the rules.
+    #[allow(dead_code)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bcm {
+    pub name: Option<String>,
+    pub protocol: Spanned<String>,
+    pub request_id: Spanned<u32>,
+    pub response_id: Spanned<u32>,
+    pub addressing: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    pub answers: bool,
+    pub source: Option<Spanned<String>>,
+    pub verified: Spanned<bool>,
+    pub keep_alive_period_ms: Option<Spanned<u32>>,
+    pub dtc_format: Option<Spanned<String>>,
+    pub session: Option<Exchange>,
+    pub keep_alive: Option<Exchange>,
+    pub dtc_read: Option<Exchange>,
+    pub dtc_clear: Option<Exchange>,
+    pub part_number: Option<Exchange>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A request and its expected positive reply, as hex text (`"10 C0"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Exchange {
+    pub request: Spanned<String>,
+    pub response: Option<Spanned<String>>,
+    pub source: Option<Spanned<String>>,
+    pub verified: Spanned<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DataRead {
+    pub name: Spanned<String>,
+    pub lid: Option<Spanned<u32>>,
+    pub did: Option<Spanned<u32>>,
+    pub obd_pid: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub needs_session: bool,
+    #[serde(default)]
+    pub field: Vec<Field>,
+}
+
+/// A value in a data reply or a broadcast frame: exactly one of `bits`
+/// (DBC `start|length@order±`) or `bit` (`A.7`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Field {
+    pub name: Spanned<String>,
+    pub role: Spanned<String>,
+    pub bits: Option<Spanned<String>>,
+    pub bit: Option<Spanned<String>>,
+    pub scale: Option<f64>,
+    pub offset: Option<f64>,
+    pub unit: Option<String>,
+    pub values: Option<Spanned<BTreeMap<String, String>>>,
+    pub source: Option<Spanned<String>>,
+    pub verified: Spanned<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Frame {
+    pub id: Spanned<u32>,
+    #[serde(default)]
+    pub extended: bool,
+    pub name: String,
+    /// Payload length; default 8 (64 on a CAN FD bus).
+    pub length: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub signal: Vec<Field>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Dtc {
+    pub code: Spanned<String>,
+    pub meaning: String,
+    pub cause: Option<Spanned<String>>,
+    pub advice: Option<String>,
+    pub source: Option<Spanned<String>>,
+    pub verified: Spanned<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Cause {
+    pub id: Spanned<String>,
+    pub summary: String,
+    #[serde(default)]
+    pub next_steps: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Condition {
+    pub name: Spanned<String>,
+    pub role: Spanned<String>,
+    /// `above` (needs `value`) or `set` (non-zero).
+    pub when: Spanned<String>,
+    pub value: Option<Spanned<f64>>,
+    pub inputs: Option<Vec<Spanned<String>>>,
+    pub text: String,
+    pub source: Option<Spanned<String>>,
+    pub verified: Spanned<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActiveTest {
+    pub start: Exchange,
+    pub stop: Option<Exchange>,
+    pub max_duration_ms: Spanned<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Limits {
+    pub low_battery_volts: Option<Spanned<f64>>,
+    pub release_window_ms: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Census {
+    /// True when the list is the whole bus: then any other identifier is an
+    /// unknown node. False when only a few frames are published.
+    pub complete: bool,
+    pub known_ids: Vec<Spanned<u32>>,
+    /// Where the facts come from: for readers of the file, not used by the rules.
+    #[allow(dead_code)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Owner {
+    pub access_now: Vec<String>,
+    /// Where the facts come from: for readers of the file, not used by the rules.
+    #[allow(dead_code)]
+    pub source: Option<String>,
+}

@@ -1,0 +1,60 @@
+//! Rules that turn an [`Evidence`] record and a [`Profile`] into ranked
+//! verdicts (first = most likely). Every verdict carries its evidence lines,
+//! next steps cheapest first, the model's `access_now` lines, the safety
+//! lines, and whether it rests on an unverified (placeholder) mapping.
+//!
+//! Owns: the rules and scoring (`rules.rs`) and the words (`text.rs`). Must
+//! not know about frames, transports, TOML or output formatting (the CLI
+//! prints; verdicts only `Serialize`).
+
+mod cause;
+mod rules;
+pub mod text;
+
+use serde::Serialize;
+
+pub use cause::{Cause, CAUSE_IDS};
+pub use rules::diagnose;
+
+/// How sure the tool is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// One possible cause, with everything the user needs to act on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Stable id (diagnosis.md, or a profile-added cause id).
+    pub id: String,
+    pub confidence: Confidence,
+    /// Rank score: higher first. Only meaningful within one `diagnose` call.
+    pub score: u32,
+    /// One plain sentence.
+    pub summary: String,
+    pub explanation: String,
+    /// What it rests on: times, frames, DTCs, items.
+    pub evidence: Vec<String>,
+    /// Cheapest first.
+    pub next_steps: Vec<String>,
+    /// True when any evidence it rests on comes from a `verified = false` item.
+    pub unverified: bool,
+    /// Labels of those items.
+    pub unverified_items: Vec<String>,
+    /// How to get into this model's trunk now.
+    pub access_now: Vec<String>,
+    pub safety: Vec<String>,
+}
+
+impl Verdict {
+    /// True when this verdict is a fault (exit code 1), false for `no-fault-found`.
+    pub fn is_fault(&self) -> bool {
+        self.id != Cause::NoFaultFound.id()
+    }
+}
+
+#[cfg(test)]
+mod tests;

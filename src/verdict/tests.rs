@@ -1,0 +1,552 @@
+//! Every cause from a synthetic evidence record: a data-driven table.
+
+use super::*;
+use crate::evidence::Evidence;
+use crate::frame::{CanFrame, CanId};
+use crate::profile::{self, Profile};
+
+const S: u64 = 1_000_000;
+
+/// Builds evidence the way the analyzer would: frames counted, values recorded.
+struct Sim {
+    p: Profile,
+    ev: Evidence,
+}
+
+impl Sim {
+    fn new(profile: &str) -> Sim {
+        let p = profile::load(profile).unwrap();
+        let ev = Evidence::new(&p);
+        Sim { p, ev }
+    }
+    /// Background traffic: `n` frames of a known id, one every 0.1 s.
+    fn alive(mut self, id: u16, n: u64) -> Sim {
+        for i in 0..n {
+            let f = CanFrame::classic(CanId::Standard(id), &[0; 8])
+                .unwrap()
+                .at(i * S / 10);
+            self.ev.frame(&f, self.p.is_known_id(f.id));
+        }
+        self
+    }
+    /// A broadcast frame decoded through the profile at `t` seconds.
+    fn bcast(mut self, t: f64, id: u16, data: &[u8]) -> Sim {
+        let f = CanFrame::classic(CanId::Standard(id), data)
+            .unwrap()
+            .at((t * S as f64) as u64);
+        self.ev.frame(&f, self.p.is_known_id(f.id));
+        let ev = &mut self.ev;
+        self.p
+            .decode_broadcast(&f, |item, role, v| ev.record(role, v, f.timestamp_us, item));
+        self
+    }
+    /// A data reply (whole payload) from the BCM at `t` seconds.
+    fn reply(mut self, t: f64, payload: &[u8]) -> Sim {
+        let t = (t * S as f64) as u64;
+        self.ev
+            .bcm_request(t.saturating_sub(1000), &payload_request(payload));
+        self.ev.bcm_response(t, payload);
+        let ev = &mut self.ev;
+        self.p
+            .decode_response(payload, |item, role, v| ev.record(role, v, t, item));
+        self
+    }
+    /// Nissan data monitor 0x44 polled every 0.2 s for `until` s; `a(t)` gives byte A.
+    fn monitor(mut self, until: f64, a: impl Fn(f64) -> u8, b: impl Fn(f64) -> u8) -> Sim {
+        let mut t = 0.0;
+        while t <= until + 1e-9 {
+            self = self.reply(t, &[0x61, 0x44, a(t), b(t)]);
+            t += 0.2;
+        }
+        self
+    }
+    fn observe(mut self, o: &str) -> Sim {
+        self.ev.observations = o.parse().unwrap();
+        self
+    }
+    fn run(mut self) -> Vec<Verdict> {
+        self.ev.finish();
+        diagnose(&self.p, &self.ev)
+    }
+}
+
+fn payload_request(reply: &[u8]) -> Vec<u8> {
+    match reply {
+        [0x61, lid, ..] => vec![0x21, *lid],
+        [0x62, hi, lo, ..] => vec![0x22, *hi, *lo],
+        [0x41, pid, ..] => vec![0x01, *pid],
+        _ => vec![0x3E, 0x01],
+    }
+}
+
+fn within(t: f64, a: f64, b: f64) -> bool {
+    t >= a - 1e-9 && t < b - 1e-9
+}
+
+// Byte A bits of Nissan 0x44 (placeholder positions, vehicles.md).
+const CANCEL: u8 = 0x80;
+const CABIN: u8 = 0x40;
+const FOB: u8 = 0x20;
+const OUTPUT: u8 = 0x10;
+// Byte B bit 5: lid open.
+const LID: u8 = 0x20;
+
+/// A Nissan L33 where each press at `presses` (s) uses input bits `req`, with
+/// output `out` and lid opening if `opens(i)`.
+fn nissan_presses(
+    req: u8,
+    presses: &[f64],
+    out: bool,
+    opens: impl Fn(usize) -> bool + Copy,
+) -> Sim {
+    let ps = presses.to_vec();
+    let ps2 = ps.clone();
+    Sim::new("nissan-altima-2013-2018")
+        .alive(0x60D, 10)
+        .monitor(
+            ps.last().copied().unwrap_or(0.0) + 4.0,
+            move |t| {
+                let mut a = 0;
+                for &p in &ps {
+                    if within(t, p, p + 0.4) {
+                        a |= req;
+                    }
+                    if out && within(t, p + 0.2, p + 0.8) {
+                        a |= OUTPUT;
+                    }
+                }
+                a
+            },
+            move |t| {
+                let mut b = 0;
+                for (i, &p) in ps2.iter().enumerate() {
+                    if opens(i) && within(t, p + 0.6, p + 3.0) {
+                        b |= LID;
+                    }
+                }
+                b
+            },
+        )
+}
+
+fn ids(v: &[Verdict]) -> Vec<&str> {
+    v.iter().map(|x| x.id.as_str()).collect()
+}
+
+struct Case {
+    name: &'static str,
+    sim: fn() -> Sim,
+    /// Expected ids, in order, at the start of the ranking.
+    top: &'static [&'static str],
+    confidence: Option<Confidence>,
+    unverified: Option<bool>,
+    /// Substrings expected in the top verdict's evidence or explanation.
+    mentions: &'static [&'static str],
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "nothing heard",
+            sim: || Sim::new("nissan-altima-2013-2018"),
+            top: &["no-bus-activity"],
+            confidence: Some(Confidence::High),
+            unverified: Some(false),
+            mentions: &["no frames"],
+        },
+        Case {
+            name: "bcm silent, bus alive",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 20);
+                for i in 0..3 {
+                    s.ev.bcm_request(i * S, &[0x10, 0xC0]);
+                }
+                s
+            },
+            top: &["bcm-unreachable"],
+            confidence: Some(Confidence::High),
+            unverified: Some(false),
+            mentions: &["0x745", "0x765"],
+        },
+        Case {
+            name: "ford bcm silent: rests on the placeholder response id",
+            sim: || {
+                let mut s = Sim::new("ford-fusion-2013-2020").alive(0x3B1, 20);
+                s.ev.bcm_request(S, &[0x10, 0x03]);
+                s
+            },
+            top: &["bcm-unreachable"],
+            confidence: None,
+            unverified: Some(true),
+            mentions: &["0x72E", "rests on an unverified mapping"],
+        },
+        Case {
+            name: "low battery outranks a stuck lid",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| false).bcast(0.5, 0x6F6, &[85]),
+            top: &["low-battery"],
+            confidence: Some(Confidence::High),
+            unverified: None,
+            mentions: &["8.5 V"],
+        },
+        Case {
+            name: "low battery from B2562",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
+                s.ev.bcm_request(S, &[0x18, 0x02, 0xFF, 0x00]);
+                s.ev.bcm_response(S + 10, &[0x58, 0x01, 0xA5, 0x62, 0x20]);
+                s.ev.dtc("B2562", Some(0x20), S + 10);
+                s
+            },
+            top: &["low-battery"],
+            confidence: Some(Confidence::High),
+            unverified: Some(true),
+            mentions: &["B2562", "DTC read"],
+        },
+        Case {
+            name: "bcm fault from U1010",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
+                s.ev.dtc("U1010", None, S);
+                s
+            },
+            top: &["bcm-fault"],
+            confidence: Some(Confidence::High),
+            unverified: None,
+            mentions: &["U1010"],
+        },
+        Case {
+            name: "bcm fault from repeated general rejects",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
+                for i in 1..4 {
+                    s.ev.bcm_request(i * S, &[0x21, 0x44]);
+                    s.ev.bcm_response(i * S + 10, &[0x7F, 0x21, 0x10]);
+                }
+                s
+            },
+            top: &["bcm-fault"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["general reject"],
+        },
+        Case {
+            name: "valet lockout on the placeholder A.7",
+            sim: || nissan_presses(CABIN | CANCEL, &[1.0], false, |_| false),
+            top: &["valet-lockout"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &[
+                "TR CANCEL SW",
+                "A.7",
+                "rests on an unverified mapping: confirm on the vehicle",
+            ],
+        },
+        Case {
+            name: "release inhibited: moving",
+            sim: || {
+                nissan_presses(FOB, &[1.0], false, |_| false).bcast(
+                    0.9,
+                    0x284,
+                    &[0, 0, 0, 0, 0x0B, 0xB8, 0, 0],
+                )
+            },
+            top: &["release-inhibited"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &["speed 30.0 km/h", "5 km/h"],
+        },
+        Case {
+            name: "stuck lid, no observations: cheapest first",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| false),
+            top: &[
+                "trunk-fuse",
+                "trunk-wiring",
+                "trunk-actuator",
+                "trunk-latch",
+            ],
+            confidence: Some(Confidence::Low),
+            unverified: Some(true),
+            mentions: &["lid did not open", "opener output driven"],
+        },
+        Case {
+            name: "stuck lid, no click",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| false).observe("click=no"),
+            top: &[
+                "trunk-fuse",
+                "trunk-wiring",
+                "trunk-actuator",
+                "trunk-latch",
+            ],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["no click"],
+        },
+        Case {
+            name: "stuck lid, click",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| false).observe("click=yes"),
+            top: &["trunk-latch", "trunk-actuator"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["click heard"],
+        },
+        Case {
+            name: "stuck lid, click, key blade opens",
+            sim: || {
+                nissan_presses(CABIN, &[1.0], true, |_| false)
+                    .observe("click=yes key-blade-opens=yes")
+            },
+            top: &["trunk-actuator"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["latch is fine"],
+        },
+        Case {
+            name: "stuck lid, click, key blade fails",
+            sim: || {
+                nissan_presses(CABIN, &[1.0], true, |_| false)
+                    .observe("click=yes key-blade-opens=no")
+            },
+            top: &["trunk-latch", "trunk-actuator"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["latch is jammed"],
+        },
+        Case {
+            name: "stuck lid, key blade opens: electrical",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| false).observe("key-blade-opens=yes"),
+            top: &["trunk-fuse", "trunk-wiring", "trunk-actuator"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["electrical"],
+        },
+        Case {
+            name: "lid opens on some presses only: wiring",
+            sim: || nissan_presses(CABIN, &[1.0, 6.0], true, |i| i == 1),
+            top: &["trunk-wiring"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["intermittent", "lid opened at"],
+        },
+        Case {
+            name: "cabin works, fob pressed, not seen: fob battery",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| true).observe("fob-pressed=yes"),
+            top: &["key-fob-battery", "key-fob-programming"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["CR2032", "cabin switch opened the trunk"],
+        },
+        Case {
+            name: "short fob range: battery first",
+            sim: || {
+                nissan_presses(CABIN, &[1.0], true, |_| true)
+                    .observe("fob-pressed=yes fob-range=short")
+            },
+            top: &["key-fob-battery", "key-fob-programming"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["short fob range"],
+        },
+        Case {
+            name: "fob unlocks doors: programming first",
+            sim: || {
+                nissan_presses(CABIN, &[1.0], true, |_| true)
+                    .observe("fob-pressed=yes fob-unlocks-doors=yes")
+            },
+            top: &["key-fob-programming", "key-fob-battery"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["not the fob battery alone"],
+        },
+        Case {
+            name: "fob lock/unlock seen on the bus: programming first",
+            sim: || {
+                nissan_presses(CABIN, &[1.0], true, |_| true)
+                    .bcast(0.1, 0x358, &[0, 0, 0, 0, 0, 0x03, 0, 0])
+                    .bcast(0.3, 0x358, &[0, 0, 0, 0, 0, 0x00, 0, 0])
+                    .observe("fob-pressed=yes")
+            },
+            top: &["key-fob-programming", "key-fob-battery"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["lock/unlock change"],
+        },
+        Case {
+            name: "cabin works, fob not pressed: no fault, with a note",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| true),
+            top: &["no-fault-found"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &["fob's trunk button was not seen pressed"],
+        },
+        Case {
+            name: "unknown node and a refused press: aftermarket",
+            sim: || nissan_presses(CABIN, &[1.0], false, |_| false).alive(0x5FF, 5),
+            top: &["aftermarket-interference"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["unknown identifier 0x5FF"],
+        },
+        Case {
+            name: "broadcast request never reaches the BCM input",
+            sim: || {
+                nissan_presses(CABIN, &[], false, |_| false)
+                    .bcast(0.9, 0x60D, &[0, 0, 0, 0x00, 0, 0, 0, 0])
+                    .bcast(1.0, 0x60D, &[0, 0, 0, 0x20, 0, 0, 0, 0])
+                    .bcast(1.5, 0x60D, &[0, 0, 0, 0x00, 0, 0, 0, 0])
+                    .alive(0x5FF, 3)
+            },
+            top: &["aftermarket-interference"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["never set"],
+        },
+        Case {
+            name: "aftermarket alarm reported and a refused press",
+            sim: || nissan_presses(FOB, &[1.0], false, |_| false).observe("aftermarket-alarm=yes"),
+            top: &["aftermarket-interference"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["aftermarket alarm"],
+        },
+        Case {
+            name: "fob press works end to end",
+            sim: || nissan_presses(FOB, &[1.0], true, |_| true),
+            top: &["no-fault-found"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &["lid opened at"],
+        },
+        Case {
+            name: "ford: broadcast fob request, verified lid, works",
+            sim: || {
+                Sim::new("ford-fusion-2013-2020")
+                    .bcast(0.0, 0x110, &[0; 8])
+                    .bcast(0.0, 0x3B1, &[0; 8])
+                    .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+                    .bcast(1.1, 0x110, &[0; 8])
+                    .bcast(1.5, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
+            },
+            top: &["no-fault-found"],
+            confidence: Some(Confidence::High),
+            unverified: Some(false),
+            mentions: &["Power_Decklid_Rqst", "Decklid_Ajar_Status"],
+        },
+        Case {
+            name: "ford: inhibit signal set, press refused",
+            sim: || {
+                Sim::new("ford-fusion-2013-2020")
+                    .bcast(0.0, 0x384, &[0, 0, 0, 0, 0, 0, 0x10, 0])
+                    .bcast(0.0, 0x110, &[0; 8])
+                    .bcast(0.0, 0x3B1, &[0; 8])
+                    .reply(0.2, &[0x62, 0xD1, 0x00, 0x00])
+                    .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+                    .reply(1.2, &[0x62, 0xD1, 0x00, 0x04])
+                    .reply(2.0, &[0x62, 0xD1, 0x00, 0x00])
+                    .reply(4.5, &[0x62, 0xD1, 0x00, 0x00])
+            },
+            top: &["valet-lockout"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &["PE_Decklid_Inhibit_Rqst"],
+        },
+        Case {
+            name: "generic-uds says what it could and could not check",
+            sim: || {
+                let mut s = Sim::new("generic-uds")
+                    .alive(0x130, 10)
+                    .reply(1.0, &[0x41, 0x42, 0x31, 0x38]);
+                s.ev.dtc("P0562", Some(0x09), S);
+                s
+            },
+            top: &["inconclusive"],
+            confidence: Some(Confidence::Low),
+            unverified: Some(false),
+            mentions: &["could not check the trunk request", "P0562"],
+        },
+        Case {
+            name: "generic-uds with observations: electrical set, low",
+            sim: || Sim::new("generic-uds").alive(0x130, 10).observe("click=no"),
+            top: &["trunk-fuse"],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &["observed only"],
+        },
+        Case {
+            name: "bus alive, no press watched: inconclusive",
+            sim: || Sim::new("nissan-altima-2013-2018").alive(0x60D, 10),
+            top: &["inconclusive"],
+            confidence: Some(Confidence::Low),
+            unverified: Some(false),
+            mentions: &["no trunk press was seen"],
+        },
+    ]
+}
+
+#[test]
+fn every_cause_from_synthetic_evidence() {
+    let mut failures = Vec::new();
+    for c in cases() {
+        let v = (c.sim)().run();
+        let got = ids(&v);
+        let ok_order = got.len() >= c.top.len() && got.iter().zip(c.top).all(|(a, b)| a == b);
+        let top = v.first().unwrap();
+        let text = format!("{} {}", top.explanation, top.evidence.join(" | "));
+        let mut why = Vec::new();
+        if !ok_order {
+            why.push(format!(
+                "ranking {got:?}, expected to start with {:?}",
+                c.top
+            ));
+        }
+        if let Some(conf) = c.confidence {
+            if top.confidence != conf {
+                why.push(format!(
+                    "confidence {:?}, expected {conf:?}",
+                    top.confidence
+                ));
+            }
+        }
+        if let Some(u) = c.unverified {
+            if top.unverified != u {
+                why.push(format!("unverified {}, expected {u}", top.unverified));
+            }
+        }
+        for m in c.mentions {
+            if !text.contains(m) && !top.next_steps.join(" ").contains(m) {
+                why.push(format!("missing `{m}` in: {text}"));
+            }
+        }
+        if top.safety.len() != text::SAFETY.len()
+            || top.access_now.is_empty()
+            || top.summary.is_empty()
+        {
+            why.push("safety / access_now / summary missing".to_owned());
+        }
+        if !why.is_empty() {
+            failures.push(format!("{}: {}", c.name, why.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn every_builtin_cause_has_words() {
+    for c in Cause::ALL {
+        assert!(
+            !text::summary(c).is_empty() && text::summary(c).ends_with('.'),
+            "{c:?}"
+        );
+        assert!(!text::explanation(c).is_empty(), "{c:?}");
+        assert!(!text::next_steps(c).is_empty(), "{c:?}");
+    }
+}
+
+#[test]
+fn valet_lockout_json_says_unverified_and_names_the_item() {
+    let v = nissan_presses(CABIN | CANCEL, &[1.0], false, |_| false).run();
+    let json = serde_json::to_value(&v[0]).unwrap();
+    assert_eq!(json["id"], "valet-lockout");
+    assert_eq!(json["unverified"], true);
+    let ev = json["evidence"].to_string();
+    assert!(ev.contains("TR CANCEL SW (KWP 21 44 A.7)"), "{ev}");
+}

@@ -1,0 +1,167 @@
+//! The `profiles` command and profile files, end to end through the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/profiles")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = bin()
+        .args(args)
+        .env_remove("TRUNKDIAG_PROFILES")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn list_names_the_five_bundled_profiles() {
+    let (code, out, _) = run(&["profiles", "list"]);
+    assert_eq!(code, 0);
+    for id in [
+        "nissan-altima-2007-2012",
+        "nissan-altima-2013-2018",
+        "nissan-altima-2019",
+        "ford-fusion-2013-2020",
+        "generic-uds",
+    ] {
+        assert!(out.contains(id), "{out}");
+    }
+    let (code, json, _) = run(&["profiles", "list", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn show_marks_unverified_items() {
+    let (code, out, _) = run(&["profiles", "show", "nissan-altima-2013-2018"]);
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.contains("TR CANCEL SW")).unwrap();
+    assert!(line.contains("UNVERIFIED"), "{line}");
+    let lid = out.lines().find(|l| l.contains("trunk lid open")).unwrap();
+    assert!(!lid.contains("UNVERIFIED"), "{lid}");
+    let (code, json, _) = run(&["profiles", "show", "ford-fusion-2013-2020", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["bcm"]["request_id"], "726");
+    assert_eq!(v["bcm"]["response_id"], "72E");
+}
+
+#[test]
+fn show_unknown_name_fails_with_the_list() {
+    let (code, _, err) = run(&["profiles", "show", "nissan-sunny"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("generic-uds"), "{err}");
+}
+
+#[test]
+fn check_accepts_every_bundled_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("vehicles");
+    let mut files: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .chain(std::fs::read_dir(root.join("layouts")).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7);
+    let mut args = vec!["profiles", "check"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().filter(|l| l.ends_with(": ok")).count(), 7);
+}
+
+#[test]
+fn check_reports_an_unknown_key_with_its_position() {
+    let f = data("broken-unknown-key.toml");
+    let (code, _, err) = run(&["profiles", "check", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let want = format!(
+        "{}:9:1: expected valid profile TOML: unknown field `colour`",
+        f.display()
+    );
+    assert!(err.contains(&want), "{err}");
+}
+
+#[test]
+fn check_reports_every_semantic_problem() {
+    let f = data("broken-semantics.toml");
+    let (code, _, err) = run(&["profiles", "check", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let p = f.display().to_string();
+    let expected = [
+        (6, 12, "expected a layout name"),
+        (14, 15, "expected an 11-bit id"),
+        (15, 12, "expected a `source`"),
+        (31, 8, "expected signals of 0x60D not to overlap"),
+        (38, 8, "expected the signal inside the 8-byte payload"),
+        (44, 8, "expected a role"),
+        (51, 9, "expected a cause id"),
+        (
+            56,
+            8,
+            "expected a data field or signal with role `ignition_on`",
+        ),
+    ];
+    for (line, col, msg) in expected {
+        let prefix = format!("{p}:{line}:{col}: {msg}");
+        assert!(
+            err.lines().any(|l| l.starts_with(&prefix)),
+            "missing `{prefix}` in:\n{err}"
+        );
+    }
+    assert!(err.contains("8 problem(s)"), "{err}");
+    // Reported in file order.
+    let lines: Vec<usize> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{p}:")))
+        .filter_map(|r| r.split(':').next()?.parse().ok())
+        .collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+}
+
+#[test]
+fn a_profile_from_a_path_uses_its_own_layouts_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("layouts")).unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("vehicles");
+    let l33 = std::fs::read_to_string(bundled.join("nissan-altima-2013-2018.toml")).unwrap();
+    let my = l33.replace("id = \"nissan-altima-2013-2018\"", "id = \"my-altima\"");
+    std::fs::write(dir.path().join("my-altima.toml"), my).unwrap();
+    // A local copy of the BCM layout with one id changed overrides the bundled one.
+    let layout = std::fs::read_to_string(bundled.join("layouts/nissan-bcm-kwp.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("layouts/nissan-bcm-kwp.toml"),
+        layout.replace("0x765", "0x766"),
+    )
+    .unwrap();
+    let path = dir.path().join("my-altima.toml");
+    let p = trunkdiag::profile::load(path.to_str().unwrap()).unwrap();
+    assert_eq!(p.id, "my-altima");
+    assert_eq!(
+        p.bcm().response_id,
+        trunkdiag::frame::CanId::Standard(0x766)
+    );
+    // And the environment directory lists it.
+    let out = bin()
+        .args(["profiles", "list"])
+        .env("TRUNKDIAG_PROFILES", dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("my-altima"));
+}
