@@ -498,8 +498,11 @@ impl<W: Write> CandumpWriter<W> {
     /// the log stays one record per line.
     pub fn comment(&mut self, text: &str) -> io::Result<()> {
         for part in text.split('\n') {
-            self.out.write_all(b"# ")?;
-            self.out.write_all(part.trim_end_matches('\r').as_bytes())?;
+            let part = part.trim_end_matches('\r');
+            // An empty comment is a bare "#", as a reader strips "# " or "#".
+            self.out
+                .write_all(if part.is_empty() { b"#" } else { b"# " })?;
+            self.out.write_all(part.as_bytes())?;
             self.out.write_all(b"\n")?;
         }
         Ok(())

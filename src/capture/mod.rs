@@ -652,3 +652,215 @@ impl PcapNgStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{CanId, Direction, FrameKind};
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn reader(bytes: Vec<u8>, opts: ReadOptions) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::from_reader("mem.log", Box::new(Cursor::new(bytes)), opts)
+    }
+
+    fn all(bytes: Vec<u8>, opts: ReadOptions) -> Result<Vec<CanFrame>, CaptureError> {
+        reader(bytes, opts)?.collect()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    const LOG: &[u8] =
+        b"# start\n(1.000000) can0 641#0210030000000000\n(2.000000) can0 651#065003\n";
+
+    #[test]
+    fn reads_plain_gzip_and_multi_member_gzip_alike() {
+        let plain = all(LOG.to_vec(), ReadOptions::default()).unwrap();
+        assert_eq!(plain.len(), 2);
+        let r = reader(gz(LOG), ReadOptions::default()).unwrap();
+        assert!(r.compressed());
+        assert_eq!(r.collect::<Result<Vec<_>, _>>().unwrap(), plain);
+        let two = [gz(LOG), gz(LOG)].concat();
+        assert_eq!(all(two, ReadOptions::default()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn keeps_comments_with_their_line_numbers() {
+        let mut r = reader(LOG.to_vec(), ReadOptions::default()).unwrap();
+        while r.next_frame().unwrap().is_some() {}
+        assert_eq!(
+            r.annotations(),
+            &[Annotation {
+                line: 1,
+                text: "start".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn lines_longer_than_the_buffer_are_an_error_not_a_growing_buffer() {
+        let mut log = b"(1.0) can0 123#\n# ".to_vec();
+        log.resize(CHUNK + 100, b'x');
+        let err = all(log, ReadOptions::default()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("mem.log:2: expected a line of at most"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_crossing_buffer_refills_are_read_whole() {
+        let line = b"(1795248560.598478) vcan0 18DAF110#0210030000000000\n";
+        let n = 3 * CHUNK / line.len() + 7;
+        let log: Vec<u8> = line.iter().copied().cycle().take(n * line.len()).collect();
+        let frames = all(log, ReadOptions::default()).unwrap();
+        assert_eq!(frames.len(), n);
+        assert!(frames.iter().all(|f| f.id == CanId::Extended(0x18DA_F110)));
+    }
+
+    #[test]
+    fn truncated_gzip_names_the_file_and_offset() {
+        let mut z = gz(&LOG.repeat(2000));
+        z.truncate(z.len() / 2);
+        let err = all(z, ReadOptions::default()).unwrap_err().to_string();
+        assert!(err.starts_with("mem.log: read failed at byte "), "{err}");
+        assert!(err.contains("gzip"), "{err}");
+    }
+
+    /// A pcapng written by pcap-file: interface name and a 1 ns resolution
+    /// must reach the frames.
+    #[test]
+    fn reads_pcapng_with_interface_name_and_resolution() {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::interface_description::{
+            InterfaceDescriptionBlock, InterfaceDescriptionOption as Opt,
+        };
+        use pcap_file::pcapng::PcapNgWriter;
+        use std::borrow::Cow;
+        use std::time::Duration;
+        let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: pcap_file::DataLink::CAN_SOCKETCAN,
+            snaplen: 0,
+            options: vec![Opt::IfName(Cow::Borrowed("vcan3")), Opt::IfTsResol(9)],
+        })
+        .unwrap();
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: pcap_file::DataLink::CAN_SOCKETCAN,
+            snaplen: 0,
+            options: vec![],
+        })
+        .unwrap();
+        let classic = [0, 0, 6, 0x41, 2, 0, 0, 0, 0x3E, 0x00, 0, 0, 0, 0, 0, 0];
+        for (iface, ts) in [(0u32, 1_500_000_123u64), (1, 2_000_001)] {
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: iface,
+                timestamp: Duration::from_nanos(ts),
+                original_len: 16,
+                data: Cow::Borrowed(&classic[..]),
+                options: vec![],
+            })
+            .unwrap();
+        }
+        let bytes = w.into_inner();
+        let r = reader(bytes, ReadOptions::default()).unwrap();
+        assert_eq!(r.format(), Format::PcapNg);
+        let frames: Vec<CanFrame> = r.collect::<Result<_, _>>().unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].iface.as_str(), "vcan3");
+        assert_eq!(frames[0].timestamp_us, 1_500_000);
+        assert_eq!(frames[1].iface.as_str(), "pcap1");
+        assert_eq!(frames[1].timestamp_us, 2_000_001);
+        assert_eq!(frames[0].data(), &[0x3E, 0x00]);
+        assert_eq!(frames[0].kind, FrameKind::Classic { len8_dlc: None });
+        assert_eq!(frames[0].direction, None::<Direction>);
+    }
+
+    #[test]
+    fn detects_formats_from_content() {
+        assert_eq!(
+            reader(Vec::new(), ReadOptions::default()).unwrap().format(),
+            Format::Candump
+        );
+        assert_eq!(all(Vec::new(), ReadOptions::default()).unwrap(), vec![]);
+        assert_eq!(
+            all(b"# only\n\n".to_vec(), ReadOptions::default()).unwrap(),
+            vec![]
+        );
+        let err = reader(vec![0x00, 0x01, 0xFE, 0x42, 0x17], ReadOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "mem.log: unknown capture format: expected a candump log, pcap or pcapng file"
+        );
+        let err = reader(vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0], ReadOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("mem.log: expected a pcap file header"),
+            "{err}"
+        );
+    }
+
+    fn pcap_header(link: u32) -> Vec<u8> {
+        let mut h = vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        h.extend(65535u32.to_le_bytes());
+        h.extend(link.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn truncated_pcap_names_the_packet() {
+        let mut p = pcap_header(227);
+        for _ in 0..3 {
+            p.extend([1, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0]);
+            p.extend([0, 0, 1, 0x23, 1, 0, 0, 0, 0xAA, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        p.truncate(p.len() - 5);
+        let mut r = reader(p, ReadOptions::default()).unwrap();
+        assert!(r.next_frame().unwrap().is_some());
+        assert!(r.next_frame().unwrap().is_some());
+        let err = r.next_frame().unwrap_err().to_string();
+        assert!(
+            err.starts_with("mem.log: packet 3: expected more bytes"),
+            "{err}"
+        );
+        assert_eq!(r.next_frame().unwrap(), None, "a failed reader stays ended");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn any_bytes_never_panic(
+            prefix in prop_oneof![
+                Just(Vec::new()),
+                Just(b"(1.0) can0 123#\n".to_vec()),
+                Just(pcap_header(227)),
+                Just(pcap_header(113)),
+                Just(vec![0x0A, 0x0D, 0x0D, 0x0A, 0x1C, 0, 0, 0, 0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1C, 0, 0, 0]),
+            ],
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            zip: bool,
+            lenient: bool,
+            swapped: bool,
+        ) {
+            let mut bytes = [prefix, body].concat();
+            if zip {
+                bytes = gz(&bytes);
+            }
+            let opts = ReadOptions { lenient, byte_swapped_ids: swapped };
+            if let Ok(r) = reader(bytes, opts) {
+                for f in r.take(1000) {
+                    let _ = f;
+                }
+            }
+        }
+    }
+}
