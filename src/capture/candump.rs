@@ -91,25 +91,32 @@ fn quote(field: &[u8]) -> String {
 pub(crate) struct IfaceCache {
     raw: [u8; crate::frame::IFNAME_MAX],
     len: usize,
-    name: Option<IfName>,
+    /// Valid when `len > 0`.
+    name: IfName,
 }
 
 impl IfaceCache {
+    /// Makes `self.name` the name spelled `raw`; `false` when `raw` is not a
+    /// valid interface name. (Returning the name by value through `Option`
+    /// cost a store-forwarding stall per line on the hot path.)
     #[inline]
-    fn get(&mut self, raw: &[u8]) -> Option<IfName> {
-        if let (Some(name), Some(last)) = (self.name, self.raw.get(..self.len)) {
-            if last == raw {
-                return Some(name);
-            }
+    fn set(&mut self, raw: &[u8]) -> bool {
+        if self.len > 0 && self.raw.get(..self.len) == Some(raw) {
+            return true;
         }
-        let name = IfName::new(std::str::from_utf8(raw).ok()?)?;
+        let Some(name) = std::str::from_utf8(raw).ok().and_then(IfName::new) else {
+            return false;
+        };
         // IfName::new accepted it, so it is at most IFNAME_MAX bytes.
-        if let Some(slot) = self.raw.get_mut(..raw.len()) {
-            slot.copy_from_slice(raw);
-            self.len = raw.len();
-            self.name = Some(name);
+        match self.raw.get_mut(..raw.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(raw);
+                self.len = raw.len();
+                self.name = name;
+                true
+            }
+            None => false,
         }
-        Some(name)
     }
 }
 
@@ -117,7 +124,14 @@ impl IfaceCache {
 /// ignored). `Ok(None)` for a line canplayer would skip: anything that does
 /// not start with `(` (comments, blank lines, other text).
 pub fn parse_line(line: &[u8]) -> Result<Option<CanFrame>, LineError> {
-    parse_line_cached(line, &mut IfaceCache::default())
+    let mut frame = empty_frame();
+    Ok(parse_line_into(line, &mut IfaceCache::default(), &mut frame)?.then_some(frame))
+}
+
+/// A placeholder a frame is parsed into.
+pub(crate) fn empty_frame() -> CanFrame {
+    CanFrame::remote(CanId::Standard(0), 0, None)
+        .unwrap_or_else(|_| unreachable!("DLC 0 without raw DLC is always valid"))
 }
 
 #[inline]
@@ -148,6 +162,18 @@ fn token_end(line: &[u8], mut i: usize) -> usize {
 /// fraction (candump always writes 6).
 #[inline]
 fn parse_timestamp(line: &[u8]) -> Option<(u64, usize)> {
+    // candump's own layout, "(%010llu.%06llu)": fixed positions, no
+    // overflow possible in 10 digits.
+    if let (Some(b'.'), Some(b')'), Some(sec), Some(us)) = (
+        line.get(11),
+        line.get(18),
+        line.get(1..11),
+        line.get(12..18),
+    ) {
+        if let (Some(sec), Some(us)) = (fixed_decimal(sec), fixed_decimal(us)) {
+            return Some((sec * 1_000_000 + us, 19));
+        }
+    }
     let mut i = 1;
     let mut sec: u64 = 0;
     let sec_start = i;
@@ -189,16 +215,34 @@ fn parse_timestamp(line: &[u8]) -> Option<(u64, usize)> {
     Some((ts, i + 1))
 }
 
-pub(crate) fn parse_line_cached(
+/// The value of a run of at most 19 decimal digits; `None` on a non-digit.
+#[inline]
+fn fixed_decimal(digits: &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    let mut bad = false;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        bad |= d > 9;
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    (!bad).then_some(v)
+}
+
+/// [`parse_line`] writing into `out` (`Ok(true)` when a frame was read):
+/// the frame is built once in its final place instead of being moved
+/// through several `Result`s, which cost store-forwarding stalls per line.
+#[inline]
+pub(crate) fn parse_line_into(
     line: &[u8],
     cache: &mut IfaceCache,
-) -> Result<Option<CanFrame>, LineError> {
+    out: &mut CanFrame,
+) -> Result<bool, LineError> {
     let line = match line.split_last() {
         Some((b'\r', rest)) => rest,
         _ => line,
     };
     if line.first() != Some(&b'(') {
-        return Ok(None);
+        return Ok(false);
     }
     let (ts, after_ts) = parse_timestamp(line).ok_or_else(|| LineError::BadTimestamp {
         found: quote(line.get(..token_end(line, 0)).unwrap_or(line)),
@@ -211,9 +255,11 @@ pub(crate) fn parse_line_cached(
     }
     let if_end = token_end(line, if_start);
     let if_raw = line.get(if_start..if_end).unwrap_or_default();
-    let iface = cache.get(if_raw).ok_or_else(|| LineError::BadInterface {
-        found: quote(if_raw),
-    })?;
+    if !cache.set(if_raw) {
+        return Err(LineError::BadInterface {
+            found: quote(if_raw),
+        });
+    }
     let fr_start = skip_blanks(line, if_end);
     let fr_end = token_end(line, fr_start);
     let frame_tok = line.get(fr_start..fr_end).unwrap_or_default();
@@ -228,9 +274,11 @@ pub(crate) fn parse_line_cached(
         [b'R', tail @ ..] if tail.iter().all(|c| is_blank(*c)) => Some(Direction::Rx),
         _ => return Err(LineError::TrailingGarbage { found: quote(rest) }),
     };
-    let mut frame = parse_frame(frame_tok)?.at(ts).on(iface);
-    frame.direction = direction;
-    Ok(Some(frame))
+    parse_frame(frame_tok, out)?;
+    out.timestamp_us = ts;
+    out.iface = cache.name;
+    out.direction = direction;
+    Ok(true)
 }
 
 /// Decodes data digits into `out`; tolerates lib.c's optional `.` between
@@ -242,6 +290,13 @@ fn decode_data(
     frame: &[u8],
     out: &mut [u8; CANFD_MAX_DLEN],
 ) -> Result<usize, LineError> {
+    let bytes = digits.len() / 2;
+    if digits.len().is_multiple_of(2) && bytes <= max {
+        if let Some(n) = hex::decode_into(digits, out) {
+            return Ok(n);
+        }
+    }
+    // Off the hot path: separators, or an error to describe.
     if digits.contains(&b'.') {
         let mut packed = [0u8; 2 * CANFD_MAX_DLEN + 2];
         let mut n = 0;
@@ -263,11 +318,10 @@ fn decode_data(
             frame: quote(frame),
         });
     }
-    let bytes = digits.len() / 2;
     if bytes > max {
         return Err(too_long(max, bytes, frame));
     }
-    hex::decode_into(digits, out).ok_or_else(|| LineError::BadDataHex {
+    Err(LineError::BadDataHex {
         frame: quote(frame),
     })
 }
@@ -287,7 +341,8 @@ fn too_long(max: usize, bytes: usize, frame: &[u8]) -> LineError {
 }
 
 /// Parses the frame field (`123#0102`, `123##1AA`, `123#R`, ...).
-fn parse_frame(tok: &[u8]) -> Result<CanFrame, LineError> {
+#[inline]
+fn parse_frame(tok: &[u8], out: &mut CanFrame) -> Result<(), LineError> {
     // The id is 3 or 8 digits, so '#' is at index 3 or 8.
     let hash = if tok.get(3) == Some(&b'#') {
         3
@@ -340,7 +395,8 @@ fn parse_frame(tok: &[u8]) -> Result<CanFrame, LineError> {
                 }
                 _ => return Err(bad()),
             };
-            CanFrame::remote(id, dlc, len8).map_err(|_| bad())
+            *out = CanFrame::remote(id, dlc, len8).map_err(|_| bad())?;
+            Ok(())
         }
         Some(b'#') => {
             if is_error {
@@ -358,12 +414,13 @@ fn parse_frame(tok: &[u8]) -> Result<CanFrame, LineError> {
                     frame: quote(tok),
                 });
             }
-            CanFrame::fd(id, data.get(..n).unwrap_or_default(), flags).map_err(|_| {
+            *out = CanFrame::fd(id, data.get(..n).unwrap_or_default(), flags).map_err(|_| {
                 LineError::FdBadLength {
                     bytes: n,
                     frame: quote(tok),
                 }
-            })
+            })?;
+            Ok(())
         }
         _ => {
             let (digits, raw_dlc) = match body.iter().position(|c| *c == b'_') {
@@ -375,20 +432,23 @@ fn parse_frame(tok: &[u8]) -> Result<CanFrame, LineError> {
             };
             let n = decode_data(digits, CAN_MAX_DLEN, tok, &mut data)?;
             let payload = data.get(..n).unwrap_or_default();
-            match raw_dlc {
+            *out = match raw_dlc {
                 None if is_error => CanFrame::error(raw_id & CAN_ERR_MASK, payload)
-                    .map_err(|_| LineError::BadErrorFrame { frame: quote(tok) }),
-                None => CanFrame::classic(id, payload).map_err(|_| too_long(CAN_MAX_DLEN, n, tok)),
-                Some(_) if is_error => Err(LineError::BadErrorFrame { frame: quote(tok) }),
+                    .map_err(|_| LineError::BadErrorFrame { frame: quote(tok) })?,
+                None => {
+                    CanFrame::classic(id, payload).map_err(|_| too_long(CAN_MAX_DLEN, n, tok))?
+                }
+                Some(_) if is_error => return Err(LineError::BadErrorFrame { frame: quote(tok) }),
                 Some(raw) => {
                     let bad = || LineError::BadRawDlc { frame: quote(tok) };
                     let dlc = match raw {
                         [d] => hex::nibble(*d).filter(|v| *v > 8).ok_or_else(bad)?,
                         _ => return Err(bad()),
                     };
-                    CanFrame::classic_len8_dlc(id, payload, dlc).map_err(|_| bad())
+                    CanFrame::classic_len8_dlc(id, payload, dlc).map_err(|_| bad())?
                 }
-            }
+            };
+            Ok(())
         }
     }
 }

@@ -332,6 +332,8 @@ struct CandumpStream {
     /// Bytes consumed before `buf[0]`, for read-error offsets.
     consumed: u64,
     iface: IfaceCache,
+    /// Where each line's frame is built.
+    frame: CanFrame,
     annotations: Vec<Annotation>,
     bad_lines: u64,
 }
@@ -347,6 +349,7 @@ impl CandumpStream {
             line: 0,
             consumed: 0,
             iface: IfaceCache::default(),
+            frame: candump::empty_frame(),
             annotations: Vec::new(),
             bad_lines: 0,
         }
@@ -419,18 +422,20 @@ impl CandumpStream {
             self.line += 1;
             self.start = next_start;
             match line.first() {
-                Some(b'(') => match candump::parse_line_cached(line, &mut self.iface) {
-                    Ok(Some(frame)) => return Ok(Some(frame)),
-                    Ok(None) => {}
-                    Err(source) if !opts.lenient => {
-                        return Err(CaptureError::Line {
-                            file: name.to_string(),
-                            line: self.line,
-                            source,
-                        })
+                Some(b'(') => {
+                    match candump::parse_line_into(line, &mut self.iface, &mut self.frame) {
+                        Ok(true) => return Ok(Some(self.frame)),
+                        Ok(false) => {}
+                        Err(source) if !opts.lenient => {
+                            return Err(CaptureError::Line {
+                                file: name.to_string(),
+                                line: self.line,
+                                source,
+                            })
+                        }
+                        Err(_) => self.bad_lines += 1,
                     }
-                    Err(_) => self.bad_lines += 1,
-                },
+                }
                 Some(b'#') => {
                     let text = line.get(1..).unwrap_or_default();
                     let text = text.strip_prefix(b" ").unwrap_or(text);
