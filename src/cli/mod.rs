@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod capture;
+
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
     /// Nothing wrong found (`no-fault-found`), or a command that succeeded.
@@ -45,6 +47,8 @@ pub mod profiles;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Read capture files (candump logs, pcap, pcapng; gzip or not).
+    Capture(capture::CaptureArgs),
     /// List, show and check vehicle profiles.
     Profiles(profiles::ProfilesArgs),
 }
@@ -129,6 +133,7 @@ pub mod anyhow_like {
 /// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
 pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
+        Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
     }
 }
