@@ -23,6 +23,9 @@ pub enum BusError {
     /// A frame this bus cannot carry (for example CAN FD on a classic bus).
     #[error("cannot send this frame: {0}")]
     Unsupported(String),
+    /// The capture being replayed could not be read at this point.
+    #[error("reading the capture: {0}")]
+    Capture(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -47,3 +50,11 @@ pub trait CanBus {
     /// the timestamps of received frames.
     fn now_us(&self) -> u64;
 }
+
+pub mod replay;
+pub mod socketcan;
+pub mod virtual_bus;
+
+pub use self::socketcan::SocketCanBus;
+pub use replay::{Pace, ReplayBus};
+pub use virtual_bus::{VirtualBus, VirtualEndpoint};

@@ -1,0 +1,70 @@
+# Helpers for check groups (sourced by suite.sh, busybox sh).
+#
+#   pass NAME            record a passing check
+#   fail NAME WHY        record a failing check
+#   check NAME CMD...    run CMD; pass if it exits 0, else fail with the
+#                        last line of its output as the reason
+#   fresh_vcan NAME [MTU] create (or recreate) an up vcan interface
+#   run_libtest GROUP BIN [ARGS...]  one check per Rust test in BIN
+#
+# Results are appended to $VCAN_RESULTS so that counts survive subshells; the
+# console line is what the host parses ("PASS name" / "FAIL name: why").
+
+VCAN_RESULTS=${VCAN_RESULTS:-/tmp/vcan-results}
+
+pass() {
+    echo "PASS $1"
+    echo "PASS" >> "$VCAN_RESULTS"
+}
+
+fail() {
+    local name=$1
+    shift
+    # One line only: the host parses line by line.
+    echo "FAIL $name: $(echo "$*" | tr '\n' ' ')"
+    echo "FAIL" >> "$VCAN_RESULTS"
+}
+
+check() {
+    local name=$1 out rc=0
+    shift
+    out=$("$@" 2>&1) || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        pass "$name"
+    else
+        fail "$name" "$(echo "$out" | tail -n 1) (exit $rc)"
+    fi
+}
+
+fresh_vcan() {
+    ip link del dev "$1" 2>/dev/null
+    ip link add dev "$1" type vcan || return 1
+    if [ -n "$2" ]; then ip link set "$1" mtu "$2" || return 1; fi
+    ip link set up "$1"
+}
+
+# run_libtest GROUP BINARY [ARGS...]: runs a Rust test binary and reports
+# "test NAME ... ok|FAILED" lines as PASS/FAIL GROUP/NAME, the failure's
+# panic message as the reason. A binary that reports no test fails.
+run_libtest() {
+    local group=$1 bin=$2 out rc=0
+    shift 2
+    out=/tmp/libtest-$group.out
+    "$bin" --test-threads=1 "$@" > "$out" 2>&1 || rc=$?
+    local n=0 name why
+    while read -r name; do
+        pass "$group/$name"; n=$((n + 1))
+    done <<EOT
+$(sed -n 's/^test \(.*\) \.\.\. ok$/\1/p' "$out")
+EOT
+    while read -r name; do
+        [ -n "$name" ] || continue
+        why=$(awk -v t="---- $name stdout ----" '$0 == t {f=1; next} f && (/^----/ || /^failures:/) {exit} f && NF {printf "%s ", $0}' "$out" | cut -c1-300)
+        fail "$group/$name" "${why:-failed (see libtest output)}"; n=$((n + 1))
+    done <<EOT
+$(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$out")
+EOT
+    if [ "$n" -eq 0 ]; then
+        fail "$group" "no test result from $bin (exit $rc): $(tail -n 3 "$out" | tr '\n' ' ')"
+    fi
+}
