@@ -8,4 +8,5 @@ pub mod diag;
 pub mod frame;
 pub mod hex;
 pub mod isotp;
+pub mod tester;
 pub mod transport;
