@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod capture;
+
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
     /// Nothing wrong found (`no-fault-found`), or a command that succeeded.
@@ -42,7 +44,10 @@ pub struct LogArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Read capture files (candump logs, pcap, pcapng; gzip or not).
+    Capture(capture::CaptureArgs),
+}
 
 /// An error that ends the run with exit code 2; the message is printed as is.
 #[derive(Debug, thiserror::Error)]
@@ -123,5 +128,7 @@ pub mod anyhow_like {
 
 /// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
 pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
-    match cli.command {}
+    match cli.command {
+        Command::Capture(args) => capture::run(args),
+    }
 }

@@ -1,0 +1,871 @@
+//! Capture files: candump logs, pcap and pcapng (SocketCAN link type 227,
+//! or Linux cooked captures, 113), any of them gzip-compressed, read as a stream of [`CanFrame`]s.
+//!
+//! This module owns format detection (from content, never from the file
+//! name), decompression, buffering, and turning file positions into error
+//! messages (`file:line: ...`, `file: packet N: ...`). It reads in large
+//! chunks with constant memory whatever the file size: a candump log is cut
+//! into lines in place inside one 1 MiB buffer, with no allocation per line.
+//!
+//! It does not know what the frames mean (ISO-TP, UDS) nor how they are
+//! printed for a user (that is `cli`).
+//!
+//! Interface names: a candump log names its interfaces; a pcapng interface
+//! block may (`if_name`), and frames then carry that name. Packets of a pcap,
+//! or of a pcapng interface without a usable name, are given `pcap<N>` where
+//! N is the pcapng interface index (0 for pcap), so they are never mistaken
+//! for a real `can0`.
+
+pub mod candump;
+mod socketcan;
+
+use std::fs::File;
+use std::io::{self, Chain, Cursor, Read};
+use std::path::Path;
+
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::TsResolution;
+
+use crate::frame::{CanFrame, IfName};
+use candump::{IfaceCache, LineError};
+use socketcan::Link;
+
+/// How to read a capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Skip malformed candump lines (counted in [`CaptureReader::bad_lines`])
+    /// and undecodable pcap packets instead of failing.
+    pub lenient: bool,
+    /// The 4-byte SocketCAN `can_id` field of pcap/pcapng packets is stored
+    /// little-endian (scapy writes it so) instead of network order.
+    pub byte_swapped_ids: bool,
+}
+
+/// The container format of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Candump,
+    Pcap,
+    PcapNg,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Candump => "candump",
+            Format::Pcap => "pcap",
+            Format::PcapNg => "pcapng",
+        }
+    }
+}
+
+/// A `# ` comment line of a candump log, kept for callers (for example a
+/// note of what the mechanic did at that moment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    /// 1-based line number in the (decompressed) log.
+    pub line: u64,
+    /// The text without the leading `# `.
+    pub text: String,
+}
+
+/// Why a capture could not be read. Every message starts with the file name.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    #[error("{file}: cannot open: {source}")]
+    Open {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file}: read failed at byte {offset}{}: {source}", if *.compressed { " of the decompressed data (corrupt or truncated gzip?)" } else { "" })]
+    Read {
+        file: String,
+        offset: u64,
+        compressed: bool,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file}: unknown capture format: expected a candump log, pcap or pcapng file")]
+    UnknownFormat { file: String },
+    #[error("{file}:{line}: {source}")]
+    Line {
+        file: String,
+        line: u64,
+        #[source]
+        source: LineError,
+    },
+    #[error("{file}:{line}: expected a line of at most {max} bytes, found a longer one")]
+    LineTooLong { file: String, line: u64, max: usize },
+    #[error("{file}: {what}")]
+    Header { file: String, what: String },
+    #[error("{file}: {unit} {index}: {what}")]
+    Packet {
+        file: String,
+        /// "packet" (pcap) or "block" (pcapng).
+        unit: &'static str,
+        /// 1-based packet (pcap) or block (pcapng) index.
+        index: u64,
+        what: String,
+    },
+}
+
+/// Bytes inspected to detect the format.
+const PEEK: usize = 64 * 1024;
+/// The candump read buffer; also the longest line accepted.
+const CHUNK: usize = 1024 * 1024;
+
+type Source = Box<dyn Read + Send>;
+type Peeked = Chain<Cursor<Vec<u8>>, Source>;
+
+/// Reads up to `n` bytes (fewer only at end of input).
+fn read_up_to(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// What the first bytes say the content is.
+fn detect(head: &[u8]) -> Option<Format> {
+    match head.get(..4) {
+        Some([0xA1, 0xB2, 0xC3, 0xD4] | [0xD4, 0xC3, 0xB2, 0xA1])
+        | Some([0xA1, 0xB2, 0x3C, 0x4D] | [0x4D, 0x3C, 0xB2, 0xA1]) => return Some(Format::Pcap),
+        Some([0x0A, 0x0D, 0x0D, 0x0A]) => return Some(Format::PcapNg),
+        _ => {}
+    }
+    // Text: the first line that is neither blank nor a comment decides. A
+    // head of only comments and blank lines is an (empty so far) log.
+    let mut lines = head.split(|c| *c == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let is_last = lines.peek().is_none();
+        let trimmed: &[u8] = match line.iter().position(|c| !c.is_ascii_whitespace()) {
+            Some(p) => line.get(p..).unwrap_or_default(),
+            None => continue,
+        };
+        if trimmed.starts_with(b"#") {
+            continue;
+        }
+        // A cut-off last line of a full peek may still be a comment or a
+        // frame; only a leading '(' counts as evidence either way.
+        if line.first() == Some(&b'(') {
+            return Some(Format::Candump);
+        }
+        if is_last && head.len() == PEEK && !line.contains(&0) {
+            return Some(Format::Candump);
+        }
+        return None;
+    }
+    Some(Format::Candump)
+}
+
+/// A stream of frames from one capture file.
+pub struct CaptureReader {
+    name: String,
+    format: Format,
+    compressed: bool,
+    opts: ReadOptions,
+    inner: Inner,
+    /// After an error in strict mode the reader stops: a frame stream with a
+    /// hole in it would mislead the analyses behind it.
+    failed: bool,
+}
+
+enum Inner {
+    Candump(Box<CandumpStream>),
+    Pcap(Box<PcapStream>),
+    PcapNg(Box<PcapNgStream>),
+}
+
+impl CaptureReader {
+    /// Opens a capture file, detecting compression and format from content.
+    pub fn open(path: &Path, opts: ReadOptions) -> Result<CaptureReader, CaptureError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| CaptureError::Open {
+            file: name.clone(),
+            source,
+        })?;
+        CaptureReader::from_reader(&name, Box::new(file), opts)
+    }
+
+    /// Reads a capture from any byte stream; `name` is used in messages.
+    pub fn from_reader(
+        name: &str,
+        mut r: Box<dyn Read + Send>,
+        opts: ReadOptions,
+    ) -> Result<CaptureReader, CaptureError> {
+        let read_err = |compressed: bool| {
+            move |source| CaptureError::Read {
+                file: name.to_string(),
+                offset: 0,
+                compressed,
+                source,
+            }
+        };
+        let magic = read_up_to(&mut r, 2).map_err(read_err(false))?;
+        let compressed = magic == [0x1F, 0x8B];
+        let rejoined: Source = Box::new(Cursor::new(magic).chain(r));
+        let mut source: Source = if compressed {
+            // Multi-member: `cat a.gz b.gz` and bgzip-style files are one log.
+            Box::new(flate2::read::MultiGzDecoder::new(rejoined))
+        } else {
+            rejoined
+        };
+        let head = read_up_to(&mut source, PEEK).map_err(read_err(compressed))?;
+        let format = detect(&head).ok_or_else(|| CaptureError::UnknownFormat {
+            file: name.to_string(),
+        })?;
+        let stream: Peeked = Cursor::new(head).chain(source);
+        let header_err = |what: String| CaptureError::Header {
+            file: name.to_string(),
+            what,
+        };
+        let inner = match format {
+            Format::Candump => Inner::Candump(Box::new(CandumpStream::new(stream))),
+            Format::Pcap => {
+                let reader = PcapReader::new(stream)
+                    .map_err(|e| header_err(format!("expected a pcap file header: {e}")))?;
+                let header = reader.header();
+                let link = Link::from_datalink(header.datalink).ok_or_else(|| {
+                    header_err(format!(
+                        "expected link type 227 (SocketCAN) or 113 (Linux cooked), found {}",
+                        u32::from(header.datalink)
+                    ))
+                })?;
+                Inner::Pcap(Box::new(PcapStream {
+                    reader,
+                    link,
+                    nanos: header.ts_resolution == TsResolution::NanoSecond,
+                    index: 0,
+                    iface: pcap_iface(0),
+                    bad: 0,
+                }))
+            }
+            Format::PcapNg => {
+                let reader = PcapNgReader::new(stream).map_err(|e| {
+                    header_err(format!("expected a pcapng section header block: {e}"))
+                })?;
+                Inner::PcapNg(Box::new(PcapNgStream {
+                    reader,
+                    index: 1,
+                    interfaces: Vec::new(),
+                    bad: 0,
+                }))
+            }
+        };
+        Ok(CaptureReader {
+            name: name.to_string(),
+            format,
+            compressed,
+            opts,
+            inner,
+            failed: false,
+        })
+    }
+
+    /// The next frame; `Ok(None)` at the end of the capture. In lenient mode
+    /// malformed lines/packets are skipped; otherwise the first one is an
+    /// error and the reader ends there.
+    #[inline]
+    pub fn next_frame(&mut self) -> Result<Option<CanFrame>, CaptureError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let result = match &mut self.inner {
+            Inner::Candump(s) => s.next_frame(&self.name, self.opts, self.compressed),
+            Inner::Pcap(s) => s.next_frame(&self.name, self.opts),
+            Inner::PcapNg(s) => s.next_frame(&self.name, self.opts),
+        };
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    /// The `# ` comment lines seen so far (candump logs only).
+    pub fn annotations(&self) -> &[Annotation] {
+        match &self.inner {
+            Inner::Candump(s) => &s.annotations,
+            _ => &[],
+        }
+    }
+
+    /// Lines (candump) or packets (pcap, pcapng) skipped in lenient mode.
+    pub fn bad_lines(&self) -> u64 {
+        match &self.inner {
+            Inner::Candump(s) => s.bad_lines,
+            Inner::Pcap(s) => s.bad,
+            Inner::PcapNg(s) => s.bad,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn compressed(&self) -> bool {
+        self.compressed
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Iterator for CaptureReader {
+    type Item = Result<CanFrame, CaptureError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_frame().transpose()
+    }
+}
+
+/// Cuts a candump log into lines inside one reused buffer.
+struct CandumpStream {
+    src: Peeked,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    line: u64,
+    /// Bytes consumed before `buf[0]`, for read-error offsets.
+    consumed: u64,
+    iface: IfaceCache,
+    /// Where each line's frame is built.
+    frame: CanFrame,
+    annotations: Vec<Annotation>,
+    bad_lines: u64,
+}
+
+impl CandumpStream {
+    fn new(src: Peeked) -> CandumpStream {
+        CandumpStream {
+            src,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            line: 0,
+            consumed: 0,
+            iface: IfaceCache::default(),
+            frame: candump::empty_frame(),
+            annotations: Vec::new(),
+            bad_lines: 0,
+        }
+    }
+
+    /// Moves the unread tail to the front and reads more after it.
+    fn refill(&mut self, name: &str, compressed: bool) -> Result<(), CaptureError> {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.consumed += self.start as u64;
+        self.end -= self.start;
+        self.start = 0;
+        loop {
+            let Some(space) = self.buf.get_mut(self.end..) else {
+                return Ok(());
+            };
+            if space.is_empty() {
+                return Ok(());
+            }
+            match self.src.read(space) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(CaptureError::Read {
+                        file: name.to_string(),
+                        offset: self.consumed + self.end as u64,
+                        compressed,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn next_frame(
+        &mut self,
+        name: &str,
+        opts: ReadOptions,
+        compressed: bool,
+    ) -> Result<Option<CanFrame>, CaptureError> {
+        loop {
+            let pending = self.buf.get(self.start..self.end).unwrap_or_default();
+            let (line, next_start) = match memchr::memchr(b'\n', pending) {
+                Some(p) => (pending.get(..p).unwrap_or_default(), self.start + p + 1),
+                None if self.eof => {
+                    if pending.is_empty() {
+                        return Ok(None);
+                    }
+                    (pending, self.end)
+                }
+                None => {
+                    if self.start == 0 && self.end == self.buf.len() {
+                        return Err(CaptureError::LineTooLong {
+                            file: name.to_string(),
+                            line: self.line + 1,
+                            max: CHUNK,
+                        });
+                    }
+                    self.refill(name, compressed)?;
+                    continue;
+                }
+            };
+            self.line += 1;
+            self.start = next_start;
+            match line.first() {
+                Some(b'(') => {
+                    match candump::parse_line_into(line, &mut self.iface, &mut self.frame) {
+                        Ok(true) => return Ok(Some(self.frame)),
+                        Ok(false) => {}
+                        Err(source) if !opts.lenient => {
+                            return Err(CaptureError::Line {
+                                file: name.to_string(),
+                                line: self.line,
+                                source,
+                            })
+                        }
+                        Err(_) => self.bad_lines += 1,
+                    }
+                }
+                Some(b'#') => {
+                    let text = line.get(1..).unwrap_or_default();
+                    let text = text.strip_prefix(b" ").unwrap_or(text);
+                    let text = text.strip_suffix(b"\r").unwrap_or(text);
+                    self.annotations.push(Annotation {
+                        line: self.line,
+                        text: String::from_utf8_lossy(text).into_owned(),
+                    });
+                }
+                // Anything else is skipped, as canplayer skips it.
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The name given to frames of a pcap / unnamed pcapng interface `n`.
+fn pcap_iface(n: usize) -> IfName {
+    IfName::new(&format!("pcap{n}")).unwrap_or_default()
+}
+
+struct PcapStream {
+    reader: PcapReader<Peeked>,
+    link: Link,
+    nanos: bool,
+    /// Packets read so far (the 1-based index of the last one).
+    index: u64,
+    iface: IfName,
+    bad: u64,
+}
+
+/// The message of a pcap-file error with its cause (the crate's own
+/// message alone says "Error reading bytes").
+fn pcap_error_text(e: &pcap_file::PcapError) -> String {
+    match e {
+        pcap_file::PcapError::IoError(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+            "expected more bytes, the file ends inside this record (truncated?)".to_string()
+        }
+        pcap_file::PcapError::IoError(io) => format!("read failed (corrupt gzip?): {io}"),
+        other => format!("expected a well-formed record: {other}"),
+    }
+}
+
+impl PcapStream {
+    fn next_frame(
+        &mut self,
+        name: &str,
+        opts: ReadOptions,
+    ) -> Result<Option<CanFrame>, CaptureError> {
+        loop {
+            let Some(raw) = self.reader.next_raw_packet() else {
+                return Ok(None);
+            };
+            self.index += 1;
+            let index = self.index;
+            let packet_err = |what: String| CaptureError::Packet {
+                file: name.to_string(),
+                unit: "packet",
+                index,
+                what,
+            };
+            // A broken record header leaves no way to find the next record:
+            // fatal even when lenient.
+            let raw = raw.map_err(|e| packet_err(pcap_error_text(&e)))?;
+            let (frac_us, frac_ok) = if self.nanos {
+                (raw.ts_frac / 1000, raw.ts_frac < 1_000_000_000)
+            } else {
+                (raw.ts_frac, raw.ts_frac < 1_000_000)
+            };
+            let decoded = if frac_ok {
+                socketcan::decode_link(self.link, &raw.data, opts.byte_swapped_ids)
+            } else {
+                Err(format!(
+                    "expected a sub-second timestamp part below one second, found {}",
+                    raw.ts_frac
+                ))
+            };
+            match decoded {
+                Ok(None) => {}
+                Ok(Some(frame)) => {
+                    let ts = u64::from(raw.ts_sec) * 1_000_000 + u64::from(frac_us);
+                    return Ok(Some(frame.at(ts).on(self.iface)));
+                }
+                Err(what) if !opts.lenient => return Err(packet_err(what)),
+                Err(_) => self.bad += 1,
+            }
+        }
+    }
+}
+
+/// What a pcapng interface description block says about its packets.
+struct NgInterface {
+    /// `None` for link types that carry no CAN frames.
+    link: Option<Link>,
+    iface: IfName,
+    /// Timestamp units per second (`if_tsresol`, default 10^6).
+    units_per_s: u64,
+    /// `if_tsoffset`, seconds.
+    offset_s: u64,
+}
+
+impl NgInterface {
+    fn from_block(
+        idb: &pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock<'_>,
+        n: usize,
+    ) -> Result<NgInterface, String> {
+        use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption as Opt;
+        let mut iface = pcap_iface(n);
+        let mut units_per_s = 1_000_000;
+        let mut offset_s = 0;
+        for opt in &idb.options {
+            match opt {
+                Opt::IfName(s) => {
+                    if let Some(name) = IfName::new(s) {
+                        iface = name;
+                    }
+                }
+                Opt::IfTsResol(r) => {
+                    let exp = u32::from(r & 0x7F);
+                    let units = if r & 0x80 == 0 {
+                        10u64.checked_pow(exp)
+                    } else {
+                        2u64.checked_pow(exp)
+                    };
+                    units_per_s = units.filter(|u| *u > 0).ok_or_else(|| {
+                        format!("expected an if_tsresol of at most 10^19 or 2^63, found {r:#04X}")
+                    })?;
+                }
+                Opt::IfTsOffset(s) => offset_s = *s,
+                _ => {}
+            }
+        }
+        Ok(NgInterface {
+            link: Link::from_datalink(idb.linktype),
+            iface,
+            units_per_s,
+            offset_s,
+        })
+    }
+
+    fn micros(&self, raw: u64) -> u64 {
+        let us = u128::from(raw) * 1_000_000 / u128::from(self.units_per_s);
+        u64::try_from(us)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.offset_s.saturating_mul(1_000_000))
+    }
+}
+
+struct PcapNgStream {
+    reader: PcapNgReader<Peeked>,
+    /// Blocks read so far, the section header included.
+    index: u64,
+    interfaces: Vec<NgInterface>,
+    bad: u64,
+}
+
+impl PcapNgStream {
+    fn next_frame(
+        &mut self,
+        name: &str,
+        opts: ReadOptions,
+    ) -> Result<Option<CanFrame>, CaptureError> {
+        loop {
+            let Some(block) = self.reader.next_block() else {
+                return Ok(None);
+            };
+            self.index += 1;
+            let index = self.index;
+            let block_err = |what: String| CaptureError::Packet {
+                file: name.to_string(),
+                unit: "block",
+                index,
+                what,
+            };
+            let block = block.map_err(|e| block_err(pcap_error_text(&e)))?;
+            // (interface, raw timestamp, packet bytes)
+            let (iface_no, raw_ts, data) = match &block {
+                Block::SectionHeader(_) => {
+                    // A new section starts a new interface numbering.
+                    self.interfaces.clear();
+                    continue;
+                }
+                Block::InterfaceDescription(idb) => {
+                    let n = self.interfaces.len();
+                    self.interfaces
+                        .push(NgInterface::from_block(idb, n).map_err(block_err)?);
+                    continue;
+                }
+                // pcap-file hands the raw 64-bit timestamp over as if it
+                // were nanoseconds; the interface says what unit it is.
+                Block::EnhancedPacket(epb) => (
+                    epb.interface_id as usize,
+                    u64::try_from(epb.timestamp.as_nanos()).unwrap_or(u64::MAX),
+                    &epb.data,
+                ),
+                Block::Packet(pb) => (usize::from(pb.interface_id), pb.timestamp, &pb.data),
+                // Simple packets carry no timestamp and belong to interface 0.
+                Block::SimplePacket(spb) => (0, 0, &spb.data),
+                _ => continue,
+            };
+            let Some(interface) = self.interfaces.get(iface_no) else {
+                return Err(block_err(format!(
+                    "expected a packet of one of the {} interfaces described so far, found interface {iface_no}",
+                    self.interfaces.len()
+                )));
+            };
+            // Other link types (Ethernet next to CAN in one capture) are not ours.
+            let Some(link) = interface.link else {
+                continue;
+            };
+            match socketcan::decode_link(link, data, opts.byte_swapped_ids) {
+                Ok(None) => {}
+                Ok(Some(frame)) => {
+                    return Ok(Some(frame.at(interface.micros(raw_ts)).on(interface.iface)))
+                }
+                Err(what) if !opts.lenient => return Err(block_err(what)),
+                Err(_) => self.bad += 1,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{CanId, Direction, FrameKind};
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn reader(bytes: Vec<u8>, opts: ReadOptions) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::from_reader("mem.log", Box::new(Cursor::new(bytes)), opts)
+    }
+
+    fn all(bytes: Vec<u8>, opts: ReadOptions) -> Result<Vec<CanFrame>, CaptureError> {
+        reader(bytes, opts)?.collect()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    const LOG: &[u8] =
+        b"# start\n(1.000000) can0 641#0210030000000000\n(2.000000) can0 651#065003\n";
+
+    #[test]
+    fn reads_plain_gzip_and_multi_member_gzip_alike() {
+        let plain = all(LOG.to_vec(), ReadOptions::default()).unwrap();
+        assert_eq!(plain.len(), 2);
+        let r = reader(gz(LOG), ReadOptions::default()).unwrap();
+        assert!(r.compressed());
+        assert_eq!(r.collect::<Result<Vec<_>, _>>().unwrap(), plain);
+        let two = [gz(LOG), gz(LOG)].concat();
+        assert_eq!(all(two, ReadOptions::default()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn keeps_comments_with_their_line_numbers() {
+        let mut r = reader(LOG.to_vec(), ReadOptions::default()).unwrap();
+        while r.next_frame().unwrap().is_some() {}
+        assert_eq!(
+            r.annotations(),
+            &[Annotation {
+                line: 1,
+                text: "start".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn lines_longer_than_the_buffer_are_an_error_not_a_growing_buffer() {
+        let mut log = b"(1.0) can0 123#\n# ".to_vec();
+        log.resize(CHUNK + 100, b'x');
+        let err = all(log, ReadOptions::default()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("mem.log:2: expected a line of at most"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_crossing_buffer_refills_are_read_whole() {
+        let line = b"(1795248560.598478) vcan0 18DAF110#0210030000000000\n";
+        let n = 3 * CHUNK / line.len() + 7;
+        let log: Vec<u8> = line.iter().copied().cycle().take(n * line.len()).collect();
+        let frames = all(log, ReadOptions::default()).unwrap();
+        assert_eq!(frames.len(), n);
+        assert!(frames.iter().all(|f| f.id == CanId::Extended(0x18DA_F110)));
+    }
+
+    #[test]
+    fn truncated_gzip_names_the_file_and_offset() {
+        let mut z = gz(&LOG.repeat(2000));
+        z.truncate(z.len() / 2);
+        let err = all(z, ReadOptions::default()).unwrap_err().to_string();
+        assert!(err.starts_with("mem.log: read failed at byte "), "{err}");
+        assert!(err.contains("gzip"), "{err}");
+    }
+
+    /// A pcapng written by pcap-file: interface name and a 1 ns resolution
+    /// must reach the frames.
+    #[test]
+    fn reads_pcapng_with_interface_name_and_resolution() {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::interface_description::{
+            InterfaceDescriptionBlock, InterfaceDescriptionOption as Opt,
+        };
+        use pcap_file::pcapng::PcapNgWriter;
+        use std::borrow::Cow;
+        use std::time::Duration;
+        let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: pcap_file::DataLink::CAN_SOCKETCAN,
+            snaplen: 0,
+            options: vec![Opt::IfName(Cow::Borrowed("vcan3")), Opt::IfTsResol(9)],
+        })
+        .unwrap();
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: pcap_file::DataLink::CAN_SOCKETCAN,
+            snaplen: 0,
+            options: vec![],
+        })
+        .unwrap();
+        let classic = [0, 0, 6, 0x41, 2, 0, 0, 0, 0x3E, 0x00, 0, 0, 0, 0, 0, 0];
+        for (iface, ts) in [(0u32, 1_500_000_123u64), (1, 2_000_001)] {
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: iface,
+                timestamp: Duration::from_nanos(ts),
+                original_len: 16,
+                data: Cow::Borrowed(&classic[..]),
+                options: vec![],
+            })
+            .unwrap();
+        }
+        let bytes = w.into_inner();
+        let r = reader(bytes, ReadOptions::default()).unwrap();
+        assert_eq!(r.format(), Format::PcapNg);
+        let frames: Vec<CanFrame> = r.collect::<Result<_, _>>().unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].iface.as_str(), "vcan3");
+        assert_eq!(frames[0].timestamp_us, 1_500_000);
+        assert_eq!(frames[1].iface.as_str(), "pcap1");
+        assert_eq!(frames[1].timestamp_us, 2_000_001);
+        assert_eq!(frames[0].data(), &[0x3E, 0x00]);
+        assert_eq!(frames[0].kind, FrameKind::Classic { len8_dlc: None });
+        assert_eq!(frames[0].direction, None::<Direction>);
+    }
+
+    #[test]
+    fn detects_formats_from_content() {
+        assert_eq!(
+            reader(Vec::new(), ReadOptions::default()).unwrap().format(),
+            Format::Candump
+        );
+        assert_eq!(all(Vec::new(), ReadOptions::default()).unwrap(), vec![]);
+        assert_eq!(
+            all(b"# only\n\n".to_vec(), ReadOptions::default()).unwrap(),
+            vec![]
+        );
+        let err = reader(vec![0x00, 0x01, 0xFE, 0x42, 0x17], ReadOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "mem.log: unknown capture format: expected a candump log, pcap or pcapng file"
+        );
+        let err = reader(vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0], ReadOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("mem.log: expected a pcap file header"),
+            "{err}"
+        );
+    }
+
+    fn pcap_header(link: u32) -> Vec<u8> {
+        let mut h = vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        h.extend(65535u32.to_le_bytes());
+        h.extend(link.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn truncated_pcap_names_the_packet() {
+        let mut p = pcap_header(227);
+        for _ in 0..3 {
+            p.extend([1, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0]);
+            p.extend([0, 0, 1, 0x23, 1, 0, 0, 0, 0xAA, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        p.truncate(p.len() - 5);
+        let mut r = reader(p, ReadOptions::default()).unwrap();
+        assert!(r.next_frame().unwrap().is_some());
+        assert!(r.next_frame().unwrap().is_some());
+        let err = r.next_frame().unwrap_err().to_string();
+        assert!(
+            err.starts_with("mem.log: packet 3: expected more bytes"),
+            "{err}"
+        );
+        assert_eq!(r.next_frame().unwrap(), None, "a failed reader stays ended");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn any_bytes_never_panic(
+            prefix in prop_oneof![
+                Just(Vec::new()),
+                Just(b"(1.0) can0 123#\n".to_vec()),
+                Just(pcap_header(227)),
+                Just(pcap_header(113)),
+                Just(vec![0x0A, 0x0D, 0x0D, 0x0A, 0x1C, 0, 0, 0, 0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1C, 0, 0, 0]),
+            ],
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            zip: bool,
+            lenient: bool,
+            swapped: bool,
+        ) {
+            let mut bytes = [prefix, body].concat();
+            if zip {
+                bytes = gz(&bytes);
+            }
+            let opts = ReadOptions { lenient, byte_swapped_ids: swapped };
+            if let Ok(r) = reader(bytes, opts) {
+                for f in r.take(1000) {
+                    let _ = f;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! `trunkdiag capture ...`: look at a capture file without a car.
+//!
+//! `cat` prints any capture as a canonical candump log; `stats` counts what
+//! is in it. Both read through [`crate::capture::CaptureReader`]; this module
+//! only adds argument handling and output (text or JSON).
+
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::anyhow_like;
+use super::exit;
+use crate::capture::candump::CandumpWriter;
+use crate::capture::{CaptureError, CaptureReader, ReadOptions};
+use crate::frame::{CanId, FrameKind};
+
+/// The capture a command reads; shared by every `capture` subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct CaptureInput {
+    /// Capture file: candump log, pcap or pcapng, optionally gzip-compressed
+    /// (detected from content, not from the name).
+    pub file: PathBuf,
+    /// Skip malformed lines/packets (and count them) instead of failing.
+    #[arg(long)]
+    pub lenient: bool,
+    /// pcap/pcapng CAN ids were stored little-endian (scapy writes them so).
+    #[arg(long)]
+    pub byte_swapped_ids: bool,
+}
+
+impl CaptureInput {
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            lenient: self.lenient,
+            byte_swapped_ids: self.byte_swapped_ids,
+        }
+    }
+
+    pub fn open(&self) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::open(&self.file, self.options())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    #[command(subcommand)]
+    pub command: CaptureCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaptureCommand {
+    /// Print a capture as a candump log (comments kept as `# text`).
+    Cat(CatArgs),
+    /// Count frames, ids and rates in a capture.
+    Stats(StatsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub input: CaptureInput,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub input: CaptureInput,
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: CaptureArgs) -> anyhow_like::Result<u8> {
+    match args.command {
+        CaptureCommand::Cat(a) => cat(&a),
+        CaptureCommand::Stats(a) => stats(&a),
+    }
+}
+
+fn warn_bad_lines(reader: &CaptureReader) {
+    if reader.bad_lines() > 0 {
+        tracing::warn!(
+            "{}: skipped {} malformed lines/packets",
+            reader.name(),
+            reader.bad_lines()
+        );
+    }
+}
+
+fn cat(args: &CatArgs) -> anyhow_like::Result<u8> {
+    let mut reader = args.input.open()?;
+    let stdout = io::stdout().lock();
+    let mut out = CandumpWriter::new(BufWriter::with_capacity(256 * 1024, stdout));
+    let mut comments_written = 0;
+    // Comments come out where they were: every annotation recorded before a
+    // frame was returned precedes that frame in the file.
+    loop {
+        let next = reader.next_frame();
+        for a in reader
+            .annotations()
+            .get(comments_written..)
+            .unwrap_or_default()
+        {
+            out.comment(&a.text)?;
+        }
+        comments_written = reader.annotations().len();
+        match next {
+            Ok(Some(frame)) => out.frame(&frame)?,
+            Ok(None) => break,
+            Err(e) => {
+                // What was read stays printed, then the error.
+                out.flush()?;
+                return Err(e.into());
+            }
+        }
+    }
+    out.flush()?;
+    warn_bad_lines(&reader);
+    Ok(exit::OK)
+}
+
+/// Counts per id: a flat table for the 2048 11-bit ids, a map for the rare
+/// 29-bit ones, so counting stays a few nanoseconds per frame.
+struct IdCounts {
+    standard: Vec<u64>,
+    extended: HashMap<u32, u64>,
+}
+
+impl IdCounts {
+    fn new() -> IdCounts {
+        IdCounts {
+            standard: vec![0; 2048],
+            extended: HashMap::new(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, id: CanId) {
+        match id {
+            CanId::Standard(i) => {
+                if let Some(c) = self.standard.get_mut(usize::from(i)) {
+                    *c += 1;
+                }
+            }
+            CanId::Extended(i) => *self.extended.entry(i).or_insert(0) += 1,
+        }
+    }
+
+    /// Ids in ascending order, 11-bit first.
+    fn sorted(&self) -> Vec<(CanId, u64)> {
+        let mut out: Vec<(CanId, u64)> = (0u16..)
+            .zip(&self.standard)
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (CanId::Standard(i), *c))
+            .collect();
+        let mut ext: Vec<(CanId, u64)> = self
+            .extended
+            .iter()
+            .map(|(i, c)| (CanId::Extended(*i), *c))
+            .collect();
+        ext.sort_unstable();
+        out.extend(ext);
+        out
+    }
+}
+
+#[derive(Serialize, Debug)]
+struct IdStats {
+    /// As candump prints it: 3 hex digits for 11-bit, 8 for 29-bit.
+    id: String,
+    extended: bool,
+    count: u64,
+    /// Frames per second over the capture's duration; null when the
+    /// capture spans no time.
+    rate: Option<f64>,
+}
+
+#[derive(Serialize, Debug)]
+struct Stats {
+    file: String,
+    format: &'static str,
+    compressed: bool,
+    frames: u64,
+    first_timestamp_us: Option<u64>,
+    last_timestamp_us: Option<u64>,
+    duration_s: f64,
+    classic: u64,
+    fd: u64,
+    remote: u64,
+    error: u64,
+    bad_lines: u64,
+    annotations: usize,
+    /// Data and remote frames per id; error frames are not counted here
+    /// (their "id" is an error class, not a bus id).
+    ids: Vec<IdStats>,
+}
+
+fn stats(args: &StatsArgs) -> anyhow_like::Result<u8> {
+    let mut reader = args.input.open()?;
+    let mut ids = IdCounts::new();
+    let (mut frames, mut classic, mut fd, mut remote, mut error) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut first, mut last) = (None, None);
+    while let Some(f) = reader.next_frame()? {
+        frames += 1;
+        first.get_or_insert(f.timestamp_us);
+        last = Some(f.timestamp_us);
+        match f.kind {
+            FrameKind::Classic { .. } => classic += 1,
+            FrameKind::Fd { .. } => fd += 1,
+            FrameKind::Remote { .. } => remote += 1,
+            FrameKind::Error => {
+                error += 1;
+                continue;
+            }
+        }
+        ids.add(f.id);
+    }
+    warn_bad_lines(&reader);
+    let duration_us = match (first, last) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => 0,
+    };
+    let duration_s = duration_us as f64 / 1e6;
+    let stats = Stats {
+        file: reader.name().to_string(),
+        format: reader.format().name(),
+        compressed: reader.compressed(),
+        frames,
+        first_timestamp_us: first,
+        last_timestamp_us: last,
+        duration_s,
+        classic,
+        fd,
+        remote,
+        error,
+        bad_lines: reader.bad_lines(),
+        annotations: reader.annotations().len(),
+        ids: ids
+            .sorted()
+            .into_iter()
+            .map(|(id, count)| IdStats {
+                id: id.to_string(),
+                extended: id.is_extended(),
+                count,
+                rate: (duration_us > 0).then(|| count as f64 / duration_s),
+            })
+            .collect(),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &stats)?;
+        writeln!(out)?;
+    } else {
+        print_stats(&mut out, &stats)?;
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+fn timestamp(us: Option<u64>) -> String {
+    match us {
+        Some(us) => format!("{}.{:06}", us / 1_000_000, us % 1_000_000),
+        None => "-".to_string(),
+    }
+}
+
+fn print_stats(out: &mut impl Write, s: &Stats) -> io::Result<()> {
+    let gz = if s.compressed { ", gzip" } else { "" };
+    writeln!(out, "file:        {} ({}{gz})", s.file, s.format)?;
+    writeln!(out, "frames:      {}", s.frames)?;
+    writeln!(
+        out,
+        "kinds:       {} classic, {} fd, {} remote, {} error",
+        s.classic, s.fd, s.remote, s.error
+    )?;
+    writeln!(out, "first:       {}", timestamp(s.first_timestamp_us))?;
+    writeln!(out, "last:        {}", timestamp(s.last_timestamp_us))?;
+    writeln!(out, "duration:    {:.6} s", s.duration_s)?;
+    writeln!(out, "bad lines:   {}", s.bad_lines)?;
+    writeln!(out, "annotations: {}", s.annotations)?;
+    writeln!(out, "ids:         {}", s.ids.len())?;
+    if !s.ids.is_empty() {
+        writeln!(out, "{:>10} {:>10} {:>12}", "id", "frames", "frames/s")?;
+        for id in &s.ids {
+            let rate = id.rate.map_or("-".to_string(), |r| format!("{r:.3}"));
+            writeln!(out, "{:>10} {:>10} {:>12}", id.id, id.count, rate)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! End-to-end tests of the `trunkdiag` binary: each runs the built command in
+//! a temporary directory and checks stdout, stderr and the exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A temp dir to run `trunkdiag` in, with helpers to put files there.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/capture")
+        .join(name)
+}
+
+/// The shared scapy captures, or `None` (with a note) when the checkout has
+/// no `shared/` beside it.
+fn scapy(name: &str) -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/scapy")
+        .join(name);
+    if path.exists() {
+        Some(path.display().to_string())
+    } else {
+        eprintln!("note: {} absent, test skipped", path.display());
+        None
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+#[test]
+fn cat_gives_back_logs_written_by_can_utils_byte_for_byte() {
+    let sb = Sandbox::new();
+    for name in ["asc2log.log", "handwritten.log"] {
+        let path = fixture(name);
+        let run = sb.run(&["capture", "cat", path.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(
+            run.stdout,
+            std::fs::read_to_string(&path).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn cat_skips_what_canplayer_skips_and_keeps_comments() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["capture", "cat", fixture("skipped.log").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "(1795248560.598478) vcan0 7B6#01BCA4\n# note\n(1795248560.598479) vcan0 7B7#\n"
+    );
+}
+
+#[test]
+fn gzip_is_detected_by_content_not_by_name() {
+    let sb = Sandbox::new();
+    let log = std::fs::read(fixture("handwritten.log")).unwrap();
+    sb.write("zipped.log", &gzip(&log));
+    sb.write("plain.gz", &log);
+    // Two gzip members one after the other are one log.
+    sb.write(
+        "two.log.gz",
+        &[gzip(&log[..500]), gzip(&log[500..])].concat(),
+    );
+    for name in ["zipped.log", "plain.gz", "two.log.gz"] {
+        let run = sb.run(&["capture", "cat", name]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(run.stdout.as_bytes(), &log[..], "{name}");
+    }
+    let stats = json(&sb.run(&["capture", "stats", "--json", "zipped.log"]));
+    assert_eq!(stats["compressed"], true);
+    assert_eq!(stats["format"], "candump");
+}
+
+#[test]
+fn stats_counts_kinds_ids_and_rates() {
+    let sb = Sandbox::new();
+    let run = sb.run(&[
+        "capture",
+        "stats",
+        "--json",
+        fixture("handwritten.log").to_str().unwrap(),
+    ]);
+    let s = json(&run);
+    assert_eq!(s["frames"], 13);
+    assert_eq!(s["classic"], 6);
+    assert_eq!(s["remote"], 3);
+    assert_eq!(s["fd"], 3);
+    assert_eq!(s["error"], 1);
+    assert_eq!(s["bad_lines"], 0);
+    assert_eq!(s["annotations"], 3);
+    assert_eq!(s["first_timestamp_us"], 1_795_248_560_598_478u64);
+    // The last line is dated 12 s after the epoch: duration is last - first,
+    // never negative.
+    assert_eq!(s["last_timestamp_us"], 12_000_001u64);
+    assert_eq!(s["duration_s"], 0.0);
+    let ids = s["ids"].as_array().unwrap();
+    let id_names: Vec<&str> = ids.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        id_names,
+        ["000", "123", "456", "457", "458", "5E9", "641", "651", "7B6", "18DAF110", "1FFFFFFF"]
+    );
+    let five_e9 = ids.iter().find(|i| i["id"] == "5E9").unwrap();
+    assert_eq!(five_e9["count"], 2);
+    assert_eq!(five_e9["rate"], serde_json::Value::Null);
+
+    let run = sb.run(&["capture", "stats", fixture("asc2log.log").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("frames:      10\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("4 classic, 2 fd, 3 remote, 1 error"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn stats_rates_are_frames_per_second() {
+    let sb = Sandbox::new();
+    let mut log = String::new();
+    for i in 0..=10u64 {
+        let us = 100_000_000 + i * 100_000;
+        let ts = format!("({:010}.{:06})", us / 1_000_000, us % 1_000_000);
+        log.push_str(&format!("{ts} can0 641#00\n"));
+        if i % 2 == 0 {
+            log.push_str(&format!("{ts} can0 12345678#R\n"));
+        }
+    }
+    sb.write("rates.log", log.as_bytes());
+    let s = json(&sb.run(&["capture", "stats", "--json", "rates.log"]));
+    assert_eq!(s["frames"], 17);
+    assert_eq!(s["duration_s"], 1.0);
+    assert_eq!(s["ids"][0]["id"], "641");
+    assert_eq!(s["ids"][0]["rate"], 11.0);
+    assert_eq!(s["ids"][1]["id"], "12345678");
+    assert_eq!(s["ids"][1]["extended"], true);
+    assert_eq!(s["ids"][1]["rate"], 6.0);
+}
+
+/// Every malformed form fails the run with `file:line: what was expected`.
+#[test]
+fn malformed_lines_fail_with_file_and_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "123#1122334",
+            "expected 2 hex digits per data byte, found odd count 7 in \"123#1122334\"",
+        ),
+        ("123#ZZ", "expected hex digits in the data"),
+        (
+            "123#112233445566778899",
+            "at most 8 data bytes on a classic frame, found 9",
+        ),
+        (
+            "123##0112233445566778899",
+            "CAN FD length (0-8, 12, 16, 20, 24, 32, 48 or 64 bytes), found 9",
+        ),
+        (
+            "1234#00",
+            "3-digit (11-bit) or 8-digit (29-bit) id, found 4 digits",
+        ),
+        ("12#00", "found 2 digits"),
+        ("800#00", "11-bit id of at most 7FF, found 800"),
+        ("1230011", "expected '#'"),
+        ("123#R9", "DLC digit 0-8"),
+    ];
+    let sb = Sandbox::new();
+    let fd65 = format!("123##0{}", "00".repeat(65));
+    let all: Vec<(&str, &str)> = cases
+        .iter()
+        .copied()
+        .chain([(
+            fd65.as_str(),
+            "at most 64 data bytes on a CAN FD frame, found 65",
+        )])
+        .collect();
+    for (frame, want) in all {
+        let log = format!("# header\n(1.000000) can0 123#00\n(1.000001) can0 {frame}\n");
+        sb.write("x.log", log.as_bytes());
+        let run = sb.run(&["capture", "cat", "x.log"]);
+        assert_eq!(run.code, 2, "{frame}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .starts_with("trunkdiag: error: x.log:3: expected ")
+                && run.stderr.contains(want),
+            "{frame}: {:?} lacks {want:?}",
+            run.stderr
+        );
+    }
+    // Line-level faults outside the frame field.
+    for (line, want) in [
+        ("(1.000001) can0", "x.log:2: expected a frame"),
+        ("(1.00000x) can0 123#", "x.log:2: expected a timestamp"),
+        ("(1.000001 can0 123#", "x.log:2: expected a timestamp"),
+        (
+            "(1.000001) interface-too-long0 123#",
+            "x.log:2: expected an interface name",
+        ),
+        ("(1.000001) can0 123#00 Q", "x.log:2: expected end of line"),
+    ] {
+        sb.write(
+            "x.log",
+            format!("(1.000000) can0 123#00\n{line}\n").as_bytes(),
+        );
+        let run = sb.run(&["capture", "stats", "x.log"]);
+        assert_eq!(run.code, 2, "{line}");
+        assert!(run.stderr.contains(want), "{line}: {:?}", run.stderr);
+    }
+}
+
+#[test]
+fn lenient_skips_and_counts_bad_lines() {
+    let sb = Sandbox::new();
+    sb.write(
+        "x.log",
+        b"(1.000000) can0 123#00\n(1.1) can0 123#0\n(1.2) can0 800#\n(2.000000) can0 124#01\n",
+    );
+    let run = sb.run(&["capture", "cat", "--lenient", "x.log"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "(0000000001.000000) can0 123#00\n(0000000002.000000) can0 124#01\n"
+    );
+    let s = json(&sb.run(&["capture", "stats", "--json", "--lenient", "x.log"]));
+    assert_eq!(s["frames"], 2);
+    assert_eq!(s["bad_lines"], 2);
+}
+
+#[test]
+fn garbage_and_damaged_files_fail_cleanly() {
+    let sb = Sandbox::new();
+    sb.write(
+        "garbage.bin",
+        &[0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x00, 0xFF],
+    );
+    let run = sb.run(&["capture", "stats", "garbage.bin"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "trunkdiag: error: garbage.bin: unknown capture format: expected a candump log, pcap or pcapng file\n"
+    );
+    let run = sb.run(&["capture", "cat", "missing.log"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .starts_with("trunkdiag: error: missing.log: cannot open"),
+        "{}",
+        run.stderr
+    );
+
+    let mut z = gzip(&std::fs::read(fixture("handwritten.log")).unwrap());
+    z.truncate(z.len() - 30);
+    sb.write("cut.log.gz", &z);
+    let run = sb.run(&["capture", "stats", "cut.log.gz"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("cut.log.gz: read failed at byte"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn empty_file_is_zero_frames() {
+    let sb = Sandbox::new();
+    sb.write("empty.log", b"");
+    let s = json(&sb.run(&["capture", "stats", "--json", "empty.log"]));
+    assert_eq!(s["frames"], 0);
+    assert_eq!(s["duration_s"], 0.0);
+    assert_eq!(s["first_timestamp_us"], serde_json::Value::Null);
+    let run = sb.run(&["capture", "cat", "empty.log"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""));
+}
+
+/// Counts cross-checked with scapy 2.6 (`rdpcap` with
+/// `conf.contribs['CAN']['swap-bytes'] = True`, counting `identifier`).
+#[test]
+fn scapy_uds_scanner_pcap_with_byte_swapped_ids() {
+    let Some(path) = scapy("candump_uds_scanner.pcap.gz") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let s = json(&sb.run(&["capture", "stats", "--json", "--byte-swapped-ids", &path]));
+    assert_eq!(s["format"], "pcap");
+    assert_eq!(s["compressed"], true);
+    assert_eq!(s["frames"], 9434);
+    assert_eq!(s["classic"], 9434);
+    let count = |id: &str| {
+        s["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("641"), Some(2700));
+    assert_eq!(count("651"), Some(2682));
+    assert_eq!(count("201"), Some(3767));
+    assert_eq!(count("00A"), Some(29));
+    assert_eq!(s["first_timestamp_us"], 1_626_788_898_688_202u64);
+
+    // Without the option the first id is nonsense, and the message says why.
+    let run = sb.run(&["capture", "stats", &path]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(": packet 1: expected an 11-bit id"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("little-endian"), "{}", run.stderr);
+}
+
+#[test]
+fn scapy_canfd_pcap_decodes_fd_frames() {
+    let Some(path) = scapy("canfd.pcap.gz") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let run = sb.run(&["capture", "cat", &path]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "(1667650502.470855) pcap0 123##1223344556677889933000000 T\n\
+         (1667650502.470861) pcap0 123##1223344556677889933000000 R\n\
+         (1667650504.872909) pcap0 123##1223344556677889933000000 T\n\
+         (1667650504.872915) pcap0 123##1223344556677889933000000 R\n"
+    );
+}
