@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
+pub mod decode;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
