@@ -623,3 +623,60 @@ fn decode_rejects_bad_pairs() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("given twice"), "{}", run.stderr);
 }
+
+// ------------------------------------------------------------ live commands
+
+#[test]
+fn dtc_clear_refuses_without_yes() {
+    let sb = Sandbox::new();
+    let run = sb.run(&[
+        "dtc", "clear", "--iface", "vcan0", "--tx", "7E0", "--rx", "7E8",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("add --yes to clear"), "{}", run.stderr);
+}
+
+#[test]
+fn live_commands_fail_cleanly_without_the_interface() {
+    let sb = Sandbox::new();
+    for args in [
+        &["dtc", "read", "--iface", "nosuchcan9", "--protocol", "kwp"][..],
+        &[
+            "request",
+            "--iface",
+            "nosuchcan9",
+            "--tx",
+            "7E0",
+            "--rx",
+            "7E8",
+            "22F190",
+        ][..],
+    ] {
+        let run = sb.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("nosuchcan9"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn request_rejects_bad_hex_and_sessions() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["request", "--iface", "vcan0", "22F19"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("expected hex bytes"), "{}", run.stderr);
+    let run = sb.run(&["request", "--iface", "vcan0", "--session", "0301", "22F190"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("expected one hex byte"),
+        "{}",
+        run.stderr
+    );
+    let run = sb.run(&["request", "--iface", "vcan0", "--tx", "xyz", "22F190"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a CAN id"), "{}", run.stderr);
+}

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
 pub mod decode;
+pub mod dtc;
+pub mod request;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -48,6 +50,10 @@ pub struct LogArgs {
 pub enum Command {
     /// Read capture files (candump logs, pcap, pcapng; gzip or not).
     Capture(capture::CaptureArgs),
+    /// Read or clear the module's trouble codes over the bus.
+    Dtc(dtc::DtcArgs),
+    /// Send one raw diagnostic request and print the decoded answer.
+    Request(request::RequestArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -131,5 +137,7 @@ pub mod anyhow_like {
 pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
         Command::Capture(args) => capture::run(args),
+        Command::Dtc(args) => dtc::run(args),
+        Command::Request(args) => request::run(&args),
     }
 }
