@@ -153,6 +153,15 @@ pub enum Protocol {
     Uds,
 }
 
+impl From<Protocol> for crate::diag::Protocol {
+    fn from(p: Protocol) -> crate::diag::Protocol {
+        match p {
+            Protocol::Kwp => crate::diag::Protocol::Kwp,
+            Protocol::Uds => crate::diag::Protocol::Uds,
+        }
+    }
+}
+
 /// ISO-TP addressing of the BCM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
