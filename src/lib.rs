@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of modules and their boundaries.
 #![forbid(unsafe_code)]
 
+pub mod analyzer;
 pub mod capture;
 pub mod cli;
 pub mod diag;
