@@ -7,6 +7,7 @@ pub mod analyzer;
 pub mod capture;
 pub mod cli;
 pub mod diag;
+pub mod diagnose;
 pub mod evidence;
 pub mod frame;
 pub mod hex;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
+pub mod diagnose;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -51,6 +52,8 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     /// List, show and check vehicle profiles.
     Profiles(profiles::ProfilesArgs),
+    /// Why won't the trunk open? Diagnose from the car, a capture or the simulator.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -135,5 +138,6 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
     }
 }
