@@ -13,5 +13,6 @@ pub mod frame;
 pub mod hex;
 pub mod isotp;
 pub mod profile;
+pub mod tester;
 pub mod transport;
 pub mod verdict;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
+pub mod decode;
 pub mod diagnose;
+pub mod dtc;
+pub mod request;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -54,6 +57,10 @@ pub enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Why won't the trunk open? Diagnose from the car, a capture or the simulator.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Read or clear the module's trouble codes over the bus.
+    Dtc(dtc::DtcArgs),
+    /// Send one raw diagnostic request and print the decoded answer.
+    Request(request::RequestArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -139,5 +146,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
         Command::Diagnose(args) => diagnose::run(args),
+        Command::Dtc(args) => dtc::run(args),
+        Command::Request(args) => request::run(&args),
     }
 }
