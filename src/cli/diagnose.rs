@@ -9,10 +9,19 @@ use clap::{ArgGroup, Args};
 use serde::Serialize;
 
 use super::{anyhow_like, exit, CliError};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::capture::candump::CandumpWriter;
 use crate::capture::ReadOptions;
+use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
 use crate::diagnose::{self, Question, Report};
 use crate::evidence::Observations;
+use crate::frame::IfName;
 use crate::profile::Profile;
+use crate::tester::Shutdown;
+use crate::transport::SocketCanBus;
 use crate::verdict::Confidence;
 
 const DIAGNOSE_HELP: &str = "\
@@ -110,9 +119,11 @@ pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
             byte_swapped_ids: args.byte_swapped_ids,
         };
         diagnose::replay(path, opts, &args.profile, observations)?
+    } else if let Some(iface) = &args.iface {
+        live_iface(&args, iface, observations)?
     } else {
         return Err(CliError::new(
-            "this build diagnoses recorded captures only (--replay FILE); live and simulated sources are not in it yet",
+            "--sim: the simulated vehicle is not in this build yet; use --replay FILE or --iface IF",
         )
         .into());
     };
@@ -127,6 +138,108 @@ pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The person at the terminal: prompts on stderr, Enter on stdin.
+struct Terminal {
+    yes: bool,
+}
+
+impl Operator for Terminal {
+    fn ask_press(&mut self, text: &str) -> Option<oneshot::Receiver<()>> {
+        eprintln!(">> {text}");
+        let (tx, rx) = oneshot::channel();
+        // Reading stdin blocks: a thread, so the bus keeps being polled.
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = io::stdin().lock().read_line(&mut line);
+            let _ = tx.send(());
+        });
+        Some(rx)
+    }
+    fn confirm(&mut self, text: &str) -> bool {
+        if self.yes {
+            return true;
+        }
+        eprint!("{text} [y/N] ");
+        let _ = io::stderr().flush();
+        let mut line = String::new();
+        io::stdin().lock().read_line(&mut line).is_ok()
+            && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+    fn say(&mut self, text: &str) {
+        eprintln!("trunkdiag: {text}");
+    }
+}
+
+fn live_iface(
+    args: &DiagnoseArgs,
+    iface: &str,
+    observations: Observations,
+) -> anyhow_like::Result<(Profile, Report)> {
+    let name = IfName::new(iface).ok_or_else(|| {
+        CliError::new(format!(
+            "{iface:?} is not an interface name: expected at most 15 bytes"
+        ))
+    })?;
+    let plan = LivePlan {
+        listen: Duration::from_secs_f64(args.listen),
+        timeout: Duration::from_secs_f64(args.timeout),
+        actuate: args.actuate,
+        observations,
+    };
+    let record = match &args.record {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
+            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
+            let mut w = CandumpWriter::new(sink);
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let cmd: Vec<String> = std::env::args().collect();
+            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
+            w.comment(&format!("command: {}", cmd.join(" ")))?;
+            w.comment(&format!("profile: {}", args.profile))?;
+            w.comment(&format!("started: {secs} (seconds since the UNIX epoch)"))?;
+            w.flush()?;
+            Some(w)
+        }
+        None => None,
+    };
+    let interactive = args.interactive();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(async {
+        let mut terminal = Terminal { yes: args.yes };
+        let mut unattended = Unattended { yes: args.yes };
+        let operator: &mut dyn Operator = if interactive {
+            &mut terminal
+        } else {
+            &mut unattended
+        };
+        let clock = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+                .unwrap_or_default()
+        };
+        live::run(
+            || SocketCanBus::open(iface),
+            clock,
+            name,
+            ("live", iface.to_owned()),
+            &args.profile,
+            &plan,
+            operator,
+            record,
+            Shutdown::on_signals(),
+        )
+        .await
+    })?;
+    Ok(out)
 }
 
 /// Asks the questions that would change the ranking and re-ranks.

@@ -11,6 +11,8 @@
 //! that would change the ranking. Must NOT know about JSON, colour or exit
 //! codes (that is `cli`), nor parse frames itself (that is the analyzer).
 
+pub mod live;
+
 use std::path::Path;
 
 use serde::Serialize;
