@@ -306,8 +306,10 @@ fn print(args: &DiagnoseArgs, report: &Report) -> anyhow_like::Result<()> {
             observations: &report.observations,
             questions: diagnose::questions(report),
         };
-        serde_json::to_writer_pretty(&mut out, &j)?;
-        writeln!(out)?;
+        // Serialised first so a closed pipe surfaces as an io::Error (which
+        // `cli::main` treats as a quiet exit), not as a serde_json error.
+        let text = serde_json::to_string_pretty(&j)?;
+        writeln!(out, "{text}")?;
     } else {
         let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         write_text(&mut out, report, Style { colour })?;
