@@ -3,9 +3,11 @@
 //! See ARCHITECTURE.md for the map of modules and their boundaries.
 #![forbid(unsafe_code)]
 
+pub mod analyzer;
 pub mod capture;
 pub mod cli;
 pub mod diag;
+pub mod diagnose;
 pub mod evidence;
 pub mod frame;
 pub mod hex;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
 pub mod decode;
+pub mod diagnose;
 pub mod dtc;
 pub mod request;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     /// List, show and check vehicle profiles.
     Profiles(profiles::ProfilesArgs),
+    /// Why won't the trunk open? Diagnose from the car, a capture or the simulator.
+    Diagnose(diagnose::DiagnoseArgs),
     /// Read or clear the module's trouble codes over the bus.
     Dtc(dtc::DtcArgs),
     /// Send one raw diagnostic request and print the decoded answer.
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
         Command::Dtc(args) => dtc::run(args),
         Command::Request(args) => request::run(&args),
     }
