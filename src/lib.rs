@@ -11,5 +11,6 @@ pub mod frame;
 pub mod hex;
 pub mod isotp;
 pub mod profile;
+pub mod sim;
 pub mod transport;
 pub mod verdict;
