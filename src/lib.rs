@@ -12,5 +12,6 @@ pub mod hex;
 pub mod isotp;
 pub mod profile;
 pub mod sim;
+pub mod tester;
 pub mod transport;
 pub mod verdict;

@@ -375,3 +375,308 @@ fn scapy_canfd_pcap_decodes_fd_frames() {
          (1667650504.872915) pcap0 123##1223344556677889933000000 R\n"
     );
 }
+
+// ------------------------------------------------------------ capture decode
+
+fn json_lines(run: &Run) -> Vec<serde_json::Value> {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn tally<'a>(
+    lines: &'a [serde_json::Value],
+    keep: impl Fn(&serde_json::Value) -> bool,
+    key: &str,
+) -> std::collections::BTreeMap<&'a str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in lines.iter().filter(|l| keep(l)) {
+        *m.entry(l[key].as_str().unwrap()).or_default() += 1;
+    }
+    m
+}
+
+/// The counts of an independent judge: scapy 2.8.0's ISOTPMessageBuilder
+/// (5,377 complete messages, the same bytes in the same order as ours) and
+/// scapy's UDS layer for the service and NRC of each response.
+#[test]
+fn decode_scapy_uds_scan_agrees_with_scapy() {
+    let Some(path) = scapy("candump_uds_scanner.pcap.gz") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let run = sb.run(&[
+        "capture",
+        "decode",
+        &path,
+        "--byte-swapped-ids",
+        "--pair",
+        "641:651",
+        "--json",
+    ]);
+    let lines = json_lines(&run);
+    let complete =
+        |dir: &'static str| move |l: &serde_json::Value| l["dir"] == dir && l["complete"] == true;
+    assert_eq!(
+        lines.iter().filter(|l| complete("request")(l)).count(),
+        2698
+    );
+    assert_eq!(
+        lines.iter().filter(|l| complete("response")(l)).count(),
+        2679
+    );
+    // Three first frames announcing 100 bytes never got their consecutive frames.
+    let incomplete: Vec<_> = lines.iter().filter(|l| l["complete"] == false).collect();
+    assert_eq!(incomplete.len(), 3);
+    assert!(incomplete.iter().all(|l| l["len"] == 100));
+    assert_eq!(
+        tally(
+            &lines,
+            |l| complete("response")(l) && l["kind"] == "positive",
+            "service"
+        ),
+        [
+            ("DiagnosticSessionControl", 30),
+            ("SecurityAccess", 26),
+            ("TesterPresent", 104)
+        ]
+        .into()
+    );
+    assert_eq!(
+        tally(&lines, |l| l["kind"] == "negative", "nrc"),
+        [
+            ("11", 585),
+            ("12", 1749),
+            ("13", 34),
+            ("33", 2),
+            ("35", 2),
+            ("7F", 147)
+        ]
+        .into()
+    );
+    let by_service = tally(&lines, |l| l["kind"] == "negative", "service");
+    assert_eq!(by_service["DiagnosticSessionControl"], 1250);
+    assert_eq!(by_service["SecurityAccess"], 639);
+    assert_eq!(by_service["TesterPresent"], 5);
+    let names = tally(&lines, |l| l["nrc"] == "12", "nrc_name");
+    assert_eq!(names, [("subFunctionNotSupported", 1749)].into());
+    // Every line carries the fields scripts rely on, in time order.
+    let mut last = 0.0;
+    for l in &lines {
+        for key in ["t", "id", "dir", "payload", "service", "sid"] {
+            assert!(!l[key].is_null(), "{key} missing in {l}");
+        }
+        let t = l["t"].as_f64().unwrap();
+        assert!(t >= last, "{l} out of order");
+        last = t;
+    }
+    let first = lines
+        .iter()
+        .find(|l| l["payload"] == "5003003201F4")
+        .unwrap();
+    assert_eq!(
+        (first["id"].as_str(), first["sid"].as_str()),
+        (Some("651"), Some("10"))
+    );
+}
+
+/// Multi-frame messages, counted by scapy's ISOTPMessageBuilder.
+#[test]
+fn decode_scapy_gmlan_captures_agree_with_scapy() {
+    let sb = Sandbox::new();
+    for (name, req, resp, multi) in [
+        ("gmlan_trace.pcap.gz", 45, 50, 36),
+        ("candump_gmlan_scanner.pcap.gz", 1904, 1691, 0),
+    ] {
+        let Some(path) = scapy(name) else {
+            return;
+        };
+        let run = sb.run(&[
+            "capture",
+            "decode",
+            &path,
+            "--byte-swapped-ids",
+            "--pair",
+            "241:641",
+            "--json",
+        ]);
+        let lines = json_lines(&run);
+        let count = |id: &str| {
+            lines
+                .iter()
+                .filter(|l| l["id"] == id && l["complete"] == true)
+                .count()
+        };
+        assert_eq!((count("241"), count("641")), (req, resp), "{name}");
+        let long: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["frames"].as_u64().unwrap() > 1)
+            .map(|l| l["payload"].as_str().unwrap().len() as u64 / 2)
+            .collect();
+        assert_eq!(long.len(), multi, "{name}");
+        if multi > 0 {
+            assert_eq!(long.iter().filter(|&&n| n == 51).count(), 35);
+            assert_eq!(long.iter().filter(|&&n| n == 31).count(), 1);
+        }
+    }
+}
+
+/// A KWP2000 DTC report that arrives multi-frame after a responsePending,
+/// then a UDS report with 3-byte codes on another module.
+const DTC_LOG: &str = "\
+(1700000000.000000) can0 7E0#041802FF00CCCCCC
+(1700000000.010000) can0 7E8#037F1878CCCCCCCC
+(1700000000.500000) can0 7E8#100E580492546091
+(1700000000.501000) can0 7E0#300000CCCCCCCCCC
+(1700000000.502000) can0 7E8#2160600100A0D000
+(1700000000.503000) can0 7E8#2220CCCCCCCCCCCC
+(1700000001.000000) can0 7E1#031902FFCCCCCCCC
+(1700000001.010000) can0 7E9#100B5902FFD00316
+(1700000001.011000) can0 7E1#300000CCCCCCCCCC
+(1700000001.012000) can0 7E9#2109A5620008CCCC
+";
+
+#[test]
+fn decode_names_nrcs_and_trouble_codes() {
+    let sb = Sandbox::new();
+    let log = sb.write("dtc.log", DTC_LOG.as_bytes());
+    let log = log.to_str().unwrap();
+    let run = sb.run(&[
+        "capture",
+        "decode",
+        log,
+        "--pair",
+        "7E0:7E8",
+        "--protocol",
+        "kwp",
+        "--json",
+    ]);
+    let lines = json_lines(&run);
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert_eq!(lines[0]["service"], "ReadDiagnosticTroubleCodesByStatus");
+    assert_eq!(lines[1]["nrc"], "78");
+    assert_eq!(
+        lines[1]["nrc_name"],
+        "requestCorrectlyReceivedResponsePending"
+    );
+    let codes: Vec<(&str, &str)> = lines[2]["dtcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("B1254", "60"),
+            ("B1160", "60"),
+            ("P0100", "A0"),
+            ("U1000", "20")
+        ]
+    );
+    assert_eq!(lines[2]["t"], 1700000000.503);
+
+    // No --pair: the OBD-II / UDS ids, UDS for a UDS service.
+    let run = sb.run(&["capture", "decode", log]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        text.contains(
+            &"1700000001.000000 7E1 → 19 02 FF  ReadDTCInformation (report 0x02, status mask 0xFF)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.trim_start().starts_with("U1003:16  status 09")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.trim_start().starts_with("B2562:00  status 08")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn decode_rejects_bad_pairs() {
+    let sb = Sandbox::new();
+    let log = sb.write("dtc.log", DTC_LOG.as_bytes());
+    let log = log.to_str().unwrap();
+    for bad in ["7E0", "7E0:xyz", "7E0:7E8:7E9"] {
+        let run = sb.run(&["capture", "decode", log, "--pair", bad]);
+        assert_eq!(run.code, 2, "{bad}");
+        assert!(
+            run.stderr.contains("REQ:RESP") || run.stderr.contains("not a CAN id"),
+            "{bad}: {}",
+            run.stderr
+        );
+    }
+    let run = sb.run(&[
+        "capture", "decode", log, "--pair", "7E0:7E8", "--pair", "7E8:7E0",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("given twice"), "{}", run.stderr);
+}
+
+// ------------------------------------------------------------ live commands
+
+#[test]
+fn dtc_clear_refuses_without_yes() {
+    let sb = Sandbox::new();
+    let run = sb.run(&[
+        "dtc", "clear", "--iface", "vcan0", "--tx", "7E0", "--rx", "7E8",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("add --yes to clear"), "{}", run.stderr);
+}
+
+#[test]
+fn live_commands_fail_cleanly_without_the_interface() {
+    let sb = Sandbox::new();
+    for args in [
+        &["dtc", "read", "--iface", "nosuchcan9", "--protocol", "kwp"][..],
+        &[
+            "request",
+            "--iface",
+            "nosuchcan9",
+            "--tx",
+            "7E0",
+            "--rx",
+            "7E8",
+            "22F190",
+        ][..],
+    ] {
+        let run = sb.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("nosuchcan9"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn request_rejects_bad_hex_and_sessions() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["request", "--iface", "vcan0", "22F19"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("expected hex bytes"), "{}", run.stderr);
+    let run = sb.run(&["request", "--iface", "vcan0", "--session", "0301", "22F190"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("expected one hex byte"),
+        "{}",
+        run.stderr
+    );
+    let run = sb.run(&["request", "--iface", "vcan0", "--tx", "xyz", "22F190"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a CAN id"), "{}", run.stderr);
+}

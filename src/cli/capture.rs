@@ -56,6 +56,9 @@ pub enum CaptureCommand {
     Cat(CatArgs),
     /// Count frames, ids and rates in a capture.
     Stats(StatsArgs),
+    /// Reassembled ISO-TP messages named by service, with negative response
+    /// names and trouble codes (one line, or one JSON line, per message).
+    Decode(super::decode::DecodeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -77,6 +80,7 @@ pub fn run(args: CaptureArgs) -> anyhow_like::Result<u8> {
     match args.command {
         CaptureCommand::Cat(a) => cat(&a),
         CaptureCommand::Stats(a) => stats(&a),
+        CaptureCommand::Decode(a) => super::decode::run(&a),
     }
 }
 

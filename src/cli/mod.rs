@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
+pub mod decode;
+pub mod dtc;
+pub mod request;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -51,6 +54,10 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     /// List, show and check vehicle profiles.
     Profiles(profiles::ProfilesArgs),
+    /// Read or clear the module's trouble codes over the bus.
+    Dtc(dtc::DtcArgs),
+    /// Send one raw diagnostic request and print the decoded answer.
+    Request(request::RequestArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -135,5 +142,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Dtc(args) => dtc::run(args),
+        Command::Request(args) => request::run(&args),
     }
 }

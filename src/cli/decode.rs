@@ -1,0 +1,385 @@
+//! `trunkdiag capture decode`: the diagnostic conversation in a capture,
+//! one reassembled ISO-TP message per line, named by service, with negative
+//! response names and decoded trouble codes.
+//!
+//! Reassembly is [`crate::isotp::Reassembler`], naming is
+//! [`crate::diag::describe`]; this module only chooses which ids to follow,
+//! which protocol and direction each id carries, and prints (text or JSON
+//! lines).
+
+use std::io::{self, BufWriter, Write};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::anyhow_like;
+use super::capture::CaptureInput;
+use super::{exit, CliError};
+use crate::diag::describe::MessageKind;
+use crate::diag::{describe, obd, Described, Dir, Protocol};
+use crate::frame::CanId;
+use crate::hex::encode_upper;
+use crate::isotp::{Addressing, Reassembled, Reassembler};
+
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    #[command(flatten)]
+    pub input: CaptureInput,
+    /// A tester/ECU id pair to follow, request id first (hex, e.g. 641:651;
+    /// 8 digits or more than 0x7FF for 29-bit ids). Repeatable. Without it:
+    /// the OBD-II / UDS ids 0x7DF, 0x7E0-0x7E7 and 0x7E8-0x7EF.
+    #[arg(long = "pair", value_name = "REQ:RESP", value_parser = parse_pair)]
+    pub pairs: Vec<(CanId, CanId)>,
+    /// The protocol of the followed pairs. Default: UDS for --pair; for the
+    /// default OBD-II / UDS ids, OBD-II services (0x01-0x0A) are named as
+    /// OBD-II and the rest as UDS.
+    #[arg(long, value_enum)]
+    pub protocol: Option<ProtocolArg>,
+    /// JSON lines for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Uds,
+    Kwp,
+    Obd,
+}
+
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Protocol {
+        match p {
+            ProtocolArg::Uds => Protocol::Uds,
+            ProtocolArg::Kwp => Protocol::Kwp,
+            ProtocolArg::Obd => Protocol::Obd,
+        }
+    }
+}
+
+/// Parses one CAN id in hex: 11-bit when it fits and has at most 3 digits.
+pub fn parse_can_id(s: &str) -> Result<CanId, String> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let v = crate::hex::parse_u32(t.as_bytes())
+        .ok_or_else(|| format!("{s:?} is not a CAN id: expected up to 8 hex digits"))?;
+    let id = if t.len() <= 3 && v <= 0x7FF {
+        CanId::standard(v)
+    } else {
+        CanId::extended(v)
+    };
+    id.ok_or_else(|| format!("{s:?} is not a CAN id: expected at most 0x1FFFFFFF"))
+}
+
+fn parse_pair(s: &str) -> Result<(CanId, CanId), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected REQ:RESP, e.g. 7E0:7E8"))?;
+    Ok((parse_can_id(a)?, parse_can_id(b)?))
+}
+
+/// How one followed id is read.
+#[derive(Debug, Clone, Copy)]
+struct Role {
+    dir: Dir,
+    /// `None`: OBD-II or UDS by service id.
+    protocol: Option<Protocol>,
+}
+
+/// The followed ids and what they carry.
+struct Plan {
+    roles: Vec<(CanId, Role)>,
+}
+
+impl Plan {
+    fn new(args: &DecodeArgs) -> Result<Plan, CliError> {
+        let mut roles = Vec::new();
+        let mut add = |id: CanId, role: Role| -> Result<(), CliError> {
+            if roles.iter().any(|(i, _)| *i == id) {
+                return Err(CliError::new(format!(
+                    "id {id} is given twice: each id can carry one direction of one pair"
+                )));
+            }
+            roles.push((id, role));
+            Ok(())
+        };
+        if args.pairs.is_empty() {
+            let protocol = args.protocol.map(Protocol::from);
+            let request = Role {
+                dir: Dir::Request,
+                protocol,
+            };
+            add(CanId::Standard(obd::FUNCTIONAL_REQUEST_ID), request)?;
+            for id in obd::physical_request_ids() {
+                add(CanId::Standard(id), request)?;
+            }
+            for id in obd::response_ids() {
+                add(
+                    CanId::Standard(id),
+                    Role {
+                        dir: Dir::Response,
+                        protocol,
+                    },
+                )?;
+            }
+        } else {
+            let protocol = Some(args.protocol.map_or(Protocol::Uds, Protocol::from));
+            for &(req, resp) in &args.pairs {
+                add(
+                    req,
+                    Role {
+                        dir: Dir::Request,
+                        protocol,
+                    },
+                )?;
+                add(
+                    resp,
+                    Role {
+                        dir: Dir::Response,
+                        protocol,
+                    },
+                )?;
+            }
+        }
+        Ok(Plan { roles })
+    }
+
+    fn role(&self, id: CanId) -> Option<Role> {
+        self.roles.iter().find(|(i, _)| *i == id).map(|(_, r)| *r)
+    }
+}
+
+/// OBD-II or UDS, from the service id, for the default ids.
+fn guess_protocol(payload: &[u8], dir: Dir) -> Protocol {
+    let sid = match (dir, payload) {
+        (Dir::Response, [0x7F, sid, ..]) => *sid,
+        (Dir::Response, [sid, ..]) => sid.wrapping_sub(0x40),
+        (Dir::Request, [sid, ..]) => *sid,
+        _ => 0,
+    };
+    if (0x01..=0x0A).contains(&sid) {
+        Protocol::Obd
+    } else {
+        Protocol::Uds
+    }
+}
+
+/// One JSON line.
+#[derive(Serialize, Debug)]
+pub struct MessageLine {
+    /// Seconds: time of the message's last frame.
+    pub t: f64,
+    /// The id that carried it, as candump prints it.
+    pub id: String,
+    pub dir: Dir,
+    pub protocol: Protocol,
+    pub payload: String,
+    pub complete: bool,
+    /// The length the first frame announced (differs from the payload's when
+    /// the message was cut short).
+    pub len: u32,
+    pub frames: u32,
+    pub kind: MessageKind,
+    pub service: &'static str,
+    pub sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nrc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nrc_name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dtcs: Vec<DtcLine>,
+    pub detail: String,
+    pub malformed: bool,
+}
+
+#[derive(Serialize, Debug)]
+pub struct DtcLine {
+    pub code: String,
+    pub status: String,
+    pub description: String,
+}
+
+fn line(m: &Reassembled, role: Role) -> MessageLine {
+    let protocol = role
+        .protocol
+        .unwrap_or_else(|| guess_protocol(&m.payload, role.dir));
+    let d: Described = describe(protocol, &m.payload, role.dir);
+    MessageLine {
+        t: m.t_us as f64 / 1e6,
+        id: m.id.to_string(),
+        dir: role.dir,
+        protocol,
+        payload: encode_upper(&m.payload),
+        complete: m.complete,
+        len: m.expected_len,
+        frames: m.frames,
+        kind: d.kind,
+        service: d.service,
+        sid: format!("{:02X}", d.sid),
+        nrc: d.nrc.map(|n| format!("{:02X}", n.code())),
+        nrc_name: d.nrc.map(|n| n.name()),
+        dtcs: d
+            .dtcs
+            .iter()
+            .map(|r| DtcLine {
+                code: r.dtc.to_string(),
+                status: format!("{:02X}", r.status),
+                description: r.dtc.description(),
+            })
+            .collect(),
+        detail: d.detail,
+        malformed: d.malformed,
+    }
+}
+
+fn print_text(out: &mut impl Write, l: &MessageLine) -> io::Result<()> {
+    let arrow = match l.dir {
+        Dir::Request => "→",
+        Dir::Response => "←",
+    };
+    let mut hex = String::with_capacity(l.payload.len() * 3 / 2);
+    for (i, pair) in l.payload.as_bytes().chunks(2).enumerate() {
+        if i > 0 {
+            hex.push(' ');
+        }
+        hex.push_str(std::str::from_utf8(pair).unwrap_or("??"));
+    }
+    write!(out, "{:.6} {} {arrow} {hex}  {}", l.t, l.id, l.service)?;
+    match l.kind {
+        // The detail of a negative response is the NRC and its meaning.
+        MessageKind::Negative => write!(out, " negative: {}", l.detail)?,
+        MessageKind::Positive => write!(out, " positive")?,
+        MessageKind::Request => {}
+    }
+    if l.kind != MessageKind::Negative && !l.detail.is_empty() {
+        write!(out, " ({})", l.detail)?;
+    }
+    if !l.complete {
+        write!(
+            out,
+            "  [incomplete: {} of {} bytes]",
+            l.payload.len() / 2,
+            l.len
+        )?;
+    }
+    writeln!(out)?;
+    for d in &l.dtcs {
+        writeln!(
+            out,
+            "    {}  status {}  {}",
+            d.code, d.status, d.description
+        )?;
+    }
+    Ok(())
+}
+
+/// Counts for the summary on stderr.
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    positive: u64,
+    negative: u64,
+    incomplete: u64,
+}
+
+pub fn run(args: &DecodeArgs) -> anyhow_like::Result<u8> {
+    let plan = Plan::new(args)?;
+    let mut reader = args.input.open()?;
+    let mut reasm = Reassembler::new();
+    for (id, _) in &plan.roles {
+        reasm.follow(*id, Addressing::Normal);
+    }
+    // Messages end when their last frame comes, or when something cuts
+    // them short (possibly much later): collected and put in time order of
+    // their last frame before printing. A stable sort keeps capture order
+    // between equal timestamps.
+    let mut messages: Vec<Reassembled> = Vec::new();
+    let result = loop {
+        match reader.next_frame() {
+            Ok(Some(frame)) => {
+                messages.extend(reasm.feed(&frame));
+                messages.extend(reasm.next_pending());
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    // Messages still open when the capture ended (or failed) are shown,
+    // flagged incomplete, before any error.
+    messages.extend(reasm.finish());
+    messages.sort_by_key(|m| m.t_us);
+    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let mut tally = Tally::default();
+    for m in messages {
+        let Some(role) = plan.role(m.id) else {
+            continue;
+        };
+        let l = line(&m, role);
+        match (l.complete, l.kind) {
+            (false, _) => tally.incomplete += 1,
+            (true, MessageKind::Request) => tally.requests += 1,
+            (true, MessageKind::Positive) => tally.positive += 1,
+            (true, MessageKind::Negative) => tally.negative += 1,
+        }
+        if args.json {
+            serde_json::to_writer(&mut out, &l)?;
+            writeln!(out)?;
+        } else {
+            print_text(&mut out, &l)?;
+        }
+    }
+    out.flush()?;
+    result?;
+    if reader.bad_lines() > 0 {
+        tracing::warn!(
+            "{}: skipped {} malformed lines/packets",
+            reader.name(),
+            reader.bad_lines()
+        );
+    }
+    tracing::info!(
+        "{} requests, {} positive and {} negative responses, {} incomplete",
+        tally.requests,
+        tally.positive,
+        tally.negative,
+        tally.incomplete
+    );
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_as_candump_writes_them() {
+        assert_eq!(parse_can_id("7E0"), Ok(CanId::Standard(0x7E0)));
+        assert_eq!(parse_can_id("0x641"), Ok(CanId::Standard(0x641)));
+        assert_eq!(parse_can_id("18DA10F1"), Ok(CanId::Extended(0x18DA_10F1)));
+        assert_eq!(parse_can_id("00000641"), Ok(CanId::Extended(0x641)));
+        assert_eq!(parse_can_id("800"), Ok(CanId::Extended(0x800)));
+        assert!(parse_can_id("2000_0000").is_err());
+        assert!(parse_can_id("").is_err());
+        assert!(parse_pair("641").is_err());
+        assert_eq!(
+            parse_pair("641:651"),
+            Ok((CanId::Standard(0x641), CanId::Standard(0x651)))
+        );
+    }
+
+    #[test]
+    fn default_ids_name_obd_services_as_obd() {
+        assert_eq!(guess_protocol(&[0x09, 0x02], Dir::Request), Protocol::Obd);
+        assert_eq!(guess_protocol(&[0x49, 0x02], Dir::Response), Protocol::Obd);
+        assert_eq!(
+            guess_protocol(&[0x7F, 0x03, 0x11], Dir::Response),
+            Protocol::Obd
+        );
+        assert_eq!(guess_protocol(&[0x22, 0xF1], Dir::Request), Protocol::Uds);
+        assert_eq!(guess_protocol(&[0x50, 0x03], Dir::Response), Protocol::Uds);
+        assert_eq!(guess_protocol(&[], Dir::Response), Protocol::Uds);
+    }
+}

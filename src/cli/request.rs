@@ -1,0 +1,240 @@
+//! `trunkdiag request`: one raw diagnostic request to a module, its answer
+//! decoded. Also the link options and the live-session plumbing shared by
+//! the commands that talk to a car (`dtc read`, `dtc clear`): open the
+//! interface, record if asked, run the work under [`Tester::run`] so that
+//! Ctrl-C / SIGTERM and errors still hand everything back.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::anyhow_like;
+use super::decode::{parse_can_id, DtcLine, ProtocolArg};
+use super::{exit, CliError};
+use crate::capture::candump::CandumpWriter;
+use crate::diag::client::ClientConfig;
+use crate::diag::describe::MessageKind;
+use crate::diag::{describe, Dir, Protocol};
+use crate::frame::{CanId, IfName};
+use crate::hex::encode_upper;
+use crate::isotp::IsoTpConfig;
+use crate::tester::{Response, Shutdown, Tester, TesterError};
+use crate::transport::SocketCanBus;
+
+/// How to reach the module.
+#[derive(Args, Debug, Clone)]
+pub struct LinkArgs {
+    /// SocketCAN interface (can0, vcan0, ...).
+    #[arg(long)]
+    pub iface: String,
+    /// Request id the module listens on (hex, e.g. 7E0 or 18DA40F1).
+    #[arg(long, value_parser = parse_can_id, default_value = "7E0")]
+    pub tx: CanId,
+    /// Response id the module answers on (hex, e.g. 7E8).
+    #[arg(long, value_parser = parse_can_id, default_value = "7E8")]
+    pub rx: CanId,
+    /// Diagnostic protocol of the module.
+    #[arg(long, value_enum, default_value = "uds")]
+    pub protocol: ProtocolArg,
+    /// Record every frame sent and received to this candump log (flushed
+    /// frame by frame, so nothing is lost if the run fails).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LinkArgs {
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.into()
+    }
+}
+
+/// Opens the link and runs `work` with the safe-session guarantee.
+pub fn with_tester<T>(
+    link: &LinkArgs,
+    work: impl AsyncFnOnce(&mut Tester<SocketCanBus>) -> Result<T, TesterError>,
+) -> anyhow_like::Result<T> {
+    let iface = IfName::new(&link.iface).ok_or_else(|| {
+        CliError::new(format!(
+            "{:?} is not an interface name: expected at most 15 bytes",
+            link.iface
+        ))
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let bus = SocketCanBus::open(&link.iface)?;
+        let mut isotp = IsoTpConfig::new(link.tx, link.rx);
+        isotp.iface = iface;
+        let client = match link.protocol() {
+            Protocol::Uds => ClientConfig::uds(),
+            Protocol::Kwp => ClientConfig::kwp(),
+            Protocol::Obd => ClientConfig::obd(),
+        };
+        let mut tester = Tester::new(bus, isotp, client, Shutdown::on_signals());
+        if let Some(path) = &link.record {
+            let file = File::create(path)
+                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
+            let mut w = CandumpWriter::new(BufWriter::new(file));
+            let mut failed = false;
+            tester.set_tap(Box::new(move |frame, _dir| {
+                if failed {
+                    return;
+                }
+                if let Err(e) = w.frame(frame).and_then(|()| w.flush()) {
+                    tracing::error!("recording stopped: {e}");
+                    failed = true;
+                }
+            }));
+        }
+        Ok(tester.run(work).await?)
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Open this diagnostic session first (hex, e.g. 03 for UDS extended,
+    /// C0 for a Nissan BCM); the default session is restored at the end.
+    #[arg(long, value_name = "HEX")]
+    pub session: Option<String>,
+    /// The request, in hex (e.g. 22F190 or "22 F1 90").
+    pub request: String,
+}
+
+#[derive(Serialize, Debug)]
+struct RequestOutput {
+    request: String,
+    response: String,
+    kind: &'static str,
+    service: &'static str,
+    sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nrc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nrc_name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dtcs: Vec<DtcLine>,
+    detail: String,
+}
+
+pub fn run(args: &RequestArgs) -> anyhow_like::Result<u8> {
+    let req = crate::hex::decode(&args.request)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            CliError::new(format!(
+                "{:?} is not a request: expected hex bytes, e.g. 22F190",
+                args.request
+            ))
+        })?;
+    let session = match &args.session {
+        None => None,
+        Some(s) => match crate::hex::decode(s).as_deref() {
+            Some([b]) => Some(*b),
+            _ => {
+                return Err(CliError::new(format!(
+                    "--session {s:?}: expected one hex byte, e.g. 03"
+                ))
+                .into())
+            }
+        },
+    };
+    let protocol = args.link.protocol();
+    let resp = with_tester(&args.link, async |t| {
+        if let Some(s) = session {
+            t.open_session(s).await?;
+        }
+        t.request(&req).await
+    })?;
+    let out = output(protocol, &req, &resp);
+    let mut w = io::stdout().lock();
+    if args.link.json {
+        serde_json::to_writer(&mut w, &out)?;
+        writeln!(w)?;
+    } else {
+        print_output(&mut w, &out)?;
+    }
+    Ok(exit::OK)
+}
+
+fn output(protocol: Protocol, req: &[u8], resp: &Response) -> RequestOutput {
+    let d = match resp {
+        Response::Suppressed => describe(protocol, req, Dir::Request),
+        r => describe(protocol, r.payload(), Dir::Response),
+    };
+    RequestOutput {
+        request: encode_upper(req),
+        response: encode_upper(resp.payload()),
+        kind: match (resp, d.kind) {
+            (Response::Suppressed, _) => "suppressed",
+            (_, MessageKind::Negative) => "negative",
+            _ => "positive",
+        },
+        service: d.service,
+        sid: format!("{:02X}", d.sid),
+        nrc: d.nrc.map(|n| format!("{:02X}", n.code())),
+        nrc_name: d.nrc.map(|n| n.name()),
+        dtcs: d
+            .dtcs
+            .iter()
+            .map(|r| DtcLine {
+                code: r.dtc.to_string(),
+                status: format!("{:02X}", r.status),
+                description: r.dtc.description(),
+            })
+            .collect(),
+        detail: if matches!(resp, Response::Suppressed) {
+            "no answer expected (suppress positive response)".into()
+        } else {
+            d.detail
+        },
+    }
+}
+
+fn print_output(w: &mut impl Write, o: &RequestOutput) -> io::Result<()> {
+    writeln!(w, "{} {}: {}", o.service, o.kind, o.detail)?;
+    if !o.response.is_empty() {
+        writeln!(w, "response: {}", o.response)?;
+    }
+    for d in &o.dtcs {
+        writeln!(w, "  {}  status {}  {}", d.code, d.status, d.description)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Nrc;
+
+    #[test]
+    fn a_negative_answer_is_named() {
+        let resp = Response::Negative {
+            nrc: Nrc::from(0x31),
+            payload: vec![0x7F, 0x22, 0x31],
+        };
+        let o = output(Protocol::Uds, &[0x22, 0xF1, 0x90], &resp);
+        assert_eq!(
+            (o.kind, o.service, o.nrc.as_deref(), o.nrc_name),
+            (
+                "negative",
+                "ReadDataByIdentifier",
+                Some("31"),
+                Some("requestOutOfRange")
+            )
+        );
+    }
+
+    #[test]
+    fn a_suppressed_answer_names_the_request() {
+        let o = output(Protocol::Uds, &[0x3E, 0x80], &Response::Suppressed);
+        assert_eq!((o.kind, o.service), ("suppressed", "TesterPresent"));
+    }
+}
