@@ -10,6 +10,7 @@ pub mod capture;
 pub mod decode;
 pub mod dtc;
 pub mod request;
+pub mod simulate;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -58,6 +59,8 @@ pub enum Command {
     Dtc(dtc::DtcArgs),
     /// Send one raw diagnostic request and print the decoded answer.
     Request(request::RequestArgs),
+    /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -144,5 +147,6 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Profiles(args) => profiles::run(args),
         Command::Dtc(args) => dtc::run(args),
         Command::Request(args) => request::run(&args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -17,13 +17,15 @@
 //! conclude.
 
 mod clone;
+mod record;
 mod responder;
 mod runner;
 mod scenario;
 mod vehicle;
 
 pub use clone::{CaptureClone, LearnedPairs};
-pub use runner::{run, spawn_on, spawn_virtual, DEFAULT_EPOCH_US};
+pub use record::RecordingBus;
+pub use runner::{run, spawn_on, spawn_virtual, SimNode, DEFAULT_EPOCH_US};
 pub use scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, SCENARIOS};
 pub use vehicle::{Press, SimVehicle, Source, VehicleState};
 
