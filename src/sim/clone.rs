@@ -156,7 +156,12 @@ impl CaptureClone {
     }
 
     pub fn poll_transmit(&mut self, now_us: u64) -> Option<CanFrame> {
-        self.isotp.poll_transmit(now_us).map(|f| f.at(now_us))
+        // See SimVehicle::poll_transmit: no direction on the wire.
+        self.isotp.poll_transmit(now_us).map(|f| {
+            let mut f = f.at(now_us);
+            f.direction = None;
+            f
+        })
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {

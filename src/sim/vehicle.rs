@@ -319,10 +319,16 @@ impl SimVehicle {
     /// The next frame to put on the bus, stamped `now_us`.
     pub fn poll_transmit(&mut self, now_us: u64) -> Option<CanFrame> {
         self.start(now_us);
-        if let Some(f) = self.isotp.poll_transmit(now_us) {
-            return Some(f.at(now_us));
-        }
-        self.out.pop_front().map(|f| f.at(now_us))
+        // No direction on the wire: ISO-TP marks its frames Tx, but the
+        // virtual bus delivers frames as they are, and a receiver that logs
+        // directions must not see the car's frames as its own.
+        let f = match self.isotp.poll_transmit(now_us) {
+            Some(f) => f,
+            None => self.out.pop_front()?,
+        };
+        let mut f = f.at(now_us);
+        f.direction = None;
+        Some(f)
     }
 
     /// The earliest time [`handle_timeout`](Self::handle_timeout) has work.
