@@ -13,6 +13,7 @@ pub mod frame;
 pub mod hex;
 pub mod isotp;
 pub mod profile;
+pub mod sim;
 pub mod tester;
 pub mod transport;
 pub mod verdict;

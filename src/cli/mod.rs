@@ -11,6 +11,7 @@ pub mod decode;
 pub mod diagnose;
 pub mod dtc;
 pub mod request;
+pub mod simulate;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -61,6 +62,8 @@ pub enum Command {
     Dtc(dtc::DtcArgs),
     /// Send one raw diagnostic request and print the decoded answer.
     Request(request::RequestArgs),
+    /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -148,5 +151,6 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Diagnose(args) => diagnose::run(args),
         Command::Dtc(args) => dtc::run(args),
         Command::Request(args) => request::run(&args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

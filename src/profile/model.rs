@@ -241,6 +241,18 @@ impl Field {
         Some(raw as f64 * self.scale + self.offset)
     }
 
+    /// The inverse of [`decode`](Self::decode): writes the physical value
+    /// `(value - offset) / scale`, rounded to the nearest raw step, into
+    /// `data`. `None` if the payload is too short or the scale is zero.
+    pub fn encode(&self, data: &mut [u8], value: f64) -> Option<()> {
+        if self.scale == 0.0 || !value.is_finite() {
+            return None;
+        }
+        let raw = ((value - self.offset) / self.scale).round();
+        // `as` saturates for floats far outside i128; `insert` clamps further.
+        self.bits.insert(data, raw as i128)
+    }
+
     /// The name of a raw value, if the profile gives one.
     pub fn value_name(&self, raw: i64) -> Option<&str> {
         self.values
