@@ -170,6 +170,8 @@ pub struct CaptureReader {
     /// After an error in strict mode the reader stops: a frame stream with a
     /// hole in it would mislead the analyses behind it.
     failed: bool,
+    /// The last pcap/pcapng frame (a candump stream keeps its own).
+    current: CanFrame,
 }
 
 enum Inner {
@@ -261,6 +263,7 @@ impl CaptureReader {
             opts,
             inner,
             failed: false,
+            current: candump::empty_frame(),
         })
     }
 
@@ -269,18 +272,38 @@ impl CaptureReader {
     /// error and the reader ends there.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<CanFrame>, CaptureError> {
+        Ok(self.next_frame_ref()?.copied())
+    }
+
+    /// [`next_frame`](Self::next_frame) without the copy: the frame stays
+    /// where the reader built it, valid until the next call. For consumers
+    /// that look at most frames only briefly (census, filters), a frame
+    /// copied out per call is a measurable share of a replay.
+    #[inline]
+    pub fn next_frame_ref(&mut self) -> Result<Option<&CanFrame>, CaptureError> {
         if self.failed {
             return Ok(None);
         }
         let result = match &mut self.inner {
             Inner::Candump(s) => s.next_frame(&self.name, self.opts, self.compressed),
-            Inner::Pcap(s) => s.next_frame(&self.name, self.opts),
-            Inner::PcapNg(s) => s.next_frame(&self.name, self.opts),
+            Inner::Pcap(s) => s
+                .next_frame(&self.name, self.opts)
+                .map(|f| f.map(|f| self.current = f).is_some()),
+            Inner::PcapNg(s) => s
+                .next_frame(&self.name, self.opts)
+                .map(|f| f.map(|f| self.current = f).is_some()),
         };
-        if result.is_err() {
-            self.failed = true;
+        match result {
+            Ok(true) => Ok(Some(match &self.inner {
+                Inner::Candump(s) => &s.frame,
+                _ => &self.current,
+            })),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
         }
-        result
     }
 
     /// The `# ` comment lines seen so far (candump logs only).
@@ -390,20 +413,22 @@ impl CandumpStream {
         }
     }
 
+    /// Reads up to the next frame, built in `self.frame`; `Ok(false)` at the
+    /// end of the log.
     #[inline]
     fn next_frame(
         &mut self,
         name: &str,
         opts: ReadOptions,
         compressed: bool,
-    ) -> Result<Option<CanFrame>, CaptureError> {
+    ) -> Result<bool, CaptureError> {
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or_default();
             let (line, next_start) = match memchr::memchr(b'\n', pending) {
                 Some(p) => (pending.get(..p).unwrap_or_default(), self.start + p + 1),
                 None if self.eof => {
                     if pending.is_empty() {
-                        return Ok(None);
+                        return Ok(false);
                     }
                     (pending, self.end)
                 }
@@ -423,8 +448,11 @@ impl CandumpStream {
             self.start = next_start;
             match line.first() {
                 Some(b'(') => {
+                    if candump::parse_common_line(line, &self.iface, &mut self.frame) {
+                        return Ok(true);
+                    }
                     match candump::parse_line_into(line, &mut self.iface, &mut self.frame) {
-                        Ok(true) => return Ok(Some(self.frame)),
+                        Ok(true) => return Ok(true),
                         Ok(false) => {}
                         Err(source) if !opts.lenient => {
                             return Err(CaptureError::Line {
@@ -658,6 +686,12 @@ impl PcapNgStream {
     }
 }
 
+/// The deterministic benchmark capture generator, for tests comparing the
+/// fast path with the simple one on a large realistic log.
+#[cfg(test)]
+#[path = "../../benches/common/gen.rs"]
+mod bench_gen;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -840,8 +874,85 @@ mod tests {
         assert_eq!(r.next_frame().unwrap(), None, "a failed reader stays ended");
     }
 
+    use super::bench_gen as gen;
+
+    /// The frames of a log read the simple way: `parse_line` on each line.
+    fn simple_path(log: &[u8]) -> Vec<CanFrame> {
+        log.split(|c| *c == b'\n')
+            .filter_map(|line| candump::parse_line(line).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn fast_path_gives_the_frames_parse_line_gives_on_every_fixture() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/capture");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("log") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            // Fixtures with malformed lines are compared in lenient mode:
+            // both paths skip the same lines.
+            let opts = ReadOptions {
+                lenient: true,
+                ..ReadOptions::default()
+            };
+            let expected: Vec<CanFrame> = bytes
+                .split(|c| *c == b'\n')
+                .filter_map(|line| candump::parse_line(line).ok().flatten())
+                .collect();
+            assert_eq!(all(bytes, opts).unwrap(), expected, "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 3, "expected the candump fixtures, found {seen}");
+    }
+
+    #[test]
+    fn fast_path_gives_the_frames_parse_line_gives_on_a_generated_capture() {
+        let mut log = Vec::new();
+        gen::generate(60_000, &mut log).unwrap();
+        let frames = all(log.clone(), ReadOptions::default()).unwrap();
+        assert_eq!(frames.len(), 60_000);
+        assert_eq!(frames, simple_path(&log));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        /// Lines near the common shape (other interfaces, lengths, ids,
+        /// case, trailing fields, blanks): the reader gives what parse_line
+        /// gives, frame or error.
+        #[test]
+        fn fast_path_agrees_with_parse_line_near_the_common_shape(
+            lines in proptest::collection::vec((
+                "\\(17[0-9]{8}\\.[0-9]{6}\\)",
+                prop_oneof![Just(" can0 "), Just(" vcan1 "), Just("  can0 "), Just(" can0  "), Just("\tcan0 ")],
+                "[0-9A-Fa-f]{2,4}#[0-9A-Fa-fR_#.]{0,18}",
+                prop_oneof![Just(""), Just(" T"), Just(" R"), Just("\r"), Just(" ")],
+            ), 1..40),
+        ) {
+            let log: Vec<u8> = lines
+                .iter()
+                .flat_map(|(ts, ifc, fr, tail)| format!("{ts}{ifc}{fr}{tail}\n").into_bytes())
+                .collect();
+            let expected: Vec<Result<Option<CanFrame>, LineError>> = log
+                .split(|c| *c == b'\n')
+                .map(candump::parse_line)
+                .collect();
+            let mut r = reader(log, ReadOptions::default()).unwrap();
+            for want in expected.into_iter().filter(|w| !matches!(w, Ok(None))) {
+                match (r.next_frame(), want) {
+                    (Ok(Some(got)), Ok(Some(want))) => prop_assert_eq!(got, want),
+                    (Err(CaptureError::Line { source, .. }), Err(want)) => {
+                        prop_assert_eq!(source, want);
+                        break;
+                    }
+                    (got, want) => prop_assert!(false, "{got:?} vs {want:?}"),
+                }
+            }
+        }
+
         #[test]
         fn any_bytes_never_panic(
             prefix in prop_oneof![
