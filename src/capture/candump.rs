@@ -342,39 +342,59 @@ fn classic_of_len(id: CanId, data: &[u8; 8], n: usize) -> Result<CanFrame, Frame
     }
 }
 
-/// The most common line of all, in the exact shape candump writes it:
-/// `(dddddddddd.dddddd) IFACE III#HH..` with an 11-bit id, 0-8 data bytes,
-/// nothing after, and the same interface as the line before. Fills `out`
-/// and returns `true`; returns `false`, with `out` untouched, for any other
-/// line, which [`parse_line_into`] then reads (or rejects with its message).
-/// Gives exactly the frame `parse_line_into` gives for the lines it takes.
+/// The fixed part of the most common line of all, in the exact shape
+/// candump writes it: `(dddddddddd.dddddd) IFACE III#` with an 11-bit id and
+/// the same interface as the line before, then an even count of at most 16
+/// characters and nothing after. Returns the timestamp, the id and those
+/// characters (not yet checked to be hex digits).
 #[inline]
-pub(crate) fn parse_common_line(line: &[u8], cache: &IfaceCache, out: &mut CanFrame) -> bool {
-    let Some(ts) = fixed_timestamp(line) else {
-        return false;
-    };
+fn common_header<'a>(line: &'a [u8], cache: &IfaceCache) -> Option<(u64, u16, &'a [u8])> {
+    let ts = fixed_timestamp(line)?;
     let n = cache.len;
     // A byte loop: names are a few bytes, a memcmp call costs more.
-    let same_iface = match line.get(20..20 + n) {
-        Some(raw) => raw.iter().zip(&cache.raw).all(|(a, b)| a == b),
-        None => false,
-    };
+    let same_iface = line
+        .get(20..20 + n)?
+        .iter()
+        .zip(&cache.raw)
+        .all(|(a, b)| a == b);
     if n == 0 || !same_iface || line.get(19) != Some(&b' ') || line.get(20 + n) != Some(&b' ') {
-        return false;
+        return None;
     }
-    let tok = line.get(21 + n..).unwrap_or_default();
+    let tok = line.get(21 + n..)?;
     let (Some(&[a, b, c]), Some(b'#'), Some(digits)) = (tok.get(..3), tok.get(3), tok.get(4..))
     else {
-        return false;
+        return None;
     };
     if digits.len() > 2 * CAN_MAX_DLEN || !digits.len().is_multiple_of(2) {
-        return false;
+        return None;
     }
-    let nib = |c: u8| hex::nibble(c).unwrap_or(0xFF);
     let (a, b, c) = (nib(a), nib(b), nib(c));
+    let raw_id = (u16::from(a) << 8) | (u16::from(b) << 4) | u16::from(c);
+    if (a | b | c) > 0x0F || u32::from(raw_id) > SFF_MAX {
+        return None;
+    }
+    Some((ts, raw_id, digits))
+}
+
+/// A hex digit's value, 0xFF for anything else.
+#[inline]
+fn nib(c: u8) -> u8 {
+    hex::nibble(c).unwrap_or(0xFF)
+}
+
+/// The most common line of all (see [`common_header`]) read into `out`:
+/// `true` when the line has that shape, `false`, with `out` untouched, for
+/// any other line, which [`parse_line_into`] then reads (or rejects with its
+/// message). Gives exactly the frame `parse_line_into` gives for the lines
+/// it takes.
+#[inline]
+pub(crate) fn parse_common_line(line: &[u8], cache: &IfaceCache, out: &mut CanFrame) -> bool {
+    let Some((ts, raw_id, digits)) = common_header(line, cache) else {
+        return false;
+    };
     // Each pair decodes on its own (no chain through one accumulator).
     let mut data = [0u8; CAN_MAX_DLEN];
-    let mut bad = a | b | c;
+    let mut bad = 0;
     for (pair, slot) in digits.chunks_exact(2).zip(data.iter_mut()) {
         if let [h, l] = pair {
             let (h, l) = (nib(*h), nib(*l));
@@ -382,8 +402,7 @@ pub(crate) fn parse_common_line(line: &[u8], cache: &IfaceCache, out: &mut CanFr
             *slot = (h << 4) | (l & 0x0F);
         }
     }
-    let raw_id = (u16::from(a) << 8) | (u16::from(b) << 4) | u16::from(c);
-    if bad > 0x0F || u32::from(raw_id) > SFF_MAX {
+    if bad > 0x0F {
         return false;
     }
     let Ok(mut frame) = classic_of_len(CanId::Standard(raw_id), &data, digits.len() / 2) else {
@@ -393,6 +412,15 @@ pub(crate) fn parse_common_line(line: &[u8], cache: &IfaceCache, out: &mut CanFr
     frame.iface = cache.name;
     *out = frame;
     true
+}
+
+/// The timestamp and 11-bit id of a line [`parse_common_line`] would take,
+/// checked as fully, without building the frame: for frames a consumer
+/// only counts.
+#[inline]
+pub(crate) fn peek_common_line(line: &[u8], cache: &IfaceCache) -> Option<(u64, u16)> {
+    let (ts, id, digits) = common_header(line, cache)?;
+    digits.iter().all(|c| nib(*c) <= 0x0F).then_some((ts, id))
 }
 
 /// Decodes data digits into `out`; tolerates lib.c's optional `.` between
