@@ -396,7 +396,12 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         }
     }
     writeln!(out, "\n{}", st.bold("Evidence:"))?;
-    for e in &top.evidence {
+    // The unverified items have their own line above.
+    for e in top
+        .evidence
+        .iter()
+        .filter(|e| !e.starts_with(crate::verdict::text::UNVERIFIED_NOTE))
+    {
         writeln!(out, "  - {e}")?;
     }
     if !r.dtcs.is_empty() {
@@ -427,7 +432,7 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         out,
         "{}",
         st.dim(&format!(
-            "Profile {}: {}. Source: {} {} ({} frames{}).",
+            "Profile: {} ({}). Source: {} {} ({} frames{}).",
             r.profile.id,
             r.profile.reason,
             src.kind,
