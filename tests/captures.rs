@@ -335,3 +335,44 @@ fn a_live_run_on_the_virtual_bus_and_the_replay_of_its_recording_agree() {
     let problems: Vec<String> = results.into_iter().flatten().collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn simulate_record_writes_the_same_honest_header_and_clean_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sim.log");
+    let out = Command::new(BIN)
+        .args(["simulate", "--scenario", "trunk-latch", "--profile"])
+        .args(["ford-fusion-2013-2020", "--duration", "3", "--record"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut problems = Vec::new();
+    let command = check_recording(&log, &mut problems);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        command.starts_with("trunkdiag simulate --scenario trunk-latch"),
+        "{command}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("# source: scenario trunk-latch on profile ford-fusion-2013-2020"));
+    assert!(text.lines().filter(|l| l.starts_with('(')).count() > 20);
+}
+
+#[test]
+fn record_on_a_missing_interface_fails_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("rec.log");
+    let out = Command::new(BIN)
+        .args(["record", "--iface", "nosuchcan7", "--duration", "0.1", "-o"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchcan7"));
+    assert!(!log.exists());
+}
