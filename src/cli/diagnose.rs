@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::capture::candump::CandumpWriter;
 use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
 use crate::diagnose::{self, Question, Report};
@@ -187,26 +186,20 @@ fn live_iface(
         actuate: args.actuate,
         observations,
     };
-    let record = match &args.record {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
-            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
-            let mut w = CandumpWriter::new(sink);
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            let cmd: Vec<String> = std::env::args().collect();
-            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
-            w.comment(&format!("command: {}", cmd.join(" ")))?;
-            w.comment(&format!("profile: {}", args.profile))?;
-            w.comment(&format!("started: {secs} (seconds since the UNIX epoch)"))?;
-            w.flush()?;
-            Some(w)
-        }
-        None => None,
-    };
+    let record = args
+        .record
+        .as_deref()
+        .map(|path| {
+            super::record::create_log(
+                path,
+                &super::record::Origin {
+                    profile: Some(&args.profile),
+                    source: "live diagnosis of the car on the bus".to_owned(),
+                    medium: super::record::Medium::Interface(iface),
+                },
+            )
+        })
+        .transpose()?;
     let interactive = args.interactive();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -475,43 +468,45 @@ fn live_sim(
         actuate: args.actuate,
         observations,
     };
-    let record = match &args.record {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
-            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
-            let mut w = CandumpWriter::new(sink);
-            let cmd: Vec<String> = std::env::args().collect();
-            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
-            w.comment(&format!("command: {}", cmd.join(" ")))?;
-            w.comment(&format!(
-                "simulated vehicle: profile {}, scenario {scenario}, in-process virtual bus on virtual time",
-                sim_profile.id
-            ))?;
-            w.flush()?;
-            Some(w)
-        }
-        None => None,
-    };
+    let record = args
+        .record
+        .as_deref()
+        .map(|path| {
+            super::record::create_log(
+                path,
+                &super::record::Origin {
+                    profile: Some(&args.profile),
+                    source: format!(
+                        "diagnosis of the simulated vehicle: profile {}, scenario {scenario}",
+                        sim_profile.id
+                    ),
+                    medium: super::record::Medium::Simulator {
+                        epoch_us: crate::sim::DEFAULT_EPOCH_US,
+                    },
+                },
+            )
+        })
+        .transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?;
     let out = rt.block_on(async {
         let mut unattended = Unattended { yes: args.yes };
-        let origin = tokio::time::Instant::now();
-        let clock = move || {
-            crate::sim::DEFAULT_EPOCH_US
-                + u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX)
+        // One bus and one car for the whole run, as on a real vehicle: with
+        // `--profile auto` the VIN read and the session open two endpoints
+        // in turn, and a fresh bus for each would restart the bus clock
+        // (the recording's timestamps would go back) and the car.
+        let bus = crate::transport::VirtualBus::new(crate::sim::DEFAULT_EPOCH_US);
+        // Keeps the car's bus open between the tester's endpoints.
+        let _ignition_on = bus.endpoint(name);
+        drop(crate::sim::spawn_on(&bus, &sim_profile, scenario, cfg));
+        let clock = {
+            let bus = bus.clone();
+            move || bus.now_us()
         };
         live::run(
-            || {
-                Ok(crate::sim::spawn_virtual(
-                    &sim_profile,
-                    scenario,
-                    cfg.clone(),
-                ))
-            },
+            || Ok(bus.endpoint(name)),
             clock,
             name,
             ("sim", scenario.to_string()),
