@@ -212,15 +212,8 @@ fn live_iface(
         } else {
             &mut unattended
         };
-        let clock = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-                .unwrap_or_default()
-        };
         live::run(
             || SocketCanBus::open(iface),
-            clock,
             name,
             ("live", iface.to_owned()),
             &args.profile,
@@ -501,13 +494,8 @@ fn live_sim(
         // Keeps the car's bus open between the tester's endpoints.
         let _ignition_on = bus.endpoint(name);
         drop(crate::sim::spawn_on(&bus, &sim_profile, scenario, cfg));
-        let clock = {
-            let bus = bus.clone();
-            move || bus.now_us()
-        };
         live::run(
             || Ok(bus.endpoint(name)),
-            clock,
             name,
             ("sim", scenario.to_string()),
             &args.profile,
