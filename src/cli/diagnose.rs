@@ -46,6 +46,11 @@ pub struct DiagnoseArgs {
     /// The built-in simulated vehicle, running this scenario.
     #[arg(long, value_name = "SCENARIO")]
     pub sim: Option<String>,
+    /// With --sim: which vehicle profile the simulated car follows. Default:
+    /// the --profile given, or nissan-altima-2013-2018 with --profile auto
+    /// (the simulated engine ECU answers the VIN, so auto can find it).
+    #[arg(long, value_name = "NAME|PATH", requires = "sim")]
+    pub sim_car: Option<String>,
     /// Vehicle profile: a bundled name, a path to a .toml file, or `auto`
     /// (pick it from the VIN; generic-uds when none matches).
     #[arg(long, default_value = "auto", value_name = "NAME|PATH|auto")]
@@ -448,11 +453,12 @@ fn live_sim(
     observations: Observations,
 ) -> anyhow_like::Result<(Profile, Report)> {
     let scenario = crate::sim::Scenario::from_id(scenario)?;
-    let sim_profile = crate::profile::load(if args.profile == "auto" {
-        "nissan-altima-2013-2018"
-    } else {
-        &args.profile
-    })?;
+    let car = match (&args.sim_car, args.profile.as_str()) {
+        (Some(car), _) => car.as_str(),
+        (None, "auto") => "nissan-altima-2013-2018",
+        (None, given) => given,
+    };
+    let sim_profile = crate::profile::load(car)?;
     let cfg = crate::sim::SimConfig::default();
     let name = cfg.iface;
     let plan = LivePlan {
