@@ -428,6 +428,7 @@ fn live_job(
         timeout: opts.timeout,
         actuate: false,
         observations,
+        fail_on_silence: true,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -395,3 +395,45 @@ fn measure_jobs_2_against_jobs_1() {
         best[0] / best[1]
     );
 }
+
+/// Single live scans for scripts: `--no-prompt` never waits for a person,
+/// and a bus on which nothing answers fails the run (exit 2, a message on
+/// stderr, nothing on stdout) after --timeout. The simulator's silent bus
+/// stands in for the car (virtual time: this takes milliseconds).
+#[test]
+fn a_scripted_live_scan_of_a_silent_bus_fails_with_exit_2() {
+    let run = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "no-bus-activity",
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--no-prompt",
+        "--json",
+        "--listen",
+        "30",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains("no frame on vcan0 within 2 s"),
+        "{}",
+        run.stderr
+    );
+    // A person (no --no-prompt) gets the verdict and its next steps instead.
+    let run = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "no-bus-activity",
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--json",
+        "--listen",
+        "2",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["verdicts"][0]["id"], "no-bus-activity");
+}

@@ -39,6 +39,9 @@ pub enum DiagnoseError {
     Bus(String),
     #[error("{0}")]
     Interrupted(String),
+    /// A live run for a script (`--no-prompt`, batch) heard nothing at all.
+    #[error("no frame on {bus} within {timeout_s} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring")]
+    Silent { bus: String, timeout_s: f64 },
 }
 
 /// Which profile was used and why.
