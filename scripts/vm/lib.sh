@@ -53,6 +53,8 @@ run_libtest() {
     "$bin" --test-threads=1 "$@" > "$out" 2>&1 || rc=$?
     local n=0 name why
     while read -r name; do
+        # An empty here-document still yields one empty line.
+        [ -n "$name" ] || continue
         pass "$group/$name"; n=$((n + 1))
     done <<EOT
 $(sed -n 's/^test \(.*\) \.\.\. ok$/\1/p' "$out")
