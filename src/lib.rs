@@ -3,14 +3,17 @@
 //! See ARCHITECTURE.md for the map of modules and their boundaries.
 #![forbid(unsafe_code)]
 
+pub mod analyzer;
 pub mod capture;
 pub mod cli;
 pub mod diag;
+pub mod diagnose;
 pub mod evidence;
 pub mod frame;
 pub mod hex;
 pub mod isotp;
 pub mod profile;
+pub mod sim;
 pub mod tester;
 pub mod transport;
 pub mod verdict;

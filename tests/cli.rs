@@ -680,3 +680,69 @@ fn request_rejects_bad_hex_and_sessions() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("not a CAN id"), "{}", run.stderr);
 }
+
+/// A Nissan BCM conversation on 0x745/0x765 (vehicles.md): session C0, a
+/// data read refused outside the session, a multi-frame KWP DTC report.
+const NISSAN_KWP_LOG: &str = "\
+(1700000000.000000) can0 745#0210C0
+(1700000000.010000) can0 765#0250C0
+(1700000000.100000) can0 745#022144
+(1700000000.110000) can0 765#037F2180
+(1700000000.200000) can0 745#041802FF00
+(1700000000.210000) can0 765#100B5803A56209D0
+(1700000000.211000) can0 745#300000
+(1700000000.220000) can0 765#210008D01048
+";
+
+#[test]
+fn decode_with_a_profile_follows_its_bcm_and_protocol() {
+    let sb = Sandbox::new();
+    let log = sb.write("nissan.log", NISSAN_KWP_LOG.as_bytes());
+    let run = sb.run(&[
+        "capture",
+        "decode",
+        log.to_str().unwrap(),
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = json_lines(&run);
+    let services: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l["service"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("745", "StartDiagnosticSession"),
+            ("765", "StartDiagnosticSession"),
+            ("745", "ReadDataByLocalIdentifier"),
+            ("765", "ReadDataByLocalIdentifier"),
+            ("745", "ReadDiagnosticTroubleCodesByStatus"),
+            ("765", "ReadDiagnosticTroubleCodesByStatus"),
+        ]
+    );
+    assert_eq!(lines[3]["nrc"], "80");
+    let codes: Vec<&str> = lines[5]["dtcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["B2562", "U1000", "U1010"]);
+
+    // Without the profile nothing on 0x745/0x765 is followed.
+    let run = sb.run(&["capture", "decode", log.to_str().unwrap(), "--json"]);
+    assert_eq!(json_lines(&run).len(), 0, "{}", run.stdout);
+
+    let run = sb.run(&[
+        "capture",
+        "decode",
+        log.to_str().unwrap(),
+        "--profile",
+        "no-such-car",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no-such-car"), "{}", run.stderr);
+}

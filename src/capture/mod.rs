@@ -27,7 +27,7 @@ use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::TsResolution;
 
-use crate::frame::{CanFrame, IfName};
+use crate::frame::{CanFrame, CanId, FrameKind, IfName};
 use candump::{IfaceCache, LineError};
 use socketcan::Link;
 
@@ -160,6 +160,65 @@ fn detect(head: &[u8]) -> Option<Format> {
     Some(Format::Candump)
 }
 
+/// The 11-bit ids whose frames a consumer wants whole (for the analyzer:
+/// the diagnostic pair and the profile's broadcasts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdSet {
+    bits: [u64; 32],
+}
+
+impl IdSet {
+    pub fn new() -> IdSet {
+        IdSet::default()
+    }
+
+    /// Adds `id` (ids above 0x7FF are ignored: they are not 11-bit).
+    pub fn insert(&mut self, id: u16) {
+        if let Some(word) = self.bits.get_mut(usize::from(id >> 6)) {
+            *word |= 1 << (id & 63);
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, id: u16) -> bool {
+        self.bits
+            .get(usize::from(id >> 6))
+            .is_some_and(|w| w & (1 << (id & 63)) != 0)
+    }
+}
+
+/// What [`CaptureReader::next_frame_of`] counted instead of handing out:
+/// frames of 11-bit ids not in the wanted set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Census {
+    /// Frames per 11-bit id.
+    pub standard: Vec<u64>,
+    /// First and last timestamp of the counted frames.
+    pub first_us: Option<u64>,
+    pub last_us: Option<u64>,
+}
+
+impl Default for Census {
+    fn default() -> Census {
+        Census {
+            standard: vec![0; 0x800],
+            first_us: None,
+            last_us: None,
+        }
+    }
+}
+
+impl Census {
+    #[inline]
+    fn count(&mut self, id: u16, ts: u64) {
+        if let Some(c) = self.standard.get_mut(usize::from(id)) {
+            *c += 1;
+        }
+        self.first_us.get_or_insert(ts);
+        self.last_us = Some(ts);
+    }
+}
+
 /// A stream of frames from one capture file.
 pub struct CaptureReader {
     name: String,
@@ -170,6 +229,8 @@ pub struct CaptureReader {
     /// After an error in strict mode the reader stops: a frame stream with a
     /// hole in it would mislead the analyses behind it.
     failed: bool,
+    /// The last pcap/pcapng frame (a candump stream keeps its own).
+    current: CanFrame,
 }
 
 enum Inner {
@@ -261,6 +322,7 @@ impl CaptureReader {
             opts,
             inner,
             failed: false,
+            current: candump::empty_frame(),
         })
     }
 
@@ -269,18 +331,86 @@ impl CaptureReader {
     /// error and the reader ends there.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<CanFrame>, CaptureError> {
+        Ok(self.next_frame_ref()?.copied())
+    }
+
+    /// [`next_frame`](Self::next_frame) without the copy: the frame stays
+    /// where the reader built it, valid until the next call. For consumers
+    /// that look at most frames only briefly (census, filters), a frame
+    /// copied out per call is a measurable share of a replay.
+    #[inline]
+    pub fn next_frame_ref(&mut self) -> Result<Option<&CanFrame>, CaptureError> {
         if self.failed {
             return Ok(None);
         }
         let result = match &mut self.inner {
-            Inner::Candump(s) => s.next_frame(&self.name, self.opts, self.compressed),
-            Inner::Pcap(s) => s.next_frame(&self.name, self.opts),
-            Inner::PcapNg(s) => s.next_frame(&self.name, self.opts),
+            Inner::Candump(s) => s.next_frame(&self.name, self.opts, self.compressed, None),
+            Inner::Pcap(s) => s
+                .next_frame(&self.name, self.opts)
+                .map(|f| f.map(|f| self.current = f).is_some()),
+            Inner::PcapNg(s) => s
+                .next_frame(&self.name, self.opts)
+                .map(|f| f.map(|f| self.current = f).is_some()),
         };
-        if result.is_err() {
-            self.failed = true;
+        match result {
+            Ok(true) => Ok(Some(match &self.inner {
+                Inner::Candump(s) => &s.frame,
+                _ => &self.current,
+            })),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// The next frame that is not a frame of an 11-bit id outside `wanted`;
+    /// those are counted in `census` instead (error frames and 29-bit ids are
+    /// always handed out). Same errors, annotations and line numbers as
+    /// [`next_frame`](Self::next_frame): a skipped line is checked as fully
+    /// as a read one, only its frame is not built, which on a saturated bus
+    /// where the analyzer wants a few ids is most of the work.
+    pub fn next_frame_of(
+        &mut self,
+        wanted: &IdSet,
+        census: &mut Census,
+    ) -> Result<Option<&CanFrame>, CaptureError> {
+        if let Inner::Candump(s) = &mut self.inner {
+            if self.failed {
+                return Ok(None);
+            }
+            return match s.next_frame(
+                &self.name,
+                self.opts,
+                self.compressed,
+                Some((wanted, census)),
+            ) {
+                Ok(true) => Ok(match &self.inner {
+                    Inner::Candump(s) => Some(&s.frame),
+                    _ => None,
+                }),
+                Ok(false) => Ok(None),
+                Err(e) => {
+                    self.failed = true;
+                    Err(e)
+                }
+            };
+        }
+        loop {
+            let skip = match self.next_frame_ref()? {
+                None => return Ok(None),
+                Some(f) => match (f.id, f.kind) {
+                    (_, FrameKind::Error) => None,
+                    (CanId::Standard(id), _) if !wanted.contains(id) => Some((id, f.timestamp_us)),
+                    _ => None,
+                },
+            };
+            match skip {
+                Some((id, ts)) => census.count(id, ts),
+                None => return Ok(Some(&self.current)),
+            }
+        }
     }
 
     /// The `# ` comment lines seen so far (candump logs only).
@@ -390,20 +520,23 @@ impl CandumpStream {
         }
     }
 
+    /// Reads up to the next frame, built in `self.frame`; `Ok(false)` at the
+    /// end of the log.
     #[inline]
     fn next_frame(
         &mut self,
         name: &str,
         opts: ReadOptions,
         compressed: bool,
-    ) -> Result<Option<CanFrame>, CaptureError> {
+        mut filter: Option<(&IdSet, &mut Census)>,
+    ) -> Result<bool, CaptureError> {
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or_default();
             let (line, next_start) = match memchr::memchr(b'\n', pending) {
                 Some(p) => (pending.get(..p).unwrap_or_default(), self.start + p + 1),
                 None if self.eof => {
                     if pending.is_empty() {
-                        return Ok(None);
+                        return Ok(false);
                     }
                     (pending, self.end)
                 }
@@ -423,8 +556,29 @@ impl CandumpStream {
             self.start = next_start;
             match line.first() {
                 Some(b'(') => {
+                    if let Some((wanted, census)) = &mut filter {
+                        if let Some((ts, id)) = candump::peek_common_line(line, &self.iface) {
+                            if !wanted.contains(id) {
+                                census.count(id, ts);
+                                continue;
+                            }
+                        }
+                    }
+                    if candump::parse_common_line(line, &self.iface, &mut self.frame) {
+                        return Ok(true);
+                    }
                     match candump::parse_line_into(line, &mut self.iface, &mut self.frame) {
-                        Ok(true) => return Ok(Some(self.frame)),
+                        Ok(true) => {
+                            if let (Some((wanted, census)), CanId::Standard(id)) =
+                                (&mut filter, self.frame.id)
+                            {
+                                if !self.frame.is_error() && !wanted.contains(id) {
+                                    census.count(id, self.frame.timestamp_us);
+                                    continue;
+                                }
+                            }
+                            return Ok(true);
+                        }
                         Ok(false) => {}
                         Err(source) if !opts.lenient => {
                             return Err(CaptureError::Line {
@@ -658,6 +812,12 @@ impl PcapNgStream {
     }
 }
 
+/// The deterministic benchmark capture generator, for tests comparing the
+/// fast path with the simple one on a large realistic log.
+#[cfg(test)]
+#[path = "../../benches/common/gen.rs"]
+mod bench_gen;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -840,8 +1000,145 @@ mod tests {
         assert_eq!(r.next_frame().unwrap(), None, "a failed reader stays ended");
     }
 
+    use super::bench_gen as gen;
+
+    /// The frames of a log read the simple way: `parse_line` on each line.
+    fn simple_path(log: &[u8]) -> Vec<CanFrame> {
+        log.split(|c| *c == b'\n')
+            .filter_map(|line| candump::parse_line(line).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn fast_path_gives_the_frames_parse_line_gives_on_every_fixture() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/capture");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("log") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            // Fixtures with malformed lines are compared in lenient mode:
+            // both paths skip the same lines.
+            let opts = ReadOptions {
+                lenient: true,
+                ..ReadOptions::default()
+            };
+            let expected: Vec<CanFrame> = bytes
+                .split(|c| *c == b'\n')
+                .filter_map(|line| candump::parse_line(line).ok().flatten())
+                .collect();
+            assert_eq!(all(bytes, opts).unwrap(), expected, "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 3, "expected the candump fixtures, found {seen}");
+    }
+
+    #[test]
+    fn fast_path_gives_the_frames_parse_line_gives_on_a_generated_capture() {
+        let mut log = Vec::new();
+        gen::generate(60_000, &mut log).unwrap();
+        let frames = all(log.clone(), ReadOptions::default()).unwrap();
+        assert_eq!(frames.len(), 60_000);
+        assert_eq!(frames, simple_path(&log));
+    }
+
+    /// `next_frame_of` against `next_frame` filtered by hand: the same
+    /// wanted frames, the others counted, the same error at the same line.
+    fn check_filtered(log: Vec<u8>, wanted_ids: &[u16], opts: ReadOptions) {
+        let mut wanted = IdSet::new();
+        for id in wanted_ids {
+            wanted.insert(*id);
+        }
+        let mut expected_census = Census::default();
+        let mut expected = Vec::new();
+        let mut r = reader(log.clone(), opts).unwrap();
+        let expected_end = loop {
+            match r.next_frame() {
+                Ok(Some(f)) => match f.id {
+                    CanId::Standard(id) if !f.is_error() && !wanted.contains(id) => {
+                        expected_census.count(id, f.timestamp_us)
+                    }
+                    _ => expected.push(f),
+                },
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        let mut census = Census::default();
+        let mut got = Vec::new();
+        let mut r2 = reader(log, opts).unwrap();
+        let got_end = loop {
+            match r2.next_frame_of(&wanted, &mut census) {
+                Ok(Some(f)) => got.push(*f),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        assert_eq!(got, expected);
+        assert_eq!(census, expected_census);
+        assert_eq!(got_end, expected_end);
+        assert_eq!(r2.annotations(), r.annotations());
+        assert_eq!(r2.bad_lines(), r.bad_lines());
+    }
+
+    #[test]
+    fn filtered_reading_hands_out_wanted_frames_and_counts_the_rest() {
+        let mut log = Vec::new();
+        gen::generate(30_000, &mut log).unwrap();
+        check_filtered(log.clone(), &[0x745, 0x765, 0x60D], ReadOptions::default());
+        check_filtered(log, &[], ReadOptions::default());
+        let mixed = b"# note\n(1.000000) can0 123#11\n(0000000002.000000) can0 123#1122\n\
+            (0000000002.000001) can0 456#R\n(0000000002.000002) can0 12345678#00\n\
+            (0000000002.000003) can0 20000004#0004000000000000\n(0000000002.000004) can0 123#1G\n\
+            (0000000002.000005) can0 456#01\n"
+            .to_vec();
+        for lenient in [false, true] {
+            let opts = ReadOptions {
+                lenient,
+                ..ReadOptions::default()
+            };
+            check_filtered(mixed.clone(), &[0x456], opts);
+            check_filtered(mixed.clone(), &[0x123], opts);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        /// Lines near the common shape (other interfaces, lengths, ids,
+        /// case, trailing fields, blanks): the reader gives what parse_line
+        /// gives, frame or error.
+        #[test]
+        fn fast_path_agrees_with_parse_line_near_the_common_shape(
+            lines in proptest::collection::vec((
+                "\\(17[0-9]{8}\\.[0-9]{6}\\)",
+                prop_oneof![Just(" can0 "), Just(" vcan1 "), Just("  can0 "), Just(" can0  "), Just("\tcan0 ")],
+                "[0-9A-Fa-f]{2,4}#[0-9A-Fa-fR_#.]{0,18}",
+                prop_oneof![Just(""), Just(" T"), Just(" R"), Just("\r"), Just(" ")],
+            ), 1..40),
+        ) {
+            let log: Vec<u8> = lines
+                .iter()
+                .flat_map(|(ts, ifc, fr, tail)| format!("{ts}{ifc}{fr}{tail}\n").into_bytes())
+                .collect();
+            let expected: Vec<Result<Option<CanFrame>, LineError>> = log
+                .split(|c| *c == b'\n')
+                .map(candump::parse_line)
+                .collect();
+            let mut r = reader(log, ReadOptions::default()).unwrap();
+            for want in expected.into_iter().filter(|w| !matches!(w, Ok(None))) {
+                match (r.next_frame(), want) {
+                    (Ok(Some(got)), Ok(Some(want))) => prop_assert_eq!(got, want),
+                    (Err(CaptureError::Line { source, .. }), Err(want)) => {
+                        prop_assert_eq!(source, want);
+                        break;
+                    }
+                    (got, want) => prop_assert!(false, "{got:?} vs {want:?}"),
+                }
+            }
+        }
+
         #[test]
         fn any_bytes_never_panic(
             prefix in prop_oneof![

@@ -35,6 +35,10 @@ pub struct DecodeArgs {
     /// OBD-II and the rest as UDS.
     #[arg(long, value_enum)]
     pub protocol: Option<ProtocolArg>,
+    /// Follow this vehicle profile's BCM (its request/response ids and
+    /// protocol), by name or path; `--protocol` still overrides.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
     /// JSON lines for scripts instead of text.
     #[arg(long)]
     pub json: bool,
@@ -95,7 +99,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(args: &DecodeArgs) -> Result<Plan, CliError> {
+    fn new(args: &DecodeArgs) -> anyhow_like::Result<Plan> {
         let mut roles = Vec::new();
         let mut add = |id: CanId, role: Role| -> Result<(), CliError> {
             if roles.iter().any(|(i, _)| *i == id) {
@@ -106,7 +110,15 @@ impl Plan {
             roles.push((id, role));
             Ok(())
         };
-        if args.pairs.is_empty() {
+        let mut pairs = args.pairs.clone();
+        let mut pair_protocol = args.protocol.map(Protocol::from);
+        if let Some(name) = &args.profile {
+            let profile = crate::profile::load(name)?;
+            let bcm = profile.bcm();
+            pairs.push((bcm.request_id, bcm.response_id));
+            pair_protocol = pair_protocol.or(Some(bcm.protocol.into()));
+        }
+        if pairs.is_empty() {
             let protocol = args.protocol.map(Protocol::from);
             let request = Role {
                 dir: Dir::Request,
@@ -126,8 +138,8 @@ impl Plan {
                 )?;
             }
         } else {
-            let protocol = Some(args.protocol.map_or(Protocol::Uds, Protocol::from));
-            for &(req, resp) in &args.pairs {
+            let protocol = Some(pair_protocol.unwrap_or(Protocol::Uds));
+            for &(req, resp) in &pairs {
                 add(
                     req,
                     Role {

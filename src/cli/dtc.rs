@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::anyhow_like;
 use super::decode::DtcLine;
-use super::request::{with_tester, LinkArgs};
+use super::request::{with_tester, LinkArgs, Target};
 use super::{exit, CliError};
 use crate::diag::dtc::DtcRecord;
 use crate::diag::{kwp, obd, uds, DecodeError, Protocol};
@@ -91,9 +91,15 @@ struct ReadOutput {
 }
 
 fn read(args: &ReadArgs) -> anyhow_like::Result<u8> {
-    let protocol = args.link.protocol();
-    let req = read_request(protocol);
-    let payload = with_tester(&args.link, async |t| t.request_positive(&req).await)?;
+    let target = args.link.target()?;
+    let protocol = target.protocol;
+    let req = target.dtc_read.unwrap_or_else(|| read_request(protocol));
+    let payload = with_tester(&args.link, async |t| {
+        if let Some(session) = target.session {
+            t.open_session(session).await?;
+        }
+        t.request_positive(&req).await
+    })?;
     let records = parse_read(protocol, &payload)?;
     let out = ReadOutput {
         count: records.len(),
@@ -128,12 +134,16 @@ fn clear(args: &ClearArgs) -> anyhow_like::Result<u8> {
         )
         .into());
     }
-    if io::stdin().is_terminal() && !confirm(&args.link)? {
+    let target = args.link.target()?;
+    if io::stdin().is_terminal() && !confirm(&args.link, &target)? {
         eprintln!("not cleared");
         return Ok(exit::OK);
     }
-    let req = clear_request(args.link.protocol());
+    let req = clear_request(target.protocol);
     with_tester(&args.link, async |t| {
+        if let Some(session) = target.session {
+            t.open_session(session).await?;
+        }
         t.request_positive(&req).await.map(drop)
     })?;
     if args.link.json {
@@ -144,10 +154,10 @@ fn clear(args: &ClearArgs) -> anyhow_like::Result<u8> {
     Ok(exit::OK)
 }
 
-fn confirm(link: &LinkArgs) -> io::Result<bool> {
+fn confirm(link: &LinkArgs, target: &Target) -> io::Result<bool> {
     eprint!(
         "Clear all trouble codes of the module at {} on {}? [y/N] ",
-        link.tx, link.iface
+        target.tx, link.iface
     );
     io::stderr().flush()?;
     let mut answer = String::new();

@@ -8,8 +8,10 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod capture;
 pub mod decode;
+pub mod diagnose;
 pub mod dtc;
 pub mod request;
+pub mod simulate;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -54,10 +56,14 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     /// List, show and check vehicle profiles.
     Profiles(profiles::ProfilesArgs),
+    /// Why won't the trunk open? Diagnose from the car, a capture or the simulator.
+    Diagnose(diagnose::DiagnoseArgs),
     /// Read or clear the module's trouble codes over the bus.
     Dtc(dtc::DtcArgs),
     /// Send one raw diagnostic request and print the decoded answer.
     Request(request::RequestArgs),
+    /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -142,7 +148,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
         Command::Dtc(args) => dtc::run(args),
         Command::Request(args) => request::run(&args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

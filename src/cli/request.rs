@@ -30,15 +30,19 @@ pub struct LinkArgs {
     /// SocketCAN interface (can0, vcan0, ...).
     #[arg(long)]
     pub iface: String,
-    /// Request id the module listens on (hex, e.g. 7E0 or 18DA40F1).
-    #[arg(long, value_parser = parse_can_id, default_value = "7E0")]
-    pub tx: CanId,
-    /// Response id the module answers on (hex, e.g. 7E8).
-    #[arg(long, value_parser = parse_can_id, default_value = "7E8")]
-    pub rx: CanId,
-    /// Diagnostic protocol of the module.
-    #[arg(long, value_enum, default_value = "uds")]
-    pub protocol: ProtocolArg,
+    /// Talk to this vehicle profile's BCM (its ids and protocol), by name or
+    /// path; --tx, --rx and --protocol override what it says.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Request id the module listens on (hex, e.g. 7E0 or 18DA40F1) [default: 7E0].
+    #[arg(long, value_parser = parse_can_id)]
+    pub tx: Option<CanId>,
+    /// Response id the module answers on (hex, e.g. 7E8) [default: 7E8].
+    #[arg(long, value_parser = parse_can_id)]
+    pub rx: Option<CanId>,
+    /// Diagnostic protocol of the module [default: uds].
+    #[arg(long, value_enum)]
+    pub protocol: Option<ProtocolArg>,
     /// Record every frame sent and received to this candump log (flushed
     /// frame by frame, so nothing is lost if the run fails).
     #[arg(long, value_name = "FILE")]
@@ -48,9 +52,51 @@ pub struct LinkArgs {
     pub json: bool,
 }
 
+/// The module to talk to, after the profile and the explicit flags.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub tx: CanId,
+    pub rx: CanId,
+    pub protocol: Protocol,
+    /// The session the profile's BCM needs for reads (e.g. Nissan `10 C0`).
+    pub session: Option<u8>,
+    /// The profile's DTC read request, when it has its own.
+    pub dtc_read: Option<Vec<u8>>,
+}
+
 impl LinkArgs {
-    pub fn protocol(&self) -> Protocol {
-        self.protocol.into()
+    /// Resolves the target: explicit flags first, then the profile's BCM,
+    /// then the OBD-II/UDS defaults 7E0 / 7E8 / UDS.
+    pub fn target(&self) -> anyhow_like::Result<Target> {
+        let bcm = match &self.profile {
+            Some(name) => Some(crate::profile::load(name)?.bcm().clone()),
+            None => None,
+        };
+        Ok(Target {
+            tx: self
+                .tx
+                .or(bcm.as_ref().map(|b| b.request_id))
+                .unwrap_or(CanId::Standard(0x7E0)),
+            rx: self
+                .rx
+                .or(bcm.as_ref().map(|b| b.response_id))
+                .unwrap_or(CanId::Standard(0x7E8)),
+            protocol: self
+                .protocol
+                .map(Protocol::from)
+                .or(bcm.as_ref().map(|b| b.protocol.into()))
+                .unwrap_or(Protocol::Uds),
+            session: bcm.as_ref().and_then(|b| b.session.as_ref()).and_then(|s| {
+                match s.request.as_slice() {
+                    [0x10, session] => Some(*session),
+                    _ => None,
+                }
+            }),
+            dtc_read: bcm
+                .as_ref()
+                .and_then(|b| b.dtc_read.as_ref())
+                .map(|x| x.request.clone()),
+        })
     }
 }
 
@@ -68,11 +114,12 @@ pub fn with_tester<T>(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let target = link.target()?;
     rt.block_on(async {
         let bus = SocketCanBus::open(&link.iface)?;
-        let mut isotp = IsoTpConfig::new(link.tx, link.rx);
+        let mut isotp = IsoTpConfig::new(target.tx, target.rx);
         isotp.iface = iface;
-        let client = match link.protocol() {
+        let client = match target.protocol {
             Protocol::Uds => ClientConfig::uds(),
             Protocol::Kwp => ClientConfig::kwp(),
             Protocol::Obd => ClientConfig::obd(),
@@ -146,7 +193,7 @@ pub fn run(args: &RequestArgs) -> anyhow_like::Result<u8> {
             }
         },
     };
-    let protocol = args.link.protocol();
+    let protocol = args.link.target()?.protocol;
     let resp = with_tester(&args.link, async |t| {
         if let Some(s) = session {
             t.open_session(s).await?;
@@ -236,5 +283,56 @@ mod tests {
     fn a_suppressed_answer_names_the_request() {
         let o = output(Protocol::Uds, &[0x3E, 0x80], &Response::Suppressed);
         assert_eq!((o.kind, o.service), ("suppressed", "TesterPresent"));
+    }
+
+    fn link(profile: Option<&str>, tx: Option<CanId>) -> LinkArgs {
+        LinkArgs {
+            iface: "vcan0".into(),
+            profile: profile.map(String::from),
+            tx,
+            rx: None,
+            protocol: None,
+            record: None,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn the_target_comes_from_flags_then_profile_then_defaults() {
+        let t = link(None, None).target().unwrap();
+        assert_eq!(
+            (t.tx, t.rx, t.protocol, t.session),
+            (
+                CanId::Standard(0x7E0),
+                CanId::Standard(0x7E8),
+                Protocol::Uds,
+                None
+            )
+        );
+        let t = link(Some("nissan-altima-2013-2018"), None)
+            .target()
+            .unwrap();
+        assert_eq!(
+            (t.tx, t.rx, t.protocol, t.session),
+            (
+                CanId::Standard(0x745),
+                CanId::Standard(0x765),
+                Protocol::Kwp,
+                Some(0xC0)
+            )
+        );
+        assert_eq!(t.dtc_read.as_deref(), Some(&[0x18, 0x02, 0xFF, 0x00][..]));
+        let t = link(Some("ford-fusion-2013-2020"), Some(CanId::Standard(0x7E0)))
+            .target()
+            .unwrap();
+        assert_eq!(
+            (t.tx, t.rx, t.protocol),
+            (
+                CanId::Standard(0x7E0),
+                CanId::Standard(0x72E),
+                Protocol::Uds
+            )
+        );
+        assert!(link(Some("no-such-car"), None).target().is_err());
     }
 }

@@ -153,6 +153,15 @@ pub enum Protocol {
     Uds,
 }
 
+impl From<Protocol> for crate::diag::Protocol {
+    fn from(p: Protocol) -> crate::diag::Protocol {
+        match p {
+            Protocol::Kwp => crate::diag::Protocol::Kwp,
+            Protocol::Uds => crate::diag::Protocol::Uds,
+        }
+    }
+}
+
 /// ISO-TP addressing of the BCM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -230,6 +239,18 @@ impl Field {
     pub fn decode(&self, data: &[u8]) -> Option<f64> {
         let raw = self.bits.extract(data)?;
         Some(raw as f64 * self.scale + self.offset)
+    }
+
+    /// The inverse of [`decode`](Self::decode): writes the physical value
+    /// `(value - offset) / scale`, rounded to the nearest raw step, into
+    /// `data`. `None` if the payload is too short or the scale is zero.
+    pub fn encode(&self, data: &mut [u8], value: f64) -> Option<()> {
+        if self.scale == 0.0 || !value.is_finite() {
+            return None;
+        }
+        let raw = ((value - self.offset) / self.scale).round();
+        // `as` saturates for floats far outside i128; `insert` clamps further.
+        self.bits.insert(data, raw as i128)
     }
 
     /// The name of a raw value, if the profile gives one.

@@ -4,7 +4,8 @@
 //! least significant bit), `@0` is Motorola (big-endian, `start` is the most
 //! significant bit and the signal continues into the following bytes).
 //!
-//! Owns: parsing the position text and reading raw values out of a payload.
+//! Owns: parsing the position text, reading raw values out of a payload and
+//! writing them back in (the simulator encodes its state this way).
 //! Must not know about roles, profiles or frames: it sees only bytes.
 
 use std::fmt;
@@ -169,6 +170,53 @@ impl BitField {
         Some(value)
     }
 
+    /// The inverse of [`extract_raw`](Self::extract_raw): writes the low
+    /// `length` bits of `raw` into `data` at this position, leaving every
+    /// other bit alone. `None` (and `data` untouched) if the payload is too
+    /// short. Bits of `raw` above `length` are ignored.
+    pub fn insert_raw(&self, data: &mut [u8], raw: u64) -> Option<()> {
+        if data.len() <= usize::from(self.last_byte) {
+            return None;
+        }
+        let mut pos = u32::from(self.start);
+        let len = u32::from(self.length);
+        for i in 0..len {
+            // Intel walks up from the least significant bit; Motorola from
+            // the most significant one (see `extract_raw`).
+            let shift = match self.order {
+                ByteOrder::Intel => i,
+                ByteOrder::Motorola => len - 1 - i,
+            };
+            let bit = (raw >> shift) & 1 == 1;
+            let byte = data.get_mut((pos / 8) as usize)?;
+            let mask = 1u8 << (pos % 8);
+            if bit {
+                *byte |= mask;
+            } else {
+                *byte &= !mask;
+            }
+            pos = next_bit(self.order, pos);
+        }
+        Some(())
+    }
+
+    /// Writes a signed or unsigned integer: the inverse of
+    /// [`extract`](Self::extract). Values that do not fit are clamped to the
+    /// field's range, so an out-of-range physical value saturates like a
+    /// real sensor instead of wrapping.
+    pub fn insert(&self, data: &mut [u8], value: i128) -> Option<()> {
+        let len = u32::from(self.length);
+        let (min, max) = if self.signed {
+            (-(1i128 << (len - 1)), (1i128 << (len - 1)) - 1)
+        } else {
+            (0, (1i128 << len) - 1)
+        };
+        let v = value.clamp(min, max);
+        // Two's complement in `len` bits; the mask drops the sign extension.
+        let raw = (v as u128 & ((1u128 << len) - 1)) as u64;
+        self.insert_raw(data, raw)
+    }
+
     /// The value as an integer, sign-extended for `-` fields.
     pub fn extract(&self, data: &[u8]) -> Option<i128> {
         let raw = self.extract_raw(data)?;
@@ -277,6 +325,22 @@ mod tests {
     }
 
     #[test]
+    fn insert_vehicles_md_examples() {
+        let mut d = [0u8; 8];
+        f("39|16@0+").insert(&mut d, 2000).unwrap(); // 20.00 km/h
+        assert_eq!(d, [0, 0, 0, 0, 0x07, 0xD0, 0, 0]);
+        let mut d = [0u8; 8];
+        f("53|2@0+").insert(&mut d, 2).unwrap();
+        assert_eq!(d[6], 0x20);
+        let mut d = [0xFFu8; 8];
+        f("55|1@0+").insert(&mut d, 0).unwrap();
+        assert_eq!(d[6], 0x7F);
+        f("0|8@1+").insert(&mut d, 300).unwrap(); // clamped
+        assert_eq!(d[0], 0xFF);
+        assert_eq!(f("55|1@0+").insert(&mut [0u8; 6], 1), None);
+    }
+
+    #[test]
     fn short_payload_gives_no_value() {
         assert_eq!(f("55|1@0+").extract_raw(&[0; 6]), None);
         assert_eq!(f("39|16@0+").extract_raw(&[0; 5]), None);
@@ -325,6 +389,38 @@ mod tests {
                 prop_assert_eq!(field.extract_raw(&data), want);
                 // The bounds the field reports agree with where the value stops existing.
                 prop_assert_eq!(want.is_some(), data.len() >= field.min_payload_len());
+            }
+        }
+
+        #[test]
+        fn insert_is_the_inverse_of_extract(data in proptest::collection::vec(any::<u8>(), 0..64),
+                             start in 0u16..512, len in 1u8..=64, motorola: bool, signed: bool,
+                             value: i64) {
+            let order = if motorola { ByteOrder::Motorola } else { ByteOrder::Intel };
+            if let Some(field) = BitField::new(start, len, order, signed) {
+                let mut out = data.clone();
+                let wrote = field.insert(&mut out, i128::from(value));
+                prop_assert_eq!(wrote.is_some(), data.len() >= field.min_payload_len());
+                if wrote.is_none() {
+                    prop_assert_eq!(&out, &data);
+                } else {
+                    let l = u32::from(len);
+                    let (min, max) = if signed {
+                        (-(1i128 << (l - 1)), (1i128 << (l - 1)) - 1)
+                    } else {
+                        (0, (1i128 << l) - 1)
+                    };
+                    prop_assert_eq!(field.extract(&out), Some(i128::from(value).clamp(min, max)));
+                    // Only the field's own bits changed.
+                    let own: std::collections::BTreeSet<u32> = field.bits().collect();
+                    for (i, (a, b)) in data.iter().zip(&out).enumerate() {
+                        for bit in 0..8u32 {
+                            if !own.contains(&(i as u32 * 8 + bit)) {
+                                prop_assert_eq!((a >> bit) & 1, (b >> bit) & 1);
+                            }
+                        }
+                    }
+                }
             }
         }
 

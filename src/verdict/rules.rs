@@ -329,6 +329,20 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
         }
         let foreign = profile.census_complete && !ev.census.is_empty();
         if !explained && !foreign && obs.aftermarket_alarm != Some(true) {
+            // Request seen, output never driven is the picture of a refusal by
+            // design; without a fault DTC or general rejects that is likelier
+            // than a BCM fault, and its checks (Park, ignition, locks) are the
+            // cheapest. The profile just cannot show which state blocked it.
+            f.push(
+                Finding::new(Cause::ReleaseInhibited, 360, Confidence::Low)
+                    .line(line.clone())
+                    .line(
+                        "the BCM saw the request and did not act, and nothing this profile can read \
+                         explains it: it may refuse by design in a state this bus does not show \
+                         (ignition ON, moving, not in Park, doors locked)",
+                    )
+                    .items(a.items.iter().copied()),
+            );
             f.push(
                 Finding::new(Cause::BcmFault, 350, Confidence::Low)
                     .line(line)

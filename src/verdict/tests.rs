@@ -450,6 +450,24 @@ fn cases() -> Vec<Case> {
             mentions: &["PE_Decklid_Inhibit_Rqst"],
         },
         Case {
+            name: "ford: press refused and nothing readable explains it",
+            sim: || {
+                Sim::new("ford-fusion-2013-2020")
+                    .bcast(0.0, 0x384, &[0; 8])
+                    .bcast(0.0, 0x110, &[0; 8])
+                    .bcast(0.0, 0x3B1, &[0; 8])
+                    .reply(0.2, &[0x62, 0xD1, 0x00, 0x00])
+                    .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+                    .reply(1.2, &[0x62, 0xD1, 0x00, 0x04])
+                    .reply(2.0, &[0x62, 0xD1, 0x00, 0x00])
+                    .reply(4.5, &[0x62, 0xD1, 0x00, 0x00])
+            },
+            top: &["release-inhibited", "bcm-fault"],
+            confidence: Some(Confidence::Low),
+            unverified: Some(true),
+            mentions: &["nothing this profile can read explains it"],
+        },
+        Case {
             name: "generic-uds says what it could and could not check",
             sim: || {
                 let mut s = Sim::new("generic-uds")

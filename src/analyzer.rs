@@ -1,0 +1,583 @@
+//! The analyzer: the one path from CAN frames to [`Evidence`], for every
+//! source (a live run's tap of frames seen and sent, a replayed capture, the
+//! simulator). A replay of a live recording therefore gives the same evidence
+//! and the same verdict as the live run, by construction.
+//!
+//! Per frame ([`Analyzer::feed`], the hot path of multi-million-frame
+//! captures) one table lookup picks the frame's class:
+//! - the BCM's request / response ids → the passive ISO-TP [`Reassembler`] →
+//!   the diagnostic codecs ([`diag::describe`]) → evidence: requests and
+//!   replies, session start, DTCs, data items decoded through the profile,
+//!   negative responses, the active test, requests left unanswered past P2*;
+//! - the profile's broadcast frames → signal decoding → evidence;
+//! - anything else → the census counters inside [`Evidence::frame`] only.
+//!
+//! Owns: frame dispatch, pairing BCM requests with replies (P2 / P2*
+//! deadlines, responsePending), the VIN found in a conversation. Must NOT
+//! know where frames come from (files, sockets, the simulator), nor
+//! terminals, JSON or verdict rules.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::diag::{self, describe, Dir, Protocol};
+use crate::evidence::{Evidence, Observations};
+use crate::frame::{CanFrame, CanId};
+use crate::isotp::{self, Reassembled, Reassembler};
+use crate::profile::{self, Profile};
+
+/// How long the BCM has to start answering a request (UDS P2 server max
+/// 50 ms plus transport margin; KWP on CAN behaves alike).
+pub const P2_US: u64 = 150_000;
+/// How long the BCM has after each responsePending (0x78), UDS P2*.
+pub const P2_STAR_US: u64 = 5_000_000;
+
+/// Frame classes of the dispatch table.
+const OTHER: u8 = 0;
+const KNOWN: u8 = 1;
+const BCM_REQUEST: u8 = 2;
+const BCM_RESPONSE: u8 = 3;
+const BROADCAST: u8 = 4;
+
+/// What the analyzer counted besides the evidence record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AnalyzerStats {
+    /// Whole ISO-TP messages on the BCM's ids (requests and replies).
+    pub bcm_messages: u64,
+    /// Messages cut short (missing consecutive frames, end of capture).
+    pub incomplete_messages: u64,
+    /// Replies that did not decode as what their service promises.
+    pub malformed_replies: u64,
+    /// Requests to the BCM with no reply within P2 (or P2* after a
+    /// responsePending) while the capture went on past the deadline.
+    pub unanswered_requests: u64,
+    /// responsePending (0x78) answers seen.
+    pub response_pending: u64,
+    /// The VIN, if the conversation on the BCM's ids carried one.
+    pub vin: Option<String>,
+}
+
+/// A request the BCM has not answered yet.
+#[derive(Clone, Debug)]
+struct Pending {
+    sid: u8,
+    t_us: u64,
+    deadline_us: u64,
+    /// The request started the profile's active test.
+    active_test: bool,
+}
+
+/// Turns frames into evidence for one profile. Feed frames in time order.
+pub struct Analyzer<'p> {
+    profile: &'p Profile,
+    ev: Evidence,
+    reassembler: Reassembler,
+    protocol: Protocol,
+    /// 11-bit id → class.
+    std_class: Vec<u8>,
+    /// 29-bit ids with a class other than [`OTHER`] (a handful at most).
+    ext_class: HashMap<u32, u8>,
+    pending: Option<Pending>,
+    active_test_request: Option<Vec<u8>>,
+    active_test_response: Option<Vec<u8>>,
+    stats: AnalyzerStats,
+}
+
+impl<'p> Analyzer<'p> {
+    /// An analyzer for this profile's BCM, broadcast frames and census.
+    pub fn new(profile: &'p Profile) -> Analyzer<'p> {
+        let bcm = profile.bcm();
+        let mut std_class = vec![OTHER; 0x800];
+        let mut ext_class = HashMap::new();
+        let mut set = |id: CanId, class: u8| match id {
+            CanId::Standard(raw) => {
+                if let Some(slot) = std_class.get_mut(usize::from(raw)) {
+                    *slot = class;
+                }
+            }
+            CanId::Extended(raw) => {
+                ext_class.insert(raw, class);
+            }
+        };
+        for id in profile.known_ids_sorted() {
+            set(id, KNOWN);
+        }
+        for raw in 0x700u16..=0x7FF {
+            set(CanId::Standard(raw), KNOWN);
+        }
+        for id in profile.broadcast_ids() {
+            set(id, BROADCAST);
+        }
+        // The BCM's ids last: a diagnostic id is never also decoded as a signal.
+        set(bcm.request_id, BCM_REQUEST);
+        set(bcm.response_id, BCM_RESPONSE);
+        let addressing = match bcm.addressing {
+            profile::Addressing::Normal => isotp::Addressing::Normal,
+            // The address byte's value is not in the profile; the
+            // reassembler keeps one stream per address byte it meets.
+            profile::Addressing::Extended => isotp::Addressing::Extended {
+                target: 0,
+                source: 0,
+            },
+        };
+        let mut reassembler = Reassembler::new();
+        reassembler.follow_pair(bcm.request_id, bcm.response_id, addressing);
+        let protocol = match bcm.protocol {
+            profile::Protocol::Kwp => Protocol::Kwp,
+            profile::Protocol::Uds => Protocol::Uds,
+        };
+        let active = profile.active_test();
+        Analyzer {
+            profile,
+            ev: Evidence::new(profile),
+            reassembler,
+            protocol,
+            std_class,
+            ext_class,
+            pending: None,
+            active_test_request: active.map(|a| a.start.request.clone()),
+            active_test_response: active.and_then(|a| a.start.response_prefix.clone()),
+            stats: AnalyzerStats::default(),
+        }
+    }
+
+    /// The profile this analyzer reads frames with.
+    pub fn profile(&self) -> &'p Profile {
+        self.profile
+    }
+
+    /// Feeds one frame (seen on the bus or sent by the tool).
+    pub fn feed(&mut self, frame: &CanFrame) {
+        let class = match frame.id {
+            CanId::Standard(raw) => self
+                .std_class
+                .get(usize::from(raw))
+                .copied()
+                .unwrap_or(OTHER),
+            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
+        };
+        let t = frame.timestamp_us;
+        self.expire(t);
+        self.ev.frame(frame, class != OTHER);
+        match class {
+            BCM_REQUEST | BCM_RESPONSE => {
+                if let Some(m) = self.reassembler.feed(frame) {
+                    self.message(m);
+                }
+                while let Some(m) = self.reassembler.next_pending() {
+                    self.message(m);
+                }
+            }
+            BROADCAST => {
+                let ev = &mut self.ev;
+                self.profile
+                    .decode_broadcast(frame, |item, role, v| ev.record(role, v, t, item));
+            }
+            _ => {}
+        }
+    }
+
+    /// The evidence so far (not finished).
+    pub fn evidence(&self) -> &Evidence {
+        &self.ev
+    }
+
+    /// Counters and the VIN found so far.
+    pub fn stats(&self) -> &AnalyzerStats {
+        &self.stats
+    }
+
+    /// Ends the analysis: flushes messages still in progress, applies the
+    /// user's observations and derives the release attempts.
+    pub fn finish(mut self, observations: Observations) -> (Evidence, AnalyzerStats) {
+        for m in self.reassembler.finish() {
+            self.message(m);
+        }
+        self.ev.observations = observations;
+        self.ev.finish();
+        (self.ev, self.stats)
+    }
+
+    /// Counts a request as unanswered once time has passed its deadline.
+    fn expire(&mut self, now_us: u64) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| now_us > p.deadline_us)
+        {
+            self.stats.unanswered_requests += 1;
+            if let Some(p) = self.pending.take() {
+                if p.active_test {
+                    self.ev.active_test_sent(p.t_us, false);
+                }
+            }
+        }
+    }
+
+    fn message(&mut self, m: Reassembled) {
+        if !m.complete {
+            self.stats.incomplete_messages += 1;
+            return;
+        }
+        self.stats.bcm_messages += 1;
+        let t = m.t_us;
+        let payload = m.payload.as_slice();
+        if m.id == self.profile.bcm().request_id {
+            self.request(t, m.start_us, payload);
+        } else {
+            self.response(t, payload);
+        }
+    }
+
+    fn request(&mut self, t: u64, start_us: u64, payload: &[u8]) {
+        self.ev.bcm_request(t, payload);
+        let Some(&sid) = payload.first() else { return };
+        if no_reply_expected(self.protocol, payload) {
+            return;
+        }
+        let active_test = self
+            .active_test_request
+            .as_deref()
+            .is_some_and(|r| payload.starts_with(r));
+        // A new request while one is open: the tester gave up on the old one
+        // (or never expected a reply); it counts as unanswered only if its
+        // deadline passed, which `expire` already handled.
+        self.pending = Some(Pending {
+            sid,
+            t_us: start_us,
+            deadline_us: t.saturating_add(P2_US),
+            active_test,
+        });
+    }
+
+    fn response(&mut self, t: u64, payload: &[u8]) {
+        self.ev.bcm_response(t, payload);
+        let Some(&first) = payload.first() else {
+            return;
+        };
+        if first == diag::NEGATIVE_RESPONSE_SID {
+            let (sid, nrc) = (payload.get(1).copied(), payload.get(2).copied());
+            if nrc == Some(0x78) {
+                self.stats.response_pending += 1;
+                if let Some(p) = self.pending.as_mut().filter(|p| Some(p.sid) == sid) {
+                    p.deadline_us = t.saturating_add(P2_STAR_US);
+                }
+                return;
+            }
+            if let Some(p) = self.pending.take_if(|p| Some(p.sid) == sid) {
+                if p.active_test {
+                    self.ev.active_test_sent(p.t_us, false);
+                }
+            }
+            return;
+        }
+        let answered = self
+            .pending
+            .take_if(|p| first == p.sid.wrapping_add(diag::POSITIVE_OFFSET));
+        if let Some(p) = &answered {
+            if p.active_test {
+                let accepted = self
+                    .active_test_response
+                    .as_deref()
+                    .is_none_or(|r| payload.starts_with(r));
+                self.ev.active_test_sent(p.t_us, accepted);
+            }
+        }
+        if self.stats.vin.is_none() {
+            self.stats.vin = vin_in_reply(payload);
+        }
+        // Data items: matched by the echo (`61 44`, `62 D1 00`, `41 42`).
+        let ev = &mut self.ev;
+        if self
+            .profile
+            .decode_response(payload, |item, role, v| ev.record(role, v, t, item))
+        {
+            return;
+        }
+        // Trouble codes: OBD-II answers (`43 …`) come on the same ids as UDS
+        // on an OBD ECU, so the reply SID picks the codec.
+        let protocol = if (0x41..=0x4A).contains(&first) {
+            Protocol::Obd
+        } else {
+            self.protocol
+        };
+        let d = describe(protocol, payload, Dir::Response);
+        if d.malformed {
+            self.stats.malformed_replies += 1;
+        }
+        for rec in &d.dtcs {
+            self.ev.dtc(&rec.dtc.to_string(), Some(rec.status), t);
+        }
+        if protocol == Protocol::Obd && matches!(first, 0x43 | 0x47 | 0x4A) {
+            if let Ok(codes) = diag::obd::parse_dtcs(payload, first - diag::POSITIVE_OFFSET) {
+                for c in codes {
+                    self.ev.dtc(&c.to_string(), None, t);
+                }
+            }
+        }
+    }
+}
+
+/// Requests the ECU does not answer: UDS with the suppress-positive bit,
+/// KWP `3E 02`.
+fn no_reply_expected(protocol: Protocol, payload: &[u8]) -> bool {
+    match protocol {
+        Protocol::Uds => diag::uds::suppresses_positive_response(payload),
+        Protocol::Kwp => diag::kwp::response_not_required(payload),
+        Protocol::Obd => false,
+    }
+}
+
+/// The VIN in a positive reply: UDS `62 F1 90`, KWP `5A 90`, OBD `49 02 01`.
+pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
+    let rest = payload
+        .strip_prefix(&[0x62, 0xF1, 0x90][..])
+        .or_else(|| payload.strip_prefix(&[0x5A, 0x90][..]))
+        .or_else(|| payload.strip_prefix(&[0x49, 0x02, 0x01][..]))?;
+    let vin = rest.get(..17)?;
+    vin.iter()
+        .all(u8::is_ascii_alphanumeric)
+        .then(|| String::from_utf8_lossy(vin).to_ascii_uppercase())
+}
+
+/// Looks for a VIN anywhere in the diagnostic traffic (ids 0x700–0x7FF) of
+/// a frame stream, for `--profile auto` before the profile is known.
+#[derive(Debug)]
+pub struct VinScanner {
+    reassembler: Reassembler,
+    vin: Option<String>,
+}
+
+impl Default for VinScanner {
+    fn default() -> Self {
+        VinScanner::new()
+    }
+}
+
+impl VinScanner {
+    pub fn new() -> VinScanner {
+        let mut reassembler = Reassembler::new();
+        for raw in 0x700u16..=0x7FF {
+            reassembler.follow(CanId::Standard(raw), isotp::Addressing::Normal);
+        }
+        VinScanner {
+            reassembler,
+            vin: None,
+        }
+    }
+
+    /// Feeds one frame; returns true once a VIN has been found.
+    pub fn feed(&mut self, frame: &CanFrame) -> bool {
+        if self.vin.is_some() {
+            return true;
+        }
+        let mut found = None;
+        if let Some(m) = self.reassembler.feed(frame) {
+            found = found.or_else(|| vin_in_reply(&m.payload));
+        }
+        while let Some(m) = self.reassembler.next_pending() {
+            found = found.or_else(|| vin_in_reply(&m.payload));
+        }
+        self.vin = found;
+        self.vin.is_some()
+    }
+
+    pub fn vin(&self) -> Option<&str> {
+        self.vin.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::{Seen, SessionStart};
+    use crate::profile::ReleaseInput;
+
+    const S: u64 = 1_000_000;
+
+    fn f(id: u16, data: &[u8], t: u64) -> CanFrame {
+        CanFrame::classic(CanId::Standard(id), data).unwrap().at(t)
+    }
+
+    fn l33() -> Profile {
+        profile::load("nissan-altima-2013-2018").unwrap()
+    }
+
+    /// Single-frame request then single-frame reply, padded with 0x55.
+    fn sf(id: u16, payload: &[u8], t: u64) -> CanFrame {
+        let mut d = vec![payload.len() as u8];
+        d.extend_from_slice(payload);
+        d.resize(8, 0x55);
+        f(id, &d, t)
+    }
+
+    #[test]
+    fn session_dtcs_and_monitor_reads_become_evidence() {
+        let p = l33();
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x745, &[0x10, 0xC0], 0));
+        a.feed(&sf(0x765, &[0x7F, 0x10, 0x78], 10_000));
+        a.feed(&sf(0x765, &[0x50, 0xC0], 400_000));
+        a.feed(&sf(0x745, &[0x18, 0x02, 0xFF, 0x00], 500_000));
+        // 58 02 A5 62 09 D0 00 08: two DTCs, 8 bytes: FF + CF.
+        a.feed(&f(
+            0x765,
+            &[0x10, 0x08, 0x58, 0x02, 0xA5, 0x62, 0x09, 0xD0],
+            510_000,
+        ));
+        a.feed(&f(0x745, &[0x30, 0, 0, 0, 0, 0, 0, 0], 511_000));
+        a.feed(&f(0x765, &[0x21, 0x00, 0x08, 0xAA, 0xAA], 512_000));
+        // Monitor: cabin press at 1 s, output at 1.2 s, lid at 1.4 s.
+        for (i, (a0, b0)) in [
+            (0x00, 0x00),
+            (0x40, 0x00),
+            (0x50, 0x00),
+            (0x10, 0x20),
+            (0x00, 0x20),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let t = S - 200_000 + 200_000 * i as u64;
+            a.feed(&sf(0x745, &[0x21, 0x44], t));
+            a.feed(&sf(0x765, &[0x61, 0x44, a0, b0], t + 5_000));
+        }
+        let (ev, stats) = a.finish(Observations::default());
+        assert_eq!(ev.reachability.session_start, SessionStart::Answered);
+        let codes: Vec<(&str, Option<u8>)> = ev
+            .dtcs
+            .iter()
+            .map(|d| (d.code.as_str(), d.status))
+            .collect();
+        assert_eq!(codes, vec![("B2562", Some(0x09)), ("U1000", Some(0x08))]);
+        assert_eq!(ev.release_attempts.len(), 1, "{:#?}", ev.release_attempts);
+        let r = &ev.release_attempts[0];
+        assert_eq!(r.input, ReleaseInput::Cabin);
+        assert_eq!((r.output_driven, r.lid_changed), (Seen::Yes, Seen::Yes));
+        assert_eq!(stats.response_pending, 1);
+        assert_eq!(stats.unanswered_requests, 0);
+        assert_eq!(stats.incomplete_messages, 0);
+    }
+
+    #[test]
+    fn unanswered_requests_are_counted_after_the_deadline_only() {
+        let p = l33();
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x745, &[0x10, 0xC0], 0));
+        a.feed(&f(0x60D, &[0; 8], P2_US)); // at the deadline: not yet late
+        assert_eq!(a.stats().unanswered_requests, 0);
+        a.feed(&f(0x60D, &[0; 8], P2_US + 1));
+        assert_eq!(a.stats().unanswered_requests, 1);
+        // responsePending moves the deadline to P2*.
+        a.feed(&sf(0x745, &[0x21, 0x44], S));
+        a.feed(&sf(0x765, &[0x7F, 0x21, 0x78], S + 1000));
+        a.feed(&f(0x60D, &[0; 8], S + 1000 + P2_STAR_US));
+        a.feed(&sf(0x765, &[0x61, 0x44, 0, 0], S + 1000 + P2_STAR_US));
+        let (ev, stats) = a.finish(Observations::default());
+        assert_eq!(stats.unanswered_requests, 1);
+        assert_eq!(ev.reachability.session_start, SessionStart::NoAnswer);
+    }
+
+    #[test]
+    fn broadcast_and_census() {
+        let p = l33();
+        let mut a = Analyzer::new(&p);
+        a.feed(&f(0x6F6, &[0x5A], 0)); // 9.0 V
+        a.feed(&f(0x123, &[1, 2], 10));
+        a.feed(&f(0x7DF, &[2, 1, 0], 20)); // diagnostic: never unknown
+        a.feed(
+            &CanFrame::classic(CanId::Extended(0x18DB33F1), &[1])
+                .unwrap()
+                .at(30),
+        );
+        let (ev, _) = a.finish(Observations::default());
+        assert_eq!(ev.battery.as_ref().map(|b| b.min_v), Some(9.0));
+        let ids: Vec<&str> = ev.census.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, vec!["123", "18DB33F1"]);
+    }
+
+    #[test]
+    fn active_test_from_the_conversation() {
+        let p = l33();
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x745, &[0x30, 0x26, 0x00, 0x01], S));
+        a.feed(&sf(0x765, &[0x70, 0x26, 0x00, 0x01], S + 20_000));
+        let (ev, _) = a.finish(Observations::default());
+        let at = ev.active_test.as_ref().unwrap();
+        assert!(at.accepted);
+        assert_eq!(at.t_us, S);
+        // Refused.
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x745, &[0x30, 0x26, 0x00, 0x01], S));
+        a.feed(&sf(0x765, &[0x7F, 0x30, 0x22], S + 20_000));
+        let (ev, _) = a.finish(Observations::default());
+        assert!(!ev.active_test.unwrap().accepted);
+    }
+
+    #[test]
+    fn vin_from_uds_kwp_and_obd_replies() {
+        let vin = b"1N4AL3AP5DC123456";
+        for prefix in [&[0x62, 0xF1, 0x90][..], &[0x5A, 0x90], &[0x49, 0x02, 0x01]] {
+            let mut p = prefix.to_vec();
+            p.extend_from_slice(vin);
+            assert_eq!(vin_in_reply(&p).as_deref(), Some("1N4AL3AP5DC123456"));
+        }
+        assert_eq!(vin_in_reply(&[0x62, 0xF1, 0x90, b'1']), None);
+        // Through the scanner: FF + 2 CFs on 0x7E8.
+        let mut payload = vec![0x49, 0x02, 0x01];
+        payload.extend_from_slice(vin);
+        let mut s = VinScanner::new();
+        let mut frames = vec![f(
+            0x7E8,
+            &[&[0x10, payload.len() as u8][..], payload.get(..6).unwrap()].concat(),
+            0,
+        )];
+        for (i, chunk) in payload.get(6..).unwrap().chunks(7).enumerate() {
+            frames.push(f(
+                0x7E8,
+                &[&[0x21 + i as u8][..], chunk].concat(),
+                1 + i as u64,
+            ));
+        }
+        let found = frames.iter().any(|fr| s.feed(fr));
+        assert!(found);
+        assert_eq!(s.vin(), Some("1N4AL3AP5DC123456"));
+    }
+
+    proptest::proptest! {
+        /// Any frames, in any order, on the BCM's ids and elsewhere: no panic,
+        /// and every frame is counted.
+        #[test]
+        fn random_frames_never_panic(
+            frames in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::prelude::Just(0x745u16),
+                        proptest::prelude::Just(0x765u16),
+                        proptest::prelude::Just(0x60Du16),
+                        proptest::prelude::Just(0x6F6u16),
+                        0u16..0x800,
+                    ],
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..=8),
+                    0u64..10_000_000,
+                ),
+                0..200,
+            ),
+            profile_name in proptest::prop_oneof![
+                proptest::prelude::Just("nissan-altima-2013-2018"),
+                proptest::prelude::Just("ford-fusion-2013-2020"),
+                proptest::prelude::Just("generic-uds"),
+            ],
+        ) {
+            let p = profile::load(profile_name).unwrap();
+            let mut a = Analyzer::new(&p);
+            for (id, data, t) in &frames {
+                a.feed(&f(*id, data, *t));
+            }
+            let (ev, _) = a.finish(Observations::default());
+            proptest::prop_assert_eq!(ev.frames_seen, frames.len() as u64);
+            let _ = crate::verdict::diagnose(&p, &ev);
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! `trunkdiag diagnose`: arguments, prompts, the readable report and the
+//! JSON object, and the exit code of a diagnosis (0 no fault found, 1 a
+//! fault verdict, 2 the run failed).
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args};
+use serde::Serialize;
+
+use super::{anyhow_like, exit, CliError};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::capture::candump::CandumpWriter;
+use crate::capture::ReadOptions;
+use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
+use crate::diagnose::{self, Question, Report};
+use crate::evidence::Observations;
+use crate::frame::IfName;
+use crate::profile::Profile;
+use crate::tester::Shutdown;
+use crate::transport::SocketCanBus;
+use crate::verdict::Confidence;
+
+const DIAGNOSE_HELP: &str = "\
+Exit codes:
+  0  the top verdict is no-fault-found
+  1  the top verdict is a fault (or the evidence was inconclusive)
+  2  the run failed: bad arguments, unreadable capture, bus error
+
+Observations (--observe KEY=VALUE, repeatable): fob-pressed=yes|no, click=yes|no,
+key-blade-opens=yes|no, cabin-switch-opens=yes|no, fob-unlocks-doors=yes|no,
+fob-range=normal|short, aftermarket-alarm=yes|no";
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = DIAGNOSE_HELP)]
+#[command(group(ArgGroup::new("source").required(true).args(["iface", "replay", "sim"])))]
+pub struct DiagnoseArgs {
+    /// Live: the SocketCAN interface of the adapter plugged into the car (e.g. can0).
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+    /// Offline: a capture file (candump log, pcap, pcapng; gzip or not).
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+    /// The built-in simulated vehicle, running this scenario.
+    #[arg(long, value_name = "SCENARIO")]
+    pub sim: Option<String>,
+    /// Vehicle profile: a bundled name, a path to a .toml file, or `auto`
+    /// (pick it from the VIN; generic-uds when none matches).
+    #[arg(long, default_value = "auto", value_name = "NAME|PATH|auto")]
+    pub profile: String,
+    /// What you saw, KEY=VALUE (repeatable); see below.
+    #[arg(long = "observe", value_name = "KEY=VALUE")]
+    pub observe: Vec<String>,
+    /// Print one JSON object for scripts instead of the readable report.
+    #[arg(long)]
+    pub json: bool,
+    /// Never ask anything; listen instead of prompting for presses.
+    #[arg(long)]
+    pub no_prompt: bool,
+    /// Live: how long to listen for trunk presses without prompts (seconds).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub listen: f64,
+    /// Live: how long to wait for the BCM to answer (seconds).
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub timeout: f64,
+    /// Live: also fire the trunk opener once (active test), after a yes.
+    #[arg(long)]
+    pub actuate: bool,
+    /// Answer yes to the active-test question (with --actuate).
+    #[arg(long)]
+    pub yes: bool,
+    /// Live: write every frame seen and sent to this candump log.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Replay: skip malformed lines/packets instead of failing.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Replay: pcap/pcapng CAN ids were stored little-endian (scapy).
+    #[arg(long)]
+    pub byte_swapped_ids: bool,
+}
+
+impl DiagnoseArgs {
+    fn observations(&self) -> Result<Observations, CliError> {
+        let mut o = Observations::default();
+        for text in &self.observe {
+            o.apply(text)
+                .map_err(|e| CliError::new(format!("--observe {text}: {e}")))?;
+        }
+        Ok(o)
+    }
+
+    /// Prompts are allowed: a person at a terminal and no `--no-prompt`.
+    fn interactive(&self) -> bool {
+        !self.no_prompt && !self.json && io::stdin().is_terminal() && io::stderr().is_terminal()
+    }
+}
+
+pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
+    let observations = args.observations()?;
+    if !(args.listen.is_finite() && args.listen >= 0.0) {
+        return Err(CliError::new("--listen expects a number of seconds >= 0").into());
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(CliError::new("--timeout expects a number of seconds > 0").into());
+    }
+    let (profile, report) = if let Some(path) = &args.replay {
+        if args.record.is_some() || args.actuate {
+            return Err(CliError::new(
+                "--record and --actuate need a live source (--iface or --sim), not --replay",
+            )
+            .into());
+        }
+        let opts = ReadOptions {
+            lenient: args.lenient,
+            byte_swapped_ids: args.byte_swapped_ids,
+        };
+        diagnose::replay(path, opts, &args.profile, observations)?
+    } else if let Some(iface) = &args.iface {
+        live_iface(&args, iface, observations)?
+    } else if let Some(scenario) = &args.sim {
+        live_sim(&args, scenario, observations)?
+    } else {
+        return Err(CliError::new("expected one of --iface, --replay or --sim").into());
+    };
+    let report = if args.interactive() {
+        ask(&profile, report)?
+    } else {
+        report
+    };
+    print(&args, &report)?;
+    Ok(if report.is_fault() {
+        exit::FAULT
+    } else {
+        exit::OK
+    })
+}
+
+/// The person at the terminal: prompts on stderr, Enter on stdin.
+struct Terminal {
+    yes: bool,
+}
+
+impl Operator for Terminal {
+    fn ask_press(&mut self, text: &str) -> Option<oneshot::Receiver<()>> {
+        eprintln!(">> {text}");
+        let (tx, rx) = oneshot::channel();
+        // Reading stdin blocks: a thread, so the bus keeps being polled.
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = io::stdin().lock().read_line(&mut line);
+            let _ = tx.send(());
+        });
+        Some(rx)
+    }
+    fn confirm(&mut self, text: &str) -> bool {
+        if self.yes {
+            return true;
+        }
+        eprint!("{text} [y/N] ");
+        let _ = io::stderr().flush();
+        let mut line = String::new();
+        io::stdin().lock().read_line(&mut line).is_ok()
+            && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+    fn say(&mut self, text: &str) {
+        eprintln!("trunkdiag: {text}");
+    }
+}
+
+fn live_iface(
+    args: &DiagnoseArgs,
+    iface: &str,
+    observations: Observations,
+) -> anyhow_like::Result<(Profile, Report)> {
+    let name = IfName::new(iface).ok_or_else(|| {
+        CliError::new(format!(
+            "{iface:?} is not an interface name: expected at most 15 bytes"
+        ))
+    })?;
+    let plan = LivePlan {
+        listen: Duration::from_secs_f64(args.listen),
+        timeout: Duration::from_secs_f64(args.timeout),
+        actuate: args.actuate,
+        observations,
+    };
+    let record = match &args.record {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
+            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
+            let mut w = CandumpWriter::new(sink);
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let cmd: Vec<String> = std::env::args().collect();
+            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
+            w.comment(&format!("command: {}", cmd.join(" ")))?;
+            w.comment(&format!("profile: {}", args.profile))?;
+            w.comment(&format!("started: {secs} (seconds since the UNIX epoch)"))?;
+            w.flush()?;
+            Some(w)
+        }
+        None => None,
+    };
+    let interactive = args.interactive();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(async {
+        let mut terminal = Terminal { yes: args.yes };
+        let mut unattended = Unattended { yes: args.yes };
+        let operator: &mut dyn Operator = if interactive {
+            &mut terminal
+        } else {
+            &mut unattended
+        };
+        let clock = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+                .unwrap_or_default()
+        };
+        live::run(
+            || SocketCanBus::open(iface),
+            clock,
+            name,
+            ("live", iface.to_owned()),
+            &args.profile,
+            &plan,
+            operator,
+            record,
+            Shutdown::on_signals(),
+        )
+        .await
+    })?;
+    Ok(out)
+}
+
+/// Asks the questions that would change the ranking and re-ranks.
+fn ask(profile: &Profile, mut report: Report) -> anyhow_like::Result<Report> {
+    let qs = diagnose::questions(&report);
+    if qs.is_empty() {
+        return Ok(report);
+    }
+    let mut err = io::stderr();
+    writeln!(
+        err,
+        "A few questions would sharpen the answer (Enter to skip one):"
+    )?;
+    let mut obs = report.observations.clone();
+    let stdin = io::stdin();
+    for q in qs {
+        loop {
+            write!(err, "  {} [{}] ", q.text, q.answers.join("/"))?;
+            err.flush()?;
+            let mut line = String::new();
+            if stdin.lock().read_line(&mut line)? == 0 {
+                return Ok(report.with_observations(profile, obs));
+            }
+            let a = line.trim().to_ascii_lowercase();
+            let a = match a.as_str() {
+                "" => break,
+                "y" => "yes".to_owned(),
+                "n" => "no".to_owned(),
+                _ => a,
+            };
+            match obs.apply(&format!("{}={a}", q.key)) {
+                Ok(()) => break,
+                Err(e) => writeln!(err, "  {e}")?,
+            }
+        }
+    }
+    report = report.with_observations(profile, obs);
+    Ok(report)
+}
+
+/// The JSON object: `profile`, `source`, `verdicts`, `dtcs`, `evidence`,
+/// `observations`.
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    profile: &'a diagnose::ProfileChoice,
+    source: &'a diagnose::SourceInfo,
+    verdicts: &'a [crate::verdict::Verdict],
+    dtcs: &'a [diagnose::DtcLine],
+    evidence: &'a crate::evidence::Evidence,
+    observations: &'a Observations,
+    questions: Vec<Question>,
+}
+
+fn print(args: &DiagnoseArgs, report: &Report) -> anyhow_like::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if args.json {
+        let j = JsonOut {
+            profile: &report.profile,
+            source: &report.source,
+            verdicts: &report.verdicts,
+            dtcs: &report.dtcs,
+            evidence: &report.evidence,
+            observations: &report.observations,
+            questions: diagnose::questions(report),
+        };
+        // Serialised first so a closed pipe surfaces as an io::Error (which
+        // `cli::main` treats as a quiet exit), not as a serde_json error.
+        let text = serde_json::to_string_pretty(&j)?;
+        writeln!(out, "{text}")?;
+    } else {
+        let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        write_text(&mut out, report, Style { colour })?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Style {
+    colour: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, s: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+    fn bold(self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn verdict(self, fault: bool, s: &str) -> String {
+        self.paint(if fault { "1;31" } else { "1;32" }, s)
+    }
+    fn dim(self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+fn confidence(c: Confidence) -> &'static str {
+    match c {
+        Confidence::High => "high",
+        Confidence::Medium => "medium",
+        Confidence::Low => "low",
+    }
+}
+
+/// The readable report: verdict first, then evidence, next steps, how to get
+/// in now, safety.
+fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
+    let Some(top) = r.top() else {
+        return writeln!(out, "No verdict.");
+    };
+    writeln!(
+        out,
+        "{} {}  ({} confidence)",
+        st.verdict(top.is_fault(), "Verdict:"),
+        st.verdict(top.is_fault(), &top.id),
+        confidence(top.confidence)
+    )?;
+    writeln!(out, "{}", top.summary)?;
+    if !top.explanation.is_empty() {
+        writeln!(out, "\n{}", top.explanation)?;
+    }
+    if top.unverified {
+        writeln!(
+            out,
+            "{}",
+            st.paint(
+                "33",
+                &format!(
+                    "Rests on unverified mappings (confirm on the vehicle): {}",
+                    top.unverified_items.join("; ")
+                )
+            )
+        )?;
+    }
+    if r.verdicts.len() > 1 {
+        writeln!(
+            out,
+            "\n{}",
+            st.bold("Other possible causes, most likely first:")
+        )?;
+        for v in r.verdicts.iter().skip(1) {
+            writeln!(
+                out,
+                "  - {} ({}): {}",
+                v.id,
+                confidence(v.confidence),
+                v.summary
+            )?;
+        }
+    }
+    writeln!(out, "\n{}", st.bold("Evidence:"))?;
+    for e in &top.evidence {
+        writeln!(out, "  - {e}")?;
+    }
+    if !r.dtcs.is_empty() {
+        writeln!(out, "\n{}", st.bold("Trouble codes read from the BCM:"))?;
+        for d in &r.dtcs {
+            let status = d
+                .status
+                .map(|s| format!(" status 0x{s:02X} ({})", d.status_bits.join(", ")))
+                .unwrap_or_default();
+            writeln!(out, "  - {}{status}: {}", d.code, d.meaning)?;
+        }
+    }
+    writeln!(out, "\n{}", st.bold("Next steps, cheapest first:"))?;
+    for (i, s) in top.next_steps.iter().enumerate() {
+        writeln!(out, "  {}. {s}", i + 1)?;
+    }
+    writeln!(out, "\n{}", st.bold("How to get into the trunk now:"))?;
+    for s in &top.access_now {
+        writeln!(out, "  - {s}")?;
+    }
+    writeln!(out, "\n{}", st.paint("1;33", "Safety:"))?;
+    for s in &top.safety {
+        writeln!(out, "  - {s}")?;
+    }
+    writeln!(out)?;
+    let src = &r.source;
+    writeln!(
+        out,
+        "{}",
+        st.dim(&format!(
+            "Profile {}: {}. Source: {} {} ({} frames{}).",
+            r.profile.id,
+            r.profile.reason,
+            src.kind,
+            src.name,
+            src.frames,
+            src.format.map(|f| format!(", {f}")).unwrap_or_default()
+        ))
+    )?;
+    for n in &src.notes {
+        writeln!(out, "{}", st.dim(&format!("Note: {n}.")))?;
+    }
+    if !r.observations.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            st.dim(&format!("Your observations: {}", r.observations))
+        )?;
+    }
+    Ok(())
+}
+
+/// `--sim S`: the built-in simulated vehicle on the in-process virtual bus,
+/// on tokio's paused clock, so the whole diagnosis takes milliseconds.
+fn live_sim(
+    args: &DiagnoseArgs,
+    scenario: &str,
+    observations: Observations,
+) -> anyhow_like::Result<(Profile, Report)> {
+    let scenario = crate::sim::Scenario::from_id(scenario)?;
+    let sim_profile = crate::profile::load(if args.profile == "auto" {
+        "nissan-altima-2013-2018"
+    } else {
+        &args.profile
+    })?;
+    let cfg = crate::sim::SimConfig::default();
+    let name = cfg.iface;
+    let plan = LivePlan {
+        listen: Duration::from_secs_f64(args.listen),
+        timeout: Duration::from_secs_f64(args.timeout),
+        actuate: args.actuate,
+        observations,
+    };
+    let record = match &args.record {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
+            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
+            let mut w = CandumpWriter::new(sink);
+            let cmd: Vec<String> = std::env::args().collect();
+            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
+            w.comment(&format!("command: {}", cmd.join(" ")))?;
+            w.comment(&format!(
+                "simulated vehicle: profile {}, scenario {scenario}, in-process virtual bus on virtual time",
+                sim_profile.id
+            ))?;
+            w.flush()?;
+            Some(w)
+        }
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    let out = rt.block_on(async {
+        let mut unattended = Unattended { yes: args.yes };
+        let origin = tokio::time::Instant::now();
+        let clock = move || {
+            crate::sim::DEFAULT_EPOCH_US
+                + u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX)
+        };
+        live::run(
+            || {
+                Ok(crate::sim::spawn_virtual(
+                    &sim_profile,
+                    scenario,
+                    cfg.clone(),
+                ))
+            },
+            clock,
+            name,
+            ("sim", scenario.to_string()),
+            &args.profile,
+            &plan,
+            &mut unattended,
+            record,
+            Shutdown::new(),
+        )
+        .await
+    })?;
+    Ok(out)
+}

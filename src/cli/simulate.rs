@@ -1,0 +1,232 @@
+//! `trunkdiag simulate`: the simulated vehicle on a SocketCAN interface (for
+//! a tester on vcan0), or in-process on virtual time to write a recording;
+//! `--from-capture` runs an ECU clone answering from a capture.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{anyhow_like, CliError};
+use crate::capture::candump::CandumpWriter;
+use crate::frame::IfName;
+use crate::profile;
+use crate::sim::{
+    self, CaptureClone, LearnedPairs, Press, RecordingBus, Scenario, SimConfig, SimVehicle,
+    DEFAULT_EPOCH_US, SCENARIOS,
+};
+use crate::transport::{SocketCanBus, VirtualBus};
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// List the scenarios, one line each, and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Vehicle profile (bundled name or path to a .toml file).
+    #[arg(long, default_value = "nissan-altima-2013-2018")]
+    pub profile: String,
+    /// Scenario: a cause id of the diagnosis (see --list).
+    #[arg(long, required_unless_present_any = ["list", "from_capture"])]
+    pub scenario: Option<String>,
+    /// Run on this SocketCAN interface (e.g. vcan0) until --duration or
+    /// Ctrl-C. Without it the car runs in-process on virtual time, with no
+    /// tester, for --duration, and the frames go to --record or stdout.
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Write every frame to this candump log (can-utils format).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Seconds to run (default: until Ctrl-C on an interface, 15 on virtual time).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Answer each request with the response recorded for it in this
+    /// capture (an ECU clone on the profile's BCM ids; needs --iface).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "scenario",
+        requires = "iface"
+    )]
+    pub from_capture: Option<PathBuf>,
+    /// The BCM's answer delay in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub p2_ms: u64,
+    /// Seconds after the tester's first request that the user presses the fob's trunk button.
+    #[arg(long, default_value_t = 2.0)]
+    pub fob_at: f64,
+    /// Seconds after the tester's first request that the user presses the cabin switch.
+    #[arg(long, default_value_t = 5.0)]
+    pub cabin_at: f64,
+    /// Seconds to wait for a tester before pressing anyway.
+    #[arg(long, default_value_t = 10.0)]
+    pub tester_wait: f64,
+}
+
+fn secs_to_us(s: f64, what: &str) -> anyhow_like::Result<u64> {
+    if !(0.0..1e9).contains(&s) {
+        return Err(CliError::new(format!("--{what} {s}: expected seconds, 0 or more")).into());
+    }
+    Ok((s * 1e6).round() as u64)
+}
+
+pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
+    if args.list {
+        let mut out = io::stdout().lock();
+        let width = SCENARIOS.iter().map(|s| s.id.len()).max().unwrap_or(0);
+        for s in SCENARIOS {
+            writeln!(out, "{:width$}  {}", s.id, s.summary)?;
+        }
+        return Ok(super::exit::OK);
+    }
+    let profile = profile::load(&args.profile)?;
+    let iface_name = args.iface.as_deref().unwrap_or("vcan0");
+    let iface = IfName::new(iface_name).ok_or_else(|| {
+        CliError::new(format!(
+            "{iface_name:?} is not an interface name: expected at most 15 bytes"
+        ))
+    })?;
+    let duration = args
+        .duration
+        .map(|d| secs_to_us(d, "duration"))
+        .transpose()?;
+    let cfg = SimConfig {
+        p2_us: args.p2_ms.saturating_mul(1000),
+        presses: vec![
+            (secs_to_us(args.fob_at, "fob-at")?, Press::FobTrunk),
+            (secs_to_us(args.cabin_at, "cabin-at")?, Press::CabinSwitch),
+        ],
+        tester_wait_us: Some(secs_to_us(args.tester_wait, "tester-wait")?),
+        iface,
+        ..SimConfig::default()
+    };
+    let bcm = profile.bcm();
+    let (node, what): (Box<dyn FnOnce() -> Node>, String) = match &args.from_capture {
+        Some(path) => {
+            let pairs = LearnedPairs::from_file(path, bcm.request_id, bcm.response_id)?;
+            let n = pairs.answers.len();
+            let (req, resp, p2, pad) = (bcm.request_id, bcm.response_id, cfg.p2_us, cfg.padding);
+            (
+                Box::new(move || {
+                    Node::Clone(Box::new(CaptureClone::new(
+                        pairs, req, resp, p2, pad, iface,
+                    )))
+                }),
+                format!(
+                    "an ECU clone of {} answering {n} request(s) learnt from {}",
+                    profile.bcm().name,
+                    path.display()
+                ),
+            )
+        }
+        None => {
+            let id = args.scenario.as_deref().unwrap_or_default();
+            let scenario = Scenario::from_id(id)?;
+            let p = profile.clone();
+            let c = cfg.clone();
+            (
+                Box::new(move || Node::Car(Box::new(SimVehicle::new(&p, scenario, c)))),
+                format!("scenario {scenario} on profile {}", profile.id),
+            )
+        }
+    };
+    let header = vec![
+        format!(
+            "recorded by trunkdiag {} simulate: {what}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        match &args.iface {
+            Some(i) => format!("on SocketCAN interface {i}, real time"),
+            None => "on the in-process virtual bus, virtual time, no tester".to_owned(),
+        },
+        format!(
+            "presses: fob {} s, cabin {} s after the first tester request (or {} s after start)",
+            args.fob_at, args.cabin_at, args.tester_wait
+        ),
+    ];
+    let out: Box<dyn Write> = match &args.record {
+        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
+            CliError::new(format!("cannot create {}: {e}", path.display()))
+        })?)),
+        None => Box::new(io::stdout().lock()),
+    };
+    match &args.iface {
+        Some(i) => {
+            eprintln!("trunkdiag: simulating {what} on {i}; Ctrl-C stops");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let bus = SocketCanBus::open(i)?;
+                let until = duration.map(|d| crate::transport::CanBus::now_us(&bus) + d);
+                let mut node = node();
+                let run = async {
+                    match args.record {
+                        Some(_) => {
+                            let mut bus = RecordingBus::new(bus, out, &header)?;
+                            node.run(&mut bus, until).await
+                        }
+                        None => {
+                            let mut bus = bus;
+                            node.run(&mut bus, until).await
+                        }
+                    }
+                };
+                tokio::select! {
+                    r = run => r,
+                    _ = tokio::signal::ctrl_c() => Ok(()),
+                }
+            })?;
+        }
+        None => {
+            let mut node = node();
+            let until_rel = duration.unwrap_or(15_000_000);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()?;
+            let frames = rt.block_on(async {
+                let bus = VirtualBus::new(DEFAULT_EPOCH_US);
+                let mut tap = bus.tap();
+                let mut endpoint = bus.endpoint(iface);
+                // A silent second member keeps the bus open, as a listener would.
+                let _listener = bus.endpoint(iface);
+                let until = bus.now_us() + until_rel;
+                node.run(&mut endpoint, Some(until)).await?;
+                let mut frames = Vec::new();
+                while let Ok(f) = tap.try_recv() {
+                    frames.push(f);
+                }
+                Ok::<_, anyhow_like::Error>(frames)
+            })?;
+            let mut w = CandumpWriter::new(out);
+            for h in &header {
+                w.comment(h)?;
+            }
+            for f in &frames {
+                w.frame(f)?;
+            }
+            w.flush()?;
+        }
+    }
+    Ok(super::exit::OK)
+}
+
+/// The two kinds of simulated node, behind one runner call.
+enum Node {
+    Car(Box<SimVehicle>),
+    Clone(Box<CaptureClone>),
+}
+
+impl Node {
+    async fn run<B: crate::transport::CanBus>(
+        &mut self,
+        bus: &mut B,
+        until: Option<u64>,
+    ) -> Result<(), crate::transport::BusError> {
+        match self {
+            Node::Car(c) => sim::run(c.as_mut(), bus, until).await,
+            Node::Clone(c) => sim::run(c.as_mut(), bus, until).await,
+        }
+    }
+}

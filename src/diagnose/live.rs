@@ -1,0 +1,649 @@
+//! The live run on any [`CanBus`]: open the BCM's session, read DTCs and the
+//! profile's data items, watch a release attempt (prompted, or listening
+//! while polling), optionally fire the active test once, and close safely
+//! (the [`Tester`] hands back every output and leaves the session on every
+//! exit path). Every frame seen and sent goes through the tap into the
+//! [`Analyzer`] (and the `--record` log), so the evidence comes from the
+//! frames alone, exactly as a replay of the recording would give it.
+//!
+//! The seam for `--iface` and `--sim`: [`run`] takes a function that opens
+//! bus endpoints; SocketCAN opens the interface, the simulator hands out
+//! virtual-bus endpoints with the simulated vehicle on the other end.
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::{choose_profile, DiagnoseError, ProfileChoice, Report, SourceInfo};
+use crate::analyzer::{vin_in_reply, Analyzer};
+use crate::capture::candump::CandumpWriter;
+use crate::diag::{ClientConfig, ClientError};
+use crate::evidence::Observations;
+use crate::frame::{CanFrame, CanId, IfName};
+use crate::isotp::IsoTpConfig;
+use crate::profile::{self, Profile, Role};
+use crate::tester::{Response, Shutdown, Tester, TesterError};
+use crate::transport::{BusError, CanBus};
+
+/// How often the data items are read while watching.
+pub const POLL_PERIOD: Duration = Duration::from_millis(200);
+/// How long a VIN request may take during `--profile auto`.
+const VIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The `--record` log.
+pub type Recorder = CandumpWriter<Box<dyn Write + Send>>;
+
+/// What the live run does.
+#[derive(Clone, Debug)]
+pub struct LivePlan {
+    /// How long to listen for presses without prompts (and the longest wait
+    /// for each prompted press).
+    pub listen: Duration,
+    /// Bounds every wait for the BCM.
+    pub timeout: Duration,
+    /// Fire the active test (still subject to the operator's yes and the
+    /// safety checks).
+    pub actuate: bool,
+    pub observations: Observations,
+}
+
+/// The person at the car, or nobody (`--no-prompt`, no terminal, tests).
+pub trait Operator: Send {
+    /// Asks for an action; the receiver fires when the person confirms.
+    /// `None`: nobody to ask, so the run just listens.
+    fn ask_press(&mut self, text: &str) -> Option<oneshot::Receiver<()>>;
+    /// A yes/no question (the active test). False when nobody can answer.
+    fn confirm(&mut self, text: &str) -> bool;
+    /// A line of progress for the person.
+    fn say(&mut self, text: &str);
+}
+
+/// Nobody at the terminal: listen, never confirm (unless `--yes`).
+pub struct Unattended {
+    pub yes: bool,
+}
+
+impl Operator for Unattended {
+    fn ask_press(&mut self, _: &str) -> Option<oneshot::Receiver<()>> {
+        None
+    }
+    fn confirm(&mut self, _: &str) -> bool {
+        self.yes
+    }
+    fn say(&mut self, _: &str) {}
+}
+
+/// The tap's frames, fed to the analyzer as the run goes (so the active
+/// test's safety checks see the state now).
+struct Feed<'p> {
+    frames: mpsc::Receiver<CanFrame>,
+    analyzer: Analyzer<'p>,
+}
+
+impl Feed<'_> {
+    fn drain(&mut self) {
+        while let Ok(f) = self.frames.try_recv() {
+            self.analyzer.feed(&f);
+        }
+    }
+
+    /// The last value of any item with this role.
+    fn last(&mut self, role: Role) -> Option<f64> {
+        self.drain();
+        self.analyzer
+            .evidence()
+            .series_of(role)
+            .filter_map(|s| s.changes.last().map(|c| (s.last_us, c.value)))
+            .max_by_key(|x| x.0)
+            .map(|x| x.1)
+    }
+}
+
+/// Builds the tap: stamps sent frames with the bus clock, records, forwards.
+fn tap(
+    tx: mpsc::Sender<CanFrame>,
+    clock: impl Fn() -> u64 + Send + 'static,
+    mut record: Option<Recorder>,
+) -> crate::tester::Tap {
+    Box::new(move |frame, _dir| {
+        let mut f = *frame;
+        if f.timestamp_us == 0 {
+            f.timestamp_us = clock();
+        }
+        if let Some(w) = record.as_mut() {
+            if let Err(e) = w.frame(&f).and_then(|()| w.flush()) {
+                tracing::error!("recording stopped: {e}");
+                record = None;
+            }
+        }
+        let _ = tx.send(f);
+    })
+}
+
+/// Runs a live diagnosis. `open` opens one bus endpoint (called once, or
+/// once more when `--profile auto` reads the VIN first); `clock` is the
+/// bus's time base; `record` receives every frame as a candump log.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<B: CanBus>(
+    mut open: impl FnMut() -> Result<B, BusError>,
+    clock: impl Fn() -> u64 + Send + Clone + 'static,
+    iface: IfName,
+    source: (&'static str, String),
+    profile_spec: &str,
+    plan: &LivePlan,
+    operator: &mut dyn Operator,
+    record: Option<Recorder>,
+    shutdown: Shutdown,
+) -> Result<(Profile, Report), DiagnoseError> {
+    let (tx, frames) = mpsc::channel();
+    let mut record = record;
+    let mut vin = None;
+    if profile_spec == "auto" {
+        operator.say("reading the VIN to pick the vehicle profile");
+        let (found, rec) =
+            read_vin(&mut open, clock.clone(), iface, &tx, record, &shutdown).await?;
+        vin = found;
+        record = rec;
+    }
+    let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
+    operator.say(&format!("profile {}: {}", choice.id, choice.reason));
+    let bcm = profile.bcm();
+    if bcm.addressing == profile::Addressing::Extended {
+        return Err(DiagnoseError::Bus(format!(
+            "profile {}: extended ISO-TP addressing needs the BCM's address byte, which profiles do not carry yet",
+            profile.id
+        )));
+    }
+    let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
+    isotp.iface = iface;
+    let mut client = match bcm.protocol {
+        profile::Protocol::Kwp => ClientConfig::kwp(),
+        profile::Protocol::Uds => ClientConfig::uds(),
+    };
+    client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
+    if let Some(k) = &bcm.keep_alive {
+        client.keepalive = k.request.clone();
+    }
+    if let Some(ms) = bcm.keep_alive_period_ms {
+        client.s3_keepalive_us = Some(u64::from(ms) * 1000);
+    }
+    let bus = open().map_err(|e| DiagnoseError::Bus(e.to_string()))?;
+    let mut tester = Tester::new(bus, isotp, client, shutdown);
+    tester.set_tap(tap(tx, clock, record));
+    let mut notes = Vec::new();
+    let mut feed = Feed {
+        frames,
+        analyzer: Analyzer::new(&profile),
+    };
+    let outcome = {
+        let profile = &profile;
+        let notes = &mut notes;
+        let feed = &mut feed;
+        tester
+            .run(async |t| session_work(t, profile, plan, operator, notes, feed).await)
+            .await
+    };
+    drop(tester);
+    feed.drain();
+    let analyzer = feed.analyzer;
+    match outcome {
+        Ok(()) => {}
+        Err(TesterError::Interrupted) => {
+            return Err(DiagnoseError::Interrupted(
+                "interrupted: outputs handed back and the session left; no verdict".into(),
+            ))
+        }
+        Err(TesterError::Bus(e)) => return Err(DiagnoseError::Bus(e.to_string())),
+        Err(TesterError::Restore { failures }) => {
+            return Err(DiagnoseError::Bus(format!(
+                "could not hand everything back to the BCM: {failures}"
+            )))
+        }
+        Err(e) => notes.push(format!("the run ended early: {e}")),
+    }
+    let (evidence, stats) = analyzer.finish(plan.observations.clone());
+    let mut choice: ProfileChoice = choice;
+    if choice.vin.is_none() {
+        choice.vin = stats.vin.clone();
+    }
+    let src = SourceInfo {
+        kind: source.0,
+        name: source.1,
+        format: None,
+        frames: evidence.frames_seen,
+        skipped_lines: 0,
+        analyzer: stats,
+        notes,
+    };
+    let report = Report::new(&profile, choice, src, evidence);
+    Ok((profile, report))
+}
+
+/// Tries OBD 09 02, UDS 22 F190 and KWP 1A 90 (on the bundled KWP BCMs)
+/// until one answers with a VIN.
+async fn read_vin<B: CanBus>(
+    open: &mut impl FnMut() -> Result<B, BusError>,
+    clock: impl Fn() -> u64 + Send + Clone + 'static,
+    iface: IfName,
+    tx: &mpsc::Sender<CanFrame>,
+    record: Option<Recorder>,
+    shutdown: &Shutdown,
+) -> Result<(Option<String>, Option<Recorder>), DiagnoseError> {
+    let mut tries: Vec<(CanId, CanId, ClientConfig, Vec<u8>)> = vec![
+        (
+            CanId::Standard(0x7E0),
+            CanId::Standard(0x7E8),
+            ClientConfig::obd(),
+            vec![0x09, 0x02],
+        ),
+        (
+            CanId::Standard(0x7E0),
+            CanId::Standard(0x7E8),
+            ClientConfig::uds(),
+            vec![0x22, 0xF1, 0x90],
+        ),
+    ];
+    for s in profile::list() {
+        if let Ok(p) = profile::load(&s.id) {
+            let b = p.bcm();
+            if b.protocol == profile::Protocol::Kwp
+                && !tries
+                    .iter()
+                    .any(|t| t.0 == b.request_id && t.1 == b.response_id)
+            {
+                tries.push((
+                    b.request_id,
+                    b.response_id,
+                    ClientConfig::kwp(),
+                    vec![0x1A, 0x90],
+                ));
+            }
+        }
+    }
+    // The recorder moves into each short-lived tester's tap and is not
+    // recovered (a tap is a closure): record through a shared writer.
+    let shared = record.map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)));
+    for (req_id, resp_id, mut cfg, req) in tries {
+        cfg.p2_star_us = 1_000_000;
+        let bus = open().map_err(|e| DiagnoseError::Bus(e.to_string()))?;
+        let mut isotp = IsoTpConfig::new(req_id, resp_id);
+        isotp.iface = iface;
+        let mut t = Tester::new(bus, isotp, cfg, shutdown.clone());
+        let txc = tx.clone();
+        let clk = clock.clone();
+        let shared_w = shared.clone();
+        t.set_tap(Box::new(move |frame, _| {
+            let mut f = *frame;
+            if f.timestamp_us == 0 {
+                f.timestamp_us = clk();
+            }
+            if let Some(w) = &shared_w {
+                let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = w.frame(&f).and_then(|()| w.flush());
+            }
+            let _ = txc.send(f);
+        }));
+        let r = tokio::time::timeout(VIN_TIMEOUT, t.request(&req)).await;
+        match r {
+            Ok(Ok(Response::Positive { payload })) => {
+                if let Some(vin) = vin_in_reply(&payload) {
+                    drop(t);
+                    return Ok((Some(vin), unshare(shared)));
+                }
+            }
+            Ok(Err(TesterError::Bus(e))) => return Err(DiagnoseError::Bus(e.to_string())),
+            Ok(Err(TesterError::Interrupted)) => {
+                return Err(DiagnoseError::Interrupted(
+                    "interrupted while reading the VIN".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok((None, unshare(shared)))
+}
+
+fn unshare(shared: Option<std::sync::Arc<std::sync::Mutex<Recorder>>>) -> Option<Recorder> {
+    shared
+        .and_then(|a| std::sync::Arc::try_unwrap(a).ok())
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The work inside the safe session: everything that talks to the BCM.
+async fn session_work<B: CanBus>(
+    t: &mut Tester<B>,
+    profile: &Profile,
+    plan: &LivePlan,
+    operator: &mut dyn Operator,
+    notes: &mut Vec<String>,
+    feed: &mut Feed<'_>,
+) -> Result<(), TesterError> {
+    let bcm = profile.bcm();
+    let mut session_open = bcm.session.is_none();
+    if let Some(s) = &bcm.session {
+        let session = s.request.get(1).copied().unwrap_or_default();
+        operator.say("opening the diagnostic session with the BCM");
+        match bounded(plan, t.ids(), &s.request, t.open_session(session)).await {
+            Ok(_) => session_open = true,
+            Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => return Err(e),
+            Err(e) => notes.push(format!("the BCM did not open its session: {e}")),
+        }
+    }
+    if let Some(d) = &bcm.dtc_read {
+        operator.say("reading trouble codes");
+        let ids = t.ids();
+        soft(
+            bounded(plan, ids, &d.request, t.request(&d.request)).await,
+            notes,
+            "DTC read",
+        )?;
+    }
+    let reads: Vec<Vec<u8>> = profile
+        .data_reads()
+        .iter()
+        .filter(|r| session_open || !r.needs_session)
+        .map(|r| r.key.request())
+        .collect();
+    poll(t, plan, &reads, notes).await?;
+    // The release attempt.
+    let prompts = [
+        "press the trunk button on the key fob now, then press Enter",
+        "now press the cabin trunk switch, then press Enter",
+    ];
+    let mut prompted = false;
+    for text in prompts {
+        match operator.ask_press(text) {
+            Some(mut done) => {
+                prompted = true;
+                watch(t, plan, &reads, notes, plan.listen, Some(&mut done)).await?;
+                // Let the output and the lid show after the confirmation.
+                watch(t, plan, &reads, notes, Duration::from_secs(2), None).await?;
+            }
+            None => break,
+        }
+    }
+    if !prompted {
+        operator.say(&format!(
+            "listening {:.0} s for trunk presses",
+            plan.listen.as_secs_f64()
+        ));
+        watch(t, plan, &reads, notes, plan.listen, None).await?;
+    }
+    if plan.actuate {
+        active_test(t, profile, plan, operator, notes, feed, &reads).await?;
+    }
+    Ok(())
+}
+
+/// Bounds one BCM request by `--timeout` (the client's own P2 / P2* apply
+/// inside it).
+async fn bounded<T>(
+    plan: &LivePlan,
+    ids: (CanId, CanId),
+    req: &[u8],
+    fut: impl std::future::Future<Output = Result<T, TesterError>>,
+) -> Result<T, TesterError> {
+    match tokio::time::timeout(plan.timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(TesterError::Diagnostic {
+            error: ClientError::Timeout {
+                service: "request",
+                sid: req.first().copied().unwrap_or_default(),
+                elapsed_us: u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX),
+            },
+            tx: ids.0,
+            rx: ids.1,
+        }),
+    }
+}
+
+/// A BCM that does not answer is evidence, not a failure of the run.
+fn soft<T>(
+    r: Result<T, TesterError>,
+    notes: &mut Vec<String>,
+    what: &str,
+) -> Result<(), TesterError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => Err(e),
+        Err(e) => {
+            let n = format!("{what}: {e}");
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn poll<B: CanBus>(
+    t: &mut Tester<B>,
+    plan: &LivePlan,
+    reads: &[Vec<u8>],
+    notes: &mut Vec<String>,
+) -> Result<(), TesterError> {
+    for r in reads {
+        let ids = t.ids();
+        soft(
+            bounded(plan, ids, r, t.request(r)).await,
+            notes,
+            "data read",
+        )?;
+    }
+    Ok(())
+}
+
+/// Polls the data items every [`POLL_PERIOD`] for `duration`, or until the
+/// person confirms.
+async fn watch<B: CanBus>(
+    t: &mut Tester<B>,
+    plan: &LivePlan,
+    reads: &[Vec<u8>],
+    notes: &mut Vec<String>,
+    duration: Duration,
+    mut done: Option<&mut oneshot::Receiver<()>>,
+) -> Result<(), TesterError> {
+    let end = tokio::time::Instant::now() + duration;
+    loop {
+        let tick = tokio::time::Instant::now() + POLL_PERIOD;
+        poll(t, plan, reads, notes).await?;
+        if let Some(d) = done.as_mut() {
+            if !matches!(d.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+                return Ok(());
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        t.idle(tick.min(end).saturating_duration_since(now)).await?;
+    }
+}
+
+/// The active test: once, after a yes, never when moving or on a low battery.
+async fn active_test<B: CanBus>(
+    t: &mut Tester<B>,
+    profile: &Profile,
+    plan: &LivePlan,
+    operator: &mut dyn Operator,
+    notes: &mut Vec<String>,
+    feed: &mut Feed<'_>,
+    reads: &[Vec<u8>],
+) -> Result<(), TesterError> {
+    let Some(at) = profile.active_test() else {
+        notes.push(format!(
+            "profile {} has no active test: --actuate did nothing",
+            profile.id
+        ));
+        return Ok(());
+    };
+    let speed = feed.last(Role::SpeedKmh);
+    let volts = feed.last(Role::BatteryVoltage);
+    let refuse = if speed.is_some_and(|v| v > 0.5) {
+        Some(format!(
+            "refused the active test: the vehicle is moving ({:.1} km/h)",
+            speed.unwrap_or_default()
+        ))
+    } else if volts.is_some_and(|v| v < profile.limits.low_battery_volts) {
+        Some(format!(
+            "refused the active test: the battery reads {:.1} V (below {:.1} V)",
+            volts.unwrap_or_default(),
+            profile.limits.low_battery_volts
+        ))
+    } else if !operator
+        .confirm("Fire the trunk opener once now (active test)? Keep clear of the lid.")
+    {
+        Some("the active test was not confirmed: not run".to_owned())
+    } else {
+        None
+    };
+    if let Some(why) = refuse {
+        notes.push(why);
+        return Ok(());
+    }
+    operator.say("firing the trunk opener once");
+    let ids = t.ids();
+    let handle = match bounded(
+        plan,
+        ids,
+        &at.start.request,
+        t.io_control(&at.start.request),
+    )
+    .await
+    {
+        Ok(h) => Some(h),
+        Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => return Err(e),
+        Err(e) => {
+            notes.push(format!("the BCM refused the active test: {e}"));
+            None
+        }
+    };
+    if let Some(h) = handle {
+        let hold = Duration::from_millis(u64::from(at.max_duration_ms).min(5000));
+        let r = watch(t, plan, reads, notes, hold, None).await;
+        // Hand the output back even if watching failed; the tester's close
+        // would too, this just does it at once.
+        let released = h.release(t).await;
+        r?;
+        soft(released, notes, "returning the opener output")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::VirtualBus;
+
+    fn name(s: &str) -> IfName {
+        IfName::new(s).unwrap()
+    }
+
+    fn plan() -> LivePlan {
+        LivePlan {
+            listen: Duration::from_secs(3),
+            timeout: Duration::from_secs(1),
+            actuate: false,
+            observations: Observations::default(),
+        }
+    }
+
+    /// Body frames from another module every 100 ms (the bus is alive).
+    fn broadcaster(bus: &VirtualBus, volts: u8) {
+        let mut ep = bus.endpoint(name("body"));
+        tokio::spawn(async move {
+            loop {
+                let f = CanFrame::classic(CanId::Standard(0x6F6), &[volts, 0, 0, 0]).unwrap();
+                if ep.send(&f).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    /// A minimal Nissan BCM: single-frame answers from a table.
+    fn nissan_bcm(bus: &VirtualBus, lockout: bool) {
+        let mut ep = bus.endpoint(name("bcm"));
+        tokio::spawn(async move {
+            while let Ok(f) = ep.recv().await {
+                if f.id != CanId::Standard(0x745) {
+                    continue;
+                }
+                let d = f.data();
+                let len = usize::from(d.first().copied().unwrap_or(0) & 0x0F);
+                let req = d.get(1..1 + len).unwrap_or_default();
+                let resp: Vec<u8> = match req {
+                    [0x10, 0xC0] => vec![0x50, 0xC0],
+                    [0x18, ..] => vec![0x58, 0x00],
+                    [0x21, 0x44] => vec![0x61, 0x44, if lockout { 0x80 } else { 0 }, 0],
+                    [0x3E, 0x01] => vec![0x7E, 0x01],
+                    [0x10, 0x81] => vec![0x50, 0x81],
+                    [sid, ..] => vec![0x7F, *sid, 0x11],
+                    [] => continue,
+                };
+                let mut data = vec![resp.len() as u8];
+                data.extend_from_slice(&resp);
+                data.resize(8, 0x55);
+                let r = CanFrame::classic(CanId::Standard(0x765), &data).unwrap();
+                if ep.send(&r).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    async fn diagnose_on(bus: &VirtualBus, spec: &str) -> Report {
+        let b = bus.clone();
+        let clock_bus = bus.clone();
+        let (_, report) = run(
+            move || Ok(b.endpoint(name("tester"))),
+            move || clock_bus.now_us(),
+            name("vbus"),
+            ("sim", "test".into()),
+            spec,
+            &plan(),
+            &mut Unattended { yes: false },
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        report
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_bcm_on_a_live_bus_is_unreachable() {
+        let bus = VirtualBus::new(1_000_000);
+        broadcaster(&bus, 124);
+        let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
+        assert_eq!(r.top().unwrap().id, "bcm-unreachable", "{:#?}", r.verdicts);
+        assert!(r.source.notes.iter().any(|n| n.contains("session")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answering_bcm_is_read_and_polled() {
+        let bus = VirtualBus::new(1_000_000);
+        broadcaster(&bus, 124);
+        nissan_bcm(&bus, true);
+        let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
+        assert_eq!(
+            r.evidence.reachability.session_start,
+            crate::evidence::SessionStart::Answered
+        );
+        assert!(r.evidence.dtc_read.answered);
+        let polls = r
+            .evidence
+            .series
+            .iter()
+            .find(|s| s.role == Role::Lockout)
+            .map(|s| s.samples)
+            .unwrap_or(0);
+        // 3 s of listening at 200 ms, plus the first read.
+        assert!(polls >= 10, "{polls} polls");
+        // Lockout set and no press seen: valet-lockout, low confidence.
+        assert_eq!(r.top().unwrap().id, "valet-lockout", "{:#?}", r.verdicts);
+    }
+}

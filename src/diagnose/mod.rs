@@ -1,0 +1,386 @@
+//! `diagnose`: picks the profile, runs one source of frames through the
+//! [`Analyzer`] and the verdict rules, and assembles the [`Report`] the CLI
+//! prints.
+//!
+//! Sources: a recorded capture ([`replay`]) and, in `live`, any
+//! [`CanBus`](crate::transport::CanBus) endpoint (SocketCAN, or a virtual-bus
+//! endpoint with the simulator on the other end). Every source goes through
+//! the same analyzer, so a replay of a live recording gives the same verdict.
+//!
+//! Owns: source selection, `--profile auto` (VIN → profile), the questions
+//! that would change the ranking. Must NOT know about JSON, colour or exit
+//! codes (that is `cli`), nor parse frames itself (that is the analyzer).
+
+pub mod live;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::analyzer::{Analyzer, AnalyzerStats, VinScanner};
+use crate::capture::{CaptureError, CaptureReader, ReadOptions};
+use crate::diag::dtc::{Dtc, UdsStatus};
+use crate::evidence::{Evidence, Observations};
+use crate::profile::{self, Profile, ProfileError};
+use crate::verdict::{self, Cause, Verdict};
+
+/// The profile used when nothing better is known.
+pub const FALLBACK_PROFILE: &str = "generic-uds";
+
+/// Why a diagnosis could not be run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiagnoseError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("bus: {0}")]
+    Bus(String),
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+/// Which profile was used and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProfileChoice {
+    pub id: String,
+    /// `given` (by name or path) or `auto`.
+    pub how: &'static str,
+    /// One plain sentence: why this profile.
+    pub reason: String,
+    pub vin: Option<String>,
+}
+
+/// Where the frames came from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourceInfo {
+    /// `replay`, `live` or `sim`.
+    pub kind: &'static str,
+    /// File, interface or scenario name.
+    pub name: String,
+    /// Capture format (replay only).
+    pub format: Option<&'static str>,
+    pub frames: u64,
+    /// Malformed lines skipped with `--lenient`.
+    pub skipped_lines: u64,
+    pub analyzer: AnalyzerStats,
+    /// What the run did or could not do, in plain words.
+    pub notes: Vec<String>,
+}
+
+/// A DTC as the report shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DtcLine {
+    pub code: String,
+    pub status: Option<u8>,
+    /// Status bit names (UDS layout; the project's BCMs use it).
+    pub status_bits: Vec<&'static str>,
+    /// The profile's meaning, else the generic letter-code meaning.
+    pub meaning: String,
+    /// The cause id the profile maps it to.
+    pub cause: Option<String>,
+    pub advice: Option<String>,
+    /// False when the profile marks the mapping unverified, or the code is
+    /// not in the profile at all.
+    pub verified: bool,
+    pub t_us: u64,
+}
+
+/// Everything one run found: what the CLI prints, as text or JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub profile: ProfileChoice,
+    pub source: SourceInfo,
+    /// Ranked: first = most likely.
+    pub verdicts: Vec<Verdict>,
+    pub dtcs: Vec<DtcLine>,
+    pub evidence: Evidence,
+    pub observations: Observations,
+}
+
+impl Report {
+    /// Builds the report from finished evidence.
+    pub fn new(
+        profile: &Profile,
+        choice: ProfileChoice,
+        source: SourceInfo,
+        evidence: Evidence,
+    ) -> Report {
+        let verdicts = verdict::diagnose(profile, &evidence);
+        let dtcs = evidence.dtcs.iter().map(|d| dtc_line(profile, d)).collect();
+        Report {
+            profile: choice,
+            source,
+            verdicts,
+            dtcs,
+            observations: evidence.observations.clone(),
+            evidence,
+        }
+    }
+
+    /// The most likely verdict (the rules always give at least one).
+    pub fn top(&self) -> Option<&Verdict> {
+        self.verdicts.first()
+    }
+
+    /// True when the top verdict is a fault (anything but `no-fault-found`).
+    pub fn is_fault(&self) -> bool {
+        self.top().is_none_or(Verdict::is_fault)
+    }
+
+    /// Re-ranks with more observations (answers to [`questions`]).
+    pub fn with_observations(mut self, profile: &Profile, observations: Observations) -> Report {
+        self.evidence.observations = observations.clone();
+        self.evidence.finish();
+        self.verdicts = verdict::diagnose(profile, &self.evidence);
+        self.observations = observations;
+        self
+    }
+}
+
+fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
+    let meaning = profile.dtc_meaning(&d.code);
+    let generic = d
+        .code
+        .parse::<Dtc>()
+        .map(Dtc::description)
+        .unwrap_or_else(|_| "unrecognised code".to_owned());
+    DtcLine {
+        code: d.code.clone(),
+        status: d.status,
+        status_bits: d.status.map(|s| UdsStatus(s).names()).unwrap_or_default(),
+        meaning: meaning.map_or(generic, |m| m.meaning.clone()),
+        cause: meaning.and_then(|m| m.cause.clone()),
+        advice: meaning.and_then(|m| m.advice.clone()),
+        verified: meaning.is_some_and(|m| m.verified),
+        t_us: d.t_us,
+    }
+}
+
+// ------------------------------------------------------------------ profile
+
+/// Loads the profile named on the command line; `auto` picks it from the
+/// VIN (or the fallback when there is none).
+pub fn choose_profile(
+    spec: &str,
+    vin: Option<&str>,
+) -> Result<(Profile, ProfileChoice), DiagnoseError> {
+    if spec != "auto" {
+        let p = profile::load(spec)?;
+        let choice = ProfileChoice {
+            id: p.id.clone(),
+            how: "given",
+            reason: format!("profile {} given with --profile", p.id),
+            vin: vin.map(str::to_owned),
+        };
+        return Ok((p, choice));
+    }
+    if let Some(vin) = vin {
+        for summary in profile::list() {
+            if summary.id == FALLBACK_PROFILE || !summary.problems.is_empty() {
+                continue;
+            }
+            let source = match &summary.origin {
+                profile::ProfileOrigin::Bundled => summary.id.clone(),
+                profile::ProfileOrigin::File(path) => path.clone(),
+            };
+            let Ok(p) = profile::load(&source) else {
+                continue;
+            };
+            if p.matches_vin(vin) {
+                let choice = ProfileChoice {
+                    id: p.id.clone(),
+                    how: "auto",
+                    reason: format!(
+                        "VIN {vin} matches profile {} ({} {} {}-{}: manufacturer code, model line and model year)",
+                        p.id, p.make, p.model, p.years.0, p.years.1
+                    ),
+                    vin: Some(vin.to_owned()),
+                };
+                return Ok((p, choice));
+            }
+        }
+    }
+    let p = profile::load(FALLBACK_PROFILE)?;
+    let reason = match vin {
+        Some(vin) => format!(
+            "VIN {vin} matches no vehicle profile: using {FALLBACK_PROFILE} (DTCs and voltage only, no trunk data); name a profile with --profile to check the trunk"
+        ),
+        None => format!(
+            "no VIN was found: using {FALLBACK_PROFILE} (DTCs and voltage only, no trunk data); name a profile with --profile to check the trunk"
+        ),
+    };
+    Ok((
+        p,
+        ProfileChoice {
+            id: FALLBACK_PROFILE.to_owned(),
+            how: "auto",
+            reason,
+            vin: vin.map(str::to_owned),
+        },
+    ))
+}
+
+// ------------------------------------------------------------------ replay
+
+/// Diagnoses a recorded capture.
+pub fn replay(
+    path: &Path,
+    opts: ReadOptions,
+    profile_spec: &str,
+    observations: Observations,
+) -> Result<(Profile, Report), DiagnoseError> {
+    // `auto` needs the VIN before the profile: one quick pass first.
+    let vin = if profile_spec == "auto" {
+        let mut scan = VinScanner::new();
+        let mut reader = CaptureReader::open(path, opts)?;
+        while let Some(frame) = reader.next_frame()? {
+            if scan.feed(&frame) {
+                break;
+            }
+        }
+        scan.vin().map(str::to_owned)
+    } else {
+        None
+    };
+    let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
+    let mut reader = CaptureReader::open(path, opts)?;
+    let mut analyzer = Analyzer::new(&profile);
+    while let Some(frame) = reader.next_frame()? {
+        analyzer.feed(&frame);
+    }
+    let (evidence, stats) = analyzer.finish(observations);
+    let mut notes = Vec::new();
+    if evidence.frames_seen == 0 {
+        notes.push("the capture holds no frames".to_owned());
+    }
+    if evidence.reachability.diag_requests == 0 {
+        notes.push(format!(
+            "no diagnostic request to the BCM (0x{}) is in the capture: DTCs and BCM data were not read",
+            profile.bcm().request_id
+        ));
+    }
+    let mut choice = choice;
+    if choice.vin.is_none() {
+        choice.vin = stats.vin.clone();
+    }
+    let source = SourceInfo {
+        kind: "replay",
+        name: path.display().to_string(),
+        format: Some(reader.format().name()),
+        frames: evidence.frames_seen,
+        skipped_lines: reader.bad_lines(),
+        analyzer: stats,
+        notes,
+    };
+    let report = Report::new(&profile, choice, source, evidence);
+    Ok((profile, report))
+}
+
+// ---------------------------------------------------------------- questions
+
+/// A question whose answer could change the ranking.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Question {
+    /// The `--observe` key.
+    pub key: &'static str,
+    pub text: &'static str,
+    /// Accepted answers, first = the usual one.
+    pub answers: &'static [&'static str],
+}
+
+const QUESTIONS: [Question; 7] = [
+    Question {
+        key: "fob-pressed",
+        text: "Did you press the trunk button on the key fob while the tool watched?",
+        answers: &["yes", "no"],
+    },
+    Question {
+        key: "click",
+        text: "When you pressed the trunk button, did you hear the trunk actuator click?",
+        answers: &["yes", "no"],
+    },
+    Question {
+        key: "key-blade-opens",
+        text: "Does the mechanical key blade open the trunk?",
+        answers: &["yes", "no"],
+    },
+    Question {
+        key: "cabin-switch-opens",
+        text: "Does the trunk switch inside the car open it?",
+        answers: &["yes", "no"],
+    },
+    Question {
+        key: "fob-unlocks-doors",
+        text: "Does the key fob lock and unlock the doors?",
+        answers: &["yes", "no"],
+    },
+    Question {
+        key: "fob-range",
+        text: "Does the fob work from a normal distance, or only very close (short)?",
+        answers: &["normal", "short"],
+    },
+    Question {
+        key: "aftermarket-alarm",
+        text: "Is an aftermarket alarm or remote start fitted?",
+        answers: &["yes", "no"],
+    },
+];
+
+/// The questions, not yet answered, whose answers would reorder or narrow
+/// the leading verdicts (diagnosis.md: observations narrow the sets the bus
+/// cannot separate).
+pub fn questions(report: &Report) -> Vec<Question> {
+    let o = &report.observations;
+    let lead: Vec<Cause> = report
+        .verdicts
+        .iter()
+        .take(4)
+        .filter_map(|v| Cause::from_id(&v.id))
+        .collect();
+    let has = |c: &[Cause]| lead.iter().any(|l| c.contains(l));
+    let mechanical = [
+        Cause::TrunkFuse,
+        Cause::TrunkWiring,
+        Cause::TrunkActuator,
+        Cause::TrunkLatch,
+    ];
+    let fob = [Cause::KeyFobBattery, Cause::KeyFobProgramming];
+    let mut keys: Vec<&str> = Vec::new();
+    if has(&mechanical) {
+        if o.click.is_none() {
+            keys.push("click");
+        }
+        if o.key_blade_opens.is_none() {
+            keys.push("key-blade-opens");
+        }
+    }
+    if has(&fob) {
+        if o.fob_unlocks_doors.is_none() {
+            keys.push("fob-unlocks-doors");
+        }
+        if o.fob_range.is_none() {
+            keys.push("fob-range");
+        }
+        if o.cabin_switch_opens.is_none() {
+            keys.push("cabin-switch-opens");
+        }
+    }
+    let no_fob_press = !report
+        .evidence
+        .release_attempts
+        .iter()
+        .any(|a| a.input == profile::ReleaseInput::Fob);
+    if no_fob_press && o.fob_pressed.is_none() && has(&[Cause::NoFaultFound, Cause::Inconclusive]) {
+        keys.push("fob-pressed");
+    }
+    if has(&[Cause::AftermarketInterference, Cause::BcmFault]) && o.aftermarket_alarm.is_none() {
+        keys.push("aftermarket-alarm");
+    }
+    QUESTIONS
+        .iter()
+        .filter(|q| keys.contains(&q.key))
+        .cloned()
+        .collect()
+}

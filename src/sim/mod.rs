@@ -1,0 +1,91 @@
+//! The simulated vehicle: a BCM that answers the profile's diagnostic
+//! protocol (KWP2000 for the Nissan profiles, UDS for Ford) with realistic
+//! timing, the profile's broadcast frames at their usual periods, and a
+//! simulated user who presses the fob trunk button and then the cabin switch
+//! while the car reacts as a scenario (one per cause id of diagnosis.md)
+//! dictates. Also an ECU clone that answers from a capture.
+//!
+//! Owns: the vehicle state, the scenario table, the BCM's answers, the
+//! sans-IO [`SimVehicle`] and [`CaptureClone`], and the async runner that
+//! drives them over any [`CanBus`](crate::transport::CanBus).
+//!
+//! Everything the car shows goes out through the profile: data replies and
+//! broadcast frames are encoded from the state with the profile's item
+//! definitions (`Field::encode`), so a profile change moves the simulator
+//! with it. It must NOT know about verdicts, evidence, the analyzer or the
+//! CLI: a scenario says what the car does, never what the tool should
+//! conclude.
+
+mod clone;
+mod record;
+mod responder;
+mod runner;
+mod scenario;
+mod vehicle;
+
+pub use clone::{CaptureClone, LearnedPairs};
+pub use record::RecordingBus;
+pub use runner::{run, spawn_on, spawn_virtual, SimNode, DEFAULT_EPOCH_US};
+pub use scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, SCENARIOS};
+pub use vehicle::{Press, SimVehicle, Source, VehicleState};
+
+use crate::frame::IfName;
+
+/// How the simulated car behaves apart from its scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Delay between a request and the BCM's answer (P2 on the ECU side).
+    pub p2_us: u64,
+    /// For slow services (the DTC read): a responsePending (`7F xx 78`)
+    /// after `p2_us`, then the answer this much later. 0: answer directly.
+    pub pending_us: u64,
+    /// ISO-TP padding byte of the BCM's frames; `None`: minimal length.
+    pub padding: Option<u8>,
+    /// The user's presses, as offsets from the anchor: the first request a
+    /// tester sends to the BCM (or `tester_wait_us` after start).
+    pub presses: Vec<(u64, Press)>,
+    /// Without a tester, the presses start this long after the car does;
+    /// `None`: wait for a tester for ever.
+    pub tester_wait_us: Option<u64>,
+    /// The diagnostic session lapses after this long without a request (S3).
+    pub s3_us: u64,
+    /// Interface name stamped on the frames the car sends.
+    pub iface: IfName,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            p2_us: 20_000,
+            pending_us: 250_000,
+            padding: Some(0xCC),
+            presses: vec![
+                (2_000_000, Press::FobTrunk),
+                (5_000_000, Press::CabinSwitch),
+            ],
+            tester_wait_us: Some(10_000_000),
+            s3_us: 5_000_000,
+            iface: IfName::new("vcan0").unwrap_or_default(),
+        }
+    }
+}
+
+/// Why a simulation could not be set up or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    #[error("no scenario `{id}`: expected one of {}", known.join(", "))]
+    UnknownScenario {
+        id: String,
+        known: Vec<&'static str>,
+    },
+    #[error("reading the capture to clone: {0}")]
+    Capture(#[from] crate::capture::CaptureError),
+    #[error("the capture has no request/response pair between 0x{request} and 0x{response}: expected a recorded diagnostic session with this BCM")]
+    NothingLearned { request: String, response: String },
+    #[error(transparent)]
+    Bus(#[from] crate::transport::BusError),
+}
+
+#[cfg(test)]
+mod tests;

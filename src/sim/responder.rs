@@ -1,0 +1,333 @@
+//! The BCM's diagnostic answers: KWP2000 (Nissan) or UDS (Ford), built from
+//! the profile's exchanges and data items and the vehicle state. Pure: a
+//! request and the state in, an [`Answer`] out; timing (P2, responsePending)
+//! and ISO-TP belong to the vehicle.
+
+use crate::diag::{Dtc, Nrc, NEGATIVE_RESPONSE_SID, POSITIVE_OFFSET, SPRMIB};
+use crate::profile::{DataRead, DtcFormat, Profile, Protocol};
+
+use super::scenario::DiagPath;
+use super::vehicle::{Source, VehicleState};
+
+/// What the BCM does to the car because of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    None,
+    ActiveTestStart,
+    ActiveTestStop,
+    ClearDtcs,
+}
+
+/// The BCM's reaction to one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    /// `None`: no reply at all (suppressed positive response).
+    pub reply: Option<Vec<u8>>,
+    /// A slow service: the answer comes after a responsePending.
+    pub slow: bool,
+    pub effect: Effect,
+}
+
+impl Answer {
+    fn positive(reply: Vec<u8>) -> Answer {
+        Answer {
+            reply: Some(reply),
+            slow: false,
+            effect: Effect::None,
+        }
+    }
+    fn negative(sid: u8, nrc: Nrc) -> Answer {
+        Answer::positive(vec![NEGATIVE_RESPONSE_SID, sid, nrc.code()])
+    }
+    fn silent() -> Answer {
+        Answer {
+            reply: None,
+            slow: false,
+            effect: Effect::None,
+        }
+    }
+    fn with(mut self, effect: Effect) -> Answer {
+        self.effect = effect;
+        self
+    }
+    fn slow(mut self) -> Answer {
+        self.slow = true;
+        self
+    }
+}
+
+/// Nissan's "not in the right session" code (vehicles.md).
+const NRC_WRONG_SESSION_KWP: u8 = 0x80;
+/// UDS serviceNotSupportedInActiveSession.
+const NRC_NOT_IN_SESSION_UDS: u8 = 0x7F;
+/// UDS P2 / P2* advertised in the session response: 50 ms, 5000 ms (10 ms units).
+const UDS_TIMING: [u8; 4] = [0x00, 0x32, 0x01, 0xF4];
+/// A DTC status: testFailed and confirmedDTC (the reference data's layout).
+pub(crate) const DTC_STATUS: u8 = 0x09;
+/// Placeholder part number answered to the profile's part-number read.
+const PART_NUMBER: &[u8] = b"284B2-SIM0A";
+
+/// The diagnostic side of the BCM: session state and counters.
+#[derive(Debug, Default)]
+pub(crate) struct Responder {
+    in_session: bool,
+    last_request_us: u64,
+    data_reads: u32,
+}
+
+impl Responder {
+    /// Leaves the diagnostic session when the tester has been quiet longer
+    /// than S3 (the keep-alive exists to prevent exactly this).
+    pub fn expire(&mut self, now_us: u64, s3_us: u64) {
+        if self.in_session && now_us.saturating_sub(self.last_request_us) > s3_us {
+            self.in_session = false;
+        }
+    }
+
+    /// When the session will lapse without another request.
+    pub fn session_deadline(&self, s3_us: u64) -> Option<u64> {
+        self.in_session
+            .then(|| self.last_request_us.saturating_add(s3_us).saturating_add(1))
+    }
+
+    pub fn in_session(&self) -> bool {
+        self.in_session
+    }
+
+    pub fn answer(
+        &mut self,
+        profile: &Profile,
+        state: &VehicleState,
+        diag: DiagPath,
+        req: &[u8],
+        now_us: u64,
+    ) -> Answer {
+        self.last_request_us = now_us;
+        let Some(&sid) = req.first() else {
+            return Answer::silent();
+        };
+        let bcm = profile.bcm();
+        let uds = bcm.protocol == Protocol::Uds;
+
+        // The profile's own exchanges first: they define this BCM.
+        if let Some(s) = &bcm.session {
+            if req == s.request.as_slice() {
+                self.in_session = true;
+                let mut reply = s
+                    .response_prefix
+                    .clone()
+                    .unwrap_or_else(|| positive_echo(req));
+                if uds && reply.len() == 2 {
+                    reply.extend_from_slice(&UDS_TIMING);
+                }
+                return Answer::positive(reply);
+            }
+        }
+        if let Some(k) = &bcm.keep_alive {
+            if req == k.request.as_slice() {
+                return match &k.response_prefix {
+                    Some(r) => Answer::positive(r.clone()),
+                    None => Answer::silent(),
+                };
+            }
+        }
+        if let Some(d) = &bcm.dtc_read {
+            if let Some(answer) = self.dtc_read(bcm.dtc_format, &d.request, state, req) {
+                return answer.slow();
+            }
+        }
+        if let Some(c) = &bcm.dtc_clear {
+            if req == c.request.as_slice() {
+                let reply = c
+                    .response_prefix
+                    .clone()
+                    .unwrap_or_else(|| positive_echo(req));
+                return Answer::positive(reply).with(Effect::ClearDtcs);
+            }
+        }
+        if let Some(p) = &bcm.part_number {
+            if req == p.request.as_slice() {
+                let mut reply = p
+                    .response_prefix
+                    .clone()
+                    .unwrap_or_else(|| positive_echo(req));
+                reply.extend_from_slice(PART_NUMBER);
+                return Answer::positive(reply);
+            }
+        }
+        if let Some(read) = profile
+            .data_reads()
+            .iter()
+            .find(|r| req == r.key.request().as_slice())
+        {
+            if read.needs_session && !self.in_session {
+                let nrc = if uds {
+                    Nrc::RequestOutOfRange
+                } else {
+                    Nrc::from(NRC_WRONG_SESSION_KWP)
+                };
+                return Answer::negative(sid, nrc);
+            }
+            self.data_reads = self.data_reads.wrapping_add(1);
+            if diag == DiagPath::RejectsSomeReads && self.data_reads.is_multiple_of(2) {
+                return Answer::negative(sid, Nrc::GeneralReject);
+            }
+            return Answer::positive(encode_read(read, state));
+        }
+        if let Some(at) = profile.active_test() {
+            let stop = at.stop.as_ref().filter(|s| req == s.request.as_slice());
+            if req == at.start.request.as_slice() || stop.is_some() {
+                if !self.in_session {
+                    let nrc = if uds {
+                        NRC_NOT_IN_SESSION_UDS
+                    } else {
+                        NRC_WRONG_SESSION_KWP
+                    };
+                    return Answer::negative(sid, Nrc::from(nrc));
+                }
+                let exchange = stop.unwrap_or(&at.start);
+                let reply = exchange
+                    .response_prefix
+                    .clone()
+                    .unwrap_or_else(|| positive_echo(req));
+                let effect = if stop.is_some() {
+                    Effect::ActiveTestStop
+                } else {
+                    Effect::ActiveTestStart
+                };
+                return Answer::positive(reply).with(effect);
+            }
+        }
+        if uds {
+            self.uds_other(state, req, sid)
+        } else {
+            kwp_other(req, sid)
+        }
+    }
+
+    /// `18 02 FF 00` (KWP) or `19 02 <mask>` (UDS) → the stored DTCs.
+    fn dtc_read(
+        &self,
+        format: Option<DtcFormat>,
+        request: &[u8],
+        state: &VehicleState,
+        req: &[u8],
+    ) -> Option<Answer> {
+        let sid = *req.first()?;
+        match format {
+            Some(DtcFormat::Uds3Byte) => {
+                // Any status mask: the profile's request fixes only SID and sub-function.
+                if req.len() != 3 || req.get(..2)? != request.get(..2)? {
+                    return None;
+                }
+                let mask = *req.get(2)?;
+                let mut reply = vec![sid.wrapping_add(POSITIVE_OFFSET), 0x02, 0xFF];
+                // Only codes whose status matches the tester's mask.
+                let matching = if DTC_STATUS & mask != 0 {
+                    state.dtcs.as_slice()
+                } else {
+                    &[]
+                };
+                for d in matching {
+                    let with_ft = Dtc {
+                        failure_type: Some(d.failure_type.unwrap_or(0)),
+                        ..*d
+                    };
+                    reply.extend(with_ft.to_bytes());
+                    reply.push(DTC_STATUS);
+                }
+                Some(Answer::positive(reply))
+            }
+            Some(DtcFormat::Kwp2Byte) => {
+                if req != request {
+                    return None;
+                }
+                let n = u8::try_from(state.dtcs.len()).unwrap_or(u8::MAX);
+                let mut reply = vec![sid.wrapping_add(POSITIVE_OFFSET), n];
+                for d in state.dtcs.iter().take(usize::from(n)) {
+                    reply.extend(d.code.to_be_bytes());
+                    reply.push(DTC_STATUS);
+                }
+                Some(Answer::positive(reply))
+            }
+            Some(DtcFormat::Obd) | None => None,
+        }
+    }
+
+    /// UDS services the profile does not name: the standard's answers.
+    fn uds_other(&self, state: &VehicleState, req: &[u8], sid: u8) -> Answer {
+        let sub = req.get(1).copied();
+        match sid {
+            0x10 => match sub.map(|s| s & !SPRMIB) {
+                Some(0x01) => {
+                    // Back to the default session (also ends IO control).
+                    if sub.is_some_and(|s| s & SPRMIB != 0) {
+                        return Answer::silent();
+                    }
+                    let mut r = vec![0x50, 0x01];
+                    r.extend_from_slice(&UDS_TIMING);
+                    Answer::positive(r)
+                }
+                _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            },
+            0x3E => match sub {
+                Some(0x00) => Answer::positive(vec![0x7E, 0x00]),
+                Some(0x80) => Answer::silent(),
+                _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            },
+            // The IO-control target's state, readable like any DID.
+            0x22 if req.get(1..) == Some(&[0xD1, 0x03][..]) => {
+                if !self.in_session {
+                    return Answer::negative(sid, Nrc::RequestOutOfRange);
+                }
+                Answer::positive(vec![0x62, 0xD1, 0x03, u8::from(state.output)])
+            }
+            0x22 | 0x2F | 0x14 => Answer::negative(sid, Nrc::RequestOutOfRange),
+            0x19 => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            _ => Answer::negative(sid, Nrc::ServiceNotSupported),
+        }
+    }
+}
+
+/// KWP2000 services the profile does not name.
+fn kwp_other(req: &[u8], sid: u8) -> Answer {
+    match sid {
+        0x10 => match req.get(1) {
+            // Back to the default session.
+            Some(0x81) => Answer::positive(vec![0x50, 0x81]),
+            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+        },
+        0x3E => match req.get(1) {
+            Some(0x02) => Answer::silent(),
+            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+        },
+        0x21 | 0x18 | 0x30 | 0x14 | 0x1A => Answer::negative(sid, Nrc::RequestOutOfRange),
+        _ => Answer::negative(sid, Nrc::ServiceNotSupported),
+    }
+}
+
+fn positive_echo(req: &[u8]) -> Vec<u8> {
+    let mut r = req.to_vec();
+    if let Some(first) = r.first_mut() {
+        *first = first.wrapping_add(POSITIVE_OFFSET);
+    }
+    r
+}
+
+/// `61 <lid> …` / `62 <did> …` with every field encoded from the state.
+pub(crate) fn encode_read(read: &DataRead, state: &VehicleState) -> Vec<u8> {
+    let len = read
+        .fields
+        .iter()
+        .map(|f| f.bits.min_payload_len())
+        .max()
+        .unwrap_or(1);
+    let mut data = vec![0u8; len];
+    for f in &read.fields {
+        // Sized above to fit every field: encode cannot fail for length.
+        let _ = f.encode(&mut data, state.value(f.role, Source::Data));
+    }
+    let mut reply = read.key.echo();
+    reply.extend(data);
+    reply
+}

@@ -1,0 +1,557 @@
+//! The simulated vehicle: state, the simulated user's presses, the BCM's
+//! release logic, the broadcast frames and the diagnostic BCM behind an
+//! ISO-TP channel, all sans-IO.
+
+use std::collections::VecDeque;
+
+use crate::diag::Dtc;
+use crate::frame::{CanFrame, CanId};
+use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
+use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
+
+use super::responder::{Effect, Responder};
+use super::scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec};
+use super::SimConfig;
+
+/// Where a value is read: the BCM's own view (data reads) or the bus
+/// (broadcast frames). They differ when something on the bus announces a
+/// request the BCM never sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Data,
+    Broadcast,
+}
+
+/// Everything the profile can show about the car.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VehicleState {
+    pub lockout: bool,
+    /// The BCM's key-fob trunk request input.
+    pub fob_input: bool,
+    /// A fob trunk request announced on the bus.
+    pub fob_on_bus: bool,
+    /// The BCM's cabin switch input.
+    pub cabin_input: bool,
+    /// Any trunk request announced on the bus.
+    pub trunk_request_on_bus: bool,
+    /// The BCM drives the opener.
+    pub output: bool,
+    pub lid_open: bool,
+    pub ignition: bool,
+    pub speed_kmh: f64,
+    pub doors_locked: bool,
+    pub battery_volts: f64,
+    pub dtcs: Vec<Dtc>,
+}
+
+impl VehicleState {
+    /// The physical value of a role, as the profile's items would read it.
+    pub fn value(&self, role: Role, source: Source) -> f64 {
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        match role {
+            Role::Lockout => b(self.lockout),
+            Role::FobTrunkRequest => match source {
+                Source::Data => b(self.fob_input),
+                Source::Broadcast => b(self.fob_on_bus),
+            },
+            Role::CabinTrunkRequest => b(self.cabin_input),
+            Role::TrunkRequest => b(self.trunk_request_on_bus),
+            Role::OpenerOutput => b(self.output),
+            Role::LidOpen => b(self.lid_open),
+            Role::IgnitionOn => b(self.ignition),
+            Role::SpeedKmh => self.speed_kmh,
+            Role::BatteryVoltage => self.battery_volts,
+            Role::DoorsLocked | Role::DriverDoorLocked => b(self.doors_locked),
+            _ => 0.0,
+        }
+    }
+}
+
+/// A press the simulated user makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Press {
+    FobTrunk,
+    CabinSwitch,
+}
+
+/// Things scheduled to happen to the car.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Happening {
+    Press(Press),
+    /// The press is over: the request inputs fall back.
+    Released,
+    OutputOn,
+    OutputOff,
+    LidOpens,
+    /// The user closes the lid again.
+    LidCloses,
+}
+
+/// How long the BCM's request inputs stay set after a press (long enough
+/// for a tester polling the data monitor to see it).
+const PRESS_HOLD_US: u64 = 1_000_000;
+/// Request seen → output driven.
+const OUTPUT_DELAY_US: u64 = 100_000;
+/// How long the BCM drives the opener for a press.
+const OUTPUT_ON_US: u64 = 1_000_000;
+/// Output driven → lid switch reports open.
+const LID_DELAY_US: u64 = 200_000;
+/// The user closes the lid this long after it opened.
+const USER_CLOSES_US: u64 = 2_000_000;
+
+/// A broadcast frame's period: battery frames once a second, the rest
+/// every 100 ms (the usual rates on these buses).
+fn period_us(frame: &BroadcastFrame) -> u64 {
+    if frame.signals.iter().all(|s| s.role == Role::BatteryVoltage) {
+        1_000_000
+    } else {
+        100_000
+    }
+}
+
+struct Periodic {
+    next_at: u64,
+    period_us: u64,
+    kind: PeriodicKind,
+}
+
+enum PeriodicKind {
+    /// Index into the profile's broadcast frames.
+    Profile(usize),
+    /// A node the profile does not know.
+    Foreign(CanId),
+}
+
+/// A simulated vehicle for one profile and scenario. Sans-IO.
+///
+/// # Driving it
+/// Inputs: [`handle_frame`](Self::handle_frame) for every frame from the bus,
+/// [`handle_timeout`](Self::handle_timeout) when the deadline from
+/// [`poll_timeout`](Self::poll_timeout) comes. After every input drain
+/// [`poll_transmit`](Self::poll_transmit) and put the frames on the bus in
+/// order. The first call of any of them starts the car's clock; before that
+/// `poll_timeout` is `Some(0)`.
+pub struct SimVehicle {
+    profile: Profile,
+    spec: &'static ScenarioSpec,
+    cfg: SimConfig,
+    state: VehicleState,
+    isotp: IsoTpChannel,
+    responder: Responder,
+    started_at: Option<u64>,
+    /// When the presses were scheduled (first tester request or fallback).
+    anchored_at: Option<u64>,
+    periodic: Vec<Periodic>,
+    /// Sorted by time; equal times keep insertion order.
+    timeline: Vec<(u64, Happening)>,
+    /// Replies waiting for their time, in order.
+    replies: VecDeque<(u64, Vec<u8>)>,
+    tx_busy: bool,
+    out: VecDeque<CanFrame>,
+    /// Times the BCM drove the opener (for the intermittent wiring).
+    drives: u32,
+    foreign_counter: u8,
+}
+
+impl SimVehicle {
+    pub fn new(profile: &Profile, scenario: Scenario, cfg: SimConfig) -> SimVehicle {
+        let spec = scenario.spec();
+        let bcm = profile.bcm();
+        let mut iso = IsoTpConfig::new(bcm.response_id, bcm.request_id);
+        iso.tx_padding = cfg.padding;
+        iso.iface = cfg.iface;
+        let dtcs = spec
+            .dtcs_of_cause
+            .map(|cause| {
+                profile
+                    .dtcs
+                    .iter()
+                    .filter(|d| d.cause.as_deref() == Some(cause))
+                    .filter_map(|d| d.code.parse::<Dtc>().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let state = VehicleState {
+            lockout: spec.lockout,
+            fob_input: false,
+            fob_on_bus: false,
+            cabin_input: false,
+            trunk_request_on_bus: false,
+            output: false,
+            lid_open: false,
+            ignition: true,
+            speed_kmh: spec.speed_kmh,
+            // The fob's unlock is what shows up when its trunk function is
+            // missing, so that car starts locked.
+            doors_locked: spec.fob == FobPath::UnlockOnly,
+            battery_volts: spec.battery_volts,
+            dtcs,
+        };
+        SimVehicle {
+            profile: profile.clone(),
+            spec,
+            cfg,
+            state,
+            isotp: IsoTpChannel::new(iso),
+            responder: Responder::default(),
+            started_at: None,
+            anchored_at: None,
+            periodic: Vec::new(),
+            timeline: Vec::new(),
+            replies: VecDeque::new(),
+            tx_busy: false,
+            out: VecDeque::new(),
+            drives: 0,
+            foreign_counter: 0,
+        }
+    }
+
+    pub fn state(&self) -> &VehicleState {
+        &self.state
+    }
+
+    pub fn scenario(&self) -> Scenario {
+        Scenario::from_spec(self.spec)
+    }
+
+    /// When the simulated user's presses were scheduled, if they were.
+    pub fn presses_anchored_at(&self) -> Option<u64> {
+        self.anchored_at
+    }
+
+    /// True while the BCM is in its diagnostic session.
+    pub fn in_session(&self) -> bool {
+        self.responder.in_session()
+    }
+
+    fn start(&mut self, now_us: u64) {
+        if self.started_at.is_some() {
+            return;
+        }
+        self.started_at = Some(now_us);
+        if !self.spec.bus_alive {
+            return;
+        }
+        // Stagger the frames a little, as separate ECUs would.
+        let mut offset = 0;
+        for (i, f) in self.profile.frames.iter().enumerate() {
+            offset += 7_000;
+            self.periodic.push(Periodic {
+                next_at: now_us + offset,
+                period_us: period_us(f),
+                kind: PeriodicKind::Profile(i),
+            });
+        }
+        for &(id, period_ms) in self.spec.foreign {
+            offset += 7_000;
+            if let Some(id) = CanId::standard(u32::from(id)) {
+                self.periodic.push(Periodic {
+                    next_at: now_us + offset,
+                    period_us: u64::from(period_ms) * 1000,
+                    kind: PeriodicKind::Foreign(id),
+                });
+            }
+        }
+    }
+
+    /// Schedules the user's presses relative to `at`.
+    fn anchor(&mut self, at: u64) {
+        if self.anchored_at.is_some() || !self.spec.bus_alive {
+            return;
+        }
+        self.anchored_at = Some(at);
+        let presses = self.cfg.presses.clone();
+        for (offset, press) in presses {
+            self.schedule(at.saturating_add(offset), Happening::Press(press));
+        }
+    }
+
+    fn schedule(&mut self, at: u64, h: Happening) {
+        let pos = self.timeline.partition_point(|(t, _)| *t <= at);
+        self.timeline.insert(pos, (at, h));
+    }
+
+    /// A frame from the bus.
+    pub fn handle_frame(&mut self, now_us: u64, frame: &CanFrame) {
+        self.start(now_us);
+        if !self.spec.bus_alive || frame.id != self.profile.bcm().request_id {
+            return;
+        }
+        self.anchor(now_us);
+        if self.spec.diag == DiagPath::Silent {
+            return;
+        }
+        self.isotp.handle_frame(now_us, frame);
+        self.after_isotp(now_us);
+    }
+
+    /// The deadline from [`poll_timeout`](Self::poll_timeout) has come.
+    pub fn handle_timeout(&mut self, now_us: u64) {
+        self.start(now_us);
+        if !self.spec.bus_alive {
+            return;
+        }
+        if self.anchored_at.is_none() {
+            if let (Some(wait), Some(t0)) = (self.cfg.tester_wait_us, self.started_at) {
+                if now_us >= t0.saturating_add(wait) {
+                    self.anchor(t0.saturating_add(wait));
+                }
+            }
+        }
+        self.responder.expire(now_us, self.cfg.s3_us);
+        while let Some(&(t, h)) = self.timeline.first() {
+            if t > now_us {
+                break;
+            }
+            self.timeline.remove(0);
+            self.happen(t, h);
+        }
+        for i in 0..self.periodic.len() {
+            let due = self.periodic.get(i).is_some_and(|p| p.next_at <= now_us);
+            if due {
+                self.emit_periodic(i, now_us);
+            }
+        }
+        self.isotp.handle_timeout(now_us);
+        self.after_isotp(now_us);
+    }
+
+    /// The next frame to put on the bus, stamped `now_us`.
+    pub fn poll_transmit(&mut self, now_us: u64) -> Option<CanFrame> {
+        self.start(now_us);
+        // No direction on the wire: ISO-TP marks its frames Tx, but the
+        // virtual bus delivers frames as they are, and a receiver that logs
+        // directions must not see the car's frames as its own.
+        let f = match self.isotp.poll_transmit(now_us) {
+            Some(f) => f,
+            None => self.out.pop_front()?,
+        };
+        let mut f = f.at(now_us);
+        f.direction = None;
+        Some(f)
+    }
+
+    /// The earliest time [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let Some(t0) = self.started_at else {
+            return Some(0);
+        };
+        if !self.spec.bus_alive {
+            return None;
+        }
+        let anchor = match (self.anchored_at, self.cfg.tester_wait_us) {
+            (None, Some(w)) => Some(t0.saturating_add(w)),
+            _ => None,
+        };
+        let reply = if self.tx_busy {
+            None
+        } else {
+            self.replies.front().map(|r| r.0)
+        };
+        [
+            anchor,
+            reply,
+            self.timeline.first().map(|t| t.0),
+            self.periodic.iter().map(|p| p.next_at).min(),
+            self.isotp.poll_timeout(),
+            self.responder.session_deadline(self.cfg.s3_us),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn emit_periodic(&mut self, i: usize, now_us: u64) {
+        let Some(p) = self.periodic.get_mut(i) else {
+            return;
+        };
+        // Keep the phase; after a long gap send once, not a burst.
+        while p.next_at <= now_us {
+            p.next_at = p.next_at.saturating_add(p.period_us.max(1));
+        }
+        let frame = match p.kind {
+            PeriodicKind::Profile(fi) => self
+                .profile
+                .frames
+                .get(fi)
+                .and_then(|f| encode_frame(f, &self.state)),
+            PeriodicKind::Foreign(id) => {
+                self.foreign_counter = self.foreign_counter.wrapping_add(1);
+                let c = self.foreign_counter;
+                CanFrame::classic(id, &[0x5A, c, 0x00, 0x10, 0x00, 0x00, 0x00, c ^ 0xFF]).ok()
+            }
+        };
+        if let Some(f) = frame {
+            self.out.push_back(f.on(self.cfg.iface));
+        }
+    }
+
+    fn after_isotp(&mut self, now_us: u64) {
+        while let Some(ev) = self.isotp.poll_event() {
+            match ev {
+                IsoTpEvent::Received { payload, .. } => self.request(now_us, &payload),
+                IsoTpEvent::Sent { .. } | IsoTpEvent::Error(_) => self.tx_busy = false,
+            }
+        }
+        self.send_due_replies(now_us);
+    }
+
+    fn send_due_replies(&mut self, now_us: u64) {
+        while !self.tx_busy {
+            let Some(due) = self.replies.front().map(|r| r.0) else {
+                break;
+            };
+            if due > now_us {
+                break;
+            }
+            let Some((_, payload)) = self.replies.pop_front() else {
+                break;
+            };
+            match self.isotp.send(now_us, &payload) {
+                Ok(()) => self.tx_busy = true,
+                Err(crate::isotp::IsoTpError::Busy) => {
+                    self.tx_busy = true;
+                    self.replies.push_front((due, payload));
+                }
+                // Empty or oversized: nothing a BCM could send; drop it.
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn request(&mut self, now_us: u64, payload: &[u8]) {
+        let answer =
+            self.responder
+                .answer(&self.profile, &self.state, self.spec.diag, payload, now_us);
+        match answer.effect {
+            Effect::None => {}
+            Effect::ClearDtcs => self.state.dtcs.clear(),
+            Effect::ActiveTestStart => self.active_test(now_us),
+            Effect::ActiveTestStop => {
+                self.state.output = false;
+            }
+        }
+        let Some(reply) = answer.reply else {
+            return;
+        };
+        let due = now_us.saturating_add(self.cfg.p2_us);
+        if answer.slow && self.cfg.pending_us > 0 {
+            if let Some(&sid) = payload.first() {
+                self.replies.push_back((due, vec![0x7F, sid, 0x78]));
+            }
+            self.replies
+                .push_back((due.saturating_add(self.cfg.pending_us), reply));
+        } else {
+            self.replies.push_back((due, reply));
+        }
+    }
+
+    fn active_test(&mut self, now_us: u64) {
+        let max = self
+            .profile
+            .active_test()
+            .map_or(5_000_000, |a| u64::from(a.max_duration_ms) * 1000);
+        // The active test bypasses the request path but not the hardware.
+        self.state.output = true;
+        self.schedule(now_us.saturating_add(max), Happening::OutputOff);
+        self.lid_reacts(now_us);
+    }
+
+    fn happen(&mut self, t: u64, h: Happening) {
+        match h {
+            Happening::Press(p) => self.press(t, p),
+            Happening::Released => {
+                self.state.fob_input = false;
+                self.state.fob_on_bus = false;
+                self.state.cabin_input = false;
+                self.state.trunk_request_on_bus = false;
+            }
+            Happening::OutputOn => self.state.output = true,
+            Happening::OutputOff => self.state.output = false,
+            Happening::LidOpens => {
+                if !self.state.lid_open {
+                    self.state.lid_open = true;
+                    self.schedule(t.saturating_add(USER_CLOSES_US), Happening::LidCloses);
+                }
+            }
+            Happening::LidCloses => self.state.lid_open = false,
+        }
+    }
+
+    fn press(&mut self, t: u64, press: Press) {
+        let input = match press {
+            Press::FobTrunk => match self.spec.fob {
+                FobPath::Works => {
+                    self.state.fob_input = true;
+                    self.state.fob_on_bus = true;
+                    self.state.trunk_request_on_bus = true;
+                    Some(ReleaseInput::Fob)
+                }
+                FobPath::Lost => None,
+                FobPath::UnlockOnly => {
+                    self.state.doors_locked = false;
+                    None
+                }
+                FobPath::BusOnly => {
+                    self.state.fob_on_bus = true;
+                    self.state.trunk_request_on_bus = true;
+                    None
+                }
+            },
+            Press::CabinSwitch => {
+                self.state.cabin_input = true;
+                self.state.trunk_request_on_bus = true;
+                Some(ReleaseInput::Cabin)
+            }
+        };
+        self.schedule(t.saturating_add(PRESS_HOLD_US), Happening::Released);
+        let Some(input) = input else { return };
+        if !self.spec.bcm_acts || self.blocked(input) {
+            return;
+        }
+        self.schedule(t.saturating_add(OUTPUT_DELAY_US), Happening::OutputOn);
+        self.schedule(
+            t.saturating_add(OUTPUT_DELAY_US + OUTPUT_ON_US),
+            Happening::OutputOff,
+        );
+        self.lid_reacts(t.saturating_add(OUTPUT_DELAY_US));
+    }
+
+    /// The scenario's refusal, or the profile's release conditions applied
+    /// to the state.
+    fn blocked(&self, input: ReleaseInput) -> bool {
+        self.spec.inhibited
+            || self.profile.release_conditions.iter().any(|c| {
+                c.inputs.contains(&input) && c.blocks(self.state.value(c.role, Source::Data))
+            })
+    }
+
+    /// The output was just driven at `t`: does the lid open?
+    fn lid_reacts(&mut self, t: u64) {
+        self.drives += 1;
+        let opens = match self.spec.lid {
+            LidPath::Opens => true,
+            LidPath::StaysShut => false,
+            LidPath::FailsFirst => self.drives > 1,
+        };
+        if opens {
+            self.schedule(t.saturating_add(LID_DELAY_US), Happening::LidOpens);
+        }
+    }
+}
+
+/// A broadcast frame with every signal encoded from the state.
+pub(crate) fn encode_frame(f: &BroadcastFrame, state: &VehicleState) -> Option<CanFrame> {
+    let len = f
+        .signals
+        .iter()
+        .map(|s| s.bits.min_payload_len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let mut data = vec![0u8; len];
+    for s in &f.signals {
+        let _ = s.encode(&mut data, state.value(s.role, Source::Broadcast));
+    }
+    CanFrame::classic(f.id, &data).ok()
+}
