@@ -5,6 +5,7 @@
 //! TRUNKDIAG_VCAN=1; anywhere else each test prints a note and returns.
 //! Each test makes its own vcan interface, so they do not disturb each other.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -1154,4 +1155,99 @@ async fn recording_of_request_matches_candump() {
     let seen = responder.await.unwrap();
     // 10 03, 22 F1 90, the restoring 10 01, then the write.
     assert_eq!(seen.len(), 4, "requests the responder got: {seen:02X?}");
+}
+
+/// Frame lines of a candump log keyed by CAN id, stamps and direction marks
+/// cut, in log order per id; and the ids of lines marked as sent (" T").
+fn frames_by_id(log: &str) -> (BTreeMap<String, Vec<String>>, BTreeSet<String>) {
+    let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut sent = BTreeSet::new();
+    for line in strip_stamps(log) {
+        let (frame, tx) = match line.strip_suffix(" T") {
+            Some(f) => (f.to_string(), true),
+            None => (line.strip_suffix(" R").unwrap_or(&line).to_string(), false),
+        };
+        let id = frame
+            .split_once(' ')
+            .and_then(|(_, f)| f.split_once('#'))
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_else(|| panic!("no id in {frame:?}"));
+        if tx {
+            sent.insert(id.clone());
+        }
+        by_id.entry(id).or_default().push(frame);
+    }
+    (by_id, sent)
+}
+
+/// Run by group 5 on each live run of group 1 (TRUNKDIAG_LIVE_RUN=its
+/// directory): the simulator's --record and diagnose's --record against
+/// the candump -l recording of the same bus. Frames of different ids may
+/// interleave differently (two processes send at once, each logs its own
+/// frame when the send returns), so the order is compared per id.
+#[test]
+fn recording_of_a_live_run_matches_candump() {
+    let Ok(dir) = std::env::var("TRUNKDIAG_LIVE_RUN") else {
+        eprintln!("note: runs in the VM on a live run's directory (scripts/vcan-test)");
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let candump = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("candump-") && n.ends_with(".log"))
+        })
+        .expect("no candump-*.log in the run's directory");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    let (bus, _) = frames_by_id(&read(&candump));
+    let (sim, _) = frames_by_id(&read(&dir.join("sim.log")));
+    let (diag, diag_sent) = frames_by_id(&read(&dir.join("diag.log")));
+    assert!(
+        !diag_sent.is_empty(),
+        "diagnose recorded no frame of its own"
+    );
+
+    // candump ran before the simulator started and after it stopped, and
+    // only the two were on the bus: the simulator saw everything.
+    for id in bus.keys().chain(sim.keys()) {
+        let (b, s) = (bus.get(id), sim.get(id));
+        if b != s {
+            let (b, s) = (
+                b.cloned().unwrap_or_default(),
+                s.cloned().unwrap_or_default(),
+            );
+            let at = (0..b.len().max(s.len())).find(|&k| b.get(k) != s.get(k));
+            panic!(
+                "id {id}: candump {} frames, simulate --record {}; first difference at {at:?}: {:?} vs {:?}",
+                b.len(),
+                s.len(),
+                at.and_then(|k| b.get(k)),
+                at.and_then(|k| s.get(k))
+            );
+        }
+    }
+    // diagnose ran inside that window: per id, a contiguous part of what
+    // candump saw; all of it on the ids diagnose sent on.
+    for (id, ours) in &diag {
+        let theirs = bus.get(id).cloned().unwrap_or_default();
+        if diag_sent.contains(id) {
+            assert!(
+                ours == &theirs,
+                "id {id} (sent by diagnose): recorded {} frames, candump {}",
+                ours.len(),
+                theirs.len()
+            );
+        } else {
+            assert!(
+                theirs.windows(ours.len()).any(|w| w == ours.as_slice()),
+                "id {id}: diagnose's {} frames are not a contiguous part of candump's {}",
+                ours.len(),
+                theirs.len()
+            );
+        }
+    }
 }

@@ -26,3 +26,43 @@ for d in "$LIVE"/*/; do
         fi
     done
 done
+
+# canplayer: a wave of bundled captures, both profiles, played in real time.
+play_one() {
+    local f=$1 iface=$2 out=$3 args
+    args=$(sed -n 's/^# args: //p' "$f" | head -n 1)
+    fresh_vcan "$iface" || return 1
+    # shellcheck disable=SC2086
+    timeout 40 trunkdiag diagnose --iface "$iface" --no-prompt --json --listen 11 $args \
+        > "$out.json" 2> "$out.err" &
+    local diag=$!
+    wait_listeners "$iface" 1 || return 1
+    # The captures were taken on can0; -I plays the file, vcanN=can0 maps it.
+    timeout 30 canplayer -I "$f" "$iface=can0" 2> "$out.play.err"
+    wait $diag
+    echo $? > "$out.rc"
+}
+played=
+i=0
+for name in nissan-trunk-fuse nissan-valet-lockout ford-no-fault-found ford-bcm-fault; do
+    f=/repo/tests/data/diagnose/$name.log
+    [ -f "$f" ] || { fail "canplayer/$name" "no bundled capture $f"; continue; }
+    play_one "$f" "vplay$i" "/tmp/play-$name" > "/tmp/play-$name.out" 2>&1 &
+    played="$played $!"
+    i=$((i + 1))
+done
+for p in $played; do wait "$p"; done
+for name in nissan-trunk-fuse nissan-valet-lockout ford-no-fault-found ford-bcm-fault; do
+    f=/repo/tests/data/diagnose/$name.log
+    [ -f "$f" ] || continue
+    args=$(sed -n 's/^# args: //p' "$f" | head -n 1)
+    # shellcheck disable=SC2086
+    trunkdiag diagnose --replay "$f" --json $args > "/tmp/play-$name.offline.json" 2>/dev/null
+    offline=$(top_verdict "/tmp/play-$name.offline.json")
+    got=$(top_verdict "/tmp/play-$name.json")
+    if [ -n "$offline" ] && [ "${got%% *}" = "${offline%% *}" ]; then
+        pass "canplayer/$name"
+    else
+        fail "canplayer/$name" "live while canplayer played: '$got' (exit $(cat "/tmp/play-$name.rc" 2>/dev/null)), offline replay: '$offline'; $(tail -n 1 "/tmp/play-$name.err") $(cat "/tmp/play-$name.out")"
+    fi
+done

@@ -5,3 +5,11 @@
 # `request --record` against a UDS responder with bystander traffic (CAN FD
 # with BRS, remote, 29-bit): the recording_* tests of tests/vcan.rs.
 TRUNKDIAG_VCAN=1 run_libtest recording /tests/vcan recording_
+
+# The live runs of group 1: diagnose --record and simulate --record against
+# the candump -l recording of the same bus (recording_of_a_live_run_*).
+for d in /tmp/live/*/; do
+    [ -f "$d/diag.log" ] || continue
+    TRUNKDIAG_VCAN=1 TRUNKDIAG_LIVE_RUN=$d run_libtest "recording-live/$(basename "$d")" \
+        /tests/vcan --exact recording_of_a_live_run_matches_candump
+done
