@@ -702,6 +702,10 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
             text::explanation(*c).to_owned(),
             text::next_steps(*c)
                 .iter()
+                // Do not ask for a check the user has already reported.
+                .filter(|s| {
+                    **s != text::KEY_BLADE_STEP || ev.observations.key_blade_opens.is_none()
+                })
                 .map(|s| (*s).to_owned())
                 .collect(),
         ),
