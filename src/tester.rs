@@ -235,6 +235,8 @@ pub struct Tester<B: CanBus> {
     transport_error: Option<IsoTpError>,
     /// Client events not yet claimed by the request they answer.
     events: Vec<ClientEvent>,
+    /// `close` ran: whatever is still held was tried and reported there.
+    closed: bool,
 }
 
 impl<B: CanBus> Tester<B> {
@@ -248,6 +250,7 @@ impl<B: CanBus> Tester<B> {
             returns: Arc::new(Mutex::new(Vec::new())),
             transport_error: None,
             events: Vec::new(),
+            closed: false,
         }
     }
 
@@ -397,6 +400,7 @@ impl<B: CanBus> Tester<B> {
     /// interrupted by the shutdown signal: it *is* the shutdown path. Each
     /// restore request is tried even if an earlier one failed.
     pub async fn close(&mut self) -> Result<CloseReport, TesterError> {
+        self.closed = true;
         self.client.set_session_held(false);
         self.settle().await?;
         let mut report = CloseReport::default();
@@ -669,7 +673,7 @@ impl<B: CanBus> Drop for Tester<B> {
     fn drop(&mut self) {
         let left = self.client.restore_requests();
         let marked = self.returns.lock().map(|q| q.len()).unwrap_or_default();
-        if !left.is_empty() || marked > 0 {
+        if !self.closed && (!left.is_empty() || marked > 0) {
             tracing::error!(
                 "tester dropped without close: {} request(s) to hand back were never sent",
                 left.len().max(marked)

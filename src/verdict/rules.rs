@@ -121,8 +121,22 @@ pub fn diagnose(profile: &Profile, ev: &Evidence) -> Vec<Verdict> {
             .silent_since_us
             .map(|t| format!(" from {}", clock.at(t)))
             .unwrap_or_default();
+        // Silent only after every press had been watched to its end: what
+        // the presses showed stands, and the drop-out is a side finding.
+        let window = profile.limits.release_window_us;
+        let after_presses = !ev.release_attempts.is_empty()
+            && r.silent_since_us.is_some_and(|t| {
+                ev.release_attempts
+                    .iter()
+                    .all(|a| a.t_us.saturating_add(window) <= t)
+            });
+        let (score, conf) = if after_presses {
+            (450, Confidence::Low)
+        } else {
+            (880, Confidence::Medium)
+        };
         f.push(
-            Finding::new(Cause::BcmUnreachable, 880, Confidence::Medium)
+            Finding::new(Cause::BcmUnreachable, score, conf)
                 .line(format!(
                     "the BCM answered {} request(s) on 0x{}, then stopped answering{since}: {} request(s) on 0x{} left without a reply",
                     r.diag_responses, bcm.response_id, r.unanswered_since_reply, bcm.request_id

@@ -468,6 +468,40 @@ fn cases() -> Vec<Case> {
             mentions: &["nothing this profile can read explains it"],
         },
         Case {
+            name: "bcm stops answering before the press: unreachable first",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018")
+                    .alive(0x60D, 40)
+                    .reply(0.2, &[0x61, 0x44, 0, 0]);
+                s.ev.bcm_unanswered(S / 2);
+                s.ev.bcm_unanswered(S);
+                s.bcast(2.0, 0x60D, &[0, 0, 0, 0x20, 0, 0, 0, 0])
+            },
+            top: &["bcm-unreachable"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["then stopped answering from 0.500 s"],
+        },
+        Case {
+            name: "bcm stops answering after the presses were watched: they stand",
+            sim: || {
+                let mut s = nissan_presses(CABIN, &[1.0], true, |_| false);
+                s.ev.bcm_unanswered(6 * S);
+                s.ev.bcm_unanswered(7 * S);
+                s
+            },
+            top: &[
+                "trunk-fuse",
+                "trunk-wiring",
+                "trunk-actuator",
+                "trunk-latch",
+                "bcm-unreachable",
+            ],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &[],
+        },
+        Case {
             name: "generic-uds says what it could and could not check",
             sim: || {
                 let mut s = Sim::new("generic-uds")
