@@ -149,14 +149,7 @@ impl<'p> Analyzer<'p> {
 
     /// Feeds one frame (seen on the bus or sent by the tool).
     pub fn feed(&mut self, frame: &CanFrame) {
-        let class = match frame.id {
-            CanId::Standard(raw) => self
-                .std_class
-                .get(usize::from(raw))
-                .copied()
-                .unwrap_or(OTHER),
-            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
-        };
+        let class = self.class(frame.id);
         let t = frame.timestamp_us;
         self.expire(t);
         self.ev.frame(frame, class != OTHER);
@@ -175,6 +168,49 @@ impl<'p> Analyzer<'p> {
                     .decode_broadcast(frame, |item, role, v| ev.record(role, v, t, item));
             }
             _ => {}
+        }
+    }
+
+    /// The 11-bit ids whose frames [`feed`](Self::feed) needs whole: the
+    /// BCM's pair and the broadcasts. Every other frame only counts, so a
+    /// reader may count those per id instead of building them and hand the
+    /// counts to [`counted`](Self::counted), with
+    /// [`time_seen`](Self::time_seen) before each frame it does feed: the
+    /// evidence is then exactly what feeding every frame gives.
+    pub fn wanted_standard_ids(&self) -> impl Iterator<Item = u16> + '_ {
+        (0u16..)
+            .zip(&self.std_class)
+            .filter(|(_, c)| matches!(**c, BCM_REQUEST | BCM_RESPONSE | BROADCAST))
+            .map(|(id, _)| id)
+    }
+
+    /// The bus reached `t_us` in frames that were counted, not fed: a
+    /// request open past its deadline is unanswered. (Between two fed
+    /// frames the deadline does not move, so the latest such time stands
+    /// for all of them.)
+    #[inline]
+    pub fn time_seen(&mut self, t_us: u64) {
+        self.expire(t_us);
+    }
+
+    /// `frames` frames of `id` counted and not fed, the earliest at
+    /// `first_us`, the latest at `last_us`; for ids outside
+    /// [`wanted_standard_ids`](Self::wanted_standard_ids) (the frames of a
+    /// wanted id would lose their content: they are only counted).
+    pub fn counted(&mut self, id: CanId, frames: u64, first_us: u64, last_us: u64) {
+        let known = self.class(id) != OTHER;
+        self.ev.frames_counted(id, known, frames, first_us, last_us);
+    }
+
+    #[inline]
+    fn class(&self, id: CanId) -> u8 {
+        match id {
+            CanId::Standard(raw) => self
+                .std_class
+                .get(usize::from(raw))
+                .copied()
+                .unwrap_or(OTHER),
+            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
         }
     }
 
