@@ -570,7 +570,7 @@ impl<B: CanBus> Tester<B> {
                 moved = true;
                 self.bus.send(&frame).await?;
                 if let Some(tap) = self.tap.as_mut() {
-                    tap(&frame, Direction::Tx);
+                    tap(&as_on_the_bus(&frame, self.bus.now_us()), Direction::Tx);
                 }
             }
             while let Some(ev) = self.channel.poll_event() {
@@ -621,7 +621,7 @@ impl<B: CanBus> Tester<B> {
             frame = self.bus.recv() => {
                 let frame = frame?;
                 if let Some(tap) = self.tap.as_mut() {
-                    tap(&frame, Direction::Rx);
+                    tap(&as_on_the_bus(&frame, frame.timestamp_us), Direction::Rx);
                 }
                 let now = self.bus.now_us();
                 self.channel.handle_frame(now, &frame);
@@ -665,6 +665,17 @@ impl<B: CanBus> Drop for Tester<B> {
             );
         }
     }
+}
+
+/// A frame as the tap shows it: stamped with the bus clock at `at_us`
+/// (ISO-TP stamps its frames when it builds them, and a sender's own stamp
+/// is not the bus's), without a direction (the tap's argument says it; a
+/// frame's own flag is the sender's view, and logged as ` T`/` R` it would
+/// make a recording differ from what `candump -l` writes).
+fn as_on_the_bus(frame: &CanFrame, at_us: u64) -> CanFrame {
+    let mut f = frame.at(at_us);
+    f.direction = None;
+    f
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -1057,3 +1057,48 @@ fn bad_input_exits_2() {
     let none = trunkdiag(&["diagnose"]);
     assert_eq!(none.code, 2);
 }
+
+/// `--profile auto` reads the VIN from the car's engine ECU (OBD-II 09 02);
+/// the simulated car carries one built from its profile's pattern, so auto
+/// must find that profile live, and again from the run's recording.
+#[test]
+fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    for car in ["ford-fusion-2013-2020", "nissan-altima-2007-2012"] {
+        let rec = dir.path().join(format!("{car}.log"));
+        let rec = rec.to_str().unwrap();
+        let live = trunkdiag(&[
+            "diagnose",
+            "--sim",
+            "valet-lockout",
+            "--sim-car",
+            car,
+            "--profile",
+            "auto",
+            "--no-prompt",
+            "--json",
+            "--record",
+            rec,
+        ]);
+        assert_eq!(live.code, 1, "{}", live.stderr);
+        let live: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
+        assert_eq!(live["profile"]["id"], car);
+        assert_eq!(live["profile"]["how"], "auto");
+        assert_eq!(live["verdicts"][0]["id"], "valet-lockout");
+
+        let replay = trunkdiag(&[
+            "diagnose",
+            "--replay",
+            rec,
+            "--profile",
+            "auto",
+            "--no-prompt",
+            "--json",
+        ]);
+        assert_eq!(replay.code, 1, "{}", replay.stderr);
+        let replay: serde_json::Value = serde_json::from_str(&replay.stdout).unwrap();
+        assert_eq!(replay["profile"]["id"], car);
+        assert_eq!(replay["profile"]["vin"], live["profile"]["vin"]);
+        assert_eq!(replay["verdicts"][0]["id"], "valet-lockout");
+    }
+}

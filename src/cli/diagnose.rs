@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::capture::candump::CandumpWriter;
 use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
 use crate::diagnose::{self, Question, Report};
@@ -47,6 +46,11 @@ pub struct DiagnoseArgs {
     /// The built-in simulated vehicle, running this scenario.
     #[arg(long, value_name = "SCENARIO")]
     pub sim: Option<String>,
+    /// With --sim: which vehicle profile the simulated car follows. Default:
+    /// the --profile given, or nissan-altima-2013-2018 with --profile auto
+    /// (the simulated engine ECU answers the VIN, so auto can find it).
+    #[arg(long, value_name = "NAME|PATH", requires = "sim")]
+    pub sim_car: Option<String>,
     /// Vehicle profile: a bundled name, a path to a .toml file, or `auto`
     /// (pick it from the VIN; generic-uds when none matches).
     #[arg(long, default_value = "auto", value_name = "NAME|PATH|auto")]
@@ -187,26 +191,20 @@ fn live_iface(
         actuate: args.actuate,
         observations,
     };
-    let record = match &args.record {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
-            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
-            let mut w = CandumpWriter::new(sink);
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            let cmd: Vec<String> = std::env::args().collect();
-            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
-            w.comment(&format!("command: {}", cmd.join(" ")))?;
-            w.comment(&format!("profile: {}", args.profile))?;
-            w.comment(&format!("started: {secs} (seconds since the UNIX epoch)"))?;
-            w.flush()?;
-            Some(w)
-        }
-        None => None,
-    };
+    let record = args
+        .record
+        .as_deref()
+        .map(|path| {
+            super::record::create_log(
+                path,
+                &super::record::Origin {
+                    profile: Some(&args.profile),
+                    source: "live diagnosis of the car on the bus".to_owned(),
+                    medium: super::record::Medium::Interface(iface),
+                },
+            )
+        })
+        .transpose()?;
     let interactive = args.interactive();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -219,15 +217,8 @@ fn live_iface(
         } else {
             &mut unattended
         };
-        let clock = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-                .unwrap_or_default()
-        };
         live::run(
             || SocketCanBus::open(iface),
-            clock,
             name,
             ("live", iface.to_owned()),
             &args.profile,
@@ -396,7 +387,12 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         }
     }
     writeln!(out, "\n{}", st.bold("Evidence:"))?;
-    for e in &top.evidence {
+    // The unverified items have their own line above.
+    for e in top
+        .evidence
+        .iter()
+        .filter(|e| !e.starts_with(crate::verdict::text::UNVERIFIED_NOTE))
+    {
         writeln!(out, "  - {e}")?;
     }
     if !r.dtcs.is_empty() {
@@ -427,7 +423,7 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         out,
         "{}",
         st.dim(&format!(
-            "Profile {}: {}. Source: {} {} ({} frames{}).",
+            "Profile: {} ({}). Source: {} {} ({} frames{}).",
             r.profile.id,
             r.profile.reason,
             src.kind,
@@ -457,11 +453,12 @@ fn live_sim(
     observations: Observations,
 ) -> anyhow_like::Result<(Profile, Report)> {
     let scenario = crate::sim::Scenario::from_id(scenario)?;
-    let sim_profile = crate::profile::load(if args.profile == "auto" {
-        "nissan-altima-2013-2018"
-    } else {
-        &args.profile
-    })?;
+    let car = match (&args.sim_car, args.profile.as_str()) {
+        (Some(car), _) => car.as_str(),
+        (None, "auto") => "nissan-altima-2013-2018",
+        (None, given) => given,
+    };
+    let sim_profile = crate::profile::load(car)?;
     let mut cfg = crate::sim::SimConfig::default();
     // Hidden knobs for scripts/bench: the simulated BCM's answer delays
     // (microseconds), 0 to measure the tool's own time per exchange.
@@ -482,44 +479,41 @@ fn live_sim(
         actuate: args.actuate,
         observations,
     };
-    let record = match &args.record {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
-            let sink: Box<dyn Write + Send> = Box::new(io::BufWriter::new(file));
-            let mut w = CandumpWriter::new(sink);
-            let cmd: Vec<String> = std::env::args().collect();
-            w.comment(&format!("trunkdiag {}", env!("CARGO_PKG_VERSION")))?;
-            w.comment(&format!("command: {}", cmd.join(" ")))?;
-            w.comment(&format!(
-                "simulated vehicle: profile {}, scenario {scenario}, in-process virtual bus on virtual time",
-                sim_profile.id
-            ))?;
-            w.flush()?;
-            Some(w)
-        }
-        None => None,
-    };
+    let record = args
+        .record
+        .as_deref()
+        .map(|path| {
+            super::record::create_log(
+                path,
+                &super::record::Origin {
+                    profile: Some(&args.profile),
+                    source: format!(
+                        "diagnosis of the simulated vehicle: profile {}, scenario {scenario}",
+                        sim_profile.id
+                    ),
+                    medium: super::record::Medium::Simulator {
+                        epoch_us: crate::sim::DEFAULT_EPOCH_US,
+                    },
+                },
+            )
+        })
+        .transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?;
     let out = rt.block_on(async {
         let mut unattended = Unattended { yes: args.yes };
-        let origin = tokio::time::Instant::now();
-        let clock = move || {
-            crate::sim::DEFAULT_EPOCH_US
-                + u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX)
-        };
+        // One bus and one car for the whole run, as on a real vehicle: with
+        // `--profile auto` the VIN read and the session open two endpoints
+        // in turn, and a fresh bus for each would restart the bus clock
+        // (the recording's timestamps would go back) and the car.
+        let bus = crate::transport::VirtualBus::new(crate::sim::DEFAULT_EPOCH_US);
+        // Keeps the car's bus open between the tester's endpoints.
+        let _ignition_on = bus.endpoint(name);
+        drop(crate::sim::spawn_on(&bus, &sim_profile, scenario, cfg));
         live::run(
-            || {
-                Ok(crate::sim::spawn_virtual(
-                    &sim_profile,
-                    scenario,
-                    cfg.clone(),
-                ))
-            },
-            clock,
+            || Ok(bus.endpoint(name)),
             name,
             ("sim", scenario.to_string()),
             &args.profile,

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod decode;
 pub mod diagnose;
 pub mod dtc;
+pub mod record;
 pub mod request;
 pub mod simulate;
 
@@ -62,6 +63,8 @@ pub enum Command {
     Dtc(dtc::DtcArgs),
     /// Send one raw diagnostic request and print the decoded answer.
     Request(request::RequestArgs),
+    /// Record every frame on an interface to a candump log (sends nothing).
+    Record(record::RecordArgs),
     /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
     Simulate(simulate::SimulateArgs),
 }
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Profiles(args) => profiles::run(args),
         Command::Diagnose(args) => diagnose::run(args),
         Command::Dtc(args) => dtc::run(args),
+        Command::Record(args) => record::run(args),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
     }

@@ -4,8 +4,7 @@
 //! interface, record if asked, run the work under [`Tester::run`] so that
 //! Ctrl-C / SIGTERM and errors still hand everything back.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -14,7 +13,6 @@ use serde::Serialize;
 use super::anyhow_like;
 use super::decode::{parse_can_id, DtcLine, ProtocolArg};
 use super::{exit, CliError};
-use crate::capture::candump::CandumpWriter;
 use crate::diag::client::ClientConfig;
 use crate::diag::describe::MessageKind;
 use crate::diag::{describe, Dir, Protocol};
@@ -126,9 +124,15 @@ pub fn with_tester<T>(
         };
         let mut tester = Tester::new(bus, isotp, client, Shutdown::on_signals());
         if let Some(path) = &link.record {
-            let file = File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
-            let mut w = CandumpWriter::new(BufWriter::new(file));
+            let origin = super::record::Origin {
+                profile: link.profile.as_deref(),
+                source: format!(
+                    "diagnostic requests to 0x{} (answers on 0x{}, {:?})",
+                    target.tx, target.rx, target.protocol
+                ),
+                medium: super::record::Medium::Interface(&link.iface),
+            };
+            let mut w = super::record::create_log(path, &origin)?;
             let mut failed = false;
             tester.set_tap(Box::new(move |frame, _dir| {
                 if failed {

@@ -130,20 +130,23 @@ pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
             )
         }
     };
-    let header = vec![
-        format!(
-            "recorded by trunkdiag {} simulate: {what}",
-            env!("CARGO_PKG_VERSION")
+    let origin = super::record::Origin {
+        profile: Some(&args.profile),
+        source: format!(
+            "{what}; presses: fob {} s, cabin {} s after the first tester request (or {} s after start){}",
+            args.fob_at,
+            args.cabin_at,
+            args.tester_wait,
+            if args.iface.is_some() { "" } else { "; no tester" }
         ),
-        match &args.iface {
-            Some(i) => format!("on SocketCAN interface {i}, real time"),
-            None => "on the in-process virtual bus, virtual time, no tester".to_owned(),
+        medium: match &args.iface {
+            Some(i) => super::record::Medium::Interface(i),
+            None => super::record::Medium::Simulator {
+                epoch_us: DEFAULT_EPOCH_US,
+            },
         },
-        format!(
-            "presses: fob {} s, cabin {} s after the first tester request (or {} s after start)",
-            args.fob_at, args.cabin_at, args.tester_wait
-        ),
-    ];
+    };
+    let header = super::record::header(&origin);
     let out: Box<dyn Write> = match &args.record {
         Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
             CliError::new(format!("cannot create {}: {e}", path.display()))

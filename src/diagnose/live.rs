@@ -101,17 +101,11 @@ impl Feed<'_> {
     }
 }
 
-/// Builds the tap: stamps sent frames with the bus clock, records, forwards.
-fn tap(
-    tx: mpsc::Sender<CanFrame>,
-    clock: impl Fn() -> u64 + Send + 'static,
-    mut record: Option<Recorder>,
-) -> crate::tester::Tap {
+/// Builds the tap: records and forwards every frame (the tester stamps sent
+/// frames with the bus clock).
+fn tap(tx: mpsc::Sender<CanFrame>, mut record: Option<Recorder>) -> crate::tester::Tap {
     Box::new(move |frame, _dir| {
-        let mut f = *frame;
-        if f.timestamp_us == 0 {
-            f.timestamp_us = clock();
-        }
+        let f = *frame;
         if let Some(w) = record.as_mut() {
             if let Err(e) = w.frame(&f).and_then(|()| w.flush()) {
                 tracing::error!("recording stopped: {e}");
@@ -123,12 +117,11 @@ fn tap(
 }
 
 /// Runs a live diagnosis. `open` opens one bus endpoint (called once, or
-/// once more when `--profile auto` reads the VIN first); `clock` is the
-/// bus's time base; `record` receives every frame as a candump log.
+/// once more when `--profile auto` reads the VIN first); `record` receives
+/// every frame as a candump log.
 #[allow(clippy::too_many_arguments)]
 pub async fn run<B: CanBus>(
     mut open: impl FnMut() -> Result<B, BusError>,
-    clock: impl Fn() -> u64 + Send + Clone + 'static,
     iface: IfName,
     source: (&'static str, String),
     profile_spec: &str,
@@ -142,8 +135,7 @@ pub async fn run<B: CanBus>(
     let mut vin = None;
     if profile_spec == "auto" {
         operator.say("reading the VIN to pick the vehicle profile");
-        let (found, rec) =
-            read_vin(&mut open, clock.clone(), iface, &tx, record, &shutdown).await?;
+        let (found, rec) = read_vin(&mut open, iface, &tx, record, &shutdown).await?;
         vin = found;
         record = rec;
     }
@@ -171,7 +163,7 @@ pub async fn run<B: CanBus>(
     }
     let bus = open().map_err(|e| DiagnoseError::Bus(e.to_string()))?;
     let mut tester = Tester::new(bus, isotp, client, shutdown);
-    tester.set_tap(tap(tx, clock, record));
+    tester.set_tap(tap(tx, record));
     let mut notes = Vec::new();
     let mut feed = Feed {
         frames,
@@ -225,7 +217,6 @@ pub async fn run<B: CanBus>(
 /// until one answers with a VIN.
 async fn read_vin<B: CanBus>(
     open: &mut impl FnMut() -> Result<B, BusError>,
-    clock: impl Fn() -> u64 + Send + Clone + 'static,
     iface: IfName,
     tx: &mpsc::Sender<CanFrame>,
     record: Option<Recorder>,
@@ -272,18 +263,13 @@ async fn read_vin<B: CanBus>(
         isotp.iface = iface;
         let mut t = Tester::new(bus, isotp, cfg, shutdown.clone());
         let txc = tx.clone();
-        let clk = clock.clone();
         let shared_w = shared.clone();
         t.set_tap(Box::new(move |frame, _| {
-            let mut f = *frame;
-            if f.timestamp_us == 0 {
-                f.timestamp_us = clk();
-            }
             if let Some(w) = &shared_w {
                 let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = w.frame(&f).and_then(|()| w.flush());
+                let _ = w.frame(frame).and_then(|()| w.flush());
             }
-            let _ = txc.send(f);
+            let _ = txc.send(*frame);
         }));
         let r = tokio::time::timeout(VIN_TIMEOUT, t.request(&req)).await;
         match r {
@@ -597,10 +583,8 @@ mod tests {
 
     async fn diagnose_on(bus: &VirtualBus, spec: &str) -> Report {
         let b = bus.clone();
-        let clock_bus = bus.clone();
         let (_, report) = run(
             move || Ok(b.endpoint(name("tester"))),
-            move || clock_bus.now_us(),
             name("vbus"),
             ("sim", "test".into()),
             spec,

@@ -172,7 +172,7 @@ pub fn choose_profile(
         let choice = ProfileChoice {
             id: p.id.clone(),
             how: "given",
-            reason: format!("profile {} given with --profile", p.id),
+            reason: "given with --profile".to_owned(),
             vin: vin.map(str::to_owned),
         };
         return Ok((p, choice));

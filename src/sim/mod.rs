@@ -17,6 +17,7 @@
 //! conclude.
 
 mod clone;
+mod ecm;
 mod record;
 mod responder;
 mod runner;

@@ -9,6 +9,7 @@ use crate::frame::{CanFrame, CanId};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
 
+use super::ecm::Ecm;
 use super::responder::{Effect, Responder};
 use super::scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec};
 use super::SimConfig;
@@ -151,6 +152,9 @@ pub struct SimVehicle {
     /// Times the BCM drove the opener (for the intermittent wiring).
     drives: u32,
     foreign_counter: u8,
+    /// The engine ECU's OBD-II answers (VIN, voltage), when the profile has a
+    /// VIN pattern to identify as.
+    ecm: Option<Ecm>,
 }
 
 impl SimVehicle {
@@ -187,6 +191,11 @@ impl SimVehicle {
             battery_volts: spec.battery_volts,
             dtcs,
         };
+        let ecm = if spec.bus_alive {
+            Ecm::new(profile, &cfg)
+        } else {
+            None
+        };
         SimVehicle {
             profile: profile.clone(),
             spec,
@@ -203,6 +212,7 @@ impl SimVehicle {
             out: VecDeque::new(),
             drives: 0,
             foreign_counter: 0,
+            ecm,
         }
     }
 
@@ -274,6 +284,9 @@ impl SimVehicle {
     /// A frame from the bus.
     pub fn handle_frame(&mut self, now_us: u64, frame: &CanFrame) {
         self.start(now_us);
+        if let Some(ecm) = self.ecm.as_mut() {
+            ecm.handle_frame(now_us, frame, self.state.battery_volts);
+        }
         if !self.spec.bus_alive || frame.id != self.profile.bcm().request_id {
             return;
         }
@@ -314,6 +327,14 @@ impl SimVehicle {
         }
         self.isotp.handle_timeout(now_us);
         self.after_isotp(now_us);
+        if let Some(ecm) = self.ecm.as_mut() {
+            ecm.handle_timeout(now_us);
+        }
+    }
+
+    /// The VIN the simulated engine ECU answers with, if any.
+    pub fn vin(&self) -> Option<&str> {
+        self.ecm.as_ref().map(Ecm::vin)
     }
 
     /// The next frame to put on the bus, stamped `now_us`.
@@ -324,7 +345,10 @@ impl SimVehicle {
         // directions must not see the car's frames as its own.
         let f = match self.isotp.poll_transmit(now_us) {
             Some(f) => f,
-            None => self.out.pop_front()?,
+            None => match self.ecm.as_mut().and_then(|e| e.poll_transmit(now_us)) {
+                Some(f) => f,
+                None => self.out.pop_front()?,
+            },
         };
         let mut f = f.at(now_us);
         f.direction = None;
@@ -354,6 +378,7 @@ impl SimVehicle {
             self.timeline.first().map(|t| t.0),
             self.periodic.iter().map(|p| p.next_at).min(),
             self.isotp.poll_timeout(),
+            self.ecm.as_ref().and_then(Ecm::poll_timeout),
             self.responder.session_deadline(self.cfg.s3_us),
         ]
         .into_iter()

@@ -138,7 +138,10 @@ impl CanBus for VirtualEndpoint {
     async fn send(&mut self, frame: &CanFrame) -> Result<(), BusError> {
         let mut state = self.shared.lock();
         // Stamped under the lock so that timestamps follow the send order.
-        let stamped = frame.at(self.shared.now_us());
+        // The sender's direction flag stays with the sender: a receiver (or
+        // a tap) sees a frame from the bus, as a socket does.
+        let mut stamped = frame.at(self.shared.now_us());
+        stamped.direction = None;
         for member in state.endpoints.iter().filter(|m| m.id != self.id) {
             // A receiver only goes away with its endpoint, whose Drop removes
             // it from this list under the same lock: the send cannot fail.
@@ -331,6 +334,19 @@ mod tests {
         drop(tap);
         tester.send(&frame(0x7E0, &[0x03])).await.unwrap();
         assert_eq!(bus.shared.lock().taps.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn receivers_and_taps_see_no_sender_direction() {
+        let bus = VirtualBus::new(0);
+        let mut a = bus.endpoint(name("a"));
+        let mut b = bus.endpoint(name("b"));
+        let mut tap = bus.tap();
+        let mut f = frame(0x745, &[0x02, 0x10, 0xC0]);
+        f.direction = Some(crate::frame::Direction::Tx);
+        a.send(&f).await.unwrap();
+        assert_eq!(b.recv().await.unwrap().direction, None);
+        assert_eq!(tap.recv().await.unwrap().direction, None);
     }
 
     #[tokio::test(start_paused = true)]

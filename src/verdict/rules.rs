@@ -706,13 +706,6 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
     }
     let mut evidence = x.evidence;
     if !unverified_items.is_empty() {
-        let note = format!(
-            "This {}: {}.",
-            text::UNVERIFIED_NOTE,
-            unverified_items.join("; ")
-        );
-        explanation.push(' ');
-        explanation.push_str(&note);
         evidence.push(format!(
             "{}: {}",
             text::UNVERIFIED_NOTE,
