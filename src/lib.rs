@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyzer;
+pub mod batch;
 pub mod capture;
 pub mod cli;
 pub mod diag;

@@ -49,10 +49,13 @@ fresh_vcan() {
 run_libtest() {
     local group=$1 bin=$2 out rc=0
     shift 2
-    out=/tmp/libtest-$group.out
+    # A group name may hold "/" (group/scenario); the file name may not.
+    out=/tmp/libtest-$(echo "$group" | tr / _).out
     "$bin" --test-threads=1 "$@" > "$out" 2>&1 || rc=$?
     local n=0 name why
     while read -r name; do
+        # An empty here-document still yields one empty line.
+        [ -n "$name" ] || continue
         pass "$group/$name"; n=$((n + 1))
     done <<EOT
 $(sed -n 's/^test \(.*\) \.\.\. ok$/\1/p' "$out")

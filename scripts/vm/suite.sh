@@ -6,7 +6,7 @@
 : > "$VCAN_RESULTS"
 for group in /vm/checks/*.sh; do
     name=$(basename "$group" .sh)
-    echo "== group $name"
+    echo "== group $name at $(cut -d" " -f1 /proc/uptime)s uptime"
     ( . /vm/lib.sh; . "$group" ) || fail "group/$name" "the group script exited with status $?"
 done
 passed=$(grep -c '^PASS' "$VCAN_RESULTS")

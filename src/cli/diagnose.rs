@@ -27,7 +27,8 @@ const DIAGNOSE_HELP: &str = "\
 Exit codes:
   0  the top verdict is no-fault-found
   1  the top verdict is a fault (or the evidence was inconclusive)
-  2  the run failed: bad arguments, unreadable capture, bus error
+  2  the run failed: bad arguments, unreadable capture, bus error, or (--iface
+     with --no-prompt) nothing at all on the bus answered within --timeout
 
 Observations (--observe KEY=VALUE, repeatable): fob-pressed=yes|no, click=yes|no,
 key-blade-opens=yes|no, cabin-switch-opens=yes|no, fob-unlocks-doors=yes|no,
@@ -61,13 +62,16 @@ pub struct DiagnoseArgs {
     /// Print one JSON object for scripts instead of the readable report.
     #[arg(long)]
     pub json: bool,
-    /// Never ask anything; listen instead of prompting for presses.
+    /// Never ask anything; listen instead of prompting for presses. For
+    /// scripts: a live bus on which nothing at all answers within --timeout
+    /// fails the run (exit 2) instead of giving the no-bus-activity verdict.
     #[arg(long)]
     pub no_prompt: bool,
     /// Live: how long to listen for trunk presses without prompts (seconds).
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub listen: f64,
-    /// Live: how long to wait for the BCM to answer (seconds).
+    /// Live: how long to wait for the BCM to answer (seconds); with
+    /// --no-prompt, also how long a silent bus is waited for.
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     pub timeout: f64,
     /// Live: also fire the trunk opener once (active test), after a yes.
@@ -190,6 +194,7 @@ fn live_iface(
         timeout: Duration::from_secs_f64(args.timeout),
         actuate: args.actuate,
         observations,
+        fail_on_silence: args.no_prompt,
     };
     let record = args
         .record
@@ -478,6 +483,9 @@ fn live_sim(
         timeout: Duration::from_secs_f64(args.timeout),
         actuate: args.actuate,
         observations,
+        // A silent simulated car is a scenario to learn from, not a broken
+        // adapter: it gets its no-bus-activity verdict even for scripts.
+        fail_on_silence: false,
     };
     let record = args
         .record

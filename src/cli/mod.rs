@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod batch;
 pub mod capture;
 pub mod decode;
 pub mod diagnose;
@@ -67,6 +68,8 @@ pub enum Command {
     Record(record::RecordArgs),
     /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
     Simulate(simulate::SimulateArgs),
+    /// Many diagnoses in one run (a jobs file, or captures and directories): one JSON line per job.
+    Batch(batch::BatchArgs),
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -156,5 +159,6 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Record(args) => record::run(args),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Batch(args) => batch::run(args, cli.log.quiet),
     }
 }

@@ -11,7 +11,8 @@
 //! virtual-bus endpoints with the simulated vehicle on the other end.
 
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -21,7 +22,7 @@ use crate::analyzer::{vin_in_reply, Analyzer};
 use crate::capture::candump::CandumpWriter;
 use crate::diag::{ClientConfig, ClientError};
 use crate::evidence::Observations;
-use crate::frame::{CanFrame, CanId, IfName};
+use crate::frame::{CanFrame, CanId, Direction, IfName};
 use crate::isotp::IsoTpConfig;
 use crate::profile::{self, Profile, Role};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
@@ -47,6 +48,11 @@ pub struct LivePlan {
     /// safety checks).
     pub actuate: bool,
     pub observations: Observations,
+    /// Scripts (`--no-prompt`, batch): a bus on which nothing at all is
+    /// heard within `timeout` fails the run ([`DiagnoseError::Silent`]) at
+    /// once, instead of listening on and concluding `no-bus-activity` (the
+    /// verdict a person at the car gets, with its next steps).
+    pub fail_on_silence: bool,
 }
 
 /// The person at the car, or nobody (`--no-prompt`, no terminal, tests).
@@ -101,10 +107,24 @@ impl Feed<'_> {
     }
 }
 
+/// Something on the bus answered: any frame received but an error frame
+/// (an adapter on a dead bus or at the wrong bitrate reports its own
+/// unacknowledged sends as error frames; that is not an answer).
+fn note_heard(heard: &AtomicBool, frame: &CanFrame, dir: Direction) {
+    if dir == Direction::Rx && !frame.is_error() {
+        heard.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Builds the tap: records and forwards every frame (the tester stamps sent
-/// frames with the bus clock).
-fn tap(tx: mpsc::Sender<CanFrame>, mut record: Option<Recorder>) -> crate::tester::Tap {
-    Box::new(move |frame, _dir| {
+/// frames with the bus clock) and notes whether anything answered.
+fn tap(
+    tx: mpsc::Sender<CanFrame>,
+    mut record: Option<Recorder>,
+    heard: Arc<AtomicBool>,
+) -> crate::tester::Tap {
+    Box::new(move |frame, dir| {
+        note_heard(&heard, frame, dir);
         let f = *frame;
         if let Some(w) = record.as_mut() {
             if let Err(e) = w.frame(&f).and_then(|()| w.flush()) {
@@ -130,12 +150,58 @@ pub async fn run<B: CanBus>(
     record: Option<Recorder>,
     shutdown: Shutdown,
 ) -> Result<(Profile, Report), DiagnoseError> {
+    let heard = Arc::new(AtomicBool::new(false));
+    let bus_name = iface.to_string();
+    let work = diagnose(
+        &mut open,
+        iface,
+        source,
+        profile_spec,
+        plan,
+        operator,
+        record,
+        shutdown,
+        Arc::clone(&heard),
+    );
+    if !plan.fail_on_silence {
+        return work.await;
+    }
+    // Dropping the run half-way is safe only because nothing was heard:
+    // without a single reply no session was opened and no output driven,
+    // so there is nothing to hand back.
+    let silence = async {
+        tokio::time::sleep(plan.timeout).await;
+        if heard.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = work => r,
+        () = silence => Err(DiagnoseError::Silent {
+            bus: bus_name,
+            timeout_s: plan.timeout.as_secs_f64(),
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn diagnose<B: CanBus>(
+    mut open: impl FnMut() -> Result<B, BusError>,
+    iface: IfName,
+    source: (&'static str, String),
+    profile_spec: &str,
+    plan: &LivePlan,
+    operator: &mut dyn Operator,
+    record: Option<Recorder>,
+    shutdown: Shutdown,
+    heard: Arc<AtomicBool>,
+) -> Result<(Profile, Report), DiagnoseError> {
     let (tx, frames) = mpsc::channel();
     let mut record = record;
     let mut vin = None;
     if profile_spec == "auto" {
         operator.say("reading the VIN to pick the vehicle profile");
-        let (found, rec) = read_vin(&mut open, iface, &tx, record, &shutdown).await?;
+        let (found, rec) = read_vin(&mut open, iface, &tx, record, &shutdown, &heard).await?;
         vin = found;
         record = rec;
     }
@@ -163,7 +229,7 @@ pub async fn run<B: CanBus>(
     }
     let bus = open().map_err(|e| DiagnoseError::Bus(e.to_string()))?;
     let mut tester = Tester::new(bus, isotp, client, shutdown);
-    tester.set_tap(tap(tx, record));
+    tester.set_tap(tap(tx, record, heard));
     let mut notes = Vec::new();
     let mut feed = Feed {
         frames,
@@ -221,6 +287,7 @@ async fn read_vin<B: CanBus>(
     tx: &mpsc::Sender<CanFrame>,
     record: Option<Recorder>,
     shutdown: &Shutdown,
+    heard: &Arc<AtomicBool>,
 ) -> Result<(Option<String>, Option<Recorder>), DiagnoseError> {
     let mut tries: Vec<(CanId, CanId, ClientConfig, Vec<u8>)> = vec![
         (
@@ -264,7 +331,9 @@ async fn read_vin<B: CanBus>(
         let mut t = Tester::new(bus, isotp, cfg, shutdown.clone());
         let txc = tx.clone();
         let shared_w = shared.clone();
-        t.set_tap(Box::new(move |frame, _| {
+        let heard = Arc::clone(heard);
+        t.set_tap(Box::new(move |frame, dir| {
+            note_heard(&heard, frame, dir);
             if let Some(w) = &shared_w {
                 let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = w.frame(frame).and_then(|()| w.flush());
@@ -533,6 +602,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             actuate: false,
             observations: Observations::default(),
+            fail_on_silence: false,
         }
     }
 
@@ -596,6 +666,83 @@ mod tests {
         .await
         .unwrap();
         report
+    }
+
+    async fn scripted_on(bus: &VirtualBus, spec: &str) -> Result<Report, DiagnoseError> {
+        let b = bus.clone();
+        let plan = LivePlan {
+            fail_on_silence: true,
+            ..plan()
+        };
+        run(
+            move || Ok(b.endpoint(name("tester"))),
+            name("vbus"),
+            ("live", "vcan9".into()),
+            spec,
+            &plan,
+            &mut Unattended { yes: true },
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .map(|(_, r)| r)
+    }
+
+    /// Nothing on the bus but our own requests: a person gets the
+    /// no-bus-activity verdict; a script gets a failed run after --timeout,
+    /// not after the listening window.
+    #[tokio::test(start_paused = true)]
+    async fn silent_bus_fails_a_scripted_run_after_the_timeout() {
+        for spec in ["nissan-altima-2013-2018", "auto"] {
+            let bus = VirtualBus::new(1_000_000);
+            // A member that never speaks keeps the bus open, as a car whose
+            // modules sleep would.
+            let _asleep = bus.endpoint(name("asleep"));
+            let start = tokio::time::Instant::now();
+            let e = scripted_on(&bus, spec).await.unwrap_err();
+            assert!(
+                matches!(&e, DiagnoseError::Silent { bus, timeout_s } if bus == "vbus" && *timeout_s == 1.0),
+                "{e}"
+            );
+            assert!(
+                e.to_string().starts_with("no frame on vbus within 1 s"),
+                "{e}"
+            );
+            assert_eq!(start.elapsed(), plan().timeout, "{spec}");
+            let r = diagnose_on(&bus, spec).await;
+            assert_eq!(r.top().unwrap().id, "no-bus-activity", "{spec}");
+        }
+    }
+
+    /// Error frames are the adapter talking about its own sends, not an
+    /// answer.
+    #[tokio::test(start_paused = true)]
+    async fn error_frames_are_not_an_answer() {
+        let bus = VirtualBus::new(1_000_000);
+        let mut ep = bus.endpoint(name("adapter"));
+        tokio::spawn(async move {
+            loop {
+                let f = CanFrame::error(0x080, &[0; 8]).unwrap();
+                if ep.send(&f).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let e = scripted_on(&bus, "nissan-altima-2013-2018")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DiagnoseError::Silent { .. }), "{e}");
+    }
+
+    /// Other modules talk, the BCM does not: that is a diagnosis
+    /// (bcm-unreachable), for scripts too.
+    #[tokio::test(start_paused = true)]
+    async fn a_live_bus_with_a_silent_bcm_is_a_verdict_for_scripts_too() {
+        let bus = VirtualBus::new(1_000_000);
+        broadcaster(&bus, 124);
+        let r = scripted_on(&bus, "nissan-altima-2013-2018").await.unwrap();
+        assert_eq!(r.top().unwrap().id, "bcm-unreachable", "{:#?}", r.verdicts);
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,6 +40,9 @@ pub enum DiagnoseError {
     Bus(String),
     #[error("{0}")]
     Interrupted(String),
+    /// A live run for a script (`--no-prompt`, batch) heard nothing at all.
+    #[error("no frame on {bus} within {timeout_s} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring")]
+    Silent { bus: String, timeout_s: f64 },
 }
 
 /// Which profile was used and why.
@@ -234,27 +237,46 @@ pub fn replay(
 ) -> Result<(Profile, Report), DiagnoseError> {
     // `auto` needs the VIN before the profile: one quick pass first.
     let vin = if profile_spec == "auto" {
-        let mut scan = VinScanner::new();
-        let mut reader = CaptureReader::open(path, opts)?;
-        // The VIN travels on the diagnostic ids only: the rest is counted
-        // by the reader, not built.
-        let mut diagnostic = IdSet::new();
-        for id in 0x700..=0x7FF {
-            diagnostic.insert(id);
-        }
-        let mut census = Census::default();
-        while let Some(frame) = reader.next_frame_of(&diagnostic, &mut census)? {
-            if scan.feed(frame) {
-                break;
-            }
-        }
-        scan.vin().map(str::to_owned)
+        capture_vin(path, opts)?
     } else {
         None
     };
     let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
+    let report = replay_with(path, opts, &profile, choice, observations)?;
+    Ok((profile, report))
+}
+
+/// The VIN the capture carries (the quick pass `--profile auto` makes
+/// before choosing the profile), if any.
+pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<String>, DiagnoseError> {
+    let mut scan = VinScanner::new();
     let mut reader = CaptureReader::open(path, opts)?;
-    let mut analyzer = Analyzer::new(&profile);
+    // The VIN travels on the diagnostic ids only: the rest is counted by
+    // the reader, not built.
+    let mut diagnostic = IdSet::new();
+    for id in 0x700..=0x7FF {
+        diagnostic.insert(id);
+    }
+    let mut census = Census::default();
+    while let Some(frame) = reader.next_frame_of(&diagnostic, &mut census)? {
+        if scan.feed(frame) {
+            break;
+        }
+    }
+    Ok(scan.vin().map(str::to_owned))
+}
+
+/// Diagnoses a recorded capture with a profile already chosen (a batch
+/// loads each distinct profile once, not once per capture).
+pub fn replay_with(
+    path: &Path,
+    opts: ReadOptions,
+    profile: &Profile,
+    choice: ProfileChoice,
+    observations: Observations,
+) -> Result<Report, DiagnoseError> {
+    let mut reader = CaptureReader::open(path, opts)?;
+    let mut analyzer = Analyzer::new(profile);
     feed_capture(&mut reader, &mut analyzer)?;
     let (evidence, stats) = analyzer.finish(observations);
     let mut notes = Vec::new();
@@ -280,8 +302,7 @@ pub fn replay(
         analyzer: stats,
         notes,
     };
-    let report = Report::new(&profile, choice, source, evidence);
-    Ok((profile, report))
+    Ok(Report::new(profile, choice, source, evidence))
 }
 
 /// Runs a whole capture through `analyzer`. The reader builds only the
