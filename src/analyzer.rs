@@ -516,6 +516,39 @@ mod tests {
     }
 
     #[test]
+    fn wanted_ids_are_the_bcm_pair_and_the_broadcasts() {
+        let p = l33();
+        let a = Analyzer::new(&p);
+        let wanted: Vec<u16> = a.wanted_standard_ids().collect();
+        assert_eq!(wanted, vec![0x284, 0x358, 0x60D, 0x6F6, 0x745, 0x765]);
+    }
+
+    /// Counted frames land in the evidence as fed ones do.
+    #[test]
+    fn counted_frames_are_the_census_of_fed_ones() {
+        let p = l33();
+        let mut fed = Analyzer::new(&p);
+        for (id, t) in [(0x123, 50), (0x123, 10), (0x160, 30), (0x7DF, 5)] {
+            fed.feed(&f(id, &[0], t));
+        }
+        let mut counted = Analyzer::new(&p);
+        counted.counted(CanId::Standard(0x123), 2, 10, 50);
+        counted.counted(CanId::Standard(0x160), 1, 30, 30);
+        counted.counted(CanId::Standard(0x7DF), 1, 5, 5);
+        let (a, _) = fed.finish(Observations::default());
+        let (b, _) = counted.finish(Observations::default());
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+        assert_eq!(
+            (b.frames_seen, b.first_us, b.last_us),
+            (4, Some(5), Some(50))
+        );
+        assert_eq!(b.census.len(), 1);
+    }
+
+    #[test]
     fn broadcast_and_census() {
         let p = l33();
         let mut a = Analyzer::new(&p);
