@@ -244,6 +244,7 @@ impl<'p> Analyzer<'p> {
         {
             self.stats.unanswered_requests += 1;
             if let Some(p) = self.pending.take() {
+                self.ev.bcm_unanswered(p.t_us);
                 if p.active_test {
                     self.ev.active_test_sent(p.t_us, false);
                 }

@@ -64,6 +64,15 @@ pub struct Reachability {
     pub session_start: SessionStart,
     /// Frames outside the diagnostic range 0x700–0x7FF: other ECUs alive.
     pub non_diag_frames: u64,
+    /// Requests left without a reply past their deadline.
+    pub unanswered: u32,
+    /// Time of the BCM's last reply.
+    pub last_response_us: Option<u64>,
+    /// Requests left unanswered since the BCM's last reply: a BCM that
+    /// answered and then stopped (dropped off the bus, lost power).
+    pub unanswered_since_reply: u32,
+    /// When the first of those went unanswered.
+    pub silent_since_us: Option<u64>,
 }
 
 /// A DTC as read from the BCM.
@@ -297,6 +306,10 @@ impl Evidence {
                 diag_responses: 0,
                 session_start: SessionStart::NotTried,
                 non_diag_frames: 0,
+                unanswered: 0,
+                last_response_us: None,
+                unanswered_since_reply: 0,
+                silent_since_us: None,
             },
             dtc_read: DtcReadState::default(),
             dtcs: Vec::new(),
@@ -373,9 +386,22 @@ impl Evidence {
         }
     }
 
+    /// A request (sent at `t_us`) that got no reply before its deadline.
+    pub fn bcm_unanswered(&mut self, t_us: u64) {
+        let r = &mut self.reachability;
+        r.unanswered += 1;
+        if r.last_response_us.is_some() {
+            r.unanswered_since_reply += 1;
+            r.silent_since_us.get_or_insert(t_us);
+        }
+    }
+
     /// A reply from the BCM (whole ISO-TP payload).
     pub fn bcm_response(&mut self, t_us: u64, payload: &[u8]) {
         self.reachability.diag_responses += 1;
+        self.reachability.last_response_us = Some(t_us);
+        self.reachability.unanswered_since_reply = 0;
+        self.reachability.silent_since_us = None;
         let first = payload.first().copied();
         let session_sid = self
             .ctx

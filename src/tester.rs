@@ -143,8 +143,13 @@ pub enum TesterError {
     #[error("empty request: expected at least a service id")]
     EmptyRequest,
     /// `close` could not hand everything back; the list says what is left.
+    /// `outputs_left` is false when only leaving the session failed (the
+    /// module leaves it by itself after S3 without requests).
     #[error("could not hand everything back to the module: {failures}")]
-    Restore { failures: String },
+    Restore {
+        failures: String,
+        outputs_left: bool,
+    },
 }
 
 /// The module's answer to one request.
@@ -430,7 +435,13 @@ impl<B: CanBus> Tester<B> {
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            Err(TesterError::Restore { failures })
+            // Session control (0x10) is the only restore that is not an
+            // output handed back.
+            let outputs_left = left.iter().any(|r| r.first() != Some(&0x10));
+            Err(TesterError::Restore {
+                failures,
+                outputs_left,
+            })
         }
     }
 

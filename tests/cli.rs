@@ -746,3 +746,21 @@ fn decode_with_a_profile_follows_its_bcm_and_protocol() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no-such-car"), "{}", run.stderr);
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definitions_as_help() {
+    let sb = Sandbox::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = sb.run(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        // Every subcommand of --help is offered.
+        for cmd in ["diagnose", "capture", "batch", "simulate", "profiles"] {
+            assert!(run.stdout.contains(cmd), "{shell} lacks {cmd}");
+        }
+    }
+    let run = sb.run(&["man"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(".TH trunkdiag 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("Exit codes"), "{}", run.stdout);
+    assert_eq!(sb.run(&["completions", "nosh"]).code, 2);
+}

@@ -70,6 +70,13 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Many diagnoses in one run (a jobs file, or captures and directories): one JSON line per job.
     Batch(batch::BatchArgs),
+    /// Print a shell completion script (e.g. `trunkdiag completions bash > /etc/bash_completion.d/trunkdiag`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `trunkdiag man > trunkdiag.1`.
+    Man,
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -159,6 +166,20 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Record(args) => record::run(args),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Completions { shell } => {
+            // Into a buffer first: the generator panics on a write error
+            // (a closed pipe), and main exits quietly on one.
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "trunkdiag", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(exit::OK)
+        }
         Command::Batch(args) => batch::run(args, cli.log.quiet),
     }
 }

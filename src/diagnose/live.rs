@@ -254,11 +254,23 @@ async fn diagnose<B: CanBus>(
             ))
         }
         Err(TesterError::Bus(e)) => return Err(DiagnoseError::Bus(e.to_string())),
-        Err(TesterError::Restore { failures }) => {
+        // An output that may still be driven must stop the run loudly.
+        Err(TesterError::Restore {
+            failures,
+            outputs_left: true,
+        }) => {
             return Err(DiagnoseError::Bus(format!(
                 "could not hand everything back to the BCM: {failures}"
             )))
         }
+        // Only the session could not be left (the BCM stopped answering):
+        // it lapses by itself after a few seconds; the evidence still stands.
+        Err(TesterError::Restore {
+            failures,
+            outputs_left: false,
+        }) => notes.push(format!(
+            "could not leave the BCM's diagnostic session ({failures}); the BCM leaves it by itself after a few seconds without requests"
+        )),
         Err(e) => notes.push(format!("the run ended early: {e}")),
     }
     let (evidence, stats) = analyzer.finish(plan.observations.clone());
@@ -649,6 +661,63 @@ mod tests {
                 }
             }
         });
+    }
+
+    /// The same BCM, but it stops answering after `answers` replies (it lost
+    /// power mid-session) while the rest of the bus keeps talking.
+    fn nissan_bcm_that_drops_out(bus: &VirtualBus, answers: usize) {
+        let mut ep = bus.endpoint(name("bcm"));
+        tokio::spawn(async move {
+            let mut left = answers;
+            while let Ok(f) = ep.recv().await {
+                if f.id != CanId::Standard(0x745) || left == 0 {
+                    continue;
+                }
+                let d = f.data();
+                let len = usize::from(d.first().copied().unwrap_or(0) & 0x0F);
+                let resp: Vec<u8> = match d.get(1..1 + len).unwrap_or_default() {
+                    [0x10, 0xC0] => vec![0x50, 0xC0],
+                    [0x18, ..] => vec![0x58, 0x00],
+                    [0x21, 0x44] => vec![0x61, 0x44, 0, 0],
+                    [0x3E, 0x01] => vec![0x7E, 0x01],
+                    [sid, ..] => vec![0x7F, *sid, 0x11],
+                    [] => continue,
+                };
+                left -= 1;
+                let mut data = vec![resp.len() as u8];
+                data.extend_from_slice(&resp);
+                data.resize(8, 0x55);
+                let r = CanFrame::classic(CanId::Standard(0x765), &data).unwrap();
+                if ep.send(&r).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A BCM that answers, then goes silent mid-session: the run ends with a
+    /// bcm-unreachable verdict (not a failed run), the unanswered session exit
+    /// is a note, and nothing hangs.
+    #[tokio::test(start_paused = true)]
+    async fn a_bcm_that_stops_answering_mid_session_is_a_verdict() {
+        let bus = VirtualBus::new(1_000_000);
+        broadcaster(&bus, 125);
+        nissan_bcm_that_drops_out(&bus, 4);
+        let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
+        let top = r.top().unwrap();
+        assert_eq!(top.id, "bcm-unreachable", "{:?}", r.verdicts);
+        assert!(
+            top.evidence
+                .iter()
+                .any(|e| e.contains("then stopped answering")),
+            "{:?}",
+            top.evidence
+        );
+        assert!(
+            r.source.notes.iter().any(|n| n.contains("could not leave")),
+            "{:?}",
+            r.source.notes
+        );
     }
 
     async fn diagnose_on(bus: &VirtualBus, spec: &str) -> Report {

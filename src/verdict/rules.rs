@@ -113,6 +113,29 @@ pub fn diagnose(profile: &Profile, ev: &Evidence) -> Vec<Verdict> {
         );
     }
 
+    // It answered, then stopped: dropped off the bus or lost power mid-run.
+    // Two misses in a row, so one lost reply does not count.
+    if r.diag_responses > 0 && r.unanswered_since_reply >= 2 {
+        let bcm = profile.bcm();
+        let since = r
+            .silent_since_us
+            .map(|t| format!(" from {}", clock.at(t)))
+            .unwrap_or_default();
+        f.push(
+            Finding::new(Cause::BcmUnreachable, 880, Confidence::Medium)
+                .line(format!(
+                    "the BCM answered {} request(s) on 0x{}, then stopped answering{since}: {} request(s) on 0x{} left without a reply",
+                    r.diag_responses, bcm.response_id, r.unanswered_since_reply, bcm.request_id
+                ))
+                .line(format!(
+                    "{} frame(s) from other modules: the bus is alive",
+                    r.non_diag_frames
+                ))
+                .note("A module that drops out mid-session often lost power: check the battery and the BCM's fuses first.")
+                .items([bcm.addressing_item]),
+        );
+    }
+
     battery_rules(profile, ev, &clock, &mut f);
     dtc_rules(profile, ev, &clock, &mut f);
     if ev.general_rejects > 0 {
@@ -679,6 +702,10 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
             text::explanation(*c).to_owned(),
             text::next_steps(*c)
                 .iter()
+                // Do not ask for a check the user has already reported.
+                .filter(|s| {
+                    **s != text::KEY_BLADE_STEP || ev.observations.key_blade_opens.is_none()
+                })
                 .map(|s| (*s).to_owned())
                 .collect(),
         ),

@@ -568,3 +568,22 @@ fn valet_lockout_json_says_unverified_and_names_the_item() {
     let ev = json["evidence"].to_string();
     assert!(ev.contains("TR CANCEL SW (KWP 21 44 A.7)"), "{ev}");
 }
+
+#[test]
+fn next_steps_leave_out_a_check_the_user_already_reported() {
+    let steps = |obs: Option<&str>| {
+        let mut s = nissan_presses(CABIN, &[1.0], true, |_| false);
+        if let Some(o) = obs {
+            s = s.observe(o);
+        }
+        let v = s.run();
+        v.iter()
+            .find(|v| v.id == "trunk-latch")
+            .map(|v| v.next_steps.clone())
+            .unwrap()
+    };
+    assert!(steps(None).iter().any(|s| s == text::KEY_BLADE_STEP));
+    assert!(!steps(Some("click=yes key-blade-opens=no"))
+        .iter()
+        .any(|s| s == text::KEY_BLADE_STEP));
+}

@@ -14,6 +14,9 @@ pub const SAFETY: [&str; 5] = [
 ];
 
 /// What every unverified verdict says, followed by the items it rests on.
+/// The key-blade check; left out when the user already said how it went.
+pub const KEY_BLADE_STEP: &str = "Try the key blade in the trunk key cylinder, if the car has one.";
+
 pub const UNVERIFIED_NOTE: &str = "rests on an unverified mapping: confirm on the vehicle";
 
 /// One plain sentence.
@@ -99,7 +102,7 @@ pub fn next_steps(c: Cause) -> &'static [&'static str] {
             "If voltage arrives but nothing moves, replace the actuator.",
         ],
         Cause::TrunkLatch => &[
-            "Try the key blade in the trunk key cylinder, if the car has one.",
+            KEY_BLADE_STEP,
             "Press down on the lid while someone presses the release, to free a jammed latch.",
             "Lubricate or replace the latch once the lid is open.",
         ],

@@ -27,35 +27,68 @@ for d in "$LIVE"/*/; do
     done
 done
 
-# canplayer: a wave of bundled captures, both profiles, played in real time.
+# The profile (and observations) a bundled capture is diagnosed with: the
+# fixtures of tests/data/diagnose say it in a `# args:` line; the library in
+# captures/<profile>/ by its directory (its scenarios below need none).
+capture_args() {
+    case "$1" in
+        /repo/captures/*) echo "--profile $(basename "$(dirname "$1")")" ;;
+        *) sed -n 's/^# args: //p' "$1" | head -n 1 ;;
+    esac
+}
+# The interface named in a capture's first frame line.
+capture_iface() {
+    grep -m 1 '^(' "$1" | cut -d' ' -f2
+}
+
+# canplayer: a wave of bundled captures, both profiles, played in real time:
+# fixtures taken on can0, and library recordings (vcan0, with their `# `
+# header lines, which canplayer must skip).
 play_one() {
     local f=$1 iface=$2 out=$3 args
-    args=$(sed -n 's/^# args: //p' "$f" | head -n 1)
+    args=$(capture_args "$f")
     fresh_vcan "$iface" || return 1
     # shellcheck disable=SC2086
     timeout 40 trunkdiag diagnose --iface "$iface" --no-prompt --json --listen 11 $args \
         > "$out.json" 2> "$out.err" &
     local diag=$!
     wait_listeners "$iface" 1 || return 1
-    # The captures were taken on can0; -I plays the file, vcanN=can0 maps it.
-    timeout 30 canplayer -I "$f" "$iface=can0" 2> "$out.play.err"
+    # -I plays the file; vcanN=<iface in the file> maps it onto ours.
+    timeout 30 canplayer -I "$f" "$iface=$(capture_iface "$f")" 2> "$out.play.err"
     wait $diag
     echo $? > "$out.rc"
 }
+plays="/repo/tests/data/diagnose/nissan-trunk-fuse.log
+/repo/tests/data/diagnose/nissan-valet-lockout.log
+/repo/tests/data/diagnose/ford-no-fault-found.log
+/repo/tests/data/diagnose/ford-bcm-fault.log
+/repo/captures/nissan-altima-2013-2018/valet-lockout.log
+/repo/captures/ford-fusion-2013-2020/no-fault-found.log"
+# A short, unique name per played file.
+play_name() {
+    case "$1" in
+        /repo/captures/*) echo "library-$(basename "$(dirname "$1")")-$(basename "$1" .log)" ;;
+        *) basename "$1" .log ;;
+    esac
+}
 played=
 i=0
-for name in nissan-trunk-fuse nissan-valet-lockout ford-no-fault-found ford-bcm-fault; do
-    f=/repo/tests/data/diagnose/$name.log
+for f in $plays; do
+    name=$(play_name "$f")
     [ -f "$f" ] || { fail "canplayer/$name" "no bundled capture $f"; continue; }
-    play_one "$f" "vplay$i" "/tmp/play-$name" > "/tmp/play-$name.out" 2>&1 &
+    play_one "$f" "vplay$((i % WAVE))" "/tmp/play-$name" > "/tmp/play-$name.out" 2>&1 &
     played="$played $!"
     i=$((i + 1))
+    if [ $((i % WAVE)) -eq 0 ]; then
+        for p in $played; do wait "$p"; done
+        played=
+    fi
 done
 for p in $played; do wait "$p"; done
-for name in nissan-trunk-fuse nissan-valet-lockout ford-no-fault-found ford-bcm-fault; do
-    f=/repo/tests/data/diagnose/$name.log
+for f in $plays; do
+    name=$(play_name "$f")
     [ -f "$f" ] || continue
-    args=$(sed -n 's/^# args: //p' "$f" | head -n 1)
+    args=$(capture_args "$f")
     # shellcheck disable=SC2086
     trunkdiag diagnose --replay "$f" --json $args > "/tmp/play-$name.offline.json" 2>/dev/null
     offline=$(top_verdict "/tmp/play-$name.offline.json")
