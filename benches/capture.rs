@@ -1,5 +1,6 @@
 //! Criterion benches of the replay path: candump and pcap parsing (throughput
-//! in bytes of capture), and passive ISO-TP reassembly (throughput in frames).
+//! in bytes of capture), passive ISO-TP reassembly (throughput in frames),
+//! and the whole replay diagnosis (capture bytes to verdict).
 //! All on the deterministic capture of `benches/common/gen.rs`, at a size
 //! that fits criterion's many iterations (the 2-million-frame comparison with
 //! peers is `scripts/bench`).
@@ -10,7 +11,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use trunkdiag::analyzer::Analyzer;
 use trunkdiag::capture::{CaptureReader, Census, IdSet, ReadOptions};
+use trunkdiag::diagnose::feed_capture;
+use trunkdiag::evidence::Observations;
 use trunkdiag::frame::{CanFrame, CanId};
 use trunkdiag::isotp::{Addressing, Reassembler};
 
@@ -60,7 +64,7 @@ fn read_filtered(bytes: &[u8]) -> u64 {
     {
         n += black_box(f.timestamp_us) & 1;
     }
-    n + census.standard.iter().sum::<u64>()
+    n + census.total()
 }
 
 fn frames_of(log: &[u8]) -> Vec<CanFrame> {
@@ -134,5 +138,41 @@ fn reassembly(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, reassembly);
+/// The replay diagnosis of `log` to a verdict: the fast path
+/// (`feed_capture`, what `diagnose --replay` runs) or every frame built and
+/// fed (the simple path it must equal).
+fn diagnose(log: &[u8], profile: &trunkdiag::profile::Profile, fast: bool) -> usize {
+    let mut r = CaptureReader::from_reader(
+        "bench.log",
+        Box::new(Cursor::new(log.to_vec())),
+        ReadOptions::default(),
+    )
+    .expect("a capture");
+    let mut a = Analyzer::new(profile);
+    if fast {
+        feed_capture(&mut r, &mut a).expect("a well-formed capture");
+    } else {
+        while let Some(f) = r.next_frame().expect("a well-formed capture") {
+            a.feed(&f);
+        }
+    }
+    let (ev, _) = a.finish(Observations::default());
+    trunkdiag::verdict::diagnose(profile, &ev).len()
+}
+
+fn replay(c: &mut Criterion) {
+    let log = candump_log();
+    let profile = trunkdiag::profile::load("nissan-altima-2013-2018").expect("a bundled profile");
+    let mut g = c.benchmark_group("replay");
+    g.throughput(Throughput::Bytes(log.len() as u64));
+    g.bench_function("diagnose", |b| {
+        b.iter(|| diagnose(black_box(&log), &profile, true))
+    });
+    g.bench_function("diagnose_every_frame_fed", |b| {
+        b.iter(|| diagnose(black_box(&log), &profile, false))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parsing, reassembly, replay);
 criterion_main!(benches);

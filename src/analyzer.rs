@@ -149,14 +149,7 @@ impl<'p> Analyzer<'p> {
 
     /// Feeds one frame (seen on the bus or sent by the tool).
     pub fn feed(&mut self, frame: &CanFrame) {
-        let class = match frame.id {
-            CanId::Standard(raw) => self
-                .std_class
-                .get(usize::from(raw))
-                .copied()
-                .unwrap_or(OTHER),
-            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
-        };
+        let class = self.class(frame.id);
         let t = frame.timestamp_us;
         self.expire(t);
         self.ev.frame(frame, class != OTHER);
@@ -175,6 +168,49 @@ impl<'p> Analyzer<'p> {
                     .decode_broadcast(frame, |item, role, v| ev.record(role, v, t, item));
             }
             _ => {}
+        }
+    }
+
+    /// The 11-bit ids whose frames [`feed`](Self::feed) needs whole: the
+    /// BCM's pair and the broadcasts. Every other frame only counts, so a
+    /// reader may count those per id instead of building them and hand the
+    /// counts to [`counted`](Self::counted), with
+    /// [`time_seen`](Self::time_seen) before each frame it does feed: the
+    /// evidence is then exactly what feeding every frame gives.
+    pub fn wanted_standard_ids(&self) -> impl Iterator<Item = u16> + '_ {
+        (0u16..)
+            .zip(&self.std_class)
+            .filter(|(_, c)| matches!(**c, BCM_REQUEST | BCM_RESPONSE | BROADCAST))
+            .map(|(id, _)| id)
+    }
+
+    /// The bus reached `t_us` in frames that were counted, not fed: a
+    /// request open past its deadline is unanswered. (Between two fed
+    /// frames the deadline does not move, so the latest such time stands
+    /// for all of them.)
+    #[inline]
+    pub fn time_seen(&mut self, t_us: u64) {
+        self.expire(t_us);
+    }
+
+    /// `frames` frames of `id` counted and not fed, the earliest at
+    /// `first_us`, the latest at `last_us`; for ids outside
+    /// [`wanted_standard_ids`](Self::wanted_standard_ids) (the frames of a
+    /// wanted id would lose their content: they are only counted).
+    pub fn counted(&mut self, id: CanId, frames: u64, first_us: u64, last_us: u64) {
+        let known = self.class(id) != OTHER;
+        self.ev.frames_counted(id, known, frames, first_us, last_us);
+    }
+
+    #[inline]
+    fn class(&self, id: CanId) -> u8 {
+        match id {
+            CanId::Standard(raw) => self
+                .std_class
+                .get(usize::from(raw))
+                .copied()
+                .unwrap_or(OTHER),
+            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
         }
     }
 
@@ -478,6 +514,39 @@ mod tests {
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(stats.unanswered_requests, 1);
         assert_eq!(ev.reachability.session_start, SessionStart::NoAnswer);
+    }
+
+    #[test]
+    fn wanted_ids_are_the_bcm_pair_and_the_broadcasts() {
+        let p = l33();
+        let a = Analyzer::new(&p);
+        let wanted: Vec<u16> = a.wanted_standard_ids().collect();
+        assert_eq!(wanted, vec![0x284, 0x358, 0x60D, 0x6F6, 0x745, 0x765]);
+    }
+
+    /// Counted frames land in the evidence as fed ones do.
+    #[test]
+    fn counted_frames_are_the_census_of_fed_ones() {
+        let p = l33();
+        let mut fed = Analyzer::new(&p);
+        for (id, t) in [(0x123, 50), (0x123, 10), (0x160, 30), (0x7DF, 5)] {
+            fed.feed(&f(id, &[0], t));
+        }
+        let mut counted = Analyzer::new(&p);
+        counted.counted(CanId::Standard(0x123), 2, 10, 50);
+        counted.counted(CanId::Standard(0x160), 1, 30, 30);
+        counted.counted(CanId::Standard(0x7DF), 1, 5, 5);
+        let (a, _) = fed.finish(Observations::default());
+        let (b, _) = counted.finish(Observations::default());
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+        assert_eq!(
+            (b.frames_seen, b.first_us, b.last_us),
+            (4, Some(5), Some(50))
+        );
+        assert_eq!(b.census.len(), 1);
     }
 
     #[test]

@@ -330,17 +330,35 @@ impl Evidence {
     }
 
     /// Counts one frame from the bus; `known` is `profile.is_known_id(frame.id)`.
+    #[inline]
     pub fn frame(&mut self, frame: &CanFrame, known: bool) {
         let t = frame.timestamp_us;
-        self.frames_seen += 1;
-        self.first_us = Some(self.first_us.map_or(t, |f| f.min(t)));
-        self.last_us = Some(self.last_us.map_or(t, |l| l.max(t)));
-        if !is_diagnostic_id(frame.id) {
-            self.reachability.non_diag_frames += 1;
+        self.frames_counted(frame.id, known, 1, t, t);
+    }
+
+    /// Counts `frames` frames of one id at once, the earliest at `first_us`,
+    /// the latest at `last_us`: the same record as [`frame`](Self::frame)
+    /// called for each, for a reader that counted frames it did not build.
+    pub fn frames_counted(
+        &mut self,
+        id: CanId,
+        known: bool,
+        frames: u64,
+        first_us: u64,
+        last_us: u64,
+    ) {
+        if frames == 0 {
+            return;
+        }
+        self.frames_seen += frames;
+        self.first_us = Some(self.first_us.map_or(first_us, |f| f.min(first_us)));
+        self.last_us = Some(self.last_us.map_or(last_us, |l| l.max(last_us)));
+        if !is_diagnostic_id(id) {
+            self.reachability.non_diag_frames += frames;
             if !known {
-                let e = self.unknown.entry(frame.id).or_insert((0, t));
-                e.0 += 1;
-                e.1 = e.1.min(t);
+                let e = self.unknown.entry(id).or_insert((0, first_us));
+                e.0 += frames;
+                e.1 = e.1.min(first_us);
             }
         }
     }

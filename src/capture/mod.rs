@@ -188,22 +188,45 @@ impl IdSet {
 }
 
 /// What [`CaptureReader::next_frame_of`] counted instead of handing out:
-/// frames of 11-bit ids not in the wanted set.
+/// frames of 11-bit ids not in the wanted set, per id, with their earliest
+/// and latest timestamps (min and max: a log of several interfaces is not
+/// always in time order).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Census {
-    /// Frames per 11-bit id.
-    pub standard: Vec<u64>,
-    /// First and last timestamp of the counted frames.
-    pub first_us: Option<u64>,
-    pub last_us: Option<u64>,
+    per_id: Vec<IdCount>,
+    /// The latest timestamp counted since the last [`Census::take_latest`].
+    latest: Option<u64>,
+}
+
+/// One 11-bit id's count; `first_us > last_us` while `frames == 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IdCount {
+    frames: u64,
+    first_us: u64,
+    last_us: u64,
+}
+
+const NO_FRAMES: IdCount = IdCount {
+    frames: 0,
+    first_us: u64::MAX,
+    last_us: 0,
+};
+
+/// An 11-bit id's line in a [`Census`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CensusEntry {
+    pub id: u16,
+    pub frames: u64,
+    /// Earliest and latest timestamp of those frames.
+    pub first_us: u64,
+    pub last_us: u64,
 }
 
 impl Default for Census {
     fn default() -> Census {
         Census {
-            standard: vec![0; 0x800],
-            first_us: None,
-            last_us: None,
+            per_id: vec![NO_FRAMES; 0x800],
+            latest: None,
         }
     }
 }
@@ -211,11 +234,43 @@ impl Default for Census {
 impl Census {
     #[inline]
     fn count(&mut self, id: u16, ts: u64) {
-        if let Some(c) = self.standard.get_mut(usize::from(id)) {
-            *c += 1;
+        if let Some(c) = self.per_id.get_mut(usize::from(id)) {
+            c.frames += 1;
+            c.first_us = c.first_us.min(ts);
+            c.last_us = c.last_us.max(ts);
         }
-        self.first_us.get_or_insert(ts);
-        self.last_us = Some(ts);
+        self.latest = Some(self.latest.map_or(ts, |l| l.max(ts)));
+    }
+
+    /// Frames counted for `id`.
+    pub fn frames(&self, id: u16) -> u64 {
+        self.per_id.get(usize::from(id)).map_or(0, |c| c.frames)
+    }
+
+    /// Frames counted, all ids.
+    pub fn total(&self) -> u64 {
+        self.per_id.iter().map(|c| c.frames).sum()
+    }
+
+    /// The ids with at least one frame counted, in id order.
+    pub fn entries(&self) -> impl Iterator<Item = CensusEntry> + '_ {
+        (0u16..).zip(&self.per_id).filter_map(|(id, c)| {
+            (c.frames > 0).then_some(CensusEntry {
+                id,
+                frames: c.frames,
+                first_us: c.first_us,
+                last_us: c.last_us,
+            })
+        })
+    }
+
+    /// The latest timestamp among the frames counted since the last call
+    /// (`None` when none were). A consumer that reacts to time passing (a
+    /// request's deadline) sees, before each frame handed out, how far the
+    /// bus went in the frames it did not get.
+    #[inline]
+    pub fn take_latest(&mut self) -> Option<u64> {
+        self.latest.take()
     }
 }
 
@@ -1052,15 +1107,18 @@ mod tests {
             wanted.insert(*id);
         }
         let mut expected_census = Census::default();
+        // Each frame handed out, with the latest timestamp skipped before it.
         let mut expected = Vec::new();
+        let mut skipped_latest: Option<u64> = None;
         let mut r = reader(log.clone(), opts).unwrap();
         let expected_end = loop {
             match r.next_frame() {
                 Ok(Some(f)) => match f.id {
                     CanId::Standard(id) if !f.is_error() && !wanted.contains(id) => {
-                        expected_census.count(id, f.timestamp_us)
+                        expected_census.count(id, f.timestamp_us);
+                        skipped_latest = skipped_latest.max(Some(f.timestamp_us));
                     }
-                    _ => expected.push(f),
+                    _ => expected.push((skipped_latest.take(), f)),
                 },
                 Ok(None) => break None,
                 Err(e) => break Some(e.to_string()),
@@ -1071,13 +1129,20 @@ mod tests {
         let mut r2 = reader(log, opts).unwrap();
         let got_end = loop {
             match r2.next_frame_of(&wanted, &mut census) {
-                Ok(Some(f)) => got.push(*f),
+                Ok(Some(f)) => {
+                    let f = *f;
+                    got.push((census.take_latest(), f));
+                }
                 Ok(None) => break None,
                 Err(e) => break Some(e.to_string()),
             }
         };
         assert_eq!(got, expected);
+        assert_eq!(census.take_latest(), skipped_latest);
+        expected_census.take_latest();
         assert_eq!(census, expected_census);
+        let total: u64 = census.entries().map(|e| e.frames).sum();
+        assert_eq!(total, census.total());
         assert_eq!(got_end, expected_end);
         assert_eq!(r2.annotations(), r.annotations());
         assert_eq!(r2.bad_lines(), r.bad_lines());

@@ -464,7 +464,19 @@ fn live_sim(
         (None, given) => given,
     };
     let sim_profile = crate::profile::load(car)?;
-    let cfg = crate::sim::SimConfig::default();
+    let mut cfg = crate::sim::SimConfig::default();
+    // Hidden knobs for scripts/bench: the simulated BCM's answer delays
+    // (microseconds), 0 to measure the tool's own time per exchange.
+    for (var, slot) in [
+        ("TRUNKDIAG_SIM_P2_US", &mut cfg.p2_us),
+        ("TRUNKDIAG_SIM_PENDING_US", &mut cfg.pending_us),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            *slot = v
+                .parse()
+                .map_err(|_| CliError::new(format!("{var}: expected microseconds, found {v:?}")))?;
+        }
+    }
     let name = cfg.iface;
     let plan = LivePlan {
         listen: Duration::from_secs_f64(args.listen),

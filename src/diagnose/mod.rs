@@ -18,9 +18,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::analyzer::{Analyzer, AnalyzerStats, VinScanner};
-use crate::capture::{CaptureError, CaptureReader, ReadOptions};
+use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
 use crate::evidence::{Evidence, Observations};
+use crate::frame::CanId;
 use crate::profile::{self, Profile, ProfileError};
 use crate::verdict::{self, Cause, Verdict};
 
@@ -250,8 +251,15 @@ pub fn replay(
 pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<String>, DiagnoseError> {
     let mut scan = VinScanner::new();
     let mut reader = CaptureReader::open(path, opts)?;
-    while let Some(frame) = reader.next_frame()? {
-        if scan.feed(&frame) {
+    // The VIN travels on the diagnostic ids only: the rest is counted by
+    // the reader, not built.
+    let mut diagnostic = IdSet::new();
+    for id in 0x700..=0x7FF {
+        diagnostic.insert(id);
+    }
+    let mut census = Census::default();
+    while let Some(frame) = reader.next_frame_of(&diagnostic, &mut census)? {
+        if scan.feed(frame) {
             break;
         }
     }
@@ -269,9 +277,7 @@ pub fn replay_with(
 ) -> Result<Report, DiagnoseError> {
     let mut reader = CaptureReader::open(path, opts)?;
     let mut analyzer = Analyzer::new(profile);
-    while let Some(frame) = reader.next_frame()? {
-        analyzer.feed(&frame);
-    }
+    feed_capture(&mut reader, &mut analyzer)?;
     let (evidence, stats) = analyzer.finish(observations);
     let mut notes = Vec::new();
     if evidence.frames_seen == 0 {
@@ -297,6 +303,36 @@ pub fn replay_with(
         notes,
     };
     Ok(Report::new(profile, choice, source, evidence))
+}
+
+/// Runs a whole capture through `analyzer`. The reader builds only the
+/// frames of the ids the analyzer wants whole (the BCM's pair, the
+/// broadcasts: on a saturated bus a few percent of the frames) and counts
+/// the others per id; the analyzer gets those counts, and before each frame
+/// how far the bus went in between. The evidence is exactly what feeding
+/// every frame gives (a test compares the two on every bundled capture).
+pub fn feed_capture(
+    reader: &mut CaptureReader,
+    analyzer: &mut Analyzer<'_>,
+) -> Result<(), CaptureError> {
+    let mut wanted = IdSet::new();
+    for id in analyzer.wanted_standard_ids() {
+        wanted.insert(id);
+    }
+    let mut census = Census::default();
+    while let Some(frame) = reader.next_frame_of(&wanted, &mut census)? {
+        if let Some(t) = census.take_latest() {
+            analyzer.time_seen(t);
+        }
+        analyzer.feed(frame);
+    }
+    if let Some(t) = census.take_latest() {
+        analyzer.time_seen(t);
+    }
+    for e in census.entries() {
+        analyzer.counted(CanId::Standard(e.id), e.frames, e.first_us, e.last_us);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- questions
