@@ -214,6 +214,16 @@ pub struct DtcLine {
     pub description: String,
 }
 
+impl From<&crate::diag::dtc::DtcRecord> for DtcLine {
+    fn from(r: &crate::diag::dtc::DtcRecord) -> DtcLine {
+        DtcLine {
+            code: r.dtc.to_string(),
+            status: format!("{:02X}", r.status),
+            description: r.dtc.description(),
+        }
+    }
+}
+
 fn line(m: &Reassembled, role: Role) -> MessageLine {
     let protocol = role
         .protocol
@@ -233,15 +243,7 @@ fn line(m: &Reassembled, role: Role) -> MessageLine {
         sid: format!("{:02X}", d.sid),
         nrc: d.nrc.map(|n| format!("{:02X}", n.code())),
         nrc_name: d.nrc.map(|n| n.name()),
-        dtcs: d
-            .dtcs
-            .iter()
-            .map(|r| DtcLine {
-                code: r.dtc.to_string(),
-                status: format!("{:02X}", r.status),
-                description: r.dtc.description(),
-            })
-            .collect(),
+        dtcs: d.dtcs.iter().map(DtcLine::from).collect(),
         detail: d.detail,
         malformed: d.malformed,
     }

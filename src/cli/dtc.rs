@@ -103,14 +103,7 @@ fn read(args: &ReadArgs) -> anyhow_like::Result<u8> {
     let records = parse_read(protocol, &payload)?;
     let out = ReadOutput {
         count: records.len(),
-        dtcs: records
-            .iter()
-            .map(|r| DtcLine {
-                code: r.dtc.to_string(),
-                status: format!("{:02X}", r.status),
-                description: r.dtc.description(),
-            })
-            .collect(),
+        dtcs: records.iter().map(DtcLine::from).collect(),
     };
     let mut w = io::stdout().lock();
     if args.link.json {

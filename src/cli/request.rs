@@ -232,15 +232,7 @@ fn output(protocol: Protocol, req: &[u8], resp: &Response) -> RequestOutput {
         sid: format!("{:02X}", d.sid),
         nrc: d.nrc.map(|n| format!("{:02X}", n.code())),
         nrc_name: d.nrc.map(|n| n.name()),
-        dtcs: d
-            .dtcs
-            .iter()
-            .map(|r| DtcLine {
-                code: r.dtc.to_string(),
-                status: format!("{:02X}", r.status),
-                description: r.dtc.description(),
-            })
-            .collect(),
+        dtcs: d.dtcs.iter().map(DtcLine::from).collect(),
         detail: if matches!(resp, Response::Suppressed) {
             "no answer expected (suppress positive response)".into()
         } else {
