@@ -47,3 +47,31 @@ isotp_4095() {
     grep -q 'visotp 7E0#1FFF' /tmp/isotp.dump || { echo "no first frame announcing 0xFFF bytes"; return 1; }
 }
 check can-utils/isotp-4095-bytes isotp_4095
+
+# Issue 2's acceptance, with the real candump as the writer: a log that
+# `candump -l` wrote (classic, 29-bit, remote R and R8, CAN FD with BRS and
+# ESI flags, empty frames) goes through `trunkdiag capture cat` byte for
+# byte, and `capture stats --json` counts every frame.
+candump_log_cat() {
+    fresh_vcan vcat 72 || return 1
+    rm -rf /tmp/catdir && mkdir -p /tmp/catdir
+    (cd /tmp/catdir && exec candump -l vcat) &
+    local dump=$! f
+    sleep 1
+    for f in 123#DEADBEEF 7FF# 1ABCDEF0#0102 00000001#11223344556677 5E9#R 5E9#R8 \
+        456##50102030405060708090A0B0C 456##3 1F334455##1112233445566778899AABBCCDDEEFF00; do
+        cansend vcat "$f" || { kill $dump; return 1; }
+    done
+    sleep 1
+    kill -INT $dump; wait $dump 2>/dev/null
+    local log
+    log=$(ls /tmp/catdir/candump-*.log 2>/dev/null | head -n 1)
+    [ -s "$log" ] || { echo "candump -l wrote no log"; return 1; }
+    [ "$(wc -l < "$log")" -eq 9 ] || { echo "candump -l wrote $(wc -l < "$log") lines, expected 9"; cat "$log"; return 1; }
+    trunkdiag capture cat "$log" > /tmp/catdir/cat.log || { echo "capture cat failed"; return 1; }
+    cmp -s "$log" /tmp/catdir/cat.log || { echo "capture cat differs:"; diff "$log" /tmp/catdir/cat.log | head; return 1; }
+    local frames
+    frames=$(trunkdiag capture stats --json "$log" | tr -d ' \n' | grep -o '"frames":[0-9]*' | head -n 1)
+    [ "$frames" = '"frames":9' ] || { echo "capture stats says $frames, expected 9"; return 1; }
+}
+check can-utils/candump-log-through-capture-cat candump_log_cat
