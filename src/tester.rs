@@ -61,7 +61,9 @@ impl Shutdown {
         let trigger = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::warn!("interrupted: handing outputs back and leaving the session");
+            tracing::warn!(
+                "interrupted: stopping cleanly (any output handed back, any session left)"
+            );
             trigger.trigger();
         });
         shutdown

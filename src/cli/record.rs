@@ -186,19 +186,19 @@ pub fn run(args: RecordArgs) -> anyhow_like::Result<u8> {
             args.iface,
             args.output.display()
         );
+        // Ctrl-C or SIGTERM ends the recording (a timed one early) after the
+        // frame in hand is written: a kill never cuts a line in half.
+        let signals = crate::tester::Shutdown::on_signals();
         let stop = async {
             match duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+                Some(d) => tokio::select! {
+                    () = tokio::time::sleep(d) => {}
+                    () = signals.wait() => {}
+                },
+                None => signals.wait().await,
             }
         };
-        let n = tokio::select! {
-            r = record(&mut bus, &mut log, stop) => r?,
-            // Ctrl-C also ends a timed recording early.
-            _ = tokio::signal::ctrl_c() => 0,
-        };
+        let n = record(&mut bus, &mut log, stop).await?;
         log.flush()?;
         Ok::<_, anyhow_like::Error>((n, args.output.clone()))
     })?;

@@ -175,9 +175,13 @@ pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
                         }
                     }
                 };
+                // Ctrl-C and SIGTERM stop the car between two steps: the
+                // node's run only yields at awaits, after a sent frame is
+                // recorded, so the log holds every frame that went out.
+                let signals = crate::tester::Shutdown::on_signals();
                 tokio::select! {
                     r = run => r,
-                    _ = tokio::signal::ctrl_c() => Ok(()),
+                    () = signals.wait() => Ok(()),
                 }
             })?;
         }
