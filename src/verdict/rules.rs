@@ -365,11 +365,12 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
             }
         }
         let foreign = profile.census_complete && !ev.census.is_empty();
-        if !explained && !foreign && obs.aftermarket_alarm != Some(true) {
+        if !explained {
             // Request seen, output never driven is the picture of a refusal by
             // design; without a fault DTC or general rejects that is likelier
             // than a BCM fault, and its checks (Park, ignition, locks) are the
             // cheapest. The profile just cannot show which state blocked it.
+            // (A foreign node on the bus ranks aftermarket interference above.)
             f.push(
                 Finding::new(Cause::ReleaseInhibited, 360, Confidence::Low)
                     .line(line.clone())
@@ -380,12 +381,14 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
                     )
                     .items(a.items.iter().copied()),
             );
-            f.push(
-                Finding::new(Cause::BcmFault, 350, Confidence::Low)
-                    .line(line)
-                    .line("no lockout, release condition or foreign device explains why the BCM did not act")
-                    .items(a.items.iter().copied()),
-            );
+            if !foreign && obs.aftermarket_alarm != Some(true) {
+                f.push(
+                    Finding::new(Cause::BcmFault, 350, Confidence::Low)
+                        .line(line)
+                        .line("no lockout, release condition or foreign device explains why the BCM did not act")
+                        .items(a.items.iter().copied()),
+                );
+            }
         }
     }
     // Lockout set, no press seen.
@@ -559,9 +562,13 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
 
     // Aftermarket interference.
     let unknown = profile.census_complete && !ev.census.is_empty();
-    let failed = user
+    // The BCM did not act on a request it got.
+    let refused = user.iter().any(|a| a.output_driven == Seen::No);
+    // The BCM acted (or may have) and the lid stayed shut.
+    let stuck = user
         .iter()
-        .any(|a| a.output_driven == Seen::No || (a.lid_changed == Seen::No && !a.lid_was_open));
+        .any(|a| a.output_driven != Seen::No && a.lid_changed == Seen::No && !a.lid_was_open);
+    let failed = refused || stuck;
     let not_reaching: Vec<&&ReleaseAttempt> = user
         .iter()
         .filter(|a| a.input == ReleaseInput::Bus && a.bcm_input_seen == Seen::No)
@@ -588,15 +595,22 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
         .iter()
         .flat_map(|a| a.items.iter().copied())
         .collect();
-    let aftermarket = if unknown && (failed || !not_reaching.is_empty()) {
-        Some((
-            720,
-            if alarm {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            },
-        ))
+    let conf = if alarm {
+        Confidence::High
+    } else {
+        Confidence::Medium
+    };
+    // A foreign node, and a request seen on the bus that never reached the
+    // BCM's input: the picture only interference explains. A refusal with a
+    // foreign node on the bus comes next. When the BCM did drive the opener,
+    // a device in the circuit is possible but the cheaper electrical checks
+    // (fuse, wiring, actuator, latch) come first.
+    let aftermarket = if unknown && !not_reaching.is_empty() {
+        Some((720, conf))
+    } else if unknown && refused {
+        Some((560, conf))
+    } else if unknown && stuck {
+        Some((640, Confidence::Low))
     } else if alarm {
         Some(if failed || unknown || !not_reaching.is_empty() {
             (650, Confidence::Medium)

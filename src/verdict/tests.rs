@@ -502,6 +502,39 @@ fn cases() -> Vec<Case> {
             mentions: &[],
         },
         Case {
+            name: "foreign node but the BCM drove the opener: electrical checks first",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| false).alive(0x1A0, 20),
+            top: &[
+                "trunk-fuse",
+                "trunk-wiring",
+                "trunk-actuator",
+                "trunk-latch",
+                "aftermarket-interference",
+            ],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &[],
+        },
+        Case {
+            name: "ford: foreign node and an unexplained refusal",
+            sim: || {
+                Sim::new("ford-fusion-2013-2020")
+                    .alive(0x1A0, 20)
+                    .bcast(0.0, 0x384, &[0; 8])
+                    .bcast(0.0, 0x110, &[0; 8])
+                    .bcast(0.0, 0x3B1, &[0; 8])
+                    .reply(0.2, &[0x62, 0xD1, 0x00, 0x00])
+                    .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+                    .reply(1.2, &[0x62, 0xD1, 0x00, 0x04])
+                    .reply(2.0, &[0x62, 0xD1, 0x00, 0x00])
+                    .reply(4.5, &[0x62, 0xD1, 0x00, 0x00])
+            },
+            top: &["aftermarket-interference", "release-inhibited"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["unknown identifier 0x1A0"],
+        },
+        Case {
             name: "generic-uds says what it could and could not check",
             sim: || {
                 let mut s = Sim::new("generic-uds")
