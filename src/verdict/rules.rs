@@ -499,7 +499,11 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
         || obs.cabin_switch_opens == Some(true);
     let fob_seen = user.iter().any(|a| a.input == ReleaseInput::Fob);
     let fob_watchable = profile.has_role(Role::FobTrunkRequest);
-    if !fob_seen && obs.fob_pressed == Some(true) {
+    // Reporting the fob's range as short means the fob was tried, unless the
+    // user said it was not pressed.
+    let fob_tried = obs.fob_pressed == Some(true)
+        || (obs.fob_pressed.is_none() && obs.fob_range == Some(crate::evidence::FobRange::Short));
+    if !fob_seen && fob_tried {
         let lock_seen = !ev.lock_changes.is_empty();
         let programming_first = lock_seen || obs.fob_unlocks_doors == Some(true);
         let order = if programming_first {
@@ -649,7 +653,7 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
         let mut x = Finding::new(Cause::NoFaultFound, 100, conf)
             .lines(user.iter().map(|a| describe(ev, clock, a)))
             .items(all_items);
-        if !fob_seen && obs.fob_pressed != Some(true) {
+        if !fob_seen && !fob_tried {
             x = x.note("The key fob's trunk button was not seen pressed: this covers the path that was tested only. To test the fob, press it while the tool watches and say fob-pressed=yes.");
         }
         f.push(x);

@@ -347,6 +347,25 @@ fn cases() -> Vec<Case> {
             mentions: &["short fob range"],
         },
         Case {
+            name: "short fob range reported: the fob was tried, battery first",
+            sim: || nissan_presses(CABIN, &[1.0], true, |_| true).observe("fob-range=short"),
+            top: &["key-fob-battery", "key-fob-programming"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["short fob range"],
+        },
+        Case {
+            name: "short range but the fob was not pressed this time: what worked",
+            sim: || {
+                nissan_presses(CABIN, &[1.0], true, |_| true)
+                    .observe("fob-pressed=no fob-range=short")
+            },
+            top: &["no-fault-found"],
+            confidence: None,
+            unverified: None,
+            mentions: &[],
+        },
+        Case {
             name: "fob unlocks doors: programming first",
             sim: || {
                 nissan_presses(CABIN, &[1.0], true, |_| true)
