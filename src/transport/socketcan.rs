@@ -12,7 +12,8 @@
 //! interface went down / was removed" as `EPOLLERR` alone, which a
 //! readable-only wait would never see, leaving `recv` hung forever.
 //!
-//! Timestamps are the system clock (µs since the UNIX epoch) at reception.
+//! Timestamps are µs since the UNIX epoch: the wall clock read once at open,
+//! advanced by the monotonic clock (see `BusClock`), so deadlines never jump.
 //! This module knows nothing about ISO-TP or diagnostics.
 
 use std::io;
@@ -60,6 +61,32 @@ pub struct SocketCanBus {
     /// Set once the interface is gone: the kernel unbinds the socket then, so
     /// later reads would block forever instead of failing again.
     removed: Option<String>,
+    clock: BusClock,
+}
+
+/// The bus clock: microseconds since the UNIX epoch, read from the wall
+/// clock once at open and advanced by the monotonic clock from then on.
+/// Protocol deadlines (P2, N_Bs...) are computed from it, so a step of the
+/// wall clock (NTP, a suspended laptop, an emulated machine) must not fire
+/// or stall them; recordings still carry epoch timestamps.
+#[derive(Clone, Copy, Debug)]
+struct BusClock {
+    wall_at_open_us: u64,
+    opened: std::time::Instant,
+}
+
+impl BusClock {
+    fn start() -> BusClock {
+        BusClock {
+            wall_at_open_us: system_now_us(),
+            opened: std::time::Instant::now(),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        let elapsed = u64::try_from(self.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.wall_at_open_us.saturating_add(elapsed)
+    }
 }
 
 impl std::fmt::Debug for SocketCanBus {
@@ -123,6 +150,7 @@ impl SocketCanBus {
             iface: name,
             fd_capable,
             removed: None,
+            clock: BusClock::start(),
         })
     }
 
@@ -218,7 +246,7 @@ impl CanBus for SocketCanBus {
             .await;
         match result {
             Ok(raw) => from_raw(raw)
-                .map(|f| f.at(system_now_us()).on(self.iface))
+                .map(|f| f.at(self.clock.now_us()).on(self.iface))
                 .map_err(|e| BusError::Io {
                     context: format!("{}: the kernel delivered a malformed frame", self.iface),
                     source: io::Error::new(io::ErrorKind::InvalidData, e),
@@ -228,7 +256,7 @@ impl CanBus for SocketCanBus {
     }
 
     fn now_us(&self) -> u64 {
-        system_now_us()
+        self.clock.now_us()
     }
 }
 
