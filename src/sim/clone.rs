@@ -4,7 +4,9 @@
 //! `7F <sid> 11` (service never seen) or `7F <sid> 31` (service seen, not
 //! this request).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
+
+use super::reply::ReplyQueue;
 use std::path::Path;
 
 use crate::capture::{CaptureReader, ReadOptions};
@@ -119,8 +121,7 @@ pub struct CaptureClone {
     pairs: LearnedPairs,
     isotp: IsoTpChannel,
     p2_us: u64,
-    replies: VecDeque<(u64, Vec<u8>)>,
-    tx_busy: bool,
+    replies: ReplyQueue,
 }
 
 impl CaptureClone {
@@ -140,8 +141,7 @@ impl CaptureClone {
             pairs,
             isotp: IsoTpChannel::new(cfg),
             p2_us,
-            replies: VecDeque::new(),
-            tx_busy: false,
+            replies: ReplyQueue::default(),
         }
     }
 
@@ -165,9 +165,7 @@ impl CaptureClone {
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        let reply = (!self.tx_busy)
-            .then(|| self.replies.front().map(|r| r.0))
-            .flatten();
+        let reply = self.replies.next_due();
         [reply, self.isotp.poll_timeout()]
             .into_iter()
             .flatten()
@@ -179,29 +177,12 @@ impl CaptureClone {
             match ev {
                 IsoTpEvent::Received { payload, .. } => {
                     if let Some(a) = self.pairs.answer(&payload) {
-                        self.replies
-                            .push_back((now_us.saturating_add(self.p2_us), a));
+                        self.replies.push(now_us.saturating_add(self.p2_us), a);
                     }
                 }
-                IsoTpEvent::Sent { .. } | IsoTpEvent::Error(_) => self.tx_busy = false,
+                IsoTpEvent::Sent { .. } | IsoTpEvent::Error(_) => self.replies.channel_free(),
             }
         }
-        while !self.tx_busy {
-            match self.replies.front() {
-                Some((due, _)) if *due <= now_us => {}
-                _ => break,
-            }
-            let Some((due, payload)) = self.replies.pop_front() else {
-                break;
-            };
-            match self.isotp.send(now_us, &payload) {
-                Ok(()) => self.tx_busy = true,
-                Err(crate::isotp::IsoTpError::Busy) => {
-                    self.tx_busy = true;
-                    self.replies.push_front((due, payload));
-                }
-                Err(_) => {}
-            }
-        }
+        self.replies.send_due(now_us, &mut self.isotp);
     }
 }

@@ -19,6 +19,7 @@
 mod clone;
 mod ecm;
 mod record;
+mod reply;
 mod responder;
 mod runner;
 mod scenario;

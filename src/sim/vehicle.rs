@@ -10,6 +10,7 @@ use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
 
 use super::ecm::Ecm;
+use super::reply::ReplyQueue;
 use super::responder::{Effect, Responder};
 use super::scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec};
 use super::SimConfig;
@@ -146,8 +147,7 @@ pub struct SimVehicle {
     /// Sorted by time; equal times keep insertion order.
     timeline: Vec<(u64, Happening)>,
     /// Replies waiting for their time, in order.
-    replies: VecDeque<(u64, Vec<u8>)>,
-    tx_busy: bool,
+    replies: ReplyQueue,
     out: VecDeque<CanFrame>,
     /// Times the BCM drove the opener (for the intermittent wiring).
     drives: u32,
@@ -207,8 +207,7 @@ impl SimVehicle {
             anchored_at: None,
             periodic: Vec::new(),
             timeline: Vec::new(),
-            replies: VecDeque::new(),
-            tx_busy: false,
+            replies: ReplyQueue::default(),
             out: VecDeque::new(),
             drives: 0,
             foreign_counter: 0,
@@ -367,11 +366,7 @@ impl SimVehicle {
             (None, Some(w)) => Some(t0.saturating_add(w)),
             _ => None,
         };
-        let reply = if self.tx_busy {
-            None
-        } else {
-            self.replies.front().map(|r| r.0)
-        };
+        let reply = self.replies.next_due();
         [
             anchor,
             reply,
@@ -415,33 +410,14 @@ impl SimVehicle {
         while let Some(ev) = self.isotp.poll_event() {
             match ev {
                 IsoTpEvent::Received { payload, .. } => self.request(now_us, &payload),
-                IsoTpEvent::Sent { .. } | IsoTpEvent::Error(_) => self.tx_busy = false,
+                IsoTpEvent::Sent { .. } | IsoTpEvent::Error(_) => self.replies.channel_free(),
             }
         }
         self.send_due_replies(now_us);
     }
 
     fn send_due_replies(&mut self, now_us: u64) {
-        while !self.tx_busy {
-            let Some(due) = self.replies.front().map(|r| r.0) else {
-                break;
-            };
-            if due > now_us {
-                break;
-            }
-            let Some((_, payload)) = self.replies.pop_front() else {
-                break;
-            };
-            match self.isotp.send(now_us, &payload) {
-                Ok(()) => self.tx_busy = true,
-                Err(crate::isotp::IsoTpError::Busy) => {
-                    self.tx_busy = true;
-                    self.replies.push_front((due, payload));
-                }
-                // Empty or oversized: nothing a BCM could send; drop it.
-                Err(_) => {}
-            }
-        }
+        self.replies.send_due(now_us, &mut self.isotp);
     }
 
     fn request(&mut self, now_us: u64, payload: &[u8]) {
@@ -462,12 +438,12 @@ impl SimVehicle {
         let due = now_us.saturating_add(self.cfg.p2_us);
         if answer.slow && self.cfg.pending_us > 0 {
             if let Some(&sid) = payload.first() {
-                self.replies.push_back((due, vec![0x7F, sid, 0x78]));
+                self.replies.push(due, vec![0x7F, sid, 0x78]);
             }
             self.replies
-                .push_back((due.saturating_add(self.cfg.pending_us), reply));
+                .push(due.saturating_add(self.cfg.pending_us), reply);
         } else {
-            self.replies.push_back((due, reply));
+            self.replies.push(due, reply);
         }
     }
 
