@@ -270,7 +270,7 @@ impl<'p> Analyzer<'p> {
     fn request(&mut self, t: u64, start_us: u64, payload: &[u8]) {
         self.ev.bcm_request(t, payload);
         let Some(&sid) = payload.first() else { return };
-        if no_reply_expected(self.protocol, payload) {
+        if diag::no_response_expected(self.protocol, payload) {
             return;
         }
         let active_test = self
@@ -343,26 +343,12 @@ impl<'p> Analyzer<'p> {
         if d.malformed {
             self.stats.malformed_replies += 1;
         }
+        // OBD-II lists codes without a status byte (describe gives 0).
+        let with_status = protocol != Protocol::Obd;
         for rec in &d.dtcs {
-            self.ev.dtc(&rec.dtc.to_string(), Some(rec.status), t);
+            self.ev
+                .dtc(&rec.dtc.to_string(), with_status.then_some(rec.status), t);
         }
-        if protocol == Protocol::Obd && matches!(first, 0x43 | 0x47 | 0x4A) {
-            if let Ok(codes) = diag::obd::parse_dtcs(payload, first - diag::POSITIVE_OFFSET) {
-                for c in codes {
-                    self.ev.dtc(&c.to_string(), None, t);
-                }
-            }
-        }
-    }
-}
-
-/// Requests the ECU does not answer: UDS with the suppress-positive bit,
-/// KWP `3E 02`.
-fn no_reply_expected(protocol: Protocol, payload: &[u8]) -> bool {
-    match protocol {
-        Protocol::Uds => diag::uds::suppresses_positive_response(payload),
-        Protocol::Kwp => diag::kwp::response_not_required(payload),
-        Protocol::Obd => false,
     }
 }
 
@@ -495,6 +481,27 @@ mod tests {
         assert_eq!(stats.response_pending, 1);
         assert_eq!(stats.unanswered_requests, 0);
         assert_eq!(stats.incomplete_messages, 0);
+    }
+
+    /// OBD-II mode 03 lists codes without a status byte: the evidence must
+    /// not invent one (the describer fills 0).
+    #[test]
+    fn obd_trouble_codes_carry_no_status() {
+        let p = profile::load("generic-uds").unwrap();
+        let (req, resp) = (
+            p.bcm().request_id.raw() as u16,
+            p.bcm().response_id.raw() as u16,
+        );
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(req, &[0x03], 0));
+        a.feed(&sf(resp, &[0x43, 0x02, 0x05, 0x62, 0xD0, 0x00], 10_000));
+        let (ev, _) = a.finish(Observations::default());
+        let codes: Vec<(&str, Option<u8>)> = ev
+            .dtcs
+            .iter()
+            .map(|d| (d.code.as_str(), d.status))
+            .collect();
+        assert_eq!(codes, [("P0562", None), ("U1000", None)]);
     }
 
     #[test]

@@ -311,11 +311,7 @@ impl Client {
 
     fn outstanding(&self, id: Option<RequestId>, req: Vec<u8>, now_us: u64) -> Outstanding {
         let sid = req.first().copied().unwrap_or_default();
-        let suppress = match self.cfg.protocol {
-            Protocol::Uds => uds::suppresses_positive_response(&req),
-            Protocol::Kwp => kwp::response_not_required(&req),
-            Protocol::Obd => false,
-        };
+        let suppress = super::no_response_expected(self.cfg.protocol, &req);
         Outstanding {
             id,
             req,

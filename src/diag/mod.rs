@@ -134,6 +134,16 @@ impl<'a> Reader<'a> {
 
 /// The ISO name of a service (request SID), per protocol. Unknown SIDs give
 /// "unknown service".
+/// True for a request the module answers only when it fails: UDS with the
+/// suppress-positive-response bit, KWP `3E 02`; OBD-II always answers.
+pub fn no_response_expected(protocol: Protocol, request: &[u8]) -> bool {
+    match protocol {
+        Protocol::Uds => uds::suppresses_positive_response(request),
+        Protocol::Kwp => kwp::response_not_required(request),
+        Protocol::Obd => false,
+    }
+}
+
 pub fn service_name(protocol: Protocol, sid: u8) -> &'static str {
     match protocol {
         Protocol::Uds => uds::service_name(sid),
