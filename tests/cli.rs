@@ -764,3 +764,25 @@ fn completions_and_man_page_come_from_the_same_definitions_as_help() {
     assert!(run.stdout.contains("Exit codes"), "{}", run.stdout);
     assert_eq!(sb.run(&["completions", "nosh"]).code, 2);
 }
+
+/// `--listen 1e20` panicked in Duration::from_secs_f64; seconds arguments
+/// are now parsed and bounded once, for diagnose and batch alike.
+#[test]
+fn huge_or_bad_seconds_are_an_argument_error_not_a_panic() {
+    let sb = Sandbox::new();
+    for (cmd, flag, value) in [
+        ("diagnose", "--listen", "1e20"),
+        ("diagnose", "--timeout", "0"),
+        ("diagnose", "--timeout", "NaN"),
+        ("batch", "--listen", "1e20"),
+        ("batch", "--timeout", "inf"),
+    ] {
+        let run = match cmd {
+            "batch" => sb.run(&[cmd, flag, value, "x.log"]),
+            _ => sb.run(&[cmd, "--sim", "valet-lockout", flag, value]),
+        };
+        assert_eq!(run.code, 2, "{cmd} {flag} {value}: {}", run.stderr);
+        assert!(run.stderr.contains(flag), "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}

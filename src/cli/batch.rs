@@ -71,11 +71,11 @@ pub struct BatchArgs {
     #[arg(long)]
     pub byte_swapped_ids: bool,
     /// Live jobs: how long to listen for trunk presses (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    pub listen: f64,
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub listen: Duration,
     /// Live jobs: how long to wait for the bus and the BCM (seconds).
-    #[arg(long, default_value_t = 5.0, value_name = "S")]
-    pub timeout: f64,
+    #[arg(long, default_value = "5", value_name = "S", value_parser = super::parse_positive_seconds)]
+    pub timeout: Duration,
 }
 
 /// One JSON line.
@@ -103,12 +103,6 @@ struct Row {
 }
 
 pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
-    if !(args.listen.is_finite() && args.listen >= 0.0) {
-        return Err(CliError::new("--listen expects a number of seconds >= 0").into());
-    }
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        return Err(CliError::new("--timeout expects a number of seconds > 0").into());
-    }
     let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
     let jobs = job_list(&args)?;
     let total = jobs.len();
@@ -126,8 +120,8 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
             lenient: args.lenient,
             byte_swapped_ids: args.byte_swapped_ids,
         },
-        listen: Duration::from_secs_f64(args.listen),
-        timeout: Duration::from_secs_f64(args.timeout),
+        listen: args.listen,
+        timeout: args.timeout,
     };
     // Files are created before any job runs: a typo fails at once.
     let to_file = args.output.is_some();

@@ -68,12 +68,12 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub no_prompt: bool,
     /// Live: how long to listen for trunk presses without prompts (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    pub listen: f64,
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub listen: Duration,
     /// Live: how long to wait for the BCM to answer (seconds); with
     /// --no-prompt, also how long a silent bus is waited for.
-    #[arg(long, default_value_t = 5.0, value_name = "S")]
-    pub timeout: f64,
+    #[arg(long, default_value = "5", value_name = "S", value_parser = super::parse_positive_seconds)]
+    pub timeout: Duration,
     /// Live: also fire the trunk opener once (active test), after a yes.
     #[arg(long)]
     pub actuate: bool,
@@ -109,12 +109,6 @@ impl DiagnoseArgs {
 
 pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
     let observations = args.observations()?;
-    if !(args.listen.is_finite() && args.listen >= 0.0) {
-        return Err(CliError::new("--listen expects a number of seconds >= 0").into());
-    }
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        return Err(CliError::new("--timeout expects a number of seconds > 0").into());
-    }
     let (profile, report) = if let Some(path) = &args.replay {
         if args.record.is_some() || args.actuate {
             return Err(CliError::new(
@@ -190,8 +184,8 @@ fn live_iface(
         ))
     })?;
     let plan = LivePlan {
-        listen: Duration::from_secs_f64(args.listen),
-        timeout: Duration::from_secs_f64(args.timeout),
+        listen: args.listen,
+        timeout: args.timeout,
         actuate: args.actuate,
         observations,
         fail_on_silence: args.no_prompt,
@@ -479,8 +473,8 @@ fn live_sim(
     }
     let name = cfg.iface;
     let plan = LivePlan {
-        listen: Duration::from_secs_f64(args.listen),
-        timeout: Duration::from_secs_f64(args.timeout),
+        listen: args.listen,
+        timeout: args.timeout,
         actuate: args.actuate,
         observations,
         // A silent simulated car is a scenario to learn from, not a broken

@@ -79,6 +79,31 @@ pub enum Command {
     Man,
 }
 
+/// The longest wait a command takes: one day. Longer values are typos, and
+/// deadlines computed from them must stay far from overflow.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// `--listen`-style seconds: a number from 0 to a day (fractions allowed).
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.0..=MAX_SECONDS).contains(&v) {
+        return Err(format!("{s}: expected seconds from 0 to {MAX_SECONDS}"));
+    }
+    std::time::Duration::try_from_secs_f64(v).map_err(|e| format!("{s}: {e}"))
+}
+
+/// `--timeout`-style seconds: as [`parse_seconds`], but above 0.
+pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_seconds(s)?;
+    if d.is_zero() {
+        return Err(format!("{s}: expected more than 0 seconds"));
+    }
+    Ok(d)
+}
+
 /// An error that ends the run with exit code 2; the message is printed as is.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
