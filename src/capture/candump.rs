@@ -163,17 +163,9 @@ fn token_end(line: &[u8], mut i: usize) -> usize {
 /// fraction (candump always writes 6).
 #[inline]
 fn parse_timestamp(line: &[u8]) -> Option<(u64, usize)> {
-    // candump's own layout, "(%010llu.%06llu)": fixed positions, no
-    // overflow possible in 10 digits.
-    if let (Some(b'.'), Some(b')'), Some(sec), Some(us)) = (
-        line.get(11),
-        line.get(18),
-        line.get(1..11),
-        line.get(12..18),
-    ) {
-        if let (Some(sec), Some(us)) = (fixed_decimal(sec), fixed_decimal(us)) {
-            return Some((sec * 1_000_000 + us, 19));
-        }
+    // candump's own layout, "(%010llu.%06llu)".
+    if let Some(us) = fixed_timestamp(line) {
+        return Some((us, 19));
     }
     let mut i = 1;
     let mut sec: u64 = 0;

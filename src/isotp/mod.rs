@@ -105,7 +105,8 @@ impl FrameFormat {
         match self {
             FrameFormat::Classic => Some(8),
             FrameFormat::Fd { tx_dl, .. } => {
-                matches!(tx_dl, 8 | 12 | 16 | 20 | 24 | 32 | 48 | 64).then_some(usize::from(tx_dl))
+                let len = usize::from(tx_dl);
+                (len >= 8 && crate::frame::is_valid_fd_len(len)).then_some(len)
             }
         }
     }

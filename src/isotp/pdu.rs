@@ -222,7 +222,7 @@ impl Layout {
     }
 }
 
-/// CAN FD frame flags for a format (`None` for classic CAN).
+/// The CAN FD flags byte: BRS when `brs`, otherwise 0.
 pub(crate) fn fd_flags(brs: bool) -> u8 {
     if brs {
         CANFD_BRS

@@ -244,7 +244,7 @@ impl Reassembler {
                 let take = data.len().min(remaining);
                 p.buf.extend_from_slice(data.get(..take).unwrap_or(&[]));
                 p.next_sn = (p.next_sn + 1) & 0x0F;
-                p.frames += 1;
+                p.frames = p.frames.saturating_add(1);
                 p.last_us = t;
                 if p.buf.len() >= p.len as usize {
                     return Some(done(p, true));
