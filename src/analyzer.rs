@@ -25,7 +25,7 @@ use crate::diag::{self, describe, Dir, Protocol};
 use crate::evidence::{Evidence, Observations};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{self, Reassembled, Reassembler};
-use crate::profile::{self, Profile};
+use crate::profile::Profile;
 
 /// How long the BCM has to start answering a request (UDS P2 server max
 /// 50 ms plus transport margin; KWP on CAN behaves alike).
@@ -112,21 +112,9 @@ impl<'p> Analyzer<'p> {
         // The BCM's ids last: a diagnostic id is never also decoded as a signal.
         set(bcm.request_id, BCM_REQUEST);
         set(bcm.response_id, BCM_RESPONSE);
-        let addressing = match bcm.addressing {
-            profile::Addressing::Normal => isotp::Addressing::Normal,
-            // The address byte's value is not in the profile; the
-            // reassembler keeps one stream per address byte it meets.
-            profile::Addressing::Extended => isotp::Addressing::Extended {
-                target: 0,
-                source: 0,
-            },
-        };
         let mut reassembler = Reassembler::new();
-        reassembler.follow_pair(bcm.request_id, bcm.response_id, addressing);
-        let protocol = match bcm.protocol {
-            profile::Protocol::Kwp => Protocol::Kwp,
-            profile::Protocol::Uds => Protocol::Uds,
-        };
+        reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
+        let protocol: Protocol = bcm.protocol.into();
         let active = profile.active_test();
         Analyzer {
             profile,
@@ -415,7 +403,7 @@ impl VinScanner {
 mod tests {
     use super::*;
     use crate::evidence::{Seen, SessionStart};
-    use crate::profile::ReleaseInput;
+    use crate::profile::{self, ReleaseInput};
 
     const S: u64 = 1_000_000;
 

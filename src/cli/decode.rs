@@ -96,6 +96,8 @@ struct Role {
 /// The followed ids and what they carry.
 struct Plan {
     roles: Vec<(CanId, Role)>,
+    /// `--profile`: the BCM's request and response ids and their addressing.
+    bcm_addressing: Option<(CanId, CanId, Addressing)>,
 }
 
 impl Plan {
@@ -112,11 +114,13 @@ impl Plan {
         };
         let mut pairs = args.pairs.clone();
         let mut pair_protocol = args.protocol.map(Protocol::from);
+        let mut bcm_addressing = None;
         if let Some(name) = &args.profile {
             let profile = crate::profile::load(name)?;
             let bcm = profile.bcm();
             pairs.push((bcm.request_id, bcm.response_id));
             pair_protocol = pair_protocol.or(Some(bcm.protocol.into()));
+            bcm_addressing = Some((bcm.request_id, bcm.response_id, bcm.addressing.into()));
         }
         if pairs.is_empty() {
             let protocol = args.protocol.map(Protocol::from);
@@ -156,7 +160,18 @@ impl Plan {
                 )?;
             }
         }
-        Ok(Plan { roles })
+        Ok(Plan {
+            roles,
+            bcm_addressing,
+        })
+    }
+
+    /// The profile's addressing on its BCM's ids; normal everywhere else.
+    fn addressing(&self, id: CanId) -> Addressing {
+        match self.bcm_addressing {
+            Some((req, resp, a)) if id == req || id == resp => a,
+            _ => Addressing::Normal,
+        }
     }
 
     fn role(&self, id: CanId) -> Option<Role> {
@@ -304,7 +319,7 @@ pub fn run(args: &DecodeArgs) -> anyhow_like::Result<u8> {
     let mut reader = args.input.open()?;
     let mut reasm = Reassembler::new();
     for (id, _) in &plan.roles {
-        reasm.follow(*id, Addressing::Normal);
+        reasm.follow(*id, plan.addressing(*id));
     }
     // Messages end when their last frame comes, or when something cuts
     // them short (possibly much later): collected and put in time order of

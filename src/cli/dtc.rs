@@ -93,8 +93,11 @@ struct ReadOutput {
 fn read(args: &ReadArgs) -> anyhow_like::Result<u8> {
     let target = args.link.target()?;
     let protocol = target.protocol;
-    let req = target.dtc_read.unwrap_or_else(|| read_request(protocol));
-    let payload = with_tester(&args.link, async |t| {
+    let req = target
+        .dtc_read
+        .clone()
+        .unwrap_or_else(|| read_request(protocol));
+    let payload = with_tester(&args.link, &target, async |t| {
         if let Some(session) = target.session {
             t.open_session(session).await?;
         }
@@ -133,7 +136,7 @@ fn clear(args: &ClearArgs) -> anyhow_like::Result<u8> {
         return Ok(exit::OK);
     }
     let req = clear_request(target.protocol);
-    with_tester(&args.link, async |t| {
+    with_tester(&args.link, &target, async |t| {
         if let Some(session) = target.session {
             t.open_session(session).await?;
         }

@@ -101,6 +101,7 @@ impl LinkArgs {
 /// Opens the link and runs `work` with the safe-session guarantee.
 pub fn with_tester<T>(
     link: &LinkArgs,
+    target: &Target,
     work: impl AsyncFnOnce(&mut Tester<SocketCanBus>) -> Result<T, TesterError>,
 ) -> anyhow_like::Result<T> {
     let iface = IfName::new(&link.iface).ok_or_else(|| {
@@ -112,16 +113,11 @@ pub fn with_tester<T>(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let target = link.target()?;
     rt.block_on(async {
         let bus = SocketCanBus::open(&link.iface)?;
         let mut isotp = IsoTpConfig::new(target.tx, target.rx);
         isotp.iface = iface;
-        let client = match target.protocol {
-            Protocol::Uds => ClientConfig::uds(),
-            Protocol::Kwp => ClientConfig::kwp(),
-            Protocol::Obd => ClientConfig::obd(),
-        };
+        let client = ClientConfig::for_protocol(target.protocol);
         let mut tester = Tester::new(bus, isotp, client, Shutdown::on_signals());
         if let Some(path) = &link.record {
             let origin = super::record::Origin {
@@ -197,8 +193,9 @@ pub fn run(args: &RequestArgs) -> anyhow_like::Result<u8> {
             }
         },
     };
-    let protocol = args.link.target()?.protocol;
-    let resp = with_tester(&args.link, async |t| {
+    let target = args.link.target()?;
+    let protocol = target.protocol;
+    let resp = with_tester(&args.link, &target, async |t| {
         if let Some(s) = session {
             t.open_session(s).await?;
         }

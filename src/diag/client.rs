@@ -72,6 +72,16 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// UDS: 150 ms P2 (50 ms server default plus transport margin), 5 s P2*,
     /// `3E 80` every 2 s.
+    /// The defaults of [`uds`](Self::uds), [`kwp`](Self::kwp) or
+    /// [`obd`](Self::obd).
+    pub fn for_protocol(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Uds => Self::uds(),
+            Protocol::Kwp => Self::kwp(),
+            Protocol::Obd => Self::obd(),
+        }
+    }
+
     pub fn uds() -> Self {
         ClientConfig {
             protocol: Protocol::Uds,

@@ -170,6 +170,20 @@ pub enum Addressing {
     Extended,
 }
 
+impl From<Addressing> for crate::isotp::Addressing {
+    fn from(a: Addressing) -> crate::isotp::Addressing {
+        match a {
+            Addressing::Normal => crate::isotp::Addressing::Normal,
+            // The address byte's value is not in the profile; a passive
+            // reassembler keeps one stream per address byte it meets.
+            Addressing::Extended => crate::isotp::Addressing::Extended {
+                target: 0,
+                source: 0,
+            },
+        }
+    }
+}
+
 /// A request and the reply the BCM gives when it agrees.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Exchange {
