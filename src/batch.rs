@@ -132,7 +132,7 @@ pub fn parse_jobs(text: &str, path: &Path, base: &Path) -> Result<Vec<Job>, Batc
             (None, None) => return Err(bad("expected capture = \"FILE\" or iface = \"IF\"")),
         };
         let profile = match entry.profile {
-            Some(p) if looks_like_path(&p) && Path::new(&p).is_relative() => {
+            Some(p) if crate::profile::is_path(&p) && Path::new(&p).is_relative() => {
                 base.join(&p).display().to_string()
             }
             Some(p) => p,
@@ -147,11 +147,6 @@ pub fn parse_jobs(text: &str, path: &Path, base: &Path) -> Result<Vec<Job>, Batc
         });
     }
     Ok(jobs)
-}
-
-/// The rule `profile::load` uses to tell a path from a name.
-fn looks_like_path(spec: &str) -> bool {
-    spec.contains('/') || spec.ends_with(".toml")
 }
 
 /// Files inside a directory that are obviously not captures: expected

@@ -218,15 +218,7 @@ fn write_line(
     to_file: bool,
 ) -> io::Result<Row> {
     let (verdicts, exit, error): (&[Verdict], u8, Option<&str>) = match &o.result {
-        Ok(report) => (
-            &report.verdicts,
-            if report.is_fault() {
-                exit::FAULT
-            } else {
-                exit::OK
-            },
-            None,
-        ),
+        Ok(report) => (&report.verdicts, exit::of(report), None),
         Err(message) => (&[], exit::FAILED, Some(message)),
     };
     let line = Line {

@@ -134,11 +134,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
         report
     };
     print(&args, &report)?;
-    Ok(if report.is_fault() {
-        exit::FAULT
-    } else {
-        exit::OK
-    })
+    Ok(exit::of(&report))
 }
 
 /// The person at the terminal: prompts on stderr, Enter on stdin.

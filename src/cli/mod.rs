@@ -23,6 +23,16 @@ pub mod exit {
     pub const FAULT: u8 = 1;
     /// The run failed: bad arguments, unreadable or malformed input, bus error.
     pub const FAILED: u8 = 2;
+
+    /// A finished diagnosis's code: FAULT unless the top verdict is
+    /// no-fault-found.
+    pub fn of(report: &crate::diagnose::Report) -> u8 {
+        if report.is_fault() {
+            FAULT
+        } else {
+            OK
+        }
+    }
 }
 
 const EXIT_HELP: &str = "\

@@ -82,9 +82,13 @@ pub(crate) struct SourceFile {
 }
 
 /// Resolves a name or a path and loads it (see [`super::load`]).
+/// True when `load` reads `spec` as a file path rather than a profile name.
+pub fn is_path(spec: &str) -> bool {
+    spec.contains('/') || spec.ends_with(".toml") || Path::new(spec).is_file()
+}
+
 pub(crate) fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
-    let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".toml");
-    if looks_like_path || (Path::new(name_or_path).is_file()) {
+    if is_path(name_or_path) {
         return load_path(Path::new(name_or_path));
     }
     if let Some(dir) = std::env::var_os(PROFILES_ENV) {

@@ -44,6 +44,11 @@ pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     load::load(name_or_path)
 }
 
+/// True when [`load`] reads `spec` as a file path rather than a name.
+pub fn is_path(spec: &str) -> bool {
+    load::is_path(spec)
+}
+
 /// One line of `profiles list`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProfileSummary {
