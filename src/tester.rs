@@ -354,7 +354,8 @@ impl<B: CanBus> Tester<B> {
     }
 
     /// Keeps listening for `duration`: frames reach the tap, keep-alives go
-    /// out while a session is held. Ends early with `Interrupted` on shutdown.
+    /// out while a session is held. Ends early, `Ok`, on shutdown; `run`
+    /// then reports `Interrupted`.
     pub async fn idle(&mut self, duration: Duration) -> Result<(), TesterError> {
         let until = Instant::now() + duration;
         loop {

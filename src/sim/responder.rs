@@ -90,10 +90,6 @@ impl Responder {
             .then(|| self.last_request_us.saturating_add(s3_us).saturating_add(1))
     }
 
-    pub fn in_session(&self) -> bool {
-        self.in_session
-    }
-
     pub fn answer(
         &mut self,
         profile: &Profile,

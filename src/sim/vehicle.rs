@@ -228,11 +228,6 @@ impl SimVehicle {
         self.anchored_at
     }
 
-    /// True while the BCM is in its diagnostic session.
-    pub fn in_session(&self) -> bool {
-        self.responder.in_session()
-    }
-
     fn start(&mut self, now_us: u64) {
         if self.started_at.is_some() {
             return;
