@@ -4,7 +4,8 @@
 //!
 //! Entry points: [`load`], [`list`], [`check_file`]. The TOML types
 //! (`schema`) stay inside this module; everything else uses `model` types.
-//! This module knows nothing about ISO-TP, transports or the CLI.
+//! This module knows nothing about ISO-TP framing, transports or the CLI;
+//! it only names its BCM's protocol and addressing in `diag` and `isotp` types.
 
 mod check;
 mod load;
