@@ -605,11 +605,17 @@ impl Evidence {
         edges.sort_by_key(|e| (e.1 == ReleaseInput::Bus, e.0));
         let mut attempts: Vec<ReleaseAttempt> = Vec::new();
         for (t, input, item) in edges {
+            // One press shows as edges of several items (a broadcast and the
+            // BCM's own input); a second edge of an item already in an
+            // attempt is a second press.
             let near = |a: &ReleaseAttempt| a.t_us.abs_diff(t) <= window;
             let merge = if input == ReleaseInput::Bus {
-                attempts.iter_mut().find(|a| near(a))
+                attempts.iter_mut().rev().find(|a| near(a))
             } else {
-                attempts.iter_mut().find(|a| a.input == input && near(a))
+                attempts
+                    .iter_mut()
+                    .rev()
+                    .find(|a| a.input == input && near(a) && !a.items.contains(&item))
             };
             match merge {
                 Some(a) => {
@@ -830,6 +836,8 @@ pub struct Observations {
     pub fob_unlocks_doors: Option<bool>,
     pub fob_range: Option<FobRange>,
     pub aftermarket_alarm: Option<bool>,
+    /// The owner says the trunk lid is shut right now.
+    pub lid_closed: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -856,7 +864,7 @@ pub enum ObservationError {
 }
 
 impl Observations {
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 8] = [
         "fob-pressed",
         "click",
         "key-blade-opens",
@@ -864,6 +872,7 @@ impl Observations {
         "fob-unlocks-doors",
         "fob-range",
         "aftermarket-alarm",
+        "lid-closed",
     ];
 
     /// Applies one `KEY=VALUE` observation.
@@ -888,6 +897,7 @@ impl Observations {
             "cabin-switch-opens" => self.cabin_switch_opens = Some(yes_no()?),
             "fob-unlocks-doors" => self.fob_unlocks_doors = Some(yes_no()?),
             "aftermarket-alarm" => self.aftermarket_alarm = Some(yes_no()?),
+            "lid-closed" => self.lid_closed = Some(yes_no()?),
             "fob-range" => {
                 self.fob_range = Some(match value {
                     "normal" => FobRange::Normal,
@@ -952,6 +962,9 @@ impl fmt::Display for Observations {
         }
         if let Some(v) = self.aftermarket_alarm {
             parts.push(format!("aftermarket-alarm={}", yn(v)));
+        }
+        if let Some(v) = self.lid_closed {
+            parts.push(format!("lid-closed={}", yn(v)));
         }
         f.write_str(&parts.join(" "))
     }

@@ -23,7 +23,7 @@ use crate::diag::dtc::{Dtc, UdsStatus};
 use crate::evidence::{Evidence, Observations};
 use crate::frame::CanId;
 use crate::profile::{self, Profile, ProfileError};
-use crate::verdict::{self, Cause, Verdict};
+use crate::verdict::{self, Verdict};
 
 /// The profile used when nothing better is known.
 pub const FALLBACK_PROFILE: &str = "generic-uds";
@@ -347,7 +347,7 @@ pub struct Question {
     pub answers: &'static [&'static str],
 }
 
-const QUESTIONS: [Question; 7] = [
+const QUESTIONS: [Question; 8] = [
     Question {
         key: "fob-pressed",
         text: "Did you press the trunk button on the key fob while the tool watched?",
@@ -383,6 +383,11 @@ const QUESTIONS: [Question; 7] = [
         text: "Is an aftermarket alarm or remote start fitted?",
         answers: &["yes", "no"],
     },
+    Question {
+        key: "lid-closed",
+        text: "Is the trunk lid fully closed right now?",
+        answers: &["yes", "no"],
+    },
 ];
 
 /// The questions, not yet answered, whose answers would reorder or narrow
@@ -390,51 +395,32 @@ const QUESTIONS: [Question; 7] = [
 /// cannot separate).
 pub fn questions(report: &Report) -> Vec<Question> {
     let o = &report.observations;
-    let lead: Vec<Cause> = report
-        .verdicts
-        .iter()
-        .take(4)
-        .filter_map(|v| Cause::from_id(&v.id))
-        .collect();
-    let has = |c: &[Cause]| lead.iter().any(|l| c.contains(l));
-    let mechanical = [
-        Cause::TrunkFuse,
-        Cause::TrunkWiring,
-        Cause::TrunkActuator,
-        Cause::TrunkLatch,
-    ];
-    let fob = [Cause::KeyFobBattery, Cause::KeyFobProgramming];
-    let mut keys: Vec<&str> = Vec::new();
-    if has(&mechanical) {
-        if o.click.is_none() {
-            keys.push("click");
-        }
-        if o.key_blade_opens.is_none() {
-            keys.push("key-blade-opens");
-        }
-    }
-    if has(&fob) {
-        if o.fob_unlocks_doors.is_none() {
-            keys.push("fob-unlocks-doors");
-        }
-        if o.fob_range.is_none() {
-            keys.push("fob-range");
-        }
-        if o.cabin_switch_opens.is_none() {
-            keys.push("cabin-switch-opens");
-        }
-    }
-    let no_fob_press = !report
+    let answered = |key: &str| match key {
+        "fob-pressed" => o.fob_pressed.is_some(),
+        "click" => o.click.is_some(),
+        "key-blade-opens" => o.key_blade_opens.is_some(),
+        "cabin-switch-opens" => o.cabin_switch_opens.is_some(),
+        "fob-unlocks-doors" => o.fob_unlocks_doors.is_some(),
+        "fob-range" => o.fob_range.is_some(),
+        "aftermarket-alarm" => o.aftermarket_alarm.is_some(),
+        "lid-closed" => o.lid_closed.is_some(),
+        _ => true,
+    };
+    // A fob press the tool saw answers "did you press the fob" by itself.
+    let fob_press_seen = report
         .evidence
         .release_attempts
         .iter()
         .any(|a| a.input == profile::ReleaseInput::Fob);
-    if no_fob_press && o.fob_pressed.is_none() && has(&[Cause::NoFaultFound, Cause::Inconclusive]) {
-        keys.push("fob-pressed");
-    }
-    if has(&[Cause::AftermarketInterference, Cause::BcmFault]) && o.aftermarket_alarm.is_none() {
-        keys.push("aftermarket-alarm");
-    }
+    // The rules say which observations would change each leading verdict.
+    let keys: Vec<&str> = report
+        .verdicts
+        .iter()
+        .take(4)
+        .flat_map(|v| v.asks.iter().copied())
+        .filter(|k| !answered(k))
+        .filter(|k| *k != "fob-pressed" || !fob_press_seen)
+        .collect();
     QUESTIONS
         .iter()
         .filter(|q| keys.contains(&q.key))
