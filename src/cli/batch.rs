@@ -64,6 +64,10 @@ pub struct BatchArgs {
     /// exit, error), in job order.
     #[arg(long, value_name = "FILE")]
     pub summary_csv: Option<PathBuf>,
+    /// Also write one HTML report per job into DIR (job-NNNN.html) and an
+    /// index.html linking them.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
     /// Replay: skip malformed lines/packets instead of failing the job.
     #[arg(long)]
     pub lenient: bool,
@@ -139,16 +143,45 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
         )),
         None => None,
     };
+    if let Some(dir) = &args.report_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let generated = super::html::now();
+    let mut pages: Vec<(usize, [String; 4])> = Vec::new();
     let bar = progress_bar(jobs.len(), quiet);
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::with_capacity(jobs.len());
     batch::run(&jobs, &opts, |outcome| -> io::Result<()> {
+        if let (Some(dir), Ok(report)) = (&args.report_dir, &outcome.result) {
+            let file = format!("job-{:04}.html", outcome.index);
+            std::fs::write(dir.join(&file), super::html::render(report, &generated))?;
+            let top = report.top();
+            pages.push((
+                outcome.index,
+                [
+                    file,
+                    outcome.label.clone(),
+                    top.map_or_else(String::new, |v| v.id.clone()),
+                    top.map_or_else(String::new, |v| {
+                        format!("{:?}", v.confidence).to_lowercase()
+                    }),
+                ],
+            ));
+        }
         let row = write_line(&mut out, &outcome, &bar, to_file)?;
         bar.inc(1);
         rows.push(row);
         Ok(())
     })?;
     bar.finish_and_clear();
+    if let Some(dir) = &args.report_dir {
+        pages.sort_by_key(|p| p.0);
+        let rows: Vec<[String; 4]> = pages.into_iter().map(|p| p.1).collect();
+        let path = dir.join("index.html");
+        std::fs::write(&path, super::html::index(&rows, &generated))
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    }
     let elapsed = started.elapsed();
     rows.sort_by_key(|r| r.index);
     if let Some((path, file)) = csv {

@@ -83,6 +83,10 @@ pub struct DiagnoseArgs {
     /// Live: write every frame seen and sent to this candump log.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Also write a self-contained HTML report (verdict, timeline, codes,
+    /// next steps) to this file, to hand over or print.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Replay: skip malformed lines/packets instead of failing.
     #[arg(long)]
     pub lenient: bool,
@@ -133,8 +137,17 @@ pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
     } else {
         report
     };
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
     print(&args, &report)?;
     Ok(exit::of(&report))
+}
+
+/// Writes the HTML report; a failure names the file (exit 2).
+pub fn write_report(path: &std::path::Path, report: &Report) -> Result<(), CliError> {
+    std::fs::write(path, super::html::render(report, &super::html::now()))
+        .map_err(|e| CliError::new(format!("{}: cannot write the report: {e}", path.display())))
 }
 
 /// The person at the terminal: prompts on stderr, Enter on stdin.

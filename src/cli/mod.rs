@@ -11,6 +11,7 @@ pub mod capture;
 pub mod decode;
 pub mod diagnose;
 pub mod dtc;
+pub mod html;
 pub mod record;
 pub mod request;
 pub mod simulate;
