@@ -14,7 +14,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::{anyhow_like, exit, CliError};
+use super::{exit, CliError, CliResult};
 use crate::batch::{self, Job, JobOutcome, RunOptions, Shard};
 use crate::capture::ReadOptions;
 use crate::verdict::{Confidence, Verdict};
@@ -102,7 +102,7 @@ struct Row {
     error: Option<String>,
 }
 
-pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
+pub fn run(args: BatchArgs, quiet: bool) -> CliResult<u8> {
     let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
     let jobs = job_list(&args)?;
     let total = jobs.len();
@@ -126,16 +126,15 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
     // Files are created before any job runs: a typo fails at once.
     let to_file = args.output.is_some();
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
-            CliError::new(format!("cannot create {}: {e}", path.display()))
-        })?)),
+        Some(path) => Box::new(io::BufWriter::new(
+            File::create(path).map_err(|e| CliError::create(path, e))?,
+        )),
         None => Box::new(io::stdout().lock()),
     };
     let csv = match &args.summary_csv {
         Some(path) => Some((
             path,
-            File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?,
+            File::create(path).map_err(|e| CliError::create(path, e))?,
         )),
         None => None,
     };
@@ -155,7 +154,7 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
         let mut w = io::BufWriter::new(file);
         write_csv(&mut w, &rows)
             .and_then(|()| w.flush())
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| CliError::write(path, e))?;
     }
     if !quiet {
         let mut err = io::stderr().lock();
@@ -171,22 +170,20 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
     Ok(code)
 }
 
-fn job_list(args: &BatchArgs) -> anyhow_like::Result<Vec<Job>> {
+fn job_list(args: &BatchArgs) -> CliResult<Vec<Job>> {
     match (&args.profile, args.inputs.as_slice()) {
         (Some(profile), inputs) => Ok(batch::capture_jobs(inputs, profile, &args.observe)),
         (None, [file]) if file.extension().is_some_and(|e| e == "toml") => {
             if !args.observe.is_empty() {
-                return Err(CliError::new(
+                return Err(CliError::Usage(
                     "--observe goes with --profile and captures; in a jobs file, give each job its observe list",
-                )
-                .into());
+                ));
             }
             Ok(batch::load_jobs_file(file)?)
         }
-        (None, _) => Err(CliError::new(
+        (None, _) => Err(CliError::Usage(
             "expected one jobs file (JOBS.toml), or --profile NAME|PATH|auto with capture files or directories",
-        )
-        .into()),
+        )),
     }
 }
 
@@ -217,9 +214,9 @@ fn write_line(
     bar: &ProgressBar,
     to_file: bool,
 ) -> io::Result<Row> {
-    let (verdicts, exit, error): (&[Verdict], u8, Option<&str>) = match &o.result {
+    let (verdicts, exit, error): (&[Verdict], u8, Option<String>) = match &o.result {
         Ok(report) => (&report.verdicts, exit::of(report), None),
-        Err(message) => (&[], exit::FAILED, Some(message)),
+        Err(e) => (&[], exit::FAILED, Some(e.to_string())),
     };
     let line = Line {
         index: o.index,
@@ -227,7 +224,7 @@ fn write_line(
         profile: &o.profile,
         verdicts,
         exit,
-        error,
+        error: error.as_deref(),
     };
     let mut text = serde_json::to_string(&line).map_err(io::Error::other)?;
     text.push('\n');
@@ -246,7 +243,7 @@ fn write_line(
         verdict: top.map(|v| v.id.clone()),
         confidence: top.map(|v| v.confidence),
         exit,
-        error: error.map(str::to_owned),
+        error,
     })
 }
 

@@ -12,8 +12,8 @@ use std::io::{self, BufWriter, Write};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::anyhow_like;
-use super::capture::CaptureInput;
+use super::input::CaptureInput;
+use super::CliResult;
 use super::{exit, CliError};
 use crate::diag::describe::MessageKind;
 use crate::diag::{describe, obd, Described, Dir, Protocol};
@@ -101,13 +101,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(args: &DecodeArgs) -> anyhow_like::Result<Plan> {
+    fn new(args: &DecodeArgs) -> CliResult<Plan> {
         let mut roles = Vec::new();
         let mut add = |id: CanId, role: Role| -> Result<(), CliError> {
             if roles.iter().any(|(i, _)| *i == id) {
-                return Err(CliError::new(format!(
-                    "id {id} is given twice: each id can carry one direction of one pair"
-                )));
+                return Err(CliError::DuplicateId { id: id.to_string() });
             }
             roles.push((id, role));
             Ok(())
@@ -314,7 +312,7 @@ struct Tally {
     incomplete: u64,
 }
 
-pub fn run(args: &DecodeArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     let plan = Plan::new(args)?;
     let mut reader = args.input.open()?;
     let mut reasm = Reassembler::new();
