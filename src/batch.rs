@@ -49,7 +49,7 @@ pub enum BatchError {
         path: PathBuf,
         /// 1-based, in file order.
         number: usize,
-        message: String,
+        message: &'static str,
     },
     #[error("--shard {0:?}: expected K/N with 1 <= K <= N (e.g. 2/8)")]
     Shard(String),
@@ -120,10 +120,10 @@ pub fn parse_jobs(text: &str, path: &Path, base: &Path) -> Result<Vec<Job>, Batc
     })?;
     let mut jobs = Vec::with_capacity(file.job.len());
     for (index, entry) in file.job.into_iter().enumerate() {
-        let bad = |message: &str| BatchError::BadJob {
+        let bad = |message: &'static str| BatchError::BadJob {
             path: path.to_owned(),
             number: index + 1,
-            message: message.to_owned(),
+            message,
         };
         let (source, written) = match (entry.capture, entry.iface) {
             (Some(c), None) => (JobSource::Capture(base.join(&c)), c),

@@ -126,15 +126,21 @@ pub fn run(args: BatchArgs, quiet: bool) -> CliResult<u8> {
     // Files are created before any job runs: a typo fails at once.
     let to_file = args.output.is_some();
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            File::create(path).map_err(|e| CliError::create(path, e))?,
-        )),
+        Some(path) => Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
+            CliError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?)),
         None => Box::new(io::stdout().lock()),
     };
     let csv = match &args.summary_csv {
         Some(path) => Some((
             path,
-            File::create(path).map_err(|e| CliError::create(path, e))?,
+            File::create(path).map_err(|e| CliError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            })?,
         )),
         None => None,
     };
@@ -154,7 +160,10 @@ pub fn run(args: BatchArgs, quiet: bool) -> CliResult<u8> {
         let mut w = io::BufWriter::new(file);
         write_csv(&mut w, &rows)
             .and_then(|()| w.flush())
-            .map_err(|e| CliError::write(path, e))?;
+            .map_err(|e| CliError::Write {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
     }
     if !quiet {
         let mut err = io::stderr().lock();

@@ -96,23 +96,41 @@ pub enum Command {
 /// deadlines computed from them must stay far from overflow.
 const MAX_SECONDS: f64 = 86_400.0;
 
+/// A value clap handed to one of the parsers below that it cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgError {
+    #[error("{0:?} is not a number of seconds")]
+    NotSeconds(String),
+    #[error("{0}: expected seconds from 0 to {MAX_SECONDS}")]
+    SecondsOutOfRange(String),
+    #[error("{0}: expected more than 0 seconds")]
+    ZeroSeconds(String),
+    #[error("{0:?} is not a CAN id: expected up to 8 hex digits")]
+    NotCanId(String),
+    #[error("{0:?} is not a CAN id: expected at most 0x1FFFFFFF")]
+    CanIdOutOfRange(String),
+    #[error("{0:?}: expected REQ:RESP, e.g. 7E0:7E8")]
+    NotPair(String),
+}
+
 /// `--listen`-style seconds: a number from 0 to a day (fractions allowed).
-pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, ArgError> {
     let v: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+        .map_err(|_| ArgError::NotSeconds(s.to_owned()))?;
     if !(0.0..=MAX_SECONDS).contains(&v) {
-        return Err(format!("{s}: expected seconds from 0 to {MAX_SECONDS}"));
+        return Err(ArgError::SecondsOutOfRange(s.to_owned()));
     }
-    std::time::Duration::try_from_secs_f64(v).map_err(|e| format!("{s}: {e}"))
+    std::time::Duration::try_from_secs_f64(v).map_err(|_| ArgError::SecondsOutOfRange(s.to_owned()))
 }
 
 /// `--timeout`-style seconds: as [`parse_seconds`], but above 0.
-pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, ArgError> {
     let d = parse_seconds(s)?;
     if d.is_zero() {
-        return Err(format!("{s}: expected more than 0 seconds"));
+        return Err(ArgError::ZeroSeconds(s.to_owned()));
     }
     Ok(d)
 }
@@ -145,16 +163,16 @@ pub enum CliError {
     #[error("id {id} is given twice: each id can carry one direction of one pair")]
     DuplicateId { id: String },
     /// An output file could not be created.
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {}: {source}", path.display())]
     Create {
-        path: String,
+        path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// An output file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}: {source}", path.display())]
     Write {
-        path: String,
+        path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -182,22 +200,6 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// A file that could not be created.
-    pub fn create(path: &std::path::Path, source: std::io::Error) -> CliError {
-        CliError::Create {
-            path: path.display().to_string(),
-            source,
-        }
-    }
-
-    /// A file that could not be written.
-    pub fn write(path: &std::path::Path, source: std::io::Error) -> CliError {
-        CliError::Write {
-            path: path.display().to_string(),
-            source,
-        }
-    }
-
     /// The one place a failure becomes an exit code: a closed pipe (the
     /// reader went away, as with `| head`) is a quiet success, anything else
     /// a failed run.

@@ -81,12 +81,18 @@ pub fn create_log(
     path: &Path,
     origin: &Origin<'_>,
 ) -> Result<CandumpWriter<Box<dyn Write + Send>>, CliError> {
-    let file = File::create(path).map_err(|e| CliError::create(path, e))?;
+    let file = File::create(path).map_err(|e| CliError::Create {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let sink: Box<dyn Write + Send> = Box::new(BufWriter::new(file));
     let mut w = CandumpWriter::new(sink);
     write_header(&mut w, origin)
         .and_then(|()| w.flush())
-        .map_err(|e| CliError::write(path, e))?;
+        .map_err(|e| CliError::Write {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     Ok(w)
 }
 

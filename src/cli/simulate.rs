@@ -146,9 +146,12 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
     };
     let header = super::record::header(&origin);
     let out: Box<dyn Write> = match &args.record {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).map_err(|e| CliError::create(path, e))?,
-        )),
+        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
+            CliError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?)),
         None => Box::new(io::stdout().lock()),
     };
     match &args.iface {

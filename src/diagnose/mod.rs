@@ -54,7 +54,9 @@ pub enum DiagnoseError {
     /// Safety: handing control back failed, so an output may still be
     /// driven. Always stops the run loudly.
     #[error("bus: could not hand everything back to the BCM: {failures}")]
-    OutputsMayBeDriven { failures: String },
+    OutputsMayBeDriven {
+        failures: crate::tester::RestoreFailures,
+    },
     /// Ctrl-C / SIGTERM during the session: outputs were handed back and
     /// the session left.
     #[error("interrupted: outputs handed back and the session left; no verdict")]

@@ -1,6 +1,7 @@
 //! `[bcm]`: the diagnostic target (protocol, ids, addressing, the
 //! exchanges the client uses, the DTC format).
 
+use super::items::Named;
 use super::*;
 
 impl Builder {
@@ -60,39 +61,21 @@ impl Builder {
             );
         }
         let name = b.name.clone().unwrap_or_else(|| "BCM".to_owned());
-        let info = ItemInfo {
+        let named = Named {
             name: format!("{name} diagnostic ids"),
             location: format!("0x{request_id} → 0x{response_id}"),
             kind: ItemKind::Addressing,
             role: None,
-            verified: *b.verified.get_ref(),
-            source: b
-                .source
-                .as_ref()
-                .map(|s| s.get_ref().clone())
-                .unwrap_or_default(),
         };
-        let addressing_item = self.item(fi, b.request_id.span(), info, &b.source, &b.verified);
-        let session = b
-            .session
-            .as_ref()
-            .map(|e| self.exchange(fi, "session start", e));
-        let keep_alive = b
-            .keep_alive
-            .as_ref()
-            .map(|e| self.exchange(fi, "keep-alive", e));
-        let dtc_read = b
-            .dtc_read
-            .as_ref()
-            .map(|e| self.exchange(fi, "DTC read", e));
-        let dtc_clear = b
-            .dtc_clear
-            .as_ref()
-            .map(|e| self.exchange(fi, "DTC clear", e));
-        let part_number = b
-            .part_number
-            .as_ref()
-            .map(|e| self.exchange(fi, "part number", e));
+        let addressing_item = self.item(fi, b.request_id.span(), named, b);
+        let [session, keep_alive, dtc_read, dtc_clear, part_number] = [
+            (&b.session, "session start"),
+            (&b.keep_alive, "keep-alive"),
+            (&b.dtc_read, "DTC read"),
+            (&b.dtc_clear, "DTC clear"),
+            (&b.part_number, "part number"),
+        ]
+        .map(|(e, name)| e.as_ref().map(|e| self.exchange(fi, name, e)));
         let dtc_format = b.dtc_format.as_ref().and_then(|f| match f.get_ref().as_str() {
             "kwp-2byte" => Some(DtcFormat::Kwp2Byte),
             "uds-3byte" => Some(DtcFormat::Uds3Byte),

@@ -1,5 +1,6 @@
 //! `[[release_condition]]`: what the BCM refuses a release in.
 
+use super::items::Named;
 use super::*;
 
 impl Builder {
@@ -92,19 +93,13 @@ impl Builder {
             Some(ConditionTest::Above { value }) => format!("{} above {value}", c.role.get_ref()),
             _ => format!("{} set", c.role.get_ref()),
         };
-        let info = ItemInfo {
+        let named = Named {
             name: c.name.get_ref().clone(),
             location,
             kind: ItemKind::Condition,
             role,
-            verified: *c.verified.get_ref(),
-            source: c
-                .source
-                .as_ref()
-                .map(|s| s.get_ref().clone())
-                .unwrap_or_default(),
         };
-        let item = self.item(fi, c.name.span(), info, &c.source, &c.verified);
+        let item = self.item(fi, c.name.span(), named, c);
         Some(ReleaseCondition {
             role: role?,
             test: test?,

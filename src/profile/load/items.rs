@@ -3,15 +3,63 @@
 
 use super::*;
 
+/// A schema entry that becomes an item: it says whether it is verified and
+/// where it comes from.
+pub(super) trait Sourced {
+    fn source(&self) -> &Option<Spanned<String>>;
+    fn verified(&self) -> &Spanned<bool>;
+}
+
+macro_rules! sourced {
+    ($($t:ty),*) => {$(
+        impl Sourced for $t {
+            fn source(&self) -> &Option<Spanned<String>> {
+                &self.source
+            }
+            fn verified(&self) -> &Spanned<bool> {
+                &self.verified
+            }
+        }
+    )*};
+}
+
+sourced!(
+    schema::Bcm,
+    schema::Exchange,
+    schema::Field,
+    schema::Condition
+);
+
+/// What an entry is called and where it sits; `Builder::item` adds its
+/// verified flag and source.
+pub(super) struct Named {
+    pub name: String,
+    pub location: String,
+    pub kind: ItemKind,
+    pub role: Option<Role>,
+}
+
 impl Builder {
+    /// A new item for `entry`, defined at `span` of `file`.
     pub(super) fn item(
         &mut self,
         file: usize,
         span: Range<usize>,
-        info: ItemInfo,
-        source: &Option<Spanned<String>>,
-        verified: &Spanned<bool>,
+        named: Named,
+        entry: &impl Sourced,
     ) -> ItemRef {
+        let (source, verified) = (entry.source(), entry.verified());
+        let mut info = ItemInfo {
+            name: named.name,
+            location: named.location,
+            kind: named.kind,
+            role: named.role,
+            verified: *verified.get_ref(),
+            source: source
+                .as_ref()
+                .map(|s| s.get_ref().clone())
+                .unwrap_or_default(),
+        };
         let has_source = source
             .as_ref()
             .is_some_and(|s| !s.get_ref().trim().is_empty());
@@ -22,7 +70,6 @@ impl Builder {
                 format!("expected a `source` for `{}`: an item marked verified must say where it comes from", info.name),
             );
         }
-        let mut info = info;
         if self.assumed.contains(&file) {
             info.verified = false;
             info.source = format!("{ASSUMED}{}", info.source);
@@ -69,19 +116,13 @@ impl Builder {
                 .map(fmt_hex)
                 .unwrap_or_else(|| "(no reply)".into())
         );
-        let info = ItemInfo {
+        let named = Named {
             name: name.to_owned(),
             location,
             kind: ItemKind::Exchange,
             role: None,
-            verified: *e.verified.get_ref(),
-            source: e
-                .source
-                .as_ref()
-                .map(|s| s.get_ref().clone())
-                .unwrap_or_default(),
         };
-        let item = self.item(file, e.request.span(), info, &e.source, &e.verified);
+        let item = self.item(file, e.request.span(), named, e);
         Exchange {
             request,
             response_prefix,
@@ -174,7 +215,7 @@ impl Builder {
             }
         }
         let location = format!("{prefix} {text}");
-        let info = ItemInfo {
+        let named = Named {
             name: f.name.get_ref().clone(),
             location,
             kind: if prefix.starts_with("0x") {
@@ -183,14 +224,8 @@ impl Builder {
                 ItemKind::Data
             },
             role,
-            verified: *f.verified.get_ref(),
-            source: f
-                .source
-                .as_ref()
-                .map(|s| s.get_ref().clone())
-                .unwrap_or_default(),
         };
-        let item = self.item(file, span, info, &f.source, &f.verified);
+        let item = self.item(file, span, named, f);
         Some(Field {
             item,
             role: role?,
