@@ -1,6 +1,6 @@
 //! The core vehicle profile: what the analyzer, the diagnostic client, the
 //! rules and the simulator read. Built only by the loader from the TOML
-//! schema types, which go no further (style.md).
+//! schema types, which go no further.
 //!
 //! Owns: roles, items (every data field, broadcast signal, BCM exchange and
 //! release condition, each with its source and verified flag), fast decoding
@@ -357,7 +357,7 @@ pub struct DtcMeaning {
     pub verified: bool,
 }
 
-/// A cause id a profile adds to diagnosis.md's set.
+/// A cause id a profile adds to the built-in set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExtraCause {
     pub id: String,

@@ -1,6 +1,7 @@
 //! The words of each verdict: summary, explanation and next steps per cause
-//! (kept in the cause table, `crate::cause`), and the safety lines that always apply (diagnosis.md). Kept apart from the
-//! rules so wording changes never touch logic.
+//! (kept in the cause table, `crate::cause`), and the safety lines that
+//! always apply. Kept apart from the rules so wording changes never touch
+//! logic.
 
 use super::Cause;
 

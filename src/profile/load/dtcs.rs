@@ -2,6 +2,7 @@
 //! trouble codes mean.
 
 use super::*;
+use crate::cause::CAUSE_IDS;
 
 impl Builder {
     /// The causes the profile adds; a built-in cause id may not be redefined.
@@ -9,8 +10,8 @@ impl Builder {
         let mut causes = Vec::new();
         for (fi, part) in parts.iter_mut() {
             for c in std::mem::take(&mut part.cause) {
-                if crate::cause::CAUSE_IDS.contains(&c.id.get_ref().as_str()) {
-                    self.at(*fi, c.id.span(), format!("expected a new cause id; `{}` is one of diagnosis.md's and may not be redefined", c.id.get_ref()));
+                if CAUSE_IDS.contains(&c.id.get_ref().as_str()) {
+                    self.at(*fi, c.id.span(), format!("expected a new cause id; `{}` is a built-in cause and may not be redefined", c.id.get_ref()));
                 }
                 causes.push(ExtraCause {
                     id: c.id.get_ref().clone(),
@@ -42,10 +43,10 @@ impl Builder {
                     );
                 }
                 if let Some(c) = &d.cause {
-                    let known = crate::cause::CAUSE_IDS.contains(&c.get_ref().as_str())
+                    let known = CAUSE_IDS.contains(&c.get_ref().as_str())
                         || causes.iter().any(|x: &ExtraCause| &x.id == c.get_ref());
                     if !known {
-                        self.at(*fi, c.span(), format!("expected a cause id of diagnosis.md or a [[cause]] of this profile, found \"{}\"", c.get_ref()));
+                        self.at(*fi, c.span(), format!("expected a cause id (built in: {}; or a [[cause]] of this profile), found \"{}\"", CAUSE_IDS.join(", "), c.get_ref()));
                     }
                 }
                 let has_source = d
