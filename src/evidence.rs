@@ -605,11 +605,17 @@ impl Evidence {
         edges.sort_by_key(|e| (e.1 == ReleaseInput::Bus, e.0));
         let mut attempts: Vec<ReleaseAttempt> = Vec::new();
         for (t, input, item) in edges {
+            // One press shows as edges of several items (a broadcast and the
+            // BCM's own input); a second edge of an item already in an
+            // attempt is a second press.
             let near = |a: &ReleaseAttempt| a.t_us.abs_diff(t) <= window;
             let merge = if input == ReleaseInput::Bus {
-                attempts.iter_mut().find(|a| near(a))
+                attempts.iter_mut().rev().find(|a| near(a))
             } else {
-                attempts.iter_mut().find(|a| a.input == input && near(a))
+                attempts
+                    .iter_mut()
+                    .rev()
+                    .find(|a| a.input == input && near(a) && !a.items.contains(&item))
             };
             match merge {
                 Some(a) => {

@@ -11,17 +11,15 @@ struct Run {
 }
 
 fn trunkdiag(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("TRUNKDIAG_PROFILES")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run trunkdiag");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trunkdiag"));
+    cmd.args(args).env_remove("RUST_LOG");
+    cmd.env_remove("TRUNKDIAG_PROFILES");
+    let out = cmd.output().expect("run trunkdiag");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     Run {
         code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
     }
 }
 
@@ -137,4 +135,17 @@ fn a_misspelt_or_bad_observation_fails_the_run_naming_the_keys() {
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("yes or no"), "{}", run.stderr);
+}
+
+#[test]
+fn every_key_a_rule_asks_is_an_observation_key() {
+    for rule in trunkdiag::verdict::RULES {
+        for key in rule.asks {
+            assert!(
+                trunkdiag::observation::Observations::KEYS.contains(key),
+                "rule {} asks `{key}`, which is not an observation key",
+                rule.name
+            );
+        }
+    }
 }

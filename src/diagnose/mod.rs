@@ -26,7 +26,7 @@ use crate::observation::ObservationKey;
 pub use crate::observation::{Observations, Question};
 use crate::profile::{self, Profile, ProfileError};
 use crate::transport::BusError;
-use crate::verdict::{self, Cause, Verdict};
+use crate::verdict::{self, Verdict};
 
 /// The profile used when nothing better is known.
 pub const FALLBACK_PROFILE: &str = "generic-uds";
@@ -366,46 +366,23 @@ pub fn feed_capture(
 /// cannot separate).
 pub fn questions(report: &Report) -> Vec<Question> {
     let o = &report.observations;
-    let lead: Vec<Cause> = report
+    // A fob press the tool saw answers "did you press the fob" by itself.
+    let fob_press_seen = report
+        .evidence
+        .release_attempts
+        .iter()
+        .any(|a| a.input == profile::ReleaseInput::Fob);
+    // The rules say which observations would change each leading verdict.
+    let keys: Vec<&str> = report
         .verdicts
         .iter()
         .take(4)
-        .filter_map(|v| Cause::from_id(&v.id))
+        .flat_map(|v| v.asks.iter().copied())
+        .filter(|k| *k != ObservationKey::FobPressed.key() || !fob_press_seen)
         .collect();
-    let has = |c: &[Cause]| lead.iter().any(|l| c.contains(l));
-    let mechanical = [
-        Cause::TrunkFuse,
-        Cause::TrunkWiring,
-        Cause::TrunkActuator,
-        Cause::TrunkLatch,
-    ];
-    let fob = [Cause::KeyFobBattery, Cause::KeyFobProgramming];
-    use ObservationKey as K;
-    let mut keys: Vec<ObservationKey> = Vec::new();
-    if has(&mechanical) {
-        keys.extend([K::Click, K::KeyBladeOpens]);
-    }
-    if has(&fob) {
-        keys.extend([K::FobUnlocksDoors, K::FobRange, K::CabinSwitchOpens]);
-    }
-    let attempts = &report.evidence.release_attempts;
-    let no_fob_press = !attempts
-        .iter()
-        .any(|a| a.input == profile::ReleaseInput::Fob);
-    if no_fob_press && has(&[Cause::NoFaultFound, Cause::Inconclusive]) {
-        keys.push(K::FobPressed);
-    }
-    if has(&[Cause::AftermarketInterference, Cause::BcmFault]) {
-        keys.push(K::AftermarketAlarm);
-    }
-    // Every press found the lid already open: only the user can say
-    // whether it is really open or its switch misreads.
-    if !attempts.is_empty() && attempts.iter().all(|a| a.lid_was_open) {
-        keys.push(K::LidClosed);
-    }
     ObservationKey::ALL
         .into_iter()
-        .filter(|k| keys.contains(k) && !k.is_answered(o))
+        .filter(|k| keys.contains(&k.key()) && !k.is_answered(o))
         .map(ObservationKey::question)
         .collect()
 }
