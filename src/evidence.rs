@@ -4,17 +4,17 @@
 //! the release attempts (one per press) from the time series of request,
 //! output and lid values.
 //!
-//! Owns: the record, the release-attempt derivation, user observations.
+//! Owns: the record, the release-attempt derivation. Holds the user's
+//! observations (`crate::observation`) for the rules.
 //! Must not know about ISO-TP, frames on the wire beyond counting them, the
 //! diagnostic codecs (DTCs arrive as letter-code strings) or verdict text.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::frame::{CanFrame, CanId};
+pub use crate::observation::{FobRange, ObservationError, Observations};
 use crate::profile::{is_diagnostic_id, ItemInfo, ItemRef, Profile, ReleaseInput, Role};
 
 /// At most this many value changes are kept per item; beyond it changes are
@@ -824,152 +824,6 @@ fn new_attempt(input: ReleaseInput, t: u64, item: ItemRef) -> ReleaseAttempt {
     }
 }
 
-// ---------------------------------------------------------------- observations
-
-/// What the user saw, from flags (`--observe click=no`) or prompts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Observations {
-    pub fob_pressed: Option<bool>,
-    pub click: Option<bool>,
-    pub key_blade_opens: Option<bool>,
-    pub cabin_switch_opens: Option<bool>,
-    pub fob_unlocks_doors: Option<bool>,
-    pub fob_range: Option<FobRange>,
-    pub aftermarket_alarm: Option<bool>,
-    /// The owner says the trunk lid is shut right now.
-    pub lid_closed: Option<bool>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FobRange {
-    Normal,
-    Short,
-}
-
-/// Why an observation was rejected; the message lists what is accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ObservationError {
-    #[error("expected KEY=VALUE (e.g. click=no), found `{0}`")]
-    Syntax(String),
-    #[error("unknown observation `{name}`: expected one of {keys}", name = .0, keys = Observations::KEYS.join(", "))]
-    UnknownKey(String),
-    #[error("`{key}` expects {expected}, found `{value}`")]
-    BadValue {
-        key: String,
-        value: String,
-        expected: &'static str,
-    },
-}
-
-impl Observations {
-    pub const KEYS: [&'static str; 8] = [
-        "fob-pressed",
-        "click",
-        "key-blade-opens",
-        "cabin-switch-opens",
-        "fob-unlocks-doors",
-        "fob-range",
-        "aftermarket-alarm",
-        "lid-closed",
-    ];
-
-    /// Applies one `KEY=VALUE` observation.
-    pub fn apply(&mut self, text: &str) -> Result<(), ObservationError> {
-        let (key, value) = text
-            .split_once('=')
-            .ok_or_else(|| ObservationError::Syntax(text.to_owned()))?;
-        let (key, value) = (key.trim(), value.trim());
-        let yes_no = || match value {
-            "yes" => Ok(true),
-            "no" => Ok(false),
-            _ => Err(ObservationError::BadValue {
-                key: key.to_owned(),
-                value: value.to_owned(),
-                expected: "yes or no",
-            }),
-        };
-        match key {
-            "fob-pressed" => self.fob_pressed = Some(yes_no()?),
-            "click" => self.click = Some(yes_no()?),
-            "key-blade-opens" => self.key_blade_opens = Some(yes_no()?),
-            "cabin-switch-opens" => self.cabin_switch_opens = Some(yes_no()?),
-            "fob-unlocks-doors" => self.fob_unlocks_doors = Some(yes_no()?),
-            "aftermarket-alarm" => self.aftermarket_alarm = Some(yes_no()?),
-            "lid-closed" => self.lid_closed = Some(yes_no()?),
-            "fob-range" => {
-                self.fob_range = Some(match value {
-                    "normal" => FobRange::Normal,
-                    "short" => FobRange::Short,
-                    _ => {
-                        return Err(ObservationError::BadValue {
-                            key: key.to_owned(),
-                            value: value.to_owned(),
-                            expected: "normal or short",
-                        })
-                    }
-                })
-            }
-            _ => return Err(ObservationError::UnknownKey(key.to_owned())),
-        }
-        Ok(())
-    }
-
-    /// True when the user gave no observation at all.
-    pub fn is_empty(&self) -> bool {
-        *self == Observations::default()
-    }
-}
-
-impl FromStr for Observations {
-    type Err = ObservationError;
-    /// Comma- or whitespace-separated `KEY=VALUE` list.
-    fn from_str(s: &str) -> Result<Observations, ObservationError> {
-        let mut o = Observations::default();
-        for part in s.split([',', ' ', '\n']).filter(|p| !p.trim().is_empty()) {
-            o.apply(part)?;
-        }
-        Ok(o)
-    }
-}
-
-impl fmt::Display for Observations {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let yn = |b: bool| if b { "yes" } else { "no" };
-        let mut parts = Vec::new();
-        let flags = [
-            ("fob-pressed", self.fob_pressed),
-            ("click", self.click),
-            ("key-blade-opens", self.key_blade_opens),
-            ("cabin-switch-opens", self.cabin_switch_opens),
-            ("fob-unlocks-doors", self.fob_unlocks_doors),
-        ];
-        for (k, v) in flags {
-            if let Some(v) = v {
-                parts.push(format!("{k}={}", yn(v)));
-            }
-        }
-        if let Some(r) = self.fob_range {
-            parts.push(format!(
-                "fob-range={}",
-                if r == FobRange::Short {
-                    "short"
-                } else {
-                    "normal"
-                }
-            ));
-        }
-        if let Some(v) = self.aftermarket_alarm {
-            parts.push(format!("aftermarket-alarm={}", yn(v)));
-        }
-        if let Some(v) = self.lid_closed {
-            parts.push(format!("lid-closed={}", yn(v)));
-        }
-        f.write_str(&parts.join(" "))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1269,36 +1123,5 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![("123", 2, 101), ("5FF", 1, 105)]);
         assert_eq!((ev.first_us, ev.last_us), (Some(100), Some(105)));
-    }
-
-    #[test]
-    fn observations_parse_and_reject_clearly() {
-        let o: Observations = "fob-pressed=yes,click=no fob-range=short aftermarket-alarm=no"
-            .parse()
-            .unwrap();
-        assert_eq!(o.fob_pressed, Some(true));
-        assert_eq!(o.click, Some(false));
-        assert_eq!(o.fob_range, Some(FobRange::Short));
-        assert_eq!(
-            o.to_string(),
-            "fob-pressed=yes click=no fob-range=short aftermarket-alarm=no"
-        );
-        let e = "clik=no".parse::<Observations>().unwrap_err().to_string();
-        assert!(
-            e.contains("unknown observation `clik`") && e.contains("click"),
-            "{e}"
-        );
-        let e = "click=maybe"
-            .parse::<Observations>()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("yes or no"), "{e}");
-        let e = "fob-range=far"
-            .parse::<Observations>()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("normal or short"), "{e}");
-        assert!("click".parse::<Observations>().is_err());
-        assert!(Observations::default().is_empty());
     }
 }

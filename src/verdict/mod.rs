@@ -7,13 +7,12 @@
 //! not know about frames, transports, TOML or output formatting (the CLI
 //! prints; verdicts only `Serialize`).
 
-mod cause;
 mod rules;
 pub mod text;
 
 use serde::Serialize;
 
-pub use cause::{Cause, CAUSE_IDS};
+pub use crate::cause::{Cause, CAUSE_IDS};
 pub use rules::{diagnose, document as rules_document, outcome, Outcome, Rule, Strength, RULES};
 
 /// How sure the tool is.

@@ -320,15 +320,9 @@ impl<'a> Facts<'a> {
             .iter()
             .any(|(a, o)| a.input == ReleaseInput::Cabin && *o == Outcome::Opened)
             || obs.cabin_switch_opens == Some(true);
-        let trunk_data = [
-            Role::LidOpen,
-            Role::OpenerOutput,
-            Role::FobTrunkRequest,
-            Role::CabinTrunkRequest,
-            Role::TrunkRequest,
-        ]
-        .into_iter()
-        .any(|r| profile.has_role(r));
+        let trunk_data = Role::ALL
+            .into_iter()
+            .any(|r| r.is_trunk_path() && profile.has_role(r));
         Facts {
             profile,
             ev,
