@@ -48,6 +48,12 @@ pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
 }
 
 /// True when [`load`] reads `spec` as a file path rather than a name.
+/// A profile from TOML text; `name` is what messages call the file. Its
+/// `layouts` resolve to the bundled ones.
+pub fn parse(name: &str, text: &str) -> Result<Profile, ProfileError> {
+    load::parse(name, text)
+}
+
 pub fn is_path(spec: &str) -> bool {
     load::is_path(spec)
 }

@@ -139,6 +139,15 @@ pub(crate) fn load_bundled(name: &str) -> Result<Profile, ProfileError> {
     }
 }
 
+pub(crate) fn parse(name: &str, text: &str) -> Result<Profile, ProfileError> {
+    let file = SourceFile {
+        path: name.to_owned(),
+        text: text.to_owned(),
+        dir: None,
+    };
+    finish(build(file), ProfileOrigin::File(name.to_owned()), name)
+}
+
 pub(crate) fn load_path(path: &Path) -> Result<Profile, ProfileError> {
     let file = read_source(path)?;
     let shown = file.path.clone();
