@@ -16,7 +16,8 @@
 //! With `base dec` ids, DLCs and data bytes are decimal (an FD line's data
 //! length always is). Other events (statistics, `TxRq`, markers) are
 //! skipped. The `date` is read as UTC (the file does not say its zone);
-//! without a readable date, times are the offsets themselves. Frames of
+//! without a readable date, times are the offsets themselves. A date after
+//! `Begin Triggerblock` replaces the `date` line's. Frames of
 //! channel N are on interface `ascN`.
 
 use std::io::{self, Write};
@@ -103,7 +104,13 @@ impl AscParser {
                     .next()
                     .is_some_and(|w| w.eq_ignore_ascii_case(b"relative"));
             }
-        } else if first.eq_ignore_ascii_case(b"date") {
+        } else if first.eq_ignore_ascii_case(b"date")
+            || (first.eq_ignore_ascii_case(b"begin")
+                && t.next()
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"triggerblock")))
+        {
+            // Times count from the trigger block's start when it names one
+            // (python-can writes the file's creation time as `date`).
             if let Some(us) = parse_date(t.rest()) {
                 self.start_us = us;
                 self.last_us = us;
