@@ -785,3 +785,49 @@ fn written_files_read_back() {
         assert_eq!(back[0].timestamp_us, kept[0].timestamp_us, "{to}");
     }
 }
+
+/// `batch` over a folder: a SavvyCAN log named `.csv` is a capture job, a
+/// `.csv` table beside it is not.
+#[test]
+fn batch_takes_savvycan_csv_and_skips_other_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scan.csv"),
+        "Time Stamp,ID,Extended,Bus,LEN,D1,D2\n1000,000007DF,false,0,2,01,0D\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("results.csv"), "job,verdict\n1,ok\n").unwrap();
+    let run = trunkdiag(&[
+        "batch",
+        "--profile",
+        "nissan-altima-2013-2018",
+        dir.path().to_str().unwrap(),
+    ]);
+    let out = String::from_utf8(run.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}\n{}", run.stderr);
+    assert!(lines[0].contains("scan.csv"), "{out}");
+    assert!(lines[0].contains("\"error\":null"), "{out}");
+}
+
+/// Two buses merged into one log: times step back; the frames stay in file
+/// order and one warning says so.
+#[test]
+fn merged_buses_stepping_back_warn_once_and_keep_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("merged.log");
+    let log =
+        "(100.50) can0 123#01\n(100.2) can1 456#02\n(100.3) can1 456#03\n(100.25) can0 123#04\n";
+    std::fs::write(&path, log).unwrap();
+    let run = trunkdiag(&["capture", "cat", path.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = String::from_utf8(run.stdout).unwrap();
+    let data: Vec<&str> = out.lines().map(|l| &l[l.len() - 2..]).collect();
+    assert_eq!(data, ["01", "02", "03", "04"]);
+    assert_eq!(
+        run.stderr.matches("steps back").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}

@@ -24,7 +24,8 @@ use std::io::{self, Write};
 
 use super::text::{
     can_id, classic_frame, data_bytes, days_from_civil, decimal, decimal_us, epoch_us, fd_dlc_len,
-    fd_len_dlc, number, quote, strip_cr, ChannelNames, Tokens, ERROR_CLASS, MONTHS, WEEKDAYS,
+    fd_len_dlc, number, place, quote, strip_cr, ChannelNames, Tokens, ERROR_CLASS, MONTHS,
+    WEEKDAYS,
 };
 use crate::frame::{CanFrame, CanId, Direction, FrameKind, CANFD_BRS, CANFD_ESI};
 
@@ -80,17 +81,14 @@ impl AscParser {
         };
         self.last_us = ts;
         let second = t.next().unwrap_or_default();
-        let frame = if second.eq_ignore_ascii_case(b"CANFD") {
-            self.fd_line(&mut t)?
+        if second.eq_ignore_ascii_case(b"CANFD") {
+            self.fd_line(&mut t, ts, out)
         } else if let Some(ch) = decimal(second) {
-            self.classic_line(ch as u32, &mut t)?
+            self.classic_line(ch as u32, &mut t, ts, out)
         } else {
             // Other events (`SV:`, `J1939TP`, markers...).
-            return Ok(false);
-        };
-        let Some(frame) = frame else { return Ok(false) };
-        *out = frame.at(ts);
-        Ok(true)
+            Ok(false)
+        }
     }
 
     fn header(&mut self, first: &[u8], t: &mut Tokens<'_>) {
@@ -118,30 +116,36 @@ impl AscParser {
         }
     }
 
-    /// `ch id[x] Rx|Tx d|r ...` or `ch ErrorFrame`; `Ok(None)` for other
+    /// `ch id[x] Rx|Tx d|r ...` or `ch ErrorFrame`; `Ok(false)` for other
     /// events of the channel.
-    fn classic_line(&mut self, ch: u32, t: &mut Tokens<'_>) -> Result<Option<CanFrame>, String> {
+    fn classic_line(
+        &mut self,
+        ch: u32,
+        t: &mut Tokens<'_>,
+        ts: u64,
+        out: &mut CanFrame,
+    ) -> Result<bool, String> {
         let iface = self.names.get(ch);
         let Some(id_tok) = t.next() else {
-            return Ok(None);
+            return Ok(false);
         };
         if id_tok.eq_ignore_ascii_case(b"ErrorFrame") {
-            return Ok(Some(error_frame().on(iface)));
+            return Ok(place(out, error_frame(), ts, iface, None));
         }
         let Some(dir_tok) = t.next() else {
-            return Ok(None);
+            return Ok(false);
         };
         let direction = match dir_tok {
             b"Rx" => Direction::Rx,
             b"Tx" => Direction::Tx,
             // TxRq (a transmit request, not a frame on the bus), statistics...
-            _ => return Ok(None),
+            _ => return Ok(false),
         };
         let id = self.id(id_tok)?;
         let kind = t
             .next()
             .ok_or("expected 'd' (data) or 'r' (remote) after the direction, found end of line")?;
-        let mut frame = match kind {
+        let frame = match kind {
             b"d" | b"D" => {
                 let dlc_tok = t.next().unwrap_or_default();
                 let dlc = number(dlc_tok, self.hex, 15).ok_or_else(|| {
@@ -163,12 +167,11 @@ impl AscParser {
                 ))
             }
         };
-        frame.direction = Some(direction);
-        Ok(Some(frame.on(iface)))
+        Ok(place(out, frame, ts, iface, Some(direction)))
     }
 
     /// `ch Rx|Tx id[x] [name] brs esi dlc len data... dur bits flags ...`.
-    fn fd_line(&mut self, t: &mut Tokens<'_>) -> Result<Option<CanFrame>, String> {
+    fn fd_line(&mut self, t: &mut Tokens<'_>, ts: u64, out: &mut CanFrame) -> Result<bool, String> {
         let ch_tok = t.next().unwrap_or_default();
         let ch = decimal(ch_tok).ok_or_else(|| {
             format!(
@@ -181,11 +184,11 @@ impl AscParser {
         let direction = match dir_tok {
             b"Rx" => Direction::Rx,
             b"Tx" => Direction::Tx,
-            _ => return Ok(None),
+            _ => return Ok(false),
         };
         let id_tok = t.next().unwrap_or_default();
         if id_tok.eq_ignore_ascii_case(b"ErrorFrame") {
-            return Ok(Some(error_frame().on(iface)));
+            return Ok(place(out, error_frame(), ts, iface, None));
         }
         let id = self.id(id_tok)?;
         let mut brs_tok = t.next().unwrap_or_default();
@@ -219,7 +222,7 @@ impl AscParser {
         let data = buf.get(..len).unwrap_or_default();
         // Message duration, bit count, then the flags (hex).
         let flags = t.nth(2).and_then(super::text::hex_u32);
-        let mut frame = match flags {
+        let frame = match flags {
             Some(f) if f & FD_EDL == 0 && f & FD_RTR != 0 => {
                 CanFrame::remote(id, dlc.min(8) as u8, None).map_err(|e| e.to_string())?
             }
@@ -230,8 +233,7 @@ impl AscParser {
                 CanFrame::fd(id, data, flags).map_err(|e| e.to_string())?
             }
         };
-        frame.direction = Some(direction);
-        Ok(Some(frame.on(iface)))
+        Ok(place(out, frame, ts, iface, Some(direction)))
     }
 
     fn id(&self, tok: &[u8]) -> Result<CanId, String> {

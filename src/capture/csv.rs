@@ -61,14 +61,17 @@ impl CsvParser {
             *slot = f.trim_ascii();
             n += 1;
         }
+        let missing = |i: usize, what: &dyn std::fmt::Display| {
+            format!(
+                "expected a {what} column (column {}), the line has {n}",
+                i + 1
+            )
+        };
         let field = |i: usize, what: &str| -> Result<&[u8], String> {
             if i < n {
                 Ok(fields.get(i).copied().unwrap_or_default())
             } else {
-                Err(format!(
-                    "expected a {what} column (column {}), the line has {n}",
-                    i + 1
-                ))
+                Err(missing(i, &what))
             }
         };
         let t = field(cols.time, "Time Stamp")?;
@@ -118,7 +121,11 @@ impl CsvParser {
             })? as usize;
         let mut buf = [0u8; 64];
         for (i, slot) in buf.iter_mut().enumerate().take(len) {
-            let d = field(cols.data + i, &format!("D{}", i + 1))?;
+            let col = cols.data + i;
+            let d = match fields.get(col) {
+                Some(d) if col < n => *d,
+                _ => return Err(missing(col, &format_args!("D{}", i + 1))),
+            };
             *slot = hex_u32(d).filter(|b| *b <= 0xFF).ok_or_else(|| {
                 format!("expected a hex data byte in D{}, found {}", i + 1, quote(d))
             })? as u8;

@@ -22,8 +22,8 @@
 use std::io::{self, Write};
 
 use super::text::{
-    can_id, classic_frame, data_bytes, decimal, decimal_us, fd_dlc_len, fd_len_dlc, hex_u32, quote,
-    strip_cr, ChannelNames, Tokens, ERROR_CLASS,
+    can_id, classic_frame, data_bytes, decimal, decimal_us, fd_dlc_len, fd_len_dlc, hex_u32, place,
+    quote, strip_cr, ChannelNames, Tokens, ERROR_CLASS,
 };
 use crate::frame::{CanFrame, CanId, Direction, FrameKind, CANFD_BRS, CANFD_ESI};
 
@@ -92,17 +92,10 @@ impl TrcParser {
         if trimmed.first() == Some(&b';') {
             return self.header(trimmed).map(|()| false);
         }
-        let frame = if self.version >= Version::V2_0 {
-            self.line_v2(trimmed)?
+        if self.version >= Version::V2_0 {
+            self.line_v2(trimmed, out)
         } else {
-            self.line_v1(trimmed)?
-        };
-        match frame {
-            Some(f) => {
-                *out = f;
-                Ok(true)
-            }
-            None => Ok(false),
+            self.line_v1(trimmed, out)
         }
     }
 
@@ -167,7 +160,7 @@ impl TrcParser {
             })
     }
 
-    fn line_v1(&mut self, line: &[u8]) -> Result<Option<CanFrame>, String> {
+    fn line_v1(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
         let mut t = Tokens::new(line);
         let n = t.next().unwrap_or_default();
         if n.last() != Some(&b')') {
@@ -192,18 +185,18 @@ impl TrcParser {
                 b"Tx" => direction = Some(Direction::Tx),
                 b"Error" => error = true,
                 // Warng (bus state) and other status lines.
-                _ => return Ok(None),
+                _ => return Ok(false),
             }
             tok = t.next().unwrap_or_default();
         }
         let iface = self.names.get(bus as u32);
         if error {
-            return Ok(Some(error_frame().at(ts).on(iface)));
+            return Ok(place(out, error_frame(), ts, iface, None));
         }
         let id = parse_id(tok)?;
         let Some(id) = id else {
             // 1.0 writes bus status as id FFFFFFFF.
-            return Ok(None);
+            return Ok(false);
         };
         let mut len_tok = t.next().unwrap_or_default();
         if len_tok == b"-" {
@@ -214,18 +207,17 @@ impl TrcParser {
             .ok_or_else(|| format!("expected a data length 0-8, found {}", quote(len_tok)))?
             as usize;
         let mut rest = t;
-        let mut frame = if rest.rest().starts_with(b"RTR") {
+        let frame = if rest.rest().starts_with(b"RTR") {
             CanFrame::remote(id, dlc as u8, None).map_err(|e| e.to_string())?
         } else {
             let mut buf = [0u8; 64];
             data_bytes(&mut rest, dlc, true, &mut buf)?;
             classic_frame(id, dlc as u32, buf.get(..dlc).unwrap_or_default())?
         };
-        frame.direction = direction;
-        Ok(Some(frame.at(ts).on(iface)))
+        Ok(place(out, frame, ts, iface, direction))
     }
 
-    fn line_v2(&mut self, line: &[u8]) -> Result<Option<CanFrame>, String> {
+    fn line_v2(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
         let mut t = Tokens::new(line);
         let (mut ts, mut kind, mut bus, mut id, mut dir, mut len) =
             (None, &b""[..], 1, &b""[..], None, None);
@@ -270,10 +262,10 @@ impl TrcParser {
             b"FE" => Some(CANFD_ESI),
             b"BI" => Some(CANFD_BRS | CANFD_ESI),
             // ST, EC, EV and other status lines.
-            _ => return Ok(None),
+            _ => return Ok(false),
         };
         if kind == b"ER" {
-            return Ok(Some(error_frame().at(ts).on(iface)));
+            return Ok(place(out, error_frame(), ts, iface, None));
         }
         let id = parse_id(id)?.ok_or_else(|| format!("expected a CAN id, found {}", quote(id)))?;
         // The DLC (L) or the byte count (l).
@@ -299,7 +291,7 @@ impl TrcParser {
             }
             (None, None) => return Err("expected an L or l column (data length)".into()),
         };
-        let mut frame = if kind == b"RR" {
+        let frame = if kind == b"RR" {
             CanFrame::remote(id, dlc.min(8) as u8, None).map_err(|e| e.to_string())?
         } else {
             let mut buf = [0u8; 64];
@@ -310,8 +302,7 @@ impl TrcParser {
                 None => classic_frame(id, dlc, data)?,
             }
         };
-        frame.direction = dir;
-        Ok(Some(frame.at(ts).on(iface)))
+        Ok(place(out, frame, ts, iface, dir))
     }
 }
 
