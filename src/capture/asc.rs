@@ -439,14 +439,7 @@ mod tests {
 
     fn parse_all(text: &str) -> Result<Vec<CanFrame>, String> {
         let mut p = AscParser::default();
-        let mut out = Vec::new();
-        let mut f = super::super::candump::empty_frame();
-        for line in text.lines() {
-            if p.parse(line.as_bytes(), &mut f)? {
-                out.push(f);
-            }
-        }
-        Ok(out)
+        super::super::text::parse_lines(text, |line, f| p.parse(line, f))
     }
 
     #[test]

@@ -43,6 +43,57 @@ impl<'a> Tokens<'a> {
     }
 }
 
+impl Tokens<'_> {
+    /// The common layout of data bytes, `HH HH HH` (one blank between
+    /// pairs), read in one pass into `buf`: `false`, with nothing consumed,
+    /// for anything else (the token-by-token path then reads it or says what
+    /// is wrong).
+    #[inline]
+    fn hex_pairs(&mut self, n: usize, buf: &mut [u8; 64]) -> bool {
+        let start = self.rest_start();
+        let Some(rest) = self.line.get(start..) else {
+            return false;
+        };
+        let mut bad = 0u8;
+        for (i, slot) in buf.iter_mut().take(n).enumerate() {
+            let (Some(&h), Some(&l)) = (rest.get(3 * i), rest.get(3 * i + 1)) else {
+                return false;
+            };
+            // Each pair ends the line or is followed by one blank.
+            if rest
+                .get(3 * i + 2)
+                .is_some_and(|c| *c != b' ' && *c != b'\t')
+            {
+                return false;
+            }
+            let (h, l) = (nib(h), nib(l));
+            bad |= h | l;
+            *slot = (h << 4) | (l & 0x0F);
+        }
+        if bad > 0x0F {
+            return false;
+        }
+        self.pos = start + (3 * n).saturating_sub(1);
+        true
+    }
+
+    /// Where the next token (or the end) starts.
+    #[inline]
+    fn rest_start(&self) -> usize {
+        let mut i = self.pos;
+        while self.line.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
+            i += 1;
+        }
+        i
+    }
+}
+
+/// A hex digit's value, 0xFF for anything else.
+#[inline]
+fn nib(c: u8) -> u8 {
+    crate::hex::nibble(c).unwrap_or(0xFF)
+}
+
 impl<'a> Iterator for Tokens<'a> {
     type Item = &'a [u8];
 
@@ -192,25 +243,21 @@ pub(crate) fn classic_frame(id: CanId, dlc: u32, data: &[u8]) -> Result<CanFrame
 }
 
 /// Reads exactly `n` data bytes (each a token in base 16 or 10) into `buf`.
-pub(crate) fn data_bytes<'a>(
-    tokens: &mut impl Iterator<Item = &'a [u8]>,
+pub(crate) fn data_bytes(
+    tokens: &mut Tokens<'_>,
     n: usize,
     hex: bool,
     buf: &mut [u8; 64],
 ) -> Result<(), String> {
+    if hex && tokens.hex_pairs(n, buf) {
+        return Ok(());
+    }
     for i in 0..n {
         let tok = tokens
             .next()
             .ok_or_else(|| format!("expected {n} data bytes, found {i}"))?;
-        let b = match (hex, tok) {
-            // The common case, two hex digits, without the general loop.
-            (true, [h, l]) => match (crate::hex::nibble(*h), crate::hex::nibble(*l)) {
-                (Some(h), Some(l)) => Some(u32::from((h << 4) | l)),
-                _ => None,
-            },
-            _ => number(tok, hex, 0xFF),
-        }
-        .ok_or_else(|| format!("expected a data byte, found {}", quote(tok)))?;
+        let b = number(tok, hex, 0xFF)
+            .ok_or_else(|| format!("expected a data byte, found {}", quote(tok)))?;
         if let Some(slot) = buf.get_mut(i) {
             *slot = b as u8;
         }
@@ -313,6 +360,23 @@ impl ChannelNames {
         }
         name
     }
+}
+
+/// The frames `parse` reads from the lines of `text` (tests of the line
+/// readers).
+#[cfg(test)]
+pub(crate) fn parse_lines(
+    text: &str,
+    mut parse: impl FnMut(&[u8], &mut CanFrame) -> Result<bool, String>,
+) -> Result<Vec<CanFrame>, String> {
+    let mut out = Vec::new();
+    let mut f = super::candump::empty_frame();
+    for line in text.lines() {
+        if parse(line.as_bytes(), &mut f)? {
+            out.push(f);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
