@@ -145,7 +145,19 @@ pub(crate) fn decimal_us(tok: &[u8], unit_us: u64) -> Option<u64> {
         f = f * 10 + u64::from(d);
     }
     // f < 10^9, so f * unit_us stays in u64 for units up to 10^9 us.
-    let scale = 10u64.pow(frac.len() as u32);
+    const POW10: [u64; 10] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+    ];
+    let scale = *POW10.get(frac.len())?;
     let part = f.checked_mul(unit_us)? / scale;
     whole.checked_mul(unit_us)?.checked_add(part)
 }
@@ -234,10 +246,18 @@ pub(crate) fn fd_len_dlc(len: usize) -> u8 {
 /// The classic frame of DLC `dlc` (0-15; 9-15 mean 8 bytes with that raw
 /// DLC kept) and its bytes.
 pub(crate) fn classic_frame(id: CanId, dlc: u32, data: &[u8]) -> Result<CanFrame, String> {
-    let frame = if dlc > 8 {
-        CanFrame::classic_len8_dlc(id, data, dlc as u8)
-    } else {
-        CanFrame::classic(id, data)
+    let frame = match data.first_chunk::<8>() {
+        Some(eight) if dlc > 8 => CanFrame::classic_len8_dlc(id, eight, dlc as u8),
+        // Constant-size copies (see candump's reader): a run-time length
+        // is a memmove call per frame.
+        _ if data.len() <= 8 => {
+            let mut eight = [0u8; 8];
+            for (slot, b) in eight.iter_mut().zip(data) {
+                *slot = *b;
+            }
+            super::candump::classic_of_len(id, &eight, data.len())
+        }
+        _ => CanFrame::classic(id, data),
     };
     frame.map_err(|e| e.to_string())
 }
