@@ -1,5 +1,6 @@
 //! Criterion benches of the replay path: candump and pcap parsing (throughput
-//! in bytes of capture), passive ISO-TP reassembly (throughput in frames),
+//! in bytes of capture), candump, ASC, TRC and CSV parsing of the same
+//! frames (throughput in frames), passive ISO-TP reassembly (throughput in frames),
 //! and the whole replay diagnosis (capture bytes to verdict).
 //! All on the deterministic capture of `benches/common/gen.rs`, at a size
 //! that fits criterion's many iterations (the 2-million-frame comparison with
@@ -12,6 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use trunkdiag::analyzer::Analyzer;
+use trunkdiag::capture::write::{sink, OutputFormat};
 use trunkdiag::capture::{CaptureReader, Census, IdSet, ReadOptions};
 use trunkdiag::diagnose::feed_capture;
 use trunkdiag::evidence::Observations;
@@ -111,6 +113,36 @@ fn parsing(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same frames written in `format` by trunkdiag's own writer.
+fn written_as(frames: &[CanFrame], format: OutputFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = sink(format, &mut out).expect("writing to memory");
+        for f in frames {
+            w.frame(f).expect("writing to memory");
+        }
+        w.finish().expect("writing to memory");
+    }
+    out
+}
+
+/// Per frame, the text formats against candump on the same frames (issue
+/// 12: ASC and TRC within 3x of candump); throughput in frames.
+fn formats(c: &mut Criterion) {
+    let log = candump_log();
+    let frames = frames_of(&log);
+    let asc = written_as(&frames, OutputFormat::Asc);
+    let trc = written_as(&frames, OutputFormat::Trc);
+    let csv = written_as(&frames, OutputFormat::Csv);
+    let mut g = c.benchmark_group("formats");
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("candump", |b| b.iter(|| read_all(black_box(&log))));
+    g.bench_function("asc", |b| b.iter(|| read_all(black_box(&asc))));
+    g.bench_function("trc", |b| b.iter(|| read_all(black_box(&trc))));
+    g.bench_function("csv", |b| b.iter(|| read_all(black_box(&csv))));
+    g.finish();
+}
+
 fn reassembly(c: &mut Criterion) {
     let frames = frames_of(&candump_log());
     let mut g = c.benchmark_group("isotp");
@@ -174,5 +206,5 @@ fn replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, reassembly, replay);
+criterion_group!(benches, parsing, formats, reassembly, replay);
 criterion_main!(benches);

@@ -150,8 +150,9 @@ pub fn parse_jobs(text: &str, path: &Path, base: &Path) -> Result<Vec<Job>, Batc
 }
 
 /// Files inside a directory that are obviously not captures: expected
-/// results, notes, jobs files, tables. Skipped silently; any other file is
-/// a job, and one that is not a capture fails as one.
+/// results, notes, jobs files, tables (a `.csv` that is a SavvyCAN log is a
+/// capture). Skipped silently; any other file is a job, and one that is not
+/// a capture fails as one.
 const SIDECAR_EXTENSIONS: [&str; 8] = ["json", "md", "txt", "toml", "csv", "yaml", "yml", "html"];
 
 /// The capture jobs for files and directories named on the command line.
@@ -205,9 +206,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn is_sidecar(path: &Path) -> bool {
-    path.extension()
+    let Some(ext) = path
+        .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| SIDECAR_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .map(str::to_ascii_lowercase)
+    else {
+        return false;
+    };
+    // A SavvyCAN log is a `.csv` capture; other tables are sidecars.
+    SIDECAR_EXTENSIONS.contains(&ext.as_str())
+        && (ext != "csv"
+            || !crate::capture::CaptureReader::open(path, Default::default())
+                .is_ok_and(|r| r.format() == crate::capture::Format::Csv))
 }
 
 // -------------------------------------------------------------------- shard

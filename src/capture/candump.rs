@@ -320,7 +320,7 @@ fn fixed_timestamp(line: &[u8]) -> Option<u64> {
 /// own constant-size copy: a copy of a run-time length is a `memmove` call,
 /// which showed as a tenth of the whole replay.
 #[inline]
-fn classic_of_len(id: CanId, data: &[u8; 8], n: usize) -> Result<CanFrame, FrameError> {
+pub(crate) fn classic_of_len(id: CanId, data: &[u8; 8], n: usize) -> Result<CanFrame, FrameError> {
     match n {
         8 => CanFrame::classic(id, data),
         7 => CanFrame::classic(id, data.first_chunk::<7>().unwrap_or(&[0; 7])),

@@ -16,8 +16,15 @@
 //! N is the pcapng interface index (0 for pcap), so they are never mistaken
 //! for a real `can0`.
 
+mod asc;
+mod blf;
 pub mod candump;
+mod csv;
+mod sink;
 mod socketcan;
+mod text;
+mod trc;
+pub mod write;
 
 use std::fs::File;
 use std::io::{self, Chain, Cursor, Read};
@@ -44,10 +51,19 @@ pub struct ReadOptions {
 
 /// The container format of a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     Candump,
     Pcap,
     PcapNg,
+    /// Vector ASC.
+    Asc,
+    /// Vector BLF.
+    Blf,
+    /// PEAK PCAN trace.
+    Trc,
+    /// SavvyCAN / GVRET CSV.
+    Csv,
 }
 
 impl Format {
@@ -56,6 +72,10 @@ impl Format {
             Format::Candump => "candump",
             Format::Pcap => "pcap",
             Format::PcapNg => "pcapng",
+            Format::Asc => "asc",
+            Format::Blf => "blf",
+            Format::Trc => "trc",
+            Format::Csv => "csv",
         }
     }
 }
@@ -88,8 +108,15 @@ pub enum CaptureError {
         #[source]
         source: io::Error,
     },
-    #[error("{file}: unknown capture format: expected a candump log, pcap or pcapng file")]
+    #[error("{file}: unknown capture format: expected a candump log, pcap, pcapng, Vector ASC or BLF, PCAN TRC or SavvyCAN CSV file")]
     UnknownFormat { file: String },
+    /// A malformed line of an ASC, TRC or CSV log.
+    #[error("{file}:{line}: {what}")]
+    Record {
+        file: String,
+        line: u64,
+        what: String,
+    },
     #[error("{file}:{line}: {source}")]
     Line {
         file: String,
@@ -104,9 +131,9 @@ pub enum CaptureError {
     #[error("{file}: {unit} {index}: {what}")]
     Packet {
         file: String,
-        /// "packet" (pcap) or "block" (pcapng).
+        /// "packet" (pcap), "block" (pcapng) or "object" (BLF).
         unit: &'static str,
-        /// 1-based packet (pcap) or block (pcapng) index.
+        /// 1-based packet (pcap), block (pcapng) or object (BLF) index.
         index: u64,
         what: String,
     },
@@ -133,7 +160,11 @@ fn detect(head: &[u8]) -> Option<Format> {
         Some([0xA1, 0xB2, 0xC3, 0xD4] | [0xD4, 0xC3, 0xB2, 0xA1])
         | Some([0xA1, 0xB2, 0x3C, 0x4D] | [0x4D, 0x3C, 0xB2, 0xA1]) => return Some(Format::Pcap),
         Some([0x0A, 0x0D, 0x0D, 0x0A]) => return Some(Format::PcapNg),
+        Some(b"LOGG") => return Some(Format::Blf),
         _ => {}
+    }
+    if let Some(text) = detect_text(head) {
+        return Some(text);
     }
     // Text: the first line that is neither blank nor a comment decides. A
     // head of only comments and blank lines is an (empty so far) log.
@@ -158,6 +189,30 @@ fn detect(head: &[u8]) -> Option<Format> {
         return None;
     }
     Some(Format::Candump)
+}
+
+/// ASC, TRC or CSV from their first line that is not blank: a TRC starts
+/// with `;` header lines, a SavvyCAN CSV with its column names, an ASC with
+/// `date`, `base`, `//` or `Begin Triggerblock`.
+fn detect_text(head: &[u8]) -> Option<Format> {
+    let first = head
+        .split(|c| *c == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|l| !l.is_empty())?;
+    let starts = |p: &str| {
+        first
+            .get(..p.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(p.as_bytes()))
+    };
+    if first.starts_with(b";") {
+        Some(Format::Trc)
+    } else if starts("Time Stamp,") {
+        Some(Format::Csv)
+    } else if starts("date ") || starts("base ") || starts("//") || starts("begin triggerblock") {
+        Some(Format::Asc)
+    } else {
+        None
+    }
 }
 
 /// The 11-bit ids whose frames a consumer wants whole (for the analyzer:
@@ -284,6 +339,10 @@ pub struct CaptureReader {
     /// After an error in strict mode the reader stops: a frame stream with a
     /// hole in it would mislead the analyses behind it.
     failed: bool,
+    /// The time of the last frame handed out, and how often a frame's time
+    /// was earlier than the one before (two buses merged into one log).
+    last_us: u64,
+    steps_back: u64,
     /// The last pcap/pcapng frame (a candump stream keeps its own).
     current: CanFrame,
 }
@@ -292,6 +351,8 @@ enum Inner {
     Candump(Box<CandumpStream>),
     Pcap(Box<PcapStream>),
     PcapNg(Box<PcapNgStream>),
+    Text(Box<TextStream>),
+    Blf(Box<blf::BlfStream>),
 }
 
 impl CaptureReader {
@@ -369,6 +430,19 @@ impl CaptureReader {
                     bad: 0,
                 }))
             }
+            Format::Asc => Inner::Text(Box::new(TextStream::new(
+                stream,
+                TextParser::Asc(Box::default()),
+            ))),
+            Format::Trc => Inner::Text(Box::new(TextStream::new(
+                stream,
+                TextParser::Trc(Box::default()),
+            ))),
+            Format::Csv => Inner::Text(Box::new(TextStream::new(
+                stream,
+                TextParser::Csv(Box::default()),
+            ))),
+            Format::Blf => Inner::Blf(Box::new(blf::BlfStream::new(stream).map_err(header_err)?)),
         };
         Ok(CaptureReader {
             name: name.to_string(),
@@ -377,6 +451,8 @@ impl CaptureReader {
             opts,
             inner,
             failed: false,
+            last_us: 0,
+            steps_back: 0,
             current: candump::empty_frame(),
         })
     }
@@ -406,12 +482,16 @@ impl CaptureReader {
             Inner::PcapNg(s) => s
                 .next_frame(&self.name, self.opts)
                 .map(|f| f.map(|f| self.current = f).is_some()),
+            Inner::Text(s) => s.next_frame(&self.name, self.opts, self.compressed),
+            Inner::Blf(s) => s
+                .next_frame(&self.name, self.opts)
+                .map(|f| f.map(|f| self.current = f).is_some()),
         };
         match result {
-            Ok(true) => Ok(Some(match &self.inner {
-                Inner::Candump(s) => &s.frame,
-                _ => &self.current,
-            })),
+            Ok(true) => {
+                self.note_time(self.frame_built().timestamp_us);
+                Ok(Some(self.frame_built()))
+            }
             Ok(false) => Ok(None),
             Err(e) => {
                 self.failed = true;
@@ -441,10 +521,10 @@ impl CaptureReader {
                 self.compressed,
                 Some((wanted, census)),
             ) {
-                Ok(true) => Ok(match &self.inner {
-                    Inner::Candump(s) => Some(&s.frame),
-                    _ => None,
-                }),
+                Ok(true) => {
+                    self.note_time(self.frame_built().timestamp_us);
+                    Ok(Some(self.frame_built()))
+                }
                 Ok(false) => Ok(None),
                 Err(e) => {
                     self.failed = true;
@@ -468,6 +548,40 @@ impl CaptureReader {
         }
     }
 
+    /// Where the last frame read was built.
+    #[inline]
+    fn frame_built(&self) -> &CanFrame {
+        match &self.inner {
+            Inner::Candump(s) => &s.frame,
+            Inner::Text(s) => &s.frame,
+            _ => &self.current,
+        }
+    }
+
+    /// Notes a frame's time: the first step backwards is warned about once
+    /// (frames stay in file order, never sorted), the others counted.
+    #[inline]
+    fn note_time(&mut self, ts: u64) {
+        if ts < self.last_us {
+            self.steps_back += 1;
+            if self.steps_back == 1 {
+                tracing::warn!(
+                    "{}: a frame's time steps back {} us from the one before (merged buses?); \
+                     frames are kept in file order",
+                    self.name,
+                    self.last_us - ts
+                );
+            }
+        }
+        self.last_us = ts;
+    }
+
+    /// How many frames handed out so far had an earlier time than the one
+    /// before them.
+    pub fn steps_back(&self) -> u64 {
+        self.steps_back
+    }
+
     /// The `# ` comment lines seen so far (candump logs only).
     pub fn annotations(&self) -> &[Annotation] {
         match &self.inner {
@@ -476,12 +590,15 @@ impl CaptureReader {
         }
     }
 
-    /// Lines (candump) or packets (pcap, pcapng) skipped in lenient mode.
+    /// Lines (text formats), packets (pcap, pcapng) or objects (BLF)
+    /// skipped in lenient mode.
     pub fn bad_lines(&self) -> u64 {
         match &self.inner {
             Inner::Candump(s) => s.bad_lines,
             Inner::Pcap(s) => s.bad,
             Inner::PcapNg(s) => s.bad,
+            Inner::Text(s) => s.bad_lines,
+            Inner::Blf(s) => s.bad,
         }
     }
 
@@ -506,8 +623,9 @@ impl Iterator for CaptureReader {
     }
 }
 
-/// Cuts a candump log into lines inside one reused buffer.
-struct CandumpStream {
+/// Cuts a text capture into lines inside one reused buffer (no allocation
+/// per line), counting them for error messages.
+struct LineBuf {
     src: Peeked,
     buf: Vec<u8>,
     start: usize,
@@ -516,16 +634,11 @@ struct CandumpStream {
     line: u64,
     /// Bytes consumed before `buf[0]`, for read-error offsets.
     consumed: u64,
-    iface: IfaceCache,
-    /// Where each line's frame is built.
-    frame: CanFrame,
-    annotations: Vec<Annotation>,
-    bad_lines: u64,
 }
 
-impl CandumpStream {
-    fn new(src: Peeked) -> CandumpStream {
-        CandumpStream {
+impl LineBuf {
+    fn new(src: Peeked) -> LineBuf {
+        LineBuf {
             src,
             buf: vec![0; CHUNK],
             start: 0,
@@ -533,10 +646,6 @@ impl CandumpStream {
             eof: false,
             line: 0,
             consumed: 0,
-            iface: IfaceCache::default(),
-            frame: candump::empty_frame(),
-            annotations: Vec::new(),
-            bad_lines: 0,
         }
     }
 
@@ -575,25 +684,23 @@ impl CandumpStream {
         }
     }
 
-    /// Reads up to the next frame, built in `self.frame`; `Ok(false)` at the
-    /// end of the log.
+    /// The next line (without its `\n`) and its 1-based number; `None` at
+    /// the end of the input.
     #[inline]
-    fn next_frame(
+    fn next_line(
         &mut self,
         name: &str,
-        opts: ReadOptions,
         compressed: bool,
-        mut filter: Option<(&IdSet, &mut Census)>,
-    ) -> Result<bool, CaptureError> {
+    ) -> Result<Option<(u64, &[u8])>, CaptureError> {
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or_default();
-            let (line, next_start) = match memchr::memchr(b'\n', pending) {
-                Some(p) => (pending.get(..p).unwrap_or_default(), self.start + p + 1),
+            let (from, to, next_start) = match memchr::memchr(b'\n', pending) {
+                Some(p) => (self.start, self.start + p, self.start + p + 1),
                 None if self.eof => {
                     if pending.is_empty() {
-                        return Ok(false);
+                        return Ok(None);
                     }
-                    (pending, self.end)
+                    (self.start, self.end, self.end)
                 }
                 None => {
                     if self.start == 0 && self.end == self.buf.len() {
@@ -609,6 +716,49 @@ impl CandumpStream {
             };
             self.line += 1;
             self.start = next_start;
+            return Ok(Some((
+                self.line,
+                self.buf.get(from..to).unwrap_or_default(),
+            )));
+        }
+    }
+}
+
+/// Reads a candump log line by line.
+struct CandumpStream {
+    lines: LineBuf,
+    iface: IfaceCache,
+    /// Where each line's frame is built.
+    frame: CanFrame,
+    annotations: Vec<Annotation>,
+    bad_lines: u64,
+}
+
+impl CandumpStream {
+    fn new(src: Peeked) -> CandumpStream {
+        CandumpStream {
+            lines: LineBuf::new(src),
+            iface: IfaceCache::default(),
+            frame: candump::empty_frame(),
+            annotations: Vec::new(),
+            bad_lines: 0,
+        }
+    }
+
+    /// Reads up to the next frame, built in `self.frame`; `Ok(false)` at the
+    /// end of the log.
+    #[inline]
+    fn next_frame(
+        &mut self,
+        name: &str,
+        opts: ReadOptions,
+        compressed: bool,
+        mut filter: Option<(&IdSet, &mut Census)>,
+    ) -> Result<bool, CaptureError> {
+        loop {
+            let Some((line_no, line)) = self.lines.next_line(name, compressed)? else {
+                return Ok(false);
+            };
             match line.first() {
                 Some(b'(') => {
                     if let Some((wanted, census)) = &mut filter {
@@ -638,7 +788,7 @@ impl CandumpStream {
                         Err(source) if !opts.lenient => {
                             return Err(CaptureError::Line {
                                 file: name.to_string(),
-                                line: self.line,
+                                line: line_no,
                                 source,
                             })
                         }
@@ -650,12 +800,72 @@ impl CandumpStream {
                     let text = text.strip_prefix(b" ").unwrap_or(text);
                     let text = text.strip_suffix(b"\r").unwrap_or(text);
                     self.annotations.push(Annotation {
-                        line: self.line,
+                        line: line_no,
                         text: String::from_utf8_lossy(text).into_owned(),
                     });
                 }
                 // Anything else is skipped, as canplayer skips it.
                 _ => {}
+            }
+        }
+    }
+}
+
+/// The line syntax of a text capture other than candump.
+enum TextParser {
+    Asc(Box<asc::AscParser>),
+    Trc(Box<trc::TrcParser>),
+    Csv(Box<csv::CsvParser>),
+}
+
+/// Reads an ASC, TRC or CSV log line by line.
+struct TextStream {
+    lines: LineBuf,
+    parser: TextParser,
+    /// Where each line's frame is built.
+    frame: CanFrame,
+    bad_lines: u64,
+}
+
+impl TextStream {
+    fn new(src: Peeked, parser: TextParser) -> TextStream {
+        TextStream {
+            lines: LineBuf::new(src),
+            parser,
+            frame: candump::empty_frame(),
+            bad_lines: 0,
+        }
+    }
+
+    /// Reads up to the next frame, built in `self.frame`; `Ok(false)` at the
+    /// end of the log.
+    #[inline]
+    fn next_frame(
+        &mut self,
+        name: &str,
+        opts: ReadOptions,
+        compressed: bool,
+    ) -> Result<bool, CaptureError> {
+        loop {
+            let Some((line_no, line)) = self.lines.next_line(name, compressed)? else {
+                return Ok(false);
+            };
+            let parsed = match &mut self.parser {
+                TextParser::Asc(p) => p.parse(line, &mut self.frame),
+                TextParser::Trc(p) => p.parse(line, &mut self.frame),
+                TextParser::Csv(p) => p.parse(line, &mut self.frame),
+            };
+            match parsed {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(what) if !opts.lenient => {
+                    return Err(CaptureError::Record {
+                        file: name.to_string(),
+                        line: line_no,
+                        what,
+                    })
+                }
+                Err(_) => self.bad_lines += 1,
             }
         }
     }
@@ -1017,8 +1227,21 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "mem.log: unknown capture format: expected a candump log, pcap or pcapng file"
+            "mem.log: unknown capture format: expected a candump log, pcap, pcapng, Vector ASC or BLF, PCAN TRC or SavvyCAN CSV file"
         );
+        for (head, format) in [
+            (&b";$FILEVERSION=1.1\n"[..], Format::Trc),
+            (b"\r\nTime Stamp,ID,Extended,Bus,LEN,D1\n", Format::Csv),
+            (b"date Thu Nov 9 08:29:27.123 pm 2023\n", Format::Asc),
+            (b"// a comment\nbase hex\n", Format::Asc),
+        ] {
+            assert_eq!(
+                reader(head.to_vec(), ReadOptions::default())
+                    .unwrap()
+                    .format(),
+                format
+            );
+        }
         let err = reader(vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0], ReadOptions::default())
             .err()
             .unwrap()
@@ -1056,6 +1279,19 @@ mod tests {
     }
 
     use super::bench_gen as gen;
+
+    #[test]
+    fn steps_back_in_time_are_counted_and_frames_kept_in_order() {
+        let log =
+            b"(2.00) can0 123#01\n(1.50) can1 124#02\n(1.60) can1 124#03\n(1.55) can0 123#04\n";
+        let mut r = reader(log.to_vec(), ReadOptions::default()).unwrap();
+        let mut times = Vec::new();
+        while let Some(f) = r.next_frame().unwrap() {
+            times.push(f.timestamp_us);
+        }
+        assert_eq!(times, [2_000_000, 1_500_000, 1_600_000, 1_550_000]);
+        assert_eq!(r.steps_back(), 2);
+    }
 
     /// The frames of a log read the simple way: `parse_line` on each line.
     fn simple_path(log: &[u8]) -> Vec<CanFrame> {
@@ -1211,6 +1447,13 @@ mod tests {
                 Just(b"(1.0) can0 123#\n".to_vec()),
                 Just(pcap_header(227)),
                 Just(pcap_header(113)),
+                Just(b";$FILEVERSION=2.1\n".to_vec()),
+                Just(b";$FILEVERSION=1.1\n     1)  16.4  Rx  0215  2  ".to_vec()),
+                Just(b"date Thu Nov 9 08:29:27.123 pm 2023\nbase hex  timestamps absolute\n0.1 1 123 Rx d ".to_vec()),
+                Just(b"0.1 CANFD 1 Rx 123 1 0 ".to_vec()),
+                Just(b"Time Stamp,ID,Extended,Bus,LEN,D1,D2\n".to_vec()),
+                Just(blf::tests::blf_file(&[blf::tests::can_message_object(5, 1, 0x123, &[1])])),
+                Just(blf::tests::blf_file(&[])),
                 Just(vec![0x0A, 0x0D, 0x0D, 0x0A, 0x1C, 0, 0, 0, 0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1C, 0, 0, 0]),
             ],
             body in proptest::collection::vec(any::<u8>(), 0..400),

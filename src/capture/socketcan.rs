@@ -168,6 +168,35 @@ pub(crate) fn decode(packet: &[u8], byte_swapped_ids: bool) -> Result<CanFrame, 
     .map_err(|e| e.to_string())
 }
 
+/// Encodes `f` as a `LINKTYPE_CAN_SOCKETCAN` packet into `out` (cleared
+/// first): `can_id` in network order with its flags, the payload padded to
+/// 8 bytes (classic) or 64 (CAN FD, with `CANFD_FDF` set), as Linux hands
+/// frames to libpcap.
+pub(crate) fn encode(f: &CanFrame, out: &mut Vec<u8>) {
+    use crate::frame::FrameKind;
+    let mut can_id = match f.id {
+        CanId::Standard(id) => u32::from(id),
+        CanId::Extended(id) => id | CAN_EFF_FLAG,
+    };
+    let (len, flags, len8, pad) = match f.kind {
+        FrameKind::Classic { len8_dlc } => (f.len() as u8, 0, len8_dlc.unwrap_or(0), CAN_MAX_DLEN),
+        FrameKind::Remote { dlc, len8_dlc } => {
+            can_id |= CAN_RTR_FLAG;
+            (dlc, 0, len8_dlc.unwrap_or(0), CAN_MAX_DLEN)
+        }
+        FrameKind::Fd { flags } => (f.len() as u8, flags | CANFD_FDF, 0, CANFD_MAX_DLEN),
+        FrameKind::Error => {
+            can_id = f.id.raw() | CAN_ERR_FLAG;
+            (f.len() as u8, 0, 0, CAN_MAX_DLEN)
+        }
+    };
+    out.clear();
+    out.extend_from_slice(&can_id.to_be_bytes());
+    out.extend_from_slice(&[len, flags, 0, len8]);
+    out.extend_from_slice(f.data());
+    out.resize(8 + pad, 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

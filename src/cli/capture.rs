@@ -1,7 +1,7 @@
 //! `trunkdiag capture ...`: look at a capture file without a car.
 //!
-//! `cat` prints any capture as a canonical candump log; `stats` counts what
-//! is in it. Both read through [`crate::capture::CaptureReader`]; this module
+//! `cat` prints any capture as a canonical candump log (or, with `--to`,
+//! as ASC, TRC, CSV or pcapng); `stats` counts what is in it. Both read through [`crate::capture::CaptureReader`]; this module
 //! only adds argument handling and output (text or JSON).
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::exit;
 use super::input::CaptureInput;
 use super::CliResult;
-use crate::capture::candump::CandumpWriter;
+use crate::capture::write::{sink, OutputFormat};
 use crate::capture::CaptureReader;
 use crate::frame::{CanId, FrameKind};
 
@@ -25,7 +25,8 @@ pub struct CaptureArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum CaptureCommand {
-    /// Print a capture as a candump log (comments kept as `# text`).
+    /// Print a capture as a candump log (comments kept as `# text`), or in
+    /// another format with `--to`.
     Cat(CatArgs),
     /// Count frames, ids and rates in a capture.
     Stats(StatsArgs),
@@ -38,6 +39,10 @@ pub enum CaptureCommand {
 pub struct CatArgs {
     #[command(flatten)]
     pub input: CaptureInput,
+    /// Output format: candump, Vector ASC, PCAN TRC 2.1, SavvyCAN CSV or
+    /// pcapng (SocketCAN link type, for Wireshark; binary, redirect it).
+    #[arg(long, value_enum, default_value = "candump")]
+    pub to: OutputFormat,
 }
 
 #[derive(Args, Debug)]
@@ -70,7 +75,7 @@ fn warn_bad_lines(reader: &CaptureReader) {
 fn cat(args: &CatArgs) -> CliResult<u8> {
     let mut reader = args.input.open()?;
     let stdout = io::stdout().lock();
-    let mut out = CandumpWriter::new(BufWriter::with_capacity(256 * 1024, stdout));
+    let mut out = sink(args.to, BufWriter::with_capacity(256 * 1024, stdout))?;
     let mut comments_written = 0;
     // Comments come out where they were: every annotation recorded before a
     // frame was returned precedes that frame in the file.
@@ -89,12 +94,20 @@ fn cat(args: &CatArgs) -> CliResult<u8> {
             Ok(None) => break,
             Err(e) => {
                 // What was read stays printed, then the error.
-                out.flush()?;
+                out.finish()?;
                 return Err(e.into());
             }
         }
     }
-    out.flush()?;
+    out.finish()?;
+    if out.left_out() > 0 {
+        tracing::warn!(
+            "{}: left out {} remote/error frames, which {:?} cannot hold",
+            reader.name(),
+            out.left_out(),
+            args.to
+        );
+    }
     warn_bad_lines(&reader);
     Ok(exit::OK)
 }

@@ -45,7 +45,8 @@ pub struct DiagnoseArgs {
     /// Live: the SocketCAN interface of the adapter plugged into the car (e.g. can0).
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
-    /// Offline: a capture file (candump log, pcap, pcapng; gzip or not).
+    /// Offline: a capture file (candump, pcap, pcapng, ASC, BLF, TRC or
+    /// SavvyCAN CSV; gzip or not; detected from content).
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
     /// The built-in simulated vehicle, running this scenario.
