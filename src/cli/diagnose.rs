@@ -17,10 +17,8 @@ use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
 use crate::diagnose::{self, Question, Report};
 use crate::evidence::Observations;
-use crate::frame::IfName;
 use crate::profile::Profile;
 use crate::tester::Shutdown;
-use crate::transport::SocketCanBus;
 use crate::verdict::Confidence;
 
 const DIAGNOSE_HELP: &str = "\
@@ -38,7 +36,9 @@ fob-range=normal|short, aftermarket-alarm=yes|no";
 #[command(after_help = DIAGNOSE_HELP)]
 #[command(group(ArgGroup::new("source").required(true).args(["iface", "replay", "sim"])))]
 pub struct DiagnoseArgs {
-    /// Live: the SocketCAN interface of the adapter plugged into the car (e.g. can0).
+    /// Live: the adapter plugged into the car: a SocketCAN interface (can0),
+    /// slcan:PORT[@BITRATE] (CANable), elm327:PORT[@BAUD] or
+    /// elm327:tcp:HOST:PORT (ELM327/OBDLink); `trunkdiag adapters` lists them.
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
     /// Offline: a capture file (candump log, pcap, pcapng; gzip or not).
@@ -174,11 +174,8 @@ fn live_iface(
     iface: &str,
     observations: Observations,
 ) -> anyhow_like::Result<(Profile, Report)> {
-    let name = IfName::new(iface).ok_or_else(|| {
-        CliError::new(format!(
-            "{iface:?} is not an interface name: expected at most 15 bytes"
-        ))
-    })?;
+    let spec = super::iface_spec(iface)?;
+    let bitrate = diagnose::bus_bitrate(&args.profile);
     let plan = LivePlan {
         listen: args.listen,
         timeout: args.timeout,
@@ -195,7 +192,7 @@ fn live_iface(
                 &super::record::Origin {
                     profile: Some(&args.profile),
                     source: "live diagnosis of the car on the bus".to_owned(),
-                    medium: super::record::Medium::Interface(iface),
+                    medium: super::record::Medium::live(&spec),
                 },
             )
         })
@@ -213,8 +210,8 @@ fn live_iface(
             &mut unattended
         };
         live::run(
-            || SocketCanBus::open(iface),
-            name,
+            || spec.open(bitrate),
+            spec.name(),
             ("live", iface.to_owned()),
             &args.profile,
             &plan,

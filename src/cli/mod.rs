@@ -76,6 +76,9 @@ pub enum Command {
     Request(request::RequestArgs),
     /// Record every frame on an interface to a candump log (sends nothing).
     Record(record::RecordArgs),
+    /// List the adapters on this machine: serial ports that look like SLCAN
+    /// or ELM327 adapters, and SocketCAN interfaces.
+    Adapters,
     /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
     Simulate(simulate::SimulateArgs),
     /// Many diagnoses in one run (a jobs file, or captures and directories): one JSON line per job.
@@ -112,6 +115,12 @@ pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{s}: expected more than 0 seconds"));
     }
     Ok(d)
+}
+
+/// Parses an `--iface` value (SocketCAN name, `slcan:PORT[@BITRATE]`,
+/// `elm327:PORT[@BAUD]`, `elm327:tcp:HOST:PORT`).
+pub fn iface_spec(s: &str) -> Result<crate::transport::IfaceSpec, CliError> {
+    crate::transport::IfaceSpec::parse(s).map_err(|e| CliError::new(e.to_string()))
 }
 
 /// An error that ends the run with exit code 2; the message is printed as is.
@@ -191,6 +200,29 @@ pub mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Error>;
 }
 
+/// `trunkdiag adapters`.
+fn adapters() -> anyhow_like::Result<u8> {
+    use std::io::Write;
+    let found = crate::transport::serial::list_adapters();
+    let mut out = std::io::stdout().lock();
+    if found.is_empty() {
+        writeln!(
+            out,
+            "no adapter found: plug one in (USB), pair it (Bluetooth), or for a WiFi ELM327 \
+             use --iface elm327:tcp:192.168.0.10:35000"
+        )?;
+    }
+    for a in &found {
+        let hint = if a.what.starts_with("SocketCAN") {
+            a.iface.clone()
+        } else {
+            format!("elm327:{0} or slcan:{0}", a.iface)
+        };
+        writeln!(out, "{:<24} {}  (--iface {hint})", a.iface, a.what)?;
+    }
+    Ok(exit::OK)
+}
+
 /// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
 pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
     match cli.command {
@@ -199,6 +231,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
         Command::Diagnose(args) => diagnose::run(args),
         Command::Dtc(args) => dtc::run(args),
         Command::Record(args) => record::run(args),
+        Command::Adapters => adapters(),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
         Command::Completions { shell } => {

@@ -164,6 +164,17 @@ fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
 
 // ------------------------------------------------------------------ profile
 
+/// The bus bitrate for a live run under `profile_spec` (a serial adapter
+/// needs it before it can listen): the profile's, or 500 kbit/s for `auto`
+/// and for a profile that does not load (which then fails with its own
+/// message where it is loaded for the run).
+pub fn bus_bitrate(profile_spec: &str) -> u32 {
+    match profile_spec {
+        "auto" => 500_000,
+        spec => crate::profile::load(spec).map_or(500_000, |p| p.bitrate),
+    }
+}
+
 /// Loads the profile named on the command line; `auto` picks it from the
 /// VIN (or the fallback when there is none).
 pub fn choose_profile(
