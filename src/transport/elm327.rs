@@ -442,7 +442,16 @@ impl Driver {
         self.init().await?;
         loop {
             let cmd = if self.should_monitor() {
-                self.monitor(cmds).await?
+                match self.monitor(cmds).await {
+                    Ok(c) => c,
+                    Err(e) if is_fatal(&e) => return Err(e),
+                    // BUFFER FULL, CAN ERROR: the monitor is over, the
+                    // adapter still answers (the session can be left).
+                    Err(e) => {
+                        let _ = self.frames.send(Err(e));
+                        continue;
+                    }
+                }
             } else {
                 cmds.recv().await
             };
