@@ -459,3 +459,93 @@ fn an_adapter_unplugged_mid_session_fails_the_run_and_keeps_the_recording() {
         .count();
     assert!(frames >= 3, "{}", text(&cat.stdout));
 }
+
+// ---------------------------------------------------------------------
+// A scripted SLCAN adapter
+
+/// Runs a scripted SLCAN adapter with the Nissan BCM behind it on `path`:
+/// it acknowledges transmits with `z` and answers the BCM's requests, and
+/// after `refuse_after` transmits rings the bell instead (status `F20`,
+/// error passive: nobody acknowledges on the bus).
+fn scripted_slcan(path: &Path, refuse_after: usize) {
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    std::thread::spawn(move || {
+        let _ = serve_slcan(port, refuse_after);
+    });
+}
+
+fn serve_slcan(mut port: std::fs::File, refuse_after: usize) -> std::io::Result<()> {
+    let mut reader = port.try_clone()?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut sent = 0;
+    loop {
+        if reader.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        if byte[0] != b'\r' {
+            line.push(byte[0]);
+            continue;
+        }
+        let cmd = String::from_utf8_lossy(&line).into_owned();
+        line.clear();
+        let Some(frame) = cmd.strip_prefix("t745") else {
+            let answer = if cmd == "F" { "F20\r" } else { "\r" };
+            port.write_all(answer.as_bytes())?;
+            continue;
+        };
+        sent += 1;
+        if sent > refuse_after {
+            port.write_all(b"\x07")?;
+            continue;
+        }
+        port.write_all(b"z\r")?;
+        let answer = match frame.get(1..7) {
+            Some("0210C0") => "02 50 C0",
+            Some("0210" | "021081") => "02 50 81",
+            Some("023E01") => "02 7E 01",
+            Some("041802") => "02 58 00",
+            Some("022144") => "04 61 44 00 00",
+            _ => continue,
+        };
+        let data: String = answer.split(' ').collect();
+        let len = data.len() / 2;
+        write!(port, "t765{len}{data}\r")?;
+    }
+}
+
+#[test]
+fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_slcan(&pty.theirs, 6);
+    let i = format!("slcan:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refused to send a frame (bell); status flags 20 (error passive)"),
+        "{err}"
+    );
+    // Each answer is stamped after the request it answers.
+    let log = std::fs::read_to_string(&rec).unwrap();
+    let stamps: Vec<(f64, bool)> = log
+        .lines()
+        .filter_map(|l| {
+            let (ts, rest) = l.strip_prefix('(')?.split_once(')')?;
+            Some((ts.parse().ok()?, rest.contains(" 765#")))
+        })
+        .collect();
+    assert!(stamps.len() >= 6, "{log}");
+    for w in stamps.windows(2) {
+        if w[1].1 && !w[0].1 {
+            assert!(w[1].0 >= w[0].0, "answer stamped before its request: {log}");
+        }
+    }
+}

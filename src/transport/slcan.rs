@@ -107,6 +107,8 @@ impl SlcanBus {
         let ended = Arc::new(Mutex::new(None));
         let driver = Driver {
             port: port.to_owned(),
+            pending: Default::default(),
+            refused: 0,
             stream,
             reader: LineReader::slcan(),
             frames: frame_tx,
@@ -263,6 +265,10 @@ pub fn status_error(flags: u8) -> Option<(CanFrame, String)> {
 
 struct Driver {
     port: String,
+    /// When each transmit still unacknowledged must be answered by.
+    pending: std::collections::VecDeque<Instant>,
+    /// Transmits the adapter refused (bell), to report with the flags.
+    refused: usize,
     stream: Box<dyn Stream>,
     reader: LineReader,
     frames: mpsc::UnboundedSender<Result<CanFrame, BusError>>,
@@ -330,6 +336,10 @@ impl Driver {
         }
         let mut status_at = Instant::now() + STATUS_EVERY;
         loop {
+            let wake = self
+                .pending
+                .front()
+                .map_or(status_at, |p| (*p).min(status_at));
             tokio::select! {
                 biased;
                 s = sends.recv() => {
@@ -338,22 +348,44 @@ impl Driver {
                         let _ = self.command("C", false).await;
                         return Ok(());
                     };
-                    let r = self.transmit(&line).await;
-                    let fatal = matches!(&r, Err(BusError::Adapter { error: AdapterError::Unplugged(_) | AdapterError::Silent { .. }, .. }));
-                    if fatal {
-                        let e = r.err().unwrap_or_else(|| BusError::Closed("adapter lost".into()));
+                    // The send is done once the line is out, so the frame is
+                    // stamped before any answer to it; the adapter's `z` (or
+                    // bell) is matched as it comes.
+                    if let Err(e) = serial::write(&mut self.stream, &format!("{line}\r")).await {
+                        let e = self.adapter(e);
                         let _ = done.send(Err(BusError::Closed(e.to_string())));
                         return Err(e);
                     }
-                    let _ = done.send(r);
+                    self.pending.push_back(Instant::now() + ANSWER_WITHIN);
+                    let _ = done.send(Ok(()));
                 }
-                t = self.reader.next(&mut self.stream, status_at) => {
+                t = self.reader.next(&mut self.stream, wake) => {
                     match t.map_err(|e| self.adapter(e))? {
+                        Some(Token::Line(l)) if matches!(l.as_str(), "z" | "Z") => {
+                            self.pending.pop_front();
+                        }
                         Some(Token::Line(l)) => self.frame_line(&l),
+                        Some(Token::Bell) => {
+                            if self.pending.pop_front().is_some() {
+                                self.refused += 1;
+                            }
+                        }
                         Some(_) => {}
-                        None => {
-                            status_at = Instant::now() + STATUS_EVERY;
-                            self.status().await?;
+                        None if self.pending.front().is_some_and(|p| *p <= Instant::now()) => {
+                            return Err(self.adapter(AdapterError::Silent {
+                                command: "a frame to send".into(),
+                                waited_ms: ANSWER_WITHIN.as_millis() as u64,
+                            }));
+                        }
+                        None => {}
+                    }
+                    if self.pending.is_empty() && (self.refused > 0 || Instant::now() >= status_at) {
+                        status_at = Instant::now() + STATUS_EVERY;
+                        let flags = self.status().await?;
+                        if self.refused > 0 {
+                            self.refused = 0;
+                            let flags = flags.unwrap_or_else(|| "00 (none: the adapter refused the command)".into());
+                            let _ = self.frames.send(Err(self.adapter(AdapterError::SendRefused { flags })));
                         }
                     }
                 }
@@ -387,19 +419,6 @@ impl Driver {
                 .send(Ok(frame.at(self.clock.now_us()).on(self.iface)));
             words
         }))
-    }
-
-    async fn transmit(&mut self, line: &str) -> Result<(), BusError> {
-        match self.command(line, true).await? {
-            Answer::Ok(_) => Ok(()),
-            Answer::Bell => {
-                let flags = self
-                    .status()
-                    .await?
-                    .unwrap_or_else(|| "00 (none: the adapter refused the command)".into());
-                Err(self.adapter(AdapterError::SendRefused { flags }))
-            }
-        }
     }
 
     /// Sends a command and waits for its answer (`z`/`Z`, a reply line, a
