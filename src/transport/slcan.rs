@@ -366,9 +366,7 @@ impl Driver {
                         }
                         Some(Token::Line(l)) => self.frame_line(&l),
                         Some(Token::Bell) => {
-                            if self.pending.pop_front().is_some() {
-                                self.refused += 1;
-                            }
+                            self.refused += usize::from(self.pending.pop_front().is_some());
                         }
                         Some(_) => {}
                         None if self.pending.front().is_some_and(|p| *p <= Instant::now()) => {
