@@ -503,7 +503,9 @@ fn serve_slcan(mut port: std::fs::File, refuse_after: usize) -> std::io::Result<
             port.write_all(b"\x07")?;
             continue;
         }
-        port.write_all(b"z\r")?;
+        // Acknowledged as can-utils' slcanpty does (a bare CR), every other
+        // time as Lawicel's `z`.
+        port.write_all(if sent % 2 == 0 { b"\r" } else { b"z\r" })?;
         let answer = match frame.get(1..7) {
             Some("0210C0") => "02 50 C0",
             Some("0210" | "021081") => "02 50 81",

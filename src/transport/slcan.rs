@@ -5,8 +5,9 @@
 //! The protocol is lines of ASCII ended by CR: `S0`..`S8` set the bitrate,
 //! `O` / `C` open and close the channel, `tIIILDD..` / `TIIIIIIIILDD..`
 //! carry 11/29-bit data frames and `rIIIL` / `RIIIIIIIIL` remote frames
-//! (either way); a transmit is acknowledged with `z` / `Z`, a refused
-//! command with a bell (0x07). `F` reads the status flags, which are
+//! (either way); a transmit is acknowledged with `z` / `Z` (or a bare CR,
+//! as can-utils' slcanpty and some clones do), a refused command with a
+//! bell (0x07). `F` reads the status flags, which are
 //! surfaced as error frames (as SocketCAN would deliver them) and, after a
 //! refused transmit, in the error. Frames may carry a 4-digit millisecond
 //! timestamp when the device has them on (`Z1`); frames are stamped with
@@ -361,7 +362,12 @@ impl Driver {
                 }
                 t = self.reader.next(&mut self.stream, wake) => {
                     match t.map_err(|e| self.adapter(e))? {
+                        // `z`/`Z` (Lawicel, CANable) or a bare CR (slcanpty,
+                        // some clones) acknowledge a transmit.
                         Some(Token::Line(l)) if matches!(l.as_str(), "z" | "Z") => {
+                            self.pending.pop_front();
+                        }
+                        Some(Token::Ok) => {
                             self.pending.pop_front();
                         }
                         Some(Token::Line(l)) => self.frame_line(&l),
