@@ -245,8 +245,11 @@ struct Script {
     /// AT commands (prefixes) answered with `?`, as a clone does.
     refuse: Vec<&'static str>,
     /// `ATMA` prints this many body frames, then `BUFFER FULL`; `None`:
-    /// `ATMA` is refused.
+    /// `ATMA` is refused (unless `monitor`).
     buffer_full_after: Option<usize>,
+    /// `ATMA` prints one body frame and monitors until a byte comes, then
+    /// says `STOPPED`, as an ELM327 does.
+    monitor: bool,
 }
 
 /// Every command the scripted adapter received, in order.
@@ -286,6 +289,14 @@ fn serve(mut port: std::fs::File, script: &Script, heard: &Heard) -> std::io::Re
             "" => String::new(),
             "ATZ" | "ATI" => "ELM327 v1.5".into(),
             "ATRV" => "12.4V".into(),
+            "ATMA" if script.monitor => {
+                port.write_all(b"6F6 7D 00 00 00\r")?;
+                // Any byte stops the monitor.
+                if reader.read(&mut byte)? == 0 {
+                    return Ok(());
+                }
+                "STOPPED".into()
+            }
             "ATMA" => match script.buffer_full_after {
                 Some(n) => {
                     for k in 0..n {
@@ -359,6 +370,39 @@ fn a_clone_refusing_flow_control_gets_the_named_fallback() {
     assert!(heard.iter().any(|c| c == "ATFCSM0"), "{heard:?}");
     // The session was opened and read through the fallback.
     assert!(heard.iter().any(|c| c == "2144"), "{heard:?}");
+}
+
+#[test]
+fn monitoring_between_requests_is_recorded_and_reported_as_partial() {
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            monitor: true,
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(
+        notes.contains("hears broadcasts only while it monitors between requests")
+            && notes.contains("the bus was watched"),
+        "{notes}"
+    );
+    // The monitor was stopped before each request and its filter opened
+    // (ATCRA) and closed again (ATCRA765) around it.
+    let heard = heard.lock().unwrap();
+    let monitors = heard.iter().filter(|c| *c == "ATMA").count();
+    assert!(monitors >= 3, "{heard:?}");
+    assert!(heard.iter().any(|c| c == "ATCRA"), "{heard:?}");
+    // Frames heard while monitoring are in the recording, as delivered.
+    let log = std::fs::read_to_string(&rec).unwrap();
+    assert!(log.contains("elm327 6F6#7D000000"), "{log}");
 }
 
 #[test]
@@ -550,4 +594,15 @@ fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
             assert!(w[1].0 >= w[0].0, "answer stamped before its request: {log}");
         }
     }
+}
+
+#[test]
+fn adapters_lists_what_it_finds_or_says_how_to_connect() {
+    let out = trunkdiag(&["adapters"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.starts_with("no adapter found") || listing.lines().all(|l| l.contains("(--iface ")),
+        "{listing}"
+    );
 }
