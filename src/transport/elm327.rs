@@ -132,16 +132,9 @@ impl fmt::Debug for Elm327Bus {
 
 impl Drop for Elm327Bus {
     fn drop(&mut self) {
-        if self.task.is_finished() {
-            return;
-        }
         // The driver stops the monitor and ends when the command queue
         // closes; if it is stuck on a dead port, stop it.
-        let task = self.task.abort_handle();
-        tokio::spawn(async move {
-            tokio::time::sleep(COMMAND_WAIT * 2).await;
-            task.abort();
-        });
+        serial::abort_later(&self.task, COMMAND_WAIT * 2);
     }
 }
 
@@ -579,15 +572,27 @@ impl Driver {
         }
     }
 
-    /// An AT/ST command: its answer lines (without the prompt).
-    async fn at(&mut self, cmd: &str, wait: Duration) -> Result<Vec<String>, BusError> {
+    /// Writes to the adapter; a failure is the adapter gone.
+    async fn write(&mut self, text: &str) -> Result<(), BusError> {
         let name = self.name.clone();
-        serial::write(self.stream()?, &format!("{cmd}\r"))
+        serial::write(self.stream()?, text)
             .await
             .map_err(|error| BusError::Adapter {
                 adapter: name,
                 error,
-            })?;
+            })
+    }
+
+    /// Passes a frame the adapter printed on, stamped now.
+    fn deliver(&self, frame: CanFrame) {
+        let _ = self
+            .frames
+            .send(Ok(frame.at(self.clock.now_us()).on(self.iface)));
+    }
+
+    /// An AT/ST command: its answer lines (without the prompt).
+    async fn at(&mut self, cmd: &str, wait: Duration) -> Result<Vec<String>, BusError> {
+        self.write(&format!("{cmd}\r")).await?;
         self.lines_until_prompt(cmd, wait).await
     }
 
@@ -737,13 +742,7 @@ impl Driver {
             return Err(e);
         }
         let cmd = hex::encode_upper(payload);
-        let name = self.name.clone();
-        serial::write(self.stream()?, &format!("{cmd}\r"))
-            .await
-            .map_err(|error| BusError::Adapter {
-                adapter: name,
-                error,
-            })?;
+        self.write(&format!("{cmd}\r")).await?;
         {
             let now = self.clock.now_us();
             let mut s = self.shared();
@@ -753,9 +752,7 @@ impl Driver {
         let lines = self.lines_until_prompt(&cmd, REQUEST_WAIT).await?;
         for l in lines {
             if let Some(f) = parse_frame(&l) {
-                let _ = self
-                    .frames
-                    .send(Ok(f.at(self.clock.now_us()).on(self.iface)));
+                self.deliver(f);
             } else if l == "NO DATA" {
                 tracing::debug!("{}: NO DATA after {cmd}", self.name);
             } else if l == "?" {
@@ -791,13 +788,7 @@ impl Driver {
             self.must("ATCRA").await?;
             self.filter_open = true;
             let cmd = if self.stn { "STMA" } else { "ATMA" };
-            let name = self.name.clone();
-            serial::write(self.stream()?, &format!("{cmd}\r"))
-                .await
-                .map_err(|error| BusError::Adapter {
-                    adapter: name,
-                    error,
-                })?;
+            self.write(&format!("{cmd}\r")).await?;
             self.monitoring = true;
             let now = self.clock.now_us();
             {
@@ -819,7 +810,7 @@ impl Driver {
                     match t.map_err(|e| self.err(e))? {
                         Some(Token::Line(l)) => {
                             if let Some(f) = parse_frame(&l) {
-                                let _ = self.frames.send(Ok(f.at(self.clock.now_us()).on(self.iface)));
+                                self.deliver(f);
                                 continue;
                             }
                             match l.as_str() {
@@ -888,22 +879,17 @@ impl Driver {
     }
 
     /// Stops the monitor: any byte does; then the adapter prints what it
-    /// had, `STOPPED` and the prompt.
+    /// had, `STOPPED` and the prompt. The byte is a space, not a CR: if the
+    /// monitor ended by itself just before (BUFFER FULL), a CR at the prompt
+    /// would repeat the last command and start it again, while a space is
+    /// only a leading blank of the next command, which the adapter ignores.
     async fn stop_monitor(&mut self) -> Result<(), BusError> {
-        let name = self.name.clone();
-        serial::write(self.stream()?, "\r")
-            .await
-            .map_err(|error| BusError::Adapter {
-                adapter: name,
-                error,
-            })?;
+        self.write(" ").await?;
         self.monitor_ended();
         let lines = self.lines_until_prompt("", COMMAND_WAIT).await?;
         for l in lines {
             if let Some(f) = parse_frame(&l) {
-                let _ = self
-                    .frames
-                    .send(Ok(f.at(self.clock.now_us()).on(self.iface)));
+                self.deliver(f);
             } else if l == "BUFFER FULL" {
                 self.can_monitor = false;
                 return Err(self.err(AdapterError::BufferFull));

@@ -195,6 +195,23 @@ pub async fn write<S: AsyncWrite + Unpin + ?Sized>(
         .map_err(|e| AdapterError::Unplugged(e.to_string()))
 }
 
+/// Aborts an adapter's driver task `after` this long unless it ended by
+/// then (it ends by itself when its bus is dropped, unless stuck on a dead
+/// port). Needs a runtime; without one (the runtime is going away) the
+/// task goes with it.
+pub fn abort_later(task: &tokio::task::JoinHandle<()>, after: Duration) {
+    if task.is_finished() {
+        return;
+    }
+    let task = task.abort_handle();
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            tokio::time::sleep(after).await;
+            task.abort();
+        });
+    }
+}
+
 /// A serial port or CAN interface on this machine that may be an adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundAdapter {

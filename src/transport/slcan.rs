@@ -80,14 +80,7 @@ impl Drop for SlcanBus {
     fn drop(&mut self) {
         // The task closes the channel (`C`) when the send queue closes; if
         // it is stuck on a dead port, stop it.
-        if self.task.is_finished() {
-            return;
-        }
-        let task = self.task.abort_handle();
-        tokio::spawn(async move {
-            tokio::time::sleep(ANSWER_WITHIN * 2).await;
-            task.abort();
-        });
+        serial::abort_later(&self.task, ANSWER_WITHIN * 2);
     }
 }
 
