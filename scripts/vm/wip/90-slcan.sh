@@ -1,3 +1,10 @@
+# NOT RUN BY THE SUITE YET (scripts/vm/wip/, not checks/): on its last run
+# in the VM, slcan:PTY through slcanpty reached the simulated car and its
+# recording replayed to the live verdict, but the verdict was trunk-fuse
+# (low) instead of valet-lockout, and `slcand ... slcan0` left no slcan0
+# interface (its output is discarded below: look there first). Move it to
+# checks/ once both pass.
+#
 # SLCAN (issue 14): one and the same simulated car on vcan, reached through
 # an SLCAN adapter and through SocketCAN.
 #  - can-utils' slcanpty plays the SLCAN adapter: it speaks the Lawicel
@@ -13,6 +20,11 @@
 
 SL=/tmp/slcan
 mkdir -p "$SL"
+# Pseudo-terminals (socat's pty pairs) need devpts.
+if ! grep -q ' /dev/pts devpts' /proc/mounts; then
+    mkdir -p /dev/pts
+    mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+fi
 scenario=valet-lockout
 
 # slcan_run NAME IFACE-SPEC SETUP: a fresh car on vcanS, slcanpty on a
@@ -22,30 +34,34 @@ scenario=valet-lockout
 slcan_run() {
     local name=$1 spec=$2 setup=$3 sim socat pty i
     fresh_vcan vcanS || { echo "cannot create vcanS" > "$SL/$name.err"; return 1; }
+    echo "slcan: $name: car, adapter, diagnosis"
     trunkdiag simulate --profile "$PROFILE" --scenario $scenario --iface vcanS \
-        2> "$SL/$name.sim.err" &
+        > /dev/null 2> "$SL/$name.sim.err" &
     sim=$!
     rm -f "$SL/dev" "$SL/host"
-    socat pty,raw,echo=0,link="$SL/dev" pty,raw,echo=0,link="$SL/host" 2>/dev/null &
+    socat pty,raw,echo=0,link="$SL/dev" pty,raw,echo=0,link="$SL/host" > /dev/null 2>&1 &
     socat=$!
     i=0
     while [ ! -e "$SL/dev" ] || [ ! -e "$SL/host" ]; do
         i=$((i + 1)); [ $i -lt 500 ] || { echo "socat made no ptys" > "$SL/$name.err"; break; }
         sleep 0.01
     done
-    # slcanpty stops when its stdin is readable: give it a pipe that never is.
-    sleep 600 | slcanpty "$SL/dev" vcanS > /dev/null 2>&1 &
+    # slcanpty stops when its stdin is readable: give it a pipe that never
+    # is. Nothing in the background may hold the group's output open.
+    (sleep 600 | slcanpty "$SL/dev" vcanS) > /dev/null 2>&1 &
     pty=$!
     wait_listeners vcanS 1
-    [ -n "$setup" ] && eval "$setup"
-    timeout 40 trunkdiag diagnose --iface "$spec" --profile "$PROFILE" --no-prompt --json \
+    [ -n "$setup" ] && eval "$setup" > /dev/null 2>&1
+    timeout -s KILL 40 trunkdiag diagnose --iface "$spec" --profile "$PROFILE" --no-prompt --json \
         --listen $LISTEN --record "$SL/$name.log" > "$SL/$name.json" 2> "$SL/$name.err"
     echo $? > "$SL/$name.rc"
     kill -INT $sim 2>/dev/null
     stop_pid $sim
-    [ -n "$teardown" ] && eval "$teardown"
-    stop_pid $pty
+    [ -n "$teardown" ] && eval "$teardown" > /dev/null 2>&1
+    echo "slcan: $name: done, exit $(cat "$SL/$name.rc")"
     pkill -f "sleep 600" 2>/dev/null
+    pkill slcanpty 2>/dev/null
+    stop_pid $pty
     stop_pid $socat
 }
 
