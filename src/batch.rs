@@ -27,10 +27,9 @@ use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Unattended};
 use crate::diagnose::{self, DiagnoseError, ProfileChoice, Report};
 use crate::evidence::{ObservationError, Observations};
-use crate::frame::IfName;
 use crate::profile::Profile;
 use crate::tester::Shutdown;
-use crate::transport::SocketCanBus;
+use crate::transport::IfaceSpec;
 
 /// Why a batch could not start (a bad job list, not a failing job: a job
 /// that fails is reported in its outcome and the batch goes on).
@@ -442,9 +441,8 @@ fn live_job(
     observations: Observations,
     opts: &RunOptions,
 ) -> Result<Report, DiagnoseError> {
-    let name = IfName::new(iface).ok_or_else(|| DiagnoseError::InterfaceName {
-        iface: iface.to_owned(),
-    })?;
+    let spec = IfaceSpec::parse(iface)?;
+    let bitrate = crate::diagnose::bus_bitrate(profile);
     let plan = LivePlan {
         listen: opts.listen,
         timeout: opts.timeout,
@@ -458,8 +456,8 @@ fn live_job(
         .map_err(DiagnoseError::Runtime)?;
     rt.block_on(async {
         live::run(
-            || SocketCanBus::open(iface),
-            name,
+            || spec.open(bitrate),
+            spec.name(),
             ("live", iface.to_owned()),
             profile,
             &plan,

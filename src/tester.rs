@@ -28,7 +28,7 @@ use crate::diag::client::{ClientConfig, ClientError, ClientEvent, RequestId};
 use crate::diag::{kwp, service_name, uds, Client, Nrc, Protocol};
 use crate::frame::{CanFrame, CanId, Direction};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpError, IsoTpEvent};
-use crate::transport::{BusError, CanBus};
+use crate::transport::{BusError, CanBus, LinkHint};
 
 /// Margin added to the P2 / P2* a UDS module announces, for the transport.
 const TIMING_MARGIN_US: u64 = 50_000;
@@ -269,7 +269,14 @@ pub struct Tester<B: CanBus> {
 }
 
 impl<B: CanBus> Tester<B> {
-    pub fn new(bus: B, isotp: IsoTpConfig, client: ClientConfig, shutdown: Shutdown) -> Self {
+    pub fn new(mut bus: B, isotp: IsoTpConfig, client: ClientConfig, shutdown: Shutdown) -> Self {
+        bus.configure_link(&LinkHint {
+            tx: isotp.tx_id,
+            rx: isotp.rx_id,
+            address_byte: isotp.addressing.has_address_byte(),
+            block_size: isotp.block_size,
+            st_min: isotp.st_min,
+        });
         Tester {
             bus,
             channel: IsoTpChannel::new(isotp),
@@ -300,6 +307,11 @@ impl<B: CanBus> Tester<B> {
 
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    /// What the bus could not do or did differently (see [`CanBus::notes`]).
+    pub fn bus_notes(&self) -> Vec<String> {
+        self.bus.notes()
     }
 
     /// The requests `close` would send now (outputs held, session open).
@@ -518,6 +530,7 @@ impl<B: CanBus> Tester<B> {
         }
         // A request left in flight by a cancelled caller must end first.
         self.settle().await?;
+        self.bus.prepare().await?;
         self.transport_error = None;
         let now = self.bus.now_us();
         let id = self
@@ -611,6 +624,11 @@ impl<B: CanBus> Tester<B> {
             }
             while let Some(frame) = self.channel.poll_transmit(self.bus.now_us()) {
                 moved = true;
+                if self.bus.adapter_flow_control() && is_flow_control(&frame, self.channel.config())
+                {
+                    // The adapter sent its own: ours never reaches the bus.
+                    continue;
+                }
                 self.bus.send(&frame).await?;
                 if let Some(tap) = self.tap.as_mut() {
                     tap(&as_on_the_bus(&frame, self.bus.now_us()), Direction::Tx);
@@ -719,6 +737,12 @@ fn as_on_the_bus(frame: &CanFrame, at_us: u64) -> CanFrame {
     let mut f = frame.at(at_us);
     f.direction = None;
     f
+}
+
+/// An ISO-TP flow control frame (PCI type 3 after any address byte).
+fn is_flow_control(frame: &CanFrame, cfg: &IsoTpConfig) -> bool {
+    let at = usize::from(cfg.addressing.has_address_byte());
+    frame.data().get(at).is_some_and(|pci| pci >> 4 == 3)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -5,6 +5,7 @@
 //! TRUNKDIAG_VCAN=1 and runs them with `--include-ignored`: on any other
 //! machine they are ignored, so `cargo test` never counts them as passed.
 //! Each test makes its own vcan interface, so they do not disturb each other.
+#![cfg(all(target_os = "linux", feature = "socketcan"))]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};

@@ -19,7 +19,6 @@ use crate::diagnose::{self, Question, Report};
 use crate::evidence::Observations;
 use crate::profile::Profile;
 use crate::tester::Shutdown;
-use crate::transport::SocketCanBus;
 use crate::verdict::Confidence;
 
 /// `--help`'s tail: exit codes and the observation keys (from their table).
@@ -42,7 +41,9 @@ Observations (--observe KEY=VALUE, repeatable):
 #[command(after_help = diagnose_help())]
 #[command(group(ArgGroup::new("source").required(true).args(["iface", "replay", "sim"])))]
 pub struct DiagnoseArgs {
-    /// Live: the SocketCAN interface of the adapter plugged into the car (e.g. can0).
+    /// Live: the adapter plugged into the car: a SocketCAN interface (can0),
+    /// slcan:PORT[@BITRATE] (CANable), elm327:PORT[@BAUD] or
+    /// elm327:tcp:HOST:PORT (ELM327/OBDLink); `trunkdiag adapters` lists them.
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
     /// Offline: a capture file (candump, pcap, pcapng, ASC, BLF, TRC or
@@ -199,7 +200,8 @@ fn live_iface(
     iface: &str,
     observations: Observations,
 ) -> CliResult<(Profile, Report)> {
-    let name = super::if_name(iface)?;
+    let spec = super::iface_spec(iface)?;
+    let bitrate = diagnose::bus_bitrate(&args.profile);
     let plan = LivePlan {
         listen: args.listen,
         timeout: args.timeout,
@@ -216,7 +218,7 @@ fn live_iface(
                 &super::record::Origin {
                     profile: Some(&args.profile),
                     source: "live diagnosis of the car on the bus".to_owned(),
-                    medium: super::record::Medium::Interface(iface),
+                    medium: super::record::Medium::live(&spec),
                 },
             )
         })
@@ -234,8 +236,8 @@ fn live_iface(
             &mut unattended
         };
         live::run(
-            || SocketCanBus::open(iface),
-            name,
+            || spec.open(bitrate),
+            spec.name(),
             ("live", iface.to_owned()),
             &args.profile,
             &plan,

@@ -80,6 +80,9 @@ pub enum Command {
     Request(request::RequestArgs),
     /// Record every frame on an interface to a candump log (sends nothing).
     Record(record::RecordArgs),
+    /// List the adapters on this machine: serial ports that look like SLCAN
+    /// or ELM327 adapters, and SocketCAN interfaces.
+    Adapters,
     /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
     Simulate(simulate::SimulateArgs),
     /// Many diagnoses in one run (a jobs file, or captures and directories): one JSON line per job.
@@ -136,6 +139,12 @@ pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, ArgError> 
     Ok(d)
 }
 
+/// Parses an `--iface` value (SocketCAN name, `slcan:PORT[@BITRATE]`,
+/// `elm327:PORT[@BAUD]`, `elm327:tcp:HOST:PORT`).
+pub fn iface_spec(s: &str) -> CliResult<crate::transport::IfaceSpec> {
+    Ok(crate::transport::IfaceSpec::parse(s)?)
+}
+
 /// Why a command failed. Every one ends the run with exit code 2 (see
 /// [`CliError::exit_code`]), its message printed as is: the CLI's own
 /// argument problems, then one variant per layer below.
@@ -151,8 +160,14 @@ pub enum CliError {
         #[source]
         source: ObservationError,
     },
-    #[error("{name:?} is not an interface name: expected at most 15 bytes")]
-    InterfaceName { name: String },
+    #[error(transparent)]
+    Iface(#[from] crate::transport::IfaceError),
+    /// `simulate` through an ELM327, which cannot play the car.
+    #[error("simulate --iface {iface}: an ELM327 is a tester's adapter, it cannot play the car; use SocketCAN or slcan:")]
+    Elm327CannotPlayTheCar { iface: String },
+    /// `record` through an ELM327, which only listens while it talks.
+    #[error("record --iface {iface}: an ELM327 cannot record a bus without talking to it; use diagnose/request --record through it, or an SLCAN or SocketCAN adapter")]
+    Elm327CannotRecord { iface: String },
     #[error("{text:?} is not a request: expected hex bytes, e.g. 22F190")]
     Request { text: String },
     #[error("--session {text:?}: expected one hex byte, e.g. 03")]
@@ -227,11 +242,6 @@ impl CliError {
 }
 
 /// An interface name as the kernel takes it.
-pub fn if_name(name: &str) -> CliResult<crate::frame::IfName> {
-    crate::frame::IfName::new(name).ok_or_else(|| CliError::InterfaceName {
-        name: name.to_owned(),
-    })
-}
 
 /// What every command returns: its exit code (0 or 1), or why it failed.
 pub type CliResult<T> = Result<T, CliError>;
@@ -283,6 +293,29 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `trunkdiag adapters`.
+fn adapters() -> CliResult<u8> {
+    use std::io::Write;
+    let found = crate::transport::serial::list_adapters();
+    let mut out = std::io::stdout().lock();
+    if found.is_empty() {
+        writeln!(
+            out,
+            "no adapter found: plug one in (USB), pair it (Bluetooth), or for a WiFi ELM327 \
+             use --iface elm327:tcp:192.168.0.10:35000"
+        )?;
+    }
+    for a in &found {
+        let hint = if a.what.starts_with("SocketCAN") {
+            a.iface.clone()
+        } else {
+            format!("elm327:{0} or slcan:{0}", a.iface)
+        };
+        writeln!(out, "{:<24} {}  (--iface {hint})", a.iface, a.what)?;
+    }
+    Ok(exit::OK)
+}
+
 /// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
 pub fn run(cli: Cli) -> CliResult<u8> {
     match cli.command {
@@ -291,6 +324,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Diagnose(args) => diagnose::run(args),
         Command::Dtc(args) => dtc::run(args),
         Command::Record(args) => record::run(args),
+        Command::Adapters => adapters(),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
         Command::Completions { shell } => {

@@ -20,7 +20,7 @@ use clap::Args;
 
 use super::{exit, CliError, CliResult};
 use crate::capture::candump::CandumpWriter;
-use crate::transport::{BusError, CanBus, SocketCanBus};
+use crate::transport::{BusError, CanBus, IfaceSpec};
 
 /// Where the frames of a recording travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +30,18 @@ pub enum Medium<'a> {
     Simulator { epoch_us: u64 },
     /// A SocketCAN interface (a car's bus through an adapter, or vcan).
     Interface(&'a str),
+    /// A serial adapter (SLCAN, ELM327): what it delivered.
+    Adapter(&'a IfaceSpec),
+}
+
+impl<'a> Medium<'a> {
+    /// The medium of a live `--iface`.
+    pub fn live(spec: &'a IfaceSpec) -> Medium<'a> {
+        match spec {
+            IfaceSpec::SocketCan(name) => Medium::Interface(name),
+            other => Medium::Adapter(other),
+        }
+    }
 }
 
 /// What produced a recording, for its header.
@@ -69,6 +81,10 @@ pub fn header_lines(origin: &Origin<'_>, args: &[String], started: u64) -> Vec<S
         Medium::Interface(i) => {
             format!("recorded on {i} (SocketCAN), frame timestamps from the host clock")
         }
+        Medium::Adapter(spec) => format!(
+            "recorded through {spec}: {}, frame timestamps from the host clock",
+            spec.describe()
+        ),
     });
     lines.push(format!("started: {}", utc(started)));
     lines
@@ -152,9 +168,14 @@ pub fn utc(secs: u64) -> String {
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// SocketCAN interface to listen on (can0, vcan0, ...). Nothing is sent.
+    /// Interface to listen on: SocketCAN (can0, vcan0), slcan:PORT[@BITRATE]
+    /// or elm327:PORT[@BAUD] / elm327:tcp:HOST:PORT (an ELM327 monitors
+    /// with ATMA/STMA). Nothing is sent to the bus.
     #[arg(long, value_name = "IF")]
     pub iface: String,
+    /// Bitrate of the bus for slcan: and elm327: without one in --iface.
+    #[arg(long, default_value_t = 500_000, value_name = "BIT/S")]
+    pub bitrate: u32,
     /// The candump log to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -180,11 +201,19 @@ pub fn run(args: RecordArgs) -> CliResult<u8> {
     let (frames, path) = rt.block_on(async {
         // Opened before the file is created, so a missing interface leaves
         // no empty log behind.
-        let mut bus = SocketCanBus::open(&args.iface)?;
+        let spec = super::iface_spec(&args.iface)?;
+        if matches!(spec, IfaceSpec::Elm327(_)) {
+            // An ELM327 only listens while monitoring, which starts after a
+            // link is set; a recording listens to every id.
+            return Err(CliError::Elm327CannotRecord {
+                iface: spec.to_string(),
+            });
+        }
+        let mut bus = spec.open(args.bitrate)?;
         let origin = Origin {
             profile: None,
             source: "plain recording of every frame on the bus (nothing sent)".to_owned(),
-            medium: Medium::Interface(&args.iface),
+            medium: Medium::live(&spec),
         };
         let mut log = create_log(&args.output, &origin)?;
         eprintln!(

@@ -20,12 +20,13 @@ use crate::frame::CanId;
 use crate::hex::encode_upper;
 use crate::isotp::IsoTpConfig;
 use crate::tester::{Response, Shutdown, Tester, TesterError};
-use crate::transport::SocketCanBus;
+use crate::transport::AnyBus;
 
 /// How to reach the module.
 #[derive(Args, Debug, Clone)]
 pub struct LinkArgs {
-    /// SocketCAN interface (can0, vcan0, ...).
+    /// The adapter: SocketCAN (can0, vcan0), slcan:PORT[@BITRATE] or
+    /// elm327:PORT[@BAUD] / elm327:tcp:HOST:PORT.
     #[arg(long)]
     pub iface: String,
     /// Talk to this vehicle profile's BCM (its ids and protocol), by name or
@@ -56,6 +57,8 @@ pub struct Target {
     pub tx: CanId,
     pub rx: CanId,
     pub protocol: Protocol,
+    /// The bus bitrate (the profile's; 500 kbit/s without one).
+    pub bitrate: u32,
     /// The session the profile's BCM needs for reads (e.g. Nissan `10 C0`).
     pub session: Option<u8>,
     /// The profile's DTC read request, when it has its own.
@@ -66,11 +69,13 @@ impl LinkArgs {
     /// Resolves the target: explicit flags first, then the profile's BCM,
     /// then the OBD-II/UDS defaults 7E0 / 7E8 / UDS.
     pub fn target(&self) -> CliResult<Target> {
-        let bcm = match &self.profile {
-            Some(name) => Some(crate::profile::load(name)?.bcm().clone()),
+        let profile = match &self.profile {
+            Some(name) => Some(crate::profile::load(name)?),
             None => None,
         };
+        let bcm = profile.as_ref().map(|p| p.bcm().clone());
         Ok(Target {
+            bitrate: profile.as_ref().map_or(500_000, |p| p.bitrate),
             tx: self
                 .tx
                 .or(bcm.as_ref().map(|b| b.request_id))
@@ -102,16 +107,16 @@ impl LinkArgs {
 pub fn with_tester<T>(
     link: &LinkArgs,
     target: &Target,
-    work: impl AsyncFnOnce(&mut Tester<SocketCanBus>) -> Result<T, TesterError>,
+    work: impl AsyncFnOnce(&mut Tester<AnyBus>) -> Result<T, TesterError>,
 ) -> CliResult<T> {
-    let iface = super::if_name(&link.iface)?;
+    let spec = super::iface_spec(&link.iface)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let bus = SocketCanBus::open(&link.iface)?;
+        let bus = spec.open(target.bitrate)?;
         let mut isotp = IsoTpConfig::new(target.tx, target.rx);
-        isotp.iface = iface;
+        isotp.iface = spec.name();
         let client = ClientConfig::for_protocol(target.protocol);
         let mut tester = Tester::new(bus, isotp, client, Shutdown::on_signals());
         if let Some(path) = &link.record {
@@ -121,7 +126,7 @@ pub fn with_tester<T>(
                     "diagnostic requests to 0x{} (answers on 0x{}, {:?})",
                     target.tx, target.rx, target.protocol
                 ),
-                medium: super::record::Medium::Interface(&link.iface),
+                medium: super::record::Medium::live(&spec),
             };
             let mut w = super::record::create_log(path, &origin)?;
             let mut failed = false;

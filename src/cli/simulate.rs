@@ -15,7 +15,7 @@ use crate::sim::{
     self, CaptureClone, LearnedPairs, Press, RecordingBus, Scenario, SimConfig, SimVehicle,
     DEFAULT_EPOCH_US, SCENARIOS,
 };
-use crate::transport::{SocketCanBus, VirtualBus};
+use crate::transport::{IfaceSpec, VirtualBus};
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
@@ -28,8 +28,8 @@ pub struct SimulateArgs {
     /// Scenario: a cause id of the diagnosis (see --list).
     #[arg(long, required_unless_present_any = ["list", "from_capture"])]
     pub scenario: Option<String>,
-    /// Run on this SocketCAN interface (e.g. vcan0) until --duration or
-    /// Ctrl-C. Without it the car runs in-process on virtual time, with no
+    /// Run on this interface (SocketCAN, e.g. vcan0, or slcan:PORT) until
+    /// --duration or Ctrl-C. Without it the car runs in-process on virtual time, with no
     /// tester, for --duration, and the frames go to --record or stdout.
     #[arg(long)]
     pub iface: Option<String>,
@@ -82,8 +82,19 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         return Ok(super::exit::OK);
     }
     let profile = profile::load(&args.profile)?;
-    let iface_name = args.iface.as_deref().unwrap_or("vcan0");
-    let iface = super::if_name(iface_name)?;
+    let spec = match &args.iface {
+        Some(i) => Some(super::iface_spec(i)?),
+        None => None,
+    };
+    if let Some(s @ IfaceSpec::Elm327(_)) = &spec {
+        return Err(CliError::Elm327CannotPlayTheCar {
+            iface: s.to_string(),
+        });
+    }
+    let iface = spec.as_ref().map_or_else(
+        || crate::frame::IfName::new("vcan0").unwrap_or_default(),
+        IfaceSpec::name,
+    );
     let duration = args
         .duration
         .map(|d| secs_to_us(d, "duration"))
@@ -137,8 +148,8 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
             args.tester_wait,
             if args.iface.is_some() { "" } else { "; no tester" }
         ),
-        medium: match &args.iface {
-            Some(i) => super::record::Medium::Interface(i),
+        medium: match &spec {
+            Some(s) => super::record::Medium::live(s),
             None => super::record::Medium::Simulator {
                 epoch_us: DEFAULT_EPOCH_US,
             },
@@ -154,14 +165,14 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         })?)),
         None => Box::new(io::stdout().lock()),
     };
-    match &args.iface {
+    match &spec {
         Some(i) => {
             eprintln!("trunkdiag: simulating {what} on {i}; Ctrl-C stops");
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let bus = SocketCanBus::open(i)?;
+                let bus = i.open(profile.bitrate)?;
                 let until = duration.map(|d| crate::transport::CanBus::now_us(&bus) + d);
                 let mut node = node();
                 let run = async {

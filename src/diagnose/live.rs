@@ -239,6 +239,7 @@ async fn diagnose<B: CanBus>(
             .run(async |t| session_work(t, profile, plan, operator, notes, feed).await)
             .await
     };
+    notes.extend(tester.bus_notes());
     drop(tester);
     feed.drain();
     let analyzer = feed.analyzer;

@@ -42,9 +42,9 @@ pub enum DiagnoseError {
     /// The bus could not be opened, or failed under the run.
     #[error("bus: {0}")]
     Bus(#[from] BusError),
-    /// An interface name the kernel cannot have.
-    #[error("bus: {iface:?} is not an interface name: expected at most 15 bytes")]
-    InterfaceName { iface: String },
+    /// An `--iface` value that is not an interface or adapter.
+    #[error("bus: {0}")]
+    Iface(#[from] crate::transport::IfaceError),
     /// The async runtime that drives the bus could not start.
     #[error("bus: cannot start the bus driver: {0}")]
     Runtime(#[source] std::io::Error),
@@ -187,6 +187,17 @@ fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
 }
 
 // ------------------------------------------------------------------ profile
+
+/// The bus bitrate for a live run under `profile_spec` (a serial adapter
+/// needs it before it can listen): the profile's, or 500 kbit/s for `auto`
+/// and for a profile that does not load (which then fails with its own
+/// message where it is loaded for the run).
+pub fn bus_bitrate(profile_spec: &str) -> u32 {
+    match profile_spec {
+        "auto" => 500_000,
+        spec => crate::profile::load(spec).map_or(500_000, |p| p.bitrate),
+    }
+}
 
 /// Loads the profile named on the command line; `auto` picks it from the
 /// VIN (or the fallback when there is none).

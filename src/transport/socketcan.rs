@@ -17,14 +17,14 @@
 //! This module knows nothing about ISO-TP or diagnostics.
 
 use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use socketcan::frame::{can_frame_default, canfd_frame_default};
 use socketcan::{CanAnyFrame, CanRawFrame, Socket, SocketOptions};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::{BusError, CanBus};
+use super::{BusClock, BusError, CanBus};
 use crate::frame::{CanFrame, CanId, FrameKind, IfName, CAN_ERR_FLAG, CAN_ERR_MASK};
 
 // Linux errno values (asm-generic, the same on x86 and arm). The crate set
@@ -62,31 +62,6 @@ pub struct SocketCanBus {
     /// later reads would block forever instead of failing again.
     removed: Option<String>,
     clock: BusClock,
-}
-
-/// The bus clock: microseconds since the UNIX epoch, read from the wall
-/// clock once at open and advanced by the monotonic clock from then on.
-/// Protocol deadlines (P2, N_Bs...) are computed from it, so a step of the
-/// wall clock (NTP, a suspended laptop, an emulated machine) must not fire
-/// or stall them; recordings still carry epoch timestamps.
-#[derive(Clone, Copy, Debug)]
-struct BusClock {
-    wall_at_open_us: u64,
-    opened: std::time::Instant,
-}
-
-impl BusClock {
-    fn start() -> BusClock {
-        BusClock {
-            wall_at_open_us: system_now_us(),
-            opened: std::time::Instant::now(),
-        }
-    }
-
-    fn now_us(&self) -> u64 {
-        let elapsed = u64::try_from(self.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.wall_at_open_us.saturating_add(elapsed)
-    }
 }
 
 impl std::fmt::Debug for SocketCanBus {
@@ -258,13 +233,6 @@ impl CanBus for SocketCanBus {
     fn now_us(&self) -> u64 {
         self.clock.now_us()
     }
-}
-
-fn system_now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn down_message(iface: &str) -> String {

@@ -1,0 +1,316 @@
+//! The one `--iface` grammar of every command that talks to a bus, and the
+//! bus it opens:
+//!
+//! - `can0`, `vcan0`: a SocketCAN interface (Linux only);
+//! - `slcan:/dev/ttyACM0`, `slcan:COM3`, with an optional `@500k` bitrate
+//!   (default: the profile's bus): a Lawicel / CANable serial adapter;
+//! - `elm327:/dev/ttyUSB0`, `elm327:COM4`, with an optional `@38400` serial
+//!   speed (default: probe the usual speeds), or `elm327:tcp:HOST:PORT` for
+//!   WiFi dongles: an ELM327 or OBDLink (STN) adapter.
+//!
+//! [`AnyBus`] is the [`CanBus`] every command uses, whichever was named.
+
+use std::fmt;
+
+use super::elm327::{Elm327Bus, ElmEndpoint};
+use super::slcan::SlcanBus;
+use super::{BusError, CanBus, LinkHint};
+use crate::frame::{CanFrame, IfName};
+
+/// A parsed `--iface` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfaceSpec {
+    /// A SocketCAN interface name.
+    SocketCan(String),
+    /// A serial SLCAN adapter, at this CAN bitrate (None: the profile's).
+    Slcan { port: String, bitrate: Option<u32> },
+    /// An ELM327 / STN adapter.
+    Elm327(ElmEndpoint),
+}
+
+/// Why an `--iface` value is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IfaceError {
+    #[error("--iface {0:?}: {1}")]
+    Invalid(String, &'static str),
+    #[error("--iface {given:?}: {what} {value:?} is not a rate: expected digits with an optional k or M (500k, 1M, 38400)")]
+    Rate {
+        given: String,
+        what: &'static str,
+        value: String,
+    },
+}
+
+const GRAMMAR: &str = "expected a SocketCAN interface (can0), slcan:PORT[@BITRATE], \
+                       elm327:PORT[@BAUD] or elm327:tcp:HOST:PORT";
+
+impl IfaceSpec {
+    /// Parses an `--iface` value.
+    pub fn parse(s: &str) -> Result<IfaceSpec, IfaceError> {
+        let invalid = |why| IfaceError::Invalid(s.to_owned(), why);
+        if let Some(rest) = s.strip_prefix("slcan:") {
+            let (port, bitrate) = split_rate(s, rest, "bitrate")?;
+            if port.is_empty() {
+                return Err(invalid(
+                    "expected slcan:PORT, e.g. slcan:/dev/ttyACM0 or slcan:COM3",
+                ));
+            }
+            return Ok(IfaceSpec::Slcan { port, bitrate });
+        }
+        if let Some(rest) = s.strip_prefix("elm327:") {
+            if let Some(addr) = rest.strip_prefix("tcp:") {
+                let ok = addr
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                if !ok {
+                    return Err(invalid(
+                        "expected elm327:tcp:HOST:PORT, e.g. elm327:tcp:192.168.0.10:35000",
+                    ));
+                }
+                return Ok(IfaceSpec::Elm327(ElmEndpoint::Tcp(addr.to_owned())));
+            }
+            let (port, baud) = split_rate(s, rest, "serial speed")?;
+            if port.is_empty() {
+                return Err(invalid(
+                    "expected elm327:PORT, e.g. elm327:/dev/ttyUSB0 or elm327:COM4",
+                ));
+            }
+            return Ok(IfaceSpec::Elm327(ElmEndpoint::Serial { port, baud }));
+        }
+        if s.contains(':') || s.contains('/') {
+            return Err(invalid(GRAMMAR));
+        }
+        if IfName::new(s).is_none() {
+            return Err(invalid(
+                "is not a SocketCAN interface name (1 to 15 characters, no spaces)",
+            ));
+        }
+        Ok(IfaceSpec::SocketCan(s.to_owned()))
+    }
+
+    /// The interface name stamped on the frames (and in recordings).
+    pub fn name(&self) -> IfName {
+        let n = match self {
+            IfaceSpec::SocketCan(n) => n.as_str(),
+            IfaceSpec::Slcan { .. } => "slcan",
+            IfaceSpec::Elm327(_) => "elm327",
+        };
+        IfName::new(n).unwrap_or_default()
+    }
+
+    /// What a recording's header says about the medium.
+    pub fn describe(&self) -> String {
+        match self {
+            IfaceSpec::SocketCan(n) => format!("{n} (SocketCAN)"),
+            IfaceSpec::Slcan { port, .. } => format!(
+                "{port} (SLCAN serial adapter; the frames it delivered, as SocketCAN would)"
+            ),
+            IfaceSpec::Elm327(e) => format!(
+                "{e} (ELM327/STN adapter: the frames it printed, its own requests as single \
+                 frames; it does ISO-TP and flow control itself and hears broadcasts only \
+                 while monitoring between requests)"
+            ),
+        }
+    }
+
+    /// Opens the bus. `default_bitrate`: the profile's bus, when the spec
+    /// names none (SLCAN; an ELM327 picks its protocol from it).
+    pub fn open(&self, default_bitrate: u32) -> Result<AnyBus, BusError> {
+        match self {
+            IfaceSpec::SocketCan(n) => open_socketcan(n),
+            IfaceSpec::Slcan { port, bitrate } => Ok(AnyBus::Slcan(SlcanBus::open(
+                port,
+                bitrate.unwrap_or(default_bitrate),
+                self.name(),
+            )?)),
+            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(Elm327Bus::open(
+                e.clone(),
+                default_bitrate,
+                self.name(),
+            )?)),
+        }
+    }
+}
+
+impl fmt::Display for IfaceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IfaceSpec::SocketCan(n) => f.write_str(n),
+            IfaceSpec::Slcan { port, bitrate } => {
+                write!(f, "slcan:{port}")?;
+                bitrate.map_or(Ok(()), |b| write!(f, "@{b}"))
+            }
+            IfaceSpec::Elm327(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::str::FromStr for IfaceSpec {
+    type Err = IfaceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IfaceSpec::parse(s)
+    }
+}
+
+#[cfg(all(target_os = "linux", feature = "socketcan"))]
+fn open_socketcan(name: &str) -> Result<AnyBus, BusError> {
+    super::SocketCanBus::open(name).map(AnyBus::SocketCan)
+}
+
+#[cfg(not(all(target_os = "linux", feature = "socketcan")))]
+fn open_socketcan(name: &str) -> Result<AnyBus, BusError> {
+    Err(BusError::Interface {
+        iface: name.to_owned(),
+        message: "SocketCAN exists on Linux only (and this build has it compiled out): \
+                  use slcan:PORT or elm327:PORT"
+            .to_owned(),
+    })
+}
+
+/// `PORT[@RATE]` → (PORT, RATE).
+fn split_rate(
+    given: &str,
+    rest: &str,
+    what: &'static str,
+) -> Result<(String, Option<u32>), IfaceError> {
+    match rest.rsplit_once('@') {
+        None => Ok((rest.to_owned(), None)),
+        Some((port, rate)) => {
+            let value = parse_rate(rate).ok_or_else(|| IfaceError::Rate {
+                given: given.to_owned(),
+                what,
+                value: rate.to_owned(),
+            })?;
+            Ok((port.to_owned(), Some(value)))
+        }
+    }
+}
+
+/// `500k`, `1M`, `38400`, `83.3k`.
+pub fn parse_rate(s: &str) -> Option<u32> {
+    let (num, mult) = match s.strip_suffix(['k', 'K']) {
+        Some(n) => (n, 1_000.0),
+        None => match s.strip_suffix('M') {
+            Some(n) => (n, 1_000_000.0),
+            None => (s, 1.0),
+        },
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let v: f64 = num.parse().ok()?;
+    let r = (v * mult).round();
+    (r >= 1.0 && r <= f64::from(u32::MAX)).then_some(r as u32)
+}
+
+/// Whichever bus `--iface` named.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyBus {
+    #[cfg(all(target_os = "linux", feature = "socketcan"))]
+    SocketCan(super::SocketCanBus),
+    Slcan(SlcanBus),
+    Elm327(Elm327Bus),
+}
+
+macro_rules! each {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            AnyBus::SocketCan($b) => $e,
+            AnyBus::Slcan($b) => $e,
+            AnyBus::Elm327($b) => $e,
+        }
+    };
+}
+
+impl CanBus for AnyBus {
+    async fn send(&mut self, frame: &CanFrame) -> Result<(), BusError> {
+        each!(self, b => b.send(frame).await)
+    }
+    async fn recv(&mut self) -> Result<CanFrame, BusError> {
+        each!(self, b => b.recv().await)
+    }
+    fn now_us(&self) -> u64 {
+        each!(self, b => b.now_us())
+    }
+    async fn prepare(&mut self) -> Result<(), BusError> {
+        each!(self, b => b.prepare().await)
+    }
+    fn configure_link(&mut self, hint: &LinkHint) {
+        each!(self, b => b.configure_link(hint))
+    }
+    fn adapter_flow_control(&self) -> bool {
+        each!(self, b => b.adapter_flow_control())
+    }
+    fn notes(&self) -> Vec<String> {
+        each!(self, b => b.notes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_parses() {
+        assert_eq!(
+            IfaceSpec::parse("can0").unwrap(),
+            IfaceSpec::SocketCan("can0".into())
+        );
+        assert_eq!(
+            IfaceSpec::parse("slcan:/dev/ttyACM0@500k").unwrap(),
+            IfaceSpec::Slcan {
+                port: "/dev/ttyACM0".into(),
+                bitrate: Some(500_000)
+            }
+        );
+        assert_eq!(
+            IfaceSpec::parse("slcan:COM3").unwrap(),
+            IfaceSpec::Slcan {
+                port: "COM3".into(),
+                bitrate: None
+            }
+        );
+        assert_eq!(
+            IfaceSpec::parse("elm327:COM4@38400").unwrap(),
+            IfaceSpec::Elm327(ElmEndpoint::Serial {
+                port: "COM4".into(),
+                baud: Some(38400)
+            })
+        );
+        assert_eq!(
+            IfaceSpec::parse("elm327:tcp:192.168.0.10:35000").unwrap(),
+            IfaceSpec::Elm327(ElmEndpoint::Tcp("192.168.0.10:35000".into()))
+        );
+        assert_eq!(parse_rate("1M"), Some(1_000_000));
+        assert_eq!(parse_rate("83.3k"), Some(83_300));
+    }
+
+    #[test]
+    fn bad_forms_say_what_was_expected() {
+        for (s, want) in [
+            ("slcan:", "expected slcan:PORT"),
+            ("slcan:/dev/ttyACM0@fast", "is not a rate"),
+            ("elm327:tcp:host", "expected elm327:tcp:HOST:PORT"),
+            ("usb:/dev/x", "expected a SocketCAN interface"),
+            ("a-name-longer-than-15", "1 to 15 characters"),
+        ] {
+            let e = IfaceSpec::parse(s).unwrap_err().to_string();
+            assert!(e.contains(want), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "can0",
+            "slcan:/dev/ttyACM0@500000",
+            "elm327:COM4@38400",
+            "elm327:tcp:h:35000",
+        ] {
+            assert_eq!(IfaceSpec::parse(s).unwrap().to_string(), s);
+        }
+    }
+}

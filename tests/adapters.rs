@@ -1,0 +1,622 @@
+//! The serial adapters end to end, through the built binary, on pty pairs
+//! made by socat:
+//!
+//! - against ELM327-emulator (an independent implementation, installed from
+//!   PyPI by `scripts/adapter-peers`; the car it emulates is
+//!   `tests/peers/emulated_car.py`), playing an ELM327 (`elm327:`) and a
+//!   CANable-style SLCAN adapter (`slcan:`): OBD-II 01 00 and the VIN, and a
+//!   Nissan BCM whose data monitor shows a fob press, with and without the
+//!   valet lockout bit; each run's recording replays to the same verdict;
+//! - against a scripted ELM327 written here (a thread on the other end of
+//!   the pty): a clone refusing a flow-control command, `BUFFER FULL` while
+//!   monitoring, and the adapter unplugged mid-session.
+//!
+//! socat and the emulator are skipped with a printed reason when missing,
+//! unless CI=true, where a missing peer fails the test (`.ci/run` installs
+//! them).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PROFILE: &str = "nissan-altima-2013-2018";
+
+/// One test at a time: the BCM answers within its P2 (150 ms) only when the
+/// emulator, the scripted adapters and trunkdiag do not starve each other of
+/// a small machine's cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A missing peer: a failure under CI, else a printed skip (`None`).
+fn unavailable<T>(why: String) -> Option<T> {
+    assert!(!ci(), "CI=true and {why}");
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// Kills and reaps a child when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two linked ptys: trunkdiag opens `ours`, the peer `theirs`.
+struct PtyPair {
+    socat: Reaped,
+    ours: PathBuf,
+    theirs: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+fn pty_pair() -> Option<PtyPair> {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("trunkdiag");
+    let theirs = dir.path().join("peer");
+    let spawned = Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", ours.display()))
+        .arg(format!("pty,raw,echo=0,link={}", theirs.display()))
+        .stderr(Stdio::null())
+        .spawn();
+    let socat = match spawned {
+        Ok(c) => Reaped(c),
+        Err(e) => return unavailable(format!("socat is needed for pty pairs ({e})")),
+    };
+    let start = Instant::now();
+    while !(ours.exists() && theirs.exists()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "socat made no ptys"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(PtyPair {
+        socat,
+        ours,
+        theirs,
+        dir,
+    })
+}
+
+fn trunkdiag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---------------------------------------------------------------------
+// ELM327-emulator
+
+/// The venv's python with ELM327-emulator.
+fn peers_python() -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/adapter-peers");
+    match Command::new(&script).stderr(Stdio::inherit()).output() {
+        Ok(o) if o.status.success() => Some(PathBuf::from(text(&o.stdout).trim())),
+        Ok(o) => unavailable(format!("scripts/adapter-peers failed: {}", o.status)),
+        Err(e) => unavailable(format!("cannot run scripts/adapter-peers: {e}")),
+    }
+}
+
+/// The emulated car behind an emulated adapter (`elm` or `slcan`).
+struct EmulatedCar {
+    _emulator: Reaped,
+    pty: PtyPair,
+}
+
+fn emulated_car(mode: &str, lockout: bool) -> Option<EmulatedCar> {
+    let python = peers_python()?;
+    let pty = pty_pair()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/emulated_car.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(mode).arg(&pty.theirs);
+    if lockout {
+        cmd.arg("--lockout");
+    }
+    // The emulator writes elm.log into its working directory.
+    let mut child = cmd
+        .current_dir(pty.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the emulator did not start");
+    Some(EmulatedCar {
+        _emulator: Reaped(child),
+        pty,
+    })
+}
+
+fn iface(mode: &str, pty: &Path) -> String {
+    match mode {
+        "elm" => format!("elm327:{}", pty.display()),
+        _ => format!("slcan:{}", pty.display()),
+    }
+}
+
+#[test]
+fn obd_requests_through_each_emulated_adapter() {
+    let _serial = one_at_a_time();
+    for mode in ["elm", "slcan"] {
+        let Some(car) = emulated_car(mode, false) else {
+            return;
+        };
+        let i = iface(mode, &car.pty.ours);
+        let link = ["request", "--iface", &i, "--tx", "7E0", "--rx", "7E8"];
+        let vin = trunkdiag(&[&link[..], &["--protocol", "obd", "0902"]].concat());
+        assert!(vin.status.success(), "{mode}: {}", text(&vin.stderr));
+        assert!(
+            text(&vin.stdout).contains("VIN WP0ZZZ99ZTS390000"),
+            "{mode}: {}",
+            text(&vin.stdout)
+        );
+        let pids = trunkdiag(&[&link[..], &["--protocol", "obd", "0100"]].concat());
+        assert!(pids.status.success(), "{mode}: {}", text(&pids.stderr));
+        assert!(
+            text(&pids.stdout).contains("response: 4100BE3FA813"),
+            "{mode}: {}",
+            text(&pids.stdout)
+        );
+    }
+}
+
+fn verdict(out: &Output) -> (String, serde_json::Value) {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    (
+        v["verdicts"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        v,
+    )
+}
+
+#[test]
+fn the_emulated_bcm_gives_the_verdict_through_each_adapter_and_replays_to_it() {
+    let _serial = one_at_a_time();
+    for mode in ["elm", "slcan"] {
+        for (lockout, want, code) in [(true, "valet-lockout", 1), (false, "no-fault-found", 0)] {
+            let Some(car) = emulated_car(mode, lockout) else {
+                return;
+            };
+            let i = iface(mode, &car.pty.ours);
+            let rec = car.pty.dir.path().join("run.log");
+            let rec_s = rec.to_str().unwrap();
+            let live = trunkdiag(&[
+                "diagnose",
+                "--iface",
+                &i,
+                "--no-prompt",
+                "--profile",
+                PROFILE,
+                "--listen",
+                "3",
+                "--timeout",
+                "2",
+                "--json",
+                "--record",
+                rec_s,
+            ]);
+            let (got, json) = verdict(&live);
+            assert_eq!(got, want, "{mode} lockout={lockout}: {json:#}");
+            assert_eq!(live.status.code(), Some(code), "{mode}");
+            let notes = json["source"]["notes"].to_string();
+            if mode == "elm" {
+                // The emulator's ATMA is replaced by `?`: no watch happened,
+                // and the report says so.
+                assert!(notes.contains("cannot monitor the bus"), "{notes}");
+            }
+            let log = std::fs::read_to_string(&rec).unwrap();
+            let which = if mode == "elm" {
+                "ELM327/STN adapter"
+            } else {
+                "SLCAN serial adapter"
+            };
+            assert!(log.contains(which), "{log}");
+            let replay = trunkdiag(&[
+                "diagnose",
+                "--replay",
+                rec_s,
+                "--profile",
+                PROFILE,
+                "--json",
+            ]);
+            assert_eq!(verdict(&replay).0, want, "{mode} replay of {log}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// A scripted ELM327
+
+/// What the scripted adapter does besides answering the Nissan BCM.
+#[derive(Clone, Default)]
+struct Script {
+    /// AT commands (prefixes) answered with `?`, as a clone does.
+    refuse: Vec<&'static str>,
+    /// `ATMA` prints this many body frames, then `BUFFER FULL`; `None`:
+    /// `ATMA` is refused (unless `monitor`).
+    buffer_full_after: Option<usize>,
+    /// `ATMA` prints one body frame and monitors until a byte comes, then
+    /// says `STOPPED`, as an ELM327 does.
+    monitor: bool,
+}
+
+/// Every command the scripted adapter received, in order.
+type Heard = Arc<Mutex<Vec<String>>>;
+
+/// Runs the scripted ELM327 on `path` until the pty closes.
+fn scripted_elm(path: &Path, script: Script) -> Heard {
+    let heard: Heard = Arc::default();
+    let log = Arc::clone(&heard);
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    std::thread::spawn(move || {
+        let _ = serve(port, &script, &log);
+    });
+    heard
+}
+
+/// The next CR-ended command from the tester; `None` when the pty closed.
+fn read_command(reader: &mut std::fs::File) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if reader.read(&mut byte)? == 0 {
+            return Ok(None);
+        }
+        if byte[0] == b'\r' {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+        line.push(byte[0]);
+    }
+}
+
+fn serve(mut port: std::fs::File, script: &Script, heard: &Heard) -> std::io::Result<()> {
+    let mut reader = port.try_clone()?;
+    let mut byte = [0u8; 1];
+    while let Some(cmd) = read_command(&mut reader)? {
+        let cmd = cmd.trim().to_uppercase();
+        heard.lock().unwrap().push(cmd.clone());
+        let answer = match cmd.as_str() {
+            "" => String::new(),
+            "ATZ" | "ATI" => "ELM327 v1.5".into(),
+            "ATRV" => "12.4V".into(),
+            "ATMA" if script.monitor => {
+                port.write_all(b"6F6 7D 00 00 00\r")?;
+                // Any byte stops the monitor.
+                if reader.read(&mut byte)? == 0 {
+                    return Ok(());
+                }
+                "STOPPED".into()
+            }
+            "ATMA" => match script.buffer_full_after {
+                Some(n) => {
+                    for k in 0..n {
+                        write!(port, "6F6 7{} 00 00 00\r", k % 10)?;
+                        std::thread::sleep(Duration::from_millis(30));
+                    }
+                    "BUFFER FULL".into()
+                }
+                None => "?".into(),
+            },
+            c if c.starts_with("AT") || c.starts_with("ST") => {
+                if c.starts_with("ST") || script.refuse.iter().any(|r| c.starts_with(r)) {
+                    "?".into()
+                } else {
+                    "OK".into()
+                }
+            }
+            "10C0" => "765 02 50 C0".into(),
+            "1081" => "765 02 50 81".into(),
+            "3E01" => "765 02 7E 01".into(),
+            "1802FF00" => "765 02 58 00".into(),
+            "2144" => "765 04 61 44 00 00".into(),
+            _ => "NO DATA".into(),
+        };
+        if answer.is_empty() {
+            port.write_all(b"\r>")?;
+        } else {
+            write!(port, "{answer}\r\r>")?;
+        }
+    }
+    Ok(())
+}
+
+fn diagnose_args<'a>(i: &'a str, rec: &'a str, listen: &'a str) -> Vec<&'a str> {
+    vec![
+        "diagnose",
+        "--iface",
+        i,
+        "--no-prompt",
+        "--profile",
+        PROFILE,
+        "--listen",
+        listen,
+        "--timeout",
+        "2",
+        "--json",
+        "--record",
+        rec,
+    ]
+}
+
+#[test]
+fn a_clone_refusing_flow_control_gets_the_named_fallback() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            refuse: vec!["ATFCSH"],
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(notes.contains("refused ATFCSH745"), "{notes}");
+    assert!(notes.contains("flow control fallback"), "{notes}");
+    let heard = heard.lock().unwrap();
+    assert!(heard.iter().any(|c| c == "ATFCSM0"), "{heard:?}");
+    // The session was opened and read through the fallback.
+    assert!(heard.iter().any(|c| c == "2144"), "{heard:?}");
+}
+
+#[test]
+fn monitoring_between_requests_is_recorded_and_reported_as_partial() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            monitor: true,
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(
+        notes.contains("hears broadcasts only while it monitors between requests")
+            && notes.contains("the bus was watched"),
+        "{notes}"
+    );
+    // The monitor was stopped before each request and its filter opened
+    // (ATCRA) and closed again (ATCRA765) around it.
+    let heard = heard.lock().unwrap();
+    let monitors = heard.iter().filter(|c| *c == "ATMA").count();
+    assert!(monitors >= 3, "{heard:?}");
+    assert!(heard.iter().any(|c| c == "ATCRA"), "{heard:?}");
+    // Frames heard while monitoring are in the recording, as delivered.
+    let log = std::fs::read_to_string(&rec).unwrap();
+    assert!(log.contains("elm327 6F6#7D000000"), "{log}");
+}
+
+#[test]
+fn buffer_full_while_monitoring_is_a_clear_error_and_the_session_is_left() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            buffer_full_after: Some(3),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("BUFFER FULL"), "{err}");
+    let heard = heard.lock().unwrap();
+    let full = heard.iter().position(|c| c == "ATMA").unwrap();
+    assert!(
+        heard[full..].iter().any(|c| c == "1081"),
+        "the session was not left after BUFFER FULL: {heard:?}"
+    );
+    // The monitored frames are in the recording.
+    let log = std::fs::read_to_string(&rec).unwrap();
+    assert!(log.contains("elm327 6F6#70000000"), "{log}");
+}
+
+#[test]
+fn an_adapter_unplugged_mid_session_fails_the_run_and_keeps_the_recording() {
+    let _serial = one_at_a_time();
+    let Some(mut pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(&pty.theirs, Script::default());
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+        .args(diagnose_args(&i, rec.to_str().unwrap(), "30"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Unplug once the data monitor has been read a few times.
+    let start = Instant::now();
+    while heard
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| *c == "2144")
+        .count()
+        < 3
+    {
+        if let Some(s) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("trunkdiag ended before the unplugging: {s}: {err}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no reads");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = pty.socat.0.kill();
+    let _ = pty.socat.0.wait();
+    // A bound against hanging, not a timing measurement.
+    let unplugged = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            unplugged.elapsed() < Duration::from_secs(20),
+            "trunkdiag still runs 20 s after the adapter was unplugged"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("unplugged") || err.contains("closed"), "{err}");
+    // The recording up to the unplugging is complete and readable.
+    let cat = trunkdiag(&["capture", "cat", rec.to_str().unwrap()]);
+    assert!(cat.status.success(), "{}", text(&cat.stderr));
+    let frames = text(&cat.stdout)
+        .lines()
+        .filter(|l| l.contains("765#046144"))
+        .count();
+    assert!(frames >= 3, "{}", text(&cat.stdout));
+}
+
+// ---------------------------------------------------------------------
+// A scripted SLCAN adapter
+
+/// Runs a scripted SLCAN adapter with the Nissan BCM behind it on `path`:
+/// it acknowledges transmits with `z` and answers the BCM's requests, and
+/// after `refuse_after` transmits rings the bell instead (status `F20`,
+/// error passive: nobody acknowledges on the bus).
+fn scripted_slcan(path: &Path, refuse_after: usize) {
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    std::thread::spawn(move || {
+        let _ = serve_slcan(port, refuse_after);
+    });
+}
+
+fn serve_slcan(mut port: std::fs::File, refuse_after: usize) -> std::io::Result<()> {
+    let mut reader = port.try_clone()?;
+    let mut sent = 0;
+    while let Some(cmd) = read_command(&mut reader)? {
+        let Some(frame) = cmd.strip_prefix("t745") else {
+            let answer = if cmd == "F" { "F20\r" } else { "\r" };
+            port.write_all(answer.as_bytes())?;
+            continue;
+        };
+        sent += 1;
+        if sent > refuse_after {
+            port.write_all(b"\x07")?;
+            continue;
+        }
+        // Acknowledged as can-utils' slcanpty does (a bare CR), every other
+        // time as Lawicel's `z`.
+        port.write_all(if sent % 2 == 0 { b"\r" } else { b"z\r" })?;
+        let answer = match frame.get(1..7) {
+            Some("0210C0") => "02 50 C0",
+            Some("0210" | "021081") => "02 50 81",
+            Some("023E01") => "02 7E 01",
+            Some("041802") => "02 58 00",
+            Some("022144") => "04 61 44 00 00",
+            _ => continue,
+        };
+        let data: String = answer.split(' ').collect();
+        let len = data.len() / 2;
+        write!(port, "t765{len}{data}\r")?;
+    }
+    Ok(())
+}
+
+#[test]
+fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_slcan(&pty.theirs, 6);
+    let i = format!("slcan:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refused to send a frame (bell); status flags 20 (error passive)"),
+        "{err}"
+    );
+    // Each answer is stamped after the request it answers.
+    let log = std::fs::read_to_string(&rec).unwrap();
+    let stamps: Vec<(f64, bool)> = log
+        .lines()
+        .filter_map(|l| {
+            let (ts, rest) = l.strip_prefix('(')?.split_once(')')?;
+            Some((ts.parse().ok()?, rest.contains(" 765#")))
+        })
+        .collect();
+    assert!(stamps.len() >= 6, "{log}");
+    for w in stamps.windows(2) {
+        if w[1].1 && !w[0].1 {
+            assert!(w[1].0 >= w[0].0, "answer stamped before its request: {log}");
+        }
+    }
+}
+
+#[test]
+fn adapters_lists_what_it_finds_or_says_how_to_connect() {
+    let _serial = one_at_a_time();
+    let out = trunkdiag(&["adapters"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.starts_with("no adapter found") || listing.lines().all(|l| l.contains("(--iface ")),
+        "{listing}"
+    );
+}
