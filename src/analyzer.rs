@@ -6,32 +6,30 @@
 //! Per frame ([`Analyzer::feed`], the hot path of multi-million-frame
 //! captures) one table lookup picks the frame's class:
 //! - the BCM's request / response ids → the passive ISO-TP [`Reassembler`] →
-//!   the diagnostic codecs ([`diag::describe`]) → evidence: requests and
-//!   replies, session start, DTCs, data items decoded through the profile,
-//!   negative responses, the active test, requests left unanswered past P2*;
+//!   the diagnostic codecs ([`diag::Reply`], [`diag::describe`]) → typed
+//!   [`BcmEvent`]s: requests (session start, DTC read), positive answers,
+//!   negative ones with their [`Nrc`](diag::Nrc), responsePending, requests
+//!   left unanswered past P2 / P2*, trouble codes as [`Dtc`](diag::Dtc)
+//!   values; data items decoded through the profile; the active test;
 //! - the profile's broadcast frames → signal decoding → evidence;
 //! - anything else → the census counters inside [`Evidence::frame`] only.
 //!
-//! Owns: frame dispatch, pairing BCM requests with replies (P2 / P2*
-//! deadlines, responsePending), the VIN found in a conversation. Must NOT
-//! know where frames come from (files, sockets, the simulator), nor
+//! Owns: frame dispatch, the one reading of diagnostic bytes above `diag`
+//! (nothing after it sees a service byte), pairing BCM requests with replies
+//! on the client's timing ([`Timing`]: the defaults, then what a UDS module
+//! announces in its session answer), the VIN found in a conversation. Must
+//! NOT know where frames come from (files, sockets, the simulator), nor
 //! terminals, JSON or verdict rules.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::diag::{self, describe, Dir, Protocol};
-use crate::evidence::{Evidence, Observations};
+use crate::diag::{self, describe, Dir, Protocol, Reply, Timing};
+use crate::evidence::{BcmEvent, Evidence, Observations, Purpose};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{self, Reassembled, Reassembler};
 use crate::profile::Profile;
-
-/// How long the BCM has to start answering a request (UDS P2 server max
-/// 50 ms plus transport margin; KWP on CAN behaves alike).
-pub const P2_US: u64 = 150_000;
-/// How long the BCM has after each responsePending (0x78), UDS P2*.
-pub const P2_STAR_US: u64 = 5_000_000;
 
 /// Frame classes of the dispatch table.
 const OTHER: u8 = 0;
@@ -79,9 +77,66 @@ pub struct Analyzer<'p> {
     /// 29-bit ids with a class other than [`OTHER`] (a handful at most).
     ext_class: HashMap<u32, u8>,
     pending: Option<Pending>,
+    /// P2 / P2* in force: the defaults until a UDS session answer announces others.
+    timing: Timing,
+    exchanges: Exchanges,
+    stats: AnalyzerStats,
+}
+
+/// The profile's own requests and the answers it expects, to tell which
+/// exchange a message belongs to.
+struct Exchanges {
+    session_request: Option<Vec<u8>>,
+    session_response: Option<Vec<u8>>,
+    dtc_read_request: Option<Vec<u8>>,
     active_test_request: Option<Vec<u8>>,
     active_test_response: Option<Vec<u8>>,
-    stats: AnalyzerStats,
+}
+
+impl Exchanges {
+    fn new(profile: &Profile) -> Exchanges {
+        let bcm = profile.bcm();
+        let active = profile.active_test();
+        Exchanges {
+            session_request: bcm.session.as_ref().map(|s| s.request.clone()),
+            session_response: bcm.session.as_ref().and_then(|s| s.response_prefix.clone()),
+            dtc_read_request: bcm.dtc_read.as_ref().map(|s| s.request.clone()),
+            active_test_request: active.map(|a| a.start.request.clone()),
+            active_test_response: active.and_then(|a| a.start.response_prefix.clone()),
+        }
+    }
+
+    fn request(&self, payload: &[u8]) -> Purpose {
+        let starts = |r: &Option<Vec<u8>>| r.as_deref().is_some_and(|r| payload.starts_with(r));
+        if starts(&self.session_request) {
+            Purpose::SessionStart
+        } else if starts(&self.dtc_read_request) {
+            Purpose::DtcRead
+        } else {
+            Purpose::Other
+        }
+    }
+
+    /// The exchange a reply about `sid` belongs to; a positive session
+    /// answer must also start as the profile expects.
+    fn reply(&self, reply: Reply, payload: &[u8]) -> Purpose {
+        let sid_of = |r: &Option<Vec<u8>>| r.as_deref().and_then(<[u8]>::first).copied();
+        let sid = reply.sid();
+        let session = match reply {
+            Reply::Positive { .. } => self
+                .session_response
+                .as_deref()
+                .is_some_and(|r| payload.starts_with(r)),
+            _ => sid_of(&self.session_request) == Some(sid),
+        };
+        if session {
+            Purpose::SessionStart
+        } else if sid_of(&self.dtc_read_request) == Some(sid) {
+            Purpose::DtcRead
+        } else {
+            Purpose::Other
+        }
+    }
 }
 
 impl<'p> Analyzer<'p> {
@@ -115,7 +170,6 @@ impl<'p> Analyzer<'p> {
         let mut reassembler = Reassembler::new();
         reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
         let protocol: Protocol = bcm.protocol.into();
-        let active = profile.active_test();
         Analyzer {
             profile,
             ev: Evidence::new(profile),
@@ -124,8 +178,8 @@ impl<'p> Analyzer<'p> {
             std_class,
             ext_class,
             pending: None,
-            active_test_request: active.map(|a| a.start.request.clone()),
-            active_test_response: active.and_then(|a| a.start.response_prefix.clone()),
+            timing: Timing::DEFAULT,
+            exchanges: Exchanges::new(profile),
             stats: AnalyzerStats::default(),
         }
     }
@@ -232,7 +286,7 @@ impl<'p> Analyzer<'p> {
         {
             self.stats.unanswered_requests += 1;
             if let Some(p) = self.pending.take() {
-                self.ev.bcm_unanswered(p.t_us);
+                self.ev.bcm(p.t_us, BcmEvent::Unanswered);
                 if p.active_test {
                     self.ev.active_test_sent(p.t_us, false);
                 }
@@ -256,12 +310,14 @@ impl<'p> Analyzer<'p> {
     }
 
     fn request(&mut self, t: u64, start_us: u64, payload: &[u8]) {
-        self.ev.bcm_request(t, payload);
+        self.ev
+            .bcm(t, BcmEvent::Request(self.exchanges.request(payload)));
         let Some(&sid) = payload.first() else { return };
         if diag::no_response_expected(self.protocol, payload) {
             return;
         }
         let active_test = self
+            .exchanges
             .active_test_request
             .as_deref()
             .is_some_and(|r| payload.starts_with(r));
@@ -271,43 +327,50 @@ impl<'p> Analyzer<'p> {
         self.pending = Some(Pending {
             sid,
             t_us: start_us,
-            deadline_us: t.saturating_add(P2_US),
+            deadline_us: t.saturating_add(self.timing.p2_us),
             active_test,
         });
     }
 
     fn response(&mut self, t: u64, payload: &[u8]) {
-        self.ev.bcm_response(t, payload);
-        let Some(&first) = payload.first() else {
+        let Some(reply) = Reply::parse(payload) else {
+            self.ev.bcm(t, BcmEvent::Unreadable);
             return;
         };
-        if first == diag::NEGATIVE_RESPONSE_SID {
-            let (sid, nrc) = (payload.get(1).copied(), payload.get(2).copied());
-            if nrc == Some(0x78) {
+        let purpose = self.exchanges.reply(reply, payload);
+        let sid = reply.sid();
+        match reply {
+            Reply::Pending { .. } => {
+                self.ev.bcm(t, BcmEvent::Pending);
                 self.stats.response_pending += 1;
-                if let Some(p) = self.pending.as_mut().filter(|p| Some(p.sid) == sid) {
-                    p.deadline_us = t.saturating_add(P2_STAR_US);
+                let p2_star = self.timing.p2_star_us;
+                if let Some(p) = self.pending.as_mut().filter(|p| p.sid == sid) {
+                    p.deadline_us = t.saturating_add(p2_star);
                 }
                 return;
             }
-            if let Some(p) = self.pending.take_if(|p| Some(p.sid) == sid) {
-                if p.active_test {
-                    self.ev.active_test_sent(p.t_us, false);
+            Reply::Negative { nrc, .. } => {
+                self.ev.bcm(t, BcmEvent::Negative { sid, nrc, purpose });
+                if let Some(p) = self.pending.take_if(|p| p.sid == sid) {
+                    if p.active_test {
+                        self.ev.active_test_sent(p.t_us, false);
+                    }
                 }
+                return;
             }
-            return;
+            Reply::Positive { .. } => self.ev.bcm(t, BcmEvent::Positive(purpose)),
         }
-        let answered = self
-            .pending
-            .take_if(|p| first == p.sid.wrapping_add(diag::POSITIVE_OFFSET));
-        if let Some(p) = &answered {
-            if p.active_test {
-                let accepted = self
-                    .active_test_response
-                    .as_deref()
-                    .is_none_or(|r| payload.starts_with(r));
-                self.ev.active_test_sent(p.t_us, accepted);
-            }
+        if purpose == Purpose::SessionStart && self.protocol == Protocol::Uds {
+            self.timing = Timing::announced(payload).unwrap_or(Timing::DEFAULT);
+        }
+        let answered = self.pending.take_if(|p| reply.is_positive_to(p.sid));
+        if let Some(p) = answered.filter(|p| p.active_test) {
+            let accepted = self
+                .exchanges
+                .active_test_response
+                .as_deref()
+                .is_none_or(|r| payload.starts_with(r));
+            self.ev.active_test_sent(p.t_us, accepted);
         }
         if self.stats.vin.is_none() {
             self.stats.vin = vin_in_reply(payload);
@@ -322,7 +385,7 @@ impl<'p> Analyzer<'p> {
         }
         // Trouble codes: OBD-II answers (`43 …`) come on the same ids as UDS
         // on an OBD ECU, so the reply SID picks the codec.
-        let protocol = if (0x41..=0x4A).contains(&first) {
+        let protocol = if diag::obd::is_obd_service(sid) {
             Protocol::Obd
         } else {
             self.protocol
@@ -334,8 +397,14 @@ impl<'p> Analyzer<'p> {
         // OBD-II lists codes without a status byte (describe gives 0).
         let with_status = protocol != Protocol::Obd;
         for rec in &d.dtcs {
-            self.ev
-                .dtc(&rec.dtc.to_string(), with_status.then_some(rec.status), t);
+            let status = with_status.then_some(rec.status);
+            self.ev.bcm(
+                t,
+                BcmEvent::Dtc {
+                    dtc: rec.dtc,
+                    status,
+                },
+            );
         }
     }
 }
@@ -456,12 +525,15 @@ mod tests {
         }
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(ev.reachability.session_start, SessionStart::Answered);
-        let codes: Vec<(&str, Option<u8>)> = ev
+        let codes: Vec<(String, Option<u8>)> = ev
             .dtcs
             .iter()
-            .map(|d| (d.code.as_str(), d.status))
+            .map(|d| (d.code.to_string(), d.status))
             .collect();
-        assert_eq!(codes, vec![("B2562", Some(0x09)), ("U1000", Some(0x08))]);
+        assert_eq!(
+            codes,
+            vec![("B2562".into(), Some(0x09)), ("U1000".into(), Some(0x08))]
+        );
         assert_eq!(ev.release_attempts.len(), 1, "{:#?}", ev.release_attempts);
         let r = &ev.release_attempts[0];
         assert_eq!(r.input, ReleaseInput::Cabin);
@@ -484,12 +556,12 @@ mod tests {
         a.feed(&sf(req, &[0x03], 0));
         a.feed(&sf(resp, &[0x43, 0x02, 0x05, 0x62, 0xD0, 0x00], 10_000));
         let (ev, _) = a.finish(Observations::default());
-        let codes: Vec<(&str, Option<u8>)> = ev
+        let codes: Vec<(String, Option<u8>)> = ev
             .dtcs
             .iter()
-            .map(|d| (d.code.as_str(), d.status))
+            .map(|d| (d.code.to_string(), d.status))
             .collect();
-        assert_eq!(codes, [("P0562", None), ("U1000", None)]);
+        assert_eq!(codes, [("P0562".into(), None), ("U1000".into(), None)]);
     }
 
     #[test]
@@ -497,15 +569,19 @@ mod tests {
         let p = l33();
         let mut a = Analyzer::new(&p);
         a.feed(&sf(0x745, &[0x10, 0xC0], 0));
-        a.feed(&f(0x60D, &[0; 8], P2_US)); // at the deadline: not yet late
+        a.feed(&f(0x60D, &[0; 8], Timing::DEFAULT.p2_us)); // at the deadline: not yet late
         assert_eq!(a.stats().unanswered_requests, 0);
-        a.feed(&f(0x60D, &[0; 8], P2_US + 1));
+        a.feed(&f(0x60D, &[0; 8], Timing::DEFAULT.p2_us + 1));
         assert_eq!(a.stats().unanswered_requests, 1);
         // responsePending moves the deadline to P2*.
         a.feed(&sf(0x745, &[0x21, 0x44], S));
         a.feed(&sf(0x765, &[0x7F, 0x21, 0x78], S + 1000));
-        a.feed(&f(0x60D, &[0; 8], S + 1000 + P2_STAR_US));
-        a.feed(&sf(0x765, &[0x61, 0x44, 0, 0], S + 1000 + P2_STAR_US));
+        a.feed(&f(0x60D, &[0; 8], S + 1000 + Timing::DEFAULT.p2_star_us));
+        a.feed(&sf(
+            0x765,
+            &[0x61, 0x44, 0, 0],
+            S + 1000 + Timing::DEFAULT.p2_star_us,
+        ));
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(stats.unanswered_requests, 1);
         assert_eq!(ev.reachability.session_start, SessionStart::NoAnswer);

@@ -76,7 +76,7 @@ pub struct SourceInfo {
 /// A DTC as the report shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DtcLine {
-    pub code: String,
+    pub code: Dtc,
     pub status: Option<u8>,
     /// Status bit names (UDS layout; the project's BCMs use it).
     pub status_bits: Vec<&'static str>,
@@ -144,14 +144,10 @@ impl Report {
 }
 
 fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
-    let meaning = profile.dtc_meaning(&d.code);
-    let generic = d
-        .code
-        .parse::<Dtc>()
-        .map(Dtc::description)
-        .unwrap_or_else(|_| "unrecognised code".to_owned());
+    let meaning = profile.dtc_meaning_of(d.code);
+    let generic = d.code.description();
     DtcLine {
-        code: d.code.clone(),
+        code: d.code,
         status: d.status,
         status_bits: d.status.map(|s| UdsStatus(s).names()).unwrap_or_default(),
         meaning: meaning.map_or(generic, |m| m.meaning.clone()),

@@ -597,6 +597,11 @@ impl Profile {
             })
     }
 
+    /// [`dtc_meaning`](Self::dtc_meaning) of a decoded code.
+    pub fn dtc_meaning_of(&self, dtc: crate::diag::Dtc) -> Option<&DtcMeaning> {
+        self.dtc_meaning(&dtc.to_string())
+    }
+
     pub fn active_test(&self) -> Option<&ActiveTest> {
         self.active_test.as_ref()
     }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::text;
 use super::{Cause, Confidence, Verdict};
+use crate::diag::Nrc;
 use crate::evidence::{Evidence, ReleaseAttempt, Seen, SessionStart};
 use crate::profile::{ConditionTest, ItemRef, Profile, ReleaseInput, Role};
 
@@ -163,7 +164,7 @@ pub fn diagnose(profile: &Profile, ev: &Evidence) -> Vec<Verdict> {
             ev.general_rejects,
             ev.negative_responses
                 .iter()
-                .find(|n| n.nrc == 0x10)
+                .find(|n| n.nrc == Nrc::GeneralReject)
                 .map(|n| format!(", first to service 0x{:02X} at {}", n.sid, clock.at(n.t_us)))
                 .unwrap_or_default()
         )));
@@ -171,7 +172,8 @@ pub fn diagnose(profile: &Profile, ev: &Evidence) -> Vec<Verdict> {
     if let SessionStart::Refused(nrc) = r.session_start {
         f.push(
             Finding::new(Cause::BcmFault, 250, Confidence::Low).line(format!(
-                "the BCM refused the session start (NRC 0x{nrc:02X})"
+                "the BCM refused the session start (NRC 0x{:02X})",
+                nrc.code()
             )),
         );
     }
@@ -208,7 +210,7 @@ fn battery_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
 fn dtc_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Finding>) {
     let read_item = ev.dtc_read_item();
     for d in &ev.dtcs {
-        let Some(m) = profile.dtc_meaning(&d.code) else {
+        let Some(m) = profile.dtc_meaning_of(d.code) else {
             continue;
         };
         let Some(cause_id) = &m.cause else { continue };
@@ -394,7 +396,7 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
     // Lockout set, no press seen.
     let lockout_set: Vec<ItemRef> = ev
         .series_of(Role::Lockout)
-        .filter(|s| s.changes.iter().any(|c| c.value != 0.0))
+        .filter(|s| s.ever_set())
         .map(|s| s.item)
         .collect();
     if !lockout_set.is_empty() && user.is_empty() {
@@ -683,14 +685,8 @@ fn finish(profile: &Profile, ev: &Evidence, mut f: Vec<Finding>, trunk_data: boo
         f.push(x);
     }
     for d in &ev.dtcs {
-        if profile.dtc_meaning(&d.code).is_none() {
-            let generic = match d.code.chars().next() {
-                Some('P') => "powertrain",
-                Some('C') => "chassis",
-                Some('B') => "body",
-                Some('U') => "network / communication",
-                _ => "unknown system",
-            };
+        if profile.dtc_meaning_of(d.code).is_none() {
+            let generic = d.code.system().word();
             for x in f.iter_mut() {
                 x.evidence.push(format!(
                     "DTC {} ({generic} code, not in this profile)",
