@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::diag::{self, describe, Dir, Protocol, Reply, Timing};
-use crate::evidence::{BcmEvent, Evidence, Observations, Purpose};
+use crate::evidence::{BcmEvent, Evidence, Observations, Purpose, SeriesLimits};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{self, Reassembled, Reassembler};
 use crate::profile::Profile;
@@ -182,6 +182,12 @@ impl<'p> Analyzer<'p> {
             exchanges: Exchanges::new(profile),
             stats: AnalyzerStats::default(),
         }
+    }
+
+    /// How much of each series the evidence keeps (see [`SeriesLimits`]).
+    /// Call before feeding.
+    pub fn set_series_limits(&mut self, limits: SeriesLimits) {
+        self.ev.set_limits(limits);
     }
 
     /// The profile this analyzer reads frames with.
@@ -585,6 +591,96 @@ mod tests {
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(stats.unanswered_requests, 1);
         assert_eq!(ev.reachability.session_start, SessionStart::NoAnswer);
+    }
+
+    fn ford() -> Profile {
+        profile::load("ford-fusion-2013-2020").unwrap()
+    }
+
+    /// Ford BCM: tester 0x726, BCM 0x72E (UDS).
+    fn ford_unanswered_after(a: &mut Analyzer<'_>, t: u64, wait: u64) -> u64 {
+        a.feed(&sf(0x726, &[0x22, 0xD1, 0x00], t));
+        a.feed(&f(0x3B1, &[0; 8], t + wait));
+        a.stats().unanswered_requests
+    }
+
+    /// `50 03 00 0A 00 64`: P2 10 ms, P2* 1 s; the analyzer waits those
+    /// plus the transport margin, not the defaults.
+    #[test]
+    fn announced_p2_and_p2_star_replace_the_defaults() {
+        let p = ford();
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x726, &[0x10, 0x03], 0));
+        a.feed(&sf(0x72E, &[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64], 5_000));
+        let t = Timing::announced(&[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64]).unwrap();
+        assert_eq!(t.p2_us, 10_000 + Timing::MARGIN_US);
+        assert_eq!(t.p2_star_us, 1_000_000 + Timing::MARGIN_US);
+        assert!(t.p2_us < Timing::DEFAULT.p2_us);
+        // Late by the announced P2, early by the default one.
+        assert_eq!(ford_unanswered_after(&mut a, S, t.p2_us + 1), 1);
+        // responsePending: P2* as announced.
+        a.feed(&sf(0x726, &[0x22, 0xD1, 0x00], 2 * S));
+        a.feed(&sf(0x72E, &[0x7F, 0x22, 0x78], 2 * S + 1_000));
+        a.feed(&f(0x3B1, &[0; 8], 2 * S + 1_000 + t.p2_star_us));
+        assert_eq!(a.stats().unanswered_requests, 1);
+        a.feed(&f(0x3B1, &[0; 8], 2 * S + 1_001 + t.p2_star_us));
+        assert_eq!(a.stats().unanswered_requests, 2);
+        assert_eq!(a.stats().response_pending, 1);
+    }
+
+    /// A session answer without timing bytes (`50 03`) means the defaults,
+    /// also after a module announced others.
+    #[test]
+    fn session_answer_without_timing_uses_the_defaults() {
+        let p = ford();
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x726, &[0x10, 0x03], 0));
+        a.feed(&sf(0x72E, &[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64], 5_000));
+        a.feed(&sf(0x726, &[0x10, 0x03], S));
+        a.feed(&sf(0x72E, &[0x50, 0x03], S + 5_000));
+        assert_eq!(Timing::announced(&[0x50, 0x03]), None);
+        assert_eq!(ford_unanswered_after(&mut a, 2 * S, 100_000), 0);
+        a.feed(&sf(0x72E, &[0x62, 0xD1, 0x00, 0x00], 2 * S + 120_000));
+        assert_eq!(
+            ford_unanswered_after(&mut a, 3 * S, Timing::DEFAULT.p2_us + 1),
+            1
+        );
+        let (ev, _) = a.finish(Observations::default());
+        assert_eq!(ev.reachability.session_start, SessionStart::Answered);
+    }
+
+    /// Replies become typed events: a refusal keeps its `Nrc`, a negative
+    /// answer is listed with it, responsePending is neither.
+    #[test]
+    fn replies_become_typed_events() {
+        let p = ford();
+        let mut a = Analyzer::new(&p);
+        a.feed(&sf(0x726, &[0x10, 0x03], 0));
+        a.feed(&sf(0x72E, &[0x7F, 0x10, 0x78], 5_000));
+        a.feed(&sf(0x72E, &[0x7F, 0x10, 0x22], 50_000));
+        a.feed(&sf(0x726, &[0x22, 0xD1, 0x00], S));
+        a.feed(&sf(0x72E, &[0x7F, 0x22, 0x31], S + 5_000));
+        a.feed(&sf(0x72E, &[0x7F], S + 6_000));
+        let (ev, stats) = a.finish(Observations::default());
+        assert_eq!(
+            ev.reachability.session_start,
+            SessionStart::Refused(diag::Nrc::ConditionsNotCorrect)
+        );
+        let negs: Vec<(u8, diag::Nrc)> = ev
+            .negative_responses
+            .iter()
+            .map(|n| (n.sid, n.nrc))
+            .collect();
+        assert_eq!(
+            negs,
+            [
+                (0x10, diag::Nrc::ConditionsNotCorrect),
+                (0x22, diag::Nrc::RequestOutOfRange)
+            ]
+        );
+        assert_eq!(stats.response_pending, 1);
+        assert_eq!(stats.unanswered_requests, 0);
+        assert_eq!(ev.reachability.diag_responses, 4);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Unattended};
 use crate::diagnose::{self, DiagnoseError, ProfileChoice, Report};
 use crate::evidence::Observations;
+use crate::evidence::SeriesLimits;
 use crate::frame::IfName;
 use crate::profile::Profile;
 use crate::tester::Shutdown;
@@ -396,8 +397,15 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
             };
             let chosen = cache.get(&job.profile, vin);
             let (profile, choice) = chosen.as_ref().as_ref().map_err(|e| (None, e.clone()))?;
-            diagnose::replay_with(path, opts.read, profile, choice.clone(), observations)
-                .map_err(|e| (Some(profile.id.clone()), e.to_string()))
+            diagnose::replay_with(
+                path,
+                opts.read,
+                profile,
+                choice.clone(),
+                observations,
+                SeriesLimits::BOUNDED,
+            )
+            .map_err(|e| (Some(profile.id.clone()), e.to_string()))
         }
         JobSource::Iface(iface) => {
             live_job(iface, &job.profile, observations, opts).map_err(|e| (None, e.to_string()))

@@ -12,7 +12,7 @@
 //! last window wait in a small ring per item, committed when a press arrives.
 //! Presses themselves are capped: a request bit toggling faster than a person
 //! presses is noise, counted and not kept. [`SeriesSummary`] says in the
-//! report what was summarised; [`Evidence::keep_full_series`] keeps all.
+//! report what was summarised; [`SeriesLimits::FULL`] keeps all.
 //!
 //! Owns: the record, its bounds, the release-attempt derivation, user
 //! observations. Must not know about ISO-TP, frames on the wire beyond
@@ -607,10 +607,14 @@ impl Evidence {
         }
     }
 
-    /// Keeps every change and every press, and lists them all in the report
-    /// (memory and report then grow with the capture). Call before feeding.
-    pub fn keep_full_series(&mut self) {
-        self.limits = SeriesLimits::FULL;
+    /// Sets the bounds ([`SeriesLimits::FULL`]: every change and press kept
+    /// and listed, memory and report then grow with the capture). Call
+    /// before feeding.
+    pub fn set_limits(&mut self, limits: SeriesLimits) {
+        self.limits = limits;
+        for s in &mut self.series {
+            s.listed = limits.listed_per_item;
+        }
     }
 
     /// The bounds in force.
@@ -1661,5 +1665,258 @@ mod tests {
         assert!(e.contains("normal or short"), "{e}");
         assert!("click".parse::<Observations>().is_err());
         assert!(Observations::default().is_empty());
+    }
+
+    // ------------------------------------------------------------ bounds
+
+    /// Nissan items a dense capture carries, resolved once.
+    struct Dense {
+        p: Profile,
+        items: Vec<(ItemRef, Role)>,
+    }
+
+    const FOB: usize = 0;
+    const CABIN: usize = 1;
+    const BUS: usize = 2;
+    const OUTPUT: usize = 3;
+    const LID: usize = 4;
+    const SPEED: usize = 5;
+    const DOOR: usize = 6;
+    const VOLTS: usize = 7;
+    const CANCEL: usize = 8;
+
+    impl Dense {
+        fn new() -> Dense {
+            let p = l33();
+            let items = [
+                "KEYLESS TRUNK",
+                "REQ SW -BD/TR",
+                "trunk open request",
+                "TRUNK OPENER OUTPUT",
+                "TR/BD OPEN SW",
+                "vehicle speed",
+                "driver door locked",
+                "battery voltage",
+                "TR CANCEL SW",
+            ]
+            .iter()
+            .map(|n| item(&p, n))
+            .collect();
+            Dense { p, items }
+        }
+
+        /// `secs` of a bus whose broadcasts change on every 10 ms frame (periods
+        /// of 2, 4 and 5 frames: any shift by whole seconds looks the same)
+        /// (speed, a door lock bit, the voltage), the BCM monitor polled
+        /// every 200 ms, and presses `(time s, input index, output fires,
+        /// lid opens)`: the request held 0.4 s, the output 0.2-0.7 s after,
+        /// the lid open 0.6-2.0 s after.
+        fn run(
+            &self,
+            secs: u64,
+            presses: &[(f64, usize, bool, bool)],
+            limits: SeriesLimits,
+        ) -> Evidence {
+            let mut ev = Evidence::new(&self.p);
+            ev.set_limits(limits);
+            let held = |i: usize, t: f64, from: f64, to: f64| {
+                presses.iter().any(|&(at, input, out, lid)| {
+                    let on = match i {
+                        OUTPUT => out,
+                        LID => lid,
+                        _ => input == i,
+                    };
+                    on && t >= at + from - 1e-9 && t < at + to - 1e-9
+                })
+            };
+            for step in 0..secs * 100 {
+                let t = step as f64 / 100.0;
+                let t_us = step * 10_000;
+                let mut put = |i: usize, v: f64| {
+                    let (r, role) = self.items[i];
+                    ev.record(role, v, t_us, r);
+                };
+                put(SPEED, (step % 4) as f64);
+                put(DOOR, (step % 2) as f64);
+                put(VOLTS, 12.0 + (step % 5) as f64 / 10.0);
+                put(BUS, f64::from(u8::from(held(BUS, t, 0.0, 0.4))));
+                if step % 20 == 0 {
+                    for i in [FOB, CABIN] {
+                        put(i, f64::from(u8::from(held(i, t, 0.0, 0.4))));
+                    }
+                    put(OUTPUT, f64::from(u8::from(held(OUTPUT, t, 0.2, 0.7))));
+                    put(LID, f64::from(u8::from(held(LID, t, 0.6, 2.0))));
+                    put(CANCEL, 0.0);
+                }
+            }
+            ev.finish();
+            ev
+        }
+    }
+
+    /// The attempts with times made relative to `origin_us`.
+    fn shifted(ev: &Evidence, origin_us: u64) -> serde_json::Value {
+        let mut attempts = ev.release_attempts.clone();
+        for a in &mut attempts {
+            a.t_us -= origin_us;
+            a.output_at_us = a.output_at_us.map(|t| t - origin_us);
+            a.lid_open_at_us = a.lid_open_at_us.map(|t| t - origin_us);
+        }
+        serde_json::to_value(attempts).unwrap()
+    }
+
+    /// The case: presses at 40 s and 45 s of a 60 s dense capture
+    /// give the attempts presses at 2 s and 5 s give, bounded or not.
+    #[test]
+    fn late_presses_in_a_dense_capture_give_the_early_attempts() {
+        let d = Dense::new();
+        let early = [(2.0, FOB, true, true), (5.0, CABIN, false, false)];
+        let late = early.map(|(t, i, o, l)| (t + 38.0, i, o, l));
+        let a = d.run(60, &early, SeriesLimits::BOUNDED);
+        let b = d.run(60, &late, SeriesLimits::BOUNDED);
+        let full = d.run(60, &late, SeriesLimits::FULL);
+        assert_eq!(b.release_attempts, full.release_attempts);
+        assert_eq!(a.release_attempts.len(), 2, "{:#?}", a.release_attempts);
+        assert_eq!(shifted(&a, 0), shifted(&b, 38 * S));
+        let fob = &b.release_attempts[0];
+        assert!(fob.worked() && fob.context.speed_kmh.is_some());
+        // Bounded: most of the dense changes were summarised, and the report
+        // says so; full: everything kept.
+        let m = &b.series_summary;
+        assert!(m.changes_kept * 3 < m.changes_seen, "{m:?}");
+        assert!(m.note.contains("kept"), "{}", m.note);
+        assert_eq!(
+            full.series_summary.changes_kept,
+            full.series_summary.changes_seen
+        );
+        let size = |ev: &Evidence| serde_json::to_string(ev).unwrap().len();
+        assert!(
+            size(&b) * 5 < size(&full),
+            "{} vs {}",
+            size(&b),
+            size(&full)
+        );
+    }
+
+    /// A request bit toggling on every frame is noise: its edges are
+    /// counted, a few kept as presses, and the record stays small.
+    #[test]
+    fn a_toggling_request_bit_is_capped_and_counted() {
+        let p = l33();
+        let (r, role) = item(&p, "trunk open request");
+        let mut ev = Evidence::new(&p);
+        for step in 0..200_000u64 {
+            ev.record(role, (step % 2) as f64, step * 1_000, r);
+        }
+        ev.finish();
+        let lim = SeriesLimits::BOUNDED;
+        assert_eq!(ev.series_summary.request_edges, 100_000);
+        assert!(ev.presses.len() <= lim.presses);
+        assert!(ev
+            .series
+            .iter()
+            .all(|s| s.changes.len() <= lim.kept_per_item));
+        assert!(
+            ev.series_summary.note.contains("toggling"),
+            "{}",
+            ev.series_summary.note
+        );
+        assert!(serde_json::to_string(&ev).unwrap().len() < 100_000);
+    }
+
+    /// Tiny limits, so that random streams reach every cap.
+    const TINY: SeriesLimits = SeriesLimits {
+        ring: 8,
+        kept_per_item: 32,
+        presses: 4,
+        edges_per_window: 2,
+        listed_per_item: 4,
+        lock_changes: 4,
+    };
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// However long and noisy the stream, what the record holds stays
+        /// within its limits.
+        #[test]
+        fn memory_stays_bounded_on_random_long_streams(
+            steps in proptest::collection::vec((0usize..9, 0u8..3, 1u64..400_000), 1..4_000),
+        ) {
+            let d = Dense::new();
+            let mut ev = Evidence::new(&d.p);
+            ev.set_limits(TINY);
+            let mut t = 0u64;
+            for &(i, v, dt) in &steps {
+                t += dt;
+                let (r, role) = d.items[i];
+                ev.record(role, f64::from(v), t, r);
+            }
+            ev.finish();
+            proptest::prop_assert!(ev.presses.len() <= TINY.presses);
+            proptest::prop_assert!(ev.lock_changes.len() <= TINY.lock_changes);
+            proptest::prop_assert!(ev.series.len() <= d.items.len());
+            for s in &ev.series {
+                proptest::prop_assert!(s.changes.len() <= TINY.kept_per_item);
+                proptest::prop_assert!(s.ring.len() <= TINY.ring);
+                proptest::prop_assert!(s.sample.len() <= SAMPLE_CHANGES);
+            }
+            let listed = serde_json::to_value(&ev.series).unwrap();
+            for s in listed.as_array().unwrap() {
+                proptest::prop_assert!(s["changes"].as_array().unwrap().len() <= TINY.listed_per_item);
+            }
+        }
+
+        /// Presses anywhere in a dense capture: the attempts from the
+        /// bounded series equal those from the full series.
+        #[test]
+        fn bounded_attempts_equal_full_attempts(
+            first in 0.0f64..50.0,
+            gap in 0.1f64..8.0,
+            inputs in (0usize..3, 0usize..3),
+            outcomes in proptest::collection::vec(proptest::prelude::any::<bool>(), 4),
+        ) {
+            let d = Dense::new();
+            let presses = [
+                (first, inputs.0, outcomes[0], outcomes[1]),
+                (first + gap, inputs.1, outcomes[2], outcomes[3]),
+            ];
+            let bounded = d.run(60, &presses, SeriesLimits::BOUNDED);
+            let full = d.run(60, &presses, SeriesLimits::FULL);
+            proptest::prop_assert!(!full.release_attempts.is_empty());
+            proptest::prop_assert_eq!(&bounded.presses, &full.presses);
+            proptest::prop_assert_eq!(&bounded.release_attempts, &full.release_attempts);
+        }
+    }
+
+    /// The derivation is a function of series and presses alone.
+    #[test]
+    fn attempts_derive_from_series_and_presses_alone() {
+        let p = l33();
+        let (req, _) = item(&p, "REQ SW -BD/TR");
+        let (out, _) = item(&p, "TRUNK OPENER OUTPUT");
+        let c = |t: u64, v: f64| Change { t_us: t, value: v };
+        let series = [
+            ItemSeries::from_changes(req, Role::CabinTrunkRequest, &[c(0, 0.0), c(S, 1.0)]),
+            ItemSeries::from_changes(
+                out,
+                Role::OpenerOutput,
+                &[c(0, 0.0), c(S + 100, 1.0), c(4 * S, 0.0)],
+            ),
+        ]
+        .map(Option::unwrap);
+        let presses = [Press {
+            t_us: S,
+            input: ReleaseInput::Cabin,
+            item: req,
+        }];
+        let a = derive_attempts(&series, &presses, None, 3 * S);
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            (a[0].output_driven, a[0].output_at_us),
+            (Seen::Yes, Some(S + 100))
+        );
+        assert_eq!(a[0].lid_changed, Seen::NotMonitored);
+        assert!(derive_attempts(&series, &[], None, 3 * S).is_empty());
     }
 }

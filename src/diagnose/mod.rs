@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::analyzer::{Analyzer, AnalyzerStats, VinScanner};
 use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
-use crate::evidence::{Evidence, Observations};
+use crate::evidence::{Evidence, Observations, SeriesLimits};
 use crate::frame::CanId;
 use crate::profile::{self, Profile, ProfileError};
 use crate::verdict::{self, Cause, Verdict};
@@ -230,6 +230,7 @@ pub fn replay(
     opts: ReadOptions,
     profile_spec: &str,
     observations: Observations,
+    series: SeriesLimits,
 ) -> Result<(Profile, Report), DiagnoseError> {
     // `auto` needs the VIN before the profile: one quick pass first.
     let vin = if profile_spec == "auto" {
@@ -238,7 +239,7 @@ pub fn replay(
         None
     };
     let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
-    let report = replay_with(path, opts, &profile, choice, observations)?;
+    let report = replay_with(path, opts, &profile, choice, observations, series)?;
     Ok((profile, report))
 }
 
@@ -270,9 +271,11 @@ pub fn replay_with(
     profile: &Profile,
     choice: ProfileChoice,
     observations: Observations,
+    series: SeriesLimits,
 ) -> Result<Report, DiagnoseError> {
     let mut reader = CaptureReader::open(path, opts)?;
     let mut analyzer = Analyzer::new(profile);
+    analyzer.set_series_limits(series);
     feed_capture(&mut reader, &mut analyzer)?;
     let (evidence, stats) = analyzer.finish(observations);
     let mut notes = Vec::new();
