@@ -31,12 +31,14 @@ use crate::frame::{CanFrame, CanId};
 use crate::isotp::{self, Reassembled, Reassembler};
 use crate::profile::Profile;
 
-/// Frame classes of the dispatch table.
-const OTHER: u8 = 0;
-const KNOWN: u8 = 1;
-const BCM_REQUEST: u8 = 2;
-const BCM_RESPONSE: u8 = 3;
-const BROADCAST: u8 = 4;
+/// Frame classes of the dispatch table; `BROADCAST + i` is the profile's
+/// broadcast frame `i` (its place in `Profile::broadcast_ids`), so decoding
+/// needs no second lookup.
+const OTHER: u16 = 0;
+const KNOWN: u16 = 1;
+const BCM_REQUEST: u16 = 2;
+const BCM_RESPONSE: u16 = 3;
+const BROADCAST: u16 = 4;
 
 /// What the analyzer counted besides the evidence record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -73,9 +75,9 @@ pub struct Analyzer<'p> {
     reassembler: Reassembler,
     protocol: Protocol,
     /// 11-bit id → class.
-    std_class: Vec<u8>,
+    std_class: Vec<u16>,
     /// 29-bit ids with a class other than [`OTHER`] (a handful at most).
-    ext_class: HashMap<u32, u8>,
+    ext_class: HashMap<u32, u16>,
     pending: Option<Pending>,
     /// P2 / P2* in force: the defaults until a UDS session answer announces others.
     timing: Timing,
@@ -145,7 +147,7 @@ impl<'p> Analyzer<'p> {
         let bcm = profile.bcm();
         let mut std_class = vec![OTHER; 0x800];
         let mut ext_class = HashMap::new();
-        let mut set = |id: CanId, class: u8| match id {
+        let mut set = |id: CanId, class: u16| match id {
             CanId::Standard(raw) => {
                 if let Some(slot) = std_class.get_mut(usize::from(raw)) {
                     *slot = class;
@@ -161,8 +163,9 @@ impl<'p> Analyzer<'p> {
         for raw in 0x700u16..=0x7FF {
             set(CanId::Standard(raw), KNOWN);
         }
-        for id in profile.broadcast_ids() {
-            set(id, BROADCAST);
+        for (i, id) in profile.broadcast_ids().enumerate() {
+            let class = u16::try_from(i).ok().and_then(|i| BROADCAST.checked_add(i));
+            set(id, class.unwrap_or(KNOWN));
         }
         // The BCM's ids last: a diagnostic id is never also decoded as a signal.
         set(bcm.request_id, BCM_REQUEST);
@@ -210,12 +213,13 @@ impl<'p> Analyzer<'p> {
                     self.message(m);
                 }
             }
-            BROADCAST => {
+            OTHER | KNOWN => {}
+            broadcast => {
                 let ev = &mut self.ev;
+                let index = usize::from(broadcast - BROADCAST);
                 self.profile
-                    .decode_broadcast(frame, |item, role, v| ev.record(role, v, t, item));
+                    .decode_broadcast_at(index, frame, |item, role, v| ev.record(role, v, t, item));
             }
-            _ => {}
         }
     }
 
@@ -228,7 +232,7 @@ impl<'p> Analyzer<'p> {
     pub fn wanted_standard_ids(&self) -> impl Iterator<Item = u16> + '_ {
         (0u16..)
             .zip(&self.std_class)
-            .filter(|(_, c)| matches!(**c, BCM_REQUEST | BCM_RESPONSE | BROADCAST))
+            .filter(|(_, c)| **c >= BCM_REQUEST)
             .map(|(id, _)| id)
     }
 
@@ -251,7 +255,7 @@ impl<'p> Analyzer<'p> {
     }
 
     #[inline]
-    fn class(&self, id: CanId) -> u8 {
+    fn class(&self, id: CanId) -> u16 {
         match id {
             CanId::Standard(raw) => self
                 .std_class
