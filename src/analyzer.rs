@@ -608,14 +608,20 @@ mod tests {
         a.stats().unanswered_requests
     }
 
+    /// A Ford BCM session whose answer announces P2 10 ms, P2* 1 s.
+    fn announced_10ms_1s(p: &Profile) -> Analyzer<'_> {
+        let mut a = Analyzer::new(p);
+        a.feed(&sf(0x726, &[0x10, 0x03], 0));
+        a.feed(&sf(0x72E, &[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64], 5_000));
+        a
+    }
+
     /// `50 03 00 0A 00 64`: P2 10 ms, P2* 1 s; the analyzer waits those
     /// plus the transport margin, not the defaults.
     #[test]
     fn announced_p2_and_p2_star_replace_the_defaults() {
         let p = ford();
-        let mut a = Analyzer::new(&p);
-        a.feed(&sf(0x726, &[0x10, 0x03], 0));
-        a.feed(&sf(0x72E, &[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64], 5_000));
+        let mut a = announced_10ms_1s(&p);
         let t = Timing::announced(&[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64]).unwrap();
         assert_eq!(t.p2_us, 10_000 + Timing::MARGIN_US);
         assert_eq!(t.p2_star_us, 1_000_000 + Timing::MARGIN_US);
@@ -637,9 +643,7 @@ mod tests {
     #[test]
     fn session_answer_without_timing_uses_the_defaults() {
         let p = ford();
-        let mut a = Analyzer::new(&p);
-        a.feed(&sf(0x726, &[0x10, 0x03], 0));
-        a.feed(&sf(0x72E, &[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64], 5_000));
+        let mut a = announced_10ms_1s(&p);
         a.feed(&sf(0x726, &[0x10, 0x03], S));
         a.feed(&sf(0x72E, &[0x50, 0x03], S + 5_000));
         assert_eq!(Timing::announced(&[0x50, 0x03]), None);
@@ -659,12 +663,17 @@ mod tests {
     fn replies_become_typed_events() {
         let p = ford();
         let mut a = Analyzer::new(&p);
-        a.feed(&sf(0x726, &[0x10, 0x03], 0));
-        a.feed(&sf(0x72E, &[0x7F, 0x10, 0x78], 5_000));
-        a.feed(&sf(0x72E, &[0x7F, 0x10, 0x22], 50_000));
-        a.feed(&sf(0x726, &[0x22, 0xD1, 0x00], S));
-        a.feed(&sf(0x72E, &[0x7F, 0x22, 0x31], S + 5_000));
-        a.feed(&sf(0x72E, &[0x7F], S + 6_000));
+        let conversation: [(u16, &[u8], u64); 6] = [
+            (0x726, &[0x10, 0x03], 0),
+            (0x72E, &[0x7F, 0x10, 0x78], 5_000),
+            (0x72E, &[0x7F, 0x10, 0x22], 50_000),
+            (0x726, &[0x22, 0xD1, 0x00], S),
+            (0x72E, &[0x7F, 0x22, 0x31], S + 5_000),
+            (0x72E, &[0x7F], S + 6_000),
+        ];
+        for (id, payload, t) in conversation {
+            a.feed(&sf(id, payload, t));
+        }
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(
             ev.reachability.session_start,

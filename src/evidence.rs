@@ -1546,6 +1546,10 @@ mod tests {
         assert_eq!(ev.release_attempts.len(), 1, "finish is idempotent");
     }
 
+    fn negative(sid: u8, nrc: Nrc, purpose: Purpose) -> BcmEvent {
+        BcmEvent::Negative { sid, nrc, purpose }
+    }
+
     #[test]
     fn reachability_session_dtcs_and_negative_responses() {
         let p = l33();
@@ -1560,12 +1564,7 @@ mod tests {
         ev.bcm(30, BcmEvent::Positive(Purpose::SessionStart));
         assert_eq!(ev.reachability.session_start, SessionStart::Answered);
         ev.bcm(40, BcmEvent::Request(Purpose::Other));
-        let reject = BcmEvent::Negative {
-            sid: 0x21,
-            nrc: Nrc::GeneralReject,
-            purpose: Purpose::Other,
-        };
-        ev.bcm(50, reject);
+        ev.bcm(50, negative(0x21, Nrc::GeneralReject, Purpose::Other));
         ev.bcm(60, BcmEvent::Unreadable);
         ev.bcm(70, BcmEvent::Request(Purpose::DtcRead));
         ev.bcm(80, BcmEvent::Positive(Purpose::DtcRead));
@@ -1599,12 +1598,10 @@ mod tests {
         let p = l33();
         let mut ev = Evidence::new(&p);
         ev.bcm(10, BcmEvent::Request(Purpose::SessionStart));
-        let refused = BcmEvent::Negative {
-            sid: 0x10,
-            nrc: Nrc::ConditionsNotCorrect,
-            purpose: Purpose::SessionStart,
-        };
-        ev.bcm(20, refused);
+        ev.bcm(
+            20,
+            negative(0x10, Nrc::ConditionsNotCorrect, Purpose::SessionStart),
+        );
         assert_eq!(
             ev.reachability.session_start,
             SessionStart::Refused(Nrc::ConditionsNotCorrect)
