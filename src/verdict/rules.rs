@@ -525,7 +525,7 @@ fn attempt_rules(profile: &Profile, ev: &Evidence, clock: &Clock, f: &mut Vec<Fi
             let l = &ev.lock_changes;
             common.push(format!(
                 "{} door lock/unlock change(s) seen on the bus (first at {})",
-                l.len(),
+                ev.series_summary.lock_changes_seen,
                 l.first().map(|c| clock.at(c.t_us)).unwrap_or_default()
             ));
         }
