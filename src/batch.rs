@@ -26,8 +26,7 @@ use serde::Deserialize;
 use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Unattended};
 use crate::diagnose::{self, DiagnoseError, ProfileChoice, Report};
-use crate::evidence::Observations;
-use crate::evidence::SeriesLimits;
+use crate::evidence::{ObservationError, Observations, SeriesLimits};
 use crate::frame::IfName;
 use crate::profile::Profile;
 use crate::tester::Shutdown;
@@ -50,7 +49,7 @@ pub enum BatchError {
         path: PathBuf,
         /// 1-based, in file order.
         number: usize,
-        message: String,
+        message: &'static str,
     },
     #[error("--shard {0:?}: expected K/N with 1 <= K <= N (e.g. 2/8)")]
     Shard(String),
@@ -121,10 +120,10 @@ pub fn parse_jobs(text: &str, path: &Path, base: &Path) -> Result<Vec<Job>, Batc
     })?;
     let mut jobs = Vec::with_capacity(file.job.len());
     for (index, entry) in file.job.into_iter().enumerate() {
-        let bad = |message: &str| BatchError::BadJob {
+        let bad = |message: &'static str| BatchError::BadJob {
             path: path.to_owned(),
             number: index + 1,
-            message: message.to_owned(),
+            message,
         };
         let (source, written) = match (entry.capture, entry.iface) {
             (Some(c), None) => (JobSource::Capture(base.join(&c)), c),
@@ -279,8 +278,29 @@ pub struct JobOutcome {
     /// The profile used, else (the job failed before choosing one) the
     /// profile asked for.
     pub profile: String,
-    /// The report, or the message of what made the job fail.
-    pub result: Result<Report, String>,
+    /// The report, or what made the job fail.
+    pub result: Result<Report, JobError>,
+}
+
+/// Why one job failed (the batch goes on; the outcome carries it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    #[error("observe {text:?}: {source}")]
+    Observation {
+        text: String,
+        #[source]
+        source: ObservationError,
+    },
+    #[error(transparent)]
+    Diagnose(#[from] DiagnoseError),
+    /// The job's profile could not be chosen; every job asking for the same
+    /// profile shares this one failure.
+    #[error("{0}")]
+    Profile(Arc<DiagnoseError>),
+    /// A bug: the diagnosis panicked; the batch goes on.
+    #[error("internal error: the diagnosis panicked (a bug; please report it with this input)")]
+    Panicked,
 }
 
 /// Runs the jobs on `opts.workers` threads and calls `on_done` on the
@@ -354,14 +374,8 @@ fn lanes(jobs: &[Job]) -> Vec<Vec<&Job>> {
 /// A panic is a bug, but one bad capture must not take the batch down with
 /// it: it becomes that job's error.
 fn run_guarded(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobOutcome {
-    let result =
-        catch_unwind(AssertUnwindSafe(|| run_job(job, opts, cache))).unwrap_or_else(|_| {
-            Err((
-                None,
-                "internal error: the diagnosis panicked (a bug; please report it with this input)"
-                    .to_owned(),
-            ))
-        });
+    let result = catch_unwind(AssertUnwindSafe(|| run_job(job, opts, cache)))
+        .unwrap_or_else(|_| Err((None, JobError::Panicked)));
     match result {
         Ok(report) => JobOutcome {
             index: job.index,
@@ -369,34 +383,38 @@ fn run_guarded(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobOutcome
             profile: report.profile.id.clone(),
             result: Ok(report),
         },
-        Err((profile, message)) => JobOutcome {
+        Err((profile, error)) => JobOutcome {
             index: job.index,
             label: job.label.clone(),
             profile: profile.unwrap_or_else(|| job.profile.clone()),
-            result: Err(message),
+            result: Err(error),
         },
     }
 }
 
 /// The error carries the profile id when one was chosen before the failure.
-type JobResult = Result<Report, (Option<String>, String)>;
+type JobResult = Result<Report, (Option<String>, JobError)>;
 
 fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
     let mut observations = Observations::default();
     for text in &job.observe {
-        observations
-            .apply(text)
-            .map_err(|e| (None, format!("observe {text:?}: {e}")))?;
+        observations.apply(text).map_err(|source| {
+            let text = text.clone();
+            (None, JobError::Observation { text, source })
+        })?;
     }
     match &job.source {
         JobSource::Capture(path) => {
             let vin = if job.profile == "auto" {
-                diagnose::capture_vin(path, opts.read).map_err(|e| (None, e.to_string()))?
+                diagnose::capture_vin(path, opts.read).map_err(|e| (None, e.into()))?
             } else {
                 None
             };
             let chosen = cache.get(&job.profile, vin);
-            let (profile, choice) = chosen.as_ref().as_ref().map_err(|e| (None, e.clone()))?;
+            let (profile, choice) = match chosen.as_ref() {
+                Ok(chosen) => chosen,
+                Err(e) => return Err((None, JobError::Profile(Arc::clone(e)))),
+            };
             diagnose::replay_with(
                 path,
                 opts.read,
@@ -405,10 +423,10 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
                 observations,
                 SeriesLimits::BOUNDED,
             )
-            .map_err(|e| (Some(profile.id.clone()), e.to_string()))
+            .map_err(|e| (Some(profile.id.clone()), e.into()))
         }
         JobSource::Iface(iface) => {
-            live_job(iface, &job.profile, observations, opts).map_err(|e| (None, e.to_string()))
+            live_job(iface, &job.profile, observations, opts).map_err(|e| (None, e.into()))
         }
     }
 }
@@ -421,10 +439,8 @@ fn live_job(
     observations: Observations,
     opts: &RunOptions,
 ) -> Result<Report, DiagnoseError> {
-    let name = IfName::new(iface).ok_or_else(|| {
-        DiagnoseError::Bus(format!(
-            "{iface:?} is not an interface name: expected at most 15 bytes"
-        ))
+    let name = IfName::new(iface).ok_or_else(|| DiagnoseError::InterfaceName {
+        iface: iface.to_owned(),
     })?;
     let plan = LivePlan {
         listen: opts.listen,
@@ -436,7 +452,7 @@ fn live_job(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| DiagnoseError::Bus(format!("cannot start the bus driver: {e}")))?;
+        .map_err(DiagnoseError::Runtime)?;
     rt.block_on(async {
         live::run(
             || SocketCanBus::open(iface),
@@ -453,21 +469,22 @@ fn live_job(
     .map(|(_, report)| report)
 }
 
+/// A profile chosen for a (spec, VIN), or why it could not be.
+type Chosen = Result<(Profile, ProfileChoice), Arc<DiagnoseError>>;
+
+/// A profile spec and the VIN it was chosen for (`auto` depends on it).
+type ChoiceKey = (String, Option<String>);
+
 /// Profiles already loaded in this batch, by (spec, VIN): `auto` depends
 /// on the VIN, a named profile does not (its key has no VIN). A profile that
 /// fails to load fails every job that asks for it, with the same message.
 #[derive(Default)]
 struct ProfileCache {
-    #[allow(clippy::type_complexity)]
-    loaded: Mutex<HashMap<(String, Option<String>), Arc<Result<(Profile, ProfileChoice), String>>>>,
+    loaded: Mutex<HashMap<ChoiceKey, Arc<Chosen>>>,
 }
 
 impl ProfileCache {
-    fn get(
-        &self,
-        spec: &str,
-        vin: Option<String>,
-    ) -> Arc<Result<(Profile, ProfileChoice), String>> {
+    fn get(&self, spec: &str, vin: Option<String>) -> Arc<Chosen> {
         let key = (spec.to_owned(), vin);
         // Held while loading: two workers wanting the same profile wait for
         // one load instead of both doing it.
@@ -475,8 +492,7 @@ impl ProfileCache {
         if let Some(hit) = loaded.get(&key) {
             return Arc::clone(hit);
         }
-        let chosen =
-            Arc::new(diagnose::choose_profile(&key.0, key.1.as_deref()).map_err(|e| e.to_string()));
+        let chosen = Arc::new(diagnose::choose_profile(&key.0, key.1.as_deref()).map_err(Arc::new));
         loaded.insert(key, Arc::clone(&chosen));
         chosen
     }

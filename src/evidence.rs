@@ -14,20 +14,19 @@
 //! presses is noise, counted and not kept. [`SeriesSummary`] says in the
 //! report what was summarised; [`SeriesLimits::FULL`] keeps all.
 //!
-//! Owns: the record, its bounds, the release-attempt derivation, user
-//! observations. Must not know about ISO-TP, frames on the wire beyond
+//! Owns: the record, its bounds, the release-attempt derivation. Holds the
+//! user's observations (`crate::observation`) for the rules. Must not know about ISO-TP, frames on the wire beyond
 //! counting them, service bytes (the analyzer reads those and hands over
 //! [`BcmEvent`]s) or verdict text.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
-use std::str::FromStr;
 
 use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use crate::diag::{Dtc, Nrc};
 use crate::frame::{CanFrame, CanId};
+pub use crate::observation::{FobRange, ObservationError, Observations};
 use crate::profile::{is_diagnostic_id, ItemInfo, ItemRef, Profile, ReleaseInput, Role};
 
 /// How much of each item's series the evidence keeps (see the module doc).
@@ -273,6 +272,11 @@ impl ItemSeries {
             .iter()
             .find(|c| c.t_us > from && c.t_us <= to && c.value != 0.0)
             .map(|c| c.t_us)
+    }
+
+    /// Was every reading non-zero (a two-state item that never read 0)?
+    pub fn never_zero(&self) -> bool {
+        self.samples > 0 && (self.min > 0.0 || self.max < 0.0)
     }
 
     /// Was the value ever non-zero in the capture?
@@ -1026,11 +1030,17 @@ pub fn derive_attempts(
         item,
     } in edges
     {
+        // One press shows as edges of several items (a broadcast and the
+        // BCM's own input); a second edge of an item already in an
+        // attempt is a second press.
         let near = |a: &ReleaseAttempt| a.t_us.abs_diff(t) <= window;
         let merge = if input == ReleaseInput::Bus {
-            attempts.iter_mut().find(|a| near(a))
+            attempts.iter_mut().rev().find(|a| near(a))
         } else {
-            attempts.iter_mut().find(|a| a.input == input && near(a))
+            attempts
+                .iter_mut()
+                .rev()
+                .find(|a| a.input == input && near(a) && !a.items.contains(&item))
         };
         match merge {
             Some(a) => {
@@ -1167,145 +1177,6 @@ fn new_attempt(input: ReleaseInput, t: u64, item: Option<ItemRef>) -> ReleaseAtt
         lid_was_open: false,
         context: PressContext::default(),
         items: item.into_iter().collect(),
-    }
-}
-
-// ---------------------------------------------------------------- observations
-
-/// What the user saw, from flags (`--observe click=no`) or prompts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Observations {
-    pub fob_pressed: Option<bool>,
-    pub click: Option<bool>,
-    pub key_blade_opens: Option<bool>,
-    pub cabin_switch_opens: Option<bool>,
-    pub fob_unlocks_doors: Option<bool>,
-    pub fob_range: Option<FobRange>,
-    pub aftermarket_alarm: Option<bool>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FobRange {
-    Normal,
-    Short,
-}
-
-/// Why an observation was rejected; the message lists what is accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ObservationError {
-    #[error("expected KEY=VALUE (e.g. click=no), found `{0}`")]
-    Syntax(String),
-    #[error("unknown observation `{name}`: expected one of {keys}", name = .0, keys = Observations::KEYS.join(", "))]
-    UnknownKey(String),
-    #[error("`{key}` expects {expected}, found `{value}`")]
-    BadValue {
-        key: String,
-        value: String,
-        expected: &'static str,
-    },
-}
-
-impl Observations {
-    pub const KEYS: [&'static str; 7] = [
-        "fob-pressed",
-        "click",
-        "key-blade-opens",
-        "cabin-switch-opens",
-        "fob-unlocks-doors",
-        "fob-range",
-        "aftermarket-alarm",
-    ];
-
-    /// Applies one `KEY=VALUE` observation.
-    pub fn apply(&mut self, text: &str) -> Result<(), ObservationError> {
-        let (key, value) = text
-            .split_once('=')
-            .ok_or_else(|| ObservationError::Syntax(text.to_owned()))?;
-        let (key, value) = (key.trim(), value.trim());
-        let yes_no = || match value {
-            "yes" => Ok(true),
-            "no" => Ok(false),
-            _ => Err(ObservationError::BadValue {
-                key: key.to_owned(),
-                value: value.to_owned(),
-                expected: "yes or no",
-            }),
-        };
-        match key {
-            "fob-pressed" => self.fob_pressed = Some(yes_no()?),
-            "click" => self.click = Some(yes_no()?),
-            "key-blade-opens" => self.key_blade_opens = Some(yes_no()?),
-            "cabin-switch-opens" => self.cabin_switch_opens = Some(yes_no()?),
-            "fob-unlocks-doors" => self.fob_unlocks_doors = Some(yes_no()?),
-            "aftermarket-alarm" => self.aftermarket_alarm = Some(yes_no()?),
-            "fob-range" => {
-                self.fob_range = Some(match value {
-                    "normal" => FobRange::Normal,
-                    "short" => FobRange::Short,
-                    _ => {
-                        return Err(ObservationError::BadValue {
-                            key: key.to_owned(),
-                            value: value.to_owned(),
-                            expected: "normal or short",
-                        })
-                    }
-                })
-            }
-            _ => return Err(ObservationError::UnknownKey(key.to_owned())),
-        }
-        Ok(())
-    }
-
-    /// True when the user gave no observation at all.
-    pub fn is_empty(&self) -> bool {
-        *self == Observations::default()
-    }
-}
-
-impl FromStr for Observations {
-    type Err = ObservationError;
-    /// Comma- or whitespace-separated `KEY=VALUE` list.
-    fn from_str(s: &str) -> Result<Observations, ObservationError> {
-        let mut o = Observations::default();
-        for part in s.split([',', ' ', '\n']).filter(|p| !p.trim().is_empty()) {
-            o.apply(part)?;
-        }
-        Ok(o)
-    }
-}
-
-impl fmt::Display for Observations {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let yn = |b: bool| if b { "yes" } else { "no" };
-        let mut parts = Vec::new();
-        let flags = [
-            ("fob-pressed", self.fob_pressed),
-            ("click", self.click),
-            ("key-blade-opens", self.key_blade_opens),
-            ("cabin-switch-opens", self.cabin_switch_opens),
-            ("fob-unlocks-doors", self.fob_unlocks_doors),
-        ];
-        for (k, v) in flags {
-            if let Some(v) = v {
-                parts.push(format!("{k}={}", yn(v)));
-            }
-        }
-        if let Some(r) = self.fob_range {
-            parts.push(format!(
-                "fob-range={}",
-                if r == FobRange::Short {
-                    "short"
-                } else {
-                    "normal"
-                }
-            ));
-        }
-        if let Some(v) = self.aftermarket_alarm {
-            parts.push(format!("aftermarket-alarm={}", yn(v)));
-        }
-        f.write_str(&parts.join(" "))
     }
 }
 
@@ -1631,37 +1502,6 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![("123", 2, 101), ("5FF", 1, 105)]);
         assert_eq!((ev.first_us, ev.last_us), (Some(100), Some(105)));
-    }
-
-    #[test]
-    fn observations_parse_and_reject_clearly() {
-        let o: Observations = "fob-pressed=yes,click=no fob-range=short aftermarket-alarm=no"
-            .parse()
-            .unwrap();
-        assert_eq!(o.fob_pressed, Some(true));
-        assert_eq!(o.click, Some(false));
-        assert_eq!(o.fob_range, Some(FobRange::Short));
-        assert_eq!(
-            o.to_string(),
-            "fob-pressed=yes click=no fob-range=short aftermarket-alarm=no"
-        );
-        let e = "clik=no".parse::<Observations>().unwrap_err().to_string();
-        assert!(
-            e.contains("unknown observation `clik`") && e.contains("click"),
-            "{e}"
-        );
-        let e = "click=maybe"
-            .parse::<Observations>()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("yes or no"), "{e}");
-        let e = "fob-range=far"
-            .parse::<Observations>()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("normal or short"), "{e}");
-        assert!("click".parse::<Observations>().is_err());
-        assert!(Observations::default().is_empty());
     }
 
     // ------------------------------------------------------------ bounds

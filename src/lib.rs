@@ -6,6 +6,7 @@
 pub mod analyzer;
 pub mod batch;
 pub mod capture;
+pub mod cause;
 pub mod cli;
 pub mod diag;
 pub mod diagnose;
@@ -13,6 +14,7 @@ pub mod evidence;
 pub mod frame;
 pub mod hex;
 pub mod isotp;
+pub mod observation;
 pub mod profile;
 pub mod sim;
 pub mod tester;

@@ -146,7 +146,7 @@ pub enum TesterError {
     /// module leaves it by itself after S3 without requests).
     #[error("could not hand everything back to the module: {failures}")]
     Restore {
-        failures: String,
+        failures: RestoreFailures,
         outputs_left: bool,
     },
 }
@@ -216,10 +216,37 @@ impl Drop for IoControl {
 }
 
 /// What [`Tester::close`] sent and how each went.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct CloseReport {
     /// Each restore request with `None` if the module accepted it, or why not.
-    pub sent: Vec<(Vec<u8>, Option<String>)>,
+    pub sent: Vec<(Vec<u8>, Option<RestoreFailure>)>,
+}
+
+/// Why one restore request (hand an output back, leave the session) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreFailure {
+    #[error("negative response {0}")]
+    Negative(Nrc),
+    #[error("{0}")]
+    Failed(Arc<TesterError>),
+}
+
+/// The restore requests that failed, each with why; prints as
+/// `REQUEST: why; ...`.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreFailures(pub Vec<(Vec<u8>, RestoreFailure)>);
+
+impl std::fmt::Display for RestoreFailures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (req, why)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {why}", crate::hex::encode_upper(req))?;
+        }
+        Ok(())
+    }
 }
 
 /// The async driver. See the module documentation.
@@ -413,9 +440,9 @@ impl<B: CanBus> Tester<B> {
         for req in todo {
             let outcome = match self.exchange(&req, false).await {
                 Ok(Response::Positive { .. } | Response::Suppressed) => None,
-                Ok(Response::Negative { nrc, .. }) => Some(format!("negative response {nrc}")),
+                Ok(Response::Negative { nrc, .. }) => Some(RestoreFailure::Negative(nrc)),
                 Err(e @ TesterError::Bus(_)) => return Err(e),
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(RestoreFailure::Failed(Arc::new(e))),
             };
             if let Some(why) = &outcome {
                 tracing::warn!(request = %crate::hex::encode_upper(&req), "restore failed: {why}");
@@ -426,15 +453,13 @@ impl<B: CanBus> Tester<B> {
         if left.is_empty() {
             Ok(report)
         } else {
-            let failures = report
-                .sent
-                .iter()
-                .filter_map(|(r, why)| {
-                    why.as_ref()
-                        .map(|w| format!("{}: {w}", crate::hex::encode_upper(r)))
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
+            let failures = RestoreFailures(
+                report
+                    .sent
+                    .iter()
+                    .filter_map(|(r, why)| why.clone().map(|w| (r.clone(), w)))
+                    .collect(),
+            );
             // Session control (0x10) is the only restore that is not an
             // output handed back.
             let outputs_left = left.iter().any(|r| r.first() != Some(&0x10));

@@ -214,6 +214,11 @@ impl Default for NissanCar {
     }
 }
 
+/// A button held from `from` to `to`.
+fn pressed(from: u64, to: u64, t: u64) -> bool {
+    t >= from && t < to
+}
+
 fn within(t: u64, spans: &[(u64, u64)]) -> bool {
     spans.iter().any(|&(a, b)| t >= a && t < b)
 }
@@ -292,6 +297,21 @@ fn mon(f: impl Fn(u64) -> Monitor + 'static) -> Box<dyn Fn(u64) -> Monitor> {
 }
 
 const L33: &str = "--profile nissan-altima-2013-2018";
+
+/// The lid switch reads open throughout; a cabin press at 2 s is not acted on.
+fn lid_reads_open(cap: Cap) -> String {
+    nissan(
+        cap,
+        NissanCar {
+            monitor: mon(move |t| Monitor {
+                cabin: pressed(2 * S, 2400 * MS, t),
+                lid: true,
+                ..Monitor::default()
+            }),
+            ..NissanCar::default()
+        },
+    )
+}
 
 fn nissan_captures() -> Vec<(&'static str, String)> {
     let press = |from: u64, to: u64, t: u64| t >= from && t < to;
@@ -496,6 +516,59 @@ fn nissan_captures() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "nissan-opened-then-already-open.log",
+            nissan(
+                Cap::new("no-fault-found exit=0", L33, Some(0x00))
+                    .note("fob press at 2 s drives the opener and the lid opens; the cabin press at 5 s finds it open, the BCM rightly does nothing"),
+                NissanCar {
+                    monitor: mon(move |t| Monitor {
+                        fob: press(2 * S, 2400 * MS, t),
+                        cabin: press(5 * S, 5400 * MS, t),
+                        output: press(2200 * MS, 3 * S, t),
+                        lid: t >= 2600 * MS,
+                        ..Monitor::default()
+                    }),
+                    ..NissanCar::default()
+                },
+            ),
+        ),
+        (
+            "nissan-lid-reads-open.log",
+            lid_reads_open(
+                Cap::new("no-fault-found exit=0", L33, Some(0x55))
+                    .note("the lid switch reads open throughout; cabin press at 2 s, the BCM does not fire"),
+            ),
+        ),
+        (
+            "nissan-lid-switch-stuck-open.log",
+            lid_reads_open(
+                Cap::new(
+                    "trunk-latch exit=1",
+                    &format!("{L33} --observe lid-closed=yes"),
+                    Some(0x55),
+                )
+                .note("the lid switch reads open throughout while the owner says the lid is shut"),
+            ),
+        ),
+        (
+            "nissan-lockout-many-presses.log",
+            nissan(
+                Cap::new("valet-lockout exit=1", L33, None)
+                    .note("unverified: TR CANCEL SW")
+                    .note("trunk cancel switch OFF; fob presses at 1, 3 and 5 s, cabin press at 8 s; output never driven"),
+                NissanCar {
+                    until: 12 * S,
+                    monitor: mon(move |t| Monitor {
+                        lockout: true,
+                        fob: [1, 3, 5].iter().any(|&p| press(p * S, p * S + 400 * MS, t)),
+                        cabin: press(8 * S, 8400 * MS, t),
+                        ..Monitor::default()
+                    }),
+                    ..NissanCar::default()
+                },
+            ),
+        ),
+        (
             "nissan-aftermarket-interference.log",
             nissan(
                 Cap::new("aftermarket-interference exit=1", L33, Some(0xAA))
@@ -645,6 +718,21 @@ fn decklid(f: impl Fn(u64) -> Decklid + 'static) -> Box<dyn Fn(u64) -> Decklid> 
 
 const FUSION: &str = "--profile ford-fusion-2013-2020";
 
+/// Decklid ajar throughout; the release switch at 2 s is not acted on.
+fn ford_lid_reads_open(cap: Cap) -> String {
+    ford(
+        cap,
+        FordCar {
+            inputs: decklid(move |t| Decklid {
+                cabin: pressed(2 * S, 2400 * MS, t),
+                lid: true,
+                ..Decklid::default()
+            }),
+            ..FordCar::default()
+        },
+    )
+}
+
 fn ford_captures() -> Vec<(&'static str, String)> {
     let press = |from: u64, to: u64, t: u64| t >= from && t < to;
     vec![
@@ -749,6 +837,60 @@ fn ford_captures() -> Vec<(&'static str, String)> {
                         cabin: press(2 * S, 2400 * MS, t),
                         output: press(2200 * MS, 2800 * MS, t),
                         lid: press(2500 * MS, 6 * S, t),
+                        ..Decklid::default()
+                    }),
+                    ..FordCar::default()
+                },
+            ),
+        ),
+        (
+            "ford-opened-then-already-open.log",
+            ford(
+                Cap::new("no-fault-found exit=0", FUSION, None)
+                    .note("fob decklid request at 2 s opens the decklid; the release switch at 5 s finds it open"),
+                FordCar {
+                    fob_bus: vec![(2 * S, 2300 * MS)],
+                    inputs: decklid(move |t| Decklid {
+                        fob: press(2 * S, 2400 * MS, t),
+                        cabin: press(5 * S, 5400 * MS, t),
+                        output: press(2200 * MS, 2800 * MS, t),
+                        lid: t >= 2500 * MS,
+                    }),
+                    ..FordCar::default()
+                },
+            ),
+        ),
+        (
+            "ford-lid-reads-open.log",
+            ford_lid_reads_open(
+                Cap::new("no-fault-found exit=0", FUSION, Some(0xAA))
+                    .note("decklid ajar throughout; release switch at 2 s, the BCM does not fire"),
+            ),
+        ),
+        (
+            "ford-lid-switch-stuck-open.log",
+            ford_lid_reads_open(
+                Cap::new(
+                    "trunk-latch exit=1",
+                    &format!("{FUSION} --observe lid-closed=yes"),
+                    Some(0xAA),
+                )
+                .note("decklid ajar throughout while the owner says it is shut"),
+            ),
+        ),
+        (
+            "ford-lockout-many-presses.log",
+            ford(
+                Cap::new("valet-lockout exit=1", FUSION, Some(0x00))
+                    .note("unverified: decklid inhibit")
+                    .note("decklid inhibited; fob presses at 1, 3 and 5 s, release switch at 8 s; output never driven"),
+                FordCar {
+                    until: 12 * S,
+                    inhibit: true,
+                    fob_bus: vec![(S, 1300 * MS), (3 * S, 3300 * MS), (5 * S, 5300 * MS)],
+                    inputs: decklid(move |t| Decklid {
+                        fob: [1, 3, 5].iter().any(|&p| press(p * S, p * S + 400 * MS, t)),
+                        cabin: press(8 * S, 8400 * MS, t),
                         ..Decklid::default()
                     }),
                     ..FordCar::default()
@@ -896,6 +1038,164 @@ fn every_capture_puts_the_right_cause_first() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Where the presses fall in a capture does not change the verdict: the same
+/// scenario with its presses at 2 s and 5 s, and at 40 s and 45 s of a 60 s
+/// capture, ranks the same causes with the same exit code (Nissan and Ford).
+#[test]
+fn presses_late_in_a_long_capture_give_the_same_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    type Scenario = (&'static str, &'static str, fn(u64, u64) -> String);
+    let scenarios: [Scenario; 6] = [
+        ("nissan works", L33, |a, b| {
+            nissan(
+                Cap::new("no-fault-found exit=0", L33, None),
+                NissanCar {
+                    until: 60 * S,
+                    monitor: mon(move |t| Monitor {
+                        cabin: pressed(a, a + 400 * MS, t),
+                        fob: pressed(b, b + 400 * MS, t),
+                        output: pressed(a + 200 * MS, a + S, t) || pressed(b + 200 * MS, b + S, t),
+                        lid: pressed(a + 600 * MS, a + 2 * S, t)
+                            || pressed(b + 600 * MS, b + 2 * S, t),
+                        ..Monitor::default()
+                    }),
+                    ..NissanCar::default()
+                },
+            )
+        }),
+        ("nissan lockout", L33, |a, b| {
+            nissan(
+                Cap::new("valet-lockout exit=1", L33, None),
+                NissanCar {
+                    until: 60 * S,
+                    monitor: mon(move |t| Monitor {
+                        lockout: true,
+                        cabin: pressed(a, a + 400 * MS, t),
+                        fob: pressed(b, b + 400 * MS, t),
+                        ..Monitor::default()
+                    }),
+                    ..NissanCar::default()
+                },
+            )
+        }),
+        ("nissan stuck", L33, |a, b| {
+            nissan(
+                Cap::new("trunk-fuse exit=1", L33, None),
+                NissanCar {
+                    until: 60 * S,
+                    monitor: mon(move |t| Monitor {
+                        cabin: pressed(a, a + 400 * MS, t),
+                        fob: pressed(b, b + 400 * MS, t),
+                        output: pressed(a + 200 * MS, a + S, t) || pressed(b + 200 * MS, b + S, t),
+                        ..Monitor::default()
+                    }),
+                    ..NissanCar::default()
+                },
+            )
+        }),
+        ("ford works", FUSION, |a, b| {
+            ford(
+                Cap::new("no-fault-found exit=0", FUSION, None),
+                FordCar {
+                    until: 60 * S,
+                    fob_bus: vec![(b, b + 300 * MS)],
+                    inputs: decklid(move |t| Decklid {
+                        cabin: pressed(a, a + 400 * MS, t),
+                        fob: pressed(b, b + 400 * MS, t),
+                        output: pressed(a + 200 * MS, a + 800 * MS, t)
+                            || pressed(b + 200 * MS, b + 800 * MS, t),
+                        lid: pressed(a + 500 * MS, a + 2 * S, t)
+                            || pressed(b + 500 * MS, b + 2 * S, t),
+                    }),
+                    ..FordCar::default()
+                },
+            )
+        }),
+        ("ford opened then open", FUSION, |a, b| {
+            ford(
+                Cap::new("no-fault-found exit=0", FUSION, None),
+                FordCar {
+                    until: 60 * S,
+                    inputs: decklid(move |t| Decklid {
+                        cabin: pressed(a, a + 400 * MS, t),
+                        fob: pressed(b, b + 400 * MS, t),
+                        output: pressed(a + 200 * MS, a + 800 * MS, t),
+                        lid: t >= a + 500 * MS,
+                    }),
+                    ..FordCar::default()
+                },
+            )
+        }),
+        ("ford lockout", FUSION, |a, b| {
+            ford(
+                Cap::new("valet-lockout exit=1", FUSION, None),
+                FordCar {
+                    until: 60 * S,
+                    inhibit: true,
+                    inputs: decklid(move |t| Decklid {
+                        cabin: pressed(a, a + 400 * MS, t),
+                        fob: pressed(b, b + 400 * MS, t),
+                        ..Decklid::default()
+                    }),
+                    ..FordCar::default()
+                },
+            )
+        }),
+    ];
+    for (name, profile, build) in scenarios {
+        let mut got = Vec::new();
+        for (a, b) in [(2 * S, 5 * S), (40 * S, 45 * S)] {
+            let path = dir
+                .path()
+                .join(format!("{}-{}.log", name.replace(' ', "-"), a / S));
+            std::fs::write(&path, build(a, b)).unwrap();
+            let args: Vec<String> = profile.split_whitespace().map(str::to_owned).collect();
+            let (run, json) = diagnose_json(&path, &args);
+            let ranked: Vec<String> = json["verdicts"]
+                .as_array()
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|x| x["id"].as_str())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let presses = json["evidence"]["release_attempts"]
+                .as_array()
+                .map_or(0, Vec::len);
+            got.push((run.code, ranked, presses));
+        }
+        let expect = expectation_of(&build(2 * S, 5 * S));
+        if got[0] != got[1] || got[0].1.first() != Some(&expect.0) || got[0].0 != expect.1 {
+            failures.push(format!(
+                "{name}: early {:?} / late {:?}, expected {expect:?}",
+                got[0], got[1]
+            ));
+        }
+        if got[1].2 != 2 {
+            failures.push(format!(
+                "{name}: {} presses found late, expected 2",
+                got[1].2
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn expectation_of(text: &str) -> (String, i32) {
+    let line = text.lines().find(|l| l.starts_with("# expect:")).unwrap();
+    let mut it = line.trim_start_matches("# expect:").split_whitespace();
+    let cause = it.next().unwrap().to_owned();
+    let exit = it
+        .next()
+        .unwrap()
+        .trim_start_matches("exit=")
+        .parse()
+        .unwrap();
+    (cause, exit)
 }
 
 /// Every cause of diagnosis.md is covered by at least one capture.

@@ -14,7 +14,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::{anyhow_like, exit, CliError};
+use super::{exit, CliError, CliResult};
 use crate::batch::{self, Job, JobOutcome, RunOptions, Shard};
 use crate::capture::ReadOptions;
 use crate::verdict::{Confidence, Verdict};
@@ -64,6 +64,10 @@ pub struct BatchArgs {
     /// exit, error), in job order.
     #[arg(long, value_name = "FILE")]
     pub summary_csv: Option<PathBuf>,
+    /// Also write one HTML report per job into DIR (job-NNNN.html) and an
+    /// index.html linking them.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
     /// Replay: skip malformed lines/packets instead of failing the job.
     #[arg(long)]
     pub lenient: bool,
@@ -102,7 +106,7 @@ struct Row {
     error: Option<String>,
 }
 
-pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
+pub fn run(args: BatchArgs, quiet: bool) -> CliResult<u8> {
     let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
     let jobs = job_list(&args)?;
     let total = jobs.len();
@@ -127,35 +131,74 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
     let to_file = args.output.is_some();
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
-            CliError::new(format!("cannot create {}: {e}", path.display()))
+            CliError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            }
         })?)),
         None => Box::new(io::stdout().lock()),
     };
     let csv = match &args.summary_csv {
         Some(path) => Some((
             path,
-            File::create(path)
-                .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?,
+            File::create(path).map_err(|e| CliError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            })?,
         )),
         None => None,
     };
+    if let Some(dir) = &args.report_dir {
+        std::fs::create_dir_all(dir).map_err(|source| CliError::Create {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let generated = super::html::now();
+    let mut pages: Vec<(usize, [String; 4])> = Vec::new();
     let bar = progress_bar(jobs.len(), quiet);
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::with_capacity(jobs.len());
     batch::run(&jobs, &opts, |outcome| -> io::Result<()> {
+        if let (Some(dir), Ok(report)) = (&args.report_dir, &outcome.result) {
+            let file = format!("job-{:04}.html", outcome.index);
+            std::fs::write(dir.join(&file), super::html::render(report, &generated))?;
+            let top = report.top();
+            pages.push((
+                outcome.index,
+                [
+                    file,
+                    outcome.label.clone(),
+                    top.map_or_else(String::new, |v| v.id.clone()),
+                    top.map_or_else(String::new, |v| {
+                        format!("{:?}", v.confidence).to_lowercase()
+                    }),
+                ],
+            ));
+        }
         let row = write_line(&mut out, &outcome, &bar, to_file)?;
         bar.inc(1);
         rows.push(row);
         Ok(())
     })?;
     bar.finish_and_clear();
+    if let Some(dir) = &args.report_dir {
+        pages.sort_by_key(|p| p.0);
+        let rows: Vec<[String; 4]> = pages.into_iter().map(|p| p.1).collect();
+        let path = dir.join("index.html");
+        std::fs::write(&path, super::html::index(&rows, &generated))
+            .map_err(|source| CliError::Write { path, source })?;
+    }
     let elapsed = started.elapsed();
     rows.sort_by_key(|r| r.index);
     if let Some((path, file)) = csv {
         let mut w = io::BufWriter::new(file);
         write_csv(&mut w, &rows)
             .and_then(|()| w.flush())
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| CliError::Write {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
     }
     if !quiet {
         let mut err = io::stderr().lock();
@@ -171,22 +214,20 @@ pub fn run(args: BatchArgs, quiet: bool) -> anyhow_like::Result<u8> {
     Ok(code)
 }
 
-fn job_list(args: &BatchArgs) -> anyhow_like::Result<Vec<Job>> {
+fn job_list(args: &BatchArgs) -> CliResult<Vec<Job>> {
     match (&args.profile, args.inputs.as_slice()) {
         (Some(profile), inputs) => Ok(batch::capture_jobs(inputs, profile, &args.observe)),
         (None, [file]) if file.extension().is_some_and(|e| e == "toml") => {
             if !args.observe.is_empty() {
-                return Err(CliError::new(
+                return Err(CliError::Usage(
                     "--observe goes with --profile and captures; in a jobs file, give each job its observe list",
-                )
-                .into());
+                ));
             }
             Ok(batch::load_jobs_file(file)?)
         }
-        (None, _) => Err(CliError::new(
+        (None, _) => Err(CliError::Usage(
             "expected one jobs file (JOBS.toml), or --profile NAME|PATH|auto with capture files or directories",
-        )
-        .into()),
+        )),
     }
 }
 
@@ -217,9 +258,9 @@ fn write_line(
     bar: &ProgressBar,
     to_file: bool,
 ) -> io::Result<Row> {
-    let (verdicts, exit, error): (&[Verdict], u8, Option<&str>) = match &o.result {
+    let (verdicts, exit, error): (&[Verdict], u8, Option<String>) = match &o.result {
         Ok(report) => (&report.verdicts, exit::of(report), None),
-        Err(message) => (&[], exit::FAILED, Some(message)),
+        Err(e) => (&[], exit::FAILED, Some(e.to_string())),
     };
     let line = Line {
         index: o.index,
@@ -227,7 +268,7 @@ fn write_line(
         profile: &o.profile,
         verdicts,
         exit,
-        error,
+        error: error.as_deref(),
     };
     let mut text = serde_json::to_string(&line).map_err(io::Error::other)?;
     text.push('\n');
@@ -246,7 +287,7 @@ fn write_line(
         verdict: top.map(|v| v.id.clone()),
         confidence: top.map(|v| v.confidence),
         exit,
-        error: error.map(str::to_owned),
+        error,
     })
 }
 

@@ -6,43 +6,16 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::anyhow_like;
 use super::exit;
+use super::input::CaptureInput;
+use super::CliResult;
 use crate::capture::candump::CandumpWriter;
-use crate::capture::{CaptureError, CaptureReader, ReadOptions};
+use crate::capture::CaptureReader;
 use crate::frame::{CanId, FrameKind};
-
-/// The capture a command reads; shared by every `capture` subcommand.
-#[derive(Args, Debug, Clone)]
-pub struct CaptureInput {
-    /// Capture file: candump log, pcap or pcapng, optionally gzip-compressed
-    /// (detected from content, not from the name).
-    pub file: PathBuf,
-    /// Skip malformed lines/packets (and count them) instead of failing.
-    #[arg(long)]
-    pub lenient: bool,
-    /// pcap/pcapng CAN ids were stored little-endian (scapy writes them so).
-    #[arg(long)]
-    pub byte_swapped_ids: bool,
-}
-
-impl CaptureInput {
-    pub fn options(&self) -> ReadOptions {
-        ReadOptions {
-            lenient: self.lenient,
-            byte_swapped_ids: self.byte_swapped_ids,
-        }
-    }
-
-    pub fn open(&self) -> Result<CaptureReader, CaptureError> {
-        CaptureReader::open(&self.file, self.options())
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
@@ -76,7 +49,7 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
-pub fn run(args: CaptureArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: CaptureArgs) -> CliResult<u8> {
     match args.command {
         CaptureCommand::Cat(a) => cat(&a),
         CaptureCommand::Stats(a) => stats(&a),
@@ -94,7 +67,7 @@ fn warn_bad_lines(reader: &CaptureReader) {
     }
 }
 
-fn cat(args: &CatArgs) -> anyhow_like::Result<u8> {
+fn cat(args: &CatArgs) -> CliResult<u8> {
     let mut reader = args.input.open()?;
     let stdout = io::stdout().lock();
     let mut out = CandumpWriter::new(BufWriter::with_capacity(256 * 1024, stdout));
@@ -202,7 +175,7 @@ struct Stats {
     ids: Vec<IdStats>,
 }
 
-fn stats(args: &StatsArgs) -> anyhow_like::Result<u8> {
+fn stats(args: &StatsArgs) -> CliResult<u8> {
     let mut reader = args.input.open()?;
     let mut ids = IdCounts::new();
     let (mut frames, mut classic, mut fd, mut remote, mut error) = (0u64, 0u64, 0u64, 0u64, 0u64);

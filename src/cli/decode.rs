@@ -12,9 +12,9 @@ use std::io::{self, BufWriter, Write};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::anyhow_like;
-use super::capture::CaptureInput;
-use super::{exit, CliError};
+use super::input::CaptureInput;
+use super::CliResult;
+use super::{exit, ArgError, CliError};
 use crate::diag::describe::MessageKind;
 use crate::diag::{describe, obd, Described, Dir, Protocol, Reply};
 use crate::frame::CanId;
@@ -62,26 +62,25 @@ impl From<ProtocolArg> for Protocol {
 }
 
 /// Parses one CAN id in hex: 11-bit when it fits and has at most 3 digits.
-pub fn parse_can_id(s: &str) -> Result<CanId, String> {
+pub fn parse_can_id(s: &str) -> Result<CanId, ArgError> {
     let t = s.trim();
     let t = t
         .strip_prefix("0x")
         .or_else(|| t.strip_prefix("0X"))
         .unwrap_or(t);
-    let v = crate::hex::parse_u32(t.as_bytes())
-        .ok_or_else(|| format!("{s:?} is not a CAN id: expected up to 8 hex digits"))?;
+    let v = crate::hex::parse_u32(t.as_bytes()).ok_or_else(|| ArgError::NotCanId(s.to_owned()))?;
     let id = if t.len() <= 3 && v <= 0x7FF {
         CanId::standard(v)
     } else {
         CanId::extended(v)
     };
-    id.ok_or_else(|| format!("{s:?} is not a CAN id: expected at most 0x1FFFFFFF"))
+    id.ok_or_else(|| ArgError::CanIdOutOfRange(s.to_owned()))
 }
 
-fn parse_pair(s: &str) -> Result<(CanId, CanId), String> {
+fn parse_pair(s: &str) -> Result<(CanId, CanId), ArgError> {
     let (a, b) = s
         .split_once(':')
-        .ok_or_else(|| format!("{s:?}: expected REQ:RESP, e.g. 7E0:7E8"))?;
+        .ok_or_else(|| ArgError::NotPair(s.to_owned()))?;
     Ok((parse_can_id(a)?, parse_can_id(b)?))
 }
 
@@ -101,13 +100,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(args: &DecodeArgs) -> anyhow_like::Result<Plan> {
+    fn new(args: &DecodeArgs) -> CliResult<Plan> {
         let mut roles = Vec::new();
         let mut add = |id: CanId, role: Role| -> Result<(), CliError> {
             if roles.iter().any(|(i, _)| *i == id) {
-                return Err(CliError::new(format!(
-                    "id {id} is given twice: each id can carry one direction of one pair"
-                )));
+                return Err(CliError::DuplicateId { id: id.to_string() });
             }
             roles.push((id, role));
             Ok(())
@@ -312,7 +309,7 @@ struct Tally {
     incomplete: u64,
 }
 
-pub fn run(args: &DecodeArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     let plan = Plan::new(args)?;
     let mut reader = args.input.open()?;
     let mut reasm = Reassembler::new();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 use serde::Serialize;
 
-use super::{anyhow_like, exit, CliError};
+use super::{exit, CliError, CliResult};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -17,25 +17,29 @@ use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
 use crate::diagnose::{self, Question, Report};
 use crate::evidence::{Observations, SeriesLimits};
-use crate::frame::IfName;
 use crate::profile::Profile;
 use crate::tester::Shutdown;
 use crate::transport::SocketCanBus;
 use crate::verdict::Confidence;
 
-const DIAGNOSE_HELP: &str = "\
+/// `--help`'s tail: exit codes and the observation keys (from their table).
+fn diagnose_help() -> String {
+    format!(
+        "\
 Exit codes:
   0  the top verdict is no-fault-found
   1  the top verdict is a fault (or the evidence was inconclusive)
   2  the run failed: bad arguments, unreadable capture, bus error, or (--iface
      with --no-prompt) nothing at all on the bus answered within --timeout
 
-Observations (--observe KEY=VALUE, repeatable): fob-pressed=yes|no, click=yes|no,
-key-blade-opens=yes|no, cabin-switch-opens=yes|no, fob-unlocks-doors=yes|no,
-fob-range=normal|short, aftermarket-alarm=yes|no";
+Observations (--observe KEY=VALUE, repeatable):
+{}",
+        Observations::help()
+    )
+}
 
 #[derive(Args, Debug, Clone)]
-#[command(after_help = DIAGNOSE_HELP)]
+#[command(after_help = diagnose_help())]
 #[command(group(ArgGroup::new("source").required(true).args(["iface", "replay", "sim"])))]
 pub struct DiagnoseArgs {
     /// Live: the SocketCAN interface of the adapter plugged into the car (e.g. can0).
@@ -83,6 +87,10 @@ pub struct DiagnoseArgs {
     /// Live: write every frame seen and sent to this candump log.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Also write a self-contained HTML report (verdict, timeline, codes,
+    /// next steps) to this file, to hand over or print.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Replay: skip malformed lines/packets instead of failing.
     #[arg(long)]
     pub lenient: bool,
@@ -101,8 +109,10 @@ impl DiagnoseArgs {
     fn observations(&self) -> Result<Observations, CliError> {
         let mut o = Observations::default();
         for text in &self.observe {
-            o.apply(text)
-                .map_err(|e| CliError::new(format!("--observe {text}: {e}")))?;
+            o.apply(text).map_err(|source| CliError::Observation {
+                text: text.clone(),
+                source,
+            })?;
         }
         Ok(o)
     }
@@ -113,14 +123,13 @@ impl DiagnoseArgs {
     }
 }
 
-pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
     let observations = args.observations()?;
     let (profile, report) = if let Some(path) = &args.replay {
         if args.record.is_some() || args.actuate {
-            return Err(CliError::new(
+            return Err(CliError::Usage(
                 "--record and --actuate need a live source (--iface or --sim), not --replay",
-            )
-            .into());
+            ));
         }
         let opts = ReadOptions {
             lenient: args.lenient,
@@ -137,15 +146,30 @@ pub fn run(args: DiagnoseArgs) -> anyhow_like::Result<u8> {
     } else if let Some(scenario) = &args.sim {
         live_sim(&args, scenario, observations)?
     } else {
-        return Err(CliError::new("expected one of --iface, --replay or --sim").into());
+        return Err(CliError::Usage(
+            "expected one of --iface, --replay or --sim",
+        ));
     };
     let report = if args.interactive() {
         ask(&profile, report)?
     } else {
         report
     };
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
     print(&args, &report)?;
     Ok(exit::of(&report))
+}
+
+/// Writes the HTML report; a failure names the file (exit 2).
+pub fn write_report(path: &std::path::Path, report: &Report) -> Result<(), CliError> {
+    std::fs::write(path, super::html::render(report, &super::html::now())).map_err(|source| {
+        CliError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 /// The person at the terminal: prompts on stderr, Enter on stdin.
@@ -184,12 +208,8 @@ fn live_iface(
     args: &DiagnoseArgs,
     iface: &str,
     observations: Observations,
-) -> anyhow_like::Result<(Profile, Report)> {
-    let name = IfName::new(iface).ok_or_else(|| {
-        CliError::new(format!(
-            "{iface:?} is not an interface name: expected at most 15 bytes"
-        ))
-    })?;
+) -> CliResult<(Profile, Report)> {
+    let name = super::if_name(iface)?;
     let plan = LivePlan {
         listen: args.listen,
         timeout: args.timeout,
@@ -239,7 +259,7 @@ fn live_iface(
 }
 
 /// Asks the questions that would change the ranking and re-ranks.
-fn ask(profile: &Profile, mut report: Report) -> anyhow_like::Result<Report> {
+fn ask(profile: &Profile, mut report: Report) -> CliResult<Report> {
     let qs = diagnose::questions(&report);
     if qs.is_empty() {
         return Ok(report);
@@ -289,7 +309,7 @@ struct JsonOut<'a> {
     questions: Vec<Question>,
 }
 
-fn print(args: &DiagnoseArgs, report: &Report) -> anyhow_like::Result<()> {
+fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if args.json {
@@ -457,7 +477,7 @@ fn live_sim(
     args: &DiagnoseArgs,
     scenario: &str,
     observations: Observations,
-) -> anyhow_like::Result<(Profile, Report)> {
+) -> CliResult<(Profile, Report)> {
     let scenario = crate::sim::Scenario::from_id(scenario)?;
     let car = match (&args.sim_car, args.profile.as_str()) {
         (Some(car), _) => car.as_str(),
@@ -473,9 +493,10 @@ fn live_sim(
         ("TRUNKDIAG_SIM_PENDING_US", &mut cfg.pending_us),
     ] {
         if let Ok(v) = std::env::var(var) {
-            *slot = v
-                .parse()
-                .map_err(|_| CliError::new(format!("{var}: expected microseconds, found {v:?}")))?;
+            *slot = v.parse().map_err(|_| CliError::Microseconds {
+                var,
+                value: v.clone(),
+            })?;
         }
     }
     let name = cfg.iface;

@@ -7,9 +7,9 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::anyhow_like;
 use super::decode::DtcLine;
 use super::request::{with_tester, LinkArgs, Target};
+use super::CliResult;
 use super::{exit, CliError};
 use crate::diag::dtc::DtcRecord;
 use crate::diag::{kwp, obd, uds, DecodeError, Protocol};
@@ -43,7 +43,7 @@ pub struct ClearArgs {
     pub yes: bool,
 }
 
-pub fn run(args: DtcArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: DtcArgs) -> CliResult<u8> {
     match args.command {
         DtcCommand::Read(a) => read(&a),
         DtcCommand::Clear(a) => clear(&a),
@@ -90,7 +90,7 @@ struct ReadOutput {
     dtcs: Vec<DtcLine>,
 }
 
-fn read(args: &ReadArgs) -> anyhow_like::Result<u8> {
+fn read(args: &ReadArgs) -> CliResult<u8> {
     let target = args.link.target()?;
     let protocol = target.protocol;
     let req = target
@@ -122,13 +122,12 @@ fn read(args: &ReadArgs) -> anyhow_like::Result<u8> {
     Ok(exit::OK)
 }
 
-fn clear(args: &ClearArgs) -> anyhow_like::Result<u8> {
+fn clear(args: &ClearArgs) -> CliResult<u8> {
     if !args.yes {
-        return Err(CliError::new(
+        return Err(CliError::Usage(
             "dtc clear erases the module's trouble codes (evidence for the diagnosis): \
              read them first with `dtc read`, then add --yes to clear",
-        )
-        .into());
+        ));
     }
     let target = args.link.target()?;
     if io::stdin().is_terminal() && !confirm(&args.link, &target)? {

@@ -6,11 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::observation::ObservationError;
+
 pub mod batch;
 pub mod capture;
 pub mod decode;
 pub mod diagnose;
 pub mod dtc;
+pub mod html;
+pub mod input;
 pub mod record;
 pub mod request;
 pub mod simulate;
@@ -93,37 +97,144 @@ pub enum Command {
 /// deadlines computed from them must stay far from overflow.
 const MAX_SECONDS: f64 = 86_400.0;
 
+/// A value clap handed to one of the parsers below that it cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgError {
+    #[error("{0:?} is not a number of seconds")]
+    NotSeconds(String),
+    #[error("{0}: expected seconds from 0 to {MAX_SECONDS}")]
+    SecondsOutOfRange(String),
+    #[error("{0}: expected more than 0 seconds")]
+    ZeroSeconds(String),
+    #[error("{0:?} is not a CAN id: expected up to 8 hex digits")]
+    NotCanId(String),
+    #[error("{0:?} is not a CAN id: expected at most 0x1FFFFFFF")]
+    CanIdOutOfRange(String),
+    #[error("{0:?}: expected REQ:RESP, e.g. 7E0:7E8")]
+    NotPair(String),
+}
+
 /// `--listen`-style seconds: a number from 0 to a day (fractions allowed).
-pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, ArgError> {
     let v: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+        .map_err(|_| ArgError::NotSeconds(s.to_owned()))?;
     if !(0.0..=MAX_SECONDS).contains(&v) {
-        return Err(format!("{s}: expected seconds from 0 to {MAX_SECONDS}"));
+        return Err(ArgError::SecondsOutOfRange(s.to_owned()));
     }
-    std::time::Duration::try_from_secs_f64(v).map_err(|e| format!("{s}: {e}"))
+    std::time::Duration::try_from_secs_f64(v).map_err(|_| ArgError::SecondsOutOfRange(s.to_owned()))
 }
 
 /// `--timeout`-style seconds: as [`parse_seconds`], but above 0.
-pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_positive_seconds(s: &str) -> Result<std::time::Duration, ArgError> {
     let d = parse_seconds(s)?;
     if d.is_zero() {
-        return Err(format!("{s}: expected more than 0 seconds"));
+        return Err(ArgError::ZeroSeconds(s.to_owned()));
     }
     Ok(d)
 }
 
-/// An error that ends the run with exit code 2; the message is printed as is.
+/// Why a command failed. Every one ends the run with exit code 2 (see
+/// [`CliError::exit_code`]), its message printed as is: the CLI's own
+/// argument problems, then one variant per layer below.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
+#[non_exhaustive]
+pub enum CliError {
+    /// Arguments that parse but do not go together; the text says which.
+    #[error("{0}")]
+    Usage(&'static str),
+    #[error("--observe {text}: {source}")]
+    Observation {
+        text: String,
+        #[source]
+        source: ObservationError,
+    },
+    #[error("{name:?} is not an interface name: expected at most 15 bytes")]
+    InterfaceName { name: String },
+    #[error("{text:?} is not a request: expected hex bytes, e.g. 22F190")]
+    Request { text: String },
+    #[error("--session {text:?}: expected one hex byte, e.g. 03")]
+    SessionByte { text: String },
+    #[error("--{flag} {value}: expected seconds, 0 or more")]
+    Seconds { flag: &'static str, value: f64 },
+    #[error("{var}: expected microseconds, found {value:?}")]
+    Microseconds { var: &'static str, value: String },
+    #[error("id {id} is given twice: each id can carry one direction of one pair")]
+    DuplicateId { id: String },
+    /// An output file could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Standard output or the terminal failed (a closed pipe is a quiet exit).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Capture(#[from] crate::capture::CaptureError),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    #[error(transparent)]
+    Diagnose(#[from] crate::diagnose::DiagnoseError),
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
+    #[error(transparent)]
+    Tester(#[from] crate::tester::TesterError),
+    #[error(transparent)]
+    Bus(#[from] crate::transport::BusError),
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
+    #[error(transparent)]
+    Decode(#[from] crate::diag::DecodeError),
+}
 
 impl CliError {
-    pub fn new(msg: impl Into<String>) -> CliError {
-        CliError(msg.into())
+    /// The one place a failure becomes an exit code: a closed pipe (the
+    /// reader went away, as with `| head`) is a quiet success, anything else
+    /// a failed run.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_broken_pipe() {
+            exit::OK
+        } else {
+            exit::FAILED
+        }
+    }
+
+    fn is_broken_pipe(&self) -> bool {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = cur {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return true;
+                }
+            }
+            cur = err.source();
+        }
+        false
     }
 }
+
+/// An interface name as the kernel takes it.
+pub fn if_name(name: &str) -> CliResult<crate::frame::IfName> {
+    crate::frame::IfName::new(name).ok_or_else(|| CliError::InterfaceName {
+        name: name.to_owned(),
+    })
+}
+
+/// What every command returns: its exit code (0 or 1), or why it failed.
+pub type CliResult<T> = Result<T, CliError>;
 
 fn init_logging(log: &LogArgs) {
     use tracing_subscriber::EnvFilter;
@@ -163,36 +274,17 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            if is_broken_pipe(&e) {
-                return ExitCode::from(exit::OK);
+            let code = e.exit_code();
+            if code == exit::FAILED {
+                eprintln!("trunkdiag: error: {e}");
             }
-            eprintln!("trunkdiag: error: {e}");
-            ExitCode::from(exit::FAILED)
+            ExitCode::from(code)
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow_like::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                return true;
-            }
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// The error type commands return: any error, printed with its message.
-pub mod anyhow_like {
-    pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
-    pub type Result<T> = std::result::Result<T, Error>;
 }
 
 /// Runs one command; returns the exit code (0 or 1) or an error (exit 2).
-pub fn run(cli: Cli) -> anyhow_like::Result<u8> {
+pub fn run(cli: Cli) -> CliResult<u8> {
     match cli.command {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{anyhow_like, exit};
+use super::{exit, CliResult};
 use crate::profile::{self, Profile};
 
 #[derive(Args, Debug)]
@@ -37,7 +37,7 @@ pub enum ProfilesAction {
     },
 }
 
-pub fn run(args: ProfilesArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: ProfilesArgs) -> CliResult<u8> {
     let out = std::io::stdout();
     let mut out = out.lock();
     match args.action {

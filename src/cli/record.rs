@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use super::{anyhow_like, exit, CliError};
+use super::{exit, CliError, CliResult};
 use crate::capture::candump::CandumpWriter;
 use crate::transport::{BusError, CanBus, SocketCanBus};
 
@@ -81,13 +81,18 @@ pub fn create_log(
     path: &Path,
     origin: &Origin<'_>,
 ) -> Result<CandumpWriter<Box<dyn Write + Send>>, CliError> {
-    let file = File::create(path)
-        .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
+    let file = File::create(path).map_err(|e| CliError::Create {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let sink: Box<dyn Write + Send> = Box::new(BufWriter::new(file));
     let mut w = CandumpWriter::new(sink);
     write_header(&mut w, origin)
         .and_then(|()| w.flush())
-        .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))?;
+        .map_err(|e| CliError::Write {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     Ok(w)
 }
 
@@ -158,13 +163,14 @@ pub struct RecordArgs {
     pub duration: Option<f64>,
 }
 
-pub fn run(args: RecordArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: RecordArgs) -> CliResult<u8> {
     let duration = match args.duration {
         Some(d) if d.is_finite() && (0.0..1e9).contains(&d) => Some(Duration::from_secs_f64(d)),
         Some(d) => {
-            return Err(
-                CliError::new(format!("--duration {d}: expected seconds, 0 or more")).into(),
-            )
+            return Err(CliError::Seconds {
+                flag: "duration",
+                value: d,
+            })
         }
         None => None,
     };
@@ -200,7 +206,7 @@ pub fn run(args: RecordArgs) -> anyhow_like::Result<u8> {
         };
         let n = record(&mut bus, &mut log, stop).await?;
         log.flush()?;
-        Ok::<_, anyhow_like::Error>((n, args.output.clone()))
+        Ok::<_, CliError>((n, args.output.clone()))
     })?;
     if frames > 0 {
         eprintln!("trunkdiag: {frames} frame(s) written to {}", path.display());

@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::anyhow_like;
 use super::decode::{parse_can_id, DtcLine, ProtocolArg};
+use super::CliResult;
 use super::{exit, CliError};
 use crate::diag::client::ClientConfig;
 use crate::diag::describe::MessageKind;
 use crate::diag::{describe, Dir, Protocol};
-use crate::frame::{CanId, IfName};
+use crate::frame::CanId;
 use crate::hex::encode_upper;
 use crate::isotp::IsoTpConfig;
 use crate::tester::{Response, Shutdown, Tester, TesterError};
@@ -65,7 +65,7 @@ pub struct Target {
 impl LinkArgs {
     /// Resolves the target: explicit flags first, then the profile's BCM,
     /// then the OBD-II/UDS defaults 7E0 / 7E8 / UDS.
-    pub fn target(&self) -> anyhow_like::Result<Target> {
+    pub fn target(&self) -> CliResult<Target> {
         let bcm = match &self.profile {
             Some(name) => Some(crate::profile::load(name)?.bcm().clone()),
             None => None,
@@ -103,13 +103,8 @@ pub fn with_tester<T>(
     link: &LinkArgs,
     target: &Target,
     work: impl AsyncFnOnce(&mut Tester<SocketCanBus>) -> Result<T, TesterError>,
-) -> anyhow_like::Result<T> {
-    let iface = IfName::new(&link.iface).ok_or_else(|| {
-        CliError::new(format!(
-            "{:?} is not an interface name: expected at most 15 bytes",
-            link.iface
-        ))
-    })?;
+) -> CliResult<T> {
+    let iface = super::if_name(&link.iface)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -172,25 +167,17 @@ struct RequestOutput {
     detail: String,
 }
 
-pub fn run(args: &RequestArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: &RequestArgs) -> CliResult<u8> {
     let req = crate::hex::decode(&args.request)
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            CliError::new(format!(
-                "{:?} is not a request: expected hex bytes, e.g. 22F190",
-                args.request
-            ))
+        .ok_or_else(|| CliError::Request {
+            text: args.request.clone(),
         })?;
     let session = match &args.session {
         None => None,
         Some(s) => match crate::hex::decode(s).as_deref() {
             Some([b]) => Some(*b),
-            _ => {
-                return Err(CliError::new(format!(
-                    "--session {s:?}: expected one hex byte, e.g. 03"
-                ))
-                .into())
-            }
+            _ => return Err(CliError::SessionByte { text: s.clone() }),
         },
     };
     let target = args.link.target()?;

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{anyhow_like, CliError};
+use super::{CliError, CliResult};
 use crate::capture::candump::CandumpWriter;
-use crate::frame::IfName;
 use crate::profile;
 use crate::sim::{
     self, CaptureClone, LearnedPairs, Press, RecordingBus, Scenario, SimConfig, SimVehicle,
@@ -63,14 +62,17 @@ pub struct SimulateArgs {
     pub tester_wait: f64,
 }
 
-fn secs_to_us(s: f64, what: &str) -> anyhow_like::Result<u64> {
+fn secs_to_us(s: f64, what: &'static str) -> CliResult<u64> {
     if !(0.0..1e9).contains(&s) {
-        return Err(CliError::new(format!("--{what} {s}: expected seconds, 0 or more")).into());
+        return Err(CliError::Seconds {
+            flag: what,
+            value: s,
+        });
     }
     Ok((s * 1e6).round() as u64)
 }
 
-pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
+pub fn run(args: SimulateArgs) -> CliResult<u8> {
     if args.list {
         let mut out = io::stdout().lock();
         let width = SCENARIOS.iter().map(|s| s.id.len()).max().unwrap_or(0);
@@ -81,11 +83,7 @@ pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
     }
     let profile = profile::load(&args.profile)?;
     let iface_name = args.iface.as_deref().unwrap_or("vcan0");
-    let iface = IfName::new(iface_name).ok_or_else(|| {
-        CliError::new(format!(
-            "{iface_name:?} is not an interface name: expected at most 15 bytes"
-        ))
-    })?;
+    let iface = super::if_name(iface_name)?;
     let duration = args
         .duration
         .map(|d| secs_to_us(d, "duration"))
@@ -149,7 +147,10 @@ pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
     let header = super::record::header(&origin);
     let out: Box<dyn Write> = match &args.record {
         Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
-            CliError::new(format!("cannot create {}: {e}", path.display()))
+            CliError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            }
         })?)),
         None => Box::new(io::stdout().lock()),
     };
@@ -204,7 +205,7 @@ pub fn run(args: SimulateArgs) -> anyhow_like::Result<u8> {
                 while let Ok(f) = tap.try_recv() {
                     frames.push(f);
                 }
-                Ok::<_, anyhow_like::Error>(frames)
+                Ok::<_, CliError>(frames)
             })?;
             let mut w = CandumpWriter::new(out);
             for h in &header {

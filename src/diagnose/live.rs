@@ -209,10 +209,9 @@ async fn diagnose<B: CanBus>(
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
     let bcm = profile.bcm();
     if bcm.addressing == profile::Addressing::Extended {
-        return Err(DiagnoseError::Bus(format!(
-            "profile {}: extended ISO-TP addressing needs the BCM's address byte, which profiles do not carry yet",
-            profile.id
-        )));
+        return Err(DiagnoseError::ExtendedAddressing {
+            profile: profile.id.clone(),
+        });
     }
     let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
     isotp.iface = iface;
@@ -224,7 +223,7 @@ async fn diagnose<B: CanBus>(
     if let Some(ms) = bcm.keep_alive_period_ms {
         client.s3_keepalive_us = Some(u64::from(ms) * 1000);
     }
-    let bus = open().map_err(|e| DiagnoseError::Bus(e.to_string()))?;
+    let bus = open()?;
     let mut tester = Tester::new(bus, isotp, client, shutdown);
     tester.set_tap(tap(tx, record, heard));
     let mut notes = Vec::new();
@@ -246,19 +245,15 @@ async fn diagnose<B: CanBus>(
     match outcome {
         Ok(()) => {}
         Err(TesterError::Interrupted) => {
-            return Err(DiagnoseError::Interrupted(
-                "interrupted: outputs handed back and the session left; no verdict".into(),
-            ))
+            return Err(DiagnoseError::Interrupted)
         }
-        Err(TesterError::Bus(e)) => return Err(DiagnoseError::Bus(e.to_string())),
+        Err(TesterError::Bus(e)) => return Err(DiagnoseError::Bus(e)),
         // An output that may still be driven must stop the run loudly.
         Err(TesterError::Restore {
             failures,
             outputs_left: true,
         }) => {
-            return Err(DiagnoseError::Bus(format!(
-                "could not hand everything back to the BCM: {failures}"
-            )))
+            return Err(DiagnoseError::OutputsMayBeDriven { failures })
         }
         // Only the session could not be left (the BCM stopped answering):
         // it lapses by itself after a few seconds; the evidence still stands.
@@ -334,7 +329,7 @@ async fn read_vin<B: CanBus>(
     let shared = record.map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)));
     for (req_id, resp_id, mut cfg, req) in tries {
         cfg.p2_star_us = 1_000_000;
-        let bus = open().map_err(|e| DiagnoseError::Bus(e.to_string()))?;
+        let bus = open()?;
         let mut isotp = IsoTpConfig::new(req_id, resp_id);
         isotp.iface = iface;
         let mut t = Tester::new(bus, isotp, cfg, shutdown.clone());
@@ -357,12 +352,8 @@ async fn read_vin<B: CanBus>(
                     return Ok((Some(vin), unshare(shared)));
                 }
             }
-            Ok(Err(TesterError::Bus(e))) => return Err(DiagnoseError::Bus(e.to_string())),
-            Ok(Err(TesterError::Interrupted)) => {
-                return Err(DiagnoseError::Interrupted(
-                    "interrupted while reading the VIN".into(),
-                ))
-            }
+            Ok(Err(TesterError::Bus(e))) => return Err(DiagnoseError::Bus(e)),
+            Ok(Err(TesterError::Interrupted)) => return Err(DiagnoseError::InterruptedReadingVin),
             _ => {}
         }
     }

@@ -20,10 +20,13 @@ use serde::Serialize;
 use crate::analyzer::{Analyzer, AnalyzerStats, VinScanner};
 use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
-use crate::evidence::{Evidence, Observations, SeriesLimits};
+use crate::evidence::{Evidence, SeriesLimits};
 use crate::frame::CanId;
+use crate::observation::ObservationKey;
+pub use crate::observation::{Observations, Question};
 use crate::profile::{self, Profile, ProfileError};
-use crate::verdict::{self, Cause, Verdict};
+use crate::transport::BusError;
+use crate::verdict::{self, Verdict};
 
 /// The profile used when nothing better is known.
 pub const FALLBACK_PROFILE: &str = "generic-uds";
@@ -36,10 +39,31 @@ pub enum DiagnoseError {
     Profile(#[from] ProfileError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// The bus could not be opened, or failed under the run.
     #[error("bus: {0}")]
-    Bus(String),
-    #[error("{0}")]
-    Interrupted(String),
+    Bus(#[from] BusError),
+    /// An interface name the kernel cannot have.
+    #[error("bus: {iface:?} is not an interface name: expected at most 15 bytes")]
+    InterfaceName { iface: String },
+    /// The async runtime that drives the bus could not start.
+    #[error("bus: cannot start the bus driver: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The profile's BCM uses addressing a live run cannot do yet.
+    #[error("bus: profile {profile}: extended ISO-TP addressing needs the BCM's address byte, which profiles do not carry yet")]
+    ExtendedAddressing { profile: String },
+    /// Safety: handing control back failed, so an output may still be
+    /// driven. Always stops the run loudly.
+    #[error("bus: could not hand everything back to the BCM: {failures}")]
+    OutputsMayBeDriven {
+        failures: crate::tester::RestoreFailures,
+    },
+    /// Ctrl-C / SIGTERM during the session: outputs were handed back and
+    /// the session left.
+    #[error("interrupted: outputs handed back and the session left; no verdict")]
+    Interrupted,
+    /// Ctrl-C / SIGTERM while the VIN was being read.
+    #[error("interrupted while reading the VIN")]
+    InterruptedReadingVin,
     /// A live run for a script (`--no-prompt`, batch) heard nothing at all.
     #[error("no frame on {bus} within {timeout_s} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring")]
     Silent { bus: String, timeout_s: f64 },
@@ -336,107 +360,28 @@ pub fn feed_capture(
 
 // ---------------------------------------------------------------- questions
 
-/// A question whose answer could change the ranking.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Question {
-    /// The `--observe` key.
-    pub key: &'static str,
-    pub text: &'static str,
-    /// Accepted answers, first = the usual one.
-    pub answers: &'static [&'static str],
-}
-
-const QUESTIONS: [Question; 7] = [
-    Question {
-        key: "fob-pressed",
-        text: "Did you press the trunk button on the key fob while the tool watched?",
-        answers: &["yes", "no"],
-    },
-    Question {
-        key: "click",
-        text: "When you pressed the trunk button, did you hear the trunk actuator click?",
-        answers: &["yes", "no"],
-    },
-    Question {
-        key: "key-blade-opens",
-        text: "Does the mechanical key blade open the trunk?",
-        answers: &["yes", "no"],
-    },
-    Question {
-        key: "cabin-switch-opens",
-        text: "Does the trunk switch inside the car open it?",
-        answers: &["yes", "no"],
-    },
-    Question {
-        key: "fob-unlocks-doors",
-        text: "Does the key fob lock and unlock the doors?",
-        answers: &["yes", "no"],
-    },
-    Question {
-        key: "fob-range",
-        text: "Does the fob work from a normal distance, or only very close (short)?",
-        answers: &["normal", "short"],
-    },
-    Question {
-        key: "aftermarket-alarm",
-        text: "Is an aftermarket alarm or remote start fitted?",
-        answers: &["yes", "no"],
-    },
-];
-
 /// The questions, not yet answered, whose answers would reorder or narrow
 /// the leading verdicts (diagnosis.md: observations narrow the sets the bus
 /// cannot separate).
 pub fn questions(report: &Report) -> Vec<Question> {
     let o = &report.observations;
-    let lead: Vec<Cause> = report
-        .verdicts
-        .iter()
-        .take(4)
-        .filter_map(|v| Cause::from_id(&v.id))
-        .collect();
-    let has = |c: &[Cause]| lead.iter().any(|l| c.contains(l));
-    let mechanical = [
-        Cause::TrunkFuse,
-        Cause::TrunkWiring,
-        Cause::TrunkActuator,
-        Cause::TrunkLatch,
-    ];
-    let fob = [Cause::KeyFobBattery, Cause::KeyFobProgramming];
-    let mut keys: Vec<&str> = Vec::new();
-    if has(&mechanical) {
-        if o.click.is_none() {
-            keys.push("click");
-        }
-        if o.key_blade_opens.is_none() {
-            keys.push("key-blade-opens");
-        }
-    }
-    if has(&fob) {
-        if o.fob_unlocks_doors.is_none() {
-            keys.push("fob-unlocks-doors");
-        }
-        if o.fob_range.is_none() {
-            keys.push("fob-range");
-        }
-        if o.cabin_switch_opens.is_none() {
-            keys.push("cabin-switch-opens");
-        }
-    }
-    let no_fob_press = !report
+    // A fob press the tool saw answers "did you press the fob" by itself.
+    let fob_press_seen = report
         .evidence
         .release_attempts
         .iter()
         .any(|a| a.input == profile::ReleaseInput::Fob);
-    if no_fob_press && o.fob_pressed.is_none() && has(&[Cause::NoFaultFound, Cause::Inconclusive]) {
-        keys.push("fob-pressed");
-    }
-    if has(&[Cause::AftermarketInterference, Cause::BcmFault]) && o.aftermarket_alarm.is_none() {
-        keys.push("aftermarket-alarm");
-    }
-    QUESTIONS
+    // The rules say which observations would change each leading verdict.
+    let keys: Vec<&str> = report
+        .verdicts
         .iter()
-        .filter(|q| keys.contains(&q.key))
-        .cloned()
+        .take(4)
+        .flat_map(|v| v.asks.iter().copied())
+        .filter(|k| *k != ObservationKey::FobPressed.key() || !fob_press_seen)
+        .collect();
+    ObservationKey::ALL
+        .into_iter()
+        .filter(|k| keys.contains(&k.key()) && !k.is_answered(o))
+        .map(ObservationKey::question)
         .collect()
 }

@@ -1,63 +1,12 @@
-//! Problems found in profile files, with `file:line:column` positions.
-//!
-//! Owns: the `Problem` type, byte-offset → line/column, and `check_file`
-//! (schema errors from the TOML deserializer, then every semantic problem the
-//! loader finds). Must not print anything: the CLI does.
+//! `check_file`: every problem in a profile or layout file, with
+//! `file:line:column` positions (schema errors from the TOML deserializer,
+//! then every semantic problem the loader finds). Above the loader; must
+//! not print anything: the CLI does.
 
-use std::fmt;
-use std::ops::Range;
 use std::path::Path;
 
-use serde::Serialize;
-
 use super::load;
-
-/// One thing wrong in a profile, at a position (line and column from 1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub path: String,
-    pub line: usize,
-    pub column: usize,
-    /// Says what was expected.
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem at byte range `span` of `text`.
-    pub fn at(path: &str, text: &str, span: Range<usize>, message: String) -> Problem {
-        let (line, column) = line_col(text, span.start);
-        Problem {
-            path: path.to_owned(),
-            line,
-            column,
-            message,
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path, self.line, self.column, self.message
-        )
-    }
-}
-
-/// Line and column (both from 1, column in characters) of a byte offset;
-/// an offset past the end or inside a character is clamped, never a panic.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut off = offset.min(text.len());
-    while off > 0 && !text.is_char_boundary(off) {
-        off -= 1;
-    }
-    let before = text.get(..off).unwrap_or("");
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
-}
+use super::problem::Problem;
 
 /// Checks one profile or layout file and returns every problem found (empty
 /// when the file is fine). An unreadable file is one problem at 1:1.
@@ -88,21 +37,5 @@ pub fn check_file(path: &Path) -> Vec<Problem> {
             column: 1,
             message: format!("expected a readable file: {e}"),
         }],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_col_counts_from_one_and_clamps() {
-        let t = "ab\ncdé\nx";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 3), (2, 1));
-        assert_eq!(line_col(t, 5), (2, 3));
-        // Inside the two-byte é: clamped back to its start.
-        assert_eq!(line_col(t, 6), (2, 3));
-        assert_eq!(line_col(t, 999), (3, 2));
     }
 }

@@ -10,12 +10,14 @@
 mod check;
 mod load;
 mod model;
+mod problem;
 mod schema;
 pub mod signal;
 
-pub use check::{check_file, line_col, Problem};
+pub use check::check_file;
 pub use load::{DEFAULT_LOW_BATTERY_VOLTS, DEFAULT_RELEASE_WINDOW_MS, PROFILES_ENV};
 pub use model::*;
+pub use problem::{line_col, Problem};
 
 use serde::Serialize;
 

@@ -1,6 +1,6 @@
 //! The core vehicle profile: what the analyzer, the diagnostic client, the
 //! rules and the simulator read. Built only by the loader from the TOML
-//! schema types, which go no further (style.md).
+//! schema types, which go no further.
 //!
 //! Owns: roles, items (every data field, broadcast signal, BCM exchange and
 //! release condition, each with its source and verified flag), fast decoding
@@ -15,85 +15,91 @@ use serde::Serialize;
 use super::signal::BitField;
 use crate::frame::{CanFrame, CanId};
 
-/// What a value means to the rules. A fixed set: adding a vehicle is a data
-/// change, adding a role is a code change in the rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// What part a role plays in the release path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Role {
-    /// Non-zero: the trunk opener is disabled (valet / trunk cancel switch).
+pub enum RoleKind {
+    /// Someone asked for the trunk (fob, cabin switch, or unknown origin).
+    Request,
+    /// The opener is disabled by a switch.
     Lockout,
-    /// Non-zero: the BCM's key-fob trunk request input is set.
-    FobTrunkRequest,
-    /// Non-zero: the BCM's cabin trunk switch input is set.
-    CabinTrunkRequest,
-    /// Non-zero: a trunk request on the bus whose origin (fob or cabin) is not known.
-    TrunkRequest,
-    /// Non-zero: the BCM drives the trunk opener actuator.
-    OpenerOutput,
-    /// Non-zero: the trunk lid is open.
-    LidOpen,
-    /// Non-zero: ignition ON.
-    IgnitionOn,
-    /// Vehicle speed in km/h.
-    SpeedKmh,
-    /// Vehicle battery voltage in volts.
-    BatteryVoltage,
-    /// Non-zero: (other) doors locked.
-    DoorsLocked,
-    /// Non-zero: driver door locked.
-    DriverDoorLocked,
-    /// Non-zero: a door is open (census and context only).
-    DoorOpen,
-    /// Shown to the user, not used by any rule (e.g. part number).
+    /// The BCM drives the opener.
+    Output,
+    /// The lid's own switch.
+    Lid,
+    /// Vehicle state the BCM may refuse a release in (ignition, speed, locks, battery).
+    State,
+    /// Census and context only.
+    Context,
+    /// Shown to the user, used by no rule.
     Info,
 }
 
-impl Role {
-    pub const ALL: [Role; 13] = [
-        Role::Lockout,
-        Role::FobTrunkRequest,
-        Role::CabinTrunkRequest,
-        Role::TrunkRequest,
-        Role::OpenerOutput,
-        Role::LidOpen,
-        Role::IgnitionOn,
-        Role::SpeedKmh,
-        Role::BatteryVoltage,
-        Role::DoorsLocked,
-        Role::DriverDoorLocked,
-        Role::DoorOpen,
-        Role::Info,
-    ];
-
-    /// The name used in profiles and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Lockout => "lockout",
-            Role::FobTrunkRequest => "fob_trunk_request",
-            Role::CabinTrunkRequest => "cabin_trunk_request",
-            Role::TrunkRequest => "trunk_request",
-            Role::OpenerOutput => "opener_output",
-            Role::LidOpen => "lid_open",
-            Role::IgnitionOn => "ignition_on",
-            Role::SpeedKmh => "speed_kmh",
-            Role::BatteryVoltage => "battery_voltage",
-            Role::DoorsLocked => "doors_locked",
-            Role::DriverDoorLocked => "driver_door_locked",
-            Role::DoorOpen => "door_open",
-            Role::Info => "info",
+macro_rules! role_table {
+    ($( $variant:ident = $name:literal, $kind:ident, $words:literal; )*) => {
+        /// What a value means to the rules. A fixed set: adding a vehicle is a data
+        /// change, adding a role is one row here (and the rules that read it).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[non_exhaustive]
+        pub enum Role {
+            $( #[doc = $words] #[serde(rename = $name)] $variant, )*
         }
-    }
 
+        impl Role {
+            /// Every role, in table order.
+            pub const ALL: [Role; [$($name),*].len()] = [$(Role::$variant),*];
+
+            /// The name used in profiles and JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Role::$variant => $name, )* }
+            }
+
+            /// What the value means, in plain words.
+            pub fn description(self) -> &'static str {
+                match self { $( Role::$variant => $words, )* }
+            }
+
+            /// What part it plays in the release path.
+            pub fn kind(self) -> RoleKind {
+                match self { $( Role::$variant => RoleKind::$kind, )* }
+            }
+        }
+    };
+}
+
+role_table! {
+    Lockout = "lockout", Lockout, "Non-zero: the trunk opener is disabled (valet / trunk cancel switch).";
+    FobTrunkRequest = "fob_trunk_request", Request, "Non-zero: the BCM's key-fob trunk request input is set.";
+    CabinTrunkRequest = "cabin_trunk_request", Request, "Non-zero: the BCM's cabin trunk switch input is set.";
+    TrunkRequest = "trunk_request", Request, "Non-zero: a trunk request on the bus whose origin (fob or cabin) is not known.";
+    OpenerOutput = "opener_output", Output, "Non-zero: the BCM drives the trunk opener actuator.";
+    LidOpen = "lid_open", Lid, "Non-zero: the trunk lid is open.";
+    IgnitionOn = "ignition_on", State, "Non-zero: ignition ON.";
+    SpeedKmh = "speed_kmh", State, "Vehicle speed in km/h.";
+    BatteryVoltage = "battery_voltage", State, "Vehicle battery voltage in volts.";
+    DoorsLocked = "doors_locked", State, "Non-zero: (other) doors locked.";
+    DriverDoorLocked = "driver_door_locked", State, "Non-zero: driver door locked.";
+    DoorOpen = "door_open", Context, "Non-zero: a door is open (census and context only).";
+    Info = "info", Info, "Shown to the user, not used by any rule (e.g. part number).";
+}
+
+impl Role {
     pub fn from_name(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == name)
     }
 
     /// Roles that mean "someone asked for the trunk".
     pub fn is_request(self) -> bool {
+        self.kind() == RoleKind::Request
+    }
+
+    /// Roles that show the release path itself (requests, the opener
+    /// output, the lid): a profile without any has no trunk data.
+    pub fn is_trunk_path(self) -> bool {
         matches!(
-            self,
-            Role::FobTrunkRequest | Role::CabinTrunkRequest | Role::TrunkRequest
+            self.kind(),
+            RoleKind::Request | RoleKind::Output | RoleKind::Lid
         )
     }
 }
@@ -352,7 +358,7 @@ pub struct DtcMeaning {
     pub verified: bool,
 }
 
-/// A cause id a profile adds to diagnosis.md's set.
+/// A cause id a profile adds to the built-in set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExtraCause {
     pub id: String,

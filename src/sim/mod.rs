@@ -23,13 +23,15 @@ mod reply;
 mod responder;
 mod runner;
 mod scenario;
+mod state;
 mod vehicle;
 
 pub use clone::{CaptureClone, LearnedPairs};
 pub use record::RecordingBus;
 pub use runner::{run, spawn_on, spawn_virtual, SimNode, DEFAULT_EPOCH_US};
 pub use scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, SCENARIOS};
-pub use vehicle::{Press, SimVehicle, Source, VehicleState};
+pub use state::{Source, VehicleState};
+pub use vehicle::{Press, SimVehicle};
 
 use crate::frame::IfName;
 

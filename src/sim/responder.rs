@@ -7,7 +7,7 @@ use crate::diag::{self, Dtc, Nrc, POSITIVE_OFFSET, SPRMIB};
 use crate::profile::{DataRead, DtcFormat, Profile, Protocol};
 
 use super::scenario::DiagPath;
-use super::vehicle::{Source, VehicleState};
+use super::state::{Source, VehicleState};
 
 /// What the BCM does to the car because of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

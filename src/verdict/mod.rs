@@ -3,18 +3,17 @@
 //! next steps cheapest first, the model's `access_now` lines, the safety
 //! lines, and whether it rests on an unverified (placeholder) mapping.
 //!
-//! Owns: the rules and scoring (`rules.rs`) and the words (`text.rs`). Must
+//! Owns: the rules as one table and the ranking (`rules.rs`) and the words (`text.rs`). Must
 //! not know about frames, transports, TOML or output formatting (the CLI
 //! prints; verdicts only `Serialize`).
 
-mod cause;
 mod rules;
 pub mod text;
 
 use serde::Serialize;
 
-pub use cause::{Cause, CAUSE_IDS};
-pub use rules::diagnose;
+pub use crate::cause::{Cause, CAUSE_IDS};
+pub use rules::{diagnose, document as rules_document, outcome, Outcome, Rule, Strength, RULES};
 
 /// How sure the tool is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -31,8 +30,10 @@ pub struct Verdict {
     /// Stable id (diagnosis.md, or a profile-added cause id).
     pub id: String,
     pub confidence: Confidence,
-    /// Rank score: higher first. Only meaningful within one `diagnose` call.
-    pub score: u32,
+    /// How strongly the evidence points here (ranks the verdicts).
+    pub strength: Strength,
+    /// The rule that ranked it (`docs/rules.md`).
+    pub rule: &'static str,
     /// One plain sentence.
     pub summary: String,
     pub explanation: String,
@@ -47,6 +48,9 @@ pub struct Verdict {
     /// How to get into this model's trunk now.
     pub access_now: Vec<String>,
     pub safety: Vec<String>,
+    /// Observation keys whose answers would change or narrow this verdict.
+    #[serde(skip)]
+    pub asks: &'static [&'static str],
 }
 
 impl Verdict {

@@ -129,6 +129,27 @@ fn nissan_presses(
         )
 }
 
+/// Nissan: the lid bit reads open throughout; a cabin press at 1 s.
+fn nissan_lid_open() -> Sim {
+    Sim::new("nissan-altima-2013-2018")
+        .alive(0x60D, 10)
+        .monitor(
+            6.0,
+            |t| if within(t, 1.0, 1.4) { CABIN } else { 0 },
+            |_| LID,
+        )
+}
+
+/// Ford: a broadcast fob decklid request at 1 s, the decklid ajar at 1.5 s.
+fn ford_fob_opens() -> Sim {
+    Sim::new("ford-fusion-2013-2020")
+        .bcast(0.0, 0x110, &[0; 8])
+        .bcast(0.0, 0x3B1, &[0; 8])
+        .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+        .bcast(1.1, 0x110, &[0; 8])
+        .bcast(1.5, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
+}
+
 fn ids(v: &[Verdict]) -> Vec<&str> {
     v.iter().map(|x| x.id.as_str()).collect()
 }
@@ -444,14 +465,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "ford: broadcast fob request, verified lid, works",
-            sim: || {
-                Sim::new("ford-fusion-2013-2020")
-                    .bcast(0.0, 0x110, &[0; 8])
-                    .bcast(0.0, 0x3B1, &[0; 8])
-                    .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
-                    .bcast(1.1, 0x110, &[0; 8])
-                    .bcast(1.5, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
-            },
+            sim: ford_fob_opens,
             top: &["no-fault-found"],
             confidence: Some(Confidence::High),
             unverified: Some(false),
@@ -590,6 +604,104 @@ fn cases() -> Vec<Case> {
             unverified: Some(false),
             mentions: &["no trunk press was seen"],
         },
+        Case {
+            name: "fob opens the lid, the cabin press finds it open: no fault",
+            sim: || {
+                Sim::new("nissan-altima-2013-2018")
+                    .alive(0x60D, 10)
+                    .monitor(
+                        9.0,
+                        |t| {
+                            let mut a = 0;
+                            if within(t, 1.0, 1.4) {
+                                a |= FOB;
+                            }
+                            if within(t, 1.2, 1.8) {
+                                a |= OUTPUT;
+                            }
+                            if within(t, 4.0, 4.4) {
+                                a |= CABIN;
+                            }
+                            a
+                        },
+                        |t| if t >= 1.6 - 1e-9 { LID } else { 0 },
+                    )
+            },
+            top: &["no-fault-found"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &["lid was already open", "not a refusal"],
+        },
+        Case {
+            name: "ford: lid opens, a second press finds it open: no fault",
+            sim: || {
+                ford_fob_opens()
+                    .bcast(4.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+                    .bcast(4.1, 0x110, &[0; 8])
+                    .bcast(8.0, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
+            },
+            top: &["no-fault-found"],
+            confidence: Some(Confidence::High),
+            unverified: Some(false),
+            mentions: &["lid was already open"],
+        },
+        Case {
+            name: "lid reads open throughout: no fault, the switch reads open",
+            sim: nissan_lid_open,
+            top: &["no-fault-found"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["reads open throughout", "lid-closed=yes"],
+        },
+        Case {
+            name: "lid reads open throughout, owner says it is shut: latch",
+            sim: || nissan_lid_open().observe("lid-closed=yes"),
+            top: &["trunk-latch"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["stuck or open-circuit"],
+        },
+        Case {
+            name: "ford: decklid ajar throughout, owner says it is shut: latch",
+            sim: || {
+                Sim::new("ford-fusion-2013-2020")
+                    .bcast(0.0, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
+                    .bcast(0.0, 0x110, &[0; 8])
+                    .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
+                    .bcast(1.1, 0x110, &[0; 8])
+                    .bcast(5.0, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
+                    .observe("lid-closed=yes")
+            },
+            top: &["trunk-latch"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(false),
+            mentions: &["Decklid_Ajar_Status", "stuck or open-circuit"],
+        },
+        Case {
+            name: "three fob presses and a cabin press under lockout",
+            sim: || {
+                Sim::new("nissan-altima-2013-2018")
+                    .alive(0x60D, 10)
+                    .monitor(
+                        12.0,
+                        |t| {
+                            let fob = [1.0, 3.0, 5.0].iter().any(|&p| within(t, p, p + 0.4));
+                            CANCEL
+                                | if fob { FOB } else { 0 }
+                                | if within(t, 8.0, 8.4) { CABIN } else { 0 }
+                        },
+                        |_| 0,
+                    )
+            },
+            top: &["valet-lockout"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &[
+                "fob press at 1.000 s",
+                "fob press at 5.000 s",
+                "cabin press at 8.000 s",
+            ],
+        },
     ]
 }
 
@@ -679,4 +791,44 @@ fn next_steps_leave_out_a_check_the_user_already_reported() {
     assert!(!steps(Some("click=yes key-blade-opens=no"))
         .iter()
         .any(|s| s == text::KEY_BLADE_STEP));
+}
+
+/// docs/rules.md is generated from the rule table; `UPDATE_EXPECT=1`
+/// rewrites it.
+#[test]
+fn rules_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
+    let want = rules_document();
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/rules.md is stale: run `UPDATE_EXPECT=1 cargo test --lib rules_document`"
+    );
+}
+
+#[test]
+fn every_rule_is_named_once_and_documented() {
+    let mut names: Vec<&str> = RULES.iter().map(|r| r.name).collect();
+    names.sort_unstable();
+    let n = names.len();
+    names.dedup();
+    assert_eq!(n, names.len(), "rule names must be unique");
+    let doc = rules_document();
+    for r in RULES {
+        assert!(doc.contains(&format!("`{}`", r.name)), "{}", r.name);
+        assert!(!r.when.is_empty());
+    }
+    // Strengths only go down the table, so the table reads in rank order.
+    for w in RULES.windows(2) {
+        assert!(
+            w[0].strength >= w[1].strength,
+            "{} before {}",
+            w[0].name,
+            w[1].name
+        );
+    }
 }

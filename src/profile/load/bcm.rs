@@ -1,0 +1,129 @@
+//! `[bcm]`: the diagnostic target (protocol, ids, addressing, the
+//! exchanges the client uses, the DTC format).
+
+use super::items::Named;
+use super::*;
+
+impl Builder {
+    /// The `[bcm]` table; a missing one is a problem when a profile is built.
+    pub(super) fn bcm_section(
+        &mut self,
+        bcm: &Section<schema::Bcm>,
+        need_profile: bool,
+    ) -> Option<Bcm> {
+        match bcm {
+            Some((fi, b)) => Some(self.bcm(*fi, b.get_ref())),
+            None => {
+                if need_profile {
+                    self.at(0, 0..0, "expected a [bcm] table (diagnostic target)");
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn bcm(&mut self, fi: usize, b: &schema::Bcm) -> Bcm {
+        let protocol = match b.protocol.get_ref().as_str() {
+            "kwp" => Protocol::Kwp,
+            "uds" => Protocol::Uds,
+            other => {
+                self.at(
+                    fi,
+                    b.protocol.span(),
+                    format!("expected protocol \"kwp\" or \"uds\", found \"{other}\""),
+                );
+                Protocol::Uds
+            }
+        };
+        let addressing = match b
+            .addressing
+            .as_ref()
+            .map(|a| (a.get_ref().as_str(), a.span()))
+        {
+            None | Some(("normal", _)) => Addressing::Normal,
+            Some(("extended", _)) => Addressing::Extended,
+            Some((other, span)) => {
+                self.at(
+                    fi,
+                    span,
+                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
+                );
+                Addressing::Normal
+            }
+        };
+        let request_id = self.can_id(fi, &b.request_id, false);
+        let response_id = self.can_id(fi, &b.response_id, false);
+        if request_id == response_id {
+            self.at(
+                fi,
+                b.response_id.span(),
+                "expected a response id different from the request id",
+            );
+        }
+        let name = b.name.clone().unwrap_or_else(|| "BCM".to_owned());
+        let named = Named {
+            name: format!("{name} diagnostic ids"),
+            location: format!("0x{request_id} → 0x{response_id}"),
+            kind: ItemKind::Addressing,
+            role: None,
+        };
+        let addressing_item = self.item(fi, b.request_id.span(), named, b);
+        let [session, keep_alive, dtc_read, dtc_clear, part_number] = [
+            (&b.session, "session start"),
+            (&b.keep_alive, "keep-alive"),
+            (&b.dtc_read, "DTC read"),
+            (&b.dtc_clear, "DTC clear"),
+            (&b.part_number, "part number"),
+        ]
+        .map(|(e, name)| e.as_ref().map(|e| self.exchange(fi, name, e)));
+        let dtc_format = b.dtc_format.as_ref().and_then(|f| match f.get_ref().as_str() {
+            "kwp-2byte" => Some(DtcFormat::Kwp2Byte),
+            "uds-3byte" => Some(DtcFormat::Uds3Byte),
+            "obd" => Some(DtcFormat::Obd),
+            other => {
+                self.at(fi, f.span(), format!("expected dtc_format \"kwp-2byte\", \"uds-3byte\" or \"obd\", found \"{other}\""));
+                None
+            }
+        });
+        if dtc_read.is_some() && dtc_format.is_none() && b.dtc_format.is_none() {
+            self.at(
+                fi,
+                b.protocol.span(),
+                "expected `dtc_format` when [bcm.dtc_read] is given",
+            );
+        }
+        let keep_alive_period_ms = b.keep_alive_period_ms.as_ref().map(|p| {
+            if !(100..=10_000).contains(p.get_ref()) {
+                self.at(
+                    fi,
+                    p.span(),
+                    "expected keep_alive_period_ms from 100 to 10000",
+                );
+            }
+            *p.get_ref()
+        });
+        if keep_alive.is_some() && keep_alive_period_ms.is_none() {
+            self.at(
+                fi,
+                b.protocol.span(),
+                "expected `keep_alive_period_ms` when [bcm.keep_alive] is given",
+            );
+        }
+        Bcm {
+            name,
+            protocol,
+            request_id,
+            response_id,
+            addressing,
+            answers: b.answers,
+            addressing_item,
+            session,
+            keep_alive,
+            keep_alive_period_ms,
+            dtc_read,
+            dtc_format,
+            dtc_clear,
+            part_number,
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Finding, reading, merging and converting profile files into a core
+//! [`Profile`]. Every problem found is collected (not just the first) with
+//! its file, line and column.
+//!
+//! Owns: the bundled profiles (embedded with `include_str!`), name and path
+//! resolution (`TRUNKDIAG_PROFILES`), layout merging and the schema → model
+//! conversion, one file per TOML section (`identity`, `bus`, `bcm`, `data`,
+//! `broadcasts`, `dtcs`, `conditions`, `active_test`, `limits`, `census`;
+//! what their entries share is in `items`). Must not know about the CLI or
+//! output formats.
+
+mod active_test;
+mod bcm;
+mod broadcasts;
+mod bus;
+mod census;
+mod conditions;
+mod data;
+mod dtcs;
+mod identity;
+mod items;
+mod limits;
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::model::*;
+use super::problem::Problem;
+use super::schema;
+use super::signal::BitField;
+use super::ProfileError;
+use crate::frame::CanId;
+
+/// Bundled profiles: (name, repository path, text).
+pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
+    (
+        "nissan-altima-2007-2012",
+        "vehicles/nissan-altima-2007-2012.toml",
+        include_str!("../../../vehicles/nissan-altima-2007-2012.toml"),
+    ),
+    (
+        "nissan-altima-2013-2018",
+        "vehicles/nissan-altima-2013-2018.toml",
+        include_str!("../../../vehicles/nissan-altima-2013-2018.toml"),
+    ),
+    (
+        "nissan-altima-2019",
+        "vehicles/nissan-altima-2019.toml",
+        include_str!("../../../vehicles/nissan-altima-2019.toml"),
+    ),
+    (
+        "ford-fusion-2013-2020",
+        "vehicles/ford-fusion-2013-2020.toml",
+        include_str!("../../../vehicles/ford-fusion-2013-2020.toml"),
+    ),
+    (
+        "generic-uds",
+        "vehicles/generic-uds.toml",
+        include_str!("../../../vehicles/generic-uds.toml"),
+    ),
+];
+
+/// Bundled layout fragments: (name, repository path, text).
+pub(crate) const BUNDLED_LAYOUTS: &[(&str, &str, &str)] = &[
+    (
+        "nissan-bcm-kwp",
+        "vehicles/layouts/nissan-bcm-kwp.toml",
+        include_str!("../../../vehicles/layouts/nissan-bcm-kwp.toml"),
+    ),
+    (
+        "nissan-body-l3x",
+        "vehicles/layouts/nissan-body-l3x.toml",
+        include_str!("../../../vehicles/layouts/nissan-body-l3x.toml"),
+    ),
+];
+
+/// Environment variable naming a directory of extra profiles (`NAME.toml`,
+/// layouts in `layouts/`); its profiles override bundled ones of the same name.
+pub const PROFILES_ENV: &str = "TRUNKDIAG_PROFILES";
+
+/// Default time after a request in which output and lid are looked for.
+pub const DEFAULT_RELEASE_WINDOW_MS: u32 = 3000;
+/// Default battery threshold: below it a 12 V car is too weak to trust the release.
+pub const DEFAULT_LOW_BATTERY_VOLTS: f64 = 11.0;
+
+/// A profile's text and where it came from.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceFile {
+    /// As shown in problems: the path given, or the repository path for bundled files.
+    pub path: String,
+    pub text: String,
+    /// Directory to look for `layouts/NAME.toml` in; `None` for bundled files.
+    pub dir: Option<PathBuf>,
+}
+
+/// Resolves a name or a path and loads it (see [`super::load`]).
+/// True when `load` reads `spec` as a file path rather than a profile name.
+pub fn is_path(spec: &str) -> bool {
+    spec.contains('/') || spec.ends_with(".toml") || Path::new(spec).is_file()
+}
+
+pub(crate) fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
+    if is_path(name_or_path) {
+        return load_path(Path::new(name_or_path));
+    }
+    if let Some(dir) = std::env::var_os(PROFILES_ENV) {
+        let p = Path::new(&dir).join(format!("{name_or_path}.toml"));
+        if p.is_file() {
+            return load_path(&p);
+        }
+    }
+    if BUNDLED.iter().any(|(n, _, _)| *n == name_or_path) {
+        return load_bundled(name_or_path);
+    }
+    Err(ProfileError::NotFound {
+        name: name_or_path.to_owned(),
+        known: super::list().into_iter().map(|s| s.id).collect(),
+    })
+}
+
+/// A bundled profile by name, ignoring `TRUNKDIAG_PROFILES`.
+pub(crate) fn load_bundled(name: &str) -> Result<Profile, ProfileError> {
+    match BUNDLED.iter().find(|(n, _, _)| *n == name) {
+        Some((_, path, text)) => {
+            let file = SourceFile {
+                path: (*path).to_owned(),
+                text: (*text).to_owned(),
+                dir: None,
+            };
+            finish(build(file), ProfileOrigin::Bundled, name)
+        }
+        None => Err(ProfileError::NotFound {
+            name: name.to_owned(),
+            known: BUNDLED.iter().map(|(n, _, _)| (*n).to_owned()).collect(),
+        }),
+    }
+}
+
+pub(crate) fn load_path(path: &Path) -> Result<Profile, ProfileError> {
+    let file = read_source(path)?;
+    let shown = file.path.clone();
+    finish(build(file), ProfileOrigin::File(shown.clone()), &shown)
+}
+
+fn finish(built: Built, origin: ProfileOrigin, name: &str) -> Result<Profile, ProfileError> {
+    match built.profile {
+        Some(mut p) if built.problems.is_empty() => {
+            p.origin = origin;
+            Ok(p)
+        }
+        _ => Err(ProfileError::Invalid {
+            name: name.to_owned(),
+            problems: built.problems,
+        }),
+    }
+}
+
+pub(crate) fn read_source(path: &Path) -> Result<SourceFile, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(SourceFile {
+        path: path.display().to_string(),
+        text,
+        dir: Some(path.parent().map(Path::to_path_buf).unwrap_or_default()),
+    })
+}
+
+/// The outcome of building: a profile when the files made sense, and every problem.
+pub(crate) struct Built {
+    pub profile: Option<Profile>,
+    pub problems: Vec<Problem>,
+}
+
+/// Parses `file`, merges its layouts, converts and checks everything.
+pub(crate) fn build(file: SourceFile) -> Built {
+    let mut b = Builder {
+        files: vec![file],
+        problems: Vec::new(),
+        items: Vec::new(),
+        item_at: Vec::new(),
+        assumed: HashSet::new(),
+    };
+    let top = match b.parse(0) {
+        Some(t) => t,
+        None => {
+            return Built {
+                profile: None,
+                problems: b.problems,
+            }
+        }
+    };
+    if top.profile.is_none() {
+        // A layout fragment: check what it holds on its own.
+        if top.layout.is_none() {
+            b.at(0, 0..0, "expected a [profile] table (a vehicle profile) or a [layout] table (a layout fragment)");
+        }
+        let mut parts = vec![(0usize, top)];
+        b.convert_sections(&mut parts, false);
+        return Built {
+            profile: None,
+            problems: b.problems,
+        };
+    }
+    let mut parts = vec![(0usize, top)];
+    let identity = parts
+        .first()
+        .and_then(|(_, t)| t.profile.as_ref())
+        .map(|p| p.get_ref());
+    let layout_names: Vec<(Spanned<String>, bool)> = identity
+        .map(|p| {
+            let plain = p.layouts.iter().map(|n| (n.clone(), false));
+            plain
+                .chain(p.assumed_layouts.iter().map(|n| (n.clone(), true)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, assumed) in layout_names {
+        match b.resolve_layout(name.get_ref()) {
+            Some(src) => {
+                let idx = b.files.len();
+                b.files.push(src);
+                if assumed {
+                    b.assumed.insert(idx);
+                }
+                if let Some(frag) = b.parse(idx) {
+                    if let Some(p) = &frag.profile {
+                        b.at(
+                            idx,
+                            p.span(),
+                            "expected a layout fragment ([layout]), found a [profile] table",
+                        );
+                    } else if let Some(meta) = &frag.layout {
+                        let n = &meta.get_ref().name;
+                        if n.get_ref() != name.get_ref() {
+                            b.at(idx, n.span(), format!("expected layout name \"{}\" (the name the profile uses), found \"{}\"", name.get_ref(), n.get_ref()));
+                        }
+                    } else {
+                        b.at(idx, 0..0, "expected a [layout] table naming this fragment");
+                    }
+                    parts.push((idx, frag));
+                }
+            }
+            None => {
+                let known: Vec<&str> = BUNDLED_LAYOUTS.iter().map(|(n, _, _)| *n).collect();
+                b.at(
+                    0,
+                    name.span(),
+                    format!(
+                        "expected a layout name (layouts/{}.toml next to the profile, or bundled: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    let profile = b.convert_sections(&mut parts, true);
+    Built {
+        profile,
+        problems: b.problems,
+    }
+}
+
+struct Builder {
+    files: Vec<SourceFile>,
+    problems: Vec<Problem>,
+    items: Vec<ItemInfo>,
+    /// Where each item was defined: (file index, span), parallel to `items`.
+    item_at: Vec<(usize, Range<usize>)>,
+    /// Files merged through `assumed_layouts`: their items are unverified here.
+    assumed: HashSet<usize>,
+}
+
+const ASSUMED: &str = "assumed for this model, not shown on it: ";
+
+type Part = (usize, schema::ProfileFile);
+
+/// A singleton section taken from the merged parts, with its file index.
+type Section<T> = Option<(usize, Spanned<T>)>;
+
+/// Takes a singleton section from the merged parts; a second definition is a problem.
+macro_rules! single {
+    ($b:expr, $parts:expr, $field:ident, $what:expr) => {{
+        let mut found: Option<(usize, Spanned<_>)> = None;
+        for (fi, part) in $parts.iter_mut() {
+            if let Some(v) = part.$field.take() {
+                if found.is_some() {
+                    $b.at(*fi, v.span(), format!("expected one {} section across the profile and its layouts; this is a second one", $what));
+                } else {
+                    found = Some((*fi, v));
+                }
+            }
+        }
+        found
+    }};
+}
+
+impl Builder {
+    fn at(&mut self, file: usize, span: Range<usize>, msg: impl Into<String>) {
+        let f = self.files.get(file).or_else(|| self.files.first());
+        let (path, text) = f
+            .map(|f| (f.path.as_str(), f.text.as_str()))
+            .unwrap_or(("?", ""));
+        self.problems
+            .push(Problem::at(path, text, span, msg.into()));
+    }
+
+    fn parse(&mut self, idx: usize) -> Option<schema::ProfileFile> {
+        let text = self.files.get(idx)?.text.clone();
+        match toml::from_str::<schema::ProfileFile>(&text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let msg = e.message().trim().replace('\n', " ");
+                self.at(idx, span, format!("expected valid profile TOML: {msg}"));
+                None
+            }
+        }
+    }
+
+    fn resolve_layout(&self, name: &str) -> Option<SourceFile> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return None;
+        }
+        if let Some(dir) = self.files.first().and_then(|f| f.dir.clone()) {
+            let p = dir.join("layouts").join(format!("{name}.toml"));
+            if p.is_file() {
+                return read_source(&p).ok();
+            }
+        }
+        BUNDLED_LAYOUTS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, path, text)| SourceFile {
+                path: (*path).to_owned(),
+                text: (*text).to_owned(),
+                dir: None,
+            })
+    }
+
+    /// Converts the merged parts, one section at a time. With
+    /// `need_profile`, missing required sections are problems and a
+    /// `Profile` is returned.
+    fn convert_sections(&mut self, parts: &mut [Part], need_profile: bool) -> Option<Profile> {
+        let identity = single!(self, parts, profile, "[profile]");
+        // Each fragment names itself; the names were checked when merging.
+        for (_, part) in parts.iter_mut() {
+            part.layout = None;
+        }
+        let bus = single!(self, parts, bus, "[bus]");
+        let bcm = single!(self, parts, bcm, "[bcm]");
+        let active = single!(self, parts, active_test, "[active_test]");
+        let limits = single!(self, parts, limits, "[limits]");
+        let census = single!(self, parts, census, "[census]");
+        let owner = single!(self, parts, owner, "[owner]");
+
+        let (years, vins) = self.identity(&identity, need_profile);
+        let (bitrate, fd) = self.bus(&bus, need_profile);
+        let frame_max = if fd {
+            crate::frame::CANFD_MAX_DLEN
+        } else {
+            crate::frame::CAN_MAX_DLEN
+        };
+        let bcm = self.bcm_section(&bcm, need_profile);
+        let reads = self.data_reads(parts);
+        let (frames, frame_index) = self.broadcasts(parts, fd, frame_max);
+        let causes = self.causes(parts);
+        let dtcs = self.dtcs(parts, &causes);
+        let release_conditions = self.release_conditions(parts, &reads, &frames);
+        let active_test = active.map(|(fi, a)| self.active_test(fi, a.into_inner()));
+        let lim = self.limits(&limits);
+        let (known_ids, census_complete) = self.census(&census, &frames);
+        let access_now = owner
+            .map(|(_, o)| o.into_inner().access_now)
+            .unwrap_or_default();
+
+        self.check_overlaps(&reads, &frames);
+
+        if !need_profile {
+            return None;
+        }
+        let (_, identity) = identity?;
+        let identity = identity.into_inner();
+        Some(Profile {
+            id: identity.id.into_inner(),
+            make: identity.make,
+            model: identity.model,
+            generation: identity.generation,
+            years,
+            description: identity.description,
+            vin: vins,
+            bitrate,
+            fd,
+            bcm: bcm?,
+            reads,
+            frames,
+            dtcs,
+            causes,
+            release_conditions,
+            active_test,
+            limits: lim,
+            access_now,
+            census_complete,
+            items: std::mem::take(&mut self.items),
+            origin: ProfileOrigin::Bundled,
+            frame_index,
+            known_ids,
+        })
+    }
+}
+
+fn fmt_hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `B2562`, `U3003`, `U3003:16`.
+pub(crate) fn is_dtc_code(code: &str) -> bool {
+    let (base, ft) = match code.split_once(':') {
+        Some((b, f)) => (b, Some(f)),
+        None => (code, None),
+    };
+    let b = base.as_bytes();
+    let base_ok = b.len() == 5
+        && matches!(
+            b.first().map(u8::to_ascii_uppercase),
+            Some(b'P' | b'C' | b'B' | b'U')
+        )
+        && b.get(1).is_some_and(|c| (b'0'..=b'3').contains(c))
+        && b.get(2..)
+            .is_some_and(|r| r.iter().all(u8::is_ascii_hexdigit));
+    base_ok && ft.is_none_or(|f| f.len() == 2 && f.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests;
