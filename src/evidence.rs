@@ -1032,16 +1032,18 @@ pub fn derive_attempts(
     {
         // One press shows as edges of several items (a broadcast and the
         // BCM's own input); a second edge of an item already in an
-        // attempt is a second press.
+        // attempt is a second press. An edge joins the nearest attempt it
+        // may join (a broadcast edge 7 ms after a fob press belongs to it,
+        // not to a cabin press 2.99 s later).
         let near = |a: &ReleaseAttempt| a.t_us.abs_diff(t) <= window;
-        let merge = if input == ReleaseInput::Bus {
-            attempts.iter_mut().rev().find(|a| near(a))
-        } else {
-            attempts
-                .iter_mut()
-                .rev()
-                .find(|a| a.input == input && near(a) && !a.items.contains(&item))
-        };
+        let merge = attempts
+            .iter_mut()
+            .filter(|a| {
+                near(a)
+                    && (input == ReleaseInput::Bus
+                        || (a.input == input && !a.items.contains(&item)))
+            })
+            .min_by_key(|a| a.t_us.abs_diff(t));
         match merge {
             Some(a) => {
                 a.bus_request_seen |= input == ReleaseInput::Bus;
@@ -1724,6 +1726,38 @@ mod tests {
             proptest::prop_assert_eq!(&bounded.presses, &full.presses);
             proptest::prop_assert_eq!(&bounded.release_attempts, &full.release_attempts);
         }
+    }
+
+    /// A broadcast request edge joins the press it came with, not a later
+    /// press still within the window (the live run's timing once put the
+    /// edge 2.99 s before the cabin press and the fob press lost it).
+    #[test]
+    fn a_broadcast_edge_joins_the_nearest_press() {
+        let p = l33();
+        let mut s = monitor(
+            9.0,
+            &[("KEYLESS TRUNK", 2.0, 2.4), ("REQ SW -BD/TR", 5.0, 5.4)],
+        );
+        s.extend([
+            (0.0, "trunk open request", 0.0),
+            (2.007, "trunk open request", 1.0),
+            (2.3, "trunk open request", 0.0),
+        ]);
+        s.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+        let ev = feed(&p, &s);
+        // (milliseconds: the helper's times are sums of 0.2 s steps)
+        let got: Vec<(ReleaseInput, u64, bool)> = ev
+            .release_attempts
+            .iter()
+            .map(|a| (a.input, (a.t_us + 500) / 1000, a.bus_request_seen))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ReleaseInput::Fob, 2_000, true),
+                (ReleaseInput::Cabin, 5_000, false)
+            ]
+        );
     }
 
     /// The derivation is a function of series and presses alone.
