@@ -6,39 +6,39 @@
 //! Per frame ([`Analyzer::feed`], the hot path of multi-million-frame
 //! captures) one table lookup picks the frame's class:
 //! - the BCM's request / response ids → the passive ISO-TP [`Reassembler`] →
-//!   the diagnostic codecs ([`diag::describe`]) → evidence: requests and
-//!   replies, session start, DTCs, data items decoded through the profile,
-//!   negative responses, the active test, requests left unanswered past P2*;
+//!   the diagnostic codecs ([`diag::Reply`], [`diag::describe`]) → typed
+//!   [`BcmEvent`]s: requests (session start, DTC read), positive answers,
+//!   negative ones with their [`Nrc`](diag::Nrc), responsePending, requests
+//!   left unanswered past P2 / P2*, trouble codes as [`Dtc`](diag::Dtc)
+//!   values; data items decoded through the profile; the active test;
 //! - the profile's broadcast frames → signal decoding → evidence;
 //! - anything else → the census counters inside [`Evidence::frame`] only.
 //!
-//! Owns: frame dispatch, pairing BCM requests with replies (P2 / P2*
-//! deadlines, responsePending), the VIN found in a conversation. Must NOT
-//! know where frames come from (files, sockets, the simulator), nor
+//! Owns: frame dispatch, the one reading of diagnostic bytes above `diag`
+//! (nothing after it sees a service byte), pairing BCM requests with replies
+//! on the client's timing ([`Timing`]: the defaults, then what a UDS module
+//! announces in its session answer), the VIN found in a conversation. Must
+//! NOT know where frames come from (files, sockets, the simulator), nor
 //! terminals, JSON or verdict rules.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::diag::{self, describe, Dir, Protocol};
-use crate::evidence::{Evidence, Observations};
+use crate::diag::{self, describe, Dir, Protocol, Reply, Timing};
+use crate::evidence::{BcmEvent, Evidence, Observations, Purpose, SeriesLimits};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{self, Reassembled, Reassembler};
 use crate::profile::Profile;
 
-/// How long the BCM has to start answering a request (UDS P2 server max
-/// 50 ms plus transport margin; KWP on CAN behaves alike).
-pub const P2_US: u64 = 150_000;
-/// How long the BCM has after each responsePending (0x78), UDS P2*.
-pub const P2_STAR_US: u64 = 5_000_000;
-
-/// Frame classes of the dispatch table.
-const OTHER: u8 = 0;
-const KNOWN: u8 = 1;
-const BCM_REQUEST: u8 = 2;
-const BCM_RESPONSE: u8 = 3;
-const BROADCAST: u8 = 4;
+/// Frame classes of the dispatch table; `BROADCAST + i` is the profile's
+/// broadcast frame `i` (its place in `Profile::broadcast_ids`), so decoding
+/// needs no second lookup.
+const OTHER: u16 = 0;
+const KNOWN: u16 = 1;
+const BCM_REQUEST: u16 = 2;
+const BCM_RESPONSE: u16 = 3;
+const BROADCAST: u16 = 4;
 
 /// What the analyzer counted besides the evidence record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -75,13 +75,70 @@ pub struct Analyzer<'p> {
     reassembler: Reassembler,
     protocol: Protocol,
     /// 11-bit id → class.
-    std_class: Vec<u8>,
+    std_class: Vec<u16>,
     /// 29-bit ids with a class other than [`OTHER`] (a handful at most).
-    ext_class: HashMap<u32, u8>,
+    ext_class: HashMap<u32, u16>,
     pending: Option<Pending>,
+    /// P2 / P2* in force: the defaults until a UDS session answer announces others.
+    timing: Timing,
+    exchanges: Exchanges,
+    stats: AnalyzerStats,
+}
+
+/// The profile's own requests and the answers it expects, to tell which
+/// exchange a message belongs to.
+struct Exchanges {
+    session_request: Option<Vec<u8>>,
+    session_response: Option<Vec<u8>>,
+    dtc_read_request: Option<Vec<u8>>,
     active_test_request: Option<Vec<u8>>,
     active_test_response: Option<Vec<u8>>,
-    stats: AnalyzerStats,
+}
+
+impl Exchanges {
+    fn new(profile: &Profile) -> Exchanges {
+        let bcm = profile.bcm();
+        let active = profile.active_test();
+        Exchanges {
+            session_request: bcm.session.as_ref().map(|s| s.request.clone()),
+            session_response: bcm.session.as_ref().and_then(|s| s.response_prefix.clone()),
+            dtc_read_request: bcm.dtc_read.as_ref().map(|s| s.request.clone()),
+            active_test_request: active.map(|a| a.start.request.clone()),
+            active_test_response: active.and_then(|a| a.start.response_prefix.clone()),
+        }
+    }
+
+    fn request(&self, payload: &[u8]) -> Purpose {
+        let starts = |r: &Option<Vec<u8>>| r.as_deref().is_some_and(|r| payload.starts_with(r));
+        if starts(&self.session_request) {
+            Purpose::SessionStart
+        } else if starts(&self.dtc_read_request) {
+            Purpose::DtcRead
+        } else {
+            Purpose::Other
+        }
+    }
+
+    /// The exchange a reply about `sid` belongs to; a positive session
+    /// answer must also start as the profile expects.
+    fn reply(&self, reply: Reply, payload: &[u8]) -> Purpose {
+        let sid_of = |r: &Option<Vec<u8>>| r.as_deref().and_then(<[u8]>::first).copied();
+        let sid = reply.sid();
+        let session = match reply {
+            Reply::Positive { .. } => self
+                .session_response
+                .as_deref()
+                .is_some_and(|r| payload.starts_with(r)),
+            _ => sid_of(&self.session_request) == Some(sid),
+        };
+        if session {
+            Purpose::SessionStart
+        } else if sid_of(&self.dtc_read_request) == Some(sid) {
+            Purpose::DtcRead
+        } else {
+            Purpose::Other
+        }
+    }
 }
 
 impl<'p> Analyzer<'p> {
@@ -90,7 +147,7 @@ impl<'p> Analyzer<'p> {
         let bcm = profile.bcm();
         let mut std_class = vec![OTHER; 0x800];
         let mut ext_class = HashMap::new();
-        let mut set = |id: CanId, class: u8| match id {
+        let mut set = |id: CanId, class: u16| match id {
             CanId::Standard(raw) => {
                 if let Some(slot) = std_class.get_mut(usize::from(raw)) {
                     *slot = class;
@@ -106,8 +163,9 @@ impl<'p> Analyzer<'p> {
         for raw in 0x700u16..=0x7FF {
             set(CanId::Standard(raw), KNOWN);
         }
-        for id in profile.broadcast_ids() {
-            set(id, BROADCAST);
+        for (i, id) in profile.broadcast_ids().enumerate() {
+            let class = u16::try_from(i).ok().and_then(|i| BROADCAST.checked_add(i));
+            set(id, class.unwrap_or(KNOWN));
         }
         // The BCM's ids last: a diagnostic id is never also decoded as a signal.
         set(bcm.request_id, BCM_REQUEST);
@@ -115,7 +173,6 @@ impl<'p> Analyzer<'p> {
         let mut reassembler = Reassembler::new();
         reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
         let protocol: Protocol = bcm.protocol.into();
-        let active = profile.active_test();
         Analyzer {
             profile,
             ev: Evidence::new(profile),
@@ -124,10 +181,16 @@ impl<'p> Analyzer<'p> {
             std_class,
             ext_class,
             pending: None,
-            active_test_request: active.map(|a| a.start.request.clone()),
-            active_test_response: active.and_then(|a| a.start.response_prefix.clone()),
+            timing: Timing::DEFAULT,
+            exchanges: Exchanges::new(profile),
             stats: AnalyzerStats::default(),
         }
+    }
+
+    /// How much of each series the evidence keeps (see [`SeriesLimits`]).
+    /// Call before feeding.
+    pub fn set_series_limits(&mut self, limits: SeriesLimits) {
+        self.ev.set_limits(limits);
     }
 
     /// The profile this analyzer reads frames with.
@@ -150,12 +213,13 @@ impl<'p> Analyzer<'p> {
                     self.message(m);
                 }
             }
-            BROADCAST => {
+            OTHER | KNOWN => {}
+            broadcast => {
                 let ev = &mut self.ev;
+                let index = usize::from(broadcast - BROADCAST);
                 self.profile
-                    .decode_broadcast(frame, |item, role, v| ev.record(role, v, t, item));
+                    .decode_broadcast_at(index, frame, |item, role, v| ev.record(role, v, t, item));
             }
-            _ => {}
         }
     }
 
@@ -168,7 +232,7 @@ impl<'p> Analyzer<'p> {
     pub fn wanted_standard_ids(&self) -> impl Iterator<Item = u16> + '_ {
         (0u16..)
             .zip(&self.std_class)
-            .filter(|(_, c)| matches!(**c, BCM_REQUEST | BCM_RESPONSE | BROADCAST))
+            .filter(|(_, c)| **c >= BCM_REQUEST)
             .map(|(id, _)| id)
     }
 
@@ -191,7 +255,7 @@ impl<'p> Analyzer<'p> {
     }
 
     #[inline]
-    fn class(&self, id: CanId) -> u8 {
+    fn class(&self, id: CanId) -> u16 {
         match id {
             CanId::Standard(raw) => self
                 .std_class
@@ -232,7 +296,7 @@ impl<'p> Analyzer<'p> {
         {
             self.stats.unanswered_requests += 1;
             if let Some(p) = self.pending.take() {
-                self.ev.bcm_unanswered(p.t_us);
+                self.ev.bcm(p.t_us, BcmEvent::Unanswered);
                 if p.active_test {
                     self.ev.active_test_sent(p.t_us, false);
                 }
@@ -256,12 +320,14 @@ impl<'p> Analyzer<'p> {
     }
 
     fn request(&mut self, t: u64, start_us: u64, payload: &[u8]) {
-        self.ev.bcm_request(t, payload);
+        self.ev
+            .bcm(t, BcmEvent::Request(self.exchanges.request(payload)));
         let Some(&sid) = payload.first() else { return };
         if diag::no_response_expected(self.protocol, payload) {
             return;
         }
         let active_test = self
+            .exchanges
             .active_test_request
             .as_deref()
             .is_some_and(|r| payload.starts_with(r));
@@ -271,43 +337,50 @@ impl<'p> Analyzer<'p> {
         self.pending = Some(Pending {
             sid,
             t_us: start_us,
-            deadline_us: t.saturating_add(P2_US),
+            deadline_us: t.saturating_add(self.timing.p2_us),
             active_test,
         });
     }
 
     fn response(&mut self, t: u64, payload: &[u8]) {
-        self.ev.bcm_response(t, payload);
-        let Some(&first) = payload.first() else {
+        let Some(reply) = Reply::parse(payload) else {
+            self.ev.bcm(t, BcmEvent::Unreadable);
             return;
         };
-        if first == diag::NEGATIVE_RESPONSE_SID {
-            let (sid, nrc) = (payload.get(1).copied(), payload.get(2).copied());
-            if nrc == Some(0x78) {
+        let purpose = self.exchanges.reply(reply, payload);
+        let sid = reply.sid();
+        match reply {
+            Reply::Pending { .. } => {
+                self.ev.bcm(t, BcmEvent::Pending);
                 self.stats.response_pending += 1;
-                if let Some(p) = self.pending.as_mut().filter(|p| Some(p.sid) == sid) {
-                    p.deadline_us = t.saturating_add(P2_STAR_US);
+                let p2_star = self.timing.p2_star_us;
+                if let Some(p) = self.pending.as_mut().filter(|p| p.sid == sid) {
+                    p.deadline_us = t.saturating_add(p2_star);
                 }
                 return;
             }
-            if let Some(p) = self.pending.take_if(|p| Some(p.sid) == sid) {
-                if p.active_test {
-                    self.ev.active_test_sent(p.t_us, false);
+            Reply::Negative { nrc, .. } => {
+                self.ev.bcm(t, BcmEvent::Negative { sid, nrc, purpose });
+                if let Some(p) = self.pending.take_if(|p| p.sid == sid) {
+                    if p.active_test {
+                        self.ev.active_test_sent(p.t_us, false);
+                    }
                 }
+                return;
             }
-            return;
+            Reply::Positive { .. } => self.ev.bcm(t, BcmEvent::Positive(purpose)),
         }
-        let answered = self
-            .pending
-            .take_if(|p| first == p.sid.wrapping_add(diag::POSITIVE_OFFSET));
-        if let Some(p) = &answered {
-            if p.active_test {
-                let accepted = self
-                    .active_test_response
-                    .as_deref()
-                    .is_none_or(|r| payload.starts_with(r));
-                self.ev.active_test_sent(p.t_us, accepted);
-            }
+        if purpose == Purpose::SessionStart && self.protocol == Protocol::Uds {
+            self.timing = Timing::announced(payload).unwrap_or(Timing::DEFAULT);
+        }
+        let answered = self.pending.take_if(|p| reply.is_positive_to(p.sid));
+        if let Some(p) = answered.filter(|p| p.active_test) {
+            let accepted = self
+                .exchanges
+                .active_test_response
+                .as_deref()
+                .is_none_or(|r| payload.starts_with(r));
+            self.ev.active_test_sent(p.t_us, accepted);
         }
         if self.stats.vin.is_none() {
             self.stats.vin = vin_in_reply(payload);
@@ -322,7 +395,7 @@ impl<'p> Analyzer<'p> {
         }
         // Trouble codes: OBD-II answers (`43 …`) come on the same ids as UDS
         // on an OBD ECU, so the reply SID picks the codec.
-        let protocol = if (0x41..=0x4A).contains(&first) {
+        let protocol = if diag::obd::is_obd_service(sid) {
             Protocol::Obd
         } else {
             self.protocol
@@ -334,8 +407,14 @@ impl<'p> Analyzer<'p> {
         // OBD-II lists codes without a status byte (describe gives 0).
         let with_status = protocol != Protocol::Obd;
         for rec in &d.dtcs {
-            self.ev
-                .dtc(&rec.dtc.to_string(), with_status.then_some(rec.status), t);
+            let status = with_status.then_some(rec.status);
+            self.ev.bcm(
+                t,
+                BcmEvent::Dtc {
+                    dtc: rec.dtc,
+                    status,
+                },
+            );
         }
     }
 }
@@ -456,12 +535,15 @@ mod tests {
         }
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(ev.reachability.session_start, SessionStart::Answered);
-        let codes: Vec<(&str, Option<u8>)> = ev
+        let codes: Vec<(String, Option<u8>)> = ev
             .dtcs
             .iter()
-            .map(|d| (d.code.as_str(), d.status))
+            .map(|d| (d.code.to_string(), d.status))
             .collect();
-        assert_eq!(codes, vec![("B2562", Some(0x09)), ("U1000", Some(0x08))]);
+        assert_eq!(
+            codes,
+            vec![("B2562".into(), Some(0x09)), ("U1000".into(), Some(0x08))]
+        );
         assert_eq!(ev.release_attempts.len(), 1, "{:#?}", ev.release_attempts);
         let r = &ev.release_attempts[0];
         assert_eq!(r.input, ReleaseInput::Cabin);
@@ -484,12 +566,12 @@ mod tests {
         a.feed(&sf(req, &[0x03], 0));
         a.feed(&sf(resp, &[0x43, 0x02, 0x05, 0x62, 0xD0, 0x00], 10_000));
         let (ev, _) = a.finish(Observations::default());
-        let codes: Vec<(&str, Option<u8>)> = ev
+        let codes: Vec<(String, Option<u8>)> = ev
             .dtcs
             .iter()
-            .map(|d| (d.code.as_str(), d.status))
+            .map(|d| (d.code.to_string(), d.status))
             .collect();
-        assert_eq!(codes, [("P0562", None), ("U1000", None)]);
+        assert_eq!(codes, [("P0562".into(), None), ("U1000".into(), None)]);
     }
 
     #[test]
@@ -497,18 +579,121 @@ mod tests {
         let p = l33();
         let mut a = Analyzer::new(&p);
         a.feed(&sf(0x745, &[0x10, 0xC0], 0));
-        a.feed(&f(0x60D, &[0; 8], P2_US)); // at the deadline: not yet late
+        a.feed(&f(0x60D, &[0; 8], Timing::DEFAULT.p2_us)); // at the deadline: not yet late
         assert_eq!(a.stats().unanswered_requests, 0);
-        a.feed(&f(0x60D, &[0; 8], P2_US + 1));
+        a.feed(&f(0x60D, &[0; 8], Timing::DEFAULT.p2_us + 1));
         assert_eq!(a.stats().unanswered_requests, 1);
         // responsePending moves the deadline to P2*.
         a.feed(&sf(0x745, &[0x21, 0x44], S));
         a.feed(&sf(0x765, &[0x7F, 0x21, 0x78], S + 1000));
-        a.feed(&f(0x60D, &[0; 8], S + 1000 + P2_STAR_US));
-        a.feed(&sf(0x765, &[0x61, 0x44, 0, 0], S + 1000 + P2_STAR_US));
+        a.feed(&f(0x60D, &[0; 8], S + 1000 + Timing::DEFAULT.p2_star_us));
+        a.feed(&sf(
+            0x765,
+            &[0x61, 0x44, 0, 0],
+            S + 1000 + Timing::DEFAULT.p2_star_us,
+        ));
         let (ev, stats) = a.finish(Observations::default());
         assert_eq!(stats.unanswered_requests, 1);
         assert_eq!(ev.reachability.session_start, SessionStart::NoAnswer);
+    }
+
+    fn ford() -> Profile {
+        profile::load("ford-fusion-2013-2020").unwrap()
+    }
+
+    /// Ford BCM: tester 0x726, BCM 0x72E (UDS).
+    fn ford_unanswered_after(a: &mut Analyzer<'_>, t: u64, wait: u64) -> u64 {
+        a.feed(&sf(0x726, &[0x22, 0xD1, 0x00], t));
+        a.feed(&f(0x3B1, &[0; 8], t + wait));
+        a.stats().unanswered_requests
+    }
+
+    /// A Ford BCM session whose answer announces P2 10 ms, P2* 1 s.
+    fn announced_10ms_1s(p: &Profile) -> Analyzer<'_> {
+        let mut a = Analyzer::new(p);
+        a.feed(&sf(0x726, &[0x10, 0x03], 0));
+        a.feed(&sf(0x72E, &[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64], 5_000));
+        a
+    }
+
+    /// `50 03 00 0A 00 64`: P2 10 ms, P2* 1 s; the analyzer waits those
+    /// plus the transport margin, not the defaults.
+    #[test]
+    fn announced_p2_and_p2_star_replace_the_defaults() {
+        let p = ford();
+        let mut a = announced_10ms_1s(&p);
+        let t = Timing::announced(&[0x50, 0x03, 0x00, 0x0A, 0x00, 0x64]).unwrap();
+        assert_eq!(t.p2_us, 10_000 + Timing::MARGIN_US);
+        assert_eq!(t.p2_star_us, 1_000_000 + Timing::MARGIN_US);
+        assert!(t.p2_us < Timing::DEFAULT.p2_us);
+        // Late by the announced P2, early by the default one.
+        assert_eq!(ford_unanswered_after(&mut a, S, t.p2_us + 1), 1);
+        // responsePending: P2* as announced.
+        a.feed(&sf(0x726, &[0x22, 0xD1, 0x00], 2 * S));
+        a.feed(&sf(0x72E, &[0x7F, 0x22, 0x78], 2 * S + 1_000));
+        a.feed(&f(0x3B1, &[0; 8], 2 * S + 1_000 + t.p2_star_us));
+        assert_eq!(a.stats().unanswered_requests, 1);
+        a.feed(&f(0x3B1, &[0; 8], 2 * S + 1_001 + t.p2_star_us));
+        assert_eq!(a.stats().unanswered_requests, 2);
+        assert_eq!(a.stats().response_pending, 1);
+    }
+
+    /// A session answer without timing bytes (`50 03`) means the defaults,
+    /// also after a module announced others.
+    #[test]
+    fn session_answer_without_timing_uses_the_defaults() {
+        let p = ford();
+        let mut a = announced_10ms_1s(&p);
+        a.feed(&sf(0x726, &[0x10, 0x03], S));
+        a.feed(&sf(0x72E, &[0x50, 0x03], S + 5_000));
+        assert_eq!(Timing::announced(&[0x50, 0x03]), None);
+        assert_eq!(ford_unanswered_after(&mut a, 2 * S, 100_000), 0);
+        a.feed(&sf(0x72E, &[0x62, 0xD1, 0x00, 0x00], 2 * S + 120_000));
+        assert_eq!(
+            ford_unanswered_after(&mut a, 3 * S, Timing::DEFAULT.p2_us + 1),
+            1
+        );
+        let (ev, _) = a.finish(Observations::default());
+        assert_eq!(ev.reachability.session_start, SessionStart::Answered);
+    }
+
+    /// Replies become typed events: a refusal keeps its `Nrc`, a negative
+    /// answer is listed with it, responsePending is neither.
+    #[test]
+    fn replies_become_typed_events() {
+        let p = ford();
+        let mut a = Analyzer::new(&p);
+        let conversation: [(u16, &[u8], u64); 6] = [
+            (0x726, &[0x10, 0x03], 0),
+            (0x72E, &[0x7F, 0x10, 0x78], 5_000),
+            (0x72E, &[0x7F, 0x10, 0x22], 50_000),
+            (0x726, &[0x22, 0xD1, 0x00], S),
+            (0x72E, &[0x7F, 0x22, 0x31], S + 5_000),
+            (0x72E, &[0x7F], S + 6_000),
+        ];
+        for (id, payload, t) in conversation {
+            a.feed(&sf(id, payload, t));
+        }
+        let (ev, stats) = a.finish(Observations::default());
+        assert_eq!(
+            ev.reachability.session_start,
+            SessionStart::Refused(diag::Nrc::ConditionsNotCorrect)
+        );
+        let negs: Vec<(u8, diag::Nrc)> = ev
+            .negative_responses
+            .iter()
+            .map(|n| (n.sid, n.nrc))
+            .collect();
+        assert_eq!(
+            negs,
+            [
+                (0x10, diag::Nrc::ConditionsNotCorrect),
+                (0x22, diag::Nrc::RequestOutOfRange)
+            ]
+        );
+        assert_eq!(stats.response_pending, 1);
+        assert_eq!(stats.unanswered_requests, 0);
+        assert_eq!(ev.reachability.diag_responses, 4);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Unattended};
 use crate::diagnose::{self, DiagnoseError, ProfileChoice, Report};
-use crate::evidence::{ObservationError, Observations};
+use crate::evidence::{ObservationError, Observations, SeriesLimits};
 use crate::profile::Profile;
 use crate::tester::Shutdown;
 use crate::transport::IfaceSpec;
@@ -424,8 +424,15 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
                 Ok(chosen) => chosen,
                 Err(e) => return Err((None, JobError::Profile(Arc::clone(e)))),
             };
-            diagnose::replay_with(path, opts.read, profile, choice.clone(), observations)
-                .map_err(|e| (Some(profile.id.clone()), e.into()))
+            diagnose::replay_with(
+                path,
+                opts.read,
+                profile,
+                choice.clone(),
+                observations,
+                SeriesLimits::BOUNDED,
+            )
+            .map_err(|e| (Some(profile.id.clone()), e.into()))
         }
         JobSource::Iface(iface) => {
             live_job(iface, &job.profile, observations, opts).map_err(|e| (None, e.into()))

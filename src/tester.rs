@@ -24,14 +24,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::diag::client::{ClientConfig, ClientError, ClientEvent, RequestId};
+use crate::diag::client::{ClientConfig, ClientError, ClientEvent, RequestId, Timing};
 use crate::diag::{kwp, service_name, uds, Client, Nrc, Protocol};
 use crate::frame::{CanFrame, CanId, Direction};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpError, IsoTpEvent};
 use crate::transport::{BusError, CanBus, LinkHint};
-
-/// Margin added to the P2 / P2* a UDS module announces, for the transport.
-const TIMING_MARGIN_US: u64 = 50_000;
 
 /// A signal that asks the run to stop: triggered by the real SIGINT /
 /// SIGTERM handler ([`Shutdown::on_signals`]) or by a test. Cloning gives
@@ -347,13 +344,9 @@ impl<B: CanBus> Tester<B> {
         };
         let resp = self.request_positive(&req).await?;
         if self.protocol() == Protocol::Uds {
-            match uds::parse_session_control(&resp, session) {
-                Ok(t) if t.p2_ms > 0 && t.p2_star_10ms > 0 => self.client.set_timing(
-                    t.p2_us().saturating_add(TIMING_MARGIN_US),
-                    t.p2_star_us().saturating_add(TIMING_MARGIN_US),
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::debug!("session response without usable timing: {e}"),
+            match Timing::announced(&resp) {
+                Some(t) => self.client.set_timing(t.p2_us, t.p2_star_us),
+                None => tracing::debug!("session response without usable timing"),
             }
         }
         self.client

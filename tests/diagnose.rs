@@ -1402,3 +1402,56 @@ fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
         assert_eq!(replay["verdicts"][0]["id"], "valet-lockout");
     }
 }
+
+/// A long capture's report stays small: the door lock bit of 0x358 toggles
+/// on every frame for a minute; by default the report lists a few changes
+/// and says how many it saw, `--full-series` lists every one.
+#[test]
+fn full_series_lists_every_change_and_the_default_summarises() {
+    let mut log = String::new();
+    for i in 0..6_000u64 {
+        let t = T0 + i * 10 * MS;
+        let bit = i % 2;
+        writeln!(
+            log,
+            "({}.{:06}) can0 358#00000000000{bit}0000",
+            t / S,
+            t % S
+        )
+        .unwrap();
+    }
+    let path =
+        std::env::temp_dir().join(format!("trunkdiag-full-series-{}.log", std::process::id()));
+    std::fs::write(&path, log).unwrap();
+    let l33 = vec!["--profile".to_owned(), "nissan-altima-2013-2018".to_owned()];
+    let (_, bounded) = diagnose_json(&path, &l33);
+    let (_, full) = diagnose_json(
+        &path,
+        &[l33.clone(), vec!["--full-series".to_owned()]].concat(),
+    );
+    std::fs::remove_file(&path).unwrap();
+    let door = |j: &serde_json::Value| {
+        j["evidence"]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["role"] == "driver_door_locked")
+            .cloned()
+            .unwrap()
+    };
+    let (b, f) = (door(&bounded), door(&full));
+    assert_eq!(b["changes_seen"], 6_000);
+    assert!(b["changes"].as_array().unwrap().len() <= 24, "{b:#}");
+    assert_eq!(bounded["evidence"]["series_summary"]["full"], false);
+    let note = bounded["evidence"]["series_summary"]["note"]
+        .as_str()
+        .unwrap();
+    // Both lock bits of 0x358: 6,000 changes of one, the first reading of the other.
+    assert!(note.contains("of 6001 value change(s) kept"), "{note}");
+    assert_eq!(f["changes"].as_array().unwrap().len(), 6_000);
+    assert_eq!(full["evidence"]["series_summary"]["full"], true);
+    assert_eq!(
+        bounded["evidence"]["series_summary"]["lock_changes_seen"],
+        5_999
+    );
+}

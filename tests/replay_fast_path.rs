@@ -139,6 +139,22 @@ fn same_evidence_and_verdict_on_a_generated_large_capture() {
     }
 }
 
+/// The dense workload: a quarter of the frames on the profile's ids, every
+/// signal bit changing on every frame (the decoding's worst case).
+#[test]
+fn same_evidence_and_verdict_on_a_generated_dense_capture() {
+    let mut log = Vec::new();
+    gen::generate_workload(100_000, gen::Workload::Dense, &mut log).unwrap();
+    let altima = profile::load("nissan-altima-2013-2018").unwrap();
+    let simple = simple_path(&altima, &log, ReadOptions::default()).unwrap();
+    assert_eq!(simple.0["frames_seen"], 100_000);
+    let changes = simple.0["series_summary"]["changes_seen"].as_u64().unwrap();
+    assert!(changes > 20_000, "{changes} changes");
+    for p in profiles() {
+        assert_same(&p, &log, "generated 100k-frame dense capture");
+    }
+}
+
 /// Frames a random log is made of: the BCM pairs of the bundled profiles
 /// with meaningful payloads, their broadcasts, known, unknown and
 /// diagnostic ids, 29-bit ids, and the other frame kinds.

@@ -19,6 +19,12 @@
 //!   periods here are shortened so the bus carries about 4,000 frames/s, the
 //!   most a 500 kbit/s bus holds, which is what a shop's worst capture looks
 //!   like to a parser.
+//!
+//! [`Workload::Dense`] is the worst case for the decoding behind the parser:
+//! the four ids the profile decodes (0x60D, 0x358, 0x284, 0x6F6) come about
+//! every 2.5 ms (0x6F6 every 10 ms), a quarter of the frames, and every
+//! signal bit they carry (lid, ignition, trunk request, door locks, speed,
+//! voltage) takes a new random value on every frame.
 
 use std::io::{self, Write};
 
@@ -64,6 +70,25 @@ const SCHEDULE: &[(u16, u64, usize)] = &[
     (0x6F6, 100_000, 8),
 ];
 
+/// Which capture to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// The profile's ids at their (shortened) real periods, signals steady:
+    /// about 8 % of the frames, few changes.
+    Sparse,
+    /// The profile's ids about a quarter of the frames, their signal bits
+    /// changing on every frame.
+    Dense,
+}
+
+/// Periods of the profile's ids in the dense workload.
+const DENSE_PERIODS: &[(u16, u64)] = &[
+    (0x60D, 2_500),
+    (0x358, 2_500),
+    (0x284, 2_500),
+    (0x6F6, 10_000),
+];
+
 /// The diagnosis at the start: (offset from START_US in µs, id, payload).
 /// ISO-TP normal addressing, padded to 8 bytes with 0xFF by the caller.
 const CONVERSATION: &[(u64, u16, &[u8])] = &[
@@ -105,9 +130,13 @@ const FRAME_TIME_US: u64 = 230;
 /// The payload of a periodic frame, with the signals vehicles.md names held
 /// at a consistent state: ignition ON, trunk closed, doors unlocked, car
 /// standing, battery 11.8 V.
-fn payload(p: &Periodic, rng: &mut Rng, out: &mut [u8; 8]) {
+fn payload(p: &Periodic, rng: &mut Rng, out: &mut [u8; 8], workload: Workload) {
     let noise = rng.next().to_le_bytes();
     *out = noise;
+    if workload == Workload::Dense && DENSE_PERIODS.iter().any(|&(id, _)| id == p.id) {
+        // Every bit random: each decoded signal changes on (almost) every frame.
+        return;
+    }
     match p.id {
         // byte A bit 7 lid open = 0; B bit 2 ignition ON; D bit 5 request = 0.
         0x60D => *out = [0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00],
@@ -146,19 +175,31 @@ fn push_line(line: &mut Vec<u8>, ts_us: u64, id: u16, data: &[u8]) {
     line.push(b'\n');
 }
 
-/// Writes a log of exactly `frames` frames (the conversation is cut short
-/// when `frames` is smaller than it).
+/// Writes a log of exactly `frames` frames of the sparse workload (the
+/// conversation is cut short when `frames` is smaller than it).
 pub fn generate(frames: u64, out: &mut impl Write) -> io::Result<()> {
+    generate_workload(frames, Workload::Sparse, out)
+}
+
+/// Writes a log of exactly `frames` frames of `workload`.
+pub fn generate_workload(frames: u64, workload: Workload, out: &mut impl Write) -> io::Result<()> {
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    let period_of = |id: u16, period_us: u64| match workload {
+        Workload::Sparse => period_us,
+        Workload::Dense => DENSE_PERIODS
+            .iter()
+            .find(|&&(d, _)| d == id)
+            .map_or(period_us, |&(_, p)| p),
+    };
     let mut periodic: Vec<Periodic> = SCHEDULE
         .iter()
         .enumerate()
         .map(|(i, &(id, period_us, len))| Periodic {
             id,
-            period_us,
+            period_us: period_of(id, period_us),
             len,
             // Spread the phases so the ids do not all fall due together.
-            next_us: START_US + (i as u64 * 397) % period_us,
+            next_us: START_US + (i as u64 * 397) % period_of(id, period_us),
             counter: 0,
         })
         .collect();
@@ -187,7 +228,7 @@ pub fn generate(frames: u64, out: &mut impl Write) -> io::Result<()> {
             }
             _ => match periodic.get_mut(idx) {
                 Some(p) => {
-                    payload(p, &mut rng, &mut data);
+                    payload(p, &mut rng, &mut data, workload);
                     p.next_us += p.period_us;
                     p.counter = p.counter.wrapping_add(1);
                     (due, p.id, p.len)

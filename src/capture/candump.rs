@@ -340,7 +340,10 @@ pub(crate) fn classic_of_len(id: CanId, data: &[u8; 8], n: usize) -> Result<CanF
 /// characters and nothing after. Returns the timestamp, the id and those
 /// characters (not yet checked to be hex digits).
 #[inline]
-fn common_header<'a>(line: &'a [u8], cache: &IfaceCache) -> Option<(u64, u16, &'a [u8])> {
+pub(crate) fn common_header<'a>(
+    line: &'a [u8],
+    cache: &IfaceCache,
+) -> Option<(u64, u16, &'a [u8])> {
     let ts = fixed_timestamp(line)?;
     let n = cache.len;
     // A byte loop: names are a few bytes, a memcmp call costs more.
@@ -374,16 +377,19 @@ fn nib(c: u8) -> u8 {
     hex::nibble(c).unwrap_or(0xFF)
 }
 
-/// The most common line of all (see [`common_header`]) read into `out`:
-/// `true` when the line has that shape, `false`, with `out` untouched, for
-/// any other line, which [`parse_line_into`] then reads (or rejects with its
-/// message). Gives exactly the frame `parse_line_into` gives for the lines
-/// it takes.
+/// The frame of the most common line of all, whose header [`common_header`]
+/// read: `true` when the data digits are all hex, `false`, with `out`
+/// untouched, otherwise (the line then goes to [`parse_line_into`], which
+/// reads it or rejects it with its message). Gives exactly the frame
+/// `parse_line_into` gives for the lines it takes.
 #[inline]
-pub(crate) fn parse_common_line(line: &[u8], cache: &IfaceCache, out: &mut CanFrame) -> bool {
-    let Some((ts, raw_id, digits)) = common_header(line, cache) else {
-        return false;
-    };
+pub(crate) fn common_frame(
+    ts: u64,
+    raw_id: u16,
+    digits: &[u8],
+    cache: &IfaceCache,
+    out: &mut CanFrame,
+) -> bool {
     // Each pair decodes on its own (no chain through one accumulator).
     let mut data = [0u8; CAN_MAX_DLEN];
     let mut bad = 0;
@@ -406,13 +412,12 @@ pub(crate) fn parse_common_line(line: &[u8], cache: &IfaceCache, out: &mut CanFr
     true
 }
 
-/// The timestamp and 11-bit id of a line [`parse_common_line`] would take,
-/// checked as fully, without building the frame: for frames a consumer
-/// only counts.
+/// True when the data digits of a line [`common_header`] read are all hex:
+/// the line is then checked as fully as [`common_frame`] checks it, for
+/// frames a consumer only counts.
 #[inline]
-pub(crate) fn peek_common_line(line: &[u8], cache: &IfaceCache) -> Option<(u64, u16)> {
-    let (ts, id, digits) = common_header(line, cache)?;
-    digits.iter().all(|c| nib(*c) <= 0x0F).then_some((ts, id))
+pub(crate) fn common_digits_ok(digits: &[u8]) -> bool {
+    digits.iter().all(|c| nib(*c) <= 0x0F)
 }
 
 /// Decodes data digits into `out`; tolerates lib.c's optional `.` between

@@ -761,16 +761,28 @@ impl CandumpStream {
             };
             match line.first() {
                 Some(b'(') => {
-                    if let Some((wanted, census)) = &mut filter {
-                        if let Some((ts, id)) = candump::peek_common_line(line, &self.iface) {
-                            if !wanted.contains(id) {
-                                census.count(id, ts);
-                                continue;
+                    // The common shape: the header read once, then the line
+                    // counted (an id nobody wants) or its frame built.
+                    if let Some((ts, id, digits)) = candump::common_header(line, &self.iface) {
+                        match &mut filter {
+                            Some((wanted, census)) if !wanted.contains(id) => {
+                                if candump::common_digits_ok(digits) {
+                                    census.count(id, ts);
+                                    continue;
+                                }
+                            }
+                            _ => {
+                                if candump::common_frame(
+                                    ts,
+                                    id,
+                                    digits,
+                                    &self.iface,
+                                    &mut self.frame,
+                                ) {
+                                    return Ok(true);
+                                }
                             }
                         }
-                    }
-                    if candump::parse_common_line(line, &self.iface, &mut self.frame) {
-                        return Ok(true);
                     }
                     match candump::parse_line_into(line, &mut self.iface, &mut self.frame) {
                         Ok(true) => {

@@ -16,7 +16,7 @@ use super::input::CaptureInput;
 use super::CliResult;
 use super::{exit, ArgError, CliError};
 use crate::diag::describe::MessageKind;
-use crate::diag::{describe, obd, Described, Dir, Protocol};
+use crate::diag::{describe, obd, Described, Dir, Protocol, Reply};
 use crate::frame::CanId;
 use crate::hex::encode_upper;
 use crate::isotp::{Addressing, Reassembled, Reassembler};
@@ -178,13 +178,11 @@ impl Plan {
 
 /// OBD-II or UDS, from the service id, for the default ids.
 fn guess_protocol(payload: &[u8], dir: Dir) -> Protocol {
-    let sid = match (dir, payload) {
-        (Dir::Response, [0x7F, sid, ..]) => *sid,
-        (Dir::Response, [sid, ..]) => sid.wrapping_sub(0x40),
-        (Dir::Request, [sid, ..]) => *sid,
-        _ => 0,
+    let sid = match dir {
+        Dir::Response => Reply::parse(payload).map(Reply::sid),
+        Dir::Request => payload.first().copied(),
     };
-    if (0x01..=0x0A).contains(&sid) {
+    if sid.is_some_and(obd::is_obd_service) {
         Protocol::Obd
     } else {
         Protocol::Uds

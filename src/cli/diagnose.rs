@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::capture::ReadOptions;
 use crate::diagnose::live::{self, LivePlan, Operator, Unattended};
 use crate::diagnose::{self, Question, Report};
-use crate::evidence::Observations;
+use crate::evidence::{Observations, SeriesLimits};
 use crate::profile::Profile;
 use crate::tester::Shutdown;
 use crate::verdict::Confidence;
@@ -99,6 +99,12 @@ pub struct DiagnoseArgs {
     /// Replay: pcap/pcapng CAN ids were stored little-endian (scapy).
     #[arg(long)]
     pub byte_swapped_ids: bool,
+    /// Replay: keep and list every value change of every item. By default
+    /// the report keeps the changes near each press and summarises the rest
+    /// (memory and report size do not grow with the capture); with this
+    /// flag both grow with it.
+    #[arg(long)]
+    pub full_series: bool,
 }
 
 impl DiagnoseArgs {
@@ -131,7 +137,12 @@ pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
             lenient: args.lenient,
             byte_swapped_ids: args.byte_swapped_ids,
         };
-        diagnose::replay(path, opts, &args.profile, observations)?
+        let series = if args.full_series {
+            SeriesLimits::FULL
+        } else {
+            SeriesLimits::BOUNDED
+        };
+        diagnose::replay(path, opts, &args.profile, observations, series)?
     } else if let Some(iface) = &args.iface {
         live_iface(&args, iface, observations)?
     } else if let Some(scenario) = &args.sim {

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use crate::diagnose::Report;
-use crate::evidence::{ItemSeries, ReleaseAttempt, Seen};
+use crate::evidence::{Change, ItemSeries, ReleaseAttempt, Seen};
 use crate::profile::{ReleaseInput, Role};
 use crate::verdict::{outcome, Confidence, Outcome, Verdict};
 
@@ -287,14 +287,22 @@ fn timeline(h: &mut String, r: &Report) {
             i + 1
         );
     }
+    let mut counted = 0;
     for (li, (_, name, unit, series)) in lanes.iter().enumerate() {
         let y = TOP + LANE_H * li as f64;
+        let gaps = summarised(series);
+        counted += gaps;
+        let name = if gaps > 0 {
+            format!("{name} ≈")
+        } else {
+            (*name).to_owned()
+        };
         let _ = writeln!(
             h,
             "<g class=\"lane\"><text class=\"lane-name\" x=\"4\" y=\"{:.1}\">{}</text>\
              <line class=\"base\" x1=\"{LABEL_W}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>",
             y + LANE_H * 0.6,
-            esc(name),
+            esc(&name),
             WIDTH - 10.0,
             y + LANE_H - 6.0,
             y + LANE_H - 6.0
@@ -341,7 +349,32 @@ fn timeline(h: &mut String, r: &Report) {
     }
     h.push_str("\n</svg>\n<figcaption>Filled bars: the signal is set (request, output, lid open, lockout, ignition). \
         Lines: measured values. Numbered marks: each press, with ✓ lid opened, ○ lid already open, ✕ BCM did not drive the opener, \
-        ■ lid stayed shut, ? not watched. Shaded bands: the watch window after each press.</figcaption>\n</figure>\n</section>\n");
+        ■ lid stayed shut, ? not watched. Shaded bands: the watch window after each press.");
+    if counted > 0 {
+        let _ = write!(
+            h,
+            " ≈: away from the presses the record keeps counts, not every change; {counted} change(s) are counted there and not drawn (`--full-series` keeps them)."
+        );
+    }
+    h.push_str("</figcaption>\n</figure>\n</section>\n");
+}
+
+/// What the record kept of a series: the first changes of the capture (its
+/// sample) and every change near a press, in time order. Elsewhere the
+/// record keeps counts, so the lane shows the last known value there.
+fn points(s: &ItemSeries) -> Vec<Change> {
+    let mut p: Vec<Change> = s.sample.iter().chain(s.changes.iter()).copied().collect();
+    p.sort_by_key(|c| c.t_us);
+    p.dedup_by_key(|c| c.t_us);
+    p
+}
+
+/// Changes the record counted but did not keep, over a lane's series.
+fn summarised(series: &[&ItemSeries]) -> u64 {
+    series
+        .iter()
+        .map(|s| s.changes_seen.saturating_sub(points(s).len() as u64))
+        .sum()
 }
 
 /// Columns a lane is quantised to: at most one state change per column.
@@ -354,7 +387,8 @@ fn set_columns(series: &[&ItemSeries], t0: u64, span: u64, n: usize) -> Vec<bool
     let mut cols = vec![false; n];
     let col = |t: u64| ((t.saturating_sub(t0) as f64 / span as f64) * n as f64) as usize;
     for s in series {
-        let mut iter = s.changes.iter().peekable();
+        let pts = points(s);
+        let mut iter = pts.iter().peekable();
         while let Some(c) = iter.next() {
             if c.value == 0.0 {
                 continue;
@@ -419,7 +453,7 @@ fn analog_lane(
     for s in series {
         // One point per column: the last value in it.
         let mut pts: Vec<(usize, f64)> = Vec::new();
-        for c in &s.changes {
+        for c in &points(s) {
             let col = ((c.t_us.saturating_sub(t0) as f64 / span as f64) * n as f64) as usize;
             match pts.last_mut() {
                 Some(p) if p.0 == col => p.1 = c.value,
@@ -523,7 +557,7 @@ fn dtcs(h: &mut String, r: &Report) {
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&d.code),
+            esc(&d.code.to_string()),
             esc(&status),
             esc(&d.meaning),
             if d.verified { "yes" } else { "no" }

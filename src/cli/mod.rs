@@ -241,8 +241,6 @@ impl CliError {
     }
 }
 
-/// An interface name as the kernel takes it.
-
 /// What every command returns: its exit code (0 or 1), or why it failed.
 pub type CliResult<T> = Result<T, CliError>;
 

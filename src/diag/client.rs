@@ -46,6 +46,38 @@ pub enum KwpIoRestore {
     ReturnControlParameter,
 }
 
+/// The answer deadlines a tester applies: P2 for the first answer, P2*
+/// after each responsePending. The one definition for the client and the
+/// analyzer that pairs requests with replies in a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub p2_us: u64,
+    pub p2_star_us: u64,
+}
+
+impl Timing {
+    /// Until a module announces its own: UDS server defaults (P2 50 ms,
+    /// P2* 5 s) plus transport margin; KWP on CAN behaves alike.
+    pub const DEFAULT: Timing = Timing {
+        p2_us: 150_000,
+        p2_star_us: 5_000_000,
+    };
+    /// Added to the P2 / P2* a module announces, for the transport.
+    pub const MARGIN_US: u64 = 50_000;
+
+    /// The timing a UDS session-control answer announces
+    /// (`50 <session> <P2 hi lo> <P2* hi lo>`), plus [`MARGIN_US`](Self::MARGIN_US);
+    /// `None` for an answer without timing bytes (`50 03`) or with zeros.
+    pub fn announced(session_answer: &[u8]) -> Option<Timing> {
+        let session = *session_answer.get(1)?;
+        let t = uds::parse_session_control(session_answer, session).ok()?;
+        (t.p2_ms > 0 && t.p2_star_10ms > 0).then(|| Timing {
+            p2_us: t.p2_us().saturating_add(Self::MARGIN_US),
+            p2_star_us: t.p2_star_us().saturating_add(Self::MARGIN_US),
+        })
+    }
+}
+
 /// Timing and retry policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -85,8 +117,8 @@ impl ClientConfig {
     pub fn uds() -> Self {
         ClientConfig {
             protocol: Protocol::Uds,
-            p2_us: 150_000,
-            p2_star_us: 5_000_000,
+            p2_us: Timing::DEFAULT.p2_us,
+            p2_star_us: Timing::DEFAULT.p2_star_us,
             busy_retries: 3,
             busy_delay_us: 100_000,
             s3_keepalive_us: Some(2_000_000),

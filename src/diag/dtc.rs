@@ -76,7 +76,8 @@ impl System {
         }
     }
 
-    fn word(self) -> &'static str {
+    /// The system in words: `body`, `network communication`.
+    pub fn word(self) -> &'static str {
         match self {
             System::Powertrain => "powertrain",
             System::Chassis => "chassis",

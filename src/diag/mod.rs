@@ -21,7 +21,7 @@ pub mod nrc;
 pub mod obd;
 pub mod uds;
 
-pub use client::{Client, ClientConfig, ClientError, ClientEvent, RequestId};
+pub use client::{Client, ClientConfig, ClientError, ClientEvent, RequestId, Timing};
 pub use describe::{describe, Described, Dir};
 pub use dtc::{Dtc, DtcRecord};
 pub use nrc::Nrc;
@@ -42,6 +42,53 @@ pub const NEGATIVE_RESPONSE_SID: u8 = 0x7F;
 pub const POSITIVE_OFFSET: u8 = 0x40;
 /// Suppress-positive-response bit of a UDS sub-function byte.
 pub const SPRMIB: u8 = 0x80;
+
+/// What a module's answer is at the service level: the one reading of
+/// `7F <sid> <nrc>`, responsePending and `SID + 0x40` for every caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// A positive response to the request SID `sid`.
+    Positive { sid: u8 },
+    /// A negative response (`7F sid nrc`) with any code but responsePending.
+    Negative { sid: u8, nrc: Nrc },
+    /// `7F sid 78`: the answer comes later, within P2*.
+    Pending { sid: u8 },
+}
+
+impl Reply {
+    /// Reads a whole response payload; `None` for an empty one or a
+    /// negative response cut short before its code.
+    pub fn parse(payload: &[u8]) -> Option<Reply> {
+        let (&first, rest) = payload.split_first()?;
+        if first != NEGATIVE_RESPONSE_SID {
+            return Some(Reply::Positive {
+                sid: first.wrapping_sub(POSITIVE_OFFSET),
+            });
+        }
+        let (&sid, &code) = (rest.first()?, rest.get(1)?);
+        Some(match Nrc::from(code) {
+            Nrc::ResponsePending => Reply::Pending { sid },
+            nrc => Reply::Negative { sid, nrc },
+        })
+    }
+
+    /// The request SID this reply is about.
+    pub fn sid(self) -> u8 {
+        match self {
+            Reply::Positive { sid } | Reply::Negative { sid, .. } | Reply::Pending { sid } => sid,
+        }
+    }
+
+    /// True for a positive answer to a request starting with `sid`.
+    pub fn is_positive_to(self, sid: u8) -> bool {
+        self == Reply::Positive { sid }
+    }
+}
+
+/// The negative response `7F <sid> <nrc>`.
+pub fn negative(sid: u8, nrc: Nrc) -> Vec<u8> {
+    vec![NEGATIVE_RESPONSE_SID, sid, nrc.code()]
+}
 
 /// Why a diagnostic message could not be decoded. One enum for the codec
 /// layer (UDS, KWP, OBD and trouble codes); the client has its own.

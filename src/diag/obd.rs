@@ -41,6 +41,12 @@ pub fn request_id_for(response_id: u16) -> Option<u16> {
         .then(|| response_id - 8)
 }
 
+/// True for the request SID of an OBD-II mode (0x01-0x0A), as a positive
+/// answer `0x41`-`0x4A` names it.
+pub fn is_obd_service(sid: u8) -> bool {
+    (0x01..=0x0A).contains(&sid)
+}
+
 /// The J1979 name of a mode (request or response SID).
 pub fn service_name(sid: u8) -> &'static str {
     let mode = if (0x41..=0x4A).contains(&sid) {

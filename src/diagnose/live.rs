@@ -101,7 +101,8 @@ impl Feed<'_> {
         self.analyzer
             .evidence()
             .series_of(role)
-            .filter_map(|s| s.changes.last().map(|c| (s.last_us, c.value)))
+            .filter(|s| s.samples > 0)
+            .map(|s| (s.last_us, s.last_value))
             .max_by_key(|x| x.0)
             .map(|x| x.1)
     }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::analyzer::{Analyzer, AnalyzerStats, VinScanner};
 use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, SeriesLimits};
 use crate::frame::CanId;
 use crate::observation::ObservationKey;
 pub use crate::observation::{Observations, Question};
@@ -100,7 +100,7 @@ pub struct SourceInfo {
 /// A DTC as the report shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DtcLine {
-    pub code: String,
+    pub code: Dtc,
     pub status: Option<u8>,
     /// Status bit names (UDS layout; the project's BCMs use it).
     pub status_bits: Vec<&'static str>,
@@ -168,14 +168,10 @@ impl Report {
 }
 
 fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
-    let meaning = profile.dtc_meaning(&d.code);
-    let generic = d
-        .code
-        .parse::<Dtc>()
-        .map(Dtc::description)
-        .unwrap_or_else(|_| "unrecognised code".to_owned());
+    let meaning = profile.dtc_meaning_of(d.code);
+    let generic = d.code.description();
     DtcLine {
-        code: d.code.clone(),
+        code: d.code,
         status: d.status,
         status_bits: d.status.map(|s| UdsStatus(s).names()).unwrap_or_default(),
         meaning: meaning.map_or(generic, |m| m.meaning.clone()),
@@ -269,6 +265,7 @@ pub fn replay(
     opts: ReadOptions,
     profile_spec: &str,
     observations: Observations,
+    series: SeriesLimits,
 ) -> Result<(Profile, Report), DiagnoseError> {
     // `auto` needs the VIN before the profile: one quick pass first.
     let vin = if profile_spec == "auto" {
@@ -277,7 +274,7 @@ pub fn replay(
         None
     };
     let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
-    let report = replay_with(path, opts, &profile, choice, observations)?;
+    let report = replay_with(path, opts, &profile, choice, observations, series)?;
     Ok((profile, report))
 }
 
@@ -309,9 +306,11 @@ pub fn replay_with(
     profile: &Profile,
     choice: ProfileChoice,
     observations: Observations,
+    series: SeriesLimits,
 ) -> Result<Report, DiagnoseError> {
     let mut reader = CaptureReader::open(path, opts)?;
     let mut analyzer = Analyzer::new(profile);
+    analyzer.set_series_limits(series);
     feed_capture(&mut reader, &mut analyzer)?;
     let (evidence, stats) = analyzer.finish(observations);
     let mut notes = Vec::new();

@@ -256,9 +256,10 @@ pub struct Field {
 
 impl Field {
     /// Physical value (`raw × scale + offset`), or `None` if the payload is too short.
+    #[inline]
     pub fn decode(&self, data: &[u8]) -> Option<f64> {
-        let raw = self.bits.extract(data)?;
-        Some(raw as f64 * self.scale + self.offset)
+        let raw = self.bits.extract_f64(data)?;
+        Some(raw * self.scale + self.offset)
     }
 
     /// The inverse of [`decode`](Self::decode): writes the physical value
@@ -506,21 +507,27 @@ impl Profile {
 
     /// Decodes every signal of a broadcast frame the profile knows, calling
     /// `sink(item, role, value)` per signal that fits in the frame. Returns
-    /// false when the frame is not a profile broadcast frame. Hot path: one
-    /// hash lookup, no allocation.
-    pub fn decode_broadcast(
+    /// false when the frame is not a profile broadcast frame. One hash
+    /// lookup, no allocation.
+    pub fn decode_broadcast(&self, frame: &CanFrame, sink: impl FnMut(ItemRef, Role, f64)) -> bool {
+        match self.frame_index.get(&frame.id) {
+            Some(&i) => self.decode_broadcast_at(i, frame, sink),
+            None => false,
+        }
+    }
+
+    /// [`decode_broadcast`](Self::decode_broadcast) for a caller that
+    /// already knows the frame's place in [`broadcast_ids`](Self::broadcast_ids)
+    /// (no hash lookup); false when `index` is out of range or the frame
+    /// is not a data frame.
+    #[inline]
+    pub fn decode_broadcast_at(
         &self,
+        index: usize,
         frame: &CanFrame,
         mut sink: impl FnMut(ItemRef, Role, f64),
     ) -> bool {
-        if !frame.is_data() {
-            return false;
-        }
-        let Some(f) = self
-            .frame_index
-            .get(&frame.id)
-            .and_then(|&i| self.frames.get(i))
-        else {
+        let Some(f) = self.frames.get(index).filter(|_| frame.is_data()) else {
             return false;
         };
         let data = frame.data();
@@ -601,6 +608,11 @@ impl Profile {
                 let base = code.split(':').next().unwrap_or(code);
                 self.dtcs.iter().find(|d| d.code.eq_ignore_ascii_case(base))
             })
+    }
+
+    /// [`dtc_meaning`](Self::dtc_meaning) of a decoded code.
+    pub fn dtc_meaning_of(&self, dtc: crate::diag::Dtc) -> Option<&DtcMeaning> {
+        self.dtc_meaning(&dtc.to_string())
     }
 
     pub fn active_test(&self) -> Option<&ActiveTest> {

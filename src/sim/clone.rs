@@ -10,6 +10,7 @@ use super::reply::ReplyQueue;
 use std::path::Path;
 
 use crate::capture::{CaptureReader, ReadOptions};
+use crate::diag::{negative, Nrc, Reply};
 use crate::frame::{CanFrame, CanId, IfName};
 use crate::isotp::{Addressing, IsoTpChannel, IsoTpConfig, IsoTpEvent, Reassembler};
 
@@ -48,8 +49,7 @@ impl LearnedPairs {
                     pairs.services.insert(sid);
                 }
             } else if m.id == response {
-                let pending = m.payload.first() == Some(&0x7F) && m.payload.get(2) == Some(&0x78);
-                if pending {
+                if matches!(Reply::parse(&m.payload), Some(Reply::Pending { .. })) {
                     return;
                 }
                 if let Some(req) = last.take() {
@@ -109,8 +109,8 @@ impl LearnedPairs {
         let sid = *req.first()?;
         match self.answers.get(req) {
             Some(a) => a.clone(),
-            None if self.services.contains(&sid) => Some(vec![0x7F, sid, 0x31]),
-            None => Some(vec![0x7F, sid, 0x11]),
+            None if self.services.contains(&sid) => Some(negative(sid, Nrc::RequestOutOfRange)),
+            None => Some(negative(sid, Nrc::ServiceNotSupported)),
         }
     }
 }

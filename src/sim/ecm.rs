@@ -7,7 +7,7 @@
 //! marks as an assumption), so the simulated car identifies as the profile
 //! it simulates; a profile without a pattern gets no engine ECU answer.
 
-use crate::diag::obd;
+use crate::diag::{self, obd, Nrc};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::Profile;
@@ -79,7 +79,7 @@ impl Ecm {
             }
             // Functional requests nobody supports go unanswered (J1979).
             _ if functional => None,
-            [sid, ..] => Some(vec![0x7F, *sid, 0x11]),
+            [sid, ..] => Some(diag::negative(*sid, Nrc::ServiceNotSupported)),
             [] => None,
         }
     }

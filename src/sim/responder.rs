@@ -3,7 +3,7 @@
 //! request and the state in, an [`Answer`] out; timing (P2, responsePending)
 //! and ISO-TP belong to the vehicle.
 
-use crate::diag::{Dtc, Nrc, NEGATIVE_RESPONSE_SID, POSITIVE_OFFSET, SPRMIB};
+use crate::diag::{self, Dtc, Nrc, POSITIVE_OFFSET, SPRMIB};
 use crate::profile::{DataRead, DtcFormat, Profile, Protocol};
 
 use super::scenario::DiagPath;
@@ -37,7 +37,7 @@ impl Answer {
         }
     }
     fn negative(sid: u8, nrc: Nrc) -> Answer {
-        Answer::positive(vec![NEGATIVE_RESPONSE_SID, sid, nrc.code()])
+        Answer::positive(diag::negative(sid, nrc))
     }
     fn silent() -> Answer {
         Answer {
@@ -58,8 +58,6 @@ impl Answer {
 
 /// Nissan's "not in the right session" code (vehicles.md).
 const NRC_WRONG_SESSION_KWP: u8 = 0x80;
-/// UDS serviceNotSupportedInActiveSession.
-const NRC_NOT_IN_SESSION_UDS: u8 = 0x7F;
 /// UDS P2 / P2* advertised in the session response: 50 ms, 5000 ms (10 ms units).
 const UDS_TIMING: [u8; 4] = [0x00, 0x32, 0x01, 0xF4];
 /// A DTC status: testFailed and confirmedDTC (the reference data's layout).
@@ -175,11 +173,11 @@ impl Responder {
             if req == at.start.request.as_slice() || stop.is_some() {
                 if !self.in_session {
                     let nrc = if uds {
-                        NRC_NOT_IN_SESSION_UDS
+                        Nrc::ServiceNotSupportedInActiveSession
                     } else {
-                        NRC_WRONG_SESSION_KWP
+                        Nrc::from(NRC_WRONG_SESSION_KWP)
                     };
-                    return Answer::negative(sid, Nrc::from(nrc));
+                    return Answer::negative(sid, nrc);
                 }
                 let exchange = stop.unwrap_or(&at.start);
                 let reply = exchange

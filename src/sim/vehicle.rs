@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::diag::Dtc;
+use crate::diag::{self, Dtc, Nrc};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
@@ -380,7 +380,8 @@ impl SimVehicle {
         let due = now_us.saturating_add(self.cfg.p2_us);
         if answer.slow && self.cfg.pending_us > 0 {
             if let Some(&sid) = payload.first() {
-                self.replies.push(due, vec![0x7F, sid, 0x78]);
+                self.replies
+                    .push(due, diag::negative(sid, Nrc::ResponsePending));
             }
             self.replies
                 .push(due.saturating_add(self.cfg.pending_us), reply);

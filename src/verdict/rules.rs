@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::text;
 use super::{Cause, Confidence, Verdict};
+use crate::diag::Nrc;
 use crate::evidence::{Evidence, FobRange, ReleaseAttempt, Seen, SessionStart};
 use crate::profile::{ConditionTest, ItemRef, Profile, ReleaseInput, Role};
 
@@ -361,10 +362,7 @@ impl<'a> Facts<'a> {
     /// Lid series that were read and never read closed.
     fn lid_open_throughout(&self) -> Vec<ItemRef> {
         let lids: Vec<_> = self.ev.series_of(Role::LidOpen).collect();
-        let open = !lids.is_empty()
-            && lids
-                .iter()
-                .all(|s| s.samples > 1 && s.changes.iter().all(|c| c.value != 0.0));
+        let open = !lids.is_empty() && lids.iter().all(|s| s.samples > 1 && s.never_zero());
         if open {
             lids.iter().map(|s| s.item).collect()
         } else {
@@ -469,7 +467,7 @@ fn battery_low(f: &Facts) -> Option<Support> {
 fn mapped_dtcs(f: &Facts, want: impl Fn(&str) -> bool) -> Option<Support> {
     let mut s: Option<Support> = None;
     for d in &f.ev.dtcs {
-        let Some(m) = f.profile.dtc_meaning(&d.code) else {
+        let Some(m) = f.profile.dtc_meaning_of(d.code) else {
             continue;
         };
         let Some(cause_id) = m.cause.as_deref().filter(|c| want(c)) else {
@@ -510,7 +508,11 @@ fn profile_dtc(f: &Facts) -> Option<Support> {
     // One finding per other cause id, in the order their codes were read.
     let mut ids: Vec<String> = Vec::new();
     for d in &f.ev.dtcs {
-        let Some(c) = f.profile.dtc_meaning(&d.code).and_then(|m| m.cause.clone()) else {
+        let Some(c) = f
+            .profile
+            .dtc_meaning_of(d.code)
+            .and_then(|m| m.cause.clone())
+        else {
             continue;
         };
         if c != Cause::LowBattery.id() && c != Cause::BcmFault.id() && !ids.contains(&c) {
@@ -696,7 +698,7 @@ fn fob_common(f: &Facts) -> Option<Support> {
     if !locks.is_empty() {
         s = s.line(format!(
             "{} door lock/unlock change(s) seen on the bus (first at {})",
-            locks.len(),
+            f.ev.series_summary.lock_changes_seen,
             locks
                 .first()
                 .map(|c| f.clock.at(c.t_us))
@@ -893,7 +895,7 @@ fn lid_shut_unwatched(f: &Facts) -> Option<Support> {
 fn lockout_no_press(f: &Facts) -> Option<Support> {
     let set: Vec<ItemRef> =
         f.ev.series_of(Role::Lockout)
-            .filter(|s| s.changes.iter().any(|c| c.value != 0.0))
+            .filter(|s| s.ever_set())
             .map(|s| s.item)
             .collect();
     if set.is_empty() || !f.user.is_empty() {
@@ -916,7 +918,7 @@ fn general_reject_line(f: &Facts) -> String {
         f.ev.general_rejects,
         f.ev.negative_responses
             .iter()
-            .find(|n| n.nrc == 0x10)
+            .find(|n| n.nrc == Nrc::GeneralReject)
             .map(|n| format!(
                 ", first to service 0x{:02X} at {}",
                 n.sid,
@@ -937,7 +939,8 @@ fn one_general_reject(f: &Facts) -> Option<Support> {
 fn session_refused(f: &Facts) -> Option<Support> {
     match f.ev.reachability.session_start {
         SessionStart::Refused(nrc) => Some(Support::default().line(format!(
-            "the BCM refused the session start (NRC 0x{nrc:02X})"
+            "the BCM refused the session start (NRC 0x{:02X})",
+            nrc.code()
         ))),
         _ => None,
     }
@@ -1188,14 +1191,8 @@ fn finish(f: &Facts, mut found: Vec<Finding>) -> Vec<Verdict> {
     }
     if !silent {
         for d in &ev.dtcs {
-            if profile.dtc_meaning(&d.code).is_none() {
-                let generic = match d.code.chars().next() {
-                    Some('P') => "powertrain",
-                    Some('C') => "chassis",
-                    Some('B') => "body",
-                    Some('U') => "network / communication",
-                    _ => "unknown system",
-                };
+            if profile.dtc_meaning_of(d.code).is_none() {
+                let generic = d.code.system().word();
                 for x in found.iter_mut() {
                     x.evidence.push(format!(
                         "DTC {} ({generic} code, not in this profile)",

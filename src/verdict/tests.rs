@@ -1,7 +1,8 @@
 //! Every cause from a synthetic evidence record: a data-driven table.
 
 use super::*;
-use crate::evidence::Evidence;
+use crate::diag::Nrc;
+use crate::evidence::{BcmEvent, Evidence, Purpose};
 use crate::frame::{CanFrame, CanId};
 use crate::profile::{self, Profile};
 
@@ -44,8 +45,8 @@ impl Sim {
     fn reply(mut self, t: f64, payload: &[u8]) -> Sim {
         let t = (t * S as f64) as u64;
         self.ev
-            .bcm_request(t.saturating_sub(1000), &payload_request(payload));
-        self.ev.bcm_response(t, payload);
+            .bcm(t.saturating_sub(1000), BcmEvent::Request(Purpose::Other));
+        self.ev.bcm(t, BcmEvent::Positive(Purpose::Other));
         let ev = &mut self.ev;
         self.p
             .decode_response(payload, |item, role, v| ev.record(role, v, t, item));
@@ -70,12 +71,11 @@ impl Sim {
     }
 }
 
-fn payload_request(reply: &[u8]) -> Vec<u8> {
-    match reply {
-        [0x61, lid, ..] => vec![0x21, *lid],
-        [0x62, hi, lo, ..] => vec![0x22, *hi, *lo],
-        [0x41, pid, ..] => vec![0x01, *pid],
-        _ => vec![0x3E, 0x01],
+/// A trouble code as the analyzer hands it over.
+fn dtc(code: &str, status: Option<u8>) -> BcmEvent {
+    BcmEvent::Dtc {
+        dtc: code.parse().unwrap(),
+        status,
     }
 }
 
@@ -180,7 +180,7 @@ fn cases() -> Vec<Case> {
             sim: || {
                 let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 20);
                 for i in 0..3 {
-                    s.ev.bcm_request(i * S, &[0x10, 0xC0]);
+                    s.ev.bcm(i * S, BcmEvent::Request(Purpose::SessionStart));
                 }
                 s
             },
@@ -193,7 +193,7 @@ fn cases() -> Vec<Case> {
             name: "ford bcm silent: rests on the placeholder response id",
             sim: || {
                 let mut s = Sim::new("ford-fusion-2013-2020").alive(0x3B1, 20);
-                s.ev.bcm_request(S, &[0x10, 0x03]);
+                s.ev.bcm(S, BcmEvent::Request(Purpose::SessionStart));
                 s
             },
             top: &["bcm-unreachable"],
@@ -213,9 +213,9 @@ fn cases() -> Vec<Case> {
             name: "low battery from B2562",
             sim: || {
                 let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
-                s.ev.bcm_request(S, &[0x18, 0x02, 0xFF, 0x00]);
-                s.ev.bcm_response(S + 10, &[0x58, 0x01, 0xA5, 0x62, 0x20]);
-                s.ev.dtc("B2562", Some(0x20), S + 10);
+                s.ev.bcm(S, BcmEvent::Request(Purpose::DtcRead));
+                s.ev.bcm(S + 10, BcmEvent::Positive(Purpose::DtcRead));
+                s.ev.bcm(S + 10, dtc("B2562", Some(0x20)));
                 s
             },
             top: &["low-battery"],
@@ -227,7 +227,7 @@ fn cases() -> Vec<Case> {
             name: "bcm fault from U1010",
             sim: || {
                 let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
-                s.ev.dtc("U1010", None, S);
+                s.ev.bcm(S, dtc("U1010", None));
                 s
             },
             top: &["bcm-fault"],
@@ -240,8 +240,15 @@ fn cases() -> Vec<Case> {
             sim: || {
                 let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
                 for i in 1..4 {
-                    s.ev.bcm_request(i * S, &[0x21, 0x44]);
-                    s.ev.bcm_response(i * S + 10, &[0x7F, 0x21, 0x10]);
+                    s.ev.bcm(i * S, BcmEvent::Request(Purpose::Other));
+                    s.ev.bcm(
+                        i * S + 10,
+                        BcmEvent::Negative {
+                            sid: 0x21,
+                            nrc: Nrc::GeneralReject,
+                            purpose: Purpose::Other,
+                        },
+                    );
                 }
                 s
             },
@@ -506,8 +513,8 @@ fn cases() -> Vec<Case> {
                 let mut s = Sim::new("nissan-altima-2013-2018")
                     .alive(0x60D, 40)
                     .reply(0.2, &[0x61, 0x44, 0, 0]);
-                s.ev.bcm_unanswered(S / 2);
-                s.ev.bcm_unanswered(S);
+                s.ev.bcm(S / 2, BcmEvent::Unanswered);
+                s.ev.bcm(S, BcmEvent::Unanswered);
                 s.bcast(2.0, 0x60D, &[0, 0, 0, 0x20, 0, 0, 0, 0])
             },
             top: &["bcm-unreachable"],
@@ -519,8 +526,8 @@ fn cases() -> Vec<Case> {
             name: "bcm stops answering after the presses were watched: they stand",
             sim: || {
                 let mut s = nissan_presses(CABIN, &[1.0], true, |_| false);
-                s.ev.bcm_unanswered(6 * S);
-                s.ev.bcm_unanswered(7 * S);
+                s.ev.bcm(6 * S, BcmEvent::Unanswered);
+                s.ev.bcm(7 * S, BcmEvent::Unanswered);
                 s
             },
             top: &[
@@ -573,7 +580,7 @@ fn cases() -> Vec<Case> {
                 let mut s = Sim::new("generic-uds")
                     .alive(0x130, 10)
                     .reply(1.0, &[0x41, 0x42, 0x31, 0x38]);
-                s.ev.dtc("P0562", Some(0x09), S);
+                s.ev.bcm(S, dtc("P0562", Some(0x09)));
                 s
             },
             top: &["inconclusive"],

@@ -1,4 +1,5 @@
-//! `peers gen FRAMES OUT`: writes the deterministic benchmark capture.
+//! `peers gen FRAMES OUT [dense]`: writes the deterministic benchmark
+//! capture (the sparse workload, or the dense one).
 //! `peers socketcan-dump FILE`: parses FILE with the socketcan crate's
 //! `dump::Reader` and prints the frame count (parse only, the baseline the
 //! issue compares trunkdiag with).
@@ -13,9 +14,10 @@ mod gen;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["gen", frames, out] => generate(frames, out),
+        ["gen", frames, out] => generate(frames, out, gen::Workload::Sparse),
+        ["gen", frames, out, "dense"] => generate(frames, out, gen::Workload::Dense),
         ["socketcan-dump", file] => socketcan_dump(file),
-        _ => Err("usage: peers gen FRAMES OUT | peers socketcan-dump FILE".to_string()),
+        _ => Err("usage: peers gen FRAMES OUT [dense] | peers socketcan-dump FILE".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,13 +28,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn generate(frames: &str, out: &str) -> Result<(), String> {
+fn generate(frames: &str, out: &str, workload: gen::Workload) -> Result<(), String> {
     let frames: u64 = frames
         .parse()
         .map_err(|e| format!("expected a frame count, found {frames:?}: {e}"))?;
     let file = File::create(out).map_err(|e| format!("{out}: {e}"))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    gen::generate(frames, &mut w).map_err(|e| format!("{out}: {e}"))?;
+    match workload {
+        gen::Workload::Sparse => gen::generate(frames, &mut w),
+        dense => gen::generate_workload(frames, dense, &mut w),
+    }
+    .map_err(|e| format!("{out}: {e}"))?;
     w.flush().map_err(|e| format!("{out}: {e}"))
 }
 
