@@ -20,12 +20,21 @@ const IDS: [u16; 12] = [
     0x745, 0x765, 0x726, 0x72E, 0x7DF, 0x7E8, 0x60D, 0x358, 0x6F6, 0x3B1, 0x110, 0x5FF,
 ];
 
+/// Profiles are loaded once: loading one is not what this target fuzzes.
+fn profiles() -> &'static [trunkdiag::profile::Profile] {
+    static P: std::sync::OnceLock<Vec<trunkdiag::profile::Profile>> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        PROFILES
+            .iter()
+            .map(|n| trunkdiag::profile::load(n).expect("bundled profile"))
+            .collect()
+    })
+}
+
 fuzz_target!(|inp: (u8, Vec<Frame>)| {
-    let name = PROFILES[usize::from(inp.0) % PROFILES.len()];
-    let Ok(profile) = trunkdiag::profile::load(name) else {
-        return;
-    };
-    let mut an = Analyzer::new(&profile);
+    let all = profiles();
+    let profile = &all[usize::from(inp.0) % all.len()];
+    let mut an = Analyzer::new(profile);
     let mut t = 1_700_000_000_000_000u64;
     for f in inp.1.into_iter().take(5_000) {
         t += u64::from(f.dt % 2_000_000);
@@ -36,5 +45,5 @@ fuzz_target!(|inp: (u8, Vec<Frame>)| {
         }
     }
     let (ev, _) = an.finish(Default::default());
-    let _ = trunkdiag::verdict::diagnose(&profile, &ev);
+    let _ = trunkdiag::verdict::diagnose(profile, &ev);
 });

@@ -1,0 +1,12 @@
+//! Vector ASC text after its `date` / `base` header.
+//! The input follows a header that makes content detection pick this reader,
+//! so the fuzzer spends its time inside it rather than in detection.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut bytes: Vec<u8> = b"date Mon Nov 30 01:02:03.456 pm 2026\nbase hex  timestamps absolute\n".to_vec();
+    bytes.extend_from_slice(data);
+    trunkdiag_fuzz_common::read_all(&bytes, false);
+    trunkdiag_fuzz_common::read_all(&bytes, true);
+});

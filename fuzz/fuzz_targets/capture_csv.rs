@@ -1,0 +1,12 @@
+//! SavvyCAN / GVRET CSV after its header line.
+//! The input follows a header that makes content detection pick this reader,
+//! so the fuzzer spends its time inside it rather than in detection.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut bytes: Vec<u8> = b"Time Stamp,ID,Extended,Bus,LEN,D1,D2,D3,D4,D5,D6,D7,D8\n".to_vec();
+    bytes.extend_from_slice(data);
+    trunkdiag_fuzz_common::read_all(&bytes, false);
+    trunkdiag_fuzz_common::read_all(&bytes, true);
+});
