@@ -1,6 +1,8 @@
 //! End-to-end tests of the `trunkdiag` binary: each runs the built command in
 //! a temporary directory and checks stdout, stderr and the exit code.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,18 +52,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The shared scapy captures, or `None` (with a note) when the checkout has
-/// no `shared/` beside it.
+/// A shared scapy capture (see `common::shared_data`).
 fn scapy(name: &str) -> Option<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/scapy")
-        .join(name);
-    if path.exists() {
-        Some(path.display().to_string())
-    } else {
-        eprintln!("note: {} absent, test skipped", path.display());
-        None
-    }
+    common::shared_data(&format!("scapy/{name}")).map(|p| p.display().to_string())
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

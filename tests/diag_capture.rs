@@ -9,19 +9,15 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
 
 use trunkdiag::diag::{describe, Dir, Nrc, Protocol};
 
-const CAPTURE: &str = "/work/shared/data/scapy/candump_uds_scanner.pcap.gz";
+mod common;
 
 /// (CAN id, single-frame payload) of every diagnostic message in the scan.
 fn single_frames() -> Option<Vec<(u32, Vec<u8>)>> {
-    if !Path::new(CAPTURE).exists() {
-        eprintln!("skipped: {CAPTURE} not present");
-        return None;
-    }
-    let gz = flate2::read::GzDecoder::new(File::open(CAPTURE).unwrap());
+    let capture = common::shared_data("scapy/candump_uds_scanner.pcap.gz")?;
+    let gz = flate2::read::GzDecoder::new(File::open(capture).unwrap());
     let mut reader = pcap_file::pcap::PcapReader::new(gz).unwrap();
     let mut out = Vec::new();
     while let Some(pkt) = reader.next_packet() {
