@@ -144,7 +144,7 @@ fn header(h: &mut String, r: &Report, generated: &str) {
             .unwrap_or_else(|| format!(" ({} frames)", r.source.frames))
     );
     if let Some(t) = recorded {
-        let _ = writeln!(h, "<dt>Recorded</dt><dd>{t} UTC</dd>");
+        let _ = writeln!(h, "<dt>Recorded</dt><dd>{t}</dd>");
     }
     let _ = write!(
         h,
@@ -660,27 +660,9 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// `2026-11-30 13:34:37` from microseconds since the UNIX epoch (UTC).
+/// `2026-11-30 13:34:37 UTC` from microseconds since the UNIX epoch.
 pub fn date_time(us: u64) -> String {
-    let secs = us / 1_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    super::record::utc(us / 1_000_000)
 }
 
 /// The time now, for "report made".
@@ -688,7 +670,7 @@ pub fn now() -> String {
     let us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    format!("{} UTC", date_time(us))
+    date_time(us)
 }
 
 const CSS: &str = "
@@ -736,9 +718,9 @@ mod tests {
 
     #[test]
     fn dates_from_epoch_microseconds() {
-        assert_eq!(date_time(0), "1970-01-01 00:00:00");
-        assert_eq!(date_time(1_700_000_000_000_000), "2023-11-14 22:13:20");
-        assert_eq!(date_time(951_782_400_000_000), "2000-02-29 00:00:00");
+        assert_eq!(date_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(date_time(1_700_000_000_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(date_time(951_782_400_000_000), "2000-02-29 00:00:00 UTC");
     }
 
     /// 2,000,000 frames whose lid, speed and battery bits change on every
