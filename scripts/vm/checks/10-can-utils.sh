@@ -26,7 +26,12 @@ isotp_4095() {
     fresh_vcan visotp || return 1
     head -c 4095 /dev/urandom | od -An -v -tx1 | tr -s ' \n' '  ' | sed 's/^ //; s/ $//' \
         | tr 'a-f' 'A-F' > /tmp/isotp.in
-    candump -L visotp > /tmp/isotp.dump &
+    # -n: candump exits (and flushes its buffered output) by itself once it
+    # has the 587 frames expected; killing it could lose the last buffer.
+    # -r: the kernel sends the 585 consecutive frames back to back (STmin 0)
+    # and the emulated CPU schedules candump rarely: the default socket
+    # buffer (about 200 kB, 450-480 frames of truesize) overflowed.
+    candump -L -n 587 -r 4194304 visotp > /tmp/isotp.dump &
     local dump=$!
     isotprecv -s 7e8 -d 7e0 visotp > /tmp/isotp.out &
     local recv=$!
@@ -35,8 +40,9 @@ isotp_4095() {
     local i=0
     while kill -0 $recv 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     kill $recv 2>/dev/null && { kill $dump; echo "isotprecv did not finish"; return 1; }
-    sleep 0.5
-    kill $dump
+    i=0
+    while kill -0 $dump 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill $dump 2>/dev/null
     local got want frames
     got=$(tr -s ' \n' '  ' < /tmp/isotp.out | sed 's/^ //; s/ $//' | tr 'a-f' 'A-F')
     want=$(cat /tmp/isotp.in)
