@@ -387,7 +387,7 @@ pub fn questions(report: &Report) -> Vec<Question> {
         .verdicts
         .iter()
         .take(4)
-        .flat_map(|v| v.asks.iter().copied())
+        .flat_map(|v| v.asks().iter().copied())
         .filter(|k| *k != ObservationKey::FobPressed.key() || !fob_press_seen)
         .collect();
     ObservationKey::ALL

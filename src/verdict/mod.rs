@@ -48,12 +48,18 @@ pub struct Verdict {
     /// How to get into this model's trunk now.
     pub access_now: Vec<String>,
     pub safety: Vec<String>,
-    /// Observation keys whose answers would change or narrow this verdict.
-    #[serde(skip)]
-    pub asks: &'static [&'static str],
 }
 
 impl Verdict {
+    /// Observation keys whose answers would change or narrow this verdict:
+    /// those of the rule that ranked it.
+    pub fn asks(&self) -> &'static [&'static str] {
+        RULES
+            .iter()
+            .find(|r| r.name == self.rule)
+            .map_or(&[], |r| r.asks)
+    }
+
     /// True when this verdict is a fault (exit code 1), false for `no-fault-found`.
     pub fn is_fault(&self) -> bool {
         self.id != Cause::NoFaultFound.id()

@@ -92,7 +92,6 @@ pub struct Rule {
 use Cause::{TrunkActuator as ACT, TrunkFuse as FUSE, TrunkLatch as LATCH, TrunkWiring as WIRE};
 const ELECTRICAL: &[Cause] = &[FUSE, WIRE, ACT, LATCH];
 const FOB: &[Cause] = &[Cause::KeyFobBattery, Cause::KeyFobProgramming];
-const NO_ASKS: &[&str] = &[];
 const STUCK_ASKS: &[&str] = &["click", "key-blade-opens"];
 const FOB_ASKS: &[&str] = &["fob-unlocks-doors", "fob-range", "cabin-switch-opens"];
 
@@ -1053,10 +1052,9 @@ fn lid_switch_stuck_open(f: &Facts) -> Option<Support> {
     )
 }
 
-fn nothing_located(f: &Facts) -> Option<Support> {
-    // Added by `finish` when nothing else fired; listed here so the table
-    // shows the whole policy.
-    let _ = f;
+/// Added by `finish` when nothing else fired (it is the table's last row);
+/// listed so the table shows the whole policy.
+fn nothing_located(_: &Facts) -> Option<Support> {
     None
 }
 
@@ -1067,15 +1065,14 @@ struct Finding {
     cause: Result<Cause, String>,
     words: Option<(&'static str, &'static str)>,
     /// Rank key: strength (higher first), row, place in a set.
-    strength: Strength,
+    /// The row that found it: strength, name and questions come from it.
+    rule: &'static Rule,
     row: usize,
     place: usize,
-    rule: &'static str,
     confidence: Confidence,
     evidence: Vec<String>,
     items: Vec<ItemRef>,
     notes: Vec<String>,
-    asks: &'static [&'static str],
 }
 
 impl Finding {
@@ -1086,7 +1083,7 @@ impl Finding {
         }
     }
     fn rank(&self) -> (std::cmp::Reverse<Strength>, usize, usize) {
-        (std::cmp::Reverse(self.strength), self.row, self.place)
+        (std::cmp::Reverse(self.rule.strength), self.row, self.place)
     }
 }
 
@@ -1129,15 +1126,13 @@ pub fn diagnose(profile: &Profile, ev: &Evidence) -> Vec<Verdict> {
             found.push(Finding {
                 cause,
                 words: x.words,
-                strength: rule.strength,
+                rule,
                 row,
                 place,
-                rule: rule.name,
                 confidence: if in_set { lower(conf) } else { conf },
                 evidence: x.evidence.clone(),
                 items: x.items.clone(),
                 notes: x.notes.clone(),
-                asks: rule.asks,
             });
         }
         if rule.alone {
@@ -1151,24 +1146,24 @@ pub fn diagnose(profile: &Profile, ev: &Evidence) -> Vec<Verdict> {
 /// findings per cause, ranks them and words them.
 fn finish(f: &Facts, mut found: Vec<Finding>) -> Vec<Verdict> {
     let (profile, ev) = (f.profile, f.ev);
-    let fallback_row = RULES
+    // The table's last row (a test keeps it there).
+    let (fallback_row, fallback_rule) = RULES
         .iter()
-        .position(|r| r.name == "nothing-located")
-        .unwrap_or(RULES.len());
+        .enumerate()
+        .next_back()
+        .expect("the rule table is not empty");
     let fallback = |evidence: Vec<String>, notes: Vec<String>| Finding {
         cause: Ok(Cause::Inconclusive),
         words: None,
-        strength: Strength::Fallback,
+        rule: fallback_rule,
         row: fallback_row,
         place: 0,
-        rule: "nothing-located",
-        confidence: Confidence::Low,
+        confidence: fallback_rule.confidence,
         evidence,
         items: Vec::new(),
         notes,
-        asks: RULES.get(fallback_row).map_or(NO_ASKS, |r| r.asks),
     };
-    let silent = found.iter().any(|x| x.strength == Strength::Decisive);
+    let silent = found.iter().any(|x| x.rule.strength == Strength::Decisive);
     if !f.trunk_data && !silent {
         let could = format!(
             "Profile {} has no trunk data for this car: it could check reachability ({}), DTCs ({}) and battery voltage ({}); it could not check the trunk request, the opener output or the lid switch.",
@@ -1209,8 +1204,7 @@ fn finish(f: &Facts, mut found: Vec<Finding>) -> Vec<Verdict> {
         match merged.iter_mut().find(|m| m.id() == x.id()) {
             Some(m) => {
                 if x.rank() < m.rank() {
-                    (m.strength, m.row, m.place, m.rule, m.asks, m.words) =
-                        (x.strength, x.row, x.place, x.rule, x.asks, x.words);
+                    (m.rule, m.row, m.place, m.words) = (x.rule, x.row, x.place, x.words);
                 }
                 m.confidence = m.confidence.max(x.confidence);
                 for l in x.evidence {
@@ -1282,8 +1276,8 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
     Verdict {
         id,
         confidence: x.confidence,
-        strength: x.strength,
-        rule: x.rule,
+        strength: x.rule.strength,
+        rule: x.rule.name,
         summary,
         explanation: explanation.trim().to_owned(),
         evidence,
@@ -1292,7 +1286,6 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
         unverified_items,
         access_now: profile.access_now.clone(),
         safety: text::SAFETY.iter().map(|s| (*s).to_owned()).collect(),
-        asks: x.asks,
     }
 }
 
