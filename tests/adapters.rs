@@ -32,9 +32,8 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+mod common;
+use common::in_ci as ci;
 
 /// A missing peer: a failure under CI, else a printed skip (`None`).
 fn unavailable<T>(why: String) -> Option<T> {

@@ -19,9 +19,8 @@ use trunkdiag::capture::candump::format_frame;
 use trunkdiag::capture::{CaptureReader, ReadOptions};
 use trunkdiag::frame::{CanFrame, CanId, Direction, FrameKind, IfName, CANFD_BRS, CANFD_ESI};
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+mod common;
+use common::in_ci;
 
 /// Skips (returns `None`) with a printed reason, or fails under CI.
 fn unavailable<T>(why: String) -> Option<T> {
@@ -31,14 +30,7 @@ fn unavailable<T>(why: String) -> Option<T> {
 }
 
 fn real(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/real")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        unavailable(format!("{} is missing", path.display()))
-    }
+    common::shared_data(&format!("real/{rel}"))
 }
 
 /// The venv's python with python-can, set up by `scripts/py-peers`.

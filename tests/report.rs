@@ -16,9 +16,8 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+mod common;
+use common::in_ci;
 
 /// A tool on PATH, or None (a failure under CI).
 fn tool(names: &[&str]) -> Option<PathBuf> {
