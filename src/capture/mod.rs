@@ -23,6 +23,9 @@ mod csv;
 mod sink;
 mod socketcan;
 mod text;
+
+/// Calendar date of a day count since 1970-01-01 (for dates in logs and reports).
+pub use text::civil_from_days;
 mod trc;
 pub mod write;
 

@@ -144,20 +144,10 @@ fn shell_quote(a: &str) -> String {
     }
 }
 
-/// `YYYY-MM-DD hh:mm:ss UTC` for seconds since the UNIX epoch (proleptic
-/// Gregorian calendar; days-to-civil after H. Hinnant).
+/// `YYYY-MM-DD hh:mm:ss UTC` for seconds since the UNIX epoch.
 pub fn utc(secs: u64) -> String {
-    let days = secs / 86_400;
+    let (y, m, d) = crate::capture::civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         rem / 3600,
