@@ -2,7 +2,7 @@
 //! made by socat:
 //!
 //! - against ELM327-emulator (an independent implementation, installed from
-//!   PyPI by `scripts/adapter-peers`; the car it emulates is
+//!   PyPI by `scripts/py-peers`; the car it emulates is
 //!   `tests/peers/emulated_car.py`), playing an ELM327 (`elm327:`) and a
 //!   CANable-style SLCAN adapter (`slcan:`): OBD-II 01 00 and the VIN, and a
 //!   Nissan BCM whose data monitor shows a fob press, with and without the
@@ -105,11 +105,11 @@ fn text(b: &[u8]) -> String {
 
 /// The venv's python with ELM327-emulator.
 fn peers_python() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/adapter-peers");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/py-peers");
     match Command::new(&script).stderr(Stdio::inherit()).output() {
         Ok(o) if o.status.success() => Some(PathBuf::from(text(&o.stdout).trim())),
-        Ok(o) => unavailable(format!("scripts/adapter-peers failed: {}", o.status)),
-        Err(e) => unavailable(format!("cannot run scripts/adapter-peers: {e}")),
+        Ok(o) => unavailable(format!("scripts/py-peers failed: {}", o.status)),
+        Err(e) => unavailable(format!("cannot run scripts/py-peers: {e}")),
     }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An emulated car for the adapter tests, on ELM327-emulator (PyPI package
-ELM327-emulator, installed in a venv by scripts/adapter-peers; it is not part
+ELM327-emulator, installed in a venv by scripts/py-peers; it is not part
 of this repository and its licence is non-commercial).
 
 Usage: emulated_car.py elm|slcan PORT [--lockout]
