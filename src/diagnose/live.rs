@@ -378,32 +378,34 @@ async fn session_work<B: CanBus>(
     feed: &mut Feed<'_>,
 ) -> Result<(), TesterError> {
     let bcm = profile.bcm();
-    let mut session_open = bcm.session.is_none();
-    if let Some(s) = &bcm.session {
-        let session = s.request.get(1).copied().unwrap_or_default();
+    let mut reads = Reads {
+        session: bcm.session.as_ref().map(|s| {
+            let session = s.request.get(1).copied().unwrap_or_default();
+            (s.request.clone(), session)
+        }),
+        open: bcm.session.is_none(),
+        retries_left: SESSION_RETRIES,
+        items: profile
+            .data_reads()
+            .iter()
+            .map(|r| (r.key.request(), r.needs_session))
+            .collect(),
+    };
+    if reads.session.is_some() {
         operator.say("opening the diagnostic session with the BCM");
-        match bounded(plan, t.ids(), &s.request, t.open_session(session)).await {
-            Ok(_) => session_open = true,
-            Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => return Err(e),
-            Err(e) => notes.push(format!("the BCM did not open its session: {e}")),
-        }
+        reads.open_session(t, plan, notes).await?;
     }
     if let Some(d) = &bcm.dtc_read {
         operator.say("reading trouble codes");
         let ids = t.ids();
-        soft(
-            bounded(plan, ids, &d.request, t.request(&d.request)).await,
-            notes,
-            "DTC read",
-        )?;
+        let mut r = bounded(plan, ids, &d.request, t.request(&d.request)).await;
+        if is_timeout(&r) {
+            // Once more: trouble codes are worth a second ask.
+            r = bounded(plan, ids, &d.request, t.request(&d.request)).await;
+        }
+        soft(r, notes, "DTC read")?;
     }
-    let reads: Vec<Vec<u8>> = profile
-        .data_reads()
-        .iter()
-        .filter(|r| session_open || !r.needs_session)
-        .map(|r| r.key.request())
-        .collect();
-    poll(t, plan, &reads, notes).await?;
+    poll(t, plan, &mut reads, notes).await?;
     // The release attempt.
     let prompts = [
         "press the trunk button on the key fob now, then press Enter",
@@ -414,9 +416,9 @@ async fn session_work<B: CanBus>(
         match operator.ask_press(text) {
             Some(mut done) => {
                 prompted = true;
-                watch(t, plan, &reads, notes, plan.listen, Some(&mut done)).await?;
+                watch(t, plan, &mut reads, notes, plan.listen, Some(&mut done)).await?;
                 // Let the output and the lid show after the confirmation.
-                watch(t, plan, &reads, notes, Duration::from_secs(2), None).await?;
+                watch(t, plan, &mut reads, notes, Duration::from_secs(2), None).await?;
             }
             None => break,
         }
@@ -426,10 +428,10 @@ async fn session_work<B: CanBus>(
             "listening {:.0} s for trunk presses",
             plan.listen.as_secs_f64()
         ));
-        watch(t, plan, &reads, notes, plan.listen, None).await?;
+        watch(t, plan, &mut reads, notes, plan.listen, None).await?;
     }
     if plan.actuate {
-        active_test(t, profile, plan, operator, notes, feed, &reads).await?;
+        active_test(t, profile, plan, operator, notes, feed, &mut reads).await?;
     }
     Ok(())
 }
@@ -478,10 +480,17 @@ fn soft<T>(
 async fn poll<B: CanBus>(
     t: &mut Tester<B>,
     plan: &LivePlan,
-    reads: &[Vec<u8>],
+    reads: &mut Reads,
     notes: &mut Vec<String>,
 ) -> Result<(), TesterError> {
-    for r in reads {
+    if !reads.open && reads.retries_left > 0 {
+        reads.retries_left -= 1;
+        reads.open_session(t, plan, notes).await?;
+    }
+    for (r, needs_session) in &reads.items {
+        if *needs_session && !reads.open {
+            continue;
+        }
         let ids = t.ids();
         soft(
             bounded(plan, ids, r, t.request(r)).await,
@@ -492,12 +501,74 @@ async fn poll<B: CanBus>(
     Ok(())
 }
 
+/// The BCM did not answer in time (as opposed to answering no).
+fn is_timeout<T>(r: &Result<T, TesterError>) -> bool {
+    matches!(
+        r,
+        Err(TesterError::Diagnostic {
+            error: ClientError::Timeout { .. },
+            ..
+        })
+    )
+}
+
+/// How many more times a session start that went unanswered is tried, one
+/// per poll: a single answer lost on a busy bus (or a BCM slow to wake)
+/// must not cost every read that needs the session for the whole run.
+const SESSION_RETRIES: u8 = 5;
+
+/// What the run polls, and whether the BCM's session is open for it.
+struct Reads {
+    /// The session start request and its session number, if the BCM has one.
+    session: Option<(Vec<u8>, u8)>,
+    open: bool,
+    /// Unanswered session starts still to retry.
+    retries_left: u8,
+    /// Each data read and whether it needs the session.
+    items: Vec<(Vec<u8>, bool)>,
+}
+
+impl Reads {
+    async fn open_session<B: CanBus>(
+        &mut self,
+        t: &mut Tester<B>,
+        plan: &LivePlan,
+        notes: &mut Vec<String>,
+    ) -> Result<(), TesterError> {
+        let Some((request, session)) = &self.session else {
+            return Ok(());
+        };
+        let retried = self.retries_left < SESSION_RETRIES;
+        let r = bounded(plan, t.ids(), request, t.open_session(*session)).await;
+        // Only silence is worth retrying: a refusal is the BCM's answer.
+        if !is_timeout(&r) {
+            self.retries_left = 0;
+        }
+        match r {
+            Ok(_) => {
+                if retried {
+                    notes.push("the BCM opened its session on a retry".to_string());
+                }
+                self.open = true;
+            }
+            Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => return Err(e),
+            Err(e) => {
+                let n = format!("the BCM did not open its session: {e}");
+                if !notes.contains(&n) {
+                    notes.push(n);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Polls the data items every [`POLL_PERIOD`] for `duration`, or until the
 /// person confirms.
 async fn watch<B: CanBus>(
     t: &mut Tester<B>,
     plan: &LivePlan,
-    reads: &[Vec<u8>],
+    reads: &mut Reads,
     notes: &mut Vec<String>,
     duration: Duration,
     mut done: Option<&mut oneshot::Receiver<()>>,
@@ -527,7 +598,7 @@ async fn active_test<B: CanBus>(
     operator: &mut dyn Operator,
     notes: &mut Vec<String>,
     feed: &mut Feed<'_>,
-    reads: &[Vec<u8>],
+    reads: &mut Reads,
 ) -> Result<(), TesterError> {
     let Some(at) = profile.active_test() else {
         notes.push(format!(
@@ -624,6 +695,12 @@ mod tests {
 
     /// A minimal Nissan BCM: single-frame answers from a table.
     fn nissan_bcm(bus: &VirtualBus, lockout: bool) {
+        nissan_bcm_missing_sessions(bus, lockout, 0)
+    }
+
+    /// The same BCM, deaf to its first `missed` session starts (a reply
+    /// lost on a busy bus, a module slow to wake).
+    fn nissan_bcm_missing_sessions(bus: &VirtualBus, lockout: bool, mut missed: usize) {
         let mut ep = bus.endpoint(name("bcm"));
         tokio::spawn(async move {
             while let Ok(f) = ep.recv().await {
@@ -634,6 +711,10 @@ mod tests {
                 let len = usize::from(d.first().copied().unwrap_or(0) & 0x0F);
                 let req = d.get(1..1 + len).unwrap_or_default();
                 let resp: Vec<u8> = match req {
+                    [0x10, 0xC0] if missed > 0 => {
+                        missed -= 1;
+                        continue;
+                    }
                     [0x10, 0xC0] => vec![0x50, 0xC0],
                     [0x18, ..] => vec![0x58, 0x00],
                     [0x21, 0x44] => vec![0x61, 0x44, if lockout { 0x80 } else { 0 }, 0],
@@ -833,7 +914,34 @@ mod tests {
             .unwrap_or(0);
         // 3 s of listening at 200 ms, plus the first read.
         assert!(polls >= 10, "{polls} polls");
+        assert!(!r.source.notes.iter().any(|n| n.contains("retry")));
         // Lockout set and no press seen: valet-lockout, low confidence.
         assert_eq!(r.top().unwrap().id, "valet-lockout", "{:#?}", r.verdicts);
+    }
+
+    /// One or two lost answers to the session start do not cost the reads
+    /// that need it: the run retries and the lockout flag is still polled.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_session_answer_is_retried() {
+        for missed in [1, 2] {
+            let bus = VirtualBus::new(1_000_000);
+            broadcaster(&bus, 124);
+            nissan_bcm_missing_sessions(&bus, true, missed);
+            let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
+            let polls = r
+                .evidence
+                .series
+                .iter()
+                .find(|s| s.role == Role::Lockout)
+                .map(|s| s.samples)
+                .unwrap_or(0);
+            assert!(polls >= 8, "{missed} missed: {polls} polls");
+            assert!(
+                r.source.notes.iter().any(|n| n.contains("on a retry")),
+                "{:?}",
+                r.source.notes
+            );
+            assert_eq!(r.top().unwrap().id, "valet-lockout", "{:#?}", r.verdicts);
+        }
     }
 }

@@ -43,7 +43,12 @@ for s in $scenarios; do
     if [ "${got%% *}" = "$s" ] && [ "$rc" = "$want_rc" ]; then
         pass "live/$s"
     else
+        # What the run rested on, for whoever reads the failure: the evidence
+        # and the run's notes, replayed from its own recording.
         fail "live/$s" "top verdict '$got' exit ${rc:-none}, expected $s exit $want_rc;" \
-            "$(cat "$LIVE-$s.out" 2>/dev/null) $(tail -n 2 "$d/diag.err" 2>/dev/null)"
+            "$(cat "$LIVE-$s.out" 2>/dev/null) $(tail -n 2 "$d/diag.err" 2>/dev/null)" \
+            "$(sed -n '/"notes"/,/]/p' "$d/diag.json" 2>/dev/null | tr -s ' \n' ' ')" \
+            "$(trunkdiag diagnose --replay "$d/diag.log" --profile "$PROFILE" --no-prompt $(observations "$s") 2>&1 \
+                | sed -n '/^Evidence/,/^Next/p' | head -n 8 | tr -s ' \n' ' ')"
     fi
 done
