@@ -260,6 +260,9 @@ struct Script {
     /// `ATMA` prints one body frame and monitors until a byte comes, then
     /// says `STOPPED`, as an ELM327 does.
     monitor: bool,
+    /// The BCM answers this many requests, then the adapter says `NO DATA`
+    /// to every one; `None`: it always answers.
+    bcm_answers: Option<usize>,
 }
 
 /// Every command the scripted adapter received, in order.
@@ -298,9 +301,18 @@ fn read_command(reader: &mut std::fs::File) -> std::io::Result<Option<String>> {
 fn serve(mut port: std::fs::File, script: &Script, heard: &Heard) -> std::io::Result<()> {
     let mut reader = port.try_clone()?;
     let mut byte = [0u8; 1];
+    let mut bcm_left = script.bcm_answers.unwrap_or(usize::MAX);
     while let Some(cmd) = read_command(&mut reader)? {
         let cmd = cmd.trim().to_uppercase();
         heard.lock().unwrap().push(cmd.clone());
+        let is_request = !cmd.is_empty() && !cmd.starts_with("AT") && !cmd.starts_with("ST");
+        if is_request && bcm_left == 0 {
+            write!(port, "NO DATA\r\r>")?;
+            continue;
+        }
+        if is_request {
+            bcm_left -= 1;
+        }
         let answer = match cmd.as_str() {
             "" => String::new(),
             "ATZ" | "ATI" => "ELM327 v1.5".into(),
@@ -452,6 +464,60 @@ fn buffer_full_while_monitoring_is_a_clear_error_and_the_session_is_left() {
     // The monitored frames are in the recording.
     let log = std::fs::read_to_string(&rec).unwrap();
     assert!(log.contains("elm327 6F6#70000000"), "{log}");
+}
+
+/// `NO DATA` before any answer: no module at that address. A clear error
+/// at the first request, not a run of timeouts; the recording is kept.
+#[test]
+fn no_data_from_the_start_is_a_clear_error() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            bcm_answers: Some(0),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("NO DATA") && err.contains("10C0") && err.contains("ignition"),
+        "{err}"
+    );
+    // It stopped at the first request rather than trying every read.
+    let heard = heard.lock().unwrap();
+    assert!(!heard.iter().any(|c| c == "2144"), "{heard:?}");
+    assert!(rec.exists(), "the recording is kept");
+}
+
+/// `NO DATA` after the BCM has answered is a missed answer: the run goes on
+/// to a verdict and the report says what was missed.
+#[test]
+fn no_data_after_answers_is_a_missed_answer_not_an_error() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let _heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            bcm_answers: Some(4),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (top, json) = verdict(&out);
+    assert_eq!(top, "bcm-unreachable", "{json}");
+    let notes = json["source"]["notes"].to_string();
+    assert!(notes.contains("NO DATA to"), "{notes}");
 }
 
 #[test]

@@ -26,7 +26,9 @@
 //! `BUFFER FULL`, `CAN ERROR`, `?` to a request, `STOPPED` and a silent
 //! adapter are errors (`BusError::Adapter`); the adapter stays usable after
 //! the first three, so the tester can still leave the session. `NO DATA`
-//! is no answer (the client's timeout says so).
+//! before any answer of the run is an error too (no module answers at that
+//! address: wrong profile, ignition off, another bus); after one, it is a
+//! missed answer, noted in the report, and the client sees no answer.
 //!
 //! One task owns the connection and serialises commands, requests and the
 //! monitor; `recv` reads a channel, so it is cancel-safe.
@@ -181,6 +183,7 @@ impl Elm327Bus {
             monitoring: false,
             hold: false,
             filter_open: false,
+            answered: false,
         };
         let task = tokio::spawn(driver.run(conn, cmd_rx));
         Ok(Elm327Bus {
@@ -393,6 +396,9 @@ struct Driver {
     hold: bool,
     /// The receive filter was opened for the monitor (`ATCRA` reset).
     filter_open: bool,
+    /// Some request of this run was answered: a later `NO DATA` is one
+    /// missed answer (evidence), not a module that is not there.
+    answered: bool,
 }
 
 impl Driver {
@@ -752,9 +758,21 @@ impl Driver {
         let lines = self.lines_until_prompt(&cmd, REQUEST_WAIT).await?;
         for l in lines {
             if let Some(f) = parse_frame(&l) {
+                self.answered = true;
                 self.deliver(f);
+            } else if l == "NO DATA" && !self.answered {
+                // Nothing has answered through this adapter yet: waiting out
+                // the client's timeouts would only hide that.
+                return Err(self.err(AdapterError::NoData {
+                    command: cmd,
+                    module: id_hex(tx),
+                }));
             } else if l == "NO DATA" {
                 tracing::debug!("{}: NO DATA after {cmd}", self.name);
+                self.shared().note(format!(
+                    "{}: NO DATA to {cmd}: the module answered earlier requests, not this one",
+                    self.name
+                ));
             } else if l == "?" {
                 return Err(self.err(AdapterError::Refused { command: cmd }));
             } else if l == "BUFFER FULL" {

@@ -114,6 +114,8 @@ pub enum AdapterError {
         command: String,
         hint: &'static str,
     },
+    #[error("NO DATA: no module answered {command:?} sent to {module} through the adapter; is the ignition on, and is this the car's bus (the profile's BCM address, OBD pins 6/14)?")]
+    NoData { command: String, module: String },
     #[error("the adapter was unplugged or its connection closed ({0})")]
     Unplugged(String),
     #[error("no ELM327 answered at {tried}: check the port and that the adapter is powered (the car's OBD socket or a 12 V supply)")]
