@@ -890,6 +890,13 @@ impl Evidence {
         self.level(r) == Some(Level::Placeholder)
     }
 
+    /// True when the item was decoded at least once (its frame or reply seen).
+    pub fn item_seen(&self, r: ItemRef) -> bool {
+        self.series_index
+            .get(usize::from(r.0))
+            .is_some_and(|&i| i != u32::MAX)
+    }
+
     /// How much this item is known for the vehicle.
     pub fn level(&self, r: ItemRef) -> Option<Level> {
         self.item(r).map(|i| i.level)
@@ -1380,9 +1387,9 @@ mod tests {
         s.extend([
             (0.0, "vehicle speed", 0.0),
             (1.9, "vehicle speed", 12.5),
-            (0.0, "driver door locked", 1.0),
-            (0.5, "driver door locked", 0.0),
-            (0.7, "driver door locked", 1.0),
+            (0.0, "doors locked", 1.0),
+            (0.5, "doors locked", 0.0),
+            (0.7, "doors locked", 1.0),
             (0.1, "battery voltage", 12.4),
             (3.0, "battery voltage", 9.1),
             (3.5, "battery voltage", 11.9),
@@ -1539,7 +1546,7 @@ mod tests {
                 "TRUNK OPENER OUTPUT",
                 "TR/BD OPEN SW",
                 "vehicle speed",
-                "driver door locked",
+                "doors locked",
                 "battery voltage",
                 "TR CANCEL SW",
             ]

@@ -106,7 +106,9 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
 /// line: what every shown item carries.
 fn provenance(out: &mut impl Write, p: &Profile, i: &profile::ItemInfo) -> std::io::Result<()> {
     let bus = match p.default_bus() {
-        Some(d) if d.name != i.bus => format!(" on {}", i.bus),
+        Some(d) if d.name != i.bus && i.kind != profile::ItemKind::Bus => {
+            format!(" on {}", i.bus)
+        }
         _ => String::new(),
     };
     writeln!(out, "  [{}]{bus}", i.level)?;
@@ -200,7 +202,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         }
     }
     for fr in &p.frames {
-        writeln!(out, "\nframe 0x{} {}", fr.id, fr.name)?;
+        let bus = match p.default_bus() {
+            Some(d) if d.name != fr.bus => format!(" (on {})", fr.bus),
+            _ => String::new(),
+        };
+        writeln!(out, "\nframe 0x{} {}{bus}", fr.id, fr.name)?;
         for f in &fr.signals {
             if let Some(i) = p.item(f.item) {
                 let scale = if f.scale != 1.0 {

@@ -494,7 +494,10 @@ pub(crate) fn encode_frame(f: &BroadcastFrame, state: &VehicleState) -> Option<C
         .unwrap_or(0)
         .max(8);
     let mut data = vec![0u8; len];
-    for s in &f.signals {
+    // Info views first: the fields the rules read have the last word on
+    // the bits they share with one.
+    let (info, rest): (Vec<_>, Vec<_>) = f.signals.iter().partition(|s| s.role == Role::Info);
+    for s in info.into_iter().chain(rest) {
         let _ = s.encode(&mut data, state.value(s.role, Source::Broadcast));
     }
     CanFrame::classic(f.id, &data).ok()

@@ -411,8 +411,9 @@ fn cases() -> Vec<Case> {
             name: "fob lock/unlock seen on the bus: programming first",
             sim: || {
                 nissan_presses(CABIN, &[1.0], true, |_| true)
-                    .bcast(0.1, 0x358, &[0, 0, 0, 0, 0, 0x03, 0, 0])
-                    .bcast(0.3, 0x358, &[0, 0, 0, 0, 0, 0x00, 0, 0])
+                    // The L33's lock bit: 0x60D C.4.
+                    .bcast(0.1, 0x60D, &[0, 0, 0x10, 0, 0, 0, 0, 0])
+                    .bcast(0.3, 0x60D, &[0, 0, 0x00, 0, 0, 0, 0, 0])
                     .observe("fob-pressed=yes")
             },
             top: &["key-fob-programming", "key-fob-battery"],
@@ -559,7 +560,7 @@ fn cases() -> Vec<Case> {
             mentions: &[],
         },
         Case {
-            name: "ford: foreign node and an unexplained refusal",
+            name: "ford: an unknown id is no evidence (few frames published), the unexplained refusal leads",
             sim: || {
                 Sim::new("ford-fusion-2013-2020")
                     .alive(0x1A0, 20)
@@ -572,10 +573,10 @@ fn cases() -> Vec<Case> {
                     .reply(2.0, &[0x62, 0xD1, 0x00, 0x00])
                     .reply(4.5, &[0x62, 0xD1, 0x00, 0x00])
             },
-            top: &["aftermarket-interference", "release-inhibited"],
-            confidence: Some(Confidence::Medium),
+            top: &["release-inhibited"],
+            confidence: None,
             unverified: None,
-            mentions: &["unknown identifier 0x1A0"],
+            mentions: &["nothing this profile can read explains it"],
         },
         Case {
             name: "generic-uds says what it could and could not check",

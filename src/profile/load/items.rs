@@ -320,7 +320,10 @@ impl Builder {
         })
     }
 
-    /// No two fields of one frame (or one data reply) may share a bit.
+    /// No two fields of one frame (or one data reply) may share a bit,
+    /// except that an `info` field (shown, used by no rule) may view bits
+    /// another field reads: e.g. a whole status nibble beside the one bit
+    /// a rule reads.
     pub(super) fn check_overlaps(&mut self, reads: &[DataRead], frames: &[BroadcastFrame]) {
         let groups = reads
             .iter()
@@ -329,7 +332,7 @@ impl Builder {
         let mut found = Vec::new();
         for (what, fields) in groups {
             let mut owner: HashMap<u32, ItemRef> = HashMap::new();
-            for f in fields {
+            for f in fields.iter().filter(|f| f.role != Role::Info) {
                 for bit in f.bits.bits() {
                     if let Some(prev) = owner.insert(bit, f.item) {
                         if prev != f.item {

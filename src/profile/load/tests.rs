@@ -319,3 +319,106 @@ fn the_old_single_bus_table_is_one_bus_named_hs_can() {
     assert_eq!(p.buses.len(), 1);
     assert_eq!((p.buses[0].name.as_str(), p.bitrate), ("hs-can", 250_000));
 }
+
+/// The roles a frame's payload decodes to, by item name.
+fn decoded(p: &Profile, id: u16, data: &[u8]) -> Vec<(String, f64)> {
+    let f = CanFrame::classic(CanId::Standard(id), data).unwrap();
+    let mut got = Vec::new();
+    p.decode_broadcast(&f, |i, _, v| {
+        got.push((p.item(i).unwrap().name.clone(), v));
+    });
+    got
+}
+
+#[test]
+fn l33_reads_the_lid_on_0x358_and_the_locks_on_0x60d_the_l32_keeps_related_rows() {
+    let l33 = bundled("nissan-altima-2013-2018");
+    let lid = l33
+        .fields()
+        .find(|f| f.role == Role::LidOpen && p_item(&l33, f).kind == ItemKind::Signal)
+        .unwrap();
+    assert_eq!(p_item(&l33, lid).location, "0x358 C.0");
+    assert_eq!(p_item(&l33, lid).level, Level::ThisModel);
+    // 0x60D A.7 is not a lid signal on the L33; C.4 is the locks.
+    let got = decoded(&l33, 0x60D, &[0x80, 0x06, 0x10, 0, 0, 0, 0, 0]);
+    assert!(
+        !got.iter().any(|(n, v)| n == "trunk lid open" && *v == 1.0),
+        "{got:?}"
+    );
+    assert!(got.contains(&("doors locked".into(), 1.0)), "{got:?}");
+    assert!(got.contains(&("ignition ON".into(), 1.0)), "{got:?}");
+    assert!(got.contains(&("accessory ON".into(), 1.0)), "{got:?}");
+    assert!(decoded(&l33, 0x358, &[0, 0, 0x01, 0, 0, 0, 0, 0])
+        .contains(&("trunk lid open".into(), 1.0)));
+    let l32 = bundled("nissan-altima-2007-2012");
+    let lid = item_by_name(&l32, "trunk lid open");
+    assert_eq!(
+        (lid.location.as_str(), lid.level),
+        ("0x60D 7|1@1+", Level::RelatedModel)
+    );
+    assert_eq!(
+        item_by_name(&l32, "driver door locked").location,
+        "0x358 F.0"
+    );
+}
+
+fn p_item<'a>(p: &'a Profile, f: &Field) -> &'a ItemInfo {
+    p.item(f.item).unwrap()
+}
+
+#[test]
+fn ford_reads_0x3b3_and_0x331_on_hs_can_and_names_the_ms_can_items() {
+    let p = bundled("ford-fusion-2013-2020");
+    let buses: Vec<(&str, u32, &[u8])> = p
+        .buses
+        .iter()
+        .map(|b| (b.name.as_str(), b.bitrate, b.pins.as_slice()))
+        .collect();
+    assert_eq!(
+        buses,
+        [
+            ("hs-can", 500_000, &[6u8, 14][..]),
+            ("ms-can", 125_000, &[3, 11][..])
+        ]
+    );
+    for (id, bus) in [
+        (0x3B3, "hs-can"),
+        (0x331, "hs-can"),
+        (0x110, "ms-can"),
+        (0x384, "ms-can"),
+        (0x3B1, "ms-can"),
+    ] {
+        let f = p
+            .frames
+            .iter()
+            .find(|f| f.id == CanId::Standard(id))
+            .unwrap();
+        assert_eq!(f.bus, bus, "0x{id:X}");
+    }
+    // The real 2017 Fusion: byte A 0x40 -> 0x41 when the trunk is opened.
+    let open = decoded(&p, 0x3B3, &[0x41, 0x80, 0, 0, 0xE6, 0x01, 0x80, 0x02]);
+    assert!(
+        open.contains(&("DrStatTgate_B_Actl".into(), 1.0)),
+        "{open:?}"
+    );
+    assert!(open.contains(&("Ignition_Status".into(), 4.0)), "{open:?}");
+    assert!(open.contains(&("ignition Run".into(), 1.0)), "{open:?}");
+    let off = decoded(&p, 0x3B3, &[0x10, 0x80, 0, 0, 0xE6, 0x01, 0x80, 0x02]);
+    assert!(off.contains(&("ignition Run".into(), 0.0)), "{off:?}");
+    // 0x331 byte E 0x04: Veh_Lock_Status 2 (UNLOCK_ALL); 0x02: 1 (LOCK_ALL).
+    let unlocked = decoded(&p, 0x331, &[0xC0, 0, 0x61, 0x10, 0x04, 0x98, 0x18, 0x02]);
+    assert!(
+        unlocked.contains(&("Veh_Lock_Status".into(), 2.0)),
+        "{unlocked:?}"
+    );
+    assert!(
+        unlocked.contains(&("driver door locked".into(), 0.0)),
+        "{unlocked:?}"
+    );
+    let locked = decoded(&p, 0x331, &[0xC0, 0, 0x61, 0x10, 0x02, 0x98, 0x18, 0x02]);
+    assert!(
+        locked.contains(&("driver door locked".into(), 1.0)),
+        "{locked:?}"
+    );
+    assert!(!p.census_complete);
+}
