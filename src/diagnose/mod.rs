@@ -372,8 +372,8 @@ pub fn feed_capture(
 // ---------------------------------------------------------------- questions
 
 /// The questions, not yet answered, whose answers would reorder or narrow
-/// the leading verdicts (diagnosis.md: observations narrow the sets the bus
-/// cannot separate).
+/// the leading verdicts (observations narrow the sets the bus cannot
+/// separate).
 pub fn questions(report: &Report) -> Vec<Question> {
     let o = &report.observations;
     // A fob press the tool saw answers "did you press the fob" by itself.

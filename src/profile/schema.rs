@@ -3,7 +3,7 @@
 //! every value a semantic check may point at.
 //!
 //! Owns: the file format only. These types are converted to the core types of
-//! `model.rs` by the loader and go no further (style.md): no other module
+//! `model.rs` by the loader and go no further (ARCHITECTURE.md, invariants): no other module
 //! may use them.
 
 use std::collections::BTreeMap;

@@ -30,7 +30,7 @@ pub enum Confidence {
 /// One possible cause, with everything the user needs to act on it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    /// Stable id (diagnosis.md, or a profile-added cause id).
+    /// Stable id (the cause table, or a profile-added cause id).
     pub id: String,
     pub confidence: Confidence,
     /// How strongly the evidence points here (ranks the verdicts).

@@ -6,7 +6,7 @@
 use super::Cause;
 use crate::profile::Level;
 
-/// Lines that come with every verdict (diagnosis.md, "What a verdict tells the user").
+/// Lines that come with every verdict, whatever the cause.
 pub const SAFETY: [&str; 5] = [
     "Stop somewhere safe before working on the car.",
     "Do not pry or drill the trunk lid.",

@@ -35,7 +35,7 @@ fn every_bundled_profile_and_layout_loads_cleanly() {
 }
 
 #[test]
-fn nissan_l33_follows_vehicles_md() {
+fn nissan_l33_follows_the_vehicle_data() {
     let p = bundled("nissan-altima-2013-2018");
     assert_eq!(p.bcm.request_id, CanId::Standard(0x745));
     assert_eq!(p.bcm.response_id, CanId::Standard(0x765));
@@ -146,7 +146,7 @@ fn nissan_l34_assumes_the_bcm_layout_at_most_related() {
 }
 
 #[test]
-fn ford_follows_vehicles_md() {
+fn ford_follows_the_vehicle_data() {
     let p = bundled("ford-fusion-2013-2020");
     assert_eq!(p.bcm.request_id, CanId::Standard(0x726));
     assert_eq!(p.bcm.response_id, CanId::Standard(0x72E));
