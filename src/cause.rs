@@ -174,6 +174,16 @@ cause_table! {
             "Turn the ignition ON (or wake the car by opening a door) and listen again.",
             "Check the OBD connector's CAN pins (6 and 14) and its fuse.",
         ];
+    /// Added by trunkdiag: traffic, but not the bus the profile reads (the
+    /// adapter is on other pins, another bus or another bitrate).
+    WrongBus = "wrong-bus", "Adapter on another bus",
+        summary: "The adapter hears traffic, but not the bus this profile reads: it is connected to another bus, other pins or another bitrate.",
+        explanation: "None of the frames the profile expects on its default bus was heard, and the BCM did not answer, while other traffic was on the wire: the car is awake, the adapter is listening somewhere else.",
+        next_steps: [
+            "Move the adapter to the bus the verdict names (its OBD-II pins and bitrate), or set the interface to that bitrate, and run again.",
+            "Check that --profile names this car: another model's bus carries other frames.",
+            "If the adapter has a bus switch (HS-CAN / MS-CAN), set it to the named bus.",
+        ];
     /// Added by trunkdiag: the evidence at hand cannot locate the fault;
     /// the verdict says what was and was not checked.
     Inconclusive = "inconclusive", "Inconclusive",

@@ -674,7 +674,7 @@ fn request_rejects_bad_hex_and_sessions() {
     assert!(run.stderr.contains("not a CAN id"), "{}", run.stderr);
 }
 
-/// A Nissan BCM conversation on 0x745/0x765 (vehicles.md): session C0, a
+/// A Nissan BCM conversation on 0x745/0x765 (vehicles/README.md): session C0, a
 /// data read refused outside the session, a multi-frame KWP DTC report.
 const NISSAN_KWP_LOG: &str = "\
 (1700000000.000000) can0 745#0210C0

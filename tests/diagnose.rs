@@ -1,7 +1,7 @@
 //! `trunkdiag diagnose --replay`: capture in → verdict out.
 //!
 //! Each capture under tests/data/diagnose/ is a small candump log following
-//! vehicles.md, with its expectation in header comments:
+//! the bundled profiles (vehicles/README.md), with its expectation in header comments:
 //!   # expect: <cause id> exit=<code>
 //!   # args: --profile <name> [--observe KEY=VALUE ...]
 //!   # unverified: <item label that must be named>   (optional)
@@ -240,18 +240,18 @@ fn nissan(mut cap: Cap, car: NissanCar) -> String {
     cap.periodic(0x284, 20 * MS, 0, until, |_| {
         vec![0, 0, 0, 0, (speed >> 8) as u8, speed as u8, 0, 0]
     });
+    // The L33's body frames: 0x60D C.4 doors locked, D.5 trunk request;
+    // 0x358 C.0 trunk lid open.
     let spans = car.bus_request.clone();
     let mon = &car.monitor;
-    cap.periodic(0x60D, 100 * MS, 0, until, |t| {
-        let m = mon(t);
-        let lid = (m.lid as u8) << 7;
-        let req = if within(t, &spans) { 1 << 5 } else { 0 };
-        vec![lid, 0, 0, req, 0, 0, 0, 0]
-    });
     let locks = car.locks.clone();
-    cap.periodic(0x358, 100 * MS, 0, until, |t| {
+    cap.periodic(0x60D, 100 * MS, 0, until, |t| {
         let locked = locks.iter().rfind(|l| l.0 <= t).is_some_and(|l| l.1);
-        vec![0, 0, 0, 0, 0, if locked { 0x03 } else { 0 }, 0, 0]
+        let req = if within(t, &spans) { 1 << 5 } else { 0 };
+        vec![0, 0, (locked as u8) << 4, req, 0, 0, 0, 0]
+    });
+    cap.periodic(0x358, 100 * MS, 0, until, |t| {
+        vec![0, 0, mon(t).lid as u8, 0, 0, 0, 0, 0]
     });
     for &id in &car.unknown_ids {
         cap.periodic(id, 50 * MS, 300 * MS, until, |t| {
@@ -605,6 +605,9 @@ struct FordCar {
     unknown_ids: Vec<u16>,
     fob_bus: Vec<(u64, u64)>,
     inputs: Box<dyn Fn(u64) -> Decklid>,
+    /// False: the adapter is on the MS-CAN (pins 3/11): no HS-CAN frame
+    /// and no BCM answer reach it.
+    hs_can: bool,
 }
 
 impl Default for FordCar {
@@ -619,6 +622,7 @@ impl Default for FordCar {
             unknown_ids: Vec::new(),
             fob_bus: Vec::new(),
             inputs: Box::new(|_| Decklid::default()),
+            hs_can: true,
         }
     }
 }
@@ -626,6 +630,18 @@ impl Default for FordCar {
 fn ford(mut cap: Cap, car: FordCar) -> String {
     let until = car.until;
     let inputs = &car.inputs;
+    // HS-CAN, what an adapter at pins 6/14 hears: BodyInfo_3 0x3B3 byte A
+    // = Ignition_Status Run (0x40) | DrStatTgate_B_Actl (bit 0); 0x331
+    // Veh_Lock_Status 34|2@0+ = byte 4 bits 2-1, UNLOCK_ALL (2).
+    if car.hs_can {
+        cap.periodic(0x3B3, 100 * MS, 0, until, |t| {
+            vec![0x40 | inputs(t).lid as u8, 0, 0, 0, 0, 0, 0, 0]
+        });
+        cap.periodic(0x331, 100 * MS, 0, until, |_| {
+            vec![0, 0, 0, 0, 0x04, 0, 0, 0]
+        });
+    }
+    // MS-CAN, on the same capture as if both buses were merged.
     // Ajar_Stat 0x3B1: Decklid_Ajar_Status 3|1@0+ = byte 0 bit 3.
     cap.periodic(0x3B1, 100 * MS, 0, until, |t| {
         vec![(inputs(t).lid as u8) << 3, 0, 0, 0, 0, 0, 0, 0]
@@ -793,6 +809,18 @@ fn ford_captures() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "ford-wrong-bus.log",
+            ford(
+                Cap::new("wrong-bus exit=1", FUSION, Some(0x55))
+                    .note("adapter on the MS-CAN: 0x110/0x384/0x3B1 only, 10 03 every 1.5 s never answered; the verdict names the HS-CAN's pins 6/14 at 500 kbit/s"),
+                FordCar {
+                    answers: false,
+                    hs_can: false,
+                    ..FordCar::default()
+                },
+            ),
+        ),
+        (
             "ford-bcm-fault.log",
             ford(
                 Cap::new("bcm-fault exit=1", FUSION, Some(0xAA))
@@ -900,8 +928,12 @@ fn ford_captures() -> Vec<(&'static str, String)> {
         (
             "ford-aftermarket-interference.log",
             ford(
-                Cap::new("aftermarket-interference exit=1", FUSION, Some(0x55))
-                    .note("unknown node 0x2F0; fob press at 2 s reaches the BCM, output never driven"),
+                Cap::new(
+                    "aftermarket-interference exit=1",
+                    "--profile ford-fusion-2013-2020 --observe aftermarket-alarm=yes",
+                    Some(0x55),
+                )
+                .note("unknown node 0x2F0 (no evidence alone: only a few Fusion frames are published, so the alarm is the user's word); fob press at 2 s reaches the BCM, output never driven"),
                 FordCar {
                     unknown_ids: vec![0x2F0],
                     fob_bus: vec![(2 * S, 2300 * MS)],
@@ -1198,7 +1230,7 @@ fn expectation_of(text: &str) -> (String, i32) {
     (cause, exit)
 }
 
-/// Every cause of diagnosis.md is covered by at least one capture.
+/// Every cause of the cause table is covered by at least one capture.
 #[test]
 fn captures_cover_every_cause() {
     let mut seen = std::collections::BTreeSet::new();
@@ -1403,7 +1435,7 @@ fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
     }
 }
 
-/// A long capture's report stays small: the door lock bit of 0x358 toggles
+/// A long capture's report stays small: the door lock bit of 0x60D toggles
 /// on every frame for a minute; by default the report lists a few changes
 /// and says how many it saw, `--full-series` lists every one.
 #[test]
@@ -1414,7 +1446,7 @@ fn full_series_lists_every_change_and_the_default_summarises() {
         let bit = i % 2;
         writeln!(
             log,
-            "({}.{:06}) can0 358#00000000000{bit}0000",
+            "({}.{:06}) can0 60D#0000{bit}00000000000",
             t / S,
             t % S
         )
@@ -1435,7 +1467,7 @@ fn full_series_lists_every_change_and_the_default_summarises() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["role"] == "driver_door_locked")
+            .find(|s| s["role"] == "doors_locked")
             .cloned()
             .unwrap()
     };
@@ -1446,12 +1478,100 @@ fn full_series_lists_every_change_and_the_default_summarises() {
     let note = bounded["evidence"]["series_summary"]["note"]
         .as_str()
         .unwrap();
-    // Both lock bits of 0x358: 6,000 changes of one, the first reading of the other.
-    assert!(note.contains("of 6001 value change(s) kept"), "{note}");
+    // 0x60D's signals: 6,000 changes of the lock bit, the first reading of
+    // each of the other seven (ignition, accessory, request, four doors).
+    assert!(note.contains("of 6007 value change(s) kept"), "{note}");
     assert_eq!(f["changes"].as_array().unwrap().len(), 6_000);
     assert_eq!(full["evidence"]["series_summary"]["full"], true);
     assert_eq!(
         bounded["evidence"]["series_summary"]["lock_changes_seen"],
         5_999
+    );
+}
+
+/// The Fusion simulator sending only its MS-CAN ids (an adapter on pins
+/// 3/11): live and in the replay of the recording, the verdict names the
+/// HS-CAN bus the profile reads, its pins and bitrate, instead of "nothing
+/// was heard"; a bus the profile does not have is a usage error.
+#[test]
+fn only_ms_can_ids_say_which_bus_to_connect_to_live_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("ms-can.log");
+    let rec_s = rec.to_str().unwrap();
+    let live = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "no-fault-found",
+        "--profile",
+        "ford-fusion-2013-2020",
+        "--sim-bus",
+        "ms-can",
+        "--no-prompt",
+        "--json",
+        "--record",
+        rec_s,
+    ]);
+    let replay = trunkdiag(&[
+        "diagnose",
+        "--replay",
+        rec_s,
+        "--profile",
+        "ford-fusion-2013-2020",
+        "--no-prompt",
+    ]);
+    let log = std::fs::read_to_string(&rec).unwrap();
+    for id in ["3B3#", "331#", "72E#"] {
+        assert!(!log.contains(id), "{id} sent on MS-CAN only");
+    }
+    assert!(log.contains(" 3B1#") && log.contains(" 110#"), "{log}");
+    let v: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
+    let top = &v["verdicts"][0];
+    assert_eq!(
+        (top["id"].as_str(), top["rule"].as_str()),
+        (Some("wrong-bus"), Some("expected-ids-missing")),
+        "{top:#}"
+    );
+    let ev = top["evidence"].to_string();
+    assert!(
+        ev.contains("no 0x3B3 or 0x331 from the Ford Fusion's hs-can bus after"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("is the adapter on pins 6/14 at 500 kbit/s?"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("ms-can bus frames (pins 3/11 at 125 kbit/s)"),
+        "{ev}"
+    );
+    assert_eq!(replay.code, live.code, "{}", replay.stderr);
+    assert!(
+        replay
+            .stdout
+            .contains("is the adapter on pins 6/14 at 500 kbit/s?"),
+        "{}",
+        replay.stdout
+    );
+    assert!(
+        !replay.stdout.contains("Nothing was heard"),
+        "{}",
+        replay.stdout
+    );
+    let bad = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "no-fault-found",
+        "--profile",
+        "ford-fusion-2013-2020",
+        "--sim-bus",
+        "body",
+        "--no-prompt",
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("has no bus `body`: expected one of hs-can, ms-can"),
+        "{}",
+        bad.stderr
     );
 }

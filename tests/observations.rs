@@ -39,6 +39,9 @@ fn lid_open_throughout() -> tempfile::NamedTempFile {
         if let Some((head, _)) = line.split_once("3B1#") {
             lid_frames += 1;
             out.push_str(&format!("{head}3B1#0800000000000000\n"));
+        } else if let Some((head, _)) = line.split_once("3B3#") {
+            // HS-CAN: ignition Run with the trunk-ajar bit (A.0) set.
+            out.push_str(&format!("{head}3B3#4100000000000000\n"));
         } else if let Some((head, tail)) = line.split_once("72E#0462D100") {
             let a = u8::from_str_radix(tail.get(..2).expect("byte A"), 16).expect("hex");
             let rest = tail.get(2..).unwrap_or("");

@@ -8,13 +8,13 @@
 //! What it writes, all on `can0`, one candump line per frame, timestamps
 //! strictly increasing, no comment lines (the socketcan crate's reader, a
 //! peer, rejects them):
-//! - first, a BCM diagnosis of a Nissan Altima 2013-2018 as vehicles.md
+//! - first, a BCM diagnosis of a Nissan Altima 2013-2018 as its profile
 //!   describes it (tester 0x745, BCM 0x765, KWP2000 over ISO-TP): `10 C0` /
 //!   `50 C0`, `21 44` answered by a multi-frame `61 44 ..` (first frame,
 //!   flow control, consecutive frame), `18 02 FF 00` / `58 01 A5 62 ..`
 //!   (B2562, low voltage), keep-alive `3E 01` / `7E 01`, interleaved with the
 //!   body broadcasts 0x60D, 0x6F6, 0x284 and 0x358;
-//! - then a saturated bus of the body and powertrain ids vehicles.md lists for
+//! - then a saturated bus of the body and powertrain ids the profile lists for
 //!   this family. Real periods (10-100 ms) give about 1,000 frames/s; the
 //!   periods here are shortened so the bus carries about 4,000 frames/s, the
 //!   most a 500 kbit/s bus holds, which is what a shop's worst capture looks
@@ -127,7 +127,7 @@ impl Rng {
 /// the least gap between two timestamps.
 const FRAME_TIME_US: u64 = 230;
 
-/// The payload of a periodic frame, with the signals vehicles.md names held
+/// The payload of a periodic frame, with the signals the profile names held
 /// at a consistent state: ignition ON, trunk closed, doors unlocked, car
 /// standing, battery 11.8 V.
 fn payload(p: &Periodic, rng: &mut Rng, out: &mut [u8; 8], workload: Workload) {

@@ -58,6 +58,10 @@ pub struct DiagnoseArgs {
     /// (the simulated engine ECU answers the VIN, so auto can find it).
     #[arg(long, value_name = "NAME|PATH", requires = "sim")]
     pub sim_car: Option<String>,
+    /// With --sim: the simulated car sends only what this bus of its profile
+    /// carries (e.g. ms-can), as an adapter wired to that bus alone hears it.
+    #[arg(long, value_name = "BUS", requires = "sim")]
+    pub sim_bus: Option<String>,
     /// Vehicle profile: a bundled name, a path to a .toml file, or `auto`
     /// (pick it from the VIN; generic-uds when none matches).
     #[arg(long, default_value = "auto", value_name = "NAME|PATH|auto")]
@@ -206,6 +210,51 @@ impl Operator for Terminal {
     }
 }
 
+/// Where the adapter goes, from the profile's buses: the default bus's name,
+/// OBD-II pins and bitrate, and the other buses the profile reads items on.
+fn where_to_connect(profile_spec: &str) -> String {
+    let loaded = (profile_spec != "auto")
+        .then(|| crate::profile::load(profile_spec).ok())
+        .flatten();
+    let Some(p) = loaded else {
+        return "connect the adapter to the OBD-II connector's CAN pins 6/14 (500 kbit/s); the profile is picked from the VIN".to_owned();
+    };
+    let at = |b: &crate::profile::Bus| match b.pins_text() {
+        t if t.is_empty() => b.bitrate_text(),
+        t => format!("OBD-II {t}, {}", b.bitrate_text()),
+    };
+    let Some(first) = p.default_bus() else {
+        return format!(
+            "connect the adapter to the {} {}'s CAN bus",
+            p.make, p.model
+        );
+    };
+    let mut s = format!(
+        "connect the adapter to the {} {}'s {} bus: {}",
+        p.make,
+        p.model,
+        first.name,
+        at(first)
+    );
+    for b in p.buses.iter().skip(1) {
+        let ids: Vec<String> = p
+            .frames
+            .iter()
+            .filter(|f| f.bus == b.name)
+            .map(|f| format!("0x{}", f.id))
+            .collect();
+        if !ids.is_empty() {
+            s.push_str(&format!(
+                "; {} only on the {} bus ({})",
+                ids.join(", "),
+                b.name,
+                at(b)
+            ));
+        }
+    }
+    s
+}
+
 fn live_iface(
     args: &DiagnoseArgs,
     iface: &str,
@@ -213,6 +262,9 @@ fn live_iface(
 ) -> CliResult<(Profile, Report)> {
     let spec = super::iface_spec(iface)?;
     let bitrate = diagnose::bus_bitrate(&args.profile);
+    if !args.json {
+        eprintln!("trunkdiag: {}", where_to_connect(&args.profile));
+    }
     let plan = LivePlan {
         listen: args.listen,
         timeout: args.timeout,
@@ -386,18 +438,16 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
     if !top.explanation.is_empty() {
         writeln!(out, "\n{}", top.explanation)?;
     }
-    if top.unverified {
-        writeln!(
-            out,
-            "{}",
-            st.paint(
-                "33",
-                &format!(
-                    "Rests on unverified mappings (confirm on the vehicle): {}",
-                    top.unverified_items.join("; ")
-                )
-            )
-        )?;
+    if !top.rests_on.is_empty() {
+        writeln!(out, "\nWhat it rests on, below \"this model\":")?;
+        for r in &top.rests_on {
+            let line = format!("  {}", r.line());
+            if r.level == crate::profile::Level::Placeholder {
+                writeln!(out, "{}", st.paint("33", &line))?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
     }
     if r.verdicts.len() > 1 {
         writeln!(
@@ -416,11 +466,11 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         }
     }
     writeln!(out, "\n{}", st.bold("Evidence:"))?;
-    // The unverified items have their own line above.
+    // What it rests on by level has its own lines above.
     for e in top
         .evidence
         .iter()
-        .filter(|e| !e.starts_with(crate::verdict::text::UNVERIFIED_NOTE))
+        .filter(|e| !crate::verdict::text::is_rests_on_line(e))
     {
         writeln!(out, "  - {e}")?;
     }
@@ -488,7 +538,11 @@ fn live_sim(
         (None, given) => given,
     };
     let sim_profile = crate::profile::load(car)?;
-    let mut cfg = crate::sim::SimConfig::default();
+    let mut cfg = crate::sim::SimConfig {
+        only_bus: args.sim_bus.clone(),
+        ..crate::sim::SimConfig::default()
+    };
+    crate::sim::check_only_bus(&sim_profile, &cfg)?;
     // Hidden knobs for scripts/bench: the simulated BCM's answer delays
     // (microseconds), 0 to measure the tool's own time per exchange.
     for (var, slot) in [
@@ -558,4 +612,24 @@ fn live_sim(
         .await
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::where_to_connect;
+
+    #[test]
+    fn where_to_connect_names_the_bus_pins_and_bitrate() {
+        assert_eq!(
+            where_to_connect("ford-fusion-2013-2020"),
+            "connect the adapter to the Ford Fusion's hs-can bus: OBD-II pins 6/14, 500 kbit/s; \
+             0x3B1, 0x110, 0x384 only on the ms-can bus (OBD-II pins 3/11, 125 kbit/s)"
+        );
+        assert_eq!(
+            where_to_connect("nissan-altima-2013-2018"),
+            "connect the adapter to the Nissan Altima's hs-can bus: OBD-II pins 6/14, 500 kbit/s"
+        );
+        assert!(where_to_connect("auto")
+            .contains("pins 6/14 (500 kbit/s); the profile is picked from the VIN"));
+    }
 }

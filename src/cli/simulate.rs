@@ -60,6 +60,10 @@ pub struct SimulateArgs {
     /// Seconds to wait for a tester before pressing anyway.
     #[arg(long, default_value_t = 10.0)]
     pub tester_wait: f64,
+    /// Send only what this bus of the profile carries (e.g. ms-can), as an
+    /// adapter wired to that bus alone hears the car.
+    #[arg(long, value_name = "BUS")]
+    pub bus: Option<String>,
 }
 
 fn secs_to_us(s: f64, what: &'static str) -> CliResult<u64> {
@@ -107,8 +111,10 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         ],
         tester_wait_us: Some(secs_to_us(args.tester_wait, "tester-wait")?),
         iface,
+        only_bus: args.bus.clone(),
         ..SimConfig::default()
     };
+    crate::sim::check_only_bus(&profile, &cfg)?;
     let bcm = profile.bcm();
     let (node, what): (Box<dyn FnOnce() -> Node>, String) = match &args.from_capture {
         Some(path) => {

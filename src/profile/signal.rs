@@ -322,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn vehicles_md_examples() {
+    fn vehicle_data_examples() {
         // 0x60D A.7: trunk lid open, Intel bit 7.
         let lid = f("7|1@1+");
         assert_eq!(lid.extract_raw(&[0x80, 0, 0, 0, 0, 0, 0, 0]), Some(1));
@@ -357,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn insert_vehicles_md_examples() {
+    fn insert_vehicle_data_examples() {
         let mut d = [0u8; 8];
         f("39|16@0+").insert(&mut d, 2000).unwrap(); // 20.00 km/h
         assert_eq!(d, [0, 0, 0, 0, 0x07, 0xD0, 0, 0]);

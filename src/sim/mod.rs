@@ -2,7 +2,7 @@
 //! protocol (KWP2000 for the Nissan profiles, UDS for Ford) with realistic
 //! timing, the profile's broadcast frames at their usual periods, and a
 //! simulated user who presses the fob trunk button and then the cabin switch
-//! while the car reacts as a scenario (one per cause id of diagnosis.md)
+//! while the car reacts as a scenario (one per cause id of the cause table)
 //! dictates. Also an ECU clone that answers from a capture.
 //!
 //! Owns: the vehicle state, the scenario table, the BCM's answers, the
@@ -55,6 +55,11 @@ pub struct SimConfig {
     pub s3_us: u64,
     /// Interface name stamped on the frames the car sends.
     pub iface: IfName,
+    /// Send only what this bus of the profile carries, as an adapter wired
+    /// to that bus alone hears the car: its broadcast frames, and the BCM's
+    /// (or the engine ECU's) answers only when they are on it. `None`:
+    /// every bus on the one wire.
+    pub only_bus: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -70,6 +75,7 @@ impl Default for SimConfig {
             tester_wait_us: Some(10_000_000),
             s3_us: 5_000_000,
             iface: IfName::new("vcan0").unwrap_or_default(),
+            only_bus: None,
         }
     }
 }
@@ -89,6 +95,24 @@ pub enum SimError {
     NothingLearned { request: String, response: String },
     #[error(transparent)]
     Bus(#[from] crate::transport::BusError),
+    #[error("profile {profile} has no bus `{name}`: expected one of {}", known.join(", "))]
+    UnknownBus {
+        profile: String,
+        name: String,
+        known: Vec<String>,
+    },
+}
+
+/// Checks that `cfg.only_bus`, when given, names a bus of the profile.
+pub fn check_only_bus(profile: &crate::profile::Profile, cfg: &SimConfig) -> Result<(), SimError> {
+    match &cfg.only_bus {
+        Some(name) if profile.bus(name).is_none() => Err(SimError::UnknownBus {
+            profile: profile.id.clone(),
+            name: name.clone(),
+            known: profile.buses.iter().map(|b| b.name.clone()).collect(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ impl Answer {
     }
 }
 
-/// Nissan's "not in the right session" code (vehicles.md).
+/// Nissan's "not in the right session" code (vehicles/README.md).
 const NRC_WRONG_SESSION_KWP: u8 = 0x80;
 /// UDS P2 / P2* advertised in the session response: 50 ms, 5000 ms (10 ms units).
 const UDS_TIMING: [u8; 4] = [0x00, 0x32, 0x01, 0xF4];

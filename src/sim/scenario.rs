@@ -1,4 +1,4 @@
-//! The scenarios: one per cause id of diagnosis.md, as a table of how the
+//! The scenarios: one per cause id of the cause table, as a table of how the
 //! simulated car differs from a healthy one. The table is data; what each
 //! column does to the car is code in [`super::vehicle`].
 
@@ -42,7 +42,7 @@ pub enum DiagPath {
 /// One row of the scenario table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScenarioSpec {
-    /// The cause id of diagnosis.md this scenario reproduces.
+    /// The cause id (`crate::cause`) this scenario reproduces.
     pub id: &'static str,
     /// One line for `simulate --list`.
     pub summary: &'static str,
@@ -82,7 +82,7 @@ const HEALTHY: ScenarioSpec = ScenarioSpec {
     foreign: &[],
 };
 
-/// Every scenario, in diagnosis.md's order.
+/// Every scenario, in the cause table's order.
 pub const SCENARIOS: &[ScenarioSpec] = &[
     HEALTHY,
     ScenarioSpec {
@@ -228,7 +228,7 @@ mod tests {
         for id in ids {
             assert!(
                 Cause::from_id(id).is_some(),
-                "{id} is not a diagnosis.md cause id"
+                "{id} is not a cause id of the cause table"
             );
         }
     }

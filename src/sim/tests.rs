@@ -271,6 +271,49 @@ fn silent_bcm_and_dead_bus() {
 }
 
 #[test]
+fn only_one_bus_sends_that_bus_alone() {
+    let ms = SimConfig {
+        only_bus: Some("ms-can".into()),
+        ..SimConfig::default()
+    };
+    let mut p = Pair::new(FORD, "no-fault-found", ms);
+    assert!(p.ask(&hex("10 03")).is_empty(), "the BCM is on hs-can");
+    p.run_until(3_000_000);
+    let ids: BTreeSet<u32> = p.log.iter().map(|f| f.id.raw()).collect();
+    let tester = p.profile.bcm().request_id.raw();
+    assert_eq!(
+        ids,
+        BTreeSet::from([0x110, 0x384, 0x3B1, tester]),
+        "{ids:x?}"
+    );
+    let hs = SimConfig {
+        only_bus: Some("hs-can".into()),
+        ..SimConfig::default()
+    };
+    let mut p = Pair::new(FORD, "no-fault-found", hs.clone());
+    assert!(
+        !p.ask(&hex("10 03")).is_empty(),
+        "the BCM answers on hs-can"
+    );
+    p.run_until(3_000_000);
+    assert!(p.log.iter().any(|f| f.id == CanId::Standard(0x3B3)));
+    assert!(!p.log.iter().any(|f| f.id == CanId::Standard(0x3B1)));
+    let profile = crate::profile::load(FORD).unwrap();
+    assert!(crate::sim::check_only_bus(&profile, &hs).is_ok());
+    let body = SimConfig {
+        only_bus: Some("body".into()),
+        ..SimConfig::default()
+    };
+    let err = crate::sim::check_only_bus(&profile, &body)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has no bus `body`: expected one of hs-can, ms-can"),
+        "{err}"
+    );
+}
+
+#[test]
 fn broadcast_periods() {
     let mut p = Pair::new(NISSAN, "no-fault-found", SimConfig::default());
     p.run_until(10_000_000);

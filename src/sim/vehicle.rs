@@ -102,6 +102,11 @@ pub struct SimVehicle {
     /// The engine ECU's OBD-II answers (VIN, voltage), when the profile has a
     /// VIN pattern to identify as.
     ecm: Option<Ecm>,
+    /// False when `only_bus` leaves the BCM's bus out: it never answers.
+    bcm_heard: bool,
+    /// False when `only_bus` leaves the default bus out (where the foreign
+    /// nodes of a scenario are).
+    default_heard: bool,
 }
 
 impl SimVehicle {
@@ -138,7 +143,16 @@ impl SimVehicle {
             battery_volts: spec.battery_volts,
             dtcs,
         };
-        let ecm = if spec.bus_alive {
+        // What an adapter on `only_bus` hears: the default bus carries the
+        // engine ECU, the BCM answers on its own bus.
+        let on_wire = |bus: Option<&str>| match (&cfg.only_bus, bus) {
+            (None, _) => true,
+            (Some(only), Some(b)) => only == b,
+            (Some(_), None) => false,
+        };
+        let bcm_heard = on_wire(Some(profile.bcm().bus.as_str()));
+        let ecm_heard = on_wire(profile.default_bus().map(|b| b.name.as_str()));
+        let ecm = if spec.bus_alive && ecm_heard {
             Ecm::new(profile, &cfg)
         } else {
             None
@@ -159,6 +173,8 @@ impl SimVehicle {
             drives: 0,
             foreign_counter: 0,
             ecm,
+            bcm_heard,
+            default_heard: ecm_heard,
         }
     }
 
@@ -186,6 +202,9 @@ impl SimVehicle {
         // Stagger the frames a little, as separate ECUs would.
         let mut offset = 0;
         for (i, f) in self.profile.frames.iter().enumerate() {
+            if self.cfg.only_bus.as_ref().is_some_and(|b| *b != f.bus) {
+                continue;
+            }
             offset += 7_000;
             self.periodic.push(Periodic {
                 next_at: now_us + offset,
@@ -193,7 +212,12 @@ impl SimVehicle {
                 kind: PeriodicKind::Profile(i),
             });
         }
-        for &(id, period_ms) in self.spec.foreign {
+        let foreign = if self.default_heard {
+            self.spec.foreign
+        } else {
+            &[]
+        };
+        for &(id, period_ms) in foreign {
             offset += 7_000;
             if let Some(id) = CanId::standard(u32::from(id)) {
                 self.periodic.push(Periodic {
@@ -232,7 +256,7 @@ impl SimVehicle {
             return;
         }
         self.anchor(now_us);
-        if self.spec.diag == DiagPath::Silent {
+        if self.spec.diag == DiagPath::Silent || !self.bcm_heard {
             return;
         }
         self.isotp.handle_frame(now_us, frame);
@@ -494,7 +518,10 @@ pub(crate) fn encode_frame(f: &BroadcastFrame, state: &VehicleState) -> Option<C
         .unwrap_or(0)
         .max(8);
     let mut data = vec![0u8; len];
-    for s in &f.signals {
+    // Info views first: the fields the rules read have the last word on
+    // the bits they share with one.
+    let (info, rest): (Vec<_>, Vec<_>) = f.signals.iter().partition(|s| s.role == Role::Info);
+    for s in info.into_iter().chain(rest) {
         let _ = s.encode(&mut data, state.value(s.role, Source::Broadcast));
     }
     CanFrame::classic(f.id, &data).ok()

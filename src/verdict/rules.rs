@@ -16,10 +16,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::text;
-use super::{Cause, Confidence, Verdict};
+use super::{Cause, Confidence, RestsOn, Verdict};
 use crate::diag::Nrc;
 use crate::evidence::{Evidence, FobRange, ReleaseAttempt, Seen, SessionStart};
-use crate::profile::{ConditionTest, ItemRef, Profile, ReleaseInput, Role};
+use crate::profile::{BroadcastFrame, ConditionTest, ItemRef, Level, Profile, ReleaseInput, Role};
 
 /// How strongly a row's condition points at its cause. Verdicts are ranked
 /// by it (strongest first), then by the row's place in the table.
@@ -121,6 +121,8 @@ rules! {
         "No frame at all was received.";
     "requests-only": One(Cause::NoBusActivity), Decisive, Medium, requests_only, asks &[], alone true,
         "Only diagnostic requests were seen: no other module was heard.";
+    "expected-ids-missing": One(Cause::WrongBus), Decisive, Medium, expected_ids_missing, asks &[], alone false,
+        "Traffic was heard for a second or more, but none of the frames the profile expects on its default bus and no answer from the BCM: the adapter is on another bus, other pins or another bitrate.";
     "battery-low": One(Cause::LowBattery), Critical, High, battery_low, asks &[], alone false,
         "A battery-voltage reading fell below the profile's limit.";
     "battery-dtc": One(Cause::LowBattery), Critical, High, battery_dtc, asks &[], alone false,
@@ -445,6 +447,77 @@ fn requests_only(f: &Facts) -> Option<Support> {
     })
 }
 
+/// How long traffic must have been heard before the absence of every
+/// expected frame means something (the profiles' frames come every 100 ms
+/// or so; a battery frame once a second).
+const EXPECTED_IDS_LISTEN_US: u64 = 1_000_000;
+
+/// Traffic, but none of the frames the profile expects on its default bus
+/// and no BCM answer: the adapter hears some other bus (Ford's MS-CAN at
+/// pins 3/11 instead of the HS-CAN at 6/14, or another car). Says which bus
+/// to connect to, and which of the profile's other buses was heard instead.
+fn expected_ids_missing(f: &Facts) -> Option<Support> {
+    let bus = f.profile.default_bus()?;
+    let r = &f.ev.reachability;
+    if r.non_diag_frames == 0 || r.diag_responses > 0 {
+        return None;
+    }
+    let heard_for = f.ev.last_us?.saturating_sub(f.ev.first_us?);
+    if heard_for < EXPECTED_IDS_LISTEN_US {
+        return None;
+    }
+    let seen = |fr: &BroadcastFrame| fr.signals.iter().any(|s| f.ev.item_seen(s.item));
+    let (expected, elsewhere): (Vec<&BroadcastFrame>, Vec<&BroadcastFrame>) = f
+        .profile
+        .frames
+        .iter()
+        .filter(|fr| !fr.signals.is_empty())
+        .partition(|fr| fr.bus == bus.name);
+    if expected.is_empty() || expected.iter().any(|fr| seen(fr)) {
+        return None;
+    }
+    let ids = |frames: &[&BroadcastFrame], sep: &str| {
+        frames
+            .iter()
+            .map(|fr| format!("0x{}", fr.id))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let at = |b: &crate::profile::Bus| match b.pins_text() {
+        p if p.is_empty() => b.bitrate_text(),
+        p => format!("{p} at {}", b.bitrate_text()),
+    };
+    let question = format!(
+        "no {} from the {} {}'s {} bus after {:.0} s: is the adapter on {}?",
+        ids(&expected, " or "),
+        f.profile.make,
+        f.profile.model,
+        bus.name,
+        heard_for as f64 / 1e6,
+        at(bus)
+    );
+    let mut s = Support::default().line(question).line(format!(
+        "{} frame(s) heard, none of them one this profile reads on {}",
+        r.non_diag_frames, bus.name
+    ));
+    let heard: Vec<&BroadcastFrame> = elsewhere.into_iter().filter(|fr| seen(fr)).collect();
+    if let Some(other) = heard.first().and_then(|fr| f.profile.bus(&fr.bus)) {
+        s = s.line(format!(
+            "heard instead: {}, the {}'s {} bus frames ({}): the adapter is on that bus",
+            ids(&heard, ", "),
+            f.profile.model,
+            other.name,
+            at(other)
+        ));
+    }
+    s.notes.push(format!(
+        "Connect the adapter to the {} bus ({}) to read the items the profile keeps there.",
+        bus.name,
+        at(bus)
+    ));
+    Some(s)
+}
+
 fn battery_low(f: &Facts) -> Option<Support> {
     let limit = f.profile.limits.low_battery_volts;
     let b = f.ev.battery.as_ref().filter(|b| b.min_v < limit)?;
@@ -482,8 +555,9 @@ fn mapped_dtcs(f: &Facts, want: impl Fn(&str) -> bool) -> Option<Support> {
             f.clock.at(d.t_us),
             m.meaning
         ));
-        x = x.items(f.ev.dtc_read_item()).doubtful_if(!m.verified);
-        if !m.verified {
+        let placeholder = m.level == Level::Placeholder;
+        x = x.items(f.ev.dtc_read_item()).doubtful_if(placeholder);
+        if placeholder {
             x = x.note(format!(
                 "The meaning of DTC {} on this BCM is not confirmed ({}).",
                 m.code, m.source
@@ -1256,23 +1330,26 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
     let mut items = x.items.clone();
     items.sort();
     items.dedup();
-    let unverified_items: Vec<String> = items
-        .iter()
-        .filter(|&&i| ev.is_unverified(i))
-        .map(|&i| ev.label(i))
+    let rests_on: Vec<RestsOn> = text::BELOW_THIS_MODEL
+        .into_iter()
+        .map(|level| RestsOn {
+            level,
+            words: level.label(),
+            items: items
+                .iter()
+                .filter(|&&i| ev.level(i) == Some(level))
+                .map(|&i| ev.label(i))
+                .collect(),
+        })
+        .filter(|r| !r.items.is_empty())
         .collect();
     for n in &x.notes {
         explanation.push(' ');
         explanation.push_str(n);
     }
     let mut evidence = x.evidence;
-    if !unverified_items.is_empty() {
-        evidence.push(format!(
-            "{}: {}",
-            text::UNVERIFIED_NOTE,
-            unverified_items.join("; ")
-        ));
-    }
+    evidence.extend(rests_on.iter().map(RestsOn::line));
+    let unverified = rests_on.iter().any(|r| r.level == Level::Placeholder);
     Verdict {
         id,
         confidence: x.confidence,
@@ -1282,8 +1359,8 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
         explanation: explanation.trim().to_owned(),
         evidence,
         next_steps: steps,
-        unverified: !unverified_items.is_empty(),
-        unverified_items,
+        unverified,
+        rests_on,
         access_now: profile.access_now.clone(),
         safety: text::SAFETY.iter().map(|s| (*s).to_owned()).collect(),
     }

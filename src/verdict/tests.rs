@@ -14,19 +14,23 @@ struct Sim {
     ev: Evidence,
 }
 
+/// A Fusion as an adapter at the OBD pins 6/14 hears it: the body gateway's
+/// 0x3B3 (ignition Run, trunk bit clear) on HS-CAN, whatever else the case adds.
+fn fusion() -> Sim {
+    Sim::new("ford-fusion-2013-2020").bcast(0.0, 0x3B3, &[0x40, 0, 0, 0, 0, 0, 0, 0])
+}
+
 impl Sim {
     fn new(profile: &str) -> Sim {
         let p = profile::load(profile).unwrap();
         let ev = Evidence::new(&p);
         Sim { p, ev }
     }
-    /// Background traffic: `n` frames of a known id, one every 0.1 s.
+    /// Background traffic: `n` frames of a known id, one every 0.1 s,
+    /// decoded through the profile as the analyzer would.
     fn alive(mut self, id: u16, n: u64) -> Sim {
         for i in 0..n {
-            let f = CanFrame::classic(CanId::Standard(id), &[0; 8])
-                .unwrap()
-                .at(i * S / 10);
-            self.ev.frame(&f, self.p.is_known_id(f.id));
+            self = self.bcast(i as f64 / 10.0, id, &[0; 8]);
         }
         self
     }
@@ -83,7 +87,7 @@ fn within(t: f64, a: f64, b: f64) -> bool {
     t >= a - 1e-9 && t < b - 1e-9
 }
 
-// Byte A bits of Nissan 0x44 (placeholder positions, vehicles.md).
+// Byte A bits of Nissan 0x44 (placeholder positions, vehicles/README.md).
 const CANCEL: u8 = 0x80;
 const CABIN: u8 = 0x40;
 const FOB: u8 = 0x20;
@@ -142,7 +146,7 @@ fn nissan_lid_open() -> Sim {
 
 /// Ford: a broadcast fob decklid request at 1 s, the decklid ajar at 1.5 s.
 fn ford_fob_opens() -> Sim {
-    Sim::new("ford-fusion-2013-2020")
+    fusion()
         .bcast(0.0, 0x110, &[0; 8])
         .bcast(0.0, 0x3B1, &[0; 8])
         .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
@@ -192,14 +196,17 @@ fn cases() -> Vec<Case> {
         Case {
             name: "ford bcm silent: rests on the placeholder response id",
             sim: || {
-                let mut s = Sim::new("ford-fusion-2013-2020").alive(0x3B1, 20);
+                let mut s = Sim::new("ford-fusion-2013-2020").alive(0x3B3, 20);
                 s.ev.bcm(S, BcmEvent::Request(Purpose::SessionStart));
                 s
             },
             top: &["bcm-unreachable"],
             confidence: None,
             unverified: Some(true),
-            mentions: &["0x72E", "rests on an unverified mapping"],
+            mentions: &[
+                "0x72E",
+                "placeholder, confirm on the vehicle: Ford BCM diagnostic ids",
+            ],
         },
         Case {
             name: "low battery outranks a stuck lid",
@@ -266,7 +273,7 @@ fn cases() -> Vec<Case> {
             mentions: &[
                 "TR CANCEL SW",
                 "A.7",
-                "rests on an unverified mapping: confirm on the vehicle",
+                "placeholder, confirm on the vehicle: TR CANCEL SW (KWP 21 44 A.7)",
             ],
         },
         Case {
@@ -408,8 +415,9 @@ fn cases() -> Vec<Case> {
             name: "fob lock/unlock seen on the bus: programming first",
             sim: || {
                 nissan_presses(CABIN, &[1.0], true, |_| true)
-                    .bcast(0.1, 0x358, &[0, 0, 0, 0, 0, 0x03, 0, 0])
-                    .bcast(0.3, 0x358, &[0, 0, 0, 0, 0, 0x00, 0, 0])
+                    // The L33's lock bit: 0x60D C.4.
+                    .bcast(0.1, 0x60D, &[0, 0, 0x10, 0, 0, 0, 0, 0])
+                    .bcast(0.3, 0x60D, &[0, 0, 0x00, 0, 0, 0, 0, 0])
                     .observe("fob-pressed=yes")
             },
             top: &["key-fob-programming", "key-fob-battery"],
@@ -474,7 +482,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "ford: inhibit signal set, press refused",
             sim: || {
-                Sim::new("ford-fusion-2013-2020")
+                fusion()
                     .bcast(0.0, 0x384, &[0, 0, 0, 0, 0, 0, 0x10, 0])
                     .bcast(0.0, 0x110, &[0; 8])
                     .bcast(0.0, 0x3B1, &[0; 8])
@@ -492,7 +500,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "ford: press refused and nothing readable explains it",
             sim: || {
-                Sim::new("ford-fusion-2013-2020")
+                fusion()
                     .bcast(0.0, 0x384, &[0; 8])
                     .bcast(0.0, 0x110, &[0; 8])
                     .bcast(0.0, 0x3B1, &[0; 8])
@@ -556,9 +564,9 @@ fn cases() -> Vec<Case> {
             mentions: &[],
         },
         Case {
-            name: "ford: foreign node and an unexplained refusal",
+            name: "ford: an unknown id is no evidence (few frames published), the unexplained refusal leads",
             sim: || {
-                Sim::new("ford-fusion-2013-2020")
+                fusion()
                     .alive(0x1A0, 20)
                     .bcast(0.0, 0x384, &[0; 8])
                     .bcast(0.0, 0x110, &[0; 8])
@@ -569,10 +577,10 @@ fn cases() -> Vec<Case> {
                     .reply(2.0, &[0x62, 0xD1, 0x00, 0x00])
                     .reply(4.5, &[0x62, 0xD1, 0x00, 0x00])
             },
-            top: &["aftermarket-interference", "release-inhibited"],
-            confidence: Some(Confidence::Medium),
+            top: &["release-inhibited"],
+            confidence: None,
             unverified: None,
-            mentions: &["unknown identifier 0x1A0"],
+            mentions: &["nothing this profile can read explains it"],
         },
         Case {
             name: "generic-uds says what it could and could not check",
@@ -664,12 +672,15 @@ fn cases() -> Vec<Case> {
         Case {
             name: "ford: decklid ajar throughout, owner says it is shut: latch",
             sim: || {
+                // Both buses' ajar bits read open (0x3B3 A.0, 0x3B1 A.3).
                 Sim::new("ford-fusion-2013-2020")
+                    .bcast(0.0, 0x3B3, &[0x41, 0, 0, 0, 0, 0, 0, 0])
                     .bcast(0.0, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
                     .bcast(0.0, 0x110, &[0; 8])
                     .bcast(1.0, 0x110, &[0, 0, 0, 0x80, 0, 0, 0, 0])
                     .bcast(1.1, 0x110, &[0; 8])
                     .bcast(5.0, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
+                    .bcast(5.0, 0x3B3, &[0x41, 0, 0, 0, 0, 0, 0, 0])
                     .observe("lid-closed=yes")
             },
             top: &["trunk-latch"],
@@ -772,6 +783,66 @@ fn valet_lockout_json_says_unverified_and_names_the_item() {
     assert_eq!(json["unverified"], true);
     let ev = json["evidence"].to_string();
     assert!(ev.contains("TR CANCEL SW (KWP 21 44 A.7)"), "{ev}");
+    // Grouped by level below "this model", strongest first.
+    let groups = json["rests_on"].as_array().unwrap();
+    let levels: Vec<&str> = groups
+        .iter()
+        .map(|g| g["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["related-model", "placeholder"], "{groups:?}");
+    assert_eq!(groups[1]["words"], "placeholder, confirm on the vehicle");
+    assert!(groups[1]["items"].to_string().contains("TR CANCEL SW"));
+    assert!(groups[0]["items"]
+        .to_string()
+        .contains("TR/BD OPEN SW (KWP 21 44 B.5)"));
+    assert!(ev.contains("from a related model: "), "{ev}");
+}
+
+/// An adapter on the Fusion's MS-CAN: traffic, none of the HS-CAN frames
+/// the profile expects, no BCM answer. The verdict names the bus, its pins
+/// and bitrate, and the bus the frames heard belong to.
+#[test]
+fn traffic_without_the_expected_ids_names_the_bus_to_connect_to() {
+    let mut s = Sim::new("ford-fusion-2013-2020");
+    for i in 0..30 {
+        let t = f64::from(i) * 0.1;
+        s = s
+            .bcast(t, 0x110, &[0; 8])
+            .bcast(t, 0x3B1, &[0; 8])
+            .bcast(t, 0x384, &[0; 8]);
+    }
+    s.ev.bcm(S, BcmEvent::Request(Purpose::SessionStart));
+    let v = s.run();
+    let top = &v[0];
+    assert_eq!(
+        (top.id.as_str(), top.rule),
+        ("wrong-bus", "expected-ids-missing")
+    );
+    // Not alone: what the MS-CAN frames show still follows it.
+    assert!(v.len() > 1, "{:?}", ids(&v));
+    let ev = top.evidence.join(" | ");
+    assert!(ev.contains("no 0x3B3 or 0x331 from the Ford Fusion's hs-can bus after 3 s: is the adapter on pins 6/14 at 500 kbit/s?"), "{ev}");
+    assert!(ev.contains("heard instead: 0x3B1, 0x110, 0x384, the Fusion's ms-can bus frames (pins 3/11 at 125 kbit/s)"), "{ev}");
+    assert!(
+        !top.summary.contains("Nothing was heard"),
+        "{}",
+        top.summary
+    );
+    // One HS-CAN frame heard: the rule stays quiet.
+    let mut s = Sim::new("ford-fusion-2013-2020").bcast(0.0, 0x3B3, &[0x40, 0, 0, 0, 0, 0, 0, 0]);
+    for i in 0..30 {
+        s = s.bcast(f64::from(i) * 0.1, 0x110, &[0; 8]);
+    }
+    assert!(s.run().iter().all(|v| v.rule != "expected-ids-missing"));
+}
+
+#[test]
+fn a_verdict_on_this_model_items_only_lists_nothing_below() {
+    let v = Sim::new("nissan-altima-2013-2018").run();
+    assert_eq!(v[0].id, "no-bus-activity");
+    assert!(v[0].rests_on.is_empty() && !v[0].unverified);
+    assert!(text::is_rests_on_line("from a related model: x (0x1 A.0)"));
+    assert!(!text::is_rests_on_line("from a related model x"));
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! logic.
 
 use super::Cause;
+use crate::profile::Level;
 
-/// Lines that come with every verdict (diagnosis.md, "What a verdict tells the user").
+/// Lines that come with every verdict, whatever the cause.
 pub const SAFETY: [&str; 5] = [
     "Stop somewhere safe before working on the car.",
     "Do not pry or drill the trunk lid.",
@@ -16,8 +17,22 @@ pub const SAFETY: [&str; 5] = [
 
 pub use crate::cause::KEY_BLADE_STEP;
 
-/// What every unverified verdict says, followed by the items it rests on.
-pub const UNVERIFIED_NOTE: &str = "rests on an unverified mapping: confirm on the vehicle";
+/// The levels a verdict lists what it rests on by: those below "this model".
+pub const BELOW_THIS_MODEL: [Level; 3] = [Level::RelatedModel, Level::Placeholder, Level::Learned];
+
+/// `from a related model: TR/BD OPEN SW (KWP 21 44 B.5); …`: the line a
+/// verdict carries per level below "this model".
+pub fn rests_on_line(level: Level, items: &[String]) -> String {
+    format!("{}: {}", level.label(), items.join("; "))
+}
+
+/// True for a line made by [`rests_on_line`] (shown apart from the evidence).
+pub fn is_rests_on_line(line: &str) -> bool {
+    BELOW_THIS_MODEL.iter().any(|l| {
+        line.strip_prefix(l.label())
+            .is_some_and(|r| r.starts_with(": "))
+    })
+}
 
 /// One plain sentence (the cause table in `crate::cause`).
 pub fn summary(c: Cause) -> &'static str {
@@ -32,4 +47,14 @@ pub fn explanation(c: Cause) -> &'static str {
 /// Next steps, cheapest first.
 pub fn next_steps(c: Cause) -> &'static [&'static str] {
     c.next_steps()
+}
+
+/// The heading of a group of items a verdict rests on, by level.
+pub fn level_heading(level: Level) -> &'static str {
+    match level {
+        Level::ThisModel => "Known for this model",
+        Level::RelatedModel => "From a related model: likely, not shown on this one",
+        Level::Placeholder => "Placeholder, confirm on the vehicle",
+        Level::Learned => "Learned on this car",
+    }
 }
