@@ -38,52 +38,60 @@ pub(crate) fn analyse(id: CanId, series: &[(u64, u64)]) -> Analysis {
     }
     let mut excluded = 0u64;
     let mut rejected = Vec::new();
-    for b in 0..8u8 {
-        let place = |lo: u8, len: u8| Place {
+    let whole = |b: u8| Place {
+        id,
+        byte: b,
+        lo: 0,
+        len: 8,
+    };
+    let mut counters: Vec<(u8, u8, u8, f64)> = (0..8u8)
+        .filter(|&b| byte(active, b) != 0)
+        .filter_map(|b| counter_in(series, b).map(|(lo, len, share)| (b, lo, len, share)))
+        .collect();
+    // A checksum beside a counter can itself look like one (a sum moves with
+    // the counter), so the checksum is decided first and owns its byte.
+    if let Some((b, why)) = checksum_of(series, active, &counters) {
+        counters.retain(|c| c.0 != b);
+        excluded |= whole(b).mask();
+        rejected.push(Rejected {
+            place: whole(b),
+            kind: Kind::Checksum,
+            why,
+        });
+    }
+    for (b, lo, len, share) in counters {
+        let p = Place {
             id,
             byte: b,
             lo,
             len,
         };
-        if byte(active, b) == 0 {
-            continue;
-        }
-        if let Some((lo, len, share)) = counter_in(series, b) {
-            let p = place(lo, len);
-            excluded |= p.mask();
-            rejected.push(Rejected {
-                place: p,
-                kind: Kind::Counter,
-                why: format!(
-                    "counts up by one (mod {}) on {:.0}% of frame-to-frame steps",
-                    1u32 << len,
-                    share * 100.0
-                ),
-            });
-        }
+        excluded |= p.mask();
+        rejected.push(Rejected {
+            place: p,
+            kind: Kind::Counter,
+            why: format!(
+                "counts up by one (mod {}) on {:.0}% of frame-to-frame steps",
+                1u32 << len,
+                share * 100.0
+            ),
+        });
     }
     for b in 0..8u8 {
-        let p = Place {
-            id,
-            byte: b,
-            lo: 0,
-            len: 8,
-        };
+        let p = whole(b);
         if byte(active, b) == 0 || p.mask() & excluded != 0 {
             continue;
         }
-        let found = checksum_of(series, b)
-            .map(|how| (Kind::Checksum, how))
-            .or_else(|| busy(series, b).map(|how| (Kind::Busy, how)));
-        if let Some((kind, why)) = found {
+        if let Some(why) = busy(series, b) {
             excluded |= p.mask();
             rejected.push(Rejected {
                 place: p,
-                kind,
+                kind: Kind::Busy,
                 why,
             });
         }
     }
+    rejected.sort_by_key(|r| r.place);
     let mut candidates = Vec::new();
     for b in 0..8u8 {
         for lo in 0..8u8 {
@@ -161,15 +169,27 @@ fn crc8(data: impl Iterator<Item = u8>) -> u8 {
     crc
 }
 
-/// `Some(how)` when byte `b` is, on nearly every frame, a fixed offset from
-/// the sum, or a fixed XOR of the XOR or of the CRC-8 of the other bytes.
-/// (A CRC's initial value and final XOR only add a constant for a given
-/// length, which the fixed XOR absorbs.)
-fn checksum_of(series: &[(u64, u64)], b: u8) -> Option<String> {
-    if series.len() <= MIN_STEPS {
+/// The checksum byte, if one is, on nearly every distinct payload, a fixed
+/// offset from the sum, or a fixed XOR of the XOR or of the CRC-8 of the
+/// other bytes (a CRC's initial value and final XOR only add a constant for
+/// a given length, which the fixed XOR absorbs): `(byte, how)`.
+///
+/// Every byte of a frame with an XOR checksum is the XOR of the others, so
+/// of the bytes that fit one is chosen: see the order below.
+fn checksum_of(
+    series: &[(u64, u64)],
+    active: u64,
+    counters: &[(u8, u8, u8, f64)],
+) -> Option<(u8, String)> {
+    // Judged over distinct payloads, so a frame that repeats one payload
+    // (all zeros, say) most of the time does not "match" by repetition; and
+    // the byte itself must take several values, or any constant matches.
+    let mut words: Vec<u64> = series.iter().map(|s| s.1).collect();
+    words.sort_unstable();
+    words.dedup();
+    if words.len() < MIN_STEPS {
         return None;
     }
-    let others = |w: u64| (0..8u8).filter(move |&i| i != b).map(move |i| byte(w, i));
     type Formula = (
         &'static str,
         fn(u8, u8) -> u8,
@@ -184,25 +204,52 @@ fn checksum_of(series: &[(u64, u64)], b: u8) -> Option<String> {
         ("XOR", |c, s| c ^ s, |it| it.fold(0u8, |a, x| a ^ x)),
         ("CRC-8 (SAE J1850)", |c, s| c ^ s, |it| crc8(it)),
     ];
-    // The byte must move, or any constant "matches".
-    let changes = series
-        .windows(2)
-        .filter(|w| matches!(w, [(_, x), (_, y)] if byte(*x, b) != byte(*y, b)))
-        .count();
-    if changes < 3 {
-        return None;
-    }
+    // Steps on which the bits of byte `b` under `mask` change.
+    let changes = |b: u8, mask: u8| {
+        series
+            .windows(2)
+            .filter(|w| matches!(w, [(_, x), (_, y)] if (byte(*x, b) ^ byte(*y, b)) & mask != 0))
+            .count()
+    };
     for (name, combine, reduce) in formulas {
-        let mut counts = std::collections::HashMap::<u8, usize>::new();
-        for &(_, w) in series {
-            let s = reduce(&mut others(w));
-            *counts.entry(combine(byte(w, b), s)).or_default() += 1;
+        let mut fits = Vec::new();
+        for b in (0..8u8).filter(|&b| byte(active, b) != 0) {
+            let mut values: Vec<u8> = words.iter().map(|&w| byte(w, b)).collect();
+            values.sort_unstable();
+            values.dedup();
+            if values.len() < 4 {
+                continue;
+            }
+            let mut counts = std::collections::HashMap::<u8, usize>::new();
+            for &w in &words {
+                let others = (0..8u8).filter(|&i| i != b).map(|i| byte(w, i));
+                let s = reduce(&mut others.into_iter());
+                *counts.entry(combine(byte(w, b), s)).or_default() += 1;
+            }
+            let (k, n) = counts.into_iter().max_by_key(|e| e.1).unwrap_or_default();
+            if n as f64 >= CHECKSUM_SHARE * words.len() as f64 {
+                // A counter seen in this byte: its length and its bits.
+                let (len, bits) = counters
+                    .iter()
+                    .find(|c| c.0 == b)
+                    .map_or((0, 0), |c| (c.2, (((1u16 << c.2) - 1) << c.1) as u8));
+                fits.push((b, k, n, len, changes(b, !bits), changes(b, 0xFF)));
+            }
         }
-        let (k, n) = counts.into_iter().max_by_key(|e| e.1).unwrap_or_default();
-        if n as f64 >= CHECKSUM_SHARE * series.len() as f64 {
-            return Some(format!(
-                "a checksum: the {name} of the other bytes, combined with 0x{k:02X}, on {n} of {} frames",
-                series.len()
+        // Bytes with no counter first; else the one whose "counter" is the
+        // shortest (a few bits of an XOR moving with the real counter); then
+        // the one whose other bits move most (an XOR's bits outside the
+        // counter move with every signal, a counter byte's do not).
+        let best = fits
+            .into_iter()
+            .max_by_key(|f| (std::cmp::Reverse(f.3), f.4, f.5, f.0));
+        if let Some((b, k, n, ..)) = best {
+            return Some((
+                b,
+                format!(
+                    "a checksum: the {name} of the other bytes, combined with 0x{k:02X}, on {n} of {} distinct payloads",
+                    words.len()
+                ),
             ));
         }
     }

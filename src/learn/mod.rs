@@ -16,6 +16,7 @@
 
 mod draft;
 mod frames;
+pub mod guide;
 mod score;
 
 pub use draft::{draft_profile, DraftInfo};
@@ -41,6 +42,8 @@ pub enum LearnError {
     Seconds { text: String, seconds: String },
     #[error("{text:?}: expected a value such as 1, 0, on, off, open, closed, locked, unlocked or accessory")]
     EmptyValue { text: String },
+    #[error("{what}: no broadcast frames to learn from")]
+    NoFrames { what: String },
 }
 
 /// A labelled moment: at `at_us` the person made `role` take `label`.

@@ -7,7 +7,8 @@
 //! - consistency: the value it changes to is the same for every mark with
 //!   the same label, and different for different labels;
 //! - purity: its changes fall in the role's windows; a change in another
-//!   role's window counts half against it, a change where nothing was
+//!   role's window counts a quarter against it (an action often moves more
+//!   than one thing: a fob press opens the lid), a change where nothing was
 //!   marked counts fully;
 //! - timing: `1 / (1 + mean delay / 5 s)`, so of two otherwise equal places
 //!   the one that moved closer to the marks goes first.
@@ -184,7 +185,7 @@ pub(crate) fn score(
     let marks = role_marks.len();
     let coverage = hits as f64 / marks as f64;
     let consistency = agreeing as f64 / hits as f64 * if distinct { 1.0 } else { 0.5 };
-    let purity = own as f64 / (own as f64 + 0.5 * other as f64 + unmarked as f64);
+    let purity = own as f64 / (own as f64 + 0.25 * other as f64 + unmarked as f64);
     let mean_delay_ms = delay_us as f64 / hits as f64 / 1000.0;
     let timing = 1.0 / (1.0 + mean_delay_ms / 5000.0);
     let moving_bits = (place.mask() & analysis.active).count_ones();
