@@ -45,7 +45,7 @@ fn q(s: &str) -> String {
 
 /// The provenance lines every learned item carries.
 fn provenance(source: &str) -> String {
-    format!("source = {}\nverified = false\n", q(source))
+    format!("level = \"learned\"\nsource = {}\n", q(source))
 }
 
 /// How a role's raw value maps to the physical value the rules read
@@ -104,15 +104,21 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
         t,
         "[profile]\nid = {}\nmake = \"unknown\"\nmodel = {}\nyears = [{y}, {y}]\ndescription = {}\n",
         q(&info.id),
-        q(&format!("car with VIN {vin}")),
+        q(&match &info.vin {
+            Some(v) => format!("car with VIN {v}"),
+            None => "learned car".to_owned(),
+        }),
         q(&format!("learned on this car on {} from {}", info.date, info.from)),
         y = info.year
     );
     let _ = writeln!(
         t,
-        "[bus]\nbitrate = {}\nfd = false\nsource = {}\n",
+        "[[bus]]\nname = \"hs-can\"\nbitrate = {}\nfd = false\n{}",
         info.bitrate,
-        q("the bit rate the frames were read at")
+        provenance(&format!(
+            "learned on this car: VIN {vin}, {}: the bus the frames were read on",
+            info.date
+        ))
     );
     // No body-module address was learned: the OBD-II engine ECU's, which
     // every car on CAN has, keeps the draft loadable.
@@ -120,7 +126,8 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
         t,
         "[bcm]\nname = \"OBD-II ECU #1 (the body module's address was not learned)\"\n\
          protocol = \"uds\"\nrequest_id = 0x7E0\nresponse_id = 0x7E8\naddressing = \"normal\"\n\
-         source = \"ISO 15765-4: physical ids of OBD-II ECU #1\"\nverified = true\n"
+         level = \"placeholder\"\n\
+         source = \"not learned: the physical ids of OBD-II ECU #1 (ISO 15765-4) stand in for the body module's\"\n"
     );
     for (id, items) in &by_frame {
         let extended = if id.is_extended() {
@@ -154,17 +161,28 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
                 q(&c.place.dbc())
             );
             if let Some((s, o)) = scale {
-                let _ = writeln!(t, "scale = {s}\noffset = {o}");
+                let _ = writeln!(t, "scale = {s}");
+                if o != 0.0 {
+                    let _ = writeln!(t, "offset = {o}");
+                }
             }
-            if !c.evidence.values.is_empty() {
-                let values: Vec<String> = c
-                    .evidence
-                    .values
-                    .iter()
-                    .map(|(label, raw)| format!("{} = {}", q(&raw.to_string()), q(label)))
-                    .collect();
-                let _ = writeln!(t, "values = {{ {} }}", values.join(", "));
+            let mut names: BTreeMap<u64, String> = BTreeMap::new();
+            for (label, raw) in &c.evidence.values {
+                let word = match label_binary(label) {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => label.as_str(),
+                };
+                names.entry(*raw).or_insert_with(|| word.to_owned());
             }
+            names
+                .entry(c.evidence.baseline)
+                .or_insert_with(|| "off".to_owned());
+            let values: Vec<String> = names
+                .iter()
+                .map(|(raw, word)| format!("{} = {}", q(&raw.to_string()), q(word)))
+                .collect();
+            let _ = writeln!(t, "values = {{ {} }}", values.join(", "));
             let _ = writeln!(t, "{}", provenance(&source));
         }
     }
