@@ -14,6 +14,7 @@ pub mod decode;
 pub mod diagnose;
 pub mod dtc;
 pub mod html;
+pub mod import_dbc;
 pub mod input;
 pub mod learn;
 pub mod record;
@@ -220,6 +221,10 @@ pub enum CliError {
     Decode(#[from] crate::diag::DecodeError),
     #[error(transparent)]
     Learn(#[from] crate::learn::LearnError),
+    #[error("--role {text:?}: expected ROLE=MESSAGE.SIGNAL with a known role, e.g. lid_open=DOORS_LIGHTS.BOOT_OPEN")]
+    RoleSignal { text: String },
+    #[error(transparent)]
+    Dbc(#[from] crate::profile::dbc::DbcError),
 }
 
 impl CliError {
