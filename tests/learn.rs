@@ -3,28 +3,39 @@
 
 mod common;
 
+use trunkdiag::learn::guide;
 use trunkdiag::learn::{LearnConfig, Learner, Mark, Place};
-use trunkdiag::sim::layout::{guided_steps, LayoutCar, RandomLayout, LAYOUT_ROLES};
+use trunkdiag::sim::layout::{Act, LayoutCar, RandomLayout, Step, LAYOUT_ROLES};
 
 const GAP_US: u64 = 6_000_000;
+
+/// The guide's prompts as the simulated person's actions.
+fn steps_of(prompts: &[guide::Prompt]) -> Vec<Step> {
+    prompts
+        .iter()
+        .map(|p| Step {
+            prompt_us: p.at_us,
+            act: Act::from_mark(p.role, p.label).expect("the layout car does every guided action"),
+        })
+        .collect()
+}
 
 /// Learns one layout offline, as `learn --replay` would from a recording
 /// of the guided session.
 fn learn_layout(seed: u64) -> (RandomLayout, trunkdiag::learn::Learned) {
     let layout = RandomLayout::generate(seed);
-    let steps = guided_steps(3_000_000, GAP_US);
-    let end = steps.last().map_or(0, |s| s.prompt_us) + GAP_US;
-    let mut car = LayoutCar::new(layout.clone(), &steps);
+    let prompts = guide::plan(3_000_000, GAP_US, 2);
+    let end = prompts.last().map_or(0, |p| p.at_us) + GAP_US;
+    let mut car = LayoutCar::new(layout.clone(), &steps_of(&prompts));
     let mut learner = Learner::new(LearnConfig::default());
     for f in car.frames(end) {
         learner.push(&f);
     }
-    for s in &steps {
-        let (role, label) = s.act.mark();
+    for p in &prompts {
         learner.mark(Mark {
-            role,
-            label: label.to_owned(),
-            at_us: s.prompt_us,
+            role: p.role,
+            label: p.label.to_owned(),
+            at_us: p.at_us,
         });
     }
     (layout, learner.finish())
@@ -48,17 +59,19 @@ fn random_layouts_rank_the_role_bits_first() {
                 lo: truth.bit,
                 len: 1,
             };
-            let top = learned
-                .role(role)
-                .and_then(|r| r.candidates.first())
-                .map(|c| c.place);
+            // Ranked first and scored high enough to be written as learned.
+            let top = learned.role(role).and_then(|r| r.best()).map(|c| c.place);
             if top == Some(want) {
                 first += 1;
             } else {
                 misses.push(format!("seed {seed} {role}: want {want}, got {top:?}"));
             }
-            // Never a counter or checksum first.
-            if let Some(top) = top {
+            // Never a counter or checksum first, learned or not.
+            let first = learned
+                .role(role)
+                .and_then(|r| r.candidates.first())
+                .map(|c| c.place);
+            if let Some(top) = first {
                 for f in layout.frames.iter().filter(|f| f.id == top.id) {
                     let hits_counter = f.counter.is_some_and(|(b, lo, len)| {
                         top.overlaps(&Place {
@@ -217,4 +230,69 @@ fn learn_writes_a_draft_profiles_check_accepts() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no role `trunk`"));
+}
+
+/// Live: the guided session on a virtual bus, with a random-layout car on
+/// it whose person acts on the prompts; every role bit ranks first.
+#[test]
+fn live_guide_on_a_virtual_bus_learns_the_layout() {
+    use trunkdiag::cli::learn::{live_session, LivePlan};
+    use trunkdiag::frame::IfName;
+    use trunkdiag::sim::{self, DEFAULT_EPOCH_US};
+    use trunkdiag::transport::VirtualBus;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let plan = LivePlan {
+        baseline: std::time::Duration::from_secs(5),
+        gap: std::time::Duration::from_micros(GAP_US),
+        rounds: 2,
+    };
+    for seed in [1000u64, 1001, 1002] {
+        let layout = RandomLayout::generate(seed);
+        let (learned, prompts) = rt.block_on(async {
+            let bus = VirtualBus::new(DEFAULT_EPOCH_US);
+            let t0 = bus.now_us();
+            // The person acts on the same prompts the session gives.
+            let prompts = guide::plan(5_000_000 + GAP_US, GAP_US, 2);
+            let end = prompts.last().unwrap().at_us + 2 * GAP_US;
+            let car = LayoutCar::new(layout.clone(), &steps_of(&prompts));
+            let mut node = car.into_node(t0, end);
+            let mut car_end = bus.endpoint(IfName::new("vcan0").unwrap());
+            let task = tokio::spawn(async move { sim::run(&mut node, &mut car_end, None).await });
+            let mut me = bus.endpoint(IfName::new("vcan0").unwrap());
+            let mut learner = Learner::new(LearnConfig::default());
+            let mut out = Vec::new();
+            live_session(&mut me, &plan, &mut learner, &mut out)
+                .await
+                .unwrap();
+            drop(me);
+            task.await.unwrap().unwrap();
+            (learner.finish(), String::from_utf8(out).unwrap())
+        });
+        assert!(
+            prompts.contains("NOW: press the fob's trunk button"),
+            "{prompts}"
+        );
+        assert!(prompts.contains("  3..."), "{prompts}");
+        for role in LAYOUT_ROLES {
+            let truth = layout.role(role).unwrap();
+            let want = Place {
+                id: layout.frames[truth.frame].id,
+                byte: truth.byte,
+                lo: truth.bit,
+                len: 1,
+            };
+            let top = learned.role(role).and_then(|r| r.best()).map(|c| c.place);
+            assert_eq!(
+                top,
+                Some(want),
+                "seed {seed} {role}: {:#?}",
+                learned.role(role)
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
@@ -13,18 +14,36 @@ use super::{exit, CliError, CliResult};
 use crate::capture::{CaptureReader, ReadOptions};
 use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark};
 use crate::profile::Role;
+use crate::transport::{BusError, CanBus, IfaceSpec};
+
+/// The countdown before each "now", in seconds.
+const COUNTDOWN_S: u64 = 3;
 
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["iface", "replay"])))]
 pub struct LearnArgs {
-    /// A capture of the car while someone made the changes (candump, pcap,
-    /// pcapng, ASC, BLF, TRC or SavvyCAN CSV; gzip or not).
-    #[arg(long, value_name = "FILE")]
-    pub replay: PathBuf,
-    /// A moment: ROLE=VALUE@SECONDS from the capture's first frame, e.g.
-    /// `lid_open=1@12.5`, `ignition_on=accessory@1.339` (repeatable; give each
-    /// change at least twice when you can).
-    #[arg(long = "event", value_name = "ROLE=VALUE@S", required = true)]
+    /// Live: the adapter plugged into the car (SocketCAN name or
+    /// slcan:PORT[@BITRATE]); the tool guides you through timed actions.
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+    /// Offline: a capture of the car while someone made the changes
+    /// (candump, pcap, pcapng, ASC, BLF, TRC or SavvyCAN CSV; gzip or not).
+    #[arg(long, value_name = "FILE", requires = "events")]
+    pub replay: Option<PathBuf>,
+    /// With --replay, a moment: ROLE=VALUE@SECONDS from the capture's first
+    /// frame, e.g. `lid_open=1@12.5`, `ignition_on=accessory@1.339`
+    /// (repeatable; give each change at least twice when you can).
+    #[arg(long = "event", value_name = "ROLE=VALUE@S", requires = "replay")]
     pub events: Vec<String>,
+    /// Live: seconds of stillness recorded before the first action.
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = super::parse_positive_seconds)]
+    pub baseline: Duration,
+    /// Live: seconds from one action's "now" to the next (at least 4).
+    #[arg(long, default_value = "6", value_name = "SECONDS", value_parser = super::parse_positive_seconds)]
+    pub gap: Duration,
+    /// Live: how many times the whole set of actions is asked for.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
     /// Write a draft profile (TOML, every item at level "learned on this car").
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -65,25 +84,136 @@ pub fn run(args: LearnArgs) -> CliResult<u8> {
         ..LearnConfig::default()
     };
     let mut learner = Learner::new(cfg);
+    if let Some(iface) = &args.iface {
+        return live(&args, iface, learner);
+    }
+    let Some(replay) = &args.replay else {
+        return Err(CliError::Usage("expected --iface or --replay"));
+    };
     let opts = ReadOptions {
         lenient: args.lenient,
         byte_swapped_ids: false,
     };
-    let mut reader = CaptureReader::open(&args.replay, opts)?;
+    let mut reader = CaptureReader::open(replay, opts)?;
     while let Some(frame) = reader.next_frame_ref()? {
         learner.push(frame);
     }
     let origin = learner
         .first_frame_us()
         .ok_or_else(|| learn::LearnError::NoFrames {
-            what: args.replay.display().to_string(),
+            what: replay.display().to_string(),
         })?;
     for text in &args.events {
         learner.mark(Mark::parse(text, origin)?);
     }
     let learned = learner.finish();
-    let from = format!("capture {}", file_name(&args.replay));
+    let from = format!("capture {}", file_name(replay));
     report(&args, &learned, origin, &from)
+}
+
+/// How a live session is paced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LivePlan {
+    pub baseline: Duration,
+    pub gap: Duration,
+    pub rounds: usize,
+}
+
+/// Sleeps until bus time `t_us`, feeding every frame that arrives to the
+/// learner meanwhile.
+async fn listen_until<B: CanBus>(
+    bus: &mut B,
+    learner: &mut Learner,
+    t_us: u64,
+) -> Result<(), BusError> {
+    loop {
+        let now = bus.now_us();
+        if now >= t_us {
+            return Ok(());
+        }
+        let sleep = tokio::time::sleep(Duration::from_micros(t_us - now));
+        tokio::select! {
+            r = bus.recv() => learner.push(&r?),
+            () = sleep => return Ok(()),
+        }
+    }
+}
+
+/// A guided session on a live bus: a baseline, then each action of the
+/// guide with a countdown, marked at its "now"; every frame goes to the
+/// learner. Prompts go to `out`.
+pub async fn live_session<B: CanBus>(
+    bus: &mut B,
+    plan: &LivePlan,
+    learner: &mut Learner,
+    out: &mut dyn Write,
+) -> CliResult<()> {
+    let gap_us = u64::try_from(plan.gap.as_micros()).unwrap_or(u64::MAX);
+    if gap_us < (COUNTDOWN_S + 1) * 1_000_000 {
+        return Err(CliError::Usage(
+            "--gap: expected at least 4 seconds (a 3-second countdown, then the action)",
+        ));
+    }
+    let start = bus.now_us();
+    let baseline_us = u64::try_from(plan.baseline.as_micros()).unwrap_or(u64::MAX);
+    writeln!(
+        out,
+        "baseline: touch nothing for {:.0} s (doors closed and unlocked, trunk closed, ignition on, engine off)",
+        plan.baseline.as_secs_f64()
+    )?;
+    let prompts = guide::plan(start + baseline_us + gap_us, gap_us, plan.rounds);
+    let total = prompts.len();
+    for (i, p) in prompts.iter().enumerate() {
+        let first_tick = p.at_us - COUNTDOWN_S * 1_000_000;
+        listen_until(bus, learner, first_tick).await?;
+        writeln!(out, "[{}/{total}] next: {}", i + 1, p.what)?;
+        for k in (1..=COUNTDOWN_S).rev() {
+            listen_until(bus, learner, p.at_us - k * 1_000_000).await?;
+            writeln!(out, "  {k}...")?;
+        }
+        listen_until(bus, learner, p.at_us).await?;
+        writeln!(out, "  NOW: {}", p.what)?;
+        learner.mark(Mark {
+            role: p.role,
+            label: p.label.to_owned(),
+            at_us: p.at_us,
+        });
+    }
+    let end = prompts.last().map_or(start + baseline_us, |p| p.at_us) + gap_us;
+    listen_until(bus, learner, end).await?;
+    writeln!(out, "done: every action was marked")?;
+    Ok(())
+}
+
+fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
+    let spec = super::iface_spec(iface)?;
+    if matches!(spec, IfaceSpec::Elm327(_)) {
+        return Err(CliError::Usage(
+            "learn --iface: an ELM327 cannot listen to the whole bus; use SocketCAN or slcan:",
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let plan = LivePlan {
+        baseline: args.baseline,
+        gap: args.gap,
+        rounds: args.rounds.max(1),
+    };
+    let origin = rt.block_on(async {
+        let mut bus = spec.open(args.bitrate)?;
+        let origin = bus.now_us();
+        let mut err = std::io::stderr();
+        tokio::select! {
+            r = live_session(&mut bus, &plan, &mut learner, &mut err) => r?,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: learning from what was marked so far");
+            }
+        }
+        Ok::<u64, CliError>(origin)
+    })?;
+    let learned = learner.finish();
+    report(args, &learned, origin, &format!("live on {iface}"))
 }
 
 fn file_name(p: &Path) -> String {

@@ -54,7 +54,6 @@ pub const ACTIONS: &[Action] = &[
         role: Role::IgnitionOn,
         steps: &[
             ("0", "turn the ignition off"),
-            ("accessory", "turn the ignition to accessory"),
             ("1", "turn the ignition on (engine off)"),
         ],
         momentary: false,
@@ -93,4 +92,32 @@ pub fn how_to(role: Role) -> String {
         }
         None => format!("mark the moments {role} changes with --event {role}=VALUE@SECONDS"),
     }
+}
+
+/// One prompt of a guided session: at `at_us` the person is told "now".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prompt {
+    pub at_us: u64,
+    pub role: Role,
+    pub label: &'static str,
+    pub what: &'static str,
+}
+
+/// The guided session: after `start_us` (the end of the baseline), every
+/// step of every action `rounds` times, one "now" every `gap_us`.
+pub fn plan(start_us: u64, gap_us: u64, rounds: usize) -> Vec<Prompt> {
+    let steps: Vec<(Role, &'static str, &'static str)> = ACTIONS
+        .iter()
+        .flat_map(|a| a.steps.iter().map(move |(l, w)| (a.role, *l, *w)))
+        .collect();
+    (0..rounds)
+        .flat_map(|_| steps.iter().copied())
+        .enumerate()
+        .map(|(i, (role, label, what))| Prompt {
+            at_us: start_us + i as u64 * gap_us,
+            role,
+            label,
+            what,
+        })
+        .collect()
 }

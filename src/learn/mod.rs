@@ -125,7 +125,7 @@ impl Default for LearnConfig {
     fn default() -> Self {
         LearnConfig {
             before_us: 300_000,
-            after_us: 2_000_000,
+            after_us: 3_000_000,
             keep: 5,
             min_score: 0.5,
         }

@@ -251,30 +251,23 @@ pub struct Step {
     pub act: Act,
 }
 
-/// The guided session: every action twice, `gap_us` apart, from `start_us`.
-pub fn guided_steps(start_us: u64, gap_us: u64) -> Vec<Step> {
-    use Act::*;
-    let round = [
-        Lock,
-        Unlock,
-        OpenLid,
-        CloseLid,
-        FobPress,
-        CabinPress,
-        IgnitionOff,
-        IgnitionOn,
-        LockoutOn,
-        LockoutOff,
-    ];
-    round
-        .iter()
-        .chain(round.iter())
-        .enumerate()
-        .map(|(i, &act)| Step {
-            prompt_us: start_us + i as u64 * gap_us,
-            act,
-        })
-        .collect()
+impl Act {
+    /// The action a guide's mark asks for, if the layout car can do it.
+    pub fn from_mark(role: Role, label: &str) -> Option<Act> {
+        const ALL: [Act; 10] = [
+            Act::Lock,
+            Act::Unlock,
+            Act::OpenLid,
+            Act::CloseLid,
+            Act::FobPress,
+            Act::CabinPress,
+            Act::IgnitionOff,
+            Act::IgnitionOn,
+            Act::LockoutOn,
+            Act::LockoutOff,
+        ];
+        ALL.into_iter().find(|a| a.mark() == (role, label))
+    }
 }
 
 /// A request bit stays set this long after a press.
@@ -450,4 +443,40 @@ fn crc8_j1850(data: impl Iterator<Item = u8>) -> u8 {
         }
     }
     c ^ 0xFF
+}
+
+/// A layout car's frames on a bus, from `start_us` (bus time) on: a node
+/// for [`run`](super::run). The frames are made up front.
+pub struct LayoutNode {
+    frames: std::collections::VecDeque<CanFrame>,
+}
+
+impl LayoutCar {
+    /// The frames up to `end_us` (car time), shifted to start at `start_us`.
+    pub fn into_node(mut self, start_us: u64, end_us: u64) -> LayoutNode {
+        let frames = self
+            .frames(end_us)
+            .into_iter()
+            .map(|f| {
+                let t = f.timestamp_us + start_us;
+                f.at(t)
+            })
+            .collect();
+        LayoutNode { frames }
+    }
+}
+
+impl super::SimNode for LayoutNode {
+    fn handle_frame(&mut self, _now_us: u64, _frame: &CanFrame) {}
+    fn handle_timeout(&mut self, _now_us: u64) {}
+    fn poll_transmit(&mut self, now_us: u64) -> Option<CanFrame> {
+        if self.frames.front()?.timestamp_us <= now_us {
+            self.frames.pop_front()
+        } else {
+            None
+        }
+    }
+    fn poll_timeout(&self) -> Option<u64> {
+        self.frames.front().map(|f| f.timestamp_us)
+    }
 }
