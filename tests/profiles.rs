@@ -46,13 +46,32 @@ fn list_names_the_five_bundled_profiles() {
 }
 
 #[test]
-fn show_marks_unverified_items() {
+fn show_prints_level_and_source_of_every_item() {
     let (code, out, _) = run(&["profiles", "show", "nissan-altima-2013-2018"]);
     assert_eq!(code, 0);
-    let line = out.lines().find(|l| l.contains("TR CANCEL SW")).unwrap();
-    assert!(line.contains("UNVERIFIED"), "{line}");
-    let lid = out.lines().find(|l| l.contains("trunk lid open")).unwrap();
-    assert!(!lid.contains("UNVERIFIED"), "{lid}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |name: &str| {
+        let i = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"));
+        (lines[i], lines.get(i + 1).copied().unwrap_or(""))
+    };
+    let (line, source) = at("TR CANCEL SW");
+    assert!(line.ends_with("[placeholder]"), "{line}");
+    assert!(
+        source
+            .trim_start()
+            .starts_with("source: placeholder position"),
+        "{source}"
+    );
+    let (line, source) = at("session start");
+    assert!(line.ends_with("[this-model]"), "{line}");
+    assert!(source.contains("2014 Altima"), "{source}");
+    let (line, _) = at("TR/BD OPEN SW");
+    assert!(line.ends_with("[related-model]"), "{line}");
+    let (line, _) = at("bus hs-can (default)");
+    assert!(line.contains("500 kbit/s, OBD-II pins 6/14"), "{line}");
     let (code, json, _) = run(&["profiles", "show", "ford-fusion-2013-2020", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();

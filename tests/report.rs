@@ -128,6 +128,15 @@ fn every_scenario_gets_a_self_contained_report() {
         if !html.contains(&summary) {
             why.push("the verdict summary is missing".into());
         }
+        // What the verdict rests on below "this model", by level, in words.
+        for group in top["rests_on"].as_array().into_iter().flatten() {
+            let words = escaped(group["words"].as_str().unwrap_or("?"));
+            if !html.contains(&format!("<strong>{words}</strong>")) {
+                why.push(format!(
+                    "no \"{words}\" line for the items the verdict rests on"
+                ));
+            }
+        }
         let marks = html.matches("<g class=\"press ").count();
         if marks != presses(p) {
             why.push(format!("{marks} press marks for {} presses", presses(p)));

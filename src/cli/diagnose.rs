@@ -386,18 +386,16 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
     if !top.explanation.is_empty() {
         writeln!(out, "\n{}", top.explanation)?;
     }
-    if top.unverified {
-        writeln!(
-            out,
-            "{}",
-            st.paint(
-                "33",
-                &format!(
-                    "Rests on unverified mappings (confirm on the vehicle): {}",
-                    top.unverified_items.join("; ")
-                )
-            )
-        )?;
+    if !top.rests_on.is_empty() {
+        writeln!(out, "\nWhat it rests on, below \"this model\":")?;
+        for r in &top.rests_on {
+            let line = format!("  {}", r.line());
+            if r.level == crate::profile::Level::Placeholder {
+                writeln!(out, "{}", st.paint("33", &line))?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
     }
     if r.verdicts.len() > 1 {
         writeln!(
@@ -416,11 +414,11 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         }
     }
     writeln!(out, "\n{}", st.bold("Evidence:"))?;
-    // The unverified items have their own line above.
+    // What it rests on by level has its own lines above.
     for e in top
         .evidence
         .iter()
-        .filter(|e| !e.starts_with(crate::verdict::text::UNVERIFIED_NOTE))
+        .filter(|e| !crate::verdict::text::is_rests_on_line(e))
     {
         writeln!(out, "  - {e}")?;
     }

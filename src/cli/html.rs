@@ -179,11 +179,17 @@ fn verdict(h: &mut String, v: &Verdict) {
     if !v.explanation.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", esc(&v.explanation));
     }
-    if v.unverified {
+    for r in &v.rests_on {
+        let class = if r.level == crate::profile::Level::Placeholder {
+            " class=\"warn\""
+        } else {
+            ""
+        };
         let _ = writeln!(
             h,
-            "<p class=\"warn\"><strong>Rests on unconfirmed vehicle data</strong> (confirm on the vehicle): {}</p>",
-            esc(&v.unverified_items.join("; "))
+            "<p{class}>Rests on items <strong>{}</strong>: {}</p>",
+            esc(r.words),
+            esc(&r.items.join("; "))
         );
     }
     h.push_str("</section>\n");
@@ -570,7 +576,7 @@ fn evidence(h: &mut String, v: &Verdict) {
     let mut lines: Vec<String> = v
         .evidence
         .iter()
-        .filter(|e| !e.starts_with(crate::verdict::text::UNVERIFIED_NOTE))
+        .filter(|e| !crate::verdict::text::is_rests_on_line(e))
         .cloned()
         .collect();
     if lines.len() > MAX_LINES {

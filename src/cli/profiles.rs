@@ -22,7 +22,7 @@ pub enum ProfilesAction {
         #[arg(long)]
         json: bool,
     },
-    /// Show a profile (by name or path), marking unverified items.
+    /// Show a profile (by name or path): every item with its level and source.
     Show {
         /// Bundled name, name in $TRUNKDIAG_PROFILES, or a path to a .toml file.
         name: String,
@@ -58,7 +58,7 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
                     if s.problems.is_empty() {
                         writeln!(
                             out,
-                            "{:<26} {} {} {}-{}  ({} unverified items; {origin})",
+                            "{:<26} {} {} {}-{}  ({} placeholder items; {origin})",
                             s.id, s.make, s.model, s.years.0, s.years.1, s.placeholder_items
                         )?;
                     } else {
@@ -105,15 +105,21 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
     }
 }
 
-fn mark(level: profile::Level) -> &'static str {
-    if level != profile::Level::Placeholder {
-        ""
-    } else {
-        "  [UNVERIFIED]"
+/// `  [related-model] on ms-can` after an item, and its source on the next
+/// line: what every shown item carries.
+fn provenance(out: &mut impl Write, p: &Profile, i: &profile::ItemInfo) -> std::io::Result<()> {
+    let bus = match p.default_bus() {
+        Some(d) if d.name != i.bus => format!(" on {}", i.bus),
+        _ => String::new(),
+    };
+    writeln!(out, "  [{}]{bus}", i.level)?;
+    if !i.source.is_empty() {
+        writeln!(out, "      source: {}", i.source)?;
     }
+    Ok(())
 }
 
-/// Human-readable profile, every item with its source and verified mark.
+/// Human-readable profile, every item with its level and source.
 fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     writeln!(
         out,
@@ -125,15 +131,32 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "bus: {} bit/s{}",
-        p.bitrate,
-        if p.fd { ", CAN FD" } else { "" }
+        "levels: this-model (published for this model), related-model (published for a sibling model), placeholder (confirm on the vehicle), learned (on this car)"
     )?;
+    for (n, b) in p.buses.iter().enumerate() {
+        write!(
+            out,
+            "\nbus {}{}: {}{}{}",
+            b.name,
+            if n == 0 { " (default)" } else { "" },
+            b.bitrate_text(),
+            if b.fd { ", CAN FD" } else { "" },
+            match b.pins_text() {
+                t if t.is_empty() => t,
+                t => format!(", OBD-II {t}"),
+            }
+        )?;
+        if let Some(i) = p.item(b.item) {
+            provenance(out, p, i)?;
+        } else {
+            writeln!(out)?;
+        }
+    }
     let b = p.bcm();
     let addr = p.item(b.addressing_item);
-    writeln!(
+    write!(
         out,
-        "\n{}: {} on 0x{} → 0x{}{}",
+        "\n{}: {} on 0x{} → 0x{}",
         b.name,
         match b.protocol {
             profile::Protocol::Kwp => "KWP2000",
@@ -141,14 +164,18 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         },
         b.request_id,
         b.response_id,
-        mark(addr.map_or(profile::Level::ThisModel, |i| i.level))
     )?;
+    match addr {
+        Some(i) => provenance(out, p, i)?,
+        None => writeln!(out)?,
+    }
     for i in p
         .items
         .iter()
         .filter(|i| i.kind == profile::ItemKind::Exchange)
     {
-        writeln!(out, "  {:<36} {}{}", i.name, i.location, mark(i.level))?;
+        write!(out, "  {:<36} {}", i.name, i.location)?;
+        provenance(out, p, i)?;
     }
     for r in p.data_reads() {
         writeln!(
@@ -164,14 +191,14 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         )?;
         for f in &r.fields {
             if let Some(i) = p.item(f.item) {
-                writeln!(
+                write!(
                     out,
-                    "  {:<28} {:<20} {:<22} {}",
+                    "  {:<28} {:<20} {:<22}",
                     i.name,
                     f.bits.to_string(),
                     f.role.as_str(),
-                    mark(i.level)
                 )?;
+                provenance(out, p, i)?;
             }
         }
     }
@@ -189,24 +216,25 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
                     .as_deref()
                     .map(|u| format!(" {u}"))
                     .unwrap_or_default();
-                writeln!(
+                write!(
                     out,
-                    "  {:<28} {:<12}{scale}{unit} {}{}",
+                    "  {:<28} {:<12}{scale}{unit} {}",
                     i.name,
                     f.bits.to_string(),
                     f.role.as_str(),
-                    mark(i.level)
                 )?;
+                provenance(out, p, i)?;
             }
         }
     }
     if !p.release_conditions.is_empty() {
         writeln!(out, "\nrelease conditions:")?;
         for c in &p.release_conditions {
-            let v = p
-                .item(c.item)
-                .map_or(profile::Level::ThisModel, |i| i.level);
-            writeln!(out, "  {}{}", c.text, mark(v))?;
+            write!(out, "  {}", c.text)?;
+            match p.item(c.item) {
+                Some(i) => provenance(out, p, i)?,
+                None => writeln!(out)?,
+            }
         }
     }
     if !p.dtcs.is_empty() {
@@ -217,7 +245,10 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
                 .as_deref()
                 .map(|c| format!(" → {c}"))
                 .unwrap_or_default();
-            writeln!(out, "  {:<9} {}{cause}{}", d.code, d.meaning, mark(d.level))?;
+            writeln!(out, "  {:<9} {}{cause}  [{}]", d.code, d.meaning, d.level)?;
+            if !d.source.is_empty() {
+                writeln!(out, "      source: {}", d.source)?;
+            }
         }
     }
     writeln!(
@@ -244,15 +275,25 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for l in &p.access_now {
         writeln!(out, "  - {l}")?;
     }
-    let unverified: Vec<_> = p.placeholder_items().collect();
-    if !unverified.is_empty() {
-        writeln!(
-            out,
-            "\n{} unverified item(s): verdicts resting on them say so.",
-            unverified.len()
-        )?;
-        for i in unverified {
-            writeln!(out, "  {} — {}", i.label(), i.source)?;
+    for level in [
+        profile::Level::RelatedModel,
+        profile::Level::Placeholder,
+        profile::Level::Learned,
+    ] {
+        let group: Vec<String> = p
+            .items
+            .iter()
+            .filter(|i| i.level == level)
+            .map(profile::ItemInfo::label)
+            .collect();
+        if !group.is_empty() {
+            writeln!(
+                out,
+                "\n{} ({} items; verdicts resting on them say so):\n  {}",
+                level.label(),
+                group.len(),
+                group.join("\n  ")
+            )?;
         }
     }
     Ok(())

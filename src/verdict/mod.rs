@@ -1,7 +1,8 @@
 //! Rules that turn an [`Evidence`] record and a [`Profile`] into ranked
 //! verdicts (first = most likely). Every verdict carries its evidence lines,
 //! next steps cheapest first, the model's `access_now` lines, the safety
-//! lines, and whether it rests on an unverified (placeholder) mapping.
+//! lines, and what it rests on below "this model" (related-model,
+//! placeholder and learned profile items).
 //!
 //! Owns: the rules as one table and the ranking (`rules.rs`) and the words (`text.rs`). Must
 //! not know about frames, transports, TOML or output formatting (the CLI
@@ -11,6 +12,8 @@ mod rules;
 pub mod text;
 
 use serde::Serialize;
+
+use crate::profile::Level;
 
 pub use crate::cause::{Cause, CAUSE_IDS};
 pub use rules::{diagnose, document as rules_document, outcome, Outcome, Rule, Strength, RULES};
@@ -41,13 +44,32 @@ pub struct Verdict {
     pub evidence: Vec<String>,
     /// Cheapest first.
     pub next_steps: Vec<String>,
-    /// True when any evidence it rests on comes from a `verified = false` item.
+    /// True when any evidence it rests on comes from a placeholder item
+    /// (`level = "placeholder"`): confirm on the vehicle.
     pub unverified: bool,
-    /// Labels of those items.
-    pub unverified_items: Vec<String>,
+    /// The items it rests on below "this model", grouped by level
+    /// (related model, placeholder, learned), strongest first.
+    pub rests_on: Vec<RestsOn>,
     /// How to get into this model's trunk now.
     pub access_now: Vec<String>,
     pub safety: Vec<String>,
+}
+
+/// The items of one level a verdict rests on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RestsOn {
+    pub level: Level,
+    /// The level in the user's words ("from a related model").
+    pub words: &'static str,
+    /// Item labels, e.g. `TR CANCEL SW (KWP 21 44 A.7)`.
+    pub items: Vec<String>,
+}
+
+impl RestsOn {
+    /// `placeholder, confirm on the vehicle: TR CANCEL SW (KWP 21 44 A.7)`.
+    pub fn line(&self) -> String {
+        text::rests_on_line(self.level, &self.items)
+    }
 }
 
 impl Verdict {

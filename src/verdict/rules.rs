@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::text;
-use super::{Cause, Confidence, Verdict};
+use super::{Cause, Confidence, RestsOn, Verdict};
 use crate::diag::Nrc;
 use crate::evidence::{Evidence, FobRange, ReleaseAttempt, Seen, SessionStart};
 use crate::profile::{ConditionTest, ItemRef, Level, Profile, ReleaseInput, Role};
@@ -1257,23 +1257,26 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
     let mut items = x.items.clone();
     items.sort();
     items.dedup();
-    let unverified_items: Vec<String> = items
-        .iter()
-        .filter(|&&i| ev.is_unverified(i))
-        .map(|&i| ev.label(i))
+    let rests_on: Vec<RestsOn> = text::BELOW_THIS_MODEL
+        .into_iter()
+        .map(|level| RestsOn {
+            level,
+            words: level.label(),
+            items: items
+                .iter()
+                .filter(|&&i| ev.level(i) == Some(level))
+                .map(|&i| ev.label(i))
+                .collect(),
+        })
+        .filter(|r| !r.items.is_empty())
         .collect();
     for n in &x.notes {
         explanation.push(' ');
         explanation.push_str(n);
     }
     let mut evidence = x.evidence;
-    if !unverified_items.is_empty() {
-        evidence.push(format!(
-            "{}: {}",
-            text::UNVERIFIED_NOTE,
-            unverified_items.join("; ")
-        ));
-    }
+    evidence.extend(rests_on.iter().map(RestsOn::line));
+    let unverified = rests_on.iter().any(|r| r.level == Level::Placeholder);
     Verdict {
         id,
         confidence: x.confidence,
@@ -1283,8 +1286,8 @@ fn word(profile: &Profile, ev: &Evidence, x: Finding) -> Verdict {
         explanation: explanation.trim().to_owned(),
         evidence,
         next_steps: steps,
-        unverified: !unverified_items.is_empty(),
-        unverified_items,
+        unverified,
+        rests_on,
         access_now: profile.access_now.clone(),
         safety: text::SAFETY.iter().map(|s| (*s).to_owned()).collect(),
     }

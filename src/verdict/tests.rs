@@ -199,7 +199,10 @@ fn cases() -> Vec<Case> {
             top: &["bcm-unreachable"],
             confidence: None,
             unverified: Some(true),
-            mentions: &["0x72E", "rests on an unverified mapping"],
+            mentions: &[
+                "0x72E",
+                "placeholder, confirm on the vehicle: Ford BCM diagnostic ids",
+            ],
         },
         Case {
             name: "low battery outranks a stuck lid",
@@ -266,7 +269,7 @@ fn cases() -> Vec<Case> {
             mentions: &[
                 "TR CANCEL SW",
                 "A.7",
-                "rests on an unverified mapping: confirm on the vehicle",
+                "placeholder, confirm on the vehicle: TR CANCEL SW (KWP 21 44 A.7)",
             ],
         },
         Case {
@@ -772,6 +775,28 @@ fn valet_lockout_json_says_unverified_and_names_the_item() {
     assert_eq!(json["unverified"], true);
     let ev = json["evidence"].to_string();
     assert!(ev.contains("TR CANCEL SW (KWP 21 44 A.7)"), "{ev}");
+    // Grouped by level below "this model", strongest first.
+    let groups = json["rests_on"].as_array().unwrap();
+    let levels: Vec<&str> = groups
+        .iter()
+        .map(|g| g["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["related-model", "placeholder"], "{groups:?}");
+    assert_eq!(groups[1]["words"], "placeholder, confirm on the vehicle");
+    assert!(groups[1]["items"].to_string().contains("TR CANCEL SW"));
+    assert!(groups[0]["items"]
+        .to_string()
+        .contains("TR/BD OPEN SW (KWP 21 44 B.5)"));
+    assert!(ev.contains("from a related model: "), "{ev}");
+}
+
+#[test]
+fn a_verdict_on_this_model_items_only_lists_nothing_below() {
+    let v = Sim::new("nissan-altima-2013-2018").run();
+    assert_eq!(v[0].id, "no-bus-activity");
+    assert!(v[0].rests_on.is_empty() && !v[0].unverified);
+    assert!(text::is_rests_on_line("from a related model: x (0x1 A.0)"));
+    assert!(!text::is_rests_on_line("from a related model x"));
 }
 
 #[test]

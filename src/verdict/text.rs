@@ -17,8 +17,22 @@ pub const SAFETY: [&str; 5] = [
 
 pub use crate::cause::KEY_BLADE_STEP;
 
-/// What every unverified verdict says, followed by the items it rests on.
-pub const UNVERIFIED_NOTE: &str = "rests on an unverified mapping: confirm on the vehicle";
+/// The levels a verdict lists what it rests on by: those below "this model".
+pub const BELOW_THIS_MODEL: [Level; 3] = [Level::RelatedModel, Level::Placeholder, Level::Learned];
+
+/// `from a related model: TR/BD OPEN SW (KWP 21 44 B.5); …`: the line a
+/// verdict carries per level below "this model".
+pub fn rests_on_line(level: Level, items: &[String]) -> String {
+    format!("{}: {}", level.label(), items.join("; "))
+}
+
+/// True for a line made by [`rests_on_line`] (shown apart from the evidence).
+pub fn is_rests_on_line(line: &str) -> bool {
+    BELOW_THIS_MODEL.iter().any(|l| {
+        line.strip_prefix(l.label())
+            .is_some_and(|r| r.starts_with(": "))
+    })
+}
 
 /// One plain sentence (the cause table in `crate::cause`).
 pub fn summary(c: Cause) -> &'static str {
