@@ -296,3 +296,96 @@ fn live_guide_on_a_virtual_bus_learns_the_layout() {
         }
     }
 }
+
+/// The layout's true positions as a profile: the car the simulator plays.
+fn truth_profile(layout: &RandomLayout) -> String {
+    let mut t = String::from(
+        "[profile]\nid = \"layout-truth\"\nmake = \"sim\"\nmodel = \"random layout\"\nyears = [2020, 2020]\n\n\
+         [[bus]]\nname = \"hs-can\"\nbitrate = 500000\nlevel = \"placeholder\"\n\n\
+         [bcm]\nprotocol = \"uds\"\nrequest_id = 0x7E0\nresponse_id = 0x7E8\nlevel = \"placeholder\"\n\n",
+    );
+    for (i, f) in layout.frames.iter().enumerate() {
+        let roles: Vec<_> = layout.roles.iter().filter(|r| r.frame == i).collect();
+        if roles.is_empty() {
+            continue;
+        }
+        t += &format!("[[frame]]\nid = 0x{:X}\nname = \"F{i}\"\n\n", f.id.raw());
+        for r in roles {
+            let inv = if r.inverted {
+                "scale = -1.0\noffset = 1.0\n"
+            } else {
+                ""
+            };
+            t += &format!(
+                "[[frame.signal]]\nname = \"{0}\"\nrole = \"{0}\"\nbits = \"{1}|1@1+\"\n{inv}level = \"placeholder\"\n\n",
+                r.role,
+                r.start()
+            );
+        }
+    }
+    // The car refuses the release while the lockout is set.
+    t += "[[release_condition]]\nname = \"lockout\"\nrole = \"lockout\"\nwhen = \"set\"\ntext = \"the opener is disabled while the lockout is set\"\nlevel = \"placeholder\"\n";
+    t
+}
+
+/// A profile learned from a random layout, used by `diagnose` on a
+/// simulated car built from the same layout, gives the scenario's verdict
+/// and says it rests on learned items.
+#[test]
+fn diagnose_with_a_learned_profile_gives_the_scenario_verdict() {
+    let (layout, learned) = learn_layout(7);
+    let dir = tempfile::tempdir().unwrap();
+    let info = trunkdiag::learn::DraftInfo {
+        id: "learned-seven".into(),
+        vin: None,
+        date: "2026-11-30".into(),
+        year: 2026,
+        bitrate: 500_000,
+        from: "the simulator".into(),
+    };
+    let learned_path = dir.path().join("learned.toml");
+    std::fs::write(
+        &learned_path,
+        trunkdiag::learn::draft_profile(&learned, &info),
+    )
+    .unwrap();
+    let truth_path = dir.path().join("truth.toml");
+    std::fs::write(&truth_path, truth_profile(&layout)).unwrap();
+    // (scenario, seconds listened, the verdict, a line the evidence gives)
+    let runs = [
+        (
+            "valet-lockout",
+            "10",
+            "valet-lockout",
+            "lockout flag seen set (learned lockout",
+        ),
+        ("no-fault-found", "20", "no-fault-found", "cabin press at"),
+    ];
+    for (scenario, listen, verdict, line) in runs {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+            .args([
+                "diagnose",
+                "--no-prompt",
+                "--listen",
+                listen,
+                "--sim",
+                scenario,
+                "--sim-car",
+            ])
+            .arg(&truth_path)
+            .arg("--profile")
+            .arg(&learned_path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("Verdict: {verdict} ")),
+            "{scenario}:\n{text}"
+        );
+        assert!(text.contains(line), "{scenario}:\n{text}");
+        assert!(
+            text.contains("learned on this car: learned"),
+            "{scenario}:\n{text}"
+        );
+    }
+}
