@@ -132,12 +132,10 @@ impl Default for LearnConfig {
     }
 }
 
-/// What a group of bits looks like apart from any mark.
+/// Why a group of bits was set aside before any mark was looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// Follows the marks: a signal.
-    Signal,
     /// Counts up by one (mod 2^n) frame after frame: a rolling counter.
     Counter,
     /// A function (sum, XOR or CRC-8) of the other bytes.
@@ -145,18 +143,14 @@ pub enum Kind {
     /// Changes with nearly every frame that changes anything: a checksum of
     /// an unknown kind, or a value that moves all the time.
     Busy,
-    /// Changes often where nothing was marked.
-    Noisy,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Signal => "signal",
             Kind::Counter => "counter",
             Kind::Checksum => "checksum",
             Kind::Busy => "changes with every frame (checksum or moving value)",
-            Kind::Noisy => "noisy",
         }
     }
 }
@@ -355,9 +349,7 @@ impl Learner {
                 let mut candidates = Vec::new();
                 for (series, analysis) in &per_id {
                     for place in &analysis.candidates {
-                        if let Some(c) =
-                            score::score(role, *place, series, analysis, &windows, &self.cfg)
-                        {
+                        if let Some(c) = score::score(role, *place, series, analysis, &windows) {
                             candidates.push(c);
                         }
                     }

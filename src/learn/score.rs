@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::profile::Role;
 
 use super::frames::Analysis;
-use super::{Candidate, Kind, LearnConfig, Mark, Place};
+use super::{Candidate, LearnConfig, Mark, Place};
 
 /// Where each mark's window lies.
 pub(crate) struct Windows<'m> {
@@ -80,7 +80,6 @@ pub struct Evidence {
     /// Bits of the place that change somewhere in the capture, and that never do.
     pub moving_bits: u32,
     pub still_bits: u32,
-    pub kind: Kind,
 }
 
 impl Evidence {
@@ -109,14 +108,14 @@ impl Evidence {
 }
 
 /// The score of `place` for `role`, or `None` when it never changes in the
-/// role's windows or is noisy.
+/// role's windows, or is noisy (three or more unmarked changes, and more
+/// of them than in the role's windows).
 pub(crate) fn score(
     role: Role,
     place: Place,
     series: &[(u64, u64)],
     analysis: &Analysis,
     w: &Windows<'_>,
-    _cfg: &LearnConfig,
 ) -> Option<Candidate> {
     let mut first_change: Vec<Option<(u64, u64)>> = vec![None; w.marks.len()];
     let (mut own, mut other, mut unmarked) = (0usize, 0usize, 0usize);
@@ -205,7 +204,6 @@ pub(crate) fn score(
             mean_delay_ms,
             moving_bits,
             still_bits: u32::from(place.len) - moving_bits,
-            kind: Kind::Signal,
         },
     })
 }
