@@ -90,6 +90,7 @@ fn ford_items_decode_real_fusion_and_gt350_frames_as_the_ford_profile_does() {
         "ignition_on=BodyInfo_3_FD1.Ignition_Status",
         "doors_locked=Locking_Systems_2_FD1.Veh_Lock_Status",
         "fob_trunk_request=0x331.Power_Decklid_Rqst",
+        "lid_open=BodyInfo_3_FD1.DrStatTgate_B_Actl",
     ];
     let dir = tempfile::tempdir().unwrap();
     // Both ways of writing the items: naming the DBC, and inline.
@@ -107,54 +108,61 @@ fn ford_items_decode_real_fusion_and_gt350_frames_as_the_ford_profile_does() {
                     (0x3B3, Role::IgnitionOn) => d.first()? >> 4,
                     (0x331, Role::DoorsLocked) => (d.get(4)? >> 1) & 3,
                     (0x331, Role::FobTrunkRequest) => (d.first()? >> 1) & 1,
+                    (0x3B3, Role::LidOpen) => d.first()? & 1,
                     _ => return None,
                 };
                 Some(f64::from(raw))
             })
             .collect()
     };
-    let ford = profile::load("ford-fusion-2013-2020").unwrap();
-    let mut compared_with_profile = 0;
-    for role in [Role::IgnitionOn, Role::DoorsLocked, Role::FobTrunkRequest] {
+    for role in [
+        Role::IgnitionOn,
+        Role::DoorsLocked,
+        Role::FobTrunkRequest,
+        Role::LidOpen,
+    ] {
         let want = by_hand(role);
         assert!(!want.is_empty(), "no frames for {role}");
         assert_eq!(decoded(&named, &frames, role), want, "{role} (dbc = ...)");
         assert_eq!(decoded(&inline, &frames, role), want, "{role} (inline)");
-        // Signals both have: the same frame carries the role in the Ford profile.
-        let ids_here: Vec<_> = named
-            .frames
-            .iter()
-            .filter(|f| f.signals.iter().any(|s| s.role == role))
-            .map(|f| f.id)
-            .collect();
-        let shared = ford
-            .frames
-            .iter()
-            .any(|f| ids_here.contains(&f.id) && f.signals.iter().any(|s| s.role == role));
-        if shared {
-            let theirs: Vec<f64> = frames
-                .iter()
-                .filter(|f| ids_here.contains(&f.id))
-                .flat_map(|f| {
-                    let mut v = Vec::new();
-                    ford.decode_broadcast(f, |_, r, x| {
-                        if r == role {
-                            v.push(x)
-                        }
-                    });
-                    v
-                })
-                .collect();
-            assert_eq!(
-                decoded(&named, &frames, role),
-                theirs,
-                "{role}: DBC vs Ford profile"
-            );
-            compared_with_profile += 1;
+    }
+    // Signals both have (same frame, same signal name), whatever role each
+    // profile gives them: the same value from every frame.
+    let ford = profile::load("ford-fusion-2013-2020").unwrap();
+    let mut compared = Vec::new();
+    for f in &named.frames {
+        let Some(theirs) = ford.frames.iter().find(|x| x.id == f.id) else {
+            continue;
+        };
+        for s in &f.signals {
+            let Some(t) = theirs.signals.iter().find(|t| {
+                ford.item(t.item)
+                    .is_some_and(|i| i.name == named.item(s.item).unwrap().name)
+            }) else {
+                continue;
+            };
+            let of = |field: &trunkdiag::profile::Field| -> Vec<Option<f64>> {
+                frames
+                    .iter()
+                    .filter(|x| x.id == f.id)
+                    .map(|x| field.decode(x.data()))
+                    .collect()
+            };
+            assert_eq!(of(s), of(t), "{}", named.item(s.item).unwrap().name);
+            compared.push(named.item(s.item).unwrap().name.clone());
         }
     }
+    // Once the Ford profile reads the HS-CAN status frames, the three
+    // signals it shares with the DBC must all have been compared.
+    if ford.frames.iter().any(|f| f.id.raw() == 0x3B3) {
+        assert!(
+            compared.len() >= 3,
+            "expected Ignition_Status, Veh_Lock_Status and DrStatTgate_B_Actl in both: {compared:?}"
+        );
+    }
+    let compared_with_profile = compared.len();
     println!(
-        "{} frames of 0x3B3/0x331 decoded; {compared_with_profile} role(s) also compared with the bundled Ford profile",
+        "{} frames of 0x3B3/0x331 decoded; {compared_with_profile} signal(s) also compared with the bundled Ford profile",
         frames.len()
     );
 }
