@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod frame;
 pub mod hex;
 pub mod isotp;
+pub mod learn;
 pub mod observation;
 pub mod profile;
 pub mod sim;

@@ -14,7 +14,9 @@ pub mod decode;
 pub mod diagnose;
 pub mod dtc;
 pub mod html;
+pub mod import_dbc;
 pub mod input;
+pub mod learn;
 pub mod record;
 pub mod request;
 pub mod simulate;
@@ -85,6 +87,10 @@ pub enum Command {
     Adapters,
     /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
     Simulate(simulate::SimulateArgs),
+    /// Learn which broadcast bits follow the lid, locks, ignition, trunk
+    /// requests and lockout of this car, from a capture with the moments
+    /// marked; write a draft profile.
+    Learn(learn::LearnArgs),
     /// Many diagnoses in one run (a jobs file, or captures and directories): one JSON line per job.
     Batch(batch::BatchArgs),
     /// Print a shell completion script (e.g. `trunkdiag completions bash > /etc/bash_completion.d/trunkdiag`).
@@ -213,6 +219,12 @@ pub enum CliError {
     Sim(#[from] crate::sim::SimError),
     #[error(transparent)]
     Decode(#[from] crate::diag::DecodeError),
+    #[error(transparent)]
+    Learn(#[from] crate::learn::LearnError),
+    #[error("--role {text:?}: expected ROLE=MESSAGE.SIGNAL with a known role, e.g. lid_open=DOORS_LIGHTS.BOOT_OPEN")]
+    RoleSignal { text: String },
+    #[error(transparent)]
+    Dbc(#[from] crate::profile::dbc::DbcError),
 }
 
 impl CliError {
@@ -325,6 +337,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Adapters => adapters(),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Learn(args) => learn::run(args),
         Command::Completions { shell } => {
             // Into a buffer first: the generator panics on a write error
             // (a closed pipe), and main exits quietly on one.

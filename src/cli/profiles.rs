@@ -35,12 +35,15 @@ pub enum ProfilesAction {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Profile items for DBC signals (ROLE=MESSAGE.SIGNAL), with the DBC as their source.
+    ImportDbc(super::import_dbc::ImportDbcArgs),
 }
 
 pub fn run(args: ProfilesArgs) -> CliResult<u8> {
     let out = std::io::stdout();
     let mut out = out.lock();
     match args.action {
+        ProfilesAction::ImportDbc(a) => super::import_dbc::run(a),
         ProfilesAction::List { json } => {
             let list = profile::list();
             if json {

@@ -8,6 +8,7 @@
 //! it only names its BCM's protocol and addressing in `diag` and `isotp` types.
 
 mod check;
+pub mod dbc;
 mod load;
 mod model;
 mod problem;

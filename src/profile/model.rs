@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::signal::BitField;
+use super::signal::{BitField, Mux};
 use crate::frame::{CanFrame, CanId};
 
 /// What part a role plays in the release path.
@@ -347,12 +347,22 @@ pub struct Field {
     pub offset: f64,
     pub unit: Option<String>,
     pub values: Vec<NamedValue>,
+    /// A multiplexed value (from a DBC): present only when the switch holds its value.
+    #[serde(
+        serialize_with = "ser_opt_display",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mux: Option<Mux>,
 }
 
 impl Field {
-    /// Physical value (`raw × scale + offset`), or `None` if the payload is too short.
+    /// Physical value (`raw × scale + offset`), or `None` if the payload is
+    /// too short or (multiplexed) carries another value.
     #[inline]
     pub fn decode(&self, data: &[u8]) -> Option<f64> {
+        if self.mux.is_some_and(|m| !m.holds(data)) {
+            return None;
+        }
         let raw = self.bits.extract_f64(data)?;
         Some(raw * self.scale + self.offset)
     }
@@ -365,6 +375,9 @@ impl Field {
             return None;
         }
         let raw = ((value - self.offset) / self.scale).round();
+        if let Some(m) = self.mux {
+            m.bits.insert_raw(data, m.value)?;
+        }
         // `as` saturates for floats far outside i128; `insert` clamps further.
         self.bits.insert(data, raw as i128)
     }
@@ -380,6 +393,16 @@ impl Field {
 
 fn ser_display<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
+}
+
+fn ser_opt_display<S: serde::Serializer, T: fmt::Display>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
 }
 
 /// Which data read a value came from.

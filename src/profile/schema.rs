@@ -183,7 +183,7 @@ pub(crate) struct DataRead {
 }
 
 /// A value in a data reply or a broadcast frame: exactly one of `bits`
-/// (DBC `start|length@order±`) or `bit` (`A.7`).
+/// (DBC `start|length@order±`), `bit` (`A.7`) or `dbc` (a DBC file's signal).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Field {
@@ -191,6 +191,11 @@ pub(crate) struct Field {
     pub role: Spanned<String>,
     pub bits: Option<Spanned<String>>,
     pub bit: Option<Spanned<String>>,
+    /// A DBC file (relative to this file) holding the signal: with `message`
+    /// (name or id) and `signal`, instead of `bits` / `bit`.
+    pub dbc: Option<Spanned<String>>,
+    pub message: Option<Spanned<String>>,
+    pub signal: Option<Spanned<String>>,
     pub scale: Option<f64>,
     pub offset: Option<f64>,
     pub unit: Option<String>,

@@ -279,6 +279,28 @@ fn motorola_seq(start: u16) -> u32 {
     (s / 8) * 8 + (7 - s % 8)
 }
 
+/// A multiplexed value is present only when the payload's multiplexor
+/// switch (`bits`) holds `value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mux {
+    pub bits: BitField,
+    pub value: u64,
+}
+
+impl Mux {
+    /// True when the payload carries this multiplexed value.
+    #[inline]
+    pub fn holds(&self, data: &[u8]) -> bool {
+        self.bits.extract_raw(data) == Some(self.value)
+    }
+}
+
+impl fmt::Display for Mux {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}", self.bits, self.value)
+    }
+}
+
 impl fmt::Display for BitField {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let order = match self.order {

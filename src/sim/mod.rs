@@ -18,6 +18,7 @@
 
 mod clone;
 mod ecm;
+pub mod layout;
 mod record;
 mod reply;
 mod responder;

@@ -250,13 +250,21 @@ impl Builder {
                 ),
             );
         }
+        let from_dbc = match &f.dbc {
+            Some(d) => Some(self.dbc_signal(file, d, f, prefix)?),
+            None => None,
+        };
         let (bits, text, span) = match (&f.bits, &f.bit) {
-            (Some(b), None) => (
+            (None, None) if from_dbc.is_some() => match &from_dbc {
+                Some((sig, span)) => (Ok(sig.bits), sig.location(), span.clone()),
+                None => return None,
+            },
+            (Some(b), None) if from_dbc.is_none() => (
                 BitField::parse_dbc(b.get_ref()),
                 b.get_ref().clone(),
                 b.span(),
             ),
-            (None, Some(b)) => (
+            (None, Some(b)) if from_dbc.is_none() => (
                 BitField::parse_byte_bit(b.get_ref()),
                 b.get_ref().clone(),
                 b.span(),
@@ -266,7 +274,7 @@ impl Builder {
                     file,
                     f.name.span(),
                     format!(
-                        "expected exactly one of `bits` (\"7|1@1+\") or `bit` (\"A.7\") for `{}`",
+                        "expected exactly one of `bits` (\"7|1@1+\"), `bit` (\"A.7\") or `dbc` (with `message` and `signal`) for `{}`",
                         f.name.get_ref()
                     ),
                 );
@@ -283,8 +291,10 @@ impl Builder {
         if bits.min_payload_len() > max_len {
             self.at(file, span.clone(), format!("expected the signal inside the {max_len}-byte payload, but `{text}` needs {} bytes", bits.min_payload_len()));
         }
-        let mut values = Vec::new();
+        let dbc = from_dbc.map(|d| d.0);
+        let mut values = dbc.as_ref().map(|d| d.values.clone()).unwrap_or_default();
         if let Some(vals) = &f.values {
+            values.clear();
             for (k, v) in vals.get_ref() {
                 let raw = k
                     .strip_prefix("0x")
@@ -313,10 +323,11 @@ impl Builder {
             item,
             role: role?,
             bits,
-            scale: f.scale.unwrap_or(1.0),
-            offset: f.offset.unwrap_or(0.0),
-            unit: f.unit.clone(),
+            scale: f.scale.or(dbc.as_ref().map(|d| d.scale)).unwrap_or(1.0),
+            offset: f.offset.or(dbc.as_ref().map(|d| d.offset)).unwrap_or(0.0),
+            unit: f.unit.clone().or(dbc.as_ref().and_then(|d| d.unit.clone())),
             values,
+            mux: dbc.and_then(|d| d.mux),
         })
     }
 

@@ -16,6 +16,7 @@ mod bus;
 mod census;
 mod conditions;
 mod data;
+mod dbc;
 mod dtcs;
 mod identity;
 mod items;
@@ -196,6 +197,7 @@ pub(crate) fn build(file: SourceFile) -> Built {
         assumed: HashSet::new(),
         bus_names: Vec::new(),
         bcm_bus: None,
+        dbc_files: HashMap::new(),
     };
     let top = match b.parse(0) {
         Some(t) => t,
@@ -291,6 +293,8 @@ struct Builder {
     bus_names: Vec<String>,
     /// The bus the BCM answers on: its exchanges and data reads inherit it.
     bcm_bus: Option<String>,
+    /// DBC files items name, each read once.
+    dbc_files: HashMap<PathBuf, std::rc::Rc<super::dbc::DbcFile>>,
 }
 
 const ASSUMED: &str = "assumed for this model, not shown on it: ";

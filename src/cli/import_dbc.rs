@@ -1,0 +1,168 @@
+//! `trunkdiag profiles import-dbc FILE.dbc --role ROLE=MESSAGE.SIGNAL ...`:
+//! profile items for DBC signals, with the DBC as their source.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{exit, CliError, CliResult};
+use crate::frame::CanId;
+use crate::profile::dbc::{DbcFile, DbcSignal};
+use crate::profile::{Level, Role};
+
+#[derive(Args, Debug)]
+pub struct ImportDbcArgs {
+    /// The DBC file (opendbc's generated fragments with `CM_ "IMPORT ..."` are read with their import).
+    pub dbc: PathBuf,
+    /// ROLE=MESSAGE.SIGNAL (repeatable); MESSAGE is a name or an id (0x3B3).
+    #[arg(long = "role", value_name = "ROLE=MESSAGE.SIGNAL", required = true)]
+    pub roles: Vec<String>,
+    /// Provenance level of the items: a DBC published for a platform is
+    /// `related-model` until shown on this model.
+    #[arg(long, default_value = "related-model", value_parser = ["this-model", "related-model", "placeholder"])]
+    pub level: String,
+    /// Write positions, scale, offset and values into the items instead of
+    /// naming the DBC (self-contained; not for multiplexed signals).
+    #[arg(long)]
+    pub inline: bool,
+    /// Write the items to this file instead of standard output; `dbc = ...`
+    /// is then written relative to its directory.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+}
+
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// `ROLE=MESSAGE.SIGNAL` split; the message may itself hold dots only as
+/// the last separator is the signal's.
+fn parse_role(text: &str) -> Option<(Role, &str, &str)> {
+    let (role, rest) = text.split_once('=')?;
+    let (message, signal) = rest.rsplit_once('.')?;
+    Some((Role::from_name(role.trim())?, message.trim(), signal.trim()))
+}
+
+/// How the items name the DBC: relative to the output's directory when it
+/// lies below it, else as an absolute path (or as given, on stdout).
+fn dbc_reference(dbc: &Path, write: Option<&Path>) -> String {
+    let Some(out_dir) = write.and_then(Path::parent) else {
+        return dbc.display().to_string();
+    };
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let (d, o) = (
+        abs(dbc),
+        abs(if out_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            out_dir
+        }),
+    );
+    d.strip_prefix(&o)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|_| d.display().to_string())
+}
+
+pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
+    let file = DbcFile::read(&args.dbc)?;
+    let mut frames: BTreeMap<CanId, (String, Vec<(Role, DbcSignal)>)> = BTreeMap::new();
+    for text in &args.roles {
+        let (role, message, signal) =
+            parse_role(text).ok_or(CliError::RoleSignal { text: text.clone() })?;
+        let sig = file.signal(message, signal)?;
+        if args.inline && sig.mux.is_some() {
+            return Err(CliError::Usage(
+                "--inline: a multiplexed signal needs its DBC; leave --inline out for it",
+            ));
+        }
+        frames
+            .entry(sig.id)
+            .or_insert_with(|| (sig.message.clone(), Vec::new()))
+            .1
+            .push((role, sig));
+    }
+    let name = args.dbc.file_name().map_or_else(
+        || args.dbc.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let reference = dbc_reference(&args.dbc, args.write.as_deref());
+    let level = Level::ALL
+        .into_iter()
+        .find(|l| l.as_str() == args.level)
+        .unwrap_or(Level::RelatedModel);
+    let mut t = format!(
+        "# Items imported by `trunkdiag profiles import-dbc` from {name}; add them to a profile.\n\n"
+    );
+    for (id, (message, sigs)) in &frames {
+        let ext = if id.is_extended() {
+            "extended = true\n"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            t,
+            "[[frame]]\nid = 0x{:X}\n{ext}name = {}\n",
+            id.raw(),
+            q(message)
+        );
+        for (role, s) in sigs {
+            let _ = writeln!(
+                t,
+                "[[frame.signal]]\nname = {}\nrole = {}",
+                q(&s.signal),
+                q(role.as_str())
+            );
+            if args.inline {
+                let _ = writeln!(t, "bits = {}", q(&s.bits.to_string()));
+                if s.scale != 1.0 {
+                    let _ = writeln!(t, "scale = {:?}", s.scale);
+                }
+                if s.offset != 0.0 {
+                    let _ = writeln!(t, "offset = {:?}", s.offset);
+                }
+                if let Some(u) = &s.unit {
+                    let _ = writeln!(t, "unit = {}", q(u));
+                }
+                if !s.values.is_empty() {
+                    let v: Vec<String> = s
+                        .values
+                        .iter()
+                        .map(|v| format!("{} = {}", q(&v.raw.to_string()), q(&v.name)))
+                        .collect();
+                    let _ = writeln!(t, "values = {{ {} }}", v.join(", "));
+                }
+            } else {
+                let _ = writeln!(
+                    t,
+                    "# {}, scale {}, offset {}\ndbc = {}\nmessage = {}\nsignal = {}",
+                    s.location(),
+                    s.scale,
+                    s.offset,
+                    q(&reference),
+                    q(&s.message),
+                    q(&s.signal)
+                );
+            }
+            let _ = writeln!(
+                t,
+                "level = {}\nsource = {}\n",
+                q(level.as_str()),
+                q(&format!(
+                    "DBC {name}: message {} (0x{id}), signal {}",
+                    s.message, s.signal
+                ))
+            );
+        }
+    }
+    match &args.write {
+        Some(path) => std::fs::write(path, &t).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
+        })?,
+        None => std::io::stdout().lock().write_all(t.as_bytes())?,
+    }
+    Ok(exit::OK)
+}

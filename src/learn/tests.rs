@@ -1,0 +1,122 @@
+use super::*;
+use crate::frame::CanFrame;
+
+fn frame(id: u32, t_us: u64, data: &[u8]) -> CanFrame {
+    CanFrame::classic(CanId::standard(id).unwrap(), data)
+        .unwrap()
+        .at(t_us)
+}
+
+#[test]
+fn parses_marks() {
+    let m = Mark::parse("lid_open=Open@1.5", 1_000).unwrap();
+    assert_eq!(
+        (m.role, m.label.as_str(), m.at_us),
+        (Role::LidOpen, "open", 1_501_000)
+    );
+    assert!(matches!(
+        Mark::parse("lid=1@2", 0),
+        Err(LearnError::UnknownRole { .. })
+    ));
+    assert!(matches!(
+        Mark::parse("lid_open=1", 0),
+        Err(LearnError::MarkSyntax { .. })
+    ));
+    assert!(matches!(
+        Mark::parse("lid_open=1@-3", 0),
+        Err(LearnError::Seconds { .. })
+    ));
+    assert!(matches!(
+        Mark::parse("lid_open=@3", 0),
+        Err(LearnError::EmptyValue { .. })
+    ));
+}
+
+/// A bit that follows the marks beats a counter, a checksum and a noisy bit
+/// in the same frame, and the counter and checksum are named as such.
+#[test]
+fn finds_the_bit_and_rejects_counter_and_checksum() {
+    let mut l = Learner::new(LearnConfig::default());
+    let mut noise = 0x1234_5678u32;
+    let mut lid = false;
+    for i in 0..600u64 {
+        let t = i * 100_000;
+        // The lid opens at 10 s, 30 s, 50 s and closes 5 s later.
+        if matches!(t, 10_000_000 | 30_000_000 | 50_000_000) {
+            lid = true;
+        }
+        if matches!(t, 15_000_000 | 35_000_000 | 55_000_000) {
+            lid = false;
+        }
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        let mut d = [0u8; 8];
+        d[0] = (i % 16) as u8;
+        d[2] = u8::from(lid) << 5;
+        d[3] = u8::from(noise.is_multiple_of(7));
+        d[7] = d[..7].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        l.push(&frame(0x123, t, &d));
+    }
+    for (s, v) in [
+        (10.0, "1"),
+        (15.0, "0"),
+        (30.0, "1"),
+        (35.0, "0"),
+        (50.0, "1"),
+    ] {
+        l.mark(Mark::parse(&format!("lid_open={v}@{s}"), 0).unwrap());
+    }
+    let out = l.finish();
+    let r = out.role(Role::LidOpen).unwrap();
+    let best = r.best().expect("learned");
+    assert_eq!(best.place.dbc(), "21|1@1+", "{:#?}", r.candidates);
+    assert_eq!(best.evidence.hits, 5);
+    assert!(out
+        .rejected
+        .iter()
+        .any(|x| x.kind == Kind::Counter && x.place.byte == 0));
+    assert!(out
+        .rejected
+        .iter()
+        .any(|x| x.kind == Kind::Checksum && x.place.byte == 7));
+    // The draft loads.
+    let info = DraftInfo {
+        id: "learned-test".into(),
+        vin: None,
+        date: "2026-11-30".into(),
+        year: 2026,
+        bitrate: 500_000,
+        from: "a test".into(),
+    };
+    let text = draft_profile(&out, &info);
+    let p = crate::profile::parse("draft.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(p.has_role(Role::LidOpen));
+}
+
+#[test]
+fn crc8_differs_from_the_j1850_standard_by_a_constant() {
+    // CRC-8/SAE-J1850 has init 0xFF and final XOR 0xFF; its check value over
+    // "123456789" is 0x4B. Ours starts at 0 with no final XOR: for inputs of
+    // one length the two differ by one constant, which the detector absorbs.
+    let standard = |data: &[u8]| {
+        let mut c = 0xFFu8;
+        for d in data {
+            c ^= d;
+            for _ in 0..8 {
+                c = if c & 0x80 != 0 {
+                    (c << 1) ^ 0x1D
+                } else {
+                    c << 1
+                };
+            }
+        }
+        c ^ 0xFF
+    };
+    assert_eq!(standard(b"123456789"), 0x4B);
+    let k = standard(b"123456789") ^ frames::crc8_for_tests(b"123456789");
+    assert_eq!(
+        standard(b"ABCDEFGHI") ^ frames::crc8_for_tests(b"ABCDEFGHI"),
+        k
+    );
+}

@@ -1,0 +1,307 @@
+//! Signals from DBC files (the CAN database format Vector's tools and
+//! opendbc use), read with the `can-dbc` crate: a profile item may name
+//! `dbc = "file.dbc"`, `message` and `signal` instead of a bit position, and
+//! `profiles import-dbc` writes such items. Position, byte order, sign,
+//! scale and offset, unit, value table and the multiplexor are all taken
+//! from the file.
+//!
+//! opendbc's generated files say `CM_ "IMPORT other.dbc";` where the
+//! generator merges a common file in, and such fragments have no header:
+//! both are handled here (the import is read from beside the file, and a
+//! header is supplied when there is none).
+//!
+//! Owns: reading a DBC and turning one signal into core types. Must not
+//! know about TOML, the loader's problems or the CLI.
+
+use std::path::{Path, PathBuf};
+
+use super::model::NamedValue;
+use super::signal::{BitField, ByteOrder, Mux};
+use crate::frame::CanId;
+
+/// Why a DBC signal could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbcError {
+    #[error("{}: expected a readable DBC file: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a DBC file the parser accepts: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: IMPORT chain deeper than {MAX_IMPORTS} files (a loop?)", path.display())]
+    ImportDepth { path: PathBuf },
+    #[error("{}: no message `{message}`: expected a message name or id (e.g. 0x3B3) from the file", path.display())]
+    NoMessage { path: PathBuf, message: String },
+    #[error("{}: message {message} has no signal `{signal}`: expected one of {}", path.display(), known.join(", "))]
+    NoSignal {
+        path: PathBuf,
+        message: String,
+        signal: String,
+        known: Vec<String>,
+    },
+    #[error("{}: signal {message}.{signal}: {why}", path.display())]
+    Unsupported {
+        path: PathBuf,
+        message: String,
+        signal: String,
+        why: &'static str,
+    },
+}
+
+/// How deep `CM_ "IMPORT ..."` chains are followed.
+pub const MAX_IMPORTS: usize = 4;
+
+/// A DBC file, parsed.
+#[derive(Debug)]
+pub struct DbcFile {
+    pub path: PathBuf,
+    dbc: can_dbc::Dbc,
+}
+
+/// One signal, in the profile's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbcSignal {
+    pub id: CanId,
+    pub message: String,
+    pub signal: String,
+    /// The message's length in bytes.
+    pub length: u64,
+    pub bits: BitField,
+    pub scale: f64,
+    pub offset: f64,
+    pub unit: Option<String>,
+    pub values: Vec<NamedValue>,
+    pub mux: Option<Mux>,
+}
+
+fn import_of(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix("CM_")?.trim_start();
+    let rest = rest
+        .strip_prefix('"')?
+        .trim_start()
+        .strip_prefix("IMPORT")?;
+    rest.trim()
+        .strip_suffix(';')?
+        .trim()
+        .strip_suffix('"')
+        .map(str::trim)
+}
+
+/// The text with its imports prepended, as opendbc's generator merges them.
+fn text_with_imports(path: &Path, depth: usize) -> Result<String, DbcError> {
+    if depth > MAX_IMPORTS {
+        return Err(DbcError::ImportDepth {
+            path: path.to_owned(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| DbcError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    // DBC files are often Windows-1252; non-UTF-8 bytes only occur in
+    // comments and names the tool does not need exactly.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut out = String::new();
+    for line in text.lines() {
+        if let Some(name) = import_of(line) {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            out.push_str(&text_with_imports(&dir.join(name), depth + 1)?);
+            out.push('\n');
+        }
+    }
+    out.push_str(&text);
+    Ok(out)
+}
+
+/// The header a DBC fragment without one is given.
+const HEADER: &str = "VERSION \"\"\n\nNS_ :\n\nBS_:\n\nBU_: XXX\n\n";
+
+impl DbcFile {
+    pub fn read(path: &Path) -> Result<DbcFile, DbcError> {
+        let mut text = text_with_imports(path, 0)?;
+        if !text.trim_start().starts_with("VERSION") {
+            text.insert_str(0, HEADER);
+        }
+        let dbc = can_dbc::Dbc::try_from(text.as_str()).map_err(|e| DbcError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(DbcFile {
+            path: path.to_owned(),
+            dbc,
+        })
+    }
+
+    /// `message` is a name (`BodyInfo_3_FD1`) or an id (`0x3B3`, `947`).
+    fn message(&self, message: &str) -> Option<&can_dbc::Message> {
+        let id = message
+            .strip_prefix("0x")
+            .or_else(|| message.strip_prefix("0X"))
+            .map(|h| u32::from_str_radix(h, 16))
+            .or_else(|| message.parse::<u32>().ok().map(Ok))
+            .and_then(Result::ok);
+        self.dbc.messages.iter().find(|m| {
+            m.name == message
+                || id.is_some_and(|id| match m.id {
+                    can_dbc::MessageId::Standard(s) => u32::from(s) == id,
+                    can_dbc::MessageId::Extended(e) => e == id,
+                })
+        })
+    }
+
+    /// One signal of one message.
+    pub fn signal(&self, message: &str, signal: &str) -> Result<DbcSignal, DbcError> {
+        let m = self.message(message).ok_or_else(|| DbcError::NoMessage {
+            path: self.path.clone(),
+            message: message.to_owned(),
+        })?;
+        let s = m
+            .signals
+            .iter()
+            .find(|s| s.name == signal)
+            .ok_or_else(|| DbcError::NoSignal {
+                path: self.path.clone(),
+                message: m.name.clone(),
+                signal: signal.to_owned(),
+                known: m.signals.iter().map(|s| s.name.clone()).collect(),
+            })?;
+        let unsupported = |why| DbcError::Unsupported {
+            path: self.path.clone(),
+            message: m.name.clone(),
+            signal: s.name.clone(),
+            why,
+        };
+        let bits = bitfield(s).ok_or_else(|| {
+            unsupported("its position is outside a 64-byte payload or longer than 64 bits")
+        })?;
+        let mux = match s.multiplexer_indicator {
+            can_dbc::MultiplexIndicator::Plain | can_dbc::MultiplexIndicator::Multiplexor => None,
+            can_dbc::MultiplexIndicator::MultiplexedSignal(value) => {
+                let switch = self
+                    .dbc
+                    .message_multiplexor_switch(m.id)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        unsupported(
+                            "it is multiplexed, but its message has no single multiplexor switch",
+                        )
+                    })?;
+                let bits = bitfield(switch).ok_or_else(|| {
+                    unsupported("its multiplexor switch lies outside a 64-byte payload")
+                })?;
+                Some(Mux { bits, value })
+            }
+            can_dbc::MultiplexIndicator::MultiplexorAndMultiplexedSignal(_) => {
+                return Err(unsupported(
+                    "extended multiplexing (a multiplexed multiplexor) is not supported",
+                ))
+            }
+        };
+        let id = match m.id {
+            can_dbc::MessageId::Standard(x) => CanId::standard(u32::from(x)),
+            can_dbc::MessageId::Extended(x) => CanId::extended(x),
+        }
+        .ok_or_else(|| unsupported("its message id is out of range"))?;
+        let values = self
+            .dbc
+            .value_descriptions_for_signal(m.id, &s.name)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| NamedValue {
+                raw: v.id,
+                name: v.description.clone(),
+            })
+            .collect();
+        Ok(DbcSignal {
+            id,
+            message: m.name.clone(),
+            signal: s.name.clone(),
+            length: m.size,
+            bits,
+            scale: s.factor,
+            offset: s.offset,
+            unit: (!s.unit.is_empty()).then(|| s.unit.clone()),
+            values,
+            mux,
+        })
+    }
+}
+
+impl DbcSignal {
+    /// `BodyInfo_3_FD1.Ignition_Status 7|4@0+` (and the multiplexor, if any).
+    pub fn location(&self) -> String {
+        let mut s = format!("{}.{} {}", self.message, self.signal, self.bits);
+        if let Some(m) = &self.mux {
+            s.push_str(&format!(" when {m}"));
+        }
+        s
+    }
+}
+
+fn bitfield(s: &can_dbc::Signal) -> Option<BitField> {
+    let order = match s.byte_order {
+        can_dbc::ByteOrder::LittleEndian => ByteOrder::Intel,
+        can_dbc::ByteOrder::BigEndian => ByteOrder::Motorola,
+    };
+    let signed = s.value_type == can_dbc::ValueType::Signed;
+    BitField::new(
+        u16::try_from(s.start_bit).ok()?,
+        u8::try_from(s.size).ok()?,
+        order,
+        signed,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn imports_values_sign_scale_and_multiplexing() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "common.dbc",
+            "BO_ 256 BASE: 8 XXX\n SG_ SPEED : 7|16@0- (0.01,-5) [0|0] \"km/h\" XXX\n",
+        );
+        let p = write(
+            dir.path(),
+            "car.dbc",
+            "CM_ \"IMPORT common.dbc\";\n\
+             BO_ 1108 DOORS: 8 XXX\n SG_ MUX M : 0|2@1+ (1,0) [0|3] \"\" XXX\n \
+             SG_ BOOT m1 : 55|1@0+ (1,0) [0|1] \"\" XXX\n\n\
+             VAL_ 1108 BOOT 1 \"open\" 0 \"closed\" ;\n",
+        );
+        let f = DbcFile::read(&p).unwrap();
+        let boot = f.signal("DOORS", "BOOT").unwrap();
+        assert_eq!(boot.id, CanId::standard(0x454).unwrap());
+        assert_eq!(boot.bits.to_string(), "55|1@0+");
+        assert_eq!(boot.mux.unwrap().value, 1);
+        assert_eq!(boot.mux.unwrap().bits.to_string(), "0|2@1+");
+        assert!(boot.values.iter().any(|v| v.raw == 1 && v.name == "open"));
+        let speed = f.signal("0x100", "SPEED").unwrap();
+        assert_eq!(speed.bits.to_string(), "7|16@0-");
+        assert_eq!((speed.scale, speed.offset), (0.01, -5.0));
+        assert_eq!(speed.unit.as_deref(), Some("km/h"));
+        assert!(matches!(
+            f.signal("DOORS", "NOPE"),
+            Err(DbcError::NoSignal { .. })
+        ));
+        assert!(matches!(
+            f.signal("NOPE", "X"),
+            Err(DbcError::NoMessage { .. })
+        ));
+        let bad = write(dir.path(), "bad.dbc", "BO_ oops\n");
+        assert!(matches!(DbcFile::read(&bad), Err(DbcError::Parse { .. })));
+    }
+}
