@@ -141,6 +141,8 @@ rules! {
         "The fob was pressed (or its range reported short), no fob trunk request reached the bus, and the cabin switch opened the trunk. Programming first when the fob's lock/unlock reaches the car.";
     "foreign-node-request-lost": One(Cause::AftermarketInterference), Strong, High, foreign_request_lost, asks &["aftermarket-alarm"], alone false,
         "Identifiers this model does not have are on the bus and a broadcast trunk request never reached the BCM's input (high with an alarm reported, else one step lower).";
+    "lockout-unwatched-press": One(Cause::ValetLockout), Strong, Medium, lockout_unwatched_press, asks &[], alone false,
+        "A press reached the BCM with the lid shut and the lockout flag set, but the opener output was not monitored (the profile has none, or its reads were missed): the lockout explains it by design, one step below a watched refusal.";
     "driven-lid-shut": Set(ELECTRICAL), Strong, Medium, driven_lid_shut, asks STUCK_ASKS, alone false,
         "A press drove the opener output and the lid stayed shut; ranked by the narrowing table (one step lower without observations).";
     "lid-switch-stuck-open": One(LATCH), Strong, Medium, lid_switch_stuck_open, asks &[], alone false,
@@ -665,10 +667,27 @@ fn lockout_items(f: &Facts) -> Vec<ItemRef> {
 }
 
 fn lockout_at_press(f: &Facts) -> Option<Support> {
+    lockout_presses(f, Outcome::Refused)
+}
+
+/// Presses with the lid shut, the opener output unwatched, and the lockout
+/// flag set at the press: the BCM does not fire while it is set, so this
+/// is the lockout, not the electrical path, until a watch says otherwise.
+fn lockout_unwatched_press(f: &Facts) -> Option<Support> {
+    lockout_presses(f, Outcome::StuckUnwatched).map(|s| {
+        s.note(
+            "The opener output was not monitored: the lockout explains the shut lid; \
+             a watch of the output would confirm it.",
+        )
+    })
+}
+
+/// The presses with `outcome` that found the lockout flag set.
+fn lockout_presses(f: &Facts, outcome: Outcome) -> Option<Support> {
     let presses: Vec<&ReleaseAttempt> = f
         .all
         .iter()
-        .filter(|(a, o)| *o == Outcome::Refused && a.context.lockout == Some(true))
+        .filter(|(a, o)| *o == outcome && a.context.lockout == Some(true))
         .map(|x| x.0)
         .collect();
     if presses.is_empty() {

@@ -689,6 +689,28 @@ fn cases() -> Vec<Case> {
             mentions: &["Decklid_Ajar_Status", "stuck or open-circuit"],
         },
         Case {
+            name: "lockout read, then the data monitor lost: a broadcast press under lockout",
+            sim: || {
+                // The monitor answered until 0.8 s (lockout set), then no
+                // more: the press at 1 s comes on 0x60D D.5, the lid (0x358
+                // C.0) stays shut, the opener output is never watched.
+                let mut sim = Sim::new("nissan-altima-2013-2018")
+                    .monitor(0.8, |_| CANCEL, |_| 0)
+                    .bcast(1.0, 0x60D, &[0, 0, 0, 0x20, 0, 0, 0, 0]);
+                for i in 0..40 {
+                    let t = 1.1 + f64::from(i) * 0.1;
+                    sim = sim
+                        .bcast(t, 0x60D, &[0; 8])
+                        .bcast(t, 0x358, &[0; 8]);
+                }
+                sim
+            },
+            top: &["valet-lockout"],
+            confidence: Some(Confidence::Low),
+            unverified: Some(true),
+            mentions: &["lockout flag set at the press", "not monitored"],
+        },
+        Case {
             name: "three fob presses and a cabin press under lockout",
             sim: || {
                 Sim::new("nissan-altima-2013-2018")

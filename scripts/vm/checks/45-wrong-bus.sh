@@ -1,0 +1,35 @@
+# The adapter on the wrong bus (issue 13): the Ford simulator sends only
+# what its medium-speed body bus (ms-can) carries, as a car would to an
+# adapter wired to pins 3/11, while `diagnose --iface` runs with the Ford
+# profile, whose default bus is hs-can. The user must be told about the bus
+# (where to connect, and that the expected ids never came), not "no bus
+# activity".
+. /vm/checks/live.inc
+
+d=/tmp/wrong-bus
+rm -rf "$d"; mkdir -p "$d"
+ford=ford-fusion-2013-2020
+if fresh_vcan vcanW; then
+    trunkdiag simulate --profile $ford --scenario no-fault-found --bus ms-can --iface vcanW \
+        2> "$d/sim.err" &
+    sim=$!
+    wait_listeners vcanW 1
+    timeout 40 trunkdiag diagnose --iface vcanW --profile $ford --no-prompt --json \
+        --listen $LISTEN > "$d/diag.json" 2> "$d/diag.err"
+    echo $? > "$d/diag.rc"
+    kill -INT $sim 2>/dev/null
+    stop_pid $sim
+    got=$(top_verdict "$d/diag.json")
+    rc=$(cat "$d/diag.rc")
+    if [ "${got%% *}" = wrong-bus ] && [ "$rc" = 1 ] \
+        && grep -q "pins 6/14 at 500 kbit/s" "$d/diag.json" \
+        && grep -q "pins 6/14" "$d/diag.err"; then
+        pass wrong-bus/ms-can-only
+    else
+        fail wrong-bus/ms-can-only "top verdict '$got' exit ${rc:-none}, expected wrong-bus exit 1" \
+            "naming pins 6/14 in the verdict and where to connect on stderr;" \
+            "$(tail -n 3 "$d/diag.err")" "$(grep -m 3 '"evidence"' -A 2 "$d/diag.json" | tr -s ' \n' ' ')"
+    fi
+else
+    fail wrong-bus/ms-can-only "cannot create vcanW"
+fi
