@@ -346,7 +346,12 @@ impl<B: CanBus> Tester<B> {
         if self.protocol() == Protocol::Uds {
             match Timing::announced(&resp) {
                 Some(t) => self.client.set_timing(t.p2_us, t.p2_star_us),
-                None => tracing::debug!("session response without usable timing"),
+                None => tracing::info!(
+                    "session answer {} carries no usable timing: keeping P2 {} ms and P2* {} ms",
+                    crate::hex::encode_upper(&resp),
+                    self.client.config().p2_us / 1000,
+                    self.client.config().p2_star_us / 1000
+                ),
             }
         }
         self.client

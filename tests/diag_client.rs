@@ -686,6 +686,47 @@ fn suppressed_positive_response_completes_on_p2() {
     );
 }
 
+/// Real ECUs answer suppressed requests anyway (a Hyundai Kona's answer
+/// `10 90` with `50 90`): in time, the answer is the request's; late, it is
+/// not taken for the next request's.
+#[test]
+fn answers_to_suppressed_requests_are_accepted() {
+    let mut hs = Harness::new(
+        ClientConfig::uds(),
+        vec![
+            step("10 90", &[(5 * MS, "50 90")]),
+            step("10 83", &[(200 * MS, "50 83")]),
+            step("10 03", &[(100 * MS, "50 03")]),
+        ],
+    );
+    let id = hs.request(h("10 90"));
+    assert_eq!(
+        hs.outcome(id),
+        (
+            5 * MS,
+            ClientEvent::Response {
+                id,
+                payload: h("50 90")
+            }
+        )
+    );
+    let id = hs.request(h("10 83"));
+    let (settled, ev) = hs.outcome(id);
+    assert_eq!(ev, ClientEvent::Suppressed { id });
+    let id = hs.request(h("10 03"));
+    // `50 83` arrives 50 ms into this request's P2 and is passed over.
+    assert_eq!(
+        hs.outcome(id),
+        (
+            settled + 100 * MS,
+            ClientEvent::Response {
+                id,
+                payload: h("50 03")
+            }
+        )
+    );
+}
+
 #[test]
 fn suppressed_request_owes_an_answer_after_response_pending() {
     let mut hs = Harness::new(

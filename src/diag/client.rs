@@ -71,7 +71,7 @@ impl Timing {
     pub fn announced(session_answer: &[u8]) -> Option<Timing> {
         let session = *session_answer.get(1)?;
         let t = uds::parse_session_control(session_answer, session).ok()?;
-        (t.p2_ms > 0 && t.p2_star_10ms > 0).then(|| Timing {
+        (t.announced && t.p2_ms > 0 && t.p2_star_10ms > 0).then(|| Timing {
             p2_us: t.p2_us().saturating_add(Self::MARGIN_US),
             p2_star_us: t.p2_star_us().saturating_add(Self::MARGIN_US),
         })
@@ -445,6 +445,10 @@ impl Client {
             tracing::debug!(payload = %encode_upper(payload), service, "response to another service: ignored");
             return;
         }
+        if self.late_answer_to_suppressed(&cur, payload) {
+            tracing::debug!(payload = %encode_upper(payload), service, "late answer to an earlier request whose positive response was suppressed: ignored");
+            return;
+        }
         if let Err(error) = self.check_echo(&cur, payload) {
             self.fail(now_us, error, true);
             return;
@@ -517,6 +521,18 @@ impl Client {
                 self.finish(now_us, Some(event));
             }
         }
+    }
+
+    /// Real ECUs answer requests whose suppress-positive-response bit is set,
+    /// echoing the bit (`10 90` → `50 90`). Such an answer is taken when it
+    /// comes in time; one that comes after the request was settled (P2
+    /// passed in silence) carries the bit the current request lacks, and is
+    /// not this request's answer.
+    fn late_answer_to_suppressed(&self, cur: &Outstanding, payload: &[u8]) -> bool {
+        let masked = self.cfg.protocol == Protocol::Uds && uds::has_sprmib(cur.sid);
+        let echoed = payload.get(1).copied().unwrap_or_default();
+        let asked = cur.req.get(1).copied().unwrap_or_default();
+        masked && echoed & SPRMIB != 0 && asked & SPRMIB == 0
     }
 
     /// Checks the identifier bytes a positive response must repeat: the

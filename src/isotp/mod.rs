@@ -18,7 +18,7 @@ mod pdu;
 mod reassembler;
 
 pub use channel::IsoTpChannel;
-pub use pdu::{st_min_us, FF_DL_12BIT_MAX};
+pub use pdu::{shape, st_min_us, Shape, FF_DL_12BIT_MAX};
 pub use reassembler::{Reassembled, Reassembler};
 
 use crate::frame::{CanId, IfName};
