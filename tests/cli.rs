@@ -725,9 +725,26 @@ fn decode_with_a_profile_follows_its_bcm_and_protocol() {
         .collect();
     assert_eq!(codes, ["B2562", "U1000", "U1010"]);
 
-    // Without the profile nothing on 0x745/0x765 is followed.
-    let run = sb.run(&["capture", "decode", log.to_str().unwrap(), "--json"]);
-    assert_eq!(json_lines(&run).len(), 0, "{}", run.stdout);
+    // Without the profile the pair is found (Nissan's response = request +
+    // 0x20), announced on the first line; --protocol names its services.
+    let run = sb.run(&[
+        "capture",
+        "decode",
+        log.to_str().unwrap(),
+        "--protocol",
+        "kwp",
+        "--json",
+    ]);
+    let found = json_lines(&run);
+    assert_eq!(
+        found[0]["conversations"],
+        serde_json::json!([{"request": "745", "response": "765", "relation": "request+0x20", "requests": 3, "answers": 3}])
+    );
+    let again: Vec<(&str, &str)> = found[1..]
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l["service"].as_str().unwrap()))
+        .collect();
+    assert_eq!(again, services);
 
     let run = sb.run(&[
         "capture",
