@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::diag::{Dtc, Nrc};
 use crate::frame::{CanFrame, CanId};
 pub use crate::observation::{FobRange, ObservationError, Observations};
-use crate::profile::{is_diagnostic_id, ItemInfo, ItemRef, Profile, ReleaseInput, Role};
+use crate::profile::{is_diagnostic_id, ItemInfo, ItemRef, Level, Profile, ReleaseInput, Role};
 
 /// How much of each item's series the evidence keeps (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -498,13 +498,13 @@ pub struct UnknownId {
     pub first_us: u64,
 }
 
-/// A profile item the evidence used, with its verified flag.
+/// A profile item the evidence used, with its provenance level.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ItemUse {
     pub item: ItemRef,
     /// `TR CANCEL SW (KWP 21 44 A.7)`.
     pub label: String,
-    pub verified: bool,
+    pub level: Level,
     pub source: String,
 }
 
@@ -887,7 +887,12 @@ impl Evidence {
 
     /// Is this item a placeholder mapping?
     pub fn is_unverified(&self, r: ItemRef) -> bool {
-        self.item(r).is_some_and(|i| !i.verified)
+        self.level(r) == Some(Level::Placeholder)
+    }
+
+    /// How much this item is known for the vehicle.
+    pub fn level(&self, r: ItemRef) -> Option<Level> {
+        self.item(r).map(|i| i.level)
     }
 
     /// The release window (from the profile).
@@ -1001,7 +1006,7 @@ impl Evidence {
                 self.item(r).map(|i| ItemUse {
                     item: r,
                     label: i.label(),
-                    verified: i.verified,
+                    level: i.level,
                     source: i.source.clone(),
                 })
             })
@@ -1396,7 +1401,7 @@ mod tests {
             .iter()
             .find(|u| u.label.contains("TR CANCEL SW"))
             .unwrap();
-        assert!(!cancel.verified);
+        assert_eq!(cancel.level, Level::Placeholder);
         assert!(cancel.label.contains("A.7"));
     }
 
@@ -1463,7 +1468,7 @@ mod tests {
         assert!(ev
             .items_used
             .iter()
-            .any(|u| u.label.starts_with("DTC read") && !u.verified));
+            .any(|u| u.label.starts_with("DTC read") && u.level == Level::Placeholder));
     }
 
     #[test]

@@ -107,7 +107,11 @@ fn check_reports_every_semantic_problem() {
     let expected = [
         (6, 12, "expected a layout name"),
         (14, 15, "expected an 11-bit id"),
-        (15, 12, "expected a `source`"),
+        (
+            15,
+            9,
+            "expected a `source` for `BCM diagnostic ids`: an item at level `this-model`",
+        ),
         (31, 8, "expected signals of 0x60D not to overlap"),
         (38, 8, "expected the signal inside the 8-byte payload"),
         (44, 8, "expected a role"),

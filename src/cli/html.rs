@@ -547,7 +547,7 @@ fn dtcs(h: &mut String, r: &Report) {
     }
     h.push_str(
         "<table>\n<thead><tr><th scope=\"col\">Code</th><th scope=\"col\">Status</th>\
-         <th scope=\"col\">Meaning</th><th scope=\"col\">Confirmed for this model</th></tr></thead>\n<tbody>\n",
+         <th scope=\"col\">Meaning</th><th scope=\"col\">Known from</th></tr></thead>\n<tbody>\n",
     );
     for d in &r.dtcs {
         let status = d
@@ -560,7 +560,7 @@ fn dtcs(h: &mut String, r: &Report) {
             esc(&d.code.to_string()),
             esc(&status),
             esc(&d.meaning),
-            if d.verified { "yes" } else { "no" }
+            d.level.map_or("generic meaning of the code", |l| l.label())
         );
     }
     h.push_str("</tbody>\n</table>\n</section>\n");
@@ -604,7 +604,6 @@ fn rests_on(h: &mut String, r: &Report, v: &Verdict) {
     if used.is_empty() {
         return;
     }
-    let (confirmed, unconfirmed): (Vec<_>, Vec<_>) = used.iter().partition(|u| u.verified);
     h.push_str(
         "<section aria-labelledby=\"rests-h\">\n<h2 id=\"rests-h\">What this rests on</h2>\n",
     );
@@ -614,16 +613,12 @@ fn rests_on(h: &mut String, r: &Report, v: &Verdict) {
         esc(&v.id),
         used.len()
     );
-    for (title, group) in [
-        ("Confirmed for this model", confirmed),
-        (
-            "Not confirmed for this model: confirm on the vehicle",
-            unconfirmed,
-        ),
-    ] {
+    for level in crate::profile::Level::ALL {
+        let group: Vec<_> = used.iter().filter(|u| u.level == level).collect();
         if group.is_empty() {
             continue;
         }
+        let title = crate::verdict::text::level_heading(level);
         let names: Vec<String> = group
             .iter()
             .map(|u| {

@@ -56,7 +56,7 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
                         writeln!(
                             out,
                             "{:<26} {} {} {}-{}  ({} unverified items; {origin})",
-                            s.id, s.make, s.model, s.years.0, s.years.1, s.unverified_items
+                            s.id, s.make, s.model, s.years.0, s.years.1, s.placeholder_items
                         )?;
                     } else {
                         writeln!(
@@ -102,8 +102,8 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
     }
 }
 
-fn mark(verified: bool) -> &'static str {
-    if verified {
+fn mark(level: profile::Level) -> &'static str {
+    if level != profile::Level::Placeholder {
         ""
     } else {
         "  [UNVERIFIED]"
@@ -138,14 +138,14 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         },
         b.request_id,
         b.response_id,
-        mark(addr.is_none_or(|i| i.verified))
+        mark(addr.map_or(profile::Level::ThisModel, |i| i.level))
     )?;
     for i in p
         .items
         .iter()
         .filter(|i| i.kind == profile::ItemKind::Exchange)
     {
-        writeln!(out, "  {:<36} {}{}", i.name, i.location, mark(i.verified))?;
+        writeln!(out, "  {:<36} {}{}", i.name, i.location, mark(i.level))?;
     }
     for r in p.data_reads() {
         writeln!(
@@ -167,7 +167,7 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
                     i.name,
                     f.bits.to_string(),
                     f.role.as_str(),
-                    mark(i.verified)
+                    mark(i.level)
                 )?;
             }
         }
@@ -192,7 +192,7 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
                     i.name,
                     f.bits.to_string(),
                     f.role.as_str(),
-                    mark(i.verified)
+                    mark(i.level)
                 )?;
             }
         }
@@ -200,7 +200,9 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     if !p.release_conditions.is_empty() {
         writeln!(out, "\nrelease conditions:")?;
         for c in &p.release_conditions {
-            let v = p.item(c.item).is_none_or(|i| i.verified);
+            let v = p
+                .item(c.item)
+                .map_or(profile::Level::ThisModel, |i| i.level);
             writeln!(out, "  {}{}", c.text, mark(v))?;
         }
     }
@@ -212,13 +214,7 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
                 .as_deref()
                 .map(|c| format!(" → {c}"))
                 .unwrap_or_default();
-            writeln!(
-                out,
-                "  {:<9} {}{cause}{}",
-                d.code,
-                d.meaning,
-                mark(d.verified)
-            )?;
+            writeln!(out, "  {:<9} {}{cause}{}", d.code, d.meaning, mark(d.level))?;
         }
     }
     writeln!(
@@ -245,7 +241,7 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for l in &p.access_now {
         writeln!(out, "  - {l}")?;
     }
-    let unverified: Vec<_> = p.unverified_items().collect();
+    let unverified: Vec<_> = p.placeholder_items().collect();
     if !unverified.is_empty() {
         writeln!(
             out,

@@ -24,7 +24,7 @@ use crate::evidence::{Evidence, SeriesLimits};
 use crate::frame::CanId;
 use crate::observation::ObservationKey;
 pub use crate::observation::{Observations, Question};
-use crate::profile::{self, Profile, ProfileError};
+use crate::profile::{self, Level, Profile, ProfileError};
 use crate::transport::BusError;
 use crate::verdict::{self, Verdict};
 
@@ -109,9 +109,9 @@ pub struct DtcLine {
     /// The cause id the profile maps it to.
     pub cause: Option<String>,
     pub advice: Option<String>,
-    /// False when the profile marks the mapping unverified, or the code is
-    /// not in the profile at all.
-    pub verified: bool,
+    /// How much the profile's meaning is known (`None`: the code is not
+    /// in the profile, the meaning is the generic letter-code one).
+    pub level: Option<Level>,
     pub t_us: u64,
 }
 
@@ -177,7 +177,7 @@ fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
         meaning: meaning.map_or(generic, |m| m.meaning.clone()),
         cause: meaning.and_then(|m| m.cause.clone()),
         advice: meaning.and_then(|m| m.advice.clone()),
-        verified: meaning.is_some_and(|m| m.verified),
+        level: meaning.map(|m| m.level),
         t_us: d.t_us,
     }
 }

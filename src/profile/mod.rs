@@ -68,8 +68,8 @@ pub struct ProfileSummary {
     pub description: String,
     /// `bundled` or the file path.
     pub origin: ProfileOrigin,
-    /// Number of items marked `verified = false`.
-    pub unverified_items: usize,
+    /// Number of items at level `placeholder`.
+    pub placeholder_items: usize,
     /// Problems, for a profile in `TRUNKDIAG_PROFILES` that does not load.
     pub problems: Vec<Problem>,
 }
@@ -83,7 +83,7 @@ impl ProfileSummary {
             years: p.years,
             description: p.description.clone(),
             origin: p.origin.clone(),
-            unverified_items: p.unverified_items().count(),
+            placeholder_items: p.placeholder_items().count(),
             problems: Vec::new(),
         }
     }
@@ -143,7 +143,7 @@ fn broken(name: &str, origin: ProfileOrigin, e: ProfileError) -> ProfileSummary 
         years: (0, 0),
         description: String::new(),
         origin,
-        unverified_items: 0,
+        placeholder_items: 0,
         problems,
     }
 }

@@ -3,7 +3,7 @@
 //! schema types, which go no further.
 //!
 //! Owns: roles, items (every data field, broadcast signal, BCM exchange and
-//! release condition, each with its source and verified flag), fast decoding
+//! release condition, each with its source and provenance `Level`), buses, fast decoding
 //! of broadcast frames and data replies. Must not know about TOML, files,
 //! ISO-TP, the CLI or verdict text.
 
@@ -129,9 +129,100 @@ pub enum ItemKind {
     Condition,
     /// The BCM's addressing (request / response ids).
     Addressing,
+    /// A bus of the vehicle (name, bitrate, connector pins).
+    Bus,
 }
 
-/// One profile fact and where it comes from: the unit of "is this verified?".
+/// A CAN bus of the vehicle, and where to reach it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bus {
+    /// e.g. "hs-can", "ms-can", "body".
+    pub name: String,
+    pub bitrate: u32,
+    pub fd: bool,
+    /// OBD-II connector pins (e.g. `[6, 14]`); empty when not at the connector.
+    pub pins: Vec<u8>,
+    pub item: ItemRef,
+}
+
+impl Bus {
+    /// `pins 6/14`, or `""` when the profile gives none.
+    pub fn pins_text(&self) -> String {
+        if self.pins.is_empty() {
+            return String::new();
+        }
+        let p: Vec<String> = self.pins.iter().map(u8::to_string).collect();
+        format!("pins {}", p.join("/"))
+    }
+
+    /// `500 kbit/s`.
+    pub fn bitrate_text(&self) -> String {
+        if self.bitrate.is_multiple_of(1000) {
+            format!("{} kbit/s", self.bitrate / 1000)
+        } else {
+            format!("{} bit/s", self.bitrate)
+        }
+    }
+}
+
+/// How much a profile item is known for the vehicle the profile is for.
+/// Ordered strongest first: `ThisModel < RelatedModel < Placeholder <
+/// Learned` in `Ord`, so sorting items puts the best-founded first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Published for this model (read off one, or from its service manual).
+    ThisModel,
+    /// Published for a sibling model of the same family: likely, not proven.
+    RelatedModel,
+    /// Not published: a reference choice so that profile, simulator and
+    /// captures agree. Never presented as fact.
+    Placeholder,
+    /// Learned by the tool on this very car.
+    Learned,
+}
+
+impl Level {
+    /// Every level, strongest first.
+    pub const ALL: [Level; 4] = [
+        Level::ThisModel,
+        Level::RelatedModel,
+        Level::Placeholder,
+        Level::Learned,
+    ];
+
+    /// The name used in profiles and JSON (`this-model`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::ThisModel => "this-model",
+            Level::RelatedModel => "related-model",
+            Level::Placeholder => "placeholder",
+            Level::Learned => "learned",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// The user's words: "this model", "from a related model", ...
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::ThisModel => "this model",
+            Level::RelatedModel => "from a related model",
+            Level::Placeholder => "placeholder, confirm on the vehicle",
+            Level::Learned => "learned on this car",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One profile fact and where it comes from: the unit of provenance.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ItemInfo {
     /// Human name, e.g. `TR CANCEL SW`.
@@ -140,8 +231,10 @@ pub struct ItemInfo {
     pub location: String,
     pub kind: ItemKind,
     pub role: Option<Role>,
-    pub verified: bool,
+    pub level: Level,
     pub source: String,
+    /// The bus it is on (a [`Bus::name`]).
+    pub bus: String,
 }
 
 impl ItemInfo {
@@ -225,6 +318,8 @@ pub struct Bcm {
     /// False when the module is known not to answer diagnostics at all.
     pub answers: bool,
     pub addressing_item: ItemRef,
+    /// The bus it answers on.
+    pub bus: String,
     pub session: Option<Exchange>,
     pub keep_alive: Option<Exchange>,
     pub keep_alive_period_ms: Option<u32>,
@@ -343,6 +438,8 @@ pub struct BroadcastFrame {
     pub name: String,
     #[serde(serialize_with = "ser_display")]
     pub id: CanId,
+    /// The bus it is sent on.
+    pub bus: String,
     pub signals: Vec<Field>,
 }
 
@@ -355,7 +452,7 @@ pub struct DtcMeaning {
     pub cause: Option<String>,
     pub advice: Option<String>,
     pub source: String,
-    pub verified: bool,
+    pub level: Level,
 }
 
 /// A cause id a profile adds to the built-in set.
@@ -472,8 +569,11 @@ pub struct Profile {
     pub years: (u16, u16),
     pub description: String,
     pub vin: Vec<VinPattern>,
+    /// The default bus's bitrate and CAN FD flag (`buses[0]`).
     pub bitrate: u32,
     pub fd: bool,
+    /// Every bus, the default first.
+    pub buses: Vec<Bus>,
     pub bcm: Bcm,
     pub reads: Vec<DataRead>,
     pub frames: Vec<BroadcastFrame>,
@@ -623,9 +723,19 @@ impl Profile {
         self.items.get(usize::from(r.0))
     }
 
-    /// Items whose mapping is a placeholder (`verified = false`).
-    pub fn unverified_items(&self) -> impl Iterator<Item = &ItemInfo> + '_ {
-        self.items.iter().filter(|i| !i.verified)
+    /// Items whose mapping is a placeholder (`level = "placeholder"`).
+    pub fn placeholder_items(&self) -> impl Iterator<Item = &ItemInfo> + '_ {
+        self.items.iter().filter(|i| i.level == Level::Placeholder)
+    }
+
+    /// The default bus (the first `[[bus]]`).
+    pub fn default_bus(&self) -> Option<&Bus> {
+        self.buses.first()
+    }
+
+    /// The bus of this name.
+    pub fn bus(&self, name: &str) -> Option<&Bus> {
+        self.buses.iter().find(|b| b.name == name)
     }
 
     /// True when some data field or signal carries this role.

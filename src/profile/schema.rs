@@ -18,7 +18,8 @@ use toml::Spanned;
 pub(crate) struct ProfileFile {
     pub profile: Option<Spanned<Identity>>,
     pub layout: Option<Spanned<LayoutMeta>>,
-    pub bus: Option<Spanned<Bus>>,
+    /// `[[bus]]` tables (or the old single `[bus]`, read as one bus named "hs-can").
+    pub bus: Option<Spanned<Buses>>,
     pub bcm: Option<Spanned<Bcm>>,
     #[serde(default)]
     pub data: Vec<DataRead>,
@@ -50,7 +51,7 @@ pub(crate) struct Identity {
     #[serde(default)]
     pub layouts: Vec<Spanned<String>>,
     /// Layouts merged like `layouts`, but only assumed for this model: every
-    /// item they bring in is marked unverified.
+    /// `this-model` item they bring in counts as `related-model` here.
     #[serde(default)]
     pub assumed_layouts: Vec<Spanned<String>>,
     #[serde(default)]
@@ -78,15 +79,53 @@ pub(crate) struct Vin {
     pub source: Option<String>,
 }
 
+/// The buses of a profile: `[[bus]]` tables, or one old-style `[bus]` table.
+#[derive(Debug)]
+pub(crate) enum Buses {
+    /// `[bus]`: one bus, named "hs-can" unless it says otherwise.
+    One(Bus),
+    /// `[[bus]]`: the first is the default bus.
+    Many(Vec<Spanned<Bus>>),
+}
+
+impl<'de> Deserialize<'de> for Buses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Buses;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[[bus]] tables (name, bitrate, fd, pins, level, source)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Buses, A::Error> {
+                Bus::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Buses::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Buses, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = seq.next_element()? {
+                    v.push(b);
+                }
+                Ok(Buses::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Bus {
+    /// e.g. "hs-can", "ms-can", "body"; items name it with `bus = "..."`.
+    pub name: Option<Spanned<String>>,
     pub bitrate: Spanned<u32>,
     #[serde(default)]
     pub fd: bool,
-    /// Where the facts come from: for readers of the file, not used by the rules.
-    #[allow(dead_code)]
-    pub source: Option<String>,
+    /// OBD-II connector pins the bus is on, e.g. `[6, 14]`.
+    pub pins: Option<Spanned<Vec<u32>>>,
+    pub level: Option<Spanned<String>>,
+    pub source: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,7 +139,10 @@ pub(crate) struct Bcm {
     #[serde(default = "yes")]
     pub answers: bool,
     pub source: Option<Spanned<String>>,
-    pub verified: Spanned<bool>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+    /// The bus it is on, by `[[bus]]` name; the profile's first bus when absent.
+    pub bus: Option<Spanned<String>>,
     pub keep_alive_period_ms: Option<Spanned<u32>>,
     pub dtc_format: Option<Spanned<String>>,
     pub session: Option<Exchange>,
@@ -121,7 +163,10 @@ pub(crate) struct Exchange {
     pub request: Spanned<String>,
     pub response: Option<Spanned<String>>,
     pub source: Option<Spanned<String>>,
-    pub verified: Spanned<bool>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+    /// The bus it is on, by `[[bus]]` name; the profile's first bus when absent.
+    pub bus: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +196,10 @@ pub(crate) struct Field {
     pub unit: Option<String>,
     pub values: Option<Spanned<BTreeMap<String, String>>>,
     pub source: Option<Spanned<String>>,
-    pub verified: Spanned<bool>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+    /// The bus it is on, by `[[bus]]` name; the profile's first bus when absent.
+    pub bus: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +211,8 @@ pub(crate) struct Frame {
     pub name: String,
     /// Payload length; default 8 (64 on a CAN FD bus).
     pub length: Option<Spanned<u32>>,
+    /// The bus it is sent on; its signals inherit it.
+    pub bus: Option<Spanned<String>>,
     #[serde(default)]
     pub signal: Vec<Field>,
 }
@@ -175,7 +225,10 @@ pub(crate) struct Dtc {
     pub cause: Option<Spanned<String>>,
     pub advice: Option<String>,
     pub source: Option<Spanned<String>>,
-    pub verified: Spanned<bool>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+    /// The bus it is on, by `[[bus]]` name; the profile's first bus when absent.
+    pub bus: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +251,10 @@ pub(crate) struct Condition {
     pub inputs: Option<Vec<Spanned<String>>>,
     pub text: String,
     pub source: Option<Spanned<String>>,
-    pub verified: Spanned<bool>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+    /// The bus it is on, by `[[bus]]` name; the profile's first bus when absent.
+    pub bus: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,7 @@ use super::text;
 use super::{Cause, Confidence, Verdict};
 use crate::diag::Nrc;
 use crate::evidence::{Evidence, FobRange, ReleaseAttempt, Seen, SessionStart};
-use crate::profile::{ConditionTest, ItemRef, Profile, ReleaseInput, Role};
+use crate::profile::{ConditionTest, ItemRef, Level, Profile, ReleaseInput, Role};
 
 /// How strongly a row's condition points at its cause. Verdicts are ranked
 /// by it (strongest first), then by the row's place in the table.
@@ -482,8 +482,9 @@ fn mapped_dtcs(f: &Facts, want: impl Fn(&str) -> bool) -> Option<Support> {
             f.clock.at(d.t_us),
             m.meaning
         ));
-        x = x.items(f.ev.dtc_read_item()).doubtful_if(!m.verified);
-        if !m.verified {
+        let placeholder = m.level == Level::Placeholder;
+        x = x.items(f.ev.dtc_read_item()).doubtful_if(placeholder);
+        if placeholder {
             x = x.note(format!(
                 "The meaning of DTC {} on this BCM is not confirmed ({}).",
                 m.code, m.source

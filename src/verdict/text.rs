@@ -4,6 +4,7 @@
 //! logic.
 
 use super::Cause;
+use crate::profile::Level;
 
 /// Lines that come with every verdict (diagnosis.md, "What a verdict tells the user").
 pub const SAFETY: [&str; 5] = [
@@ -32,4 +33,14 @@ pub fn explanation(c: Cause) -> &'static str {
 /// Next steps, cheapest first.
 pub fn next_steps(c: Cause) -> &'static [&'static str] {
     c.next_steps()
+}
+
+/// The heading of a group of items a verdict rests on, by level.
+pub fn level_heading(level: Level) -> &'static str {
+    match level {
+        Level::ThisModel => "Known for this model",
+        Level::RelatedModel => "From a related model: likely, not shown on this one",
+        Level::Placeholder => "Placeholder, confirm on the vehicle",
+        Level::Learned => "Learned on this car",
+    }
 }

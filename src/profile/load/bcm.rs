@@ -66,8 +66,16 @@ impl Builder {
             location: format!("0x{request_id} → 0x{response_id}"),
             kind: ItemKind::Addressing,
             role: None,
+            bus: None,
         };
         let addressing_item = self.item(fi, b.request_id.span(), named, b);
+        // Its exchanges and data reads are on the bus it answers on.
+        let bus = self
+            .items
+            .get(usize::from(addressing_item.0))
+            .map(|i| i.bus.clone())
+            .unwrap_or_default();
+        self.bcm_bus = Some(bus.clone());
         let [session, keep_alive, dtc_read, dtc_clear, part_number] = [
             (&b.session, "session start"),
             (&b.keep_alive, "keep-alive"),
@@ -117,6 +125,7 @@ impl Builder {
             addressing,
             answers: b.answers,
             addressing_item,
+            bus,
             session,
             keep_alive,
             keep_alive_period_ms,

@@ -38,9 +38,10 @@ impl Builder {
                     None => frame_max,
                 };
                 let prefix = format!("0x{id}");
+                let bus = self.bus_of(*fi, &fr.bus, None);
                 let mut signals = Vec::new();
                 for s in &fr.signal {
-                    if let Some(f) = self.field(*fi, s, &prefix, len) {
+                    if let Some(f) = self.field(*fi, s, &prefix, len, Some(bus.clone())) {
                         signals.push(f);
                     }
                 }
@@ -54,6 +55,7 @@ impl Builder {
                 frames.push(BroadcastFrame {
                     name: fr.name.clone(),
                     id,
+                    bus,
                     signals,
                 });
             }

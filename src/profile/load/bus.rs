@@ -1,28 +1,111 @@
-//! `[bus]`: bitrate and CAN FD.
+//! `[[bus]]` (or the old single `[bus]`): each bus's name, bitrate, CAN FD
+//! flag, OBD-II connector pins and provenance. The first is the default.
 
 use super::*;
 
+/// The name of the one bus an old-style `[bus]` table describes.
+pub(crate) const DEFAULT_BUS: &str = "hs-can";
+
 impl Builder {
-    /// The bitrate and whether the bus is CAN FD (defaults when absent).
-    pub(super) fn bus(&mut self, bus: &Section<schema::Bus>, need_profile: bool) -> (u32, bool) {
-        match bus {
-            Some((fi, b)) => {
-                let br = *b.get_ref().bitrate.get_ref();
-                if !(10_000..=1_000_000).contains(&br) {
-                    self.at(
-                        *fi,
-                        b.get_ref().bitrate.span(),
-                        format!("expected a bitrate from 10000 to 1000000 bit/s, found {br}"),
-                    );
-                }
-                (br, b.get_ref().fd)
+    /// Every bus, the default first (one default bus when absent).
+    pub(super) fn buses(&mut self, bus: &Section<schema::Buses>, need_profile: bool) -> Vec<Bus> {
+        let Some((fi, section)) = bus else {
+            if need_profile {
+                self.at(
+                    0,
+                    0..0,
+                    "expected [[bus]] tables (name, bitrate, fd, pins, level, source)",
+                );
             }
-            None => {
-                if need_profile {
-                    self.at(0, 0..0, "expected a [bus] table (bitrate, fd)");
-                }
-                (500_000, false)
-            }
+            return Vec::new();
+        };
+        let fi = *fi;
+        let tables: Vec<(&schema::Bus, Range<usize>, bool)> = match section.get_ref() {
+            schema::Buses::One(b) => vec![(b, section.span(), true)],
+            schema::Buses::Many(v) => v.iter().map(|b| (b.get_ref(), b.span(), false)).collect(),
+        };
+        if tables.is_empty() && need_profile {
+            self.at(fi, section.span(), "expected at least one [[bus]] table");
         }
+        // Names first, so that items may name any bus of the profile.
+        let names: Vec<String> = tables
+            .iter()
+            .map(|(b, _, one)| match &b.name {
+                Some(n) => n.get_ref().clone(),
+                None if *one => DEFAULT_BUS.to_owned(),
+                None => String::new(),
+            })
+            .collect();
+        self.bus_names = names.clone();
+        let mut out = Vec::new();
+        for ((b, span, one), name) in tables.into_iter().zip(names) {
+            if name.trim().is_empty() {
+                self.at(
+                    fi,
+                    span.clone(),
+                    "expected a `name` for this [[bus]] (e.g. \"hs-can\", \"ms-can\")",
+                );
+            } else if out.iter().any(|x: &Bus| x.name == name) {
+                self.at(
+                    fi,
+                    span.clone(),
+                    format!("expected each bus name once; \"{name}\" is given twice"),
+                );
+            }
+            let br = *b.bitrate.get_ref();
+            if !(10_000..=1_000_000).contains(&br) {
+                self.at(
+                    fi,
+                    b.bitrate.span(),
+                    format!("expected a bitrate from 10000 to 1000000 bit/s, found {br}"),
+                );
+            }
+            let mut pins = Vec::new();
+            if let Some(p) = &b.pins {
+                for &pin in p.get_ref() {
+                    match u8::try_from(pin) {
+                        Ok(v) if (1..=16).contains(&v) => pins.push(v),
+                        _ => self.at(
+                            fi,
+                            p.span(),
+                            format!("expected OBD-II connector pins from 1 to 16, found {pin}"),
+                        ),
+                    }
+                }
+            }
+            let what = format!("bus \"{name}\"");
+            let level = match &b.level {
+                Some(l) => self.level(fi, l, &b.source, &what),
+                None if one => Level::Placeholder,
+                None => {
+                    self.at(fi, span.clone(), format!("expected a `level` for {what} (this-model, related-model, placeholder or learned)"));
+                    Level::Placeholder
+                }
+            };
+            let mut bus = Bus {
+                name: name.clone(),
+                bitrate: br,
+                fd: b.fd,
+                pins,
+                item: ItemRef(0),
+            };
+            let location = [bus.bitrate_text(), bus.pins_text()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let info = ItemInfo {
+                name: format!("{name} bus"),
+                location,
+                kind: ItemKind::Bus,
+                role: None,
+                level,
+                source: self.source_text(fi, &b.source),
+                bus: name,
+            };
+            bus.item = self.push_item(fi, span, info);
+            out.push(bus);
+        }
+        out
     }
 }

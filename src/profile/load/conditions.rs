@@ -98,6 +98,7 @@ impl Builder {
             location,
             kind: ItemKind::Condition,
             role,
+            bus: None,
         };
         let item = self.item(fi, c.name.span(), named, c);
         Some(ReleaseCondition {

@@ -63,7 +63,13 @@ impl Builder {
         let prefix = key.to_string();
         let mut fields = Vec::new();
         for f in &d.field {
-            if let Some(f) = self.field(fi, f, &prefix, usize::from(BitField::MAX_BYTES)) {
+            if let Some(f) = self.field(
+                fi,
+                f,
+                &prefix,
+                usize::from(BitField::MAX_BYTES),
+                self.bcm_bus.clone(),
+            ) {
                 fields.push(f);
             }
         }

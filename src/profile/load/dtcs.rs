@@ -49,26 +49,17 @@ impl Builder {
                         self.at(*fi, c.span(), format!("expected a cause id (built in: {}; or a [[cause]] of this profile), found \"{}\"", CAUSE_IDS.join(", "), c.get_ref()));
                     }
                 }
-                let has_source = d
-                    .source
-                    .as_ref()
-                    .is_some_and(|s| !s.get_ref().trim().is_empty());
-                if *d.verified.get_ref() && !has_source {
-                    self.at(*fi, d.verified.span(), format!("expected a `source` for DTC {}: a verified meaning must say where it comes from", d.code.get_ref()));
-                }
-                let assumed = self.assumed.contains(fi);
-                let source = d.source.map(|s| s.into_inner()).unwrap_or_default();
+                let what = format!("DTC {}", d.code.get_ref());
+                let level = self.level(*fi, &d.level, &d.source, &what);
+                let source = self.source_text(*fi, &d.source);
+                self.bus_of(*fi, &d.bus, None);
                 dtcs.push(DtcMeaning {
                     code: d.code.get_ref().to_ascii_uppercase(),
                     meaning: d.meaning,
                     cause: d.cause.map(|c| c.into_inner()),
                     advice: d.advice,
-                    source: if assumed {
-                        format!("{ASSUMED}{source}")
-                    } else {
-                        source
-                    },
-                    verified: *d.verified.get_ref() && !assumed,
+                    source,
+                    level,
                 });
             }
         }

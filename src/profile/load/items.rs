@@ -1,13 +1,14 @@
-//! What every section's entries share: items (the unit of "is this
-//! verified?"), hex bytes, exchanges, CAN ids, fields and their bits.
+//! What every section's entries share: items (the unit of provenance:
+//! level, source, bus), hex bytes, exchanges, CAN ids, fields and their bits.
 
 use super::*;
 
-/// A schema entry that becomes an item: it says whether it is verified and
-/// where it comes from.
+/// A schema entry that becomes an item: it says how much it is known
+/// (`level`), where it comes from and, optionally, its bus.
 pub(super) trait Sourced {
     fn source(&self) -> &Option<Spanned<String>>;
-    fn verified(&self) -> &Spanned<bool>;
+    fn level(&self) -> &Spanned<String>;
+    fn bus(&self) -> &Option<Spanned<String>>;
 }
 
 macro_rules! sourced {
@@ -16,8 +17,11 @@ macro_rules! sourced {
             fn source(&self) -> &Option<Spanned<String>> {
                 &self.source
             }
-            fn verified(&self) -> &Spanned<bool> {
-                &self.verified
+            fn level(&self) -> &Spanned<String> {
+                &self.level
+            }
+            fn bus(&self) -> &Option<Spanned<String>> {
+                &self.bus
             }
         }
     )*};
@@ -27,19 +31,104 @@ sourced!(
     schema::Bcm,
     schema::Exchange,
     schema::Field,
-    schema::Condition
+    schema::Condition,
+    schema::Dtc
 );
 
 /// What an entry is called and where it sits; `Builder::item` adds its
-/// verified flag and source.
+/// level, source and bus.
 pub(super) struct Named {
     pub name: String,
     pub location: String,
     pub kind: ItemKind,
     pub role: Option<Role>,
+    /// The bus it inherits (its frame's, the BCM's) unless it names one.
+    pub bus: Option<String>,
 }
 
 impl Builder {
+    /// The level named at `level`; a problem (and `Placeholder`) when it is
+    /// not one. A level other than placeholder needs a non-empty `source`.
+    pub(super) fn level(
+        &mut self,
+        file: usize,
+        level: &Spanned<String>,
+        source: &Option<Spanned<String>>,
+        what: &str,
+    ) -> Level {
+        let Some(l) = Level::from_name(level.get_ref()) else {
+            let names: Vec<&str> = Level::ALL.iter().map(|l| l.as_str()).collect();
+            self.at(
+                file,
+                level.span(),
+                format!(
+                    "expected a level ({}) for {what}, found \"{}\"",
+                    names.join(", "),
+                    level.get_ref()
+                ),
+            );
+            return Level::Placeholder;
+        };
+        let has_source = source
+            .as_ref()
+            .is_some_and(|s| !s.get_ref().trim().is_empty());
+        if l != Level::Placeholder && !has_source {
+            self.at(
+                file,
+                level.span(),
+                format!("expected a `source` for {what}: an item at level `{l}` must say where it comes from (only a placeholder may go without)"),
+            );
+        }
+        if l == Level::ThisModel && self.assumed.contains(&file) {
+            // A layout only assumed for this model: known for another one.
+            Level::RelatedModel
+        } else {
+            l
+        }
+    }
+
+    /// The source text as shown to users (marked when the layout is assumed).
+    pub(super) fn source_text(&self, file: usize, source: &Option<Spanned<String>>) -> String {
+        let s = source
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default();
+        if self.assumed.contains(&file) {
+            format!("{ASSUMED}{s}")
+        } else {
+            s
+        }
+    }
+
+    /// The bus an entry names (checked against the profile's buses), or the
+    /// one it inherits, or the default bus.
+    pub(super) fn bus_of(
+        &mut self,
+        file: usize,
+        bus: &Option<Spanned<String>>,
+        inherited: Option<String>,
+    ) -> String {
+        match bus {
+            Some(b) => {
+                if !self.bus_names.is_empty() && !self.bus_names.contains(b.get_ref()) {
+                    let known = self.bus_names.join(", ");
+                    self.at(
+                        file,
+                        b.span(),
+                        format!(
+                            "expected a bus named in [[bus]] ({known}), found \"{}\"",
+                            b.get_ref()
+                        ),
+                    );
+                }
+                b.get_ref().clone()
+            }
+            None => inherited
+                .or_else(|| self.bus_names.first().cloned())
+                .unwrap_or_else(|| DEFAULT_BUS.to_owned()),
+        }
+    }
+
     /// A new item for `entry`, defined at `span` of `file`.
     pub(super) fn item(
         &mut self,
@@ -48,32 +137,23 @@ impl Builder {
         named: Named,
         entry: &impl Sourced,
     ) -> ItemRef {
-        let (source, verified) = (entry.source(), entry.verified());
-        let mut info = ItemInfo {
+        let what = format!("`{}`", named.name);
+        let level = self.level(file, entry.level(), entry.source(), &what);
+        let bus = self.bus_of(file, entry.bus(), named.bus);
+        let info = ItemInfo {
             name: named.name,
             location: named.location,
             kind: named.kind,
             role: named.role,
-            verified: *verified.get_ref(),
-            source: source
-                .as_ref()
-                .map(|s| s.get_ref().clone())
-                .unwrap_or_default(),
+            level,
+            source: self.source_text(file, entry.source()),
+            bus,
         };
-        let has_source = source
-            .as_ref()
-            .is_some_and(|s| !s.get_ref().trim().is_empty());
-        if *verified.get_ref() && !has_source {
-            self.at(
-                file,
-                verified.span(),
-                format!("expected a `source` for `{}`: an item marked verified must say where it comes from", info.name),
-            );
-        }
-        if self.assumed.contains(&file) {
-            info.verified = false;
-            info.source = format!("{ASSUMED}{}", info.source);
-        }
+        self.push_item(file, span, info)
+    }
+
+    /// Adds a built item, remembering where it was defined.
+    pub(super) fn push_item(&mut self, file: usize, span: Range<usize>, info: ItemInfo) -> ItemRef {
         let idx = self.items.len();
         let r = ItemRef(u16::try_from(idx).unwrap_or(u16::MAX));
         if idx >= usize::from(u16::MAX) {
@@ -121,6 +201,7 @@ impl Builder {
             location,
             kind: ItemKind::Exchange,
             role: None,
+            bus: self.bcm_bus.clone(),
         };
         let item = self.item(file, e.request.span(), named, e);
         Exchange {
@@ -154,6 +235,7 @@ impl Builder {
         f: &schema::Field,
         prefix: &str,
         max_len: usize,
+        bus: Option<String>,
     ) -> Option<Field> {
         let role = Role::from_name(f.role.get_ref());
         if role.is_none() {
@@ -224,6 +306,7 @@ impl Builder {
                 ItemKind::Data
             },
             role,
+            bus,
         };
         let item = self.item(file, span, named, f);
         Some(Field {

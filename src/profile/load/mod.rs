@@ -33,6 +33,7 @@ use super::schema;
 use super::signal::BitField;
 use super::ProfileError;
 use crate::frame::CanId;
+use bus::DEFAULT_BUS;
 
 /// Bundled profiles: (name, repository path, text).
 pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
@@ -193,6 +194,8 @@ pub(crate) fn build(file: SourceFile) -> Built {
         items: Vec::new(),
         item_at: Vec::new(),
         assumed: HashSet::new(),
+        bus_names: Vec::new(),
+        bcm_bus: None,
     };
     let top = match b.parse(0) {
         Some(t) => t,
@@ -281,8 +284,13 @@ struct Builder {
     items: Vec<ItemInfo>,
     /// Where each item was defined: (file index, span), parallel to `items`.
     item_at: Vec<(usize, Range<usize>)>,
-    /// Files merged through `assumed_layouts`: their items are unverified here.
+    /// Files merged through `assumed_layouts`: their `this-model` items
+    /// count as `related-model` here.
     assumed: HashSet<usize>,
+    /// The buses' names, the default first (known before any item is built).
+    bus_names: Vec<String>,
+    /// The bus the BCM answers on: its exchanges and data reads inherit it.
+    bcm_bus: Option<String>,
 }
 
 const ASSUMED: &str = "assumed for this model, not shown on it: ";
@@ -373,7 +381,11 @@ impl Builder {
         let owner = single!(self, parts, owner, "[owner]");
 
         let (years, vins) = self.identity(&identity, need_profile);
-        let (bitrate, fd) = self.bus(&bus, need_profile);
+        let buses = self.buses(&bus, need_profile);
+        let (bitrate, fd) = buses
+            .first()
+            .map(|b| (b.bitrate, b.fd))
+            .unwrap_or((500_000, false));
         let frame_max = if fd {
             crate::frame::CANFD_MAX_DLEN
         } else {
@@ -409,6 +421,7 @@ impl Builder {
             vin: vins,
             bitrate,
             fd,
+            buses,
             bcm: bcm?,
             reads,
             frames,

@@ -44,7 +44,7 @@ fn nissan_l33_follows_vehicles_md() {
         p.bcm.session.as_ref().map(|s| s.request.clone()),
         Some(vec![0x10, 0xC0])
     );
-    // Placeholders are unverified, public items verified.
+    // Each item at the level its source supports.
     for name in [
         "TR CANCEL SW",
         "REQ SW -BD/TR",
@@ -54,18 +54,13 @@ fn nissan_l33_follows_vehicles_md() {
         "DTC read",
         "active test: stop",
     ] {
-        assert!(
-            !item_by_name(&p, name).verified,
-            "{name} must be unverified"
-        );
+        assert_eq!(item_by_name(&p, name).level, Level::Placeholder, "{name}");
     }
-    for name in [
-        "TR/BD OPEN SW",
-        "trunk lid open",
-        "session start",
-        "active test: fire the trunk opener",
-    ] {
-        assert!(item_by_name(&p, name).verified, "{name} must be verified");
+    for name in ["TR/BD OPEN SW", "active test: fire the trunk opener"] {
+        assert_eq!(item_by_name(&p, name).level, Level::RelatedModel, "{name}");
+    }
+    for name in ["session start", "trunk cancel switch"] {
+        assert_eq!(item_by_name(&p, name).level, Level::ThisModel, "{name}");
     }
     assert_eq!(item_by_name(&p, "TR CANCEL SW").location, "KWP 21 44 A.7");
     // Data monitor 0x44: A.7 lockout, B.5 lid.
@@ -117,12 +112,28 @@ fn nissan_l33_follows_vehicles_md() {
 }
 
 #[test]
-fn nissan_l34_assumes_the_bcm_layout_unverified() {
+fn nissan_l34_assumes_the_bcm_layout_at_most_related() {
     let p = bundled("nissan-altima-2019");
-    for i in p.items.iter().filter(|i| i.kind != ItemKind::Signal) {
-        assert!(!i.verified, "{} should be unverified on L34", i.name);
+    let bcm_items = p.items.iter().filter(|i| {
+        matches!(
+            i.kind,
+            ItemKind::Exchange | ItemKind::Addressing | ItemKind::Data
+        )
+    });
+    for i in bcm_items {
+        assert!(
+            i.level >= Level::RelatedModel,
+            "{} should not be this-model on L34",
+            i.name
+        );
+        assert!(
+            i.source.starts_with("assumed for this model"),
+            "{}",
+            i.source
+        );
     }
-    assert!(p.dtcs.iter().all(|d| !d.verified));
+    assert!(p.dtcs.iter().all(|d| d.level >= Level::RelatedModel));
+    assert_eq!(item_by_name(&p, "BOOT_OPEN").level, Level::ThisModel);
     let boot = CanFrame::classic(CanId::Standard(0x454), &[0, 0, 0, 0, 0, 0, 0x80, 0]).unwrap();
     let mut lid = None;
     p.decode_broadcast(&boot, |_, r, v| {
@@ -140,7 +151,7 @@ fn ford_follows_vehicles_md() {
     assert_eq!(p.bcm.request_id, CanId::Standard(0x726));
     assert_eq!(p.bcm.response_id, CanId::Standard(0x72E));
     assert!(
-        !p.item(p.bcm.addressing_item).unwrap().verified,
+        p.item(p.bcm.addressing_item).unwrap().level == Level::Placeholder,
         "0x72E is a placeholder"
     );
     for name in [
@@ -149,9 +160,12 @@ fn ford_follows_vehicles_md() {
         "battery voltage",
         "PE_Decklid_Inhibit_Rqst",
     ] {
-        assert!(!item_by_name(&p, name).verified, "{name}");
+        assert_eq!(item_by_name(&p, name).level, Level::Placeholder, "{name}");
     }
-    assert!(item_by_name(&p, "Decklid_Ajar_Status").verified);
+    assert_eq!(
+        item_by_name(&p, "Decklid_Ajar_Status").level,
+        Level::RelatedModel
+    );
     let inh = CanFrame::classic(CanId::Standard(0x384), &[0, 0, 0, 0, 0, 0, 0x20, 0]).unwrap();
     let mut v = None;
     p.decode_broadcast(&inh, |_, r, x| {
@@ -181,4 +195,127 @@ fn generic_uds_has_no_trunk_roles() {
     let mut v = None;
     assert!(p.decode_response(&[0x41, 0x42, 0x30, 0xD4], |_, _, x| v = Some(x)));
     assert!((v.unwrap() - 12.5).abs() < 1e-9);
+}
+
+/// A small profile with two buses and the given extra text appended.
+fn two_bus_profile(extra: &str) -> String {
+    format!(
+        r#"[profile]
+id = "t"
+make = "M"
+model = "X"
+years = [2010, 2012]
+
+[[bus]]
+name = "hs-can"
+bitrate = 500000
+pins = [6, 14]
+level = "this-model"
+source = "test"
+
+[[bus]]
+name = "ms-can"
+bitrate = 125000
+pins = [3, 11]
+level = "placeholder"
+
+[bcm]
+protocol = "uds"
+request_id = 0x726
+response_id = 0x72E
+level = "placeholder"
+
+[[frame]]
+id = 0x3B1
+name = "Ajar"
+bus = "ms-can"
+
+[[frame.signal]]
+name = "lid"
+role = "lid_open"
+bit = "A.3"
+level = "related-model"
+source = "a sibling"
+{extra}"#
+    )
+}
+
+fn problems_of(text: &str) -> Vec<String> {
+    let built = build(SourceFile {
+        path: "t.toml".into(),
+        text: text.into(),
+        dir: None,
+    });
+    built.problems.iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn buses_and_levels_load() {
+    let p = parse("t.toml", &two_bus_profile("")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = p.buses.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["hs-can", "ms-can"]);
+    assert_eq!(p.buses[1].pins, [3, 11]);
+    assert_eq!(
+        (p.bitrate, p.default_bus().unwrap().pins_text()),
+        (500_000, "pins 6/14".into())
+    );
+    // Signals inherit their frame's bus; the BCM is on the default bus.
+    let lid = item_by_name(&p, "lid");
+    assert_eq!(
+        (lid.bus.as_str(), lid.level),
+        ("ms-can", Level::RelatedModel)
+    );
+    assert_eq!(p.frames[0].bus, "ms-can");
+    assert_eq!(p.bcm.bus, "hs-can");
+    assert_eq!(item_by_name(&p, "ms-can bus").level, Level::Placeholder);
+    assert_eq!(Level::RelatedModel.label(), "from a related model");
+    assert!(Level::ThisModel < Level::RelatedModel && Level::RelatedModel < Level::Placeholder);
+}
+
+#[test]
+fn this_model_without_a_source_is_rejected_at_its_line() {
+    let text = two_bus_profile(
+        "\n[[frame]]\nid = 0x3B3\nname = \"BodyInfo_3\"\n\n[[frame.signal]]\nname = \"ajar\"\nrole = \"lid_open\"\nbit = \"A.0\"\nlevel = \"this-model\"\n",
+    );
+    let problems = problems_of(&text);
+    // The second `this-model` line is the signal's (the first is the bus's).
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "level = \"this-model\"")
+        .map(|(i, _)| i + 1)
+        .nth(1)
+        .unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(&format!("t.toml:{line}:")),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].contains("expected a `source` for `ajar`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn unknown_levels_and_buses_are_named() {
+    let text = two_bus_profile("bus = \"body\"\n").replace("\"related-model\"", "\"verified\"");
+    let problems = problems_of(&text).join("\n");
+    assert!(problems.contains("expected a level (this-model, related-model, placeholder, learned) for `lid`, found \"verified\""), "{problems}");
+    assert!(
+        problems.contains("expected a bus named in [[bus]] (hs-can, ms-can), found \"body\""),
+        "{problems}"
+    );
+}
+
+#[test]
+fn the_old_single_bus_table_is_one_bus_named_hs_can() {
+    let text = two_bus_profile("").replacen(
+        "[[bus]]\nname = \"hs-can\"\nbitrate = 500000\npins = [6, 14]\nlevel = \"this-model\"\nsource = \"test\"\n\n[[bus]]\nname = \"ms-can\"\nbitrate = 125000\npins = [3, 11]\nlevel = \"placeholder\"\n",
+        "[bus]\nbitrate = 250000\n",
+        1,
+    ).replace("bus = \"ms-can\"\n", "");
+    let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.buses.len(), 1);
+    assert_eq!((p.buses[0].name.as_str(), p.bitrate), ("hs-can", 250_000));
 }
