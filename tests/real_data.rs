@@ -267,3 +267,179 @@ fn g35_periodic_79x_frames_are_not_diagnostics() {
         );
     }
 }
+
+/// `$STARTTIME` of a PCAN trace (days since 1899-12-30) in microseconds
+/// since the UNIX epoch, computed here rather than by the tool's reader.
+fn trc_start_us(path: &std::path::Path) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let days: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(";$STARTTIME="))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (days - 25_569.0) * 86_400e6
+}
+
+/// The trace's own time (its "Time Offset (ms)" column) of a signal line.
+fn trace_ms(line: &serde_json::Value, start_us: f64) -> f64 {
+    (line["at"].as_f64().unwrap() * 1e6 - start_us) / 1e3
+}
+
+/// In `g35-noecu.trc` 0x60D byte B goes 00 → 02 (accessory) at 1338.9 ms and
+/// → 06 (ON) at 1389.5 ms, by the trace's own millisecond column
+/// (`awk '$4=="060D" {print $2, $7}' g35-noecu.trc | uniq -f1`).
+const ACCESSORY_MS: f64 = 1338.9;
+const ON_MS: f64 = 1389.5;
+
+/// Through the L33 profile (nissan-altima-2013-2018), which reads ignition
+/// ON on 0x60D byte B bit 2: OFF, then ON at 1.390 s of the trace. The
+/// profile has no accessory bit (byte B bit 1), so the 1.339 s change is
+/// not among its signals; the test below reads it through a profile that
+/// has one.
+#[test]
+fn g35_ignition_through_the_l33_profile() {
+    let Some(path) = common::shared_data(G35[0]) else {
+        return;
+    };
+    let (code, stdout, stderr) = trunkdiag(&[
+        "capture",
+        "signals",
+        path.to_str().unwrap(),
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines = json_lines(&stdout);
+    let start = trc_start_us(&path);
+    let ignition: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["role"] == "ignition_on")
+        .collect();
+    assert_eq!(ignition.len(), 2, "{stdout}");
+    assert_eq!(
+        (ignition[0]["value"].as_f64(), &ignition[0]["previous"]),
+        (Some(0.0), &serde_json::Value::Null)
+    );
+    assert_eq!(
+        (
+            ignition[1]["value"].as_f64(),
+            ignition[1]["previous"].as_f64()
+        ),
+        (Some(1.0), Some(0.0))
+    );
+    assert!(
+        (trace_ms(ignition[1], start) - ON_MS).abs() < 0.05,
+        "{}",
+        ignition[1]
+    );
+    assert_eq!(ignition[1]["id"], "60D");
+    assert!(ignition[1]["level"].is_string());
+    // `t` counts from the capture's first frame (16.4 ms into the trace).
+    let t = ignition[1]["t"].as_f64().unwrap();
+    assert!((t - (ON_MS - 16.4) / 1e3).abs() < 5e-5, "{t}");
+    // Nothing else the profile reads changes in this trace.
+    let changes = lines.iter().filter(|l| !l["previous"].is_null()).count();
+    assert_eq!(changes, 1, "{stdout}");
+
+    let (_, text, _) = trunkdiag(&[
+        "capture",
+        "signals",
+        path.to_str().unwrap(),
+        "--profile",
+        "nissan-altima-2013-2018",
+    ]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("60D  ignition ON [ignition_on]  0 → 1  (")),
+        "{text}"
+    );
+}
+
+/// A profile of the test's own that reads 0x60D byte B bits 1–2 as the key
+/// position, with names for its values: OFF → accessory → ON, at the
+/// trace's 1.339 s and 1.390 s.
+const KEY_POSITION_PROFILE: &str = r#"
+[profile]
+id = "g35-key-position"
+make = "Infiniti"
+model = "G35 (test)"
+years = [2003, 2007]
+description = "test profile: the key position on 0x60D byte B"
+
+[[bus]]
+name = "hs-can"
+bitrate = 500000
+fd = false
+pins = [6, 14]
+level = "placeholder"
+source = "test"
+
+[bcm]
+name = "none"
+protocol = "uds"
+request_id = 0x7E0
+response_id = 0x7E8
+addressing = "normal"
+level = "placeholder"
+source = "test"
+
+[[frame]]
+id = 0x60D
+name = "BCM body status"
+
+[[frame.signal]]
+name = "key position"
+role = "info"
+bits = "9|2@1+"
+values = { "0" = "OFF", "1" = "accessory", "3" = "ON" }
+level = "this-model"
+source = "test: the G35 trace's own bytes"
+
+[census]
+complete = false
+known_ids = []
+"#;
+
+#[test]
+fn g35_key_position_off_accessory_on() {
+    let Some(path) = common::shared_data(G35[0]) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("trunkdiag-real-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("g35-key-position.toml");
+    std::fs::write(&profile, KEY_POSITION_PROFILE).unwrap();
+    let (code, stdout, stderr) = trunkdiag(&[
+        "capture",
+        "signals",
+        path.to_str().unwrap(),
+        "--profile",
+        profile.to_str().unwrap(),
+        "--json",
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let lines = json_lines(&stdout);
+    let start = trc_start_us(&path);
+    let seen: Vec<(&str, i64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["value_name"].as_str().unwrap(),
+                (trace_ms(l, start) * 10.0).round() as i64,
+            )
+        })
+        .collect();
+    assert_eq!(seen[0].0, "OFF");
+    // Tenths of a millisecond: 1338.9 ms and 1389.5 ms, the 1.339 s and
+    // 1.390 s of the trace.
+    let tenths = |ms: f64| (ms * 10.0).round() as i64;
+    assert_eq!(
+        &seen[1..],
+        [("accessory", tenths(ACCESSORY_MS)), ("ON", tenths(ON_MS))]
+    );
+    assert!(lines.iter().all(|l| l["level"] == "this-model"));
+}

@@ -33,6 +33,10 @@ pub enum CaptureCommand {
     /// Reassembled ISO-TP messages named by service, with negative response
     /// names and trouble codes (one line, or one JSON line, per message).
     Decode(super::decode::DecodeArgs),
+    /// Every change of every signal a vehicle profile reads (broadcasts and
+    /// the BCM's data answers): time, frame, signal, role, value, and how
+    /// much the profile knows about it.
+    Signals(super::signals::SignalsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -59,6 +63,7 @@ pub fn run(args: CaptureArgs) -> CliResult<u8> {
         CaptureCommand::Cat(a) => cat(&a),
         CaptureCommand::Stats(a) => stats(&a),
         CaptureCommand::Decode(a) => super::decode::run(&a),
+        CaptureCommand::Signals(a) => super::signals::run(&a),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod html;
 pub mod input;
 pub mod record;
 pub mod request;
+pub mod signals;
 pub mod simulate;
 
 /// Exit codes, documented in `--help` and README.
