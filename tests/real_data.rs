@@ -1,5 +1,6 @@
 //! `capture decode` and `capture signals` on recordings made by other people
-//! on real cars (`../shared/data/real/`, read in place, never copied in):
+//! on real cars (beside the repository, read in place through
+//! `common::shared_data`, never copied in):
 //! a Hyundai Kona scanned by a phone app through an ELM327, and an Infiniti
 //! G35 body bus whose 0x791 / 0x792 / 0x794 carry periodic frames that are
 //! not ISO-TP. The expected numbers were counted independently of the
