@@ -641,6 +641,9 @@ impl<B: CanBus> Tester<B> {
                     IsoTpEvent::Sent { at_us } => self.client.handle_sent(at_us),
                     IsoTpEvent::Error(e) => {
                         tracing::warn!("ISO-TP: {e}");
+                        if let Some((received, len)) = e.cut_short() {
+                            self.client.handle_incomplete(now, received, len);
+                        }
                         self.transport_error = Some(e);
                     }
                 }
@@ -650,6 +653,9 @@ impl<B: CanBus> Tester<B> {
                 self.events.push(ev);
             }
             if !moved {
+                if let Some(until) = self.channel.rx_deadline() {
+                    self.client.transport_receiving(until);
+                }
                 return Ok(());
             }
         }

@@ -727,6 +727,30 @@ fn answers_to_suppressed_requests_are_accepted() {
     );
 }
 
+/// A real ECU's multi-frame answer that stops after its first frame: the
+/// request ends when the transport gives up on it (N_Cr), named for what
+/// it is, not as silence after P2.
+#[test]
+fn an_answer_cut_short_ends_the_request_as_incomplete() {
+    let mut hs = Harness::new(ClientConfig::uds(), vec![step("19 02 08", &[])]);
+    let id = hs.request(h("19 02 08"));
+    hs.run_until(20 * MS);
+    hs.client.handle_incomplete(20 * MS, 6, 23);
+    let (at, ev) = hs.outcome(id);
+    assert_eq!(at, 20 * MS);
+    let ClientEvent::Failed { error, .. } = ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        error.to_string(),
+        "ReadDTCInformation (0x19): the answer was cut short after 6 of 23 bytes"
+    );
+    // Nothing outstanding: a late report changes nothing.
+    hs.client.handle_incomplete(30 * MS, 6, 23);
+    assert!(hs.client.is_idle());
+    assert!(hs.client.poll_event().is_none());
+}
+
 #[test]
 fn suppressed_request_owes_an_answer_after_response_pending() {
     let mut hs = Harness::new(

@@ -355,8 +355,9 @@ fn n_cr_fires_one_second_after_our_flow_control() {
     ecu.handle_timeout(1_600_000);
     assert_eq!(
         ecu.poll_event(),
-        Some(IsoTpEvent::Error(IsoTpError::Timeout {
-            which: Timer::NCr,
+        Some(IsoTpEvent::Error(IsoTpError::CutShort {
+            received: 13,
+            len: 20,
             at_us: 1_600_000
         }))
     );

@@ -164,6 +164,15 @@ pub enum ClientError {
         sid: u8,
         elapsed_us: u64,
     },
+    /// The answer started but was cut short (real ECUs stop after a first
+    /// frame, or a frame is lost): what came is not an answer to read.
+    #[error("{service} (0x{sid:02X}): the answer was cut short after {received} of {len} bytes")]
+    Incomplete {
+        service: &'static str,
+        sid: u8,
+        received: u32,
+        len: u32,
+    },
     #[error("{service} (0x{sid:02X}): the transport did not confirm the request left within {} ms", elapsed_us / 1000)]
     NotSent {
         service: &'static str,
@@ -459,6 +468,42 @@ impl Client {
             payload: payload.to_vec(),
         });
         self.finish(now_us, event);
+    }
+
+    /// The answer has started arriving and the transport will have it, or
+    /// give up on it, by `until_us`: P2 ends with the first frame (ISO
+    /// 14229-2), so the request waits for the transport instead of failing
+    /// as silence while consecutive frames are still coming.
+    pub fn transport_receiving(&mut self, until_us: u64) {
+        if let Some(cur) = self.current.as_mut() {
+            if let Phase::Awaiting { deadline } = cur.phase {
+                // One microsecond past the transport's own deadline: the
+                // transport reports first (an answer, or one cut short).
+                cur.phase = Phase::Awaiting {
+                    deadline: deadline.max(until_us.saturating_add(1)),
+                };
+            }
+        }
+    }
+
+    /// The transport lost the answer part-way (`received` of `len` bytes
+    /// came): the request ends now with [`ClientError::Incomplete`] instead
+    /// of waiting out P2 and calling it silence. The module answered, so it
+    /// may have acted.
+    pub fn handle_incomplete(&mut self, now_us: u64, received: u32, len: u32) {
+        let Some(cur) = self.current.as_ref() else {
+            return;
+        };
+        if !matches!(cur.phase, Phase::Awaiting { .. } | Phase::Sending { .. }) {
+            return;
+        }
+        let error = ClientError::Incomplete {
+            service: self.name(cur.sid),
+            sid: cur.sid,
+            received,
+            len,
+        };
+        self.fail(now_us, error, true);
     }
 
     fn on_negative(&mut self, now_us: u64, nrc: Nrc, payload: &[u8]) {
