@@ -883,3 +883,44 @@ fn signals_follow_broadcasts_and_bcm_answers() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("no-such-car"), "{}", bad.stderr);
 }
+
+/// Finding the conversations reads the file twice: a pipe is refused with
+/// what to do instead, and `--pair` reads it once.
+#[test]
+fn decode_from_a_pipe_needs_pairs() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let run = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+            .args(["capture", "decode", "/dev/stdin"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The tool may refuse before reading: a closed pipe is fine here.
+        let _ = child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(NISSAN_KWP_LOG.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/dev/stdin: not a regular file") && stderr.contains("--pair"),
+        "{stderr}"
+    );
+    let out = run(&["--pair", "745:765", "--protocol", "kwp"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let messages = stdout
+        .lines()
+        .filter(|l| l.contains(" → ") || l.contains(" ← "))
+        .count();
+    assert_eq!(messages, 6, "{stdout}");
+}

@@ -409,9 +409,8 @@ fn g35_key_position_off_accessory_on() {
     let Some(path) = common::shared_data(G35[0]) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("trunkdiag-real-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let profile = dir.join("g35-key-position.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("g35-key-position.toml");
     std::fs::write(&profile, KEY_POSITION_PROFILE).unwrap();
     let (code, stdout, stderr) = trunkdiag(&[
         "capture",
@@ -421,7 +420,6 @@ fn g35_key_position_off_accessory_on() {
         profile.to_str().unwrap(),
         "--json",
     ]);
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 0, "{stderr}");
     let lines = json_lines(&stdout);
     let start = trc_start_us(&path);

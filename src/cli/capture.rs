@@ -31,7 +31,8 @@ pub enum CaptureCommand {
     /// Count frames, ids and rates in a capture.
     Stats(StatsArgs),
     /// Reassembled ISO-TP messages named by service, with negative response
-    /// names and trouble codes (one line, or one JSON line, per message).
+    /// names and trouble codes (one line, or one JSON line, per message);
+    /// without --pair the conversations are found and listed first.
     Decode(super::decode::DecodeArgs),
     /// Every change of every signal a vehicle profile reads (broadcasts and
     /// the BCM's data answers): time, frame, signal, role, value, and how

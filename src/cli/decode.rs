@@ -3,9 +3,10 @@
 //! response names and decoded trouble codes.
 //!
 //! Reassembly is [`crate::isotp::Reassembler`], naming is
-//! [`crate::diag::describe`]; this module only chooses which ids to follow,
-//! which protocol and direction each id carries, and prints (text or JSON
-//! lines).
+//! [`crate::diag::describe`], finding the conversations when no ids are
+//! given is [`crate::conversation::Finder`] (a first pass over the file);
+//! this module only chooses which ids to follow, which protocol and
+//! direction each id carries, and prints (text or JSON lines).
 
 use std::io::{self, BufWriter, Write};
 
