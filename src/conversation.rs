@@ -138,7 +138,9 @@ const MAX_RECENT: usize = 1024;
 /// [`finish`](Self::finish).
 #[derive(Debug)]
 pub struct Finder {
-    ids: HashMap<CanId, Tally>,
+    /// 11-bit ids by value (no hashing on the per-frame path).
+    std_ids: Vec<Tally>,
+    ext_ids: HashMap<u32, Tally>,
     /// Recent requests: (time of its first frame, id, SID), oldest first.
     recent: VecDeque<(u64, CanId, u8)>,
     /// (request id, response id) → answers matched.
@@ -156,7 +158,8 @@ impl Default for Finder {
 impl Finder {
     pub fn new() -> Finder {
         Finder {
-            ids: HashMap::new(),
+            std_ids: vec![Tally::default(); 0x800],
+            ext_ids: HashMap::new(),
             recent: VecDeque::new(),
             links: HashMap::new(),
             window_us: Timing::DEFAULT.p2_star_us,
@@ -170,7 +173,13 @@ impl Finder {
         }
         let id = frame.id;
         let t = frame.timestamp_us;
-        let tally = self.ids.entry(id).or_default();
+        let tally = match id {
+            CanId::Standard(raw) => match self.std_ids.get_mut(usize::from(raw)) {
+                Some(t) => t,
+                None => return,
+            },
+            CanId::Extended(raw) => self.ext_ids.entry(raw).or_default(),
+        };
         tally.frames = tally.frames.saturating_add(1);
         let (len, head) = match shape(frame.data()) {
             Shape::Start { len, head } => (len, head),
@@ -222,8 +231,29 @@ impl Finder {
 
     /// The conversations, by request id then response id; requests nobody
     /// answered last for each request id.
+    /// Every id that sent anything, with its tally.
+    fn tallies(&self) -> impl Iterator<Item = (CanId, &Tally)> + '_ {
+        let std = self
+            .std_ids
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.frames > 0)
+            .filter_map(|(raw, t)| Some((CanId::standard(u32::try_from(raw).ok()?)?, t)));
+        std.chain(
+            self.ext_ids
+                .iter()
+                .filter_map(|(&raw, t)| Some((CanId::extended(raw)?, t))),
+        )
+    }
+
     pub fn finish(self) -> Vec<Conversation> {
-        let tally = |id: CanId| self.ids.get(&id).copied().unwrap_or_default();
+        let tally = |id: CanId| {
+            let t = match id {
+                CanId::Standard(raw) => self.std_ids.get(usize::from(raw)),
+                CanId::Extended(raw) => self.ext_ids.get(&raw),
+            };
+            t.copied().unwrap_or_default()
+        };
         let asks = |id: CanId| {
             let t = tally(id);
             t.is_iso_tp() && t.mostly(t.requests)
@@ -283,9 +313,8 @@ impl Finder {
         // Requests nobody answered, on ids where requests are usual, from
         // ids that sent nothing but well-formed requests.
         let mut unanswered: Vec<Conversation> = self
-            .ids
-            .iter()
-            .filter(|&(&id, t)| {
+            .tallies()
+            .filter(|&(id, t)| {
                 t.requests > 0
                     && t.requests == t.starts
                     && t.not_iso_tp == 0
@@ -294,7 +323,7 @@ impl Finder {
                         .iter()
                         .any(|c| c.request == id || c.response == Some(id))
             })
-            .map(|(&id, t)| Conversation {
+            .map(|(id, t)| Conversation {
                 request: id,
                 response: None,
                 relation: None,
