@@ -11,10 +11,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::exit;
-use super::input::CaptureInput;
+use super::input::{warn_bad_lines, CaptureInput};
 use super::CliResult;
 use crate::capture::write::{sink, OutputFormat};
-use crate::capture::CaptureReader;
 use crate::frame::{CanId, FrameKind};
 
 #[derive(Args, Debug)]
@@ -65,16 +64,6 @@ pub fn run(args: CaptureArgs) -> CliResult<u8> {
         CaptureCommand::Stats(a) => stats(&a),
         CaptureCommand::Decode(a) => super::decode::run(&a),
         CaptureCommand::Signals(a) => super::signals::run(&a),
-    }
-}
-
-fn warn_bad_lines(reader: &CaptureReader) {
-    if reader.bad_lines() > 0 {
-        tracing::warn!(
-            "{}: skipped {} malformed lines/packets",
-            reader.name(),
-            reader.bad_lines()
-        );
     }
 }
 

@@ -473,13 +473,7 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     }
     out.flush()?;
     result?;
-    if reader.bad_lines() > 0 {
-        tracing::warn!(
-            "{}: skipped {} malformed lines/packets",
-            reader.name(),
-            reader.bad_lines()
-        );
-    }
+    super::input::warn_bad_lines(&reader);
     tracing::info!(
         "{} requests, {} positive and {} negative responses, {} incomplete",
         tally.requests,

@@ -205,13 +205,7 @@ pub fn run(args: &SignalsArgs) -> CliResult<u8> {
     };
     out.flush()?;
     result?;
-    if reader.bad_lines() > 0 {
-        tracing::warn!(
-            "{}: skipped {} malformed lines/packets",
-            reader.name(),
-            reader.bad_lines()
-        );
-    }
+    super::input::warn_bad_lines(&reader);
     tracing::info!("{changes} signal values and changes");
     Ok(exit::OK)
 }
