@@ -8,6 +8,7 @@ pub mod batch;
 pub mod capture;
 pub mod cause;
 pub mod cli;
+pub mod conversation;
 pub mod diag;
 pub mod diagnose;
 pub mod evidence;

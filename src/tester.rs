@@ -346,7 +346,12 @@ impl<B: CanBus> Tester<B> {
         if self.protocol() == Protocol::Uds {
             match Timing::announced(&resp) {
                 Some(t) => self.client.set_timing(t.p2_us, t.p2_star_us),
-                None => tracing::debug!("session response without usable timing"),
+                None => tracing::info!(
+                    "session answer {} carries no usable timing: keeping P2 {} ms and P2* {} ms",
+                    crate::hex::encode_upper(&resp),
+                    self.client.config().p2_us / 1000,
+                    self.client.config().p2_star_us / 1000
+                ),
             }
         }
         self.client
@@ -636,6 +641,9 @@ impl<B: CanBus> Tester<B> {
                     IsoTpEvent::Sent { at_us } => self.client.handle_sent(at_us),
                     IsoTpEvent::Error(e) => {
                         tracing::warn!("ISO-TP: {e}");
+                        if let Some((received, len)) = e.cut_short() {
+                            self.client.handle_incomplete(now, received, len);
+                        }
                         self.transport_error = Some(e);
                     }
                 }
@@ -645,6 +653,9 @@ impl<B: CanBus> Tester<B> {
                 self.events.push(ev);
             }
             if !moved {
+                if let Some(until) = self.channel.rx_deadline() {
+                    self.client.transport_receiving(until);
+                }
                 return Ok(());
             }
         }

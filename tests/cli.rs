@@ -725,9 +725,26 @@ fn decode_with_a_profile_follows_its_bcm_and_protocol() {
         .collect();
     assert_eq!(codes, ["B2562", "U1000", "U1010"]);
 
-    // Without the profile nothing on 0x745/0x765 is followed.
-    let run = sb.run(&["capture", "decode", log.to_str().unwrap(), "--json"]);
-    assert_eq!(json_lines(&run).len(), 0, "{}", run.stdout);
+    // Without the profile the pair is found (Nissan's response = request +
+    // 0x20), announced on the first line; --protocol names its services.
+    let run = sb.run(&[
+        "capture",
+        "decode",
+        log.to_str().unwrap(),
+        "--protocol",
+        "kwp",
+        "--json",
+    ]);
+    let found = json_lines(&run);
+    assert_eq!(
+        found[0]["conversations"],
+        serde_json::json!([{"request": "745", "response": "765", "relation": "request+0x20", "requests": 3, "answers": 3}])
+    );
+    let again: Vec<(&str, &str)> = found[1..]
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l["service"].as_str().unwrap()))
+        .collect();
+    assert_eq!(again, services);
 
     let run = sb.run(&[
         "capture",
@@ -778,4 +795,132 @@ fn huge_or_bad_seconds_are_an_argument_error_not_a_panic() {
         assert!(run.stderr.contains(flag), "{}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
+}
+
+// ------------------------------------------------------------ capture signals
+
+/// Broadcast signals and the BCM's data answers, one line per change, with
+/// the profile's value names and provenance levels.
+#[test]
+fn signals_follow_broadcasts_and_bcm_answers() {
+    let sb = Sandbox::new();
+    let log = sb.write(
+        "signals.log",
+        b"(1700000000.000000) can0 60D#0000000000000000
+(1700000000.050000) can0 745#022144
+(1700000000.060000) can0 765#1008614480200000
+(1700000000.061000) can0 745#300000
+(1700000000.070000) can0 765#2100000000000000
+(1700000000.100000) can0 60D#0004000000000000
+(1700000000.200000) can0 60D#0004000000000000
+(1700000000.300000) can0 745#022144
+(1700000000.310000) can0 765#1008614400000000
+(1700000000.311000) can0 745#300000
+(1700000000.320000) can0 765#2100000000000000
+",
+    );
+    let args = [
+        "capture",
+        "signals",
+        log.to_str().unwrap(),
+        "--profile",
+        "nissan-altima-2013-2018",
+    ];
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let lines = json_lines(&sb.run(&json_args));
+    let changes: Vec<(&str, &str, f64)> = lines
+        .iter()
+        .filter(|l| !l["previous"].is_null())
+        .map(|l| {
+            (
+                l["id"].as_str().unwrap(),
+                l["role"].as_str().unwrap(),
+                l["t"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // Ignition ON at 0.1 s; the lockout bit (byte A bit 7 of LID 0x44)
+    // set at 0.07 s clears at 0.32 s.
+    assert!(
+        changes.contains(&("60D", "ignition_on", 0.1)),
+        "{changes:?}"
+    );
+    let lockout: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["role"] == "lockout").collect();
+    assert_eq!(lockout.len(), 2, "{lines:?}");
+    assert_eq!(lockout[0]["id"], "765");
+    assert_eq!(lockout[0]["value"], 1.0);
+    assert!(lockout[0]["value_name"]
+        .as_str()
+        .unwrap()
+        .contains("opener disabled"));
+    assert_eq!(lockout[1]["value"], 0.0);
+    assert!((lockout[1]["t"].as_f64().unwrap() - 0.32).abs() < 1e-9);
+    for l in &lines {
+        assert!(
+            ["this-model", "related-model", "placeholder", "learned"]
+                .contains(&l["level"].as_str().unwrap()),
+            "{l}"
+        );
+    }
+    let text = sb.run(&args);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout
+            .contains("  0.100000       60D  ignition ON [ignition_on]  0 → 1  ("),
+        "{}",
+        text.stdout
+    );
+    // A profile that does not exist is the user's error, named.
+    let bad = sb.run(&[
+        "capture",
+        "signals",
+        log.to_str().unwrap(),
+        "--profile",
+        "no-such-car",
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("no-such-car"), "{}", bad.stderr);
+}
+
+/// Finding the conversations reads the file twice: a pipe is refused with
+/// what to do instead, and `--pair` reads it once.
+#[test]
+fn decode_from_a_pipe_needs_pairs() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let run = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+            .args(["capture", "decode", "/dev/stdin"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The tool may refuse before reading: a closed pipe is fine here.
+        let _ = child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(NISSAN_KWP_LOG.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/dev/stdin: not a regular file") && stderr.contains("--pair"),
+        "{stderr}"
+    );
+    let out = run(&["--pair", "745:765", "--protocol", "kwp"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let messages = stdout
+        .lines()
+        .filter(|l| l.contains(" → ") || l.contains(" ← "))
+        .count();
+    assert_eq!(messages, 6, "{stdout}");
 }

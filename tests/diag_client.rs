@@ -686,6 +686,71 @@ fn suppressed_positive_response_completes_on_p2() {
     );
 }
 
+/// Real ECUs answer suppressed requests anyway (a Hyundai Kona's answer
+/// `10 90` with `50 90`): in time, the answer is the request's; late, it is
+/// not taken for the next request's.
+#[test]
+fn answers_to_suppressed_requests_are_accepted() {
+    let mut hs = Harness::new(
+        ClientConfig::uds(),
+        vec![
+            step("10 90", &[(5 * MS, "50 90")]),
+            step("10 83", &[(200 * MS, "50 83")]),
+            step("10 03", &[(100 * MS, "50 03")]),
+        ],
+    );
+    let id = hs.request(h("10 90"));
+    assert_eq!(
+        hs.outcome(id),
+        (
+            5 * MS,
+            ClientEvent::Response {
+                id,
+                payload: h("50 90")
+            }
+        )
+    );
+    let id = hs.request(h("10 83"));
+    let (settled, ev) = hs.outcome(id);
+    assert_eq!(ev, ClientEvent::Suppressed { id });
+    let id = hs.request(h("10 03"));
+    // `50 83` arrives 50 ms into this request's P2 and is passed over.
+    assert_eq!(
+        hs.outcome(id),
+        (
+            settled + 100 * MS,
+            ClientEvent::Response {
+                id,
+                payload: h("50 03")
+            }
+        )
+    );
+}
+
+/// A real ECU's multi-frame answer that stops after its first frame: the
+/// request ends when the transport gives up on it (N_Cr), named for what
+/// it is, not as silence after P2.
+#[test]
+fn an_answer_cut_short_ends_the_request_as_incomplete() {
+    let mut hs = Harness::new(ClientConfig::uds(), vec![step("19 02 08", &[])]);
+    let id = hs.request(h("19 02 08"));
+    hs.run_until(20 * MS);
+    hs.client.handle_incomplete(20 * MS, 6, 23);
+    let (at, ev) = hs.outcome(id);
+    assert_eq!(at, 20 * MS);
+    let ClientEvent::Failed { error, .. } = ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        error.to_string(),
+        "ReadDTCInformation (0x19): the answer was cut short after 6 of 23 bytes"
+    );
+    // Nothing outstanding: a late report changes nothing.
+    hs.client.handle_incomplete(30 * MS, 6, 23);
+    assert!(hs.client.is_idle());
+    assert!(hs.client.poll_event().is_none());
+}
+
 #[test]
 fn suppressed_request_owes_an_answer_after_response_pending() {
     let mut hs = Harness::new(

@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use trunkdiag::frame::{is_valid_fd_len, CanFrame, CanId};
 use trunkdiag::isotp::{
-    st_min_us, Addressing, FrameFormat, IsoTpChannel, IsoTpConfig, IsoTpError, IsoTpEvent, PduKind,
-    Reassembler, Timer,
+    shape, st_min_us, Addressing, FrameFormat, IsoTpChannel, IsoTpConfig, IsoTpError, IsoTpEvent,
+    PduKind, Reassembler, Shape, Timer,
 };
 
 const TESTER: CanId = CanId::Standard(0x7E0);
@@ -355,8 +355,9 @@ fn n_cr_fires_one_second_after_our_flow_control() {
     ecu.handle_timeout(1_600_000);
     assert_eq!(
         ecu.poll_event(),
-        Some(IsoTpEvent::Error(IsoTpError::Timeout {
-            which: Timer::NCr,
+        Some(IsoTpEvent::Error(IsoTpError::CutShort {
+            received: 13,
+            len: 20,
             at_us: 1_600_000
         }))
     );
@@ -773,6 +774,13 @@ proptest! {
         pair.drive();
         prop_assert_eq!(pair.received_by_b(), vec![msg.clone()]);
         prop_assert!(pair.a.is_idle() && pair.b.is_idle());
+        // Every frame a sender makes is one the strict reading of a
+        // capture (`isotp::shape`, what finds conversations) calls ISO-TP.
+        let ae = usize::from(addressing.has_address_byte());
+        for (_, f) in &pair.wire {
+            let bytes = f.data().get(ae..).unwrap_or_default();
+            prop_assert_ne!(shape(bytes), Shape::NotIsoTp, "{:02X?}", f.data());
+        }
         let want_gap = st_min_us(st_min);
         prop_assert!(cf_gaps(&pair).iter().all(|g| *g == want_gap));
         let fcs = pair.frames_of(Side::B).count();

@@ -26,6 +26,9 @@ enum Step {
     /// Wait this long (virtual µs) before the following steps.
     Wait(u64),
     Reply(Vec<u8>),
+    /// One raw CAN frame on the response id, outside ISO-TP (to cut an
+    /// answer short, as real ECUs do).
+    Frame(Vec<u8>),
 }
 
 fn reply(bytes: &[u8]) -> Step {
@@ -46,9 +49,16 @@ fn spawn_ecu(bus: &VirtualBus, mut script: Script) -> JoinHandle<Vec<Vec<u8>>> {
     tokio::spawn(async move {
         let mut ch = IsoTpChannel::new(IsoTpConfig::new(RX, TX));
         let mut due: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+        let mut raw: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
         let mut log = Vec::new();
         loop {
             let now = ep.now_us();
+            while raw.front().is_some_and(|(at, _)| *at <= now) {
+                let (_, bytes) = raw.pop_front().unwrap();
+                let mut f = CanFrame::classic(RX, &bytes).unwrap();
+                f.timestamp_us = now;
+                ep.send(&f).await.unwrap();
+            }
             let mut tx_busy = false;
             while let Some((at, _)) = due.front() {
                 if *at > now {
@@ -72,6 +82,7 @@ fn spawn_ecu(bus: &VirtualBus, mut script: Script) -> JoinHandle<Vec<Vec<u8>>> {
                         match step {
                             Step::Wait(us) => t += us,
                             Step::Reply(b) => due.push_back((t, b)),
+                            Step::Frame(b) => raw.push_back((t, b)),
                         }
                     }
                     log.push(payload);
@@ -86,7 +97,11 @@ fn spawn_ecu(bus: &VirtualBus, mut script: Script) -> JoinHandle<Vec<Vec<u8>>> {
             } else {
                 due.front().map(|d| d.0)
             };
-            let next = [ch.poll_timeout(), reply_at].into_iter().flatten().min();
+            let raw_at = raw.front().map(|r| r.0);
+            let next = [ch.poll_timeout(), reply_at, raw_at]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep_for = next.map(|n| Duration::from_micros(n.saturating_sub(ep.now_us())));
             tokio::select! {
                 f = ep.recv() => match f {
@@ -433,6 +448,35 @@ async fn silence_is_a_timeout_naming_service_and_ids() {
         "ReadDataByIdentifier (0x22): no response within 150 ms on 7E0 → 7E8"
     );
     assert_eq!(start.elapsed(), Duration::from_millis(150));
+    r.finish().await;
+}
+
+/// A real ECU that stops its answer after the first frame (a Hyundai
+/// Kona's did, 6 of 23 bytes): P2 stops with the first frame, the transport
+/// waits N_Cr (1 s) for the rest, and the request ends as an answer cut
+/// short, named, not as silence.
+#[tokio::test(start_paused = true)]
+async fn an_answer_cut_short_is_named_after_n_cr() {
+    let script: Script = Box::new(|_: &[u8]| {
+        vec![
+            Step::Wait(10_000),
+            Step::Frame(hex("10 17 59 02 09 96 03 00")),
+        ]
+    });
+    let mut r = rig(ClientConfig::uds(), script);
+    let start = Instant::now();
+    let err = r.tester.request(&hex("19 02 08")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ReadDTCInformation (0x19): the answer was cut short after 6 of 23 bytes on 7E0 → 7E8"
+    );
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_010) && waited < Duration::from_millis(1_020),
+        "{waited:?}"
+    );
+    // The run goes on: the next request is sent (and cut short again).
+    r.tester.request(&hex("19 02 08")).await.unwrap_err();
     r.finish().await;
 }
 

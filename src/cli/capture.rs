@@ -11,10 +11,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::exit;
-use super::input::CaptureInput;
+use super::input::{warn_bad_lines, CaptureInput};
 use super::CliResult;
 use crate::capture::write::{sink, OutputFormat};
-use crate::capture::CaptureReader;
 use crate::frame::{CanId, FrameKind};
 
 #[derive(Args, Debug)]
@@ -31,8 +30,13 @@ pub enum CaptureCommand {
     /// Count frames, ids and rates in a capture.
     Stats(StatsArgs),
     /// Reassembled ISO-TP messages named by service, with negative response
-    /// names and trouble codes (one line, or one JSON line, per message).
+    /// names and trouble codes (one line, or one JSON line, per message);
+    /// without --pair the conversations are found and listed first.
     Decode(super::decode::DecodeArgs),
+    /// Every change of every signal a vehicle profile reads (broadcasts and
+    /// the BCM's data answers): time, frame, signal, role, value, and how
+    /// much the profile knows about it.
+    Signals(super::signals::SignalsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -59,16 +63,7 @@ pub fn run(args: CaptureArgs) -> CliResult<u8> {
         CaptureCommand::Cat(a) => cat(&a),
         CaptureCommand::Stats(a) => stats(&a),
         CaptureCommand::Decode(a) => super::decode::run(&a),
-    }
-}
-
-fn warn_bad_lines(reader: &CaptureReader) {
-    if reader.bad_lines() > 0 {
-        tracing::warn!(
-            "{}: skipped {} malformed lines/packets",
-            reader.name(),
-            reader.bad_lines()
-        );
+        CaptureCommand::Signals(a) => super::signals::run(&a),
     }
 }
 

@@ -3,9 +3,10 @@
 //! response names and decoded trouble codes.
 //!
 //! Reassembly is [`crate::isotp::Reassembler`], naming is
-//! [`crate::diag::describe`]; this module only chooses which ids to follow,
-//! which protocol and direction each id carries, and prints (text or JSON
-//! lines).
+//! [`crate::diag::describe`], finding the conversations when no ids are
+//! given is [`crate::conversation::Finder`] (a first pass over the file);
+//! this module only chooses which ids to follow, which protocol and
+//! direction each id carries, and prints (text or JSON lines).
 
 use std::io::{self, BufWriter, Write};
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 use super::input::CaptureInput;
 use super::CliResult;
 use super::{exit, ArgError, CliError};
+use crate::conversation::{Conversation, Finder};
 use crate::diag::describe::MessageKind;
 use crate::diag::{describe, obd, Described, Dir, Protocol, Reply};
 use crate::frame::CanId;
@@ -26,13 +28,14 @@ pub struct DecodeArgs {
     #[command(flatten)]
     pub input: CaptureInput,
     /// A tester/ECU id pair to follow, request id first (hex, e.g. 641:651;
-    /// 8 digits or more than 0x7FF for 29-bit ids). Repeatable. Without it:
-    /// the OBD-II / UDS ids 0x7DF, 0x7E0-0x7E7 and 0x7E8-0x7EF.
+    /// 8 digits or more than 0x7FF for 29-bit ids). Repeatable. Without it
+    /// (and without --profile) the conversations are found in the capture:
+    /// ids that send requests and the ids that answer them.
     #[arg(long = "pair", value_name = "REQ:RESP", value_parser = parse_pair)]
     pub pairs: Vec<(CanId, CanId)>,
     /// The protocol of the followed pairs. Default: UDS for --pair; for the
-    /// default OBD-II / UDS ids, OBD-II services (0x01-0x0A) are named as
-    /// OBD-II and the rest as UDS.
+    /// conversations found, OBD-II services (0x01-0x0A) are named as OBD-II
+    /// and the rest as UDS.
     #[arg(long, value_enum)]
     pub protocol: Option<ProtocolArg>,
     /// Follow this vehicle profile's BCM (its request/response ids and
@@ -97,10 +100,15 @@ struct Plan {
     roles: Vec<(CanId, Role)>,
     /// `--profile`: the BCM's request and response ids and their addressing.
     bcm_addressing: Option<(CanId, CanId, Addressing)>,
+    /// Without `--pair` / `--profile`: the conversations found.
+    found: Option<Vec<Conversation>>,
 }
 
 impl Plan {
     fn new(args: &DecodeArgs) -> CliResult<Plan> {
+        if args.pairs.is_empty() && args.profile.is_none() {
+            return Plan::discover(args);
+        }
         let mut roles = Vec::new();
         let mut add = |id: CanId, role: Role| -> Result<(), CliError> {
             if roles.iter().any(|(i, _)| *i == id) {
@@ -119,47 +127,61 @@ impl Plan {
             pair_protocol = pair_protocol.or(Some(bcm.protocol.into()));
             bcm_addressing = Some((bcm.request_id, bcm.response_id, bcm.addressing.into()));
         }
-        if pairs.is_empty() {
-            let protocol = args.protocol.map(Protocol::from);
-            let request = Role {
-                dir: Dir::Request,
-                protocol,
-            };
-            add(CanId::Standard(obd::FUNCTIONAL_REQUEST_ID), request)?;
-            for id in obd::physical_request_ids() {
-                add(CanId::Standard(id), request)?;
-            }
-            for id in obd::response_ids() {
-                add(
-                    CanId::Standard(id),
-                    Role {
-                        dir: Dir::Response,
-                        protocol,
-                    },
-                )?;
-            }
-        } else {
-            let protocol = Some(pair_protocol.unwrap_or(Protocol::Uds));
-            for &(req, resp) in &pairs {
-                add(
-                    req,
-                    Role {
-                        dir: Dir::Request,
-                        protocol,
-                    },
-                )?;
-                add(
-                    resp,
-                    Role {
-                        dir: Dir::Response,
-                        protocol,
-                    },
-                )?;
-            }
+        let protocol = Some(pair_protocol.unwrap_or(Protocol::Uds));
+        for &(req, resp) in &pairs {
+            add(
+                req,
+                Role {
+                    dir: Dir::Request,
+                    protocol,
+                },
+            )?;
+            add(
+                resp,
+                Role {
+                    dir: Dir::Response,
+                    protocol,
+                },
+            )?;
         }
         Ok(Plan {
             roles,
             bcm_addressing,
+            found: None,
+        })
+    }
+
+    /// A first pass over the capture finds the conversations; every id
+    /// found asks or answers (an id found both ways is left out by the
+    /// finder).
+    fn discover(args: &DecodeArgs) -> CliResult<Plan> {
+        let path = &args.input.file;
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) && path.exists() {
+            return Err(CliError::NotRereadable { path: path.clone() });
+        }
+        let mut reader = args.input.open()?;
+        let mut finder = Finder::new();
+        while let Some(frame) = reader.next_frame()? {
+            finder.feed(&frame);
+        }
+        let found = finder.finish();
+        let protocol = args.protocol.map(Protocol::from);
+        let mut roles: Vec<(CanId, Role)> = Vec::new();
+        let mut add = |id: CanId, dir: Dir| {
+            if !roles.iter().any(|(i, _)| *i == id) {
+                roles.push((id, Role { dir, protocol }));
+            }
+        };
+        for c in &found {
+            add(c.request, Dir::Request);
+            if let Some(r) = c.response {
+                add(r, Dir::Response);
+            }
+        }
+        Ok(Plan {
+            roles,
+            bcm_addressing: None,
+            found: Some(found),
         })
     }
 
@@ -238,7 +260,14 @@ fn line(m: &Reassembled, role: Role) -> MessageLine {
     let protocol = role
         .protocol
         .unwrap_or_else(|| guess_protocol(&m.payload, role.dir));
-    let d: Described = describe(protocol, &m.payload, role.dir);
+    let mut d: Described = describe(protocol, &m.payload, role.dir);
+    if !m.complete && d.malformed {
+        // What is missing is the transport's doing, not the module's: the
+        // bytes that came are not called malformed (`complete` and `len`
+        // say what happened).
+        d.malformed = false;
+        d.detail.clear();
+    }
     MessageLine {
         t: m.t_us as f64 / 1e6,
         id: m.id.to_string(),
@@ -284,7 +313,7 @@ fn print_text(out: &mut impl Write, l: &MessageLine) -> io::Result<()> {
     if !l.complete {
         write!(
             out,
-            "  [incomplete: {} of {} bytes]",
+            "  [incomplete: cut short after {} of {} bytes]",
             l.payload.len() / 2,
             l.len
         )?;
@@ -297,6 +326,90 @@ fn print_text(out: &mut impl Write, l: &MessageLine) -> io::Result<()> {
             d.code, d.status, d.description
         )?;
     }
+    Ok(())
+}
+
+/// The JSON line of the conversations found, before the messages.
+#[derive(Serialize, Debug)]
+pub struct FoundLine {
+    pub conversations: Vec<ConversationLine>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ConversationLine {
+    pub request: String,
+    /// `null`: requests nobody answered.
+    pub response: Option<String>,
+    /// `request+8`, `request+0x20`, `normal-fixed`, `functional`, `observed`.
+    pub relation: Option<&'static str>,
+    pub requests: u32,
+    /// Answers matched to a request on `request`.
+    pub answers: u32,
+}
+
+impl From<&Conversation> for ConversationLine {
+    fn from(c: &Conversation) -> ConversationLine {
+        ConversationLine {
+            request: c.request.to_string(),
+            response: c.response.map(|r| r.to_string()),
+            relation: c.relation.map(|r| r.as_str()),
+            requests: c.requests,
+            answers: c.answers,
+        }
+    }
+}
+
+fn print_found(out: &mut impl Write, found: &[Conversation], json: bool) -> CliResult<()> {
+    if json {
+        let line = FoundLine {
+            conversations: found.iter().map(ConversationLine::from).collect(),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if found.is_empty() {
+        writeln!(
+            out,
+            "no diagnostic conversation found (give --pair REQ:RESP to follow ids anyway)"
+        )?;
+        return Ok(());
+    }
+    writeln!(out, "conversations found (--pair to choose others):")?;
+    // One line per request id and relation: a functional request answered
+    // by fifteen modules is one line.
+    let mut rest = found;
+    while let Some(first) = rest.first() {
+        let n = rest
+            .iter()
+            .take_while(|c| c.request == first.request && c.relation == first.relation)
+            .count();
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        let Some(relation) = first.relation else {
+            writeln!(
+                out,
+                "  {} → nobody  {} requests, never answered",
+                first.request, first.requests
+            )?;
+            continue;
+        };
+        let ids: Vec<String> = group
+            .iter()
+            .filter_map(|c| c.response.map(|r| r.to_string()))
+            .collect();
+        let answers: u32 = group.iter().map(|c| c.answers).sum();
+        writeln!(
+            out,
+            "  {} → {}  {}: {} requests, {} answers matched",
+            first.request,
+            ids.join(" "),
+            relation.label(),
+            first.requests,
+            answers
+        )?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 
@@ -336,6 +449,9 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     messages.extend(reasm.finish());
     messages.sort_by_key(|m| m.t_us);
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    if let Some(found) = &plan.found {
+        print_found(&mut out, found, args.json)?;
+    }
     let mut tally = Tally::default();
     for m in messages {
         let Some(role) = plan.role(m.id) else {
@@ -357,13 +473,7 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     }
     out.flush()?;
     result?;
-    if reader.bad_lines() > 0 {
-        tracing::warn!(
-            "{}: skipped {} malformed lines/packets",
-            reader.name(),
-            reader.bad_lines()
-        );
-    }
+    super::input::warn_bad_lines(&reader);
     tracing::info!(
         "{} requests, {} positive and {} negative responses, {} incomplete",
         tally.requests,

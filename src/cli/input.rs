@@ -34,3 +34,14 @@ impl CaptureInput {
         CaptureReader::open(&self.file, self.options())
     }
 }
+
+/// The one warning for lines or packets `--lenient` skipped.
+pub fn warn_bad_lines(reader: &CaptureReader) {
+    if reader.bad_lines() > 0 {
+        tracing::warn!(
+            "{}: skipped {} malformed lines/packets",
+            reader.name(),
+            reader.bad_lines()
+        );
+    }
+}

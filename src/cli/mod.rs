@@ -19,6 +19,7 @@ pub mod input;
 pub mod learn;
 pub mod record;
 pub mod request;
+pub mod signals;
 pub mod simulate;
 
 /// Exit codes, documented in `--help` and README.
@@ -184,6 +185,9 @@ pub enum CliError {
     Microseconds { var: &'static str, value: String },
     #[error("id {id} is given twice: each id can carry one direction of one pair")]
     DuplicateId { id: String },
+    /// `capture decode` without `--pair` reads the capture twice.
+    #[error("{}: not a regular file, and finding the conversations reads the capture twice: give --pair REQ:RESP, or save the capture to a file first", path.display())]
+    NotRereadable { path: std::path::PathBuf },
     /// An output file could not be created.
     #[error("cannot create {}: {source}", path.display())]
     Create {

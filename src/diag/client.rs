@@ -71,7 +71,7 @@ impl Timing {
     pub fn announced(session_answer: &[u8]) -> Option<Timing> {
         let session = *session_answer.get(1)?;
         let t = uds::parse_session_control(session_answer, session).ok()?;
-        (t.p2_ms > 0 && t.p2_star_10ms > 0).then(|| Timing {
+        (t.announced && t.p2_ms > 0 && t.p2_star_10ms > 0).then(|| Timing {
             p2_us: t.p2_us().saturating_add(Self::MARGIN_US),
             p2_star_us: t.p2_star_us().saturating_add(Self::MARGIN_US),
         })
@@ -163,6 +163,15 @@ pub enum ClientError {
         service: &'static str,
         sid: u8,
         elapsed_us: u64,
+    },
+    /// The answer started but was cut short (real ECUs stop after a first
+    /// frame, or a frame is lost): what came is not an answer to read.
+    #[error("{service} (0x{sid:02X}): the answer was cut short after {received} of {len} bytes")]
+    Incomplete {
+        service: &'static str,
+        sid: u8,
+        received: u32,
+        len: u32,
     },
     #[error("{service} (0x{sid:02X}): the transport did not confirm the request left within {} ms", elapsed_us / 1000)]
     NotSent {
@@ -445,6 +454,10 @@ impl Client {
             tracing::debug!(payload = %encode_upper(payload), service, "response to another service: ignored");
             return;
         }
+        if self.late_answer_to_suppressed(&cur, payload) {
+            tracing::debug!(payload = %encode_upper(payload), service, "late answer to an earlier request whose positive response was suppressed: ignored");
+            return;
+        }
         if let Err(error) = self.check_echo(&cur, payload) {
             self.fail(now_us, error, true);
             return;
@@ -455,6 +468,42 @@ impl Client {
             payload: payload.to_vec(),
         });
         self.finish(now_us, event);
+    }
+
+    /// The answer has started arriving and the transport will have it, or
+    /// give up on it, by `until_us`: P2 ends with the first frame (ISO
+    /// 14229-2), so the request waits for the transport instead of failing
+    /// as silence while consecutive frames are still coming.
+    pub fn transport_receiving(&mut self, until_us: u64) {
+        if let Some(cur) = self.current.as_mut() {
+            if let Phase::Awaiting { deadline } = cur.phase {
+                // One microsecond past the transport's own deadline: the
+                // transport reports first (an answer, or one cut short).
+                cur.phase = Phase::Awaiting {
+                    deadline: deadline.max(until_us.saturating_add(1)),
+                };
+            }
+        }
+    }
+
+    /// The transport lost the answer part-way (`received` of `len` bytes
+    /// came): the request ends now with [`ClientError::Incomplete`] instead
+    /// of waiting out P2 and calling it silence. The module answered, so it
+    /// may have acted.
+    pub fn handle_incomplete(&mut self, now_us: u64, received: u32, len: u32) {
+        let Some(cur) = self.current.as_ref() else {
+            return;
+        };
+        if !matches!(cur.phase, Phase::Awaiting { .. } | Phase::Sending { .. }) {
+            return;
+        }
+        let error = ClientError::Incomplete {
+            service: self.name(cur.sid),
+            sid: cur.sid,
+            received,
+            len,
+        };
+        self.fail(now_us, error, true);
     }
 
     fn on_negative(&mut self, now_us: u64, nrc: Nrc, payload: &[u8]) {
@@ -517,6 +566,18 @@ impl Client {
                 self.finish(now_us, Some(event));
             }
         }
+    }
+
+    /// Real ECUs answer requests whose suppress-positive-response bit is set,
+    /// echoing the bit (`10 90` → `50 90`). Such an answer is taken when it
+    /// comes in time; one that comes after the request was settled (P2
+    /// passed in silence) carries the bit the current request lacks, and is
+    /// not this request's answer.
+    fn late_answer_to_suppressed(&self, cur: &Outstanding, payload: &[u8]) -> bool {
+        let masked = self.cfg.protocol == Protocol::Uds && uds::has_sprmib(cur.sid);
+        let echoed = payload.get(1).copied().unwrap_or_default();
+        let asked = cur.req.get(1).copied().unwrap_or_default();
+        masked && echoed & SPRMIB != 0 && asked & SPRMIB == 0
     }
 
     /// Checks the identifier bytes a positive response must repeat: the

@@ -347,9 +347,14 @@ fn response_detail(
         (Protocol::Uds, 0x50) => {
             let t = uds::parse_session_control(p, echo).map_err(err)?;
             Ok(format!(
-                "session 0x{:02X} ({}), P2 {} ms, P2* {} ms",
+                "session 0x{:02X} ({}), {}P2 {} ms, P2* {} ms",
                 t.session,
                 uds_session_name(t.session),
+                if t.announced {
+                    ""
+                } else {
+                    "no timing sent, the defaults apply: "
+                },
                 t.p2_ms,
                 u32::from(t.p2_star_10ms) * 10
             ))
@@ -582,6 +587,12 @@ mod tests {
         assert_eq!(
             x.detail,
             "session 0x03 (extendedDiagnosticSession), P2 50 ms, P2* 5000 ms"
+        );
+        let x = d(Protocol::Uds, "50 03", Dir::Response);
+        assert!(!x.malformed);
+        assert_eq!(
+            x.detail,
+            "session 0x03 (extendedDiagnosticSession), no timing sent, the defaults apply: P2 50 ms, P2* 5000 ms"
         );
         assert_eq!(
             d(Protocol::Uds, "3E 80", Dir::Request).detail,

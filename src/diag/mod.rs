@@ -85,6 +85,30 @@ impl Reply {
     }
 }
 
+/// Whether `sid` is a request service some diagnostic protocol defines:
+/// OBD-II modes 0x01–0x0A, the UDS / KWP2000 services 0x10–0x3E and
+/// 0x83–0x88. What a passive reader asks of a message before calling it a
+/// request.
+pub fn is_request_sid(sid: u8) -> bool {
+    matches!(sid, 0x01..=0x0A | 0x10..=0x3E | 0x83..=0x88)
+}
+
+/// The request SID a message answers, read from its first bytes and its
+/// whole length: `sid + 0x40` or `7F sid <nrc>` for a request service
+/// [`is_request_sid`] knows; `None` for anything else.
+pub fn answered_sid(head: &[u8], len: u32) -> Option<u8> {
+    let (&first, rest) = head.split_first()?;
+    let sid = if first == NEGATIVE_RESPONSE_SID {
+        if len < 3 {
+            return None;
+        }
+        *rest.first()?
+    } else {
+        first.checked_sub(POSITIVE_OFFSET)?
+    };
+    is_request_sid(sid).then_some(sid)
+}
+
 /// The negative response `7F <sid> <nrc>`.
 pub fn negative(sid: u8, nrc: Nrc) -> Vec<u8> {
     vec![NEGATIVE_RESPONSE_SID, sid, nrc.code()]

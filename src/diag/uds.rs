@@ -113,6 +113,12 @@ pub fn session_control(session: u8, suppress: bool) -> Vec<u8> {
     vec![DIAGNOSTIC_SESSION_CONTROL, sub(session, suppress)]
 }
 
+/// P2server_max when a session answer carries no timing (ISO 14229-2 default).
+pub const DEFAULT_P2_MS: u16 = 50;
+/// P2*server_max in units of 10 ms when a session answer carries no timing
+/// (ISO 14229-2 default, 5 s).
+pub const DEFAULT_P2_STAR_10MS: u16 = 500;
+
 /// The positive response to 0x10: the session and the server's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTiming {
@@ -121,6 +127,10 @@ pub struct SessionTiming {
     pub p2_ms: u16,
     /// P2*server_max in units of 10 ms.
     pub p2_star_10ms: u16,
+    /// Whether the answer carried the timing; `false` for `50 <session>`
+    /// alone (older ECUs answer so, and ISO 14229 of 2006 allowed it), and
+    /// then P2 / P2* are the defaults [`DEFAULT_P2_MS`] / [`DEFAULT_P2_STAR_10MS`].
+    pub announced: bool,
 }
 
 impl SessionTiming {
@@ -132,7 +142,9 @@ impl SessionTiming {
     }
 }
 
-/// `50 <session> <P2 hi lo> <P2* hi lo>`; the echo must match `session`.
+/// `50 <session> <P2 hi lo> <P2* hi lo>`, or `50 <session>` alone (then the
+/// default timing, `announced: false`); the echo must match `session`.
+/// Part of the timing (2 or 3 bytes) is malformed.
 pub fn parse_session_control(resp: &[u8], session: u8) -> Result<SessionTiming, DecodeError> {
     const S: &str = "DiagnosticSessionControl";
     let mut r = positive_body(S, DIAGNOSTIC_SESSION_CONTROL, resp)?;
@@ -145,6 +157,14 @@ pub fn parse_session_control(resp: &[u8], session: u8) -> Result<SessionTiming, 
         u32::from(session & !SPRMIB),
         u32::from(echoed),
     )?;
+    if r.remaining() == 0 {
+        return Ok(SessionTiming {
+            session: echoed,
+            p2_ms: DEFAULT_P2_MS,
+            p2_star_10ms: DEFAULT_P2_STAR_10MS,
+            announced: false,
+        });
+    }
     let p2 = need(&mut r, 2, S, "P2server_max", total)?;
     let p2s = need(&mut r, 2, S, "P2*server_max", total)?;
     finish(&r, S, "session parameter record")?;
@@ -152,6 +172,7 @@ pub fn parse_session_control(resp: &[u8], session: u8) -> Result<SessionTiming, 
         session: echoed,
         p2_ms: be16(p2),
         p2_star_10ms: be16(p2s),
+        announced: true,
     })
 }
 
@@ -540,6 +561,19 @@ mod tests {
         let t = parse_session_control(&[0x50, 0x03, 0x00, 0x32, 0x01, 0xF4], 0x03).unwrap();
         assert_eq!(t.p2_us(), 50_000);
         assert_eq!(t.p2_star_us(), 5_000_000);
+        assert!(t.announced);
+        // No timing bytes (older ECUs, a Hyundai Kona's among them): the
+        // defaults, said to be so.
+        let t = parse_session_control(&[0x50, 0x03], 0x03).unwrap();
+        assert!(!t.announced);
+        assert_eq!((t.p2_us(), t.p2_star_us()), (50_000, 5_000_000));
+        // An answer to a suppressed request echoes the session with SPRMIB.
+        assert_eq!(
+            parse_session_control(&[0x50, 0x90], 0x90).unwrap().session,
+            0x10
+        );
+        let err = parse_session_control(&[0x50, 0x03, 0x00], 0x03).unwrap_err();
+        assert!(err.to_string().contains("P2server_max"), "{err}");
         let err = parse_session_control(&[0x50, 0x03, 0x00, 0x32], 0x03).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -185,18 +185,25 @@ impl IsoTpChannel {
                 continue;
             }
             self.disarm(timer);
+            let mut error = IsoTpError::Timeout {
+                which: timer,
+                at_us: deadline,
+            };
             match timer {
                 Timer::NAs | Timer::NBs => self.abort_tx(),
                 Timer::NAr | Timer::NCr => {
+                    if let (Timer::NCr, Some(rx)) = (timer, self.rx.as_ref()) {
+                        error = IsoTpError::CutShort {
+                            received: rx.buf.len() as u32,
+                            len: rx.len,
+                            at_us: deadline,
+                        };
+                    }
                     self.pending_fc = None;
                     self.abort_rx();
                 }
             }
-            self.events
-                .push_back(IsoTpEvent::Error(IsoTpError::Timeout {
-                    which: timer,
-                    at_us: deadline,
-                }));
+            self.events.push_back(IsoTpEvent::Error(error));
         }
     }
 
@@ -291,6 +298,15 @@ impl IsoTpChannel {
     /// Nothing being sent or received, nothing owed to the bus.
     pub fn is_idle(&self) -> bool {
         self.tx.is_none() && self.rx.is_none() && self.pending_fc.is_none()
+    }
+
+    /// While a multi-frame message is coming in: the time by which its
+    /// next step is due (our flow control leaving, N_Ar; the next
+    /// consecutive frame, N_Cr), after which the reception ends cut short.
+    pub fn rx_deadline(&self) -> Option<u64> {
+        self.rx.as_ref()?;
+        let at = |t: Timer| self.timers.get(t.index()).copied().flatten();
+        at(Timer::NCr).max(at(Timer::NAr))
     }
 
     fn arm(&mut self, timer: Timer, at_us: u64) {

@@ -18,7 +18,7 @@ mod pdu;
 mod reassembler;
 
 pub use channel::IsoTpChannel;
-pub use pdu::{st_min_us, FF_DL_12BIT_MAX};
+pub use pdu::{shape, st_min_us, Shape, FF_DL_12BIT_MAX};
 pub use reassembler::{Reassembled, Reassembler};
 
 use crate::frame::{CanId, IfName};
@@ -285,6 +285,18 @@ pub enum IsoTpEvent {
     Error(IsoTpError),
 }
 
+impl IsoTpError {
+    /// For an incoming message lost part-way (N_Cr ran out, a consecutive
+    /// frame out of sequence): the bytes received and the length announced.
+    pub fn cut_short(&self) -> Option<(u32, u32)> {
+        match *self {
+            IsoTpError::CutShort { received, len, .. }
+            | IsoTpError::WrongSn { received, len, .. } => Some((received, len)),
+            _ => None,
+        }
+    }
+}
+
 /// What went wrong in ISO-TP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -297,6 +309,10 @@ pub enum IsoTpError {
     TooLong { len: usize, max: u64 },
     #[error("{which} timeout at {at_us} µs; the {} was aborted", if matches!(which, Timer::NAs | Timer::NBs) { "transmission" } else { "reception" })]
     Timeout { which: Timer, at_us: u64 },
+    /// N_Cr ran out during a reception: the message was cut short (a real
+    /// ECU stopping after its first frame, a frame lost).
+    #[error("N_Cr timeout at {at_us} µs: the incoming message was cut short after {received} of {len} bytes")]
+    CutShort { received: u32, len: u32, at_us: u64 },
     #[error("consecutive frame with sequence number {got}, expected {expected}; reception aborted after {received} of {len} bytes")]
     WrongSn {
         expected: u8,

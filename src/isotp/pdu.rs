@@ -42,6 +42,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Pdu<'_>, PduError> {
                 return Ok(Pdu::Single { data });
             }
             // SF_DL 0: the CAN FD escape, the length is in the next byte.
+            // Only frames longer than 8 bytes may use it: on classic CAN a
+            // frame starting 0x00 is no ISO-TP frame (periodic broadcasts on
+            // diagnostic-looking ids often start so).
+            if bytes.len() <= 8 {
+                return Err(PduError::Malformed(
+                    "single frame with SF_DL 0 in a frame of 8 bytes or less",
+                ));
+            }
             let len = usize::from(*bytes.get(1).ok_or(PduError::Malformed(
                 "single frame with SF_DL 0 and no length byte",
             ))?);
@@ -98,6 +106,49 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Pdu<'_>, PduError> {
             })
         }
         _ => Err(PduError::Unknown),
+    }
+}
+
+/// What one frame's bytes (after any address byte) are, strictly, for
+/// telling ISO-TP traffic from anything else in a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape<'a> {
+    /// A single frame, or a first frame: the start of a message of `len`
+    /// bytes, whose first bytes are `head`.
+    Start {
+        len: u32,
+        head: &'a [u8],
+    },
+    Consecutive,
+    FlowControl,
+    /// Not a frame ISO 15765-2 allows: a reserved PCI, a declared length
+    /// the frame cannot hold, a first frame a single frame could have
+    /// carried or that does not fill its frame, a reserved flow status.
+    NotIsoTp,
+}
+
+/// Reads `bytes` as [`decode`] does, and rejects what a receiver could let
+/// through but a sender never makes (see [`Shape::NotIsoTp`]).
+pub fn shape(bytes: &[u8]) -> Shape<'_> {
+    match decode(bytes) {
+        Ok(Pdu::Single { data }) => Shape::Start {
+            len: data.len() as u32,
+            head: data,
+        },
+        Ok(Pdu::First { len, data }) => {
+            // A first frame fills its frame (8 bytes on classic CAN) and
+            // announces more than that frame could carry as a single frame.
+            let n = bytes.len();
+            let sf_max = if n > 8 { n - 2 } else { n.saturating_sub(1) };
+            if n >= 7 && len as usize > sf_max {
+                Shape::Start { len, head: data }
+            } else {
+                Shape::NotIsoTp
+            }
+        }
+        Ok(Pdu::Consecutive { data, .. }) if !data.is_empty() => Shape::Consecutive,
+        Ok(Pdu::FlowControl { fs, .. }) if fs <= 2 => Shape::FlowControl,
+        _ => Shape::NotIsoTp,
     }
 }
 
@@ -255,6 +306,34 @@ mod tests {
     }
 
     #[test]
+    fn shapes_are_strict() {
+        assert_eq!(
+            shape(&[0x02, 0x10, 0x03, 0, 0, 0, 0, 0]),
+            Shape::Start {
+                len: 2,
+                head: &[0x10, 0x03]
+            }
+        );
+        assert!(matches!(
+            shape(&[0x10, 0x17, 0x59, 0x02, 0x09, 0x96, 0x03, 0x00]),
+            Shape::Start { len: 23, .. }
+        ));
+        assert_eq!(shape(&[0x21, 1, 2, 3]), Shape::Consecutive);
+        assert_eq!(shape(&[0x30, 0, 0, 0, 0, 0, 0, 0]), Shape::FlowControl);
+        for bad in [
+            // FF_DL 7 fits a single frame; an FF that does not fill its frame.
+            &[0x10, 0x07, 1, 2, 3, 4, 5, 6][..],
+            &[0x10, 0x20, 1, 2],
+            &[0x33, 0, 0],
+            &[0x20],
+            &[0x7F, 0x9A, 0xE0, 0x00, 0x70],
+            &[0x00, 0x00, 0x03],
+        ] {
+            assert_eq!(shape(bad), Shape::NotIsoTp, "{bad:02X?}");
+        }
+    }
+
+    #[test]
     fn decode_each_pci() {
         assert_eq!(
             decode(&[0x03, 1, 2, 3, 0xCC]),
@@ -298,6 +377,10 @@ mod tests {
             &[0x05, 1, 2],
             &[0x00],
             &[0x00, 0x00],
+            // The escape on classic frames: what a G35's 0x791 / 0x794 send.
+            &[0x00, 0x03, 1, 2, 3],
+            &[0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00],
+            &[0x00, 0x07, 1, 2, 3, 4, 5, 6],
             &[0x10],
             &[0x10, 0x00, 0x00],
             &[0x10, 0x00, 0x00, 0x00, 0x0F, 0xFF],
