@@ -924,3 +924,25 @@ fn decode_from_a_pipe_needs_pairs() {
         .count();
     assert_eq!(messages, 6, "{stdout}");
 }
+
+/// `trunkdiag capture cat … | head` is normal use: a reader that stops early
+/// ends the command quietly (exit 0), not with "error: Broken pipe".
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+        .args(["capture", "cat", "--to", "csv"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/nissan-lockout-many-presses.log"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe is closed here, with far more than a pipe buffer still to come.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+}

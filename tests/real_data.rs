@@ -294,11 +294,9 @@ fn trace_ms(line: &serde_json::Value, start_us: f64) -> f64 {
 const ACCESSORY_MS: f64 = 1338.9;
 const ON_MS: f64 = 1389.5;
 
-/// Through the L33 profile (nissan-altima-2013-2018), which reads ignition
-/// ON on 0x60D byte B bit 2: OFF, then ON at 1.390 s of the trace. The
-/// profile has no accessory bit (byte B bit 1), so the 1.339 s change is
-/// not among its signals; the test below reads it through a profile that
-/// has one.
+/// Through the L33 profile (nissan-altima-2013-2018), which reads accessory
+/// on 0x60D byte B bit 1 and ignition ON on bit 2: OFF, then accessory at
+/// 1.339 s and ON at 1.390 s of the trace.
 #[test]
 fn g35_ignition_through_the_l33_profile() {
     let Some(path) = common::shared_data(G35[0]) else {
@@ -341,9 +339,18 @@ fn g35_ignition_through_the_l33_profile() {
     // `t` counts from the capture's first frame (16.4 ms into the trace).
     let t = ignition[1]["t"].as_f64().unwrap();
     assert!((t - (ON_MS - 16.4) / 1e3).abs() < 5e-5, "{t}");
-    // Nothing else the profile reads changes in this trace.
-    let changes = lines.iter().filter(|l| !l["previous"].is_null()).count();
-    assert_eq!(changes, 1, "{stdout}");
+    // Accessory came first, at 1.339 s.
+    let accessory: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["name"] == "accessory ON" && !l["previous"].is_null())
+        .collect();
+    assert_eq!(accessory.len(), 1, "{stdout}");
+    assert_eq!(accessory[0]["value"].as_f64(), Some(1.0));
+    assert!(
+        (trace_ms(accessory[0], start) - ACCESSORY_MS).abs() < 0.05,
+        "{}",
+        accessory[0]
+    );
 
     let (_, text, _) = trunkdiag(&[
         "capture",
@@ -441,4 +448,38 @@ fn g35_key_position_off_accessory_on() {
         [("accessory", tenths(ACCESSORY_MS)), ("ON", tenths(ON_MS))]
     );
     assert!(lines.iter().all(|l| l["level"] == "this-model"));
+}
+
+/// The GT350's key-on log through the Fusion profile's HS-CAN items: 0x3B3
+/// Ignition_Status goes Off → Run, named as such, and the rules' ignition
+/// bit follows it.
+#[test]
+fn gt350_ignition_run_through_the_ford_profile() {
+    let Some(path) = common::shared_data("real/ford-gt350/keyon.log") else {
+        return;
+    };
+    let (code, stdout, stderr) = trunkdiag(&[
+        "capture",
+        "signals",
+        path.to_str().unwrap(),
+        "--profile",
+        "ford-fusion-2013-2020",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines = json_lines(&stdout);
+    let status: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["name"] == "Ignition_Status")
+        .filter_map(|l| l["value_name"].as_str())
+        .collect();
+    assert_eq!(status.first(), Some(&"Off"), "{stdout}");
+    assert_eq!(status.last(), Some(&"Run"), "{stdout}");
+    let run = lines
+        .iter()
+        .filter(|l| l["role"] == "ignition_on")
+        .last()
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(run["value"].as_f64(), Some(1.0), "{run}");
+    assert_eq!(run["id"], "3B3");
 }

@@ -244,6 +244,11 @@ impl CliError {
     }
 
     fn is_broken_pipe(&self) -> bool {
+        // `Io` is transparent: its source() is the io::Error's own source,
+        // so the chain below would never show the io::Error itself.
+        if let CliError::Io(e) = self {
+            return e.kind() == std::io::ErrorKind::BrokenPipe;
+        }
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(err) = cur {
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
