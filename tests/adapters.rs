@@ -17,7 +17,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,61 +33,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 mod common;
-use common::in_ci as ci;
-
-/// A missing peer: a failure under CI, else a printed skip (`None`).
-fn unavailable<T>(why: String) -> Option<T> {
-    assert!(!ci(), "CI=true and {why}");
-    eprintln!("skipped: {why}");
-    None
-}
-
-/// Kills and reaps a child when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Two linked ptys: trunkdiag opens `ours`, the peer `theirs`.
-struct PtyPair {
-    socat: Reaped,
-    ours: PathBuf,
-    theirs: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-fn pty_pair() -> Option<PtyPair> {
-    let dir = tempfile::tempdir().unwrap();
-    let ours = dir.path().join("trunkdiag");
-    let theirs = dir.path().join("peer");
-    let spawned = Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", ours.display()))
-        .arg(format!("pty,raw,echo=0,link={}", theirs.display()))
-        .stderr(Stdio::null())
-        .spawn();
-    let socat = match spawned {
-        Ok(c) => Reaped(c),
-        Err(e) => return unavailable(format!("socat is needed for pty pairs ({e})")),
-    };
-    let start = Instant::now();
-    while !(ours.exists() && theirs.exists()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "socat made no ptys"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(PtyPair {
-        socat,
-        ours,
-        theirs,
-        dir,
-    })
-}
+use common::pty::{pty_pair, read_command, unavailable, PtyPair, Reaped};
 
 fn trunkdiag(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
@@ -281,21 +227,6 @@ fn scripted_elm(path: &Path, script: Script) -> Heard {
         let _ = serve(port, &script, &log);
     });
     heard
-}
-
-/// The next CR-ended command from the tester; `None` when the pty closed.
-fn read_command(reader: &mut std::fs::File) -> std::io::Result<Option<String>> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        if reader.read(&mut byte)? == 0 {
-            return Ok(None);
-        }
-        if byte[0] == b'\r' {
-            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
-        }
-        line.push(byte[0]);
-    }
 }
 
 fn serve(mut port: std::fs::File, script: &Script, heard: &Heard) -> std::io::Result<()> {

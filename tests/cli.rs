@@ -933,7 +933,10 @@ fn a_reader_that_stops_early_is_not_an_error() {
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
         .args(["capture", "cat", "--to", "csv"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/nissan-lockout-many-presses.log"))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/diagnose/nissan-lockout-many-presses.log"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -20,6 +20,9 @@
 //! one allocation for a whole log.
 
 use std::io::{self, Write};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::frame::{
     is_valid_fd_len, CanFrame, CanId, Direction, FrameError, FrameKind, IfName, CANFD_MAX_DLEN,
@@ -744,6 +747,83 @@ impl<W: Write> CandumpWriter<W> {
 
     pub fn into_inner(self) -> W {
         self.out
+    }
+}
+
+/// The longest a frame handed to a [`LogThread`] waits before it is flushed
+/// to the file while frames keep coming (on a quiet bus it is flushed at once).
+pub const FLUSH_WITHIN: Duration = Duration::from_millis(100);
+/// Frames a [`LogThread`] holds before `frame` waits for the file.
+const LOG_QUEUE: usize = 16 * 1024;
+
+/// A candump log written on its own thread, for a live run: `frame` only
+/// hands the frame over, so the thread reading the bus never waits for the
+/// disk. The writer thread writes whole lines, and flushes whenever it has
+/// caught up with the frames handed to it, or after [`FLUSH_WITHIN`] while
+/// they keep coming: the file lags the bus by at most that, a process
+/// killed outright leaves only whole lines, and a saturated bus costs one
+/// write per buffer of lines, not one per frame. Dropping it writes what is
+/// left and waits for the thread.
+pub struct LogThread {
+    tx: Option<mpsc::SyncSender<CanFrame>>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl LogThread {
+    pub fn spawn<W: Write + Send + 'static>(mut log: CandumpWriter<W>) -> LogThread {
+        let (tx, rx) = mpsc::sync_channel::<CanFrame>(LOG_QUEUE);
+        let thread = std::thread::spawn(move || {
+            while let Ok(f) = rx.recv() {
+                log.frame(&f)?;
+                let since = Instant::now();
+                // What else is already queued, up to the flush bound.
+                while since.elapsed() < FLUSH_WITHIN {
+                    match rx.try_recv() {
+                        Ok(f) => log.frame(&f)?,
+                        Err(_) => break,
+                    }
+                }
+                log.flush()?;
+            }
+            log.flush()
+        });
+        LogThread {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a frame; an error once the writer thread has stopped (a write
+    /// failed: [`finish`](Self::finish) says why).
+    pub fn frame(&self, f: &CanFrame) -> io::Result<()> {
+        match &self.tx {
+            Some(tx) => tx
+                .send(*f)
+                .map_err(|_| io::Error::other("the recording's writer stopped")),
+            None => Err(io::Error::other("the recording is closed")),
+        }
+    }
+
+    /// Writes every frame queued, flushes, and returns the first write error.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.close()
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.tx = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("the recording's writer panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LogThread {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!("the recording could not be completed: {e}");
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 //! This module owns format detection (from content, never from the file
 //! name), decompression, buffering, and turning file positions into error
 //! messages (`file:line: ...`, `file: packet N: ...`). It reads in large
-//! chunks with constant memory whatever the file size: a candump log is cut
-//! into lines in place inside one 1 MiB buffer, with no allocation per line.
+//! chunks with constant memory whatever the file size: a text log is cut
+//! into lines in place inside one buffer (as large as a small input, grown on
+//! demand up to 1 MiB), with no allocation per line.
 //!
 //! It does not know what the frames mean (ISO-TP, UDS) nor how they are
 //! printed for a user (that is `cli`).
@@ -144,8 +145,13 @@ pub enum CaptureError {
 
 /// Bytes inspected to detect the format.
 const PEEK: usize = 64 * 1024;
-/// The candump read buffer; also the longest line accepted.
+/// The largest text read buffer; also the longest line accepted.
 const CHUNK: usize = 1024 * 1024;
+/// The smallest text read buffer (it grows by doubling up to [`CHUNK`]).
+const MIN_BUF: usize = 256;
+/// The text read buffer of an input longer than the format peek: large
+/// reads, a size that stays in cache.
+const BIG_INPUT_BUF: usize = 2 * PEEK;
 
 type Source = Box<dyn Read + Send>;
 type Peeked = Chain<Cursor<Vec<u8>>, Source>;
@@ -640,10 +646,21 @@ struct LineBuf {
 }
 
 impl LineBuf {
+    /// A buffer sized to the input: an input that fit in the format peek
+    /// (all of it is in `src`'s head) gets a buffer just larger than itself,
+    /// a longer one [`BIG_INPUT_BUF`]; a line that does not fit doubles it,
+    /// up to [`CHUNK`]. A small capture (a fuzzer's input, a test's) then
+    /// costs no megabyte per reader.
     fn new(src: Peeked) -> LineBuf {
+        let head = src.get_ref().0.get_ref().len();
+        let size = if head < PEEK {
+            (head + 1).max(MIN_BUF)
+        } else {
+            BIG_INPUT_BUF
+        };
         LineBuf {
             src,
-            buf: vec![0; CHUNK],
+            buf: vec![0; size],
             start: 0,
             end: 0,
             eof: false,
@@ -707,11 +724,16 @@ impl LineBuf {
                 }
                 None => {
                     if self.start == 0 && self.end == self.buf.len() {
-                        return Err(CaptureError::LineTooLong {
-                            file: name.to_string(),
-                            line: self.line + 1,
-                            max: CHUNK,
-                        });
+                        // A line longer than the buffer: grow it, up to the
+                        // longest line accepted.
+                        if self.buf.len() >= CHUNK {
+                            return Err(CaptureError::LineTooLong {
+                                file: name.to_string(),
+                                line: self.line + 1,
+                                max: CHUNK,
+                            });
+                        }
+                        self.buf.resize((self.buf.len() * 2).min(CHUNK), 0);
                     }
                     self.refill(name, compressed)?;
                     continue;
@@ -1147,7 +1169,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_longer_than_the_buffer_are_an_error_not_a_growing_buffer() {
+    fn lines_longer_than_the_largest_buffer_are_an_error() {
         let mut log = b"(1.0) can0 123#\n# ".to_vec();
         log.resize(CHUNK + 100, b'x');
         let err = all(log, ReadOptions::default()).unwrap_err().to_string();
@@ -1155,6 +1177,32 @@ mod tests {
             err.starts_with("mem.log:2: expected a line of at most"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_first_buffer_grows_it() {
+        // A comment line of 300 KiB in a log larger than the format peek:
+        // longer than the buffer a large input starts with.
+        let mut log = b"(1.0) can0 123#\n# ".to_vec();
+        log.resize(300 * 1024, b'x');
+        log.extend_from_slice(b"\n(2.0) can0 456#11\n");
+        let frames = all(log, ReadOptions::default()).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames.get(1).map(|f| f.id), Some(CanId::Standard(0x456)));
+    }
+
+    #[test]
+    fn a_small_input_gets_a_buffer_of_its_size() {
+        for log in [&b""[..], LOG, &LOG.repeat(200)] {
+            let src: Peeked = Cursor::new(log.to_vec()).chain(Box::new(io::empty()) as Source);
+            let lines = LineBuf::new(src);
+            assert_eq!(lines.buf.len(), (log.len() + 1).max(MIN_BUF));
+        }
+        // A log that fills its buffer exactly, without a last newline,
+        // still reads whole (the spare byte sees the end of the input).
+        let long = LOG.repeat(200);
+        let cut = long.strip_suffix(b"\n").unwrap_or(&long).to_vec();
+        assert_eq!(all(cut, ReadOptions::default()).unwrap().len(), 400);
     }
 
     #[test]

@@ -14,12 +14,12 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
 use super::{exit, CliError, CliResult};
-use crate::capture::candump::CandumpWriter;
+use crate::capture::candump::{CandumpWriter, FLUSH_WITHIN};
 use crate::transport::{BusError, CanBus, IfaceSpec};
 
 /// Where the frames of a recording travelled.
@@ -235,14 +235,24 @@ pub fn run(args: RecordArgs) -> CliResult<u8> {
 
 /// Writes every frame received on `bus` to `log` until `stop` completes;
 /// returns how many. Frames are written without a direction flag (like
-/// `candump -l`) and flushed one by one.
+/// `candump -l`), whole lines only, and flushed whenever the bus has nothing
+/// more for the moment, or after [`FLUSH_WITHIN`] while frames keep coming:
+/// a quiet bus is on disk frame by frame, a saturated one costs a write per
+/// buffer of lines instead of one per frame, and a process killed outright
+/// leaves only whole lines.
 pub async fn record<B: CanBus, W: Write>(
     bus: &mut B,
     log: &mut CandumpWriter<W>,
     stop: impl Future<Output = ()>,
 ) -> Result<u64, BusError> {
     let mut n = 0u64;
+    // When the oldest frame not flushed yet was written.
+    let mut unflushed: Option<Instant> = None;
     let mut stop = std::pin::pin!(stop);
+    let failed = |source| BusError::Io {
+        context: "writing the recording".to_owned(),
+        source,
+    };
     loop {
         tokio::select! {
             biased;
@@ -251,15 +261,26 @@ pub async fn record<B: CanBus, W: Write>(
                 Ok(frame) => {
                     let mut f = frame;
                     f.direction = None;
-                    log.frame(&f).and_then(|()| log.flush()).map_err(|source| BusError::Io {
-                        context: "writing the recording".to_owned(),
-                        source,
-                    })?;
+                    log.frame(&f).map_err(failed)?;
                     n += 1;
+                    match unflushed {
+                        None => unflushed = Some(Instant::now()),
+                        Some(t) if t.elapsed() >= FLUSH_WITHIN => {
+                            log.flush().map_err(failed)?;
+                            unflushed = None;
+                        }
+                        Some(_) => {}
+                    }
                 }
                 Err(BusError::Closed(_)) => return Ok(n),
                 Err(e) => return Err(e),
             },
+            // Polled only when neither of the above is ready: the bus has
+            // nothing more right now.
+            () = std::future::ready(()), if unflushed.is_some() => {
+                log.flush().map_err(failed)?;
+                unflushed = None;
+            }
         }
     }
 }

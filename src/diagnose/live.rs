@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::{choose_profile, DiagnoseError, ProfileChoice, Report, SourceInfo};
 use crate::analyzer::{vin_in_reply, Analyzer};
-use crate::capture::candump::CandumpWriter;
+use crate::capture::candump::{CandumpWriter, LogThread};
 use crate::diag::{ClientConfig, ClientError};
 use crate::evidence::Observations;
 use crate::frame::{CanFrame, CanId, Direction, IfName};
@@ -121,14 +121,14 @@ fn note_heard(heard: &AtomicBool, frame: &CanFrame, dir: Direction) {
 /// frames with the bus clock) and notes whether anything answered.
 fn tap(
     tx: mpsc::Sender<CanFrame>,
-    mut record: Option<Recorder>,
+    mut record: Option<Arc<LogThread>>,
     heard: Arc<AtomicBool>,
 ) -> crate::tester::Tap {
     Box::new(move |frame, dir| {
         note_heard(&heard, frame, dir);
         let f = *frame;
-        if let Some(w) = record.as_mut() {
-            if let Err(e) = w.frame(&f).and_then(|()| w.flush()) {
+        if let Some(w) = &record {
+            if let Err(e) = w.frame(&f) {
                 tracing::error!("recording stopped: {e}");
                 record = None;
             }
@@ -198,13 +198,14 @@ async fn diagnose<B: CanBus>(
     heard: Arc<AtomicBool>,
 ) -> Result<(Profile, Report), DiagnoseError> {
     let (tx, frames) = mpsc::channel();
-    let mut record = record;
+    // Written on its own thread (every frame of a busy bus, never a wait for
+    // the disk on the thread that reads it); shared by the VIN read's
+    // testers and the session's.
+    let record = record.map(|w| Arc::new(LogThread::spawn(w)));
     let mut vin = None;
     if profile_spec == "auto" {
         operator.say("reading the VIN to pick the vehicle profile");
-        let (found, rec) = read_vin(&mut open, iface, &tx, record, &shutdown, &heard).await?;
-        vin = found;
-        record = rec;
+        vin = read_vin(&mut open, iface, &tx, record.as_ref(), &shutdown, &heard).await?;
     }
     let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
@@ -291,10 +292,10 @@ async fn read_vin<B: CanBus>(
     open: &mut impl FnMut() -> Result<B, BusError>,
     iface: IfName,
     tx: &mpsc::Sender<CanFrame>,
-    record: Option<Recorder>,
+    record: Option<&Arc<LogThread>>,
     shutdown: &Shutdown,
     heard: &Arc<AtomicBool>,
-) -> Result<(Option<String>, Option<Recorder>), DiagnoseError> {
+) -> Result<Option<String>, DiagnoseError> {
     let mut tries: Vec<(CanId, CanId, ClientConfig, Vec<u8>)> = vec![
         (
             CanId::Standard(0x7E0),
@@ -326,32 +327,18 @@ async fn read_vin<B: CanBus>(
             }
         }
     }
-    // The recorder moves into each short-lived tester's tap and is not
-    // recovered (a tap is a closure): record through a shared writer.
-    let shared = record.map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)));
     for (req_id, resp_id, mut cfg, req) in tries {
         cfg.p2_star_us = 1_000_000;
         let bus = open()?;
         let mut isotp = IsoTpConfig::new(req_id, resp_id);
         isotp.iface = iface;
         let mut t = Tester::new(bus, isotp, cfg, shutdown.clone());
-        let txc = tx.clone();
-        let shared_w = shared.clone();
-        let heard = Arc::clone(heard);
-        t.set_tap(Box::new(move |frame, dir| {
-            note_heard(&heard, frame, dir);
-            if let Some(w) = &shared_w {
-                let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = w.frame(frame).and_then(|()| w.flush());
-            }
-            let _ = txc.send(*frame);
-        }));
+        t.set_tap(tap(tx.clone(), record.cloned(), Arc::clone(heard)));
         let r = tokio::time::timeout(VIN_TIMEOUT, t.request(&req)).await;
         match r {
             Ok(Ok(Response::Positive { payload })) => {
                 if let Some(vin) = vin_in_reply(&payload) {
-                    drop(t);
-                    return Ok((Some(vin), unshare(shared)));
+                    return Ok(Some(vin));
                 }
             }
             Ok(Err(TesterError::Bus(e))) => return Err(DiagnoseError::Bus(e)),
@@ -359,13 +346,7 @@ async fn read_vin<B: CanBus>(
             _ => {}
         }
     }
-    Ok((None, unshare(shared)))
-}
-
-fn unshare(shared: Option<std::sync::Arc<std::sync::Mutex<Recorder>>>) -> Option<Recorder> {
-    shared
-        .and_then(|a| std::sync::Arc::try_unwrap(a).ok())
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok(None)
 }
 
 /// The work inside the safe session: everything that talks to the BCM.
@@ -416,9 +397,27 @@ async fn session_work<B: CanBus>(
         match operator.ask_press(text) {
             Some(mut done) => {
                 prompted = true;
-                watch(t, plan, &mut reads, notes, plan.listen, Some(&mut done)).await?;
+                watch(
+                    t,
+                    plan,
+                    &mut reads,
+                    notes,
+                    feed,
+                    plan.listen,
+                    Some(&mut done),
+                )
+                .await?;
                 // Let the output and the lid show after the confirmation.
-                watch(t, plan, &mut reads, notes, Duration::from_secs(2), None).await?;
+                watch(
+                    t,
+                    plan,
+                    &mut reads,
+                    notes,
+                    feed,
+                    Duration::from_secs(2),
+                    None,
+                )
+                .await?;
             }
             None => break,
         }
@@ -428,7 +427,7 @@ async fn session_work<B: CanBus>(
             "listening {:.0} s for trunk presses",
             plan.listen.as_secs_f64()
         ));
-        watch(t, plan, &mut reads, notes, plan.listen, None).await?;
+        watch(t, plan, &mut reads, notes, feed, plan.listen, None).await?;
     }
     if plan.actuate {
         active_test(t, profile, plan, operator, notes, feed, &mut reads).await?;
@@ -564,12 +563,14 @@ impl Reads {
 }
 
 /// Polls the data items every [`POLL_PERIOD`] for `duration`, or until the
-/// person confirms.
+/// person confirms. The tap's frames go to the analyzer at each poll: a
+/// long listen on a busy bus must not queue every frame until the end.
 async fn watch<B: CanBus>(
     t: &mut Tester<B>,
     plan: &LivePlan,
     reads: &mut Reads,
     notes: &mut Vec<String>,
+    feed: &mut Feed<'_>,
     duration: Duration,
     mut done: Option<&mut oneshot::Receiver<()>>,
 ) -> Result<(), TesterError> {
@@ -577,6 +578,7 @@ async fn watch<B: CanBus>(
     loop {
         let tick = tokio::time::Instant::now() + POLL_PERIOD;
         poll(t, plan, reads, notes).await?;
+        feed.drain();
         if let Some(d) = done.as_mut() {
             if !matches!(d.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
                 return Ok(());
@@ -650,7 +652,7 @@ async fn active_test<B: CanBus>(
     };
     if let Some(h) = handle {
         let hold = Duration::from_millis(u64::from(at.max_duration_ms).min(5000));
-        let r = watch(t, plan, reads, notes, hold, None).await;
+        let r = watch(t, plan, reads, notes, feed, hold, None).await;
         // Hand the output back even if watching failed; the tester's close
         // would too, this just does it at once.
         let released = h.release(t).await;

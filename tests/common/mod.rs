@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod pty;
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
