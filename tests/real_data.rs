@@ -477,8 +477,8 @@ fn gt350_ignition_run_through_the_ford_profile() {
     assert_eq!(status.last(), Some(&"Run"), "{stdout}");
     let run = lines
         .iter()
-        .filter(|l| l["role"] == "ignition_on")
-        .last()
+        .rev()
+        .find(|l| l["role"] == "ignition_on")
         .unwrap_or_else(|| panic!("{stdout}"));
     assert_eq!(run["value"].as_f64(), Some(1.0), "{run}");
     assert_eq!(run["id"], "3B3");
