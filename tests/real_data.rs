@@ -342,7 +342,7 @@ fn g35_ignition_through_the_l33_profile() {
     // Accessory came first, at 1.339 s.
     let accessory: Vec<&serde_json::Value> = lines
         .iter()
-        .filter(|l| l["name"] == "accessory ON" && !l["previous"].is_null())
+        .filter(|l| l["signal"] == "accessory ON" && !l["previous"].is_null())
         .collect();
     assert_eq!(accessory.len(), 1, "{stdout}");
     assert_eq!(accessory[0]["value"].as_f64(), Some(1.0));
@@ -470,7 +470,7 @@ fn gt350_ignition_run_through_the_ford_profile() {
     let lines = json_lines(&stdout);
     let status: Vec<&str> = lines
         .iter()
-        .filter(|l| l["name"] == "Ignition_Status")
+        .filter(|l| l["signal"] == "Ignition_Status")
         .filter_map(|l| l["value_name"].as_str())
         .collect();
     assert_eq!(status.first(), Some(&"Off"), "{stdout}");
