@@ -121,7 +121,13 @@ const HEADER: &str = "VERSION \"\"\n\nNS_ :\n\nBS_:\n\nBU_: XXX\n\n";
 
 impl DbcFile {
     pub fn read(path: &Path) -> Result<DbcFile, DbcError> {
-        let mut text = text_with_imports(path, 0)?;
+        let text = text_with_imports(path, 0)?;
+        DbcFile::parse(path, text)
+    }
+
+    /// A DBC from its text (imports already resolved); `path` names it in
+    /// errors. opendbc's header-less fragments get a header first.
+    pub fn parse(path: &Path, mut text: String) -> Result<DbcFile, DbcError> {
         if !text.trim_start().starts_with("VERSION") {
             text.insert_str(0, HEADER);
         }
@@ -150,6 +156,15 @@ impl DbcFile {
                     can_dbc::MessageId::Extended(e) => e == id,
                 })
         })
+    }
+
+    /// Every (message, signal) name pair in the file, in file order.
+    pub fn signal_names(&self) -> Vec<(String, String)> {
+        self.dbc
+            .messages
+            .iter()
+            .flat_map(|m| m.signals.iter().map(|s| (m.name.clone(), s.name.clone())))
+            .collect()
     }
 
     /// One signal of one message.
