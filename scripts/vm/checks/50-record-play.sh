@@ -49,7 +49,12 @@ play_one() {
     args=$(capture_args "$f")
     fresh_vcan "$iface" || return 1
     # shellcheck disable=SC2086
-    timeout 40 trunkdiag diagnose --iface "$iface" --no-prompt --json --listen 11 $args \
+    # The captures are 10 s long. The run must end before the recording does:
+    # once its session is open (a played answer can open it), its own reads
+    # after the last played frame go unanswered, which is a BCM falling
+    # silent, not the capture's verdict. Setup (session, trouble codes, their
+    # retries) takes under 1 s, so 8 s of listening ends by about 9 s.
+    timeout 40 trunkdiag diagnose --iface "$iface" --no-prompt --json --listen 8 $args \
         > "$out.json" 2> "$out.err" &
     local diag=$!
     wait_listeners "$iface" 1 || return 1
@@ -96,6 +101,8 @@ for f in $plays; do
     if [ -n "$offline" ] && [ "${got%% *}" = "${offline%% *}" ]; then
         pass "canplayer/$name"
     else
-        fail "canplayer/$name" "live while canplayer played: '$got' (exit $(cat "/tmp/play-$name.rc" 2>/dev/null)), offline replay: '$offline'; $(tail -n 1 "/tmp/play-$name.err") $(cat "/tmp/play-$name.out")"
+        fail "canplayer/$name" "live while canplayer played: '$got' (exit $(cat "/tmp/play-$name.rc" 2>/dev/null)), offline replay: '$offline'; $(tail -n 1 "/tmp/play-$name.err") $(cat "/tmp/play-$name.out")" \
+            "live evidence: $(grep -A 4 '"evidence"' "/tmp/play-$name.json" | tr -s ' \n' ' ' | head -c 1500)" \
+            "notes: $(sed -n '/"notes"/,/]/p' "/tmp/play-$name.json" | tr -s ' \n' ' ' | head -c 800)"
     fi
 done
