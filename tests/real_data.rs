@@ -34,6 +34,21 @@ fn trunkdiag(args: &[&str]) -> (u8, String, String) {
     )
 }
 
+/// `capture signals FILE --profile P --json`: its lines, and its output for
+/// assertion messages.
+fn signals_json(path: &std::path::Path, profile: &str) -> (Vec<serde_json::Value>, String) {
+    let (code, stdout, stderr) = trunkdiag(&[
+        "capture",
+        "signals",
+        path.to_str().unwrap(),
+        "--profile",
+        profile,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    (json_lines(&stdout), stdout)
+}
+
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
@@ -302,16 +317,7 @@ fn g35_ignition_through_the_l33_profile() {
     let Some(path) = common::shared_data(G35[0]) else {
         return;
     };
-    let (code, stdout, stderr) = trunkdiag(&[
-        "capture",
-        "signals",
-        path.to_str().unwrap(),
-        "--profile",
-        "nissan-altima-2013-2018",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let lines = json_lines(&stdout);
+    let (lines, stdout) = signals_json(&path, "nissan-altima-2013-2018");
     let start = trc_start_us(&path);
     let ignition: Vec<&serde_json::Value> = lines
         .iter()
@@ -419,16 +425,7 @@ fn g35_key_position_off_accessory_on() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("g35-key-position.toml");
     std::fs::write(&profile, KEY_POSITION_PROFILE).unwrap();
-    let (code, stdout, stderr) = trunkdiag(&[
-        "capture",
-        "signals",
-        path.to_str().unwrap(),
-        "--profile",
-        profile.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let lines = json_lines(&stdout);
+    let (lines, _) = signals_json(&path, profile.to_str().unwrap());
     let start = trc_start_us(&path);
     let seen: Vec<(&str, i64)> = lines
         .iter()
@@ -458,16 +455,7 @@ fn gt350_ignition_run_through_the_ford_profile() {
     let Some(path) = common::shared_data("real/ford-gt350/keyon.log") else {
         return;
     };
-    let (code, stdout, stderr) = trunkdiag(&[
-        "capture",
-        "signals",
-        path.to_str().unwrap(),
-        "--profile",
-        "ford-fusion-2013-2020",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let lines = json_lines(&stdout);
+    let (lines, stdout) = signals_json(&path, "ford-fusion-2013-2020");
     let status: Vec<&str> = lines
         .iter()
         .filter(|l| l["signal"] == "Ignition_Status")

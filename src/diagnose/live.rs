@@ -896,6 +896,16 @@ mod tests {
         assert!(r.source.notes.iter().any(|n| n.contains("session")));
     }
 
+    /// How many times the run read the lockout flag.
+    fn lockout_polls(r: &Report) -> u64 {
+        r.evidence
+            .series
+            .iter()
+            .find(|s| s.role == Role::Lockout)
+            .map(|s| s.samples)
+            .unwrap_or(0)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn answering_bcm_is_read_and_polled() {
         let bus = VirtualBus::new(1_000_000);
@@ -907,13 +917,7 @@ mod tests {
             crate::evidence::SessionStart::Answered
         );
         assert!(r.evidence.dtc_read.answered);
-        let polls = r
-            .evidence
-            .series
-            .iter()
-            .find(|s| s.role == Role::Lockout)
-            .map(|s| s.samples)
-            .unwrap_or(0);
+        let polls = lockout_polls(&r);
         // 3 s of listening at 200 ms, plus the first read.
         assert!(polls >= 10, "{polls} polls");
         assert!(!r.source.notes.iter().any(|n| n.contains("retry")));
@@ -930,13 +934,7 @@ mod tests {
             broadcaster(&bus, 124);
             nissan_bcm_missing_sessions(&bus, true, missed);
             let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
-            let polls = r
-                .evidence
-                .series
-                .iter()
-                .find(|s| s.role == Role::Lockout)
-                .map(|s| s.samples)
-                .unwrap_or(0);
+            let polls = lockout_polls(&r);
             assert!(polls >= 8, "{missed} missed: {polls} polls");
             assert!(
                 r.source.notes.iter().any(|n| n.contains("on a retry")),
