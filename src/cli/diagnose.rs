@@ -596,8 +596,9 @@ fn live_sim(
         // in turn, and a fresh bus for each would restart the bus clock
         // (the recording's timestamps would go back) and the car.
         let bus = crate::transport::VirtualBus::new(crate::sim::DEFAULT_EPOCH_US);
-        // Keeps the car's bus open between the tester's endpoints.
-        let _ignition_on = bus.endpoint(name);
+        // Keeps the car's bus open between the tester's endpoints; it reads
+        // nothing, so nothing piles up for it however long the run.
+        let _ignition_on = bus.hold();
         drop(crate::sim::spawn_on(&bus, &sim_profile, scenario, cfg));
         live::run(
             || Ok(bus.endpoint(name)),

@@ -214,8 +214,9 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
                 let bus = VirtualBus::new(DEFAULT_EPOCH_US);
                 let mut tap = bus.tap();
                 let mut endpoint = bus.endpoint(iface);
-                // A silent second member keeps the bus open, as a listener would.
-                let _listener = bus.endpoint(iface);
+                // A silent second member keeps the bus open, as a listener
+                // would (the tap has every frame; the hold keeps none).
+                let _listener = bus.hold();
                 let until = bus.now_us() + until_rel;
                 node.run(&mut endpoint, Some(until)).await?;
                 let mut frames = Vec::new();

@@ -177,4 +177,4 @@ pub mod virtual_bus;
 pub use self::socketcan::SocketCanBus;
 pub use iface::{AnyBus, IfaceError, IfaceSpec};
 pub use replay::{Pace, ReplayBus};
-pub use virtual_bus::{VirtualBus, VirtualEndpoint};
+pub use virtual_bus::{BusHold, VirtualBus, VirtualEndpoint};

@@ -43,8 +43,10 @@ struct State {
 
 struct Member {
     id: u64,
-    iface: IfName,
-    queue: mpsc::UnboundedSender<CanFrame>,
+    /// The interface name its frames carry and its queue; None for a
+    /// [`BusHold`], a member that keeps the bus open but never reads, so
+    /// nothing is queued for it.
+    queue: Option<(IfName, mpsc::UnboundedSender<CanFrame>)>,
 }
 
 impl Shared {
@@ -53,6 +55,13 @@ impl Shared {
         // in a way that matters (pushes and removals are single steps), so a
         // poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes a member (an endpoint or a hold) and says how many are left.
+    fn leave(&self, id: u64) {
+        let mut state = self.lock();
+        state.endpoints.retain(|m| m.id != id);
+        self.endpoints_alive.send_replace(state.endpoints.len());
     }
 
     fn now_us(&self) -> u64 {
@@ -88,7 +97,10 @@ impl VirtualBus {
         let mut state = self.shared.lock();
         let id = state.next_id;
         state.next_id += 1;
-        state.endpoints.push(Member { id, iface, queue });
+        state.endpoints.push(Member {
+            id,
+            queue: Some((iface, queue)),
+        });
         self.shared
             .endpoints_alive
             .send_replace(state.endpoints.len());
@@ -98,6 +110,25 @@ impl VirtualBus {
             iface,
             rx,
             alive: self.shared.endpoints_alive.subscribe(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A member that keeps the bus open (another endpoint's `recv` does not
+    /// report the bus closed while it exists) but never reads: nothing is
+    /// queued for it, however long it lives. For what stands in for a car
+    /// that is switched on between the tester's endpoints; an endpoint that
+    /// is never read would keep every frame sent on the bus.
+    pub fn hold(&self) -> BusHold {
+        let mut state = self.shared.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.endpoints.push(Member { id, queue: None });
+        self.shared
+            .endpoints_alive
+            .send_replace(state.endpoints.len());
+        BusHold {
+            id,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -145,7 +176,9 @@ impl CanBus for VirtualEndpoint {
         for member in state.endpoints.iter().filter(|m| m.id != self.id) {
             // A receiver only goes away with its endpoint, whose Drop removes
             // it from this list under the same lock: the send cannot fail.
-            let _ = member.queue.send(stamped.on(member.iface));
+            if let Some((iface, queue)) = &member.queue {
+                let _ = queue.send(stamped.on(*iface));
+            }
         }
         let sent = stamped.on(self.iface);
         state.taps.retain(|tap| tap.send(sent).is_ok());
@@ -193,11 +226,19 @@ impl CanBus for VirtualEndpoint {
 
 impl Drop for VirtualEndpoint {
     fn drop(&mut self) {
-        let mut state = self.shared.lock();
-        state.endpoints.retain(|m| m.id != self.id);
-        self.shared
-            .endpoints_alive
-            .send_replace(state.endpoints.len());
+        self.shared.leave(self.id);
+    }
+}
+
+/// Keeps a [`VirtualBus`] open without reading it; see [`VirtualBus::hold`].
+pub struct BusHold {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl Drop for BusHold {
+    fn drop(&mut self) {
+        self.shared.leave(self.id);
     }
 }
 
@@ -232,6 +273,31 @@ mod tests {
         assert_eq!(got_b.id, CanId::Standard(0x7E0));
         // The sender does not hear itself: its queue stays empty.
         assert!(a.rx.try_recv().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_keeps_the_bus_open_and_queues_nothing() {
+        let bus = VirtualBus::new(0);
+        let mut a = bus.endpoint(name("a"));
+        let hold = bus.hold();
+        for i in 0..1000u16 {
+            a.send(&frame(0x100, &[(i & 0xFF) as u8])).await.unwrap();
+        }
+        // Nothing was kept for the hold: it is a member without a queue.
+        let (members, queues) = {
+            let state = bus.shared.lock();
+            let queues = state.endpoints.iter().filter(|m| m.queue.is_some()).count();
+            (state.endpoints.len(), queues)
+        };
+        assert_eq!((members, queues), (2, 1), "only the endpoint has a queue");
+        // While the hold lives, a lone endpoint waits rather than closes.
+        let waited = tokio::time::timeout(Duration::from_secs(5), a.recv()).await;
+        assert!(
+            waited.is_err(),
+            "recv returned {waited:?} with the hold alive"
+        );
+        drop(hold);
+        assert!(matches!(a.recv().await, Err(BusError::Closed(_))));
     }
 
     #[tokio::test(start_paused = true)]
