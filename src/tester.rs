@@ -627,9 +627,14 @@ impl<B: CanBus> Tester<B> {
                     // The adapter sent its own: ours never reaches the bus.
                     continue;
                 }
+                // Stamped when it is handed to the bus, not when the send
+                // returns: an answer can only come after the request began
+                // to go out, but a serial adapter's reader may stamp it
+                // before a busy host gets back here.
+                let handed_at = self.bus.now_us();
                 self.bus.send(&frame).await?;
                 if let Some(tap) = self.tap.as_mut() {
-                    tap(&as_on_the_bus(&frame, self.bus.now_us()), Direction::Tx);
+                    tap(&as_on_the_bus(&frame, handed_at), Direction::Tx);
                 }
             }
             while let Some(ev) = self.channel.poll_event() {
