@@ -16,31 +16,42 @@ struct Frame {
 }
 
 const PROFILES: [&str; 3] = ["nissan-altima-2013-2018", "ford-fusion-2013-2020", "generic-uds"];
-const IDS: [u16; 12] = [
-    0x745, 0x765, 0x726, 0x72E, 0x7DF, 0x7E8, 0x60D, 0x358, 0x6F6, 0x3B1, 0x110, 0x5FF,
-];
+/// Ids every profile gets besides its own: OBD-II functional and ECM
+/// answer, and two ids no profile knows (unknown-node evidence).
+const COMMON_IDS: [u16; 4] = [0x7DF, 0x7E8, 0x6F6, 0x5FF];
 
-/// Profiles are loaded once: loading one is not what this target fuzzes.
-fn profiles() -> &'static [trunkdiag::profile::Profile] {
-    static P: std::sync::OnceLock<Vec<trunkdiag::profile::Profile>> = std::sync::OnceLock::new();
+/// Profiles are loaded once, each with the ids it reads (its broadcast
+/// frames and its BCM's request and answer, taken from the profile so a
+/// profile change cannot leave this target feeding ids nobody reads):
+/// loading a profile is not what this target fuzzes.
+fn profiles() -> &'static [(trunkdiag::profile::Profile, Vec<CanId>)] {
+    type Loaded = Vec<(trunkdiag::profile::Profile, Vec<CanId>)>;
+    static P: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
     P.get_or_init(|| {
         PROFILES
             .iter()
-            .map(|n| trunkdiag::profile::load(n).expect("bundled profile"))
+            .map(|n| {
+                let p = trunkdiag::profile::load(n).expect("bundled profile");
+                let mut ids: Vec<CanId> = p.broadcast_ids().collect();
+                ids.push(p.bcm.request_id);
+                ids.push(p.bcm.response_id);
+                ids.extend(COMMON_IDS.iter().map(|&x| CanId::Standard(x)));
+                (p, ids)
+            })
             .collect()
     })
 }
 
 fuzz_target!(|inp: (u8, Vec<Frame>)| {
     let all = profiles();
-    let profile = &all[usize::from(inp.0) % all.len()];
+    let (profile, ids) = &all[usize::from(inp.0) % all.len()];
     let mut an = Analyzer::new(profile);
     let mut t = 1_700_000_000_000_000u64;
     for f in inp.1.into_iter().take(5_000) {
         t += u64::from(f.dt % 2_000_000);
-        let id = IDS[usize::from(f.which) % IDS.len()];
+        let id = ids[usize::from(f.which) % ids.len()];
         let len = usize::from(f.len % 9);
-        if let Ok(frame) = CanFrame::classic(CanId::Standard(id), &f.data[..len]) {
+        if let Ok(frame) = CanFrame::classic(id, &f.data[..len]) {
             an.feed(&frame.at(t));
         }
     }
