@@ -57,6 +57,17 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Adds a member (an endpoint with its queue, or a hold without) and
+    /// says how many there are; returns its id.
+    fn join(&self, queue: Option<(IfName, mpsc::UnboundedSender<CanFrame>)>) -> u64 {
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.endpoints.push(Member { id, queue });
+        self.endpoints_alive.send_replace(state.endpoints.len());
+        id
+    }
+
     /// Removes a member (an endpoint or a hold) and says how many are left.
     fn leave(&self, id: u64) {
         let mut state = self.lock();
@@ -94,17 +105,7 @@ impl VirtualBus {
     /// name, as a socket bound to that interface would see them.
     pub fn endpoint(&self, iface: IfName) -> VirtualEndpoint {
         let (queue, rx) = mpsc::unbounded_channel();
-        let mut state = self.shared.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.endpoints.push(Member {
-            id,
-            queue: Some((iface, queue)),
-        });
-        self.shared
-            .endpoints_alive
-            .send_replace(state.endpoints.len());
-        drop(state);
+        let id = self.shared.join(Some((iface, queue)));
         VirtualEndpoint {
             id,
             iface,
@@ -120,15 +121,8 @@ impl VirtualBus {
     /// that is switched on between the tester's endpoints; an endpoint that
     /// is never read would keep every frame sent on the bus.
     pub fn hold(&self) -> BusHold {
-        let mut state = self.shared.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.endpoints.push(Member { id, queue: None });
-        self.shared
-            .endpoints_alive
-            .send_replace(state.endpoints.len());
         BusHold {
-            id,
+            id: self.shared.join(None),
             shared: Arc::clone(&self.shared),
         }
     }
