@@ -11,12 +11,12 @@
 //!   the pty): a clone refusing a flow-control command, `BUFFER FULL` while
 //!   monitoring, and the adapter unplugged mid-session.
 //!
-//! socat and the emulator are skipped with a printed reason when missing,
-//! unless CI=true, where a missing peer fails the test (`.ci/run` installs
-//! them).
+//! Without socat or the emulator a test is a `common::skip`: a visible line
+//! and one at the end of `cargo test`, or a failure under CI=true (`.ci/run`
+//! installs them).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 mod common;
-use common::pty::{pty_pair, read_command, unavailable, PtyPair, Reaped};
+use common::pty::{pty_pair, read_command, PtyPair, Reaped};
 
 fn trunkdiag(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
@@ -49,16 +49,6 @@ fn text(b: &[u8]) -> String {
 // ---------------------------------------------------------------------
 // ELM327-emulator
 
-/// The venv's python with ELM327-emulator.
-fn peers_python() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/py-peers");
-    match Command::new(&script).stderr(Stdio::inherit()).output() {
-        Ok(o) if o.status.success() => Some(PathBuf::from(text(&o.stdout).trim())),
-        Ok(o) => unavailable(format!("scripts/py-peers failed: {}", o.status)),
-        Err(e) => unavailable(format!("cannot run scripts/py-peers: {e}")),
-    }
-}
-
 /// The emulated car behind an emulated adapter (`elm` or `slcan`).
 struct EmulatedCar {
     _emulator: Reaped,
@@ -66,7 +56,7 @@ struct EmulatedCar {
 }
 
 fn emulated_car(mode: &str, lockout: bool) -> Option<EmulatedCar> {
-    let python = peers_python()?;
+    let python = common::py_peers()?;
     let pty = pty_pair()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/emulated_car.py");
     let mut cmd = Command::new(python);

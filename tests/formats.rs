@@ -8,8 +8,9 @@
 //! `csv` module (python-can has no SavvyCAN reader) and the pcapng with the
 //! pcap-file crate and a SocketCAN header decoder written here.
 //!
-//! Under `CI=true` missing shared data or a failed Python setup fails the
-//! tests; otherwise they are skipped with a printed reason.
+//! The MIT and CC0 recordings are the repository's copies (`tests/data/real`);
+//! a missing GPL-3.0 one or a failed Python setup is a `common::skip` (a
+//! failure under `CI=true`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,14 +21,6 @@ use trunkdiag::capture::{CaptureReader, ReadOptions};
 use trunkdiag::frame::{CanFrame, CanId, Direction, FrameKind, IfName, CANFD_BRS, CANFD_ESI};
 
 mod common;
-use common::in_ci;
-
-/// Skips (returns `None`) with a printed reason, or fails under CI.
-fn unavailable<T>(why: String) -> Option<T> {
-    assert!(!in_ci(), "CI=true: {why}");
-    eprintln!("note: test skipped: {why}");
-    None
-}
 
 fn real(rel: &str) -> Option<PathBuf> {
     common::shared_data(&format!("real/{rel}"))
@@ -35,17 +28,7 @@ fn real(rel: &str) -> Option<PathBuf> {
 
 /// The venv's python with python-can, set up by `scripts/py-peers`.
 fn python() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/py-peers");
-    match Command::new(&script).output() {
-        Ok(out) if out.status.success() => Some(PathBuf::from(
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        )),
-        Ok(out) => unavailable(format!(
-            "scripts/py-peers failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Err(e) => unavailable(format!("cannot run scripts/py-peers: {e}")),
-    }
+    common::py_peers()
 }
 
 struct Run {
@@ -113,6 +96,7 @@ const REAL_FILES: &[&str] = &[
     "nissan-350z-g35/350z-aclog.log",
     "nissan-350z-g35/350z-turnonlog.log",
     "hyundai-kona/221210-1-2021-dcan-car-scanner-elm327.csv",
+    "hyundai-kona/221217-1-2021-pcan-bcan-no-key.csv",
     "hyundai-kona/bms_diagnostics_Main_Relay_____On.asc",
     "ford-fusion-2017/acc_on_going_at_50km_per_hour.candump",
     "ford-fusion-2017/lane_keep_assist_on_red_lines.candump",
@@ -123,7 +107,8 @@ const REAL_FILES: &[&str] = &[
 #[test]
 fn real_recordings_read_strictly_with_every_frame() {
     for rel in REAL_FILES {
-        let Some(path) = real(rel) else { return };
+        // A GPL-3.0 recording may be absent (a skip); the others are ours.
+        let Some(path) = real(rel) else { continue };
         let run = trunkdiag(&["capture", "stats", "--json", path.to_str().unwrap()]);
         assert_eq!(run.code, 0, "{rel}: {}", run.stderr);
         let stats: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
@@ -140,7 +125,8 @@ fn real_recordings_read_strictly_with_every_frame() {
 fn real_recordings_agree_with_python_can_counts() {
     let Some(py) = python() else { return };
     for rel in REAL_FILES {
-        let Some(path) = real(rel) else { return };
+        // A GPL-3.0 recording may be absent (a skip); the others are ours.
+        let Some(path) = real(rel) else { continue };
         // python-can has no SavvyCAN reader.
         if rel.ends_with(".csv") {
             continue;
@@ -172,9 +158,7 @@ fn real_recordings_agree_with_python_can_counts() {
 /// two interfaces in one file.
 #[test]
 fn fusion_candump_variants_keep_interfaces_and_times() {
-    let Some(path) = real("ford-fusion-2017/lkas-long.candump") else {
-        return;
-    };
+    let path = common::repo_data("real/ford-fusion-2017/lkas-long.candump");
     let frames = frames_of(&path);
     let first = frames[0];
     assert_eq!(first.timestamp_us, 1_484_869_955_910_000);

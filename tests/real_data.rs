@@ -1,6 +1,7 @@
 //! `capture decode` and `capture signals` on recordings made by other people
-//! on real cars (beside the repository, read in place through
-//! `common::shared_data`, never copied in):
+//! on real cars (the CC0 Kona scan is the repository's copy in
+//! `tests/data/real`; the GPL-3.0 G35 and GT350 logs are read beside the
+//! repository through `common::shared_data`, a skip when absent):
 //! a Hyundai Kona scanned by a phone app through an ELM327, and an Infiniti
 //! G35 body bus whose 0x791 / 0x792 / 0x794 carry periodic frames that are
 //! not ISO-TP. The expected numbers were counted independently of the
@@ -159,9 +160,7 @@ const KONA_ANSWERS: [(&str, usize); 21] = [
 
 #[test]
 fn kona_scan_decodes_every_request_and_answer_without_pairs() {
-    let Some(path) = common::shared_data(KONA) else {
-        return;
-    };
+    let path = common::repo_data(KONA);
     let (code, stdout, stderr) =
         trunkdiag(&["capture", "decode", path.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{stderr}");

@@ -1,7 +1,8 @@
-//! The bundled profiles against real recordings of real cars (read in place
-//! beside the repository through `tests/common`; skipped with a note when
-//! absent, failed under `CI=true`): each profile decodes what the car did
-//! as the vehicle data (vehicles/README.md) says, through the profile API.
+//! The bundled profiles against real recordings of real cars (the MIT
+//! Fusion logs from `tests/data/real`, the GPL-3.0 ones from beside the
+//! repository through `common::shared_data`, a skip when absent): each
+//! profile decodes what the car did as the vehicle data (vehicles/README.md)
+//! says, through the profile API.
 
 mod common;
 
@@ -144,9 +145,7 @@ fn ford_profile_reads_the_fusion_trunk_bit_clear_and_ignition_run() {
         "lane_keep_assist_on_red_lines.candump",
         "lkas-long.candump",
     ] {
-        let Some(path) = real(&format!("ford-fusion-2017/{name}")) else {
-            return;
-        };
+        let path = common::repo_data(&format!("real/ford-fusion-2017/{name}"));
         let p = profile::load("ford-fusion-2013-2020").unwrap();
         let got = changes(&p, &path, 0x3B3, &["DrStatTgate_B_Actl", "Ignition_Status"]);
         assert!(!got.is_empty(), "{name}: no 0x3B3");

@@ -1,18 +1,11 @@
 //! Serial peers on pty pairs made by socat (tests/adapters.rs,
-//! tests/interrupt.rs): socat is installed by `.ci/run`; a missing one fails
-//! the test under CI=true and skips it with a printed reason elsewhere.
+//! tests/interrupt.rs): socat is installed by `.ci/run`; a missing one is a
+//! [`super::skip`] (a failure under CI=true).
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A missing peer: a failure under CI, else a printed skip (`None`).
-pub fn unavailable<T>(why: String) -> Option<T> {
-    assert!(!super::in_ci(), "CI=true and {why}");
-    eprintln!("skipped: {why}");
-    None
-}
 
 /// Kills and reaps a child when dropped.
 pub struct Reaped(pub Child);
@@ -43,7 +36,13 @@ pub fn pty_pair() -> Option<PtyPair> {
         .spawn();
     let socat = match spawned {
         Ok(c) => Reaped(c),
-        Err(e) => return unavailable(format!("socat is needed for pty pairs ({e})")),
+        Err(e) => {
+            return super::skip(
+                "socat (pty pairs for the serial adapters)",
+                format!("cannot run socat: {e}"),
+                ".ci/run installs it with apt-get",
+            )
+        }
     };
     let start = Instant::now();
     while !(ours.exists() && theirs.exists()) {
