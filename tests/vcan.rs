@@ -1283,3 +1283,107 @@ fn recording_of_a_live_run_matches_candump() {
         }
     }
 }
+
+// ---------------------------------------------------------------------
+// The VM suite's reading of a test binary's output (scripts/vm/lib.sh),
+// tried here on the host: a run that ran nothing must not count as passed.
+
+/// `libtest_results GROUP` of lib.sh on `output`: the PASS / FAIL lines.
+fn vm_results(output: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("libtest.out");
+    std::fs::write(&out, output).unwrap();
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/vm/lib.sh");
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{lib}'; libtest_results g /tests/vcan 0 '{}'",
+            out.display()
+        ))
+        .env("VCAN_RESULTS", dir.path().join("results"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end().chars().take(60).collect())
+        .collect()
+}
+
+#[test]
+fn vm_suite_counts_a_filter_that_matched_nothing_as_failed() {
+    let got = vm_results(
+        "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 30 filtered out; finished in 0.00s\n\n",
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("FAIL g: no test ran in /tests/vcan"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn vm_suite_passes_each_test_that_ran_and_fails_an_ignored_one() {
+    let got = vm_results(
+        "\nrunning 3 tests\ntest a ... ok\ntest b ... ignored, needs SocketCAN\ntest c ... ok\n\n\
+         test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.10s\n\n",
+    );
+    assert_eq!(
+        got,
+        ["PASS g/a", "PASS g/c", "FAIL g/b: ignored: it ran nothing"]
+    );
+}
+
+#[test]
+fn vm_suite_fails_when_libtest_counts_more_than_the_lines_show() {
+    // A line broken by other output on the same stream.
+    let got = vm_results(
+        "\nrunning 2 tests\ntest a ... something else\nok\ntest b ... ok\n\n\
+         test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.10s\n\n",
+    );
+    assert_eq!(got[0], "PASS g/b");
+    assert!(
+        got[1].starts_with("FAIL g: libtest counted '2 0'"),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+}
+
+/// The real thing: this binary's live-run test without a live run, as
+/// `run_libtest` runs it in the VM (CI=true): it would skip, so it fails.
+#[test]
+fn vm_suite_fails_a_test_that_would_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/vm/lib.sh");
+    let me = std::env::current_exe().unwrap();
+    let group = format!("skip-{}", std::process::id());
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{lib}'; run_libtest {group} '{}' --exact recording_of_a_live_run_matches_candump",
+            me.display()
+        ))
+        .env("VCAN_RESULTS", dir.path().join("results"))
+        .env_remove("TRUNKDIAG_LIVE_RUN")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(format!("/tmp/libtest-{group}.out"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "FAIL {group}/recording_of_a_live_run_matches_candump:"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        lines[0].contains("cannot run: needs TRUNKDIAG_LIVE_RUN"),
+        "{stdout}"
+    );
+}

@@ -7,10 +7,12 @@
 #    verdict as the offline replay of that capture.
 . /vm/checks/live.inc
 
+runs=0
 for d in "$LIVE"/*/; do
     s=$(basename "$d")
     live=$(top_verdict "$d/diag.json")
     [ -n "$live" ] || continue   # group 1 reported that run already
+    runs=$((runs + 1))
     obs=$(observations "$s")
     for rec in "$d"candump-*.log "$d/diag.log"; do
         what=candump
@@ -26,6 +28,8 @@ for d in "$LIVE"/*/; do
         fi
     done
 done
+# No live run replayed is a group that proved nothing, not a pass.
+[ "$runs" -gt 0 ] || fail replay "no live run of group 40 in $LIVE to replay"
 
 # The profile (and observations) a bundled capture is diagnosed with: the
 # fixtures of tests/data/diagnose say it in a `# args:` line; the library in
