@@ -1288,19 +1288,16 @@ fn recording_of_a_live_run_matches_candump() {
 // The VM suite's reading of a test binary's output (scripts/vm/lib.sh),
 // tried here on the host: a run that ran nothing must not count as passed.
 
-/// `libtest_results GROUP` of lib.sh on `output`: the PASS / FAIL lines.
-fn vm_results(output: &str) -> Vec<String> {
+/// Runs `script` in sh after sourcing lib.sh: the PASS / FAIL lines it
+/// printed.
+fn lib_sh(script: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("libtest.out");
-    std::fs::write(&out, output).unwrap();
     let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/vm/lib.sh");
     let run = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            ". '{lib}'; libtest_results g /tests/vcan 0 '{}'",
-            out.display()
-        ))
+        .arg(format!(". '{lib}'; {script}"))
         .env("VCAN_RESULTS", dir.path().join("results"))
+        .env_remove("TRUNKDIAG_LIVE_RUN")
         .output()
         .unwrap();
     assert!(
@@ -1311,8 +1308,19 @@ fn vm_results(output: &str) -> Vec<String> {
     String::from_utf8(run.stdout)
         .unwrap()
         .lines()
-        .map(|l| l.trim_end().chars().take(60).collect())
+        .map(|l| l.trim_end().to_owned())
         .collect()
+}
+
+/// `libtest_results` of lib.sh on a libtest `output`.
+fn vm_results(output: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("libtest.out");
+    std::fs::write(&out, output).unwrap();
+    lib_sh(&format!(
+        "libtest_results g /tests/vcan 0 '{}'",
+        out.display()
+    ))
 }
 
 #[test]
@@ -1358,32 +1366,18 @@ fn vm_suite_fails_when_libtest_counts_more_than_the_lines_show() {
 /// `run_libtest` runs it in the VM (CI=true): it would skip, so it fails.
 #[test]
 fn vm_suite_fails_a_test_that_would_skip() {
-    let dir = tempfile::tempdir().unwrap();
-    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/vm/lib.sh");
     let me = std::env::current_exe().unwrap();
     let group = format!("skip-{}", std::process::id());
-    let run = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            ". '{lib}'; run_libtest {group} '{}' --exact recording_of_a_live_run_matches_candump",
-            me.display()
-        ))
-        .env("VCAN_RESULTS", dir.path().join("results"))
-        .env_remove("TRUNKDIAG_LIVE_RUN")
-        .output()
-        .unwrap();
+    let got = lib_sh(&format!(
+        "run_libtest {group} '{}' --exact recording_of_a_live_run_matches_candump",
+        me.display()
+    ));
     let _ = std::fs::remove_file(format!("/tmp/libtest-{group}.out"));
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let want = format!("FAIL {group}/recording_of_a_live_run_matches_candump: ");
+    assert!(got[0].starts_with(&want), "{got:?}");
     assert!(
-        lines[0].starts_with(&format!(
-            "FAIL {group}/recording_of_a_live_run_matches_candump:"
-        )),
-        "{stdout}"
-    );
-    assert!(
-        lines[0].contains("cannot run: needs TRUNKDIAG_LIVE_RUN"),
-        "{stdout}"
+        got[0].contains("cannot run: needs TRUNKDIAG_LIVE_RUN"),
+        "{got:?}"
     );
 }
