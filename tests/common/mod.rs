@@ -76,7 +76,10 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         });
     skip(
         &format!("../shared/data/{folder} ({kept})"),
-        format!("{} is missing", path.display()),
+        format!(
+            "../shared/data/{rel} is missing beside {}",
+            root().display()
+        ),
         "CI runs on a clone with ../shared/data beside it",
     )
 }

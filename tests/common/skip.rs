@@ -11,9 +11,11 @@
 //! in name order), prints one line per skipped group at the end and removes
 //! the records.
 
+use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use super::in_ci;
@@ -29,10 +31,18 @@ pub fn skip<T>(group: &str, why: impl Display, ci: &str) -> Option<T> {
         !in_ci(),
         "CI=true and {test} cannot run: {why} ({ci}); a skip under CI is a failure"
     );
-    let why = why.to_string().replace(['\n', '\t'], " ");
-    // Not eprintln!: libtest would capture it and show it only on failure.
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-    record(group, &test, &why);
+    // Once per test and group: a loop over recordings says it once.
+    static SAID: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+    let first = SAID
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((test.clone(), group.to_owned()));
+    if first {
+        let why = why.to_string().replace(['\n', '\t'], " ");
+        // Not eprintln!: libtest would capture it and show it only on failure.
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+        record(group, &test, &why);
+    }
     None
 }
 
