@@ -1381,3 +1381,47 @@ fn vm_suite_fails_a_test_that_would_skip() {
         "{got:?}"
     );
 }
+
+/// suite.sh on made-up groups: one that records a check, one that records
+/// none (it ran nothing, so it fails) and one that exits non-zero.
+#[test]
+fn vm_suite_fails_a_group_that_recorded_no_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = dir.path();
+    std::fs::create_dir(vm.join("checks")).unwrap();
+    let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/vm");
+    std::fs::copy(format!("{scripts}/lib.sh"), vm.join("lib.sh")).unwrap();
+    for (name, body) in [
+        ("10-one.sh", "pass one/a\n"),
+        (
+            "20-none.sh",
+            "for d in /nonexistent/*/; do [ -f \"$d/x\" ] || continue; pass x; done\n",
+        ),
+        ("30-exits.sh", "pass three/a\nexit 3\n"),
+    ] {
+        std::fs::write(vm.join("checks").join(name), body).unwrap();
+    }
+    let run = Command::new("sh")
+        .arg(format!("{scripts}/suite.sh"))
+        .env("VM_DIR", vm)
+        .env("VCAN_RESULTS", vm.join("results"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let results: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.starts_with("VCAN"))
+        .map(str::trim_end)
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "PASS one/a",
+            "FAIL group/20-none: the group recorded no check: it ran nothing",
+            "PASS three/a",
+            "FAIL group/30-exits: the group script exited with status 3",
+            "VCAN-SUITE-END passed=2 failed=2"
+        ],
+        "{stdout}"
+    );
+}
