@@ -1,5 +1,5 @@
 //! DBC import at its boundaries: `profiles import-dbc` on opendbc files
-//! (read from ../shared/data/dbc), the items it writes loaded into a
+//! (tests/data/dbc, or ../shared/data/dbc beside the repository), the items it writes loaded into a
 //! profile, and real recordings decoded through them.
 
 mod common;
