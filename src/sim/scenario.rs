@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(ids.len(), 14);
         for id in ids {
             assert!(
-                Cause::from_id(id).is_some(),
+                id.parse::<Cause>().is_ok(),
                 "{id} is not a cause id of the cause table"
             );
         }
