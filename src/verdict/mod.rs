@@ -14,6 +14,7 @@
 mod conditions;
 mod document;
 mod facts;
+mod finding;
 mod narrowing;
 mod rank;
 mod table;

@@ -1,10 +1,16 @@
-//! The narrowing tables: how the owner's observations order the causes the
-//! bus cannot separate (the electrical set: fuse, wiring, actuator, latch).
+//! The sets of causes the bus cannot separate (electrical, fob) and the
+//! narrowing tables: how the owner's observations order the electrical set.
 
 use super::facts::{Facts, Outcome};
-use super::table::ELECTRICAL;
 use super::Cause;
 use Cause::{TrunkActuator as ACT, TrunkFuse as FUSE, TrunkLatch as LATCH, TrunkWiring as WIRE};
+
+/// The causes the bus cannot separate when the opener was driven and the
+/// lid stayed shut, cheapest check first.
+pub(in crate::verdict) const ELECTRICAL: &[Cause] = &[FUSE, WIRE, ACT, LATCH];
+/// The causes of a fob press that never reached the bus (the order when
+/// the fob's lock/unlock is not seen reaching the car).
+pub(in crate::verdict) const FOB: &[Cause] = &[Cause::KeyFobBattery, Cause::KeyFobProgramming];
 
 /// One row of the electrical narrowing table: click heard, key blade opens
 /// the lid, the order, why.

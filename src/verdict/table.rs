@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::conditions::*;
 use super::facts::{Facts, Support};
+use super::narrowing::{ELECTRICAL, FOB};
 use super::{Cause, Confidence};
 use crate::observation::ObservationKey;
 
@@ -97,9 +98,6 @@ impl Serialize for RuleId {
     }
 }
 
-use Cause::{TrunkActuator as ACT, TrunkFuse as FUSE, TrunkLatch as LATCH, TrunkWiring as WIRE};
-pub(in crate::verdict) const ELECTRICAL: &[Cause] = &[FUSE, WIRE, ACT, LATCH];
-pub(in crate::verdict) const FOB: &[Cause] = &[Cause::KeyFobBattery, Cause::KeyFobProgramming];
 const STUCK_ASKS: &[ObservationKey] = &[ObservationKey::Click, ObservationKey::KeyBladeOpens];
 const FOB_ASKS: &[ObservationKey] = &[
     ObservationKey::FobUnlocksDoors,
@@ -177,7 +175,7 @@ rules! {
         "A press reached the BCM with the lid shut and the lockout flag set, but the opener output was not monitored (the profile has none, or its reads were missed): the lockout explains it by design, one step below a watched refusal.";
     DrivenLidShut = "driven-lid-shut": Set(ELECTRICAL), Strong, Medium, driven_lid_shut, asks STUCK_ASKS, alone false,
         "A press drove the opener output and the lid stayed shut; ranked by the narrowing table (one step lower without observations).";
-    LidSwitchStuckOpen = "lid-switch-stuck-open": One(LATCH), Strong, Medium, lid_switch_stuck_open, asks &[], alone false,
+    LidSwitchStuckOpen = "lid-switch-stuck-open": One(Cause::TrunkLatch), Strong, Medium, lid_switch_stuck_open, asks &[], alone false,
         "The lid-open switch reads open throughout while the owner says the lid is shut: the BCM never fires because it believes the trunk is open.";
     AlarmAndFailure = "alarm-and-failure": One(Cause::AftermarketInterference), Strong, Medium, alarm_and_failure, asks &[], alone false,
         "An aftermarket alarm is reported and a press failed, a foreign node is on the bus, or a request never reached the BCM.";

@@ -3,7 +3,7 @@
 //! safety lines.
 
 use super::facts::FoundCause;
-use super::rank::Finding;
+use super::finding::Finding;
 use super::{text, RestsOn, Verdict};
 use crate::evidence::Evidence;
 use crate::profile::{ItemRef, Level, Profile};

@@ -1,7 +1,7 @@
 //! Conditions on a fob press that never reached the bus.
 
 use super::super::facts::{Facts, Support};
-use super::super::table::FOB;
+use super::super::narrowing::FOB;
 use super::super::Cause;
 use crate::evidence::FobRange;
 use crate::profile::{ItemRef, ReleaseInput, Role};
