@@ -22,7 +22,9 @@ fn fusion() -> Sim {
 
 impl Sim {
     fn new(profile: &str) -> Sim {
-        let p = profile::load(profile).unwrap();
+        Sim::of(profile::load(profile).unwrap())
+    }
+    fn of(p: Profile) -> Sim {
         let ev = Evidence::new(&p);
         Sim { p, ev }
     }
@@ -153,6 +155,29 @@ fn ford_fob_opens() -> Sim {
         .bcast(1.1, 0x110, &[0; 8])
         .bcast(1.5, 0x3B1, &[0x08, 0, 0, 0, 0, 0, 0, 0])
 }
+
+/// A cause the profile adds and codes mapped to it and to a built-in
+/// cause other than the battery and the BCM.
+const PROFILE_DTCS: &str = r#"
+[[cause]]
+id = "remote-start-fault"
+summary = "The remote-start module reports a fault."
+next_steps = ["Have the installer check the remote-start module."]
+
+[[dtc]]
+code = "B1D00"
+meaning = "remote start module fault"
+cause = "remote-start-fault"
+source = "test fixture"
+level = "this-model"
+
+[[dtc]]
+code = "B1D01"
+meaning = "trunk actuator circuit open"
+cause = "trunk-actuator"
+source = "test fixture"
+level = "placeholder"
+"#;
 
 fn ids(v: &[Verdict]) -> Vec<&str> {
     v.iter().map(|x| x.id.as_str()).collect()
@@ -605,6 +630,89 @@ fn cases() -> Vec<Case> {
             mentions: &["observed only"],
         },
         Case {
+            name: "lockout flag read set, no press watched",
+            sim: || {
+                Sim::new("nissan-altima-2013-2018")
+                    .alive(0x60D, 10)
+                    .monitor(3.0, |_| CANCEL, |_| 0)
+            },
+            top: &["valet-lockout"],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &["no trunk press was seen to confirm"],
+        },
+        Case {
+            name: "one general reject: a weak hint of a BCM fault",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
+                s.ev.bcm(S, BcmEvent::Request(Purpose::Other));
+                s.ev.bcm(
+                    S + 10,
+                    BcmEvent::Negative {
+                        sid: 0x21,
+                        nrc: Nrc::GeneralReject,
+                        purpose: Purpose::Other,
+                    },
+                );
+                s
+            },
+            top: &["bcm-fault"],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &["1 general reject(s)"],
+        },
+        Case {
+            name: "session start refused: a weak hint of a BCM fault",
+            sim: || {
+                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
+                s.ev.bcm(S, BcmEvent::Request(Purpose::SessionStart));
+                s.ev.bcm(
+                    S + 10,
+                    BcmEvent::Negative {
+                        sid: 0x10,
+                        nrc: Nrc::ConditionsNotCorrect,
+                        purpose: Purpose::SessionStart,
+                    },
+                );
+                s
+            },
+            top: &["bcm-fault"],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &["refused the session start (NRC 0x22)"],
+        },
+        Case {
+            name: "fob pressed, not heard, cabin not shown working: battery first, possible",
+            sim: || {
+                Sim::new("nissan-altima-2013-2018")
+                    .alive(0x60D, 10)
+                    .observe("fob-pressed=yes")
+            },
+            top: &["key-fob-battery", "key-fob-programming"],
+            confidence: Some(Confidence::Low),
+            unverified: None,
+            mentions: &["no fob trunk request reached the bus"],
+        },
+        Case {
+            name: "the profile maps codes to a cause it adds and to another built-in one",
+            sim: || {
+                let text = std::fs::read_to_string(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("vehicles/nissan-altima-2013-2018.toml"),
+                )
+                .unwrap();
+                let p = profile::parse("fixture.toml", &(text + PROFILE_DTCS)).unwrap();
+                let mut s = Sim::of(p).alive(0x60D, 10);
+                s.ev.bcm(S, dtc("B1D00", Some(0x08)));
+                s.ev.bcm(S, dtc("B1D01", None));
+                s
+            },
+            top: &["remote-start-fault", "trunk-actuator"],
+            confidence: Some(Confidence::Medium),
+            unverified: None,
+            mentions: &["B1D00", "remote start module"],
+        },
+        Case {
             name: "bus alive, no press watched: inconclusive",
             sim: || Sim::new("nissan-altima-2013-2018").alive(0x60D, 10),
             top: &["inconclusive"],
@@ -940,4 +1048,77 @@ fn every_rule_is_named_once_and_documented() {
             w[1].name()
         );
     }
+}
+
+/// The rules that fire on a capture of the library, replayed through the
+/// analyzer with `observations`.
+fn fired_on_capture(
+    profile: &Profile,
+    log: &std::path::Path,
+    observations: crate::observation::Observations,
+) -> Vec<RuleId> {
+    let mut reader = crate::capture::CaptureReader::open(log, Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let mut analyzer = crate::analyzer::Analyzer::new(profile);
+    while let Some(frame) = reader
+        .next_frame()
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+    {
+        analyzer.feed(&frame);
+    }
+    let (ev, _) = analyzer.finish(observations);
+    fired(profile, &ev)
+}
+
+/// Every rule of the table fires somewhere: in a case of this file's table
+/// or in the capture library (one scenario per cause, every bundled
+/// profile, each case's observations). The table is enumerated, so a new
+/// row that nothing makes fire fails here, naming it.
+#[test]
+fn every_rule_fires_in_a_case_or_a_capture() {
+    let mut seen: std::collections::BTreeSet<RuleId> = std::collections::BTreeSet::new();
+    for c in cases() {
+        let mut s = (c.sim)();
+        s.ev.finish();
+        seen.extend(fired(&s.p, &s.ev));
+    }
+    let library = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut replayed = 0;
+    for dir in std::fs::read_dir(&library).unwrap() {
+        let dir = dir.unwrap().path();
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Ok(p) = profile::load(name) else {
+            continue;
+        };
+        for cause in Cause::ALL {
+            let expect = dir.join(format!("{}.expect.json", cause.id()));
+            let text = std::fs::read_to_string(&expect)
+                .unwrap_or_else(|e| panic!("{}: {e}", expect.display()));
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for case in json["cases"].as_array().unwrap() {
+                let obs: Vec<&str> = case["observations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.as_str().unwrap())
+                    .collect();
+                let obs = obs.join(" ").parse().unwrap();
+                let log = dir.join(format!("{}.log", cause.id()));
+                seen.extend(fired_on_capture(&p, &log, obs));
+                replayed += 1;
+            }
+        }
+    }
+    assert!(replayed >= Cause::COUNT, "only {replayed} capture cases");
+    let never: Vec<&str> = RuleId::ALL
+        .into_iter()
+        .filter(|r| !seen.contains(r))
+        .map(RuleId::name)
+        .collect();
+    assert!(
+        never.is_empty(),
+        "rules that no case or capture makes fire: {never:?}"
+    );
 }
