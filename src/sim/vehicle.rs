@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::diag::{self, Dtc, Nrc};
+use crate::diag::{self, Nrc};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
@@ -127,7 +127,7 @@ impl SimVehicle {
                     .filter(|d| {
                         d.cause.as_deref().and_then(|c| c.parse::<Cause>().ok()) == Some(cause)
                     })
-                    .filter_map(|d| d.code.parse::<Dtc>().ok())
+                    .map(|d| d.code)
                     .collect()
             })
             .unwrap_or_default();
