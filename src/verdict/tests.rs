@@ -1033,6 +1033,15 @@ fn every_rule_is_named_once_and_documented() {
         assert!(doc.contains(&format!("`{}`", r.name())), "{}", r.name());
         assert!(!r.when.is_empty());
     }
+    // Every cause of the cause table is some row's (inconclusive: the fallback's).
+    for c in Cause::ALL {
+        let supported = RULES.iter().any(|r| match r.supports {
+            Supports::One(x) => x == c,
+            Supports::Set(xs) => xs.contains(&c),
+            Supports::ProfileDtcCause => false,
+        });
+        assert!(supported, "no rule supports {}", c.id());
+    }
     // The typed ids are the table's rows, in order.
     for (i, r) in RULES.iter().enumerate() {
         assert_eq!(RuleId::ALL.get(i), Some(&r.id), "{}", r.name());
