@@ -102,6 +102,11 @@ impl<'a> Facts<'a> {
         self.user.iter().filter(move |x| x.1 == o).map(|x| x.0)
     }
 
+    /// Every attempt (the active test included) with outcome `o`.
+    pub(in crate::verdict) fn all_with(&self, o: Outcome) -> Vec<&'a ReleaseAttempt> {
+        self.all.iter().filter(|x| x.1 == o).map(|x| x.0).collect()
+    }
+
     pub(in crate::verdict) fn any_user(&self, o: Outcome) -> bool {
         self.user.iter().any(|x| x.1 == o)
     }

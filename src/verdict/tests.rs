@@ -67,6 +67,13 @@ impl Sim {
         }
         self
     }
+    /// A request to the BCM at `t` µs answered 10 µs later with `nrc`.
+    fn refused(mut self, t: u64, sid: u8, nrc: Nrc, purpose: Purpose) -> Sim {
+        self.ev.bcm(t, BcmEvent::Request(purpose));
+        self.ev
+            .bcm(t + 10, BcmEvent::Negative { sid, nrc, purpose });
+        self
+    }
     fn observe(mut self, o: &str) -> Sim {
         self.ev.observations = o.parse().unwrap();
         self
@@ -272,15 +279,7 @@ fn cases() -> Vec<Case> {
             sim: || {
                 let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
                 for i in 1..4 {
-                    s.ev.bcm(i * S, BcmEvent::Request(Purpose::Other));
-                    s.ev.bcm(
-                        i * S + 10,
-                        BcmEvent::Negative {
-                            sid: 0x21,
-                            nrc: Nrc::GeneralReject,
-                            purpose: Purpose::Other,
-                        },
-                    );
+                    s = s.refused(i * S, 0x21, Nrc::GeneralReject, Purpose::Other);
                 }
                 s
             },
@@ -644,17 +643,12 @@ fn cases() -> Vec<Case> {
         Case {
             name: "one general reject: a weak hint of a BCM fault",
             sim: || {
-                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
-                s.ev.bcm(S, BcmEvent::Request(Purpose::Other));
-                s.ev.bcm(
-                    S + 10,
-                    BcmEvent::Negative {
-                        sid: 0x21,
-                        nrc: Nrc::GeneralReject,
-                        purpose: Purpose::Other,
-                    },
-                );
-                s
+                Sim::new("nissan-altima-2013-2018").alive(0x60D, 10).refused(
+                    S,
+                    0x21,
+                    Nrc::GeneralReject,
+                    Purpose::Other,
+                )
             },
             top: &["bcm-fault"],
             confidence: Some(Confidence::Low),
@@ -664,17 +658,12 @@ fn cases() -> Vec<Case> {
         Case {
             name: "session start refused: a weak hint of a BCM fault",
             sim: || {
-                let mut s = Sim::new("nissan-altima-2013-2018").alive(0x60D, 10);
-                s.ev.bcm(S, BcmEvent::Request(Purpose::SessionStart));
-                s.ev.bcm(
-                    S + 10,
-                    BcmEvent::Negative {
-                        sid: 0x10,
-                        nrc: Nrc::ConditionsNotCorrect,
-                        purpose: Purpose::SessionStart,
-                    },
-                );
-                s
+                Sim::new("nissan-altima-2013-2018").alive(0x60D, 10).refused(
+                    S,
+                    0x10,
+                    Nrc::ConditionsNotCorrect,
+                    Purpose::SessionStart,
+                )
             },
             top: &["bcm-fault"],
             confidence: Some(Confidence::Low),

@@ -7,12 +7,7 @@ use crate::evidence::ReleaseAttempt;
 use crate::profile::{ItemRef, ReleaseInput};
 
 pub(in crate::verdict) fn driven_lid_shut(f: &Facts) -> Option<Support> {
-    let stuck: Vec<&ReleaseAttempt> = f
-        .all
-        .iter()
-        .filter(|(_, o)| *o == Outcome::Stuck)
-        .map(|x| x.0)
-        .collect();
+    let stuck = f.all_with(Outcome::Stuck);
     if stuck.is_empty() {
         return None;
     }
@@ -33,12 +28,7 @@ pub(in crate::verdict) fn driven_lid_shut(f: &Facts) -> Option<Support> {
 }
 
 pub(in crate::verdict) fn lid_shut_unwatched(f: &Facts) -> Option<Support> {
-    let unwatched: Vec<&ReleaseAttempt> = f
-        .all
-        .iter()
-        .filter(|(_, o)| *o == Outcome::StuckUnwatched)
-        .map(|x| x.0)
-        .collect();
+    let unwatched = f.all_with(Outcome::StuckUnwatched);
     let obs = &f.ev.observations;
     let obs_only = f.all.is_empty()
         && (obs.click.is_some()
