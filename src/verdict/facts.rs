@@ -189,6 +189,11 @@ impl Support {
         self.evidence.extend(ls);
         self
     }
+    /// A line per press and the items each was read from.
+    pub(in crate::verdict) fn presses(self, f: &Facts, presses: &[&ReleaseAttempt]) -> Support {
+        self.lines(presses.iter().map(|a| f.describe(a)))
+            .items(presses.iter().flat_map(|a| a.items.iter().copied()))
+    }
     pub(in crate::verdict) fn items(mut self, it: impl IntoIterator<Item = ItemRef>) -> Support {
         self.items.extend(it);
         self

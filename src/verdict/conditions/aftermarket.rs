@@ -36,8 +36,7 @@ pub(in crate::verdict) fn aftermarket(f: &Facts) -> Support {
         } else {
             Vec::new()
         })
-        .lines(lost.iter().map(|a| f.describe(a)))
-        .items(lost.iter().flat_map(|a| a.items.iter().copied()));
+        .presses(f, &lost);
     if f.alarm {
         s = s.line("you report an aftermarket alarm / remote start is fitted");
     }

@@ -13,15 +13,13 @@ pub(in crate::verdict) fn driven_lid_shut(f: &Facts) -> Option<Support> {
     }
     let (order, narrowed, why) = narrowing(f);
     let mut s = Support::default()
-        .lines(stuck.iter().map(|a| f.describe(a)))
-        .items(stuck.iter().flat_map(|a| a.items.iter().copied()))
+        .presses(f, &stuck)
         .ranked(order)
         .doubtful_if(!narrowed);
     if order == INTERMITTENT.0 {
         let ok: Vec<&ReleaseAttempt> = f.user_with(Outcome::Opened).collect();
         s = s
-            .lines(ok.iter().map(|a| f.describe(a)))
-            .items(ok.iter().flat_map(|a| a.items.iter().copied()))
+            .presses(f, &ok)
             .line("the same output opened the lid on another press");
     }
     Some(s.line(why))
@@ -39,8 +37,7 @@ pub(in crate::verdict) fn lid_shut_unwatched(f: &Facts) -> Option<Support> {
     }
     let (order, _, why) = narrowing(f);
     let mut s = Support::default()
-        .lines(unwatched.iter().map(|a| f.describe(a)))
-        .items(unwatched.iter().flat_map(|a| a.items.iter().copied()))
+        .presses(f, &unwatched)
         .ranked(order)
         .line(why);
     if !unwatched.is_empty() {

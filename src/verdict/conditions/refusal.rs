@@ -44,8 +44,7 @@ pub(in crate::verdict) fn lockout_presses(f: &Facts, outcome: Outcome) -> Option
                 "lockout flag set at the press ({})",
                 names.join("; ")
             ))
-            .lines(presses.iter().map(|a| f.describe(a)))
-            .items(presses.iter().flat_map(|a| a.items.iter().copied()))
+            .presses(f, &presses)
             .resting_on(lock),
     )
 }
@@ -135,12 +134,6 @@ pub(in crate::verdict) fn lockout_no_press(f: &Facts) -> Option<Support> {
     )
 }
 
-pub(in crate::verdict) fn refusal_support(f: &Facts, presses: &[&ReleaseAttempt]) -> Support {
-    Support::default()
-        .lines(presses.iter().map(|a| f.describe(a)))
-        .items(presses.iter().flat_map(|a| a.items.iter().copied()))
-}
-
 pub(in crate::verdict) fn unexplained_refusal(f: &Facts) -> Option<Support> {
     let presses = unexplained_refusals(f);
     fire(!presses.is_empty()).map(|_| {
@@ -148,7 +141,7 @@ pub(in crate::verdict) fn unexplained_refusal(f: &Facts) -> Option<Support> {
         // design; without a fault DTC or general rejects that is likelier
         // than a BCM fault, and its checks (Park, ignition, locks) are the
         // cheapest. The profile just cannot show which state blocked it.
-        refusal_support(f, &presses).line(
+        Support::default().presses(f, &presses).line(
             "the BCM saw the request and did not act, and nothing this profile can read \
              explains it: it may refuse by design in a state this bus does not show \
              (ignition ON, moving, not in Park, doors locked)",
@@ -159,7 +152,7 @@ pub(in crate::verdict) fn unexplained_refusal(f: &Facts) -> Option<Support> {
 pub(in crate::verdict) fn unexplained_refusal_bcm(f: &Facts) -> Option<Support> {
     let presses = unexplained_refusals(f);
     fire(!presses.is_empty() && !f.foreign && !f.alarm).map(|_| {
-        refusal_support(f, &presses).line(
+        Support::default().presses(f, &presses).line(
             "no lockout, release condition or foreign device explains why the BCM did not act",
         )
     })
