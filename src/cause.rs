@@ -195,9 +195,24 @@ cause_table! {
         ];
 }
 
-impl Cause {
-    pub fn from_id(id: &str) -> Option<Cause> {
-        Cause::ALL.into_iter().find(|c| c.id() == id)
+/// A cause id that is not in the cause table.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("no cause `{id}`: expected one of {}", CAUSE_IDS.join(", "))]
+pub struct ParseCauseError {
+    /// What was given.
+    pub id: String,
+}
+
+impl std::str::FromStr for Cause {
+    type Err = ParseCauseError;
+
+    /// The cause with this stable id.
+    fn from_str(id: &str) -> Result<Cause, ParseCauseError> {
+        Cause::ALL
+            .into_iter()
+            .find(|c| c.id() == id)
+            .ok_or_else(|| ParseCauseError { id: id.to_owned() })
     }
 }
 
@@ -209,13 +224,18 @@ mod tests {
     fn ids_are_unique_and_round_trip() {
         for (i, c) in Cause::ALL.into_iter().enumerate() {
             assert_eq!(CAUSE_IDS[i], c.id());
-            assert_eq!(Cause::from_id(c.id()), Some(c));
+            assert_eq!(c.id().parse::<Cause>(), Ok(c));
             assert_eq!(
                 serde_json::to_string(&c).unwrap(),
                 format!("\"{}\"", c.id())
             );
             assert!(!c.title().is_empty(), "{c:?}");
         }
+        let e = "flat-tyre".parse::<Cause>().unwrap_err().to_string();
+        assert!(
+            e.contains("`flat-tyre`") && e.contains("wrong-bus, inconclusive"),
+            "{e}"
+        );
         let mut ids = CAUSE_IDS.to_vec();
         ids.sort_unstable();
         ids.dedup();

@@ -139,16 +139,3 @@ fn a_misspelt_or_bad_observation_fails_the_run_naming_the_keys() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("yes or no"), "{}", run.stderr);
 }
-
-#[test]
-fn every_key_a_rule_asks_is_an_observation_key() {
-    for rule in trunkdiag::verdict::RULES {
-        for key in rule.asks {
-            assert!(
-                trunkdiag::observation::Observations::KEYS.contains(key),
-                "rule {} asks `{key}`, which is not an observation key",
-                rule.name
-            );
-        }
-    }
-}

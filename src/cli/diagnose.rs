@@ -467,11 +467,7 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
     }
     writeln!(out, "\n{}", st.bold("Evidence:"))?;
     // What it rests on by level has its own lines above.
-    for e in top
-        .evidence
-        .iter()
-        .filter(|e| !crate::verdict::text::is_rests_on_line(e))
-    {
+    for e in &top.evidence {
         writeln!(out, "  - {e}")?;
     }
     if !r.dtcs.is_empty() {

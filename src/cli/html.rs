@@ -573,12 +573,7 @@ fn dtcs(h: &mut String, r: &Report) {
 }
 
 fn evidence(h: &mut String, v: &Verdict) {
-    let mut lines: Vec<String> = v
-        .evidence
-        .iter()
-        .filter(|e| !crate::verdict::text::is_rests_on_line(e))
-        .cloned()
-        .collect();
+    let mut lines: Vec<String> = v.evidence.clone();
     if lines.len() > MAX_LINES {
         let n = lines.len() - MAX_LINES;
         lines.truncate(MAX_LINES);

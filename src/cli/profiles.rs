@@ -251,7 +251,8 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
                 .as_deref()
                 .map(|c| format!(" → {c}"))
                 .unwrap_or_default();
-            writeln!(out, "  {:<9} {}{cause}  [{}]", d.code, d.meaning, d.level)?;
+            let code = d.code.to_string();
+            writeln!(out, "  {code:<9} {}{cause}  [{}]", d.meaning, d.level)?;
             if !d.source.is_empty() {
                 writeln!(out, "      source: {}", d.source)?;
             }

@@ -13,7 +13,7 @@ use crate::capture::candump::CandumpWriter;
 use crate::profile;
 use crate::sim::{
     self, CaptureClone, LearnedPairs, Press, RecordingBus, Scenario, SimConfig, SimVehicle,
-    DEFAULT_EPOCH_US, SCENARIOS,
+    DEFAULT_EPOCH_US,
 };
 use crate::transport::{IfaceSpec, VirtualBus};
 
@@ -79,9 +79,9 @@ fn secs_to_us(s: f64, what: &'static str) -> CliResult<u64> {
 pub fn run(args: SimulateArgs) -> CliResult<u8> {
     if args.list {
         let mut out = io::stdout().lock();
-        let width = SCENARIOS.iter().map(|s| s.id.len()).max().unwrap_or(0);
-        for s in SCENARIOS {
-            writeln!(out, "{:width$}  {}", s.id, s.summary)?;
+        let width = Scenario::all().map(|s| s.id().len()).max().unwrap_or(0);
+        for s in Scenario::all() {
+            writeln!(out, "{:width$}  {}", s.id(), s.spec().summary)?;
         }
         return Ok(super::exit::OK);
     }

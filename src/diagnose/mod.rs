@@ -383,16 +383,16 @@ pub fn questions(report: &Report) -> Vec<Question> {
         .iter()
         .any(|a| a.input == profile::ReleaseInput::Fob);
     // The rules say which observations would change each leading verdict.
-    let keys: Vec<&str> = report
+    let keys: Vec<ObservationKey> = report
         .verdicts
         .iter()
         .take(4)
         .flat_map(|v| v.asks().iter().copied())
-        .filter(|k| *k != ObservationKey::FobPressed.key() || !fob_press_seen)
+        .filter(|k| *k != ObservationKey::FobPressed || !fob_press_seen)
         .collect();
     ObservationKey::ALL
         .into_iter()
-        .filter(|k| keys.contains(&k.key()) && !k.is_answered(o))
+        .filter(|k| keys.contains(k) && !k.is_answered(o))
         .map(ObservationKey::question)
         .collect()
 }

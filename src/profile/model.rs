@@ -469,8 +469,9 @@ pub struct BroadcastFrame {
 /// What a DTC means on this vehicle.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DtcMeaning {
-    /// `B2562` or `U3003:16` (a code without `:xx` matches every failure type).
-    pub code: String,
+    /// `B2562` or `U3003:16` (a code without a failure type matches every
+    /// failure type).
+    pub code: crate::diag::Dtc,
     pub meaning: String,
     pub cause: Option<String>,
     pub advice: Option<String>,
@@ -722,20 +723,19 @@ impl Profile {
 
     /// What the profile says about a DTC: exact match first (`U3003:16`), then
     /// the code without failure type (`U3003`).
+    /// Text that is not a DTC has none.
     pub fn dtc_meaning(&self, code: &str) -> Option<&DtcMeaning> {
-        let code = code.trim();
-        self.dtcs
-            .iter()
-            .find(|d| d.code.eq_ignore_ascii_case(code))
-            .or_else(|| {
-                let base = code.split(':').next().unwrap_or(code);
-                self.dtcs.iter().find(|d| d.code.eq_ignore_ascii_case(base))
-            })
+        self.dtc_meaning_of(code.trim().parse().ok()?)
     }
 
-    /// [`dtc_meaning`](Self::dtc_meaning) of a decoded code.
+    /// [`dtc_meaning`](Self::dtc_meaning) of a decoded code, matched as a
+    /// value: the same code and failure type, else the same code with none.
     pub fn dtc_meaning_of(&self, dtc: crate::diag::Dtc) -> Option<&DtcMeaning> {
-        self.dtc_meaning(&dtc.to_string())
+        self.dtcs.iter().find(|d| d.code == dtc).or_else(|| {
+            self.dtcs
+                .iter()
+                .find(|d| d.code.failure_type.is_none() && d.code.code == dtc.code)
+        })
     }
 
     pub fn active_test(&self) -> Option<&ActiveTest> {

@@ -30,7 +30,7 @@ mod vehicle;
 pub use clone::{CaptureClone, LearnedPairs};
 pub use record::RecordingBus;
 pub use runner::{run, spawn_on, spawn_virtual, SimNode, DEFAULT_EPOCH_US};
-pub use scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, SCENARIOS};
+pub use scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, Wire};
 pub use state::{Source, VehicleState};
 pub use vehicle::{Press, SimVehicle};
 
@@ -85,11 +85,9 @@ impl Default for SimConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    #[error("no scenario `{id}`: expected one of {}", known.join(", "))]
-    UnknownScenario {
-        id: String,
-        known: Vec<&'static str>,
-    },
+    /// Scenarios are the causes: the error names the known cause ids.
+    #[error("no scenario `{}`: expected one of {}", .0.id, crate::cause::CAUSE_IDS.join(", "))]
+    UnknownScenario(crate::cause::ParseCauseError),
     #[error("reading the capture to clone: {0}")]
     Capture(#[from] crate::capture::CaptureError),
     #[error("the capture has no request/response pair between 0x{request} and 0x{response}: expected a recorded diagnostic session with this BCM")]

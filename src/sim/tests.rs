@@ -553,6 +553,19 @@ fn every_scenario_shows_its_picture_on_nissan_and_ford() {
             true,
             false,
         ),
+        // Nobody presses: nothing moves.
+        (
+            "inconclusive",
+            false,
+            false,
+            false,
+            false,
+            false,
+            false,
+            false,
+            false,
+            false,
+        ),
     ];
     for profile in [NISSAN, FORD] {
         let prof = profile::load(profile).unwrap();
@@ -739,4 +752,31 @@ fn clone_answers_what_the_capture_recorded() {
         }
     }
     assert_eq!(got, Some(pn));
+}
+
+/// An adapter on another bus hears none of the default bus's frames and no
+/// BCM answer, only the profile's other buses and that bus's own modules.
+#[test]
+fn wrong_bus_sends_nothing_of_the_default_bus() {
+    for profile in [NISSAN, FORD] {
+        let mut p = Pair::new(profile, "wrong-bus", SimConfig::default());
+        p.run_until(3_000_000);
+        let default = p.profile.default_bus().unwrap().name.clone();
+        let on_default: Vec<u32> = p
+            .profile
+            .frames
+            .iter()
+            .filter(|f| f.bus == default)
+            .map(|f| f.id.raw())
+            .collect();
+        let bcm = p.profile.bcm().response_id;
+        assert!(p.log.len() > 20, "{profile}: {} frames", p.log.len());
+        for f in &p.log {
+            assert!(
+                !on_default.contains(&f.id.raw()) && f.id != bcm,
+                "{profile}: 0x{:X} is a frame of the default bus",
+                f.id.raw()
+            );
+        }
+    }
 }

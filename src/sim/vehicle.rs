@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::diag::{self, Dtc, Nrc};
+use crate::diag::{self, Nrc};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
@@ -12,9 +12,10 @@ use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
 use super::ecm::Ecm;
 use super::reply::ReplyQueue;
 use super::responder::{Effect, Responder};
-use super::scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec};
+use super::scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, Wire};
 use super::state::{Source, VehicleState};
 use super::SimConfig;
+use crate::cause::Cause;
 
 /// A press the simulated user makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +83,7 @@ enum PeriodicKind {
 /// `poll_timeout` is `Some(0)`.
 pub struct SimVehicle {
     profile: Profile,
+    scenario: Scenario,
     spec: &'static ScenarioSpec,
     cfg: SimConfig,
     state: VehicleState,
@@ -122,8 +124,10 @@ impl SimVehicle {
                 profile
                     .dtcs
                     .iter()
-                    .filter(|d| d.cause.as_deref() == Some(cause))
-                    .filter_map(|d| d.code.parse::<Dtc>().ok())
+                    .filter(|d| {
+                        d.cause.as_deref().and_then(|c| c.parse::<Cause>().ok()) == Some(cause)
+                    })
+                    .map(|d| d.code)
                     .collect()
             })
             .unwrap_or_default();
@@ -150,8 +154,9 @@ impl SimVehicle {
             (Some(only), Some(b)) => only == b,
             (Some(_), None) => false,
         };
-        let bcm_heard = on_wire(Some(profile.bcm().bus.as_str()));
-        let ecm_heard = on_wire(profile.default_bus().map(|b| b.name.as_str()));
+        let another_bus = spec.wire == Wire::AnotherBus;
+        let bcm_heard = on_wire(Some(profile.bcm().bus.as_str())) && !another_bus;
+        let ecm_heard = on_wire(profile.default_bus().map(|b| b.name.as_str())) && !another_bus;
         let ecm = if spec.bus_alive && ecm_heard {
             Ecm::new(profile, &cfg)
         } else {
@@ -159,6 +164,7 @@ impl SimVehicle {
         };
         SimVehicle {
             profile: profile.clone(),
+            scenario,
             spec,
             cfg,
             state,
@@ -183,7 +189,7 @@ impl SimVehicle {
     }
 
     pub fn scenario(&self) -> Scenario {
-        Scenario::from_spec(self.spec)
+        self.scenario
     }
 
     /// When the simulated user's presses were scheduled, if they were.
@@ -201,8 +207,12 @@ impl SimVehicle {
         }
         // Stagger the frames a little, as separate ECUs would.
         let mut offset = 0;
+        let default_bus = self.profile.default_bus().map(|b| b.name.clone());
         for (i, f) in self.profile.frames.iter().enumerate() {
             if self.cfg.only_bus.as_ref().is_some_and(|b| *b != f.bus) {
+                continue;
+            }
+            if self.spec.wire == Wire::AnotherBus && default_bus.as_ref() == Some(&f.bus) {
                 continue;
             }
             offset += 7_000;
@@ -212,7 +222,8 @@ impl SimVehicle {
                 kind: PeriodicKind::Profile(i),
             });
         }
-        let foreign = if self.default_heard {
+        // On another bus, the foreign nodes are that bus's own modules.
+        let foreign = if self.default_heard || self.spec.wire == Wire::AnotherBus {
             self.spec.foreign
         } else {
             &[]
@@ -235,6 +246,9 @@ impl SimVehicle {
             return;
         }
         self.anchored_at = Some(at);
+        if !self.spec.presses {
+            return;
+        }
         let presses = self.cfg.presses.clone();
         for (offset, press) in presses {
             self.schedule(at.saturating_add(offset), Happening::Press(press));

@@ -4,19 +4,33 @@
 //! lines, and what it rests on below "this model" (related-model,
 //! placeholder and learned profile items).
 //!
-//! Owns: the rules as one table and the ranking (`rules.rs`) and the words (`text.rs`). Must
+//! Owns, one idea per file: the rule table (`table`), what the conditions
+//! share (`facts`), the conditions (`conditions/`), the narrowing tables
+//! (`narrowing`), the ranking (`rank`), the wording of a verdict (`words`,
+//! with the fixed lines in `text`) and `docs/rules.md` (`document`). Must
 //! not know about frames, transports, TOML or output formatting (the CLI
 //! prints; verdicts only `Serialize`).
 
-mod rules;
+mod conditions;
+mod document;
+mod facts;
+mod finding;
+mod narrowing;
+mod rank;
+mod table;
 pub mod text;
+mod words;
 
 use serde::Serialize;
 
+use crate::observation::ObservationKey;
 use crate::profile::Level;
 
 pub use crate::cause::{Cause, CAUSE_IDS};
-pub use rules::{diagnose, document as rules_document, outcome, Outcome, Rule, Strength, RULES};
+pub use document::document as rules_document;
+pub use facts::{outcome, Outcome};
+pub use rank::{diagnose, fired};
+pub use table::{Rule, RuleId, Strength, Supports, RULES};
 
 /// How sure the tool is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -28,7 +42,7 @@ pub enum Confidence {
 }
 
 /// One possible cause, with everything the user needs to act on it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
     /// Stable id (the cause table, or a profile-added cause id).
     pub id: String,
@@ -36,11 +50,12 @@ pub struct Verdict {
     /// How strongly the evidence points here (ranks the verdicts).
     pub strength: Strength,
     /// The rule that ranked it (`docs/rules.md`).
-    pub rule: &'static str,
+    pub rule: RuleId,
     /// One plain sentence.
     pub summary: String,
     pub explanation: String,
-    /// What it rests on: times, frames, DTCs, items.
+    /// What it rests on: times, frames, DTCs, items (the items below "this
+    /// model" are in `rests_on`, not here).
     pub evidence: Vec<String>,
     /// Cheapest first.
     pub next_steps: Vec<String>,
@@ -75,16 +90,58 @@ impl RestsOn {
 impl Verdict {
     /// Observation keys whose answers would change or narrow this verdict:
     /// those of the rule that ranked it.
-    pub fn asks(&self) -> &'static [&'static str] {
-        RULES
-            .iter()
-            .find(|r| r.name == self.rule)
-            .map_or(&[], |r| r.asks)
+    pub fn asks(&self) -> &'static [ObservationKey] {
+        self.rule.rule().asks
     }
 
     /// True when this verdict is a fault (exit code 1), false for `no-fault-found`.
     pub fn is_fault(&self) -> bool {
         self.id != Cause::NoFaultFound.id()
+    }
+}
+
+/// The JSON of a verdict. Its `evidence` list ends with one line per level
+/// of `rests_on` (`placeholder, confirm on the vehicle: ...`), as it always
+/// has, so scripts that read only `evidence` still see what it rests on;
+/// the verdict itself keeps the two apart.
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            id: &'a str,
+            confidence: Confidence,
+            strength: Strength,
+            rule: RuleId,
+            summary: &'a str,
+            explanation: &'a str,
+            evidence: Vec<std::borrow::Cow<'a, str>>,
+            next_steps: &'a [String],
+            unverified: bool,
+            rests_on: &'a [RestsOn],
+            access_now: &'a [String],
+            safety: &'a [String],
+        }
+        let evidence = self
+            .evidence
+            .iter()
+            .map(|l| std::borrow::Cow::Borrowed(l.as_str()))
+            .chain(self.rests_on.iter().map(|r| r.line().into()))
+            .collect();
+        Json {
+            id: &self.id,
+            confidence: self.confidence,
+            strength: self.strength,
+            rule: self.rule,
+            summary: &self.summary,
+            explanation: &self.explanation,
+            evidence,
+            next_steps: &self.next_steps,
+            unverified: self.unverified,
+            rests_on: &self.rests_on,
+            access_now: &self.access_now,
+            safety: &self.safety,
+        }
+        .serialize(s)
     }
 }
 

@@ -26,14 +26,6 @@ pub fn rests_on_line(level: Level, items: &[String]) -> String {
     format!("{}: {}", level.label(), items.join("; "))
 }
 
-/// True for a line made by [`rests_on_line`] (shown apart from the evidence).
-pub fn is_rests_on_line(line: &str) -> bool {
-    BELOW_THIS_MODEL.iter().any(|l| {
-        line.strip_prefix(l.label())
-            .is_some_and(|r| r.starts_with(": "))
-    })
-}
-
 /// One plain sentence (the cause table in `crate::cause`).
 pub fn summary(c: Cause) -> &'static str {
     c.summary()

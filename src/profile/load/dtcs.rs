@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::cause::CAUSE_IDS;
+use crate::diag::Dtc;
 
 impl Builder {
     /// The causes the profile adds; a built-in cause id may not be redefined.
@@ -29,9 +30,13 @@ impl Builder {
         let mut dtc_codes = HashSet::new();
         for (fi, part) in parts.iter_mut() {
             for d in std::mem::take(&mut part.dtc) {
-                if !is_dtc_code(d.code.get_ref()) {
-                    self.at(*fi, d.code.span(), format!("expected a DTC letter code like \"B2562\" or \"U3003:16\", found \"{}\"", d.code.get_ref()));
-                }
+                let code = match d.code.get_ref().parse::<Dtc>() {
+                    Ok(code) if is_dtc_code(d.code.get_ref()) => Some(code),
+                    _ => {
+                        self.at(*fi, d.code.span(), format!("expected a DTC letter code like \"B2562\" or \"U3003:16\", found \"{}\"", d.code.get_ref()));
+                        None
+                    }
+                };
                 if !dtc_codes.insert(d.code.get_ref().to_ascii_uppercase()) {
                     self.at(
                         *fi,
@@ -53,8 +58,11 @@ impl Builder {
                 let level = self.level(*fi, &d.level, &d.source, &what);
                 let source = self.source_text(*fi, &d.source);
                 self.bus_of(*fi, &d.bus, None);
+                // A code that does not parse is a problem above: the
+                // profile does not load.
+                let Some(code) = code else { continue };
                 dtcs.push(DtcMeaning {
-                    code: d.code.get_ref().to_ascii_uppercase(),
+                    code,
                     meaning: d.meaning,
                     cause: d.cause.map(|c| c.into_inner()),
                     advice: d.advice,
