@@ -212,11 +212,12 @@ fn is_sidecar(path: &Path) -> bool {
     else {
         return false;
     };
-    // A SavvyCAN log is a `.csv` capture; other tables are sidecars.
+    // An extension a capture format also uses (`.csv`: SavvyCAN) is a
+    // capture when the content is that format; other tables are sidecars.
     SIDECAR_EXTENSIONS.contains(&ext.as_str())
-        && (ext != "csv"
-            || !crate::capture::CaptureReader::open(path, Default::default())
-                .is_ok_and(|r| r.format() == crate::capture::Format::Csv))
+        && !(crate::capture::format::is_capture_extension(&ext)
+            && crate::capture::CaptureReader::open(path, Default::default())
+                .is_ok_and(|r| r.format().uses_extension(&ext)))
 }
 
 // -------------------------------------------------------------------- shard
