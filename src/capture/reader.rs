@@ -134,7 +134,17 @@ impl CaptureReader {
                 .next_frame(&self.name, self.opts)
                 .map(|f| f.map(|f| self.current = f).is_some()),
         };
-        match result {
+        self.hand_out(result)
+    }
+
+    /// The frame just built when `read` says there is one; after an error
+    /// the reader stays ended.
+    #[inline]
+    fn hand_out(
+        &mut self,
+        read: Result<bool, CaptureError>,
+    ) -> Result<Option<&CanFrame>, CaptureError> {
+        match read {
             Ok(true) => {
                 self.note_time(self.frame_built().timestamp_us);
                 Ok(Some(self.frame_built()))
@@ -162,22 +172,13 @@ impl CaptureReader {
             if self.failed {
                 return Ok(None);
             }
-            return match s.next_frame(
+            let read = s.next_frame(
                 &self.name,
                 self.opts,
                 self.compressed,
                 Some((wanted, census)),
-            ) {
-                Ok(true) => {
-                    self.note_time(self.frame_built().timestamp_us);
-                    Ok(Some(self.frame_built()))
-                }
-                Ok(false) => Ok(None),
-                Err(e) => {
-                    self.failed = true;
-                    Err(e)
-                }
-            };
+            );
+            return self.hand_out(read);
         }
         loop {
             let skip = match self.next_frame_ref()? {
@@ -190,7 +191,9 @@ impl CaptureReader {
             };
             match skip {
                 Some((id, ts)) => census.count(id, ts),
-                None => return Ok(Some(&self.current)),
+                // Where this format builds its frames: a text log's own
+                // slot, not the binary formats' `current`.
+                None => return Ok(Some(self.frame_built())),
             }
         }
     }

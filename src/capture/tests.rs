@@ -423,3 +423,31 @@ proptest! {
         }
     }
 }
+
+/// `next_frame_of` handed out the frame of the reader's pcap slot for ASC,
+/// TRC and CSV logs, whose frames are built in the text stream: a stale or
+/// empty frame for every wanted id of a replayed text log.
+#[test]
+fn filtered_reading_of_text_formats_hands_out_the_frames_read() {
+    let mut log = Vec::new();
+    gen::generate(3_000, &mut log).unwrap();
+    let frames = all(log, ReadOptions::default()).unwrap();
+    for format in [Format::Asc, Format::Trc, Format::Csv] {
+        let mut out = Vec::new();
+        {
+            let mut w = format::sink(format, &mut out).unwrap();
+            for f in &frames {
+                w.frame(f).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        assert_eq!(
+            reader(out.clone(), ReadOptions::default())
+                .unwrap()
+                .format(),
+            format
+        );
+        check_filtered(out.clone(), &[0x745, 0x765, 0x60D], ReadOptions::default());
+        check_filtered(out, &[], ReadOptions::default());
+    }
+}
