@@ -42,6 +42,36 @@ fn packet_error(e: pcap_file::PcapError) -> PacketError {
     }
 }
 
+/// The error of record `index` (a pcap packet, a pcapng block) of `file`.
+fn record_error(
+    file: &str,
+    unit: PacketUnit,
+    index: u64,
+) -> impl Fn(PacketError) -> CaptureError + '_ {
+    move |source| CaptureError::Packet {
+        file: file.to_string(),
+        unit,
+        index,
+        source,
+    }
+}
+
+/// A decoded packet as the read goes on: its frame, nothing (not a CAN
+/// frame, or undecodable and counted in `bad` when lenient), or the error.
+fn settle(
+    decoded: Result<Option<CanFrame>, PacketError>,
+    opts: ReadOptions,
+    bad: &mut u64,
+) -> Result<Option<CanFrame>, PacketError> {
+    match decoded {
+        Err(_) if opts.lenient => {
+            *bad += 1;
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
 impl PcapStream {
     /// Reads the file header.
     pub(crate) fn new(stream: Peeked) -> Result<PcapStream, HeaderError> {
@@ -69,13 +99,7 @@ impl PcapStream {
                 return Ok(None);
             };
             self.index += 1;
-            let index = self.index;
-            let packet_err = |source: PacketError| CaptureError::Packet {
-                file: name.to_string(),
-                unit: PacketUnit::Packet,
-                index,
-                source,
-            };
+            let packet_err = record_error(name, PacketUnit::Packet, self.index);
             // A broken record header leaves no way to find the next record:
             // fatal even when lenient.
             let raw = raw.map_err(|e| packet_err(packet_error(e)))?;
@@ -89,14 +113,9 @@ impl PcapStream {
             } else {
                 Err(PacketError::SubSecond(raw.ts_frac))
             };
-            match decoded {
-                Ok(None) => {}
-                Ok(Some(frame)) => {
-                    let ts = u64::from(raw.ts_sec) * 1_000_000 + u64::from(frac_us);
-                    return Ok(Some(frame.at(ts).on(self.iface)));
-                }
-                Err(e) if !opts.lenient => return Err(packet_err(e)),
-                Err(_) => self.bad += 1,
+            if let Some(frame) = settle(decoded, opts, &mut self.bad).map_err(packet_err)? {
+                let ts = u64::from(raw.ts_sec) * 1_000_000 + u64::from(frac_us);
+                return Ok(Some(frame.at(ts).on(self.iface)));
             }
         }
     }
@@ -187,13 +206,7 @@ impl PcapNgStream {
                 return Ok(None);
             };
             self.index += 1;
-            let index = self.index;
-            let block_err = |source: PacketError| CaptureError::Packet {
-                file: name.to_string(),
-                unit: PacketUnit::Block,
-                index,
-                source,
-            };
+            let block_err = record_error(name, PacketUnit::Block, self.index);
             let block = block.map_err(|e| block_err(packet_error(e)))?;
             // (interface, raw timestamp, packet bytes)
             let (iface_no, raw_ts, data) = match &block {
@@ -230,13 +243,9 @@ impl PcapNgStream {
             let Some(link) = interface.link else {
                 continue;
             };
-            match socketcan::decode_link(link, data, opts.byte_swapped_ids) {
-                Ok(None) => {}
-                Ok(Some(frame)) => {
-                    return Ok(Some(frame.at(interface.micros(raw_ts)).on(interface.iface)))
-                }
-                Err(e) if !opts.lenient => return Err(block_err(e)),
-                Err(_) => self.bad += 1,
+            let decoded = socketcan::decode_link(link, data, opts.byte_swapped_ids);
+            if let Some(frame) = settle(decoded, opts, &mut self.bad).map_err(&block_err)? {
+                return Ok(Some(frame.at(interface.micros(raw_ts)).on(interface.iface)));
             }
         }
     }
