@@ -80,18 +80,6 @@ pub enum CaptureError {
     },
 }
 
-impl CaptureError {
-    /// The 1-based line of a text capture the error is at, if it is one.
-    pub fn line(&self) -> Option<u64> {
-        match self {
-            CaptureError::Record { line, .. }
-            | CaptureError::Line { line, .. }
-            | CaptureError::LineTooLong { line, .. } => Some(*line),
-            _ => None,
-        }
-    }
-}
-
 /// What a binary capture counts its records in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketUnit {

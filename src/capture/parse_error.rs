@@ -9,8 +9,8 @@ use std::io;
 
 use crate::frame::{FrameError, EFF_MAX, SFF_MAX};
 
-/// A field as it was found on a line, kept for a message: at most 80
-/// bytes, quoted when shown (lossy UTF-8, `...` after a cut).
+/// A field as it was found on a line, kept for a message: at most 160
+/// bytes (a CAN FD frame's token whole), quoted when shown (lossy UTF-8, `...` after a cut).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Found {
     bytes: Box<[u8]>,
@@ -18,7 +18,7 @@ pub struct Found {
 }
 
 impl Found {
-    const MAX: usize = 80;
+    const MAX: usize = 160;
 
     pub(crate) fn of(field: &[u8]) -> Found {
         let kept = field.get(..Found::MAX).unwrap_or(field);
@@ -28,7 +28,7 @@ impl Found {
         }
     }
 
-    /// The bytes kept (the first 80 of the field).
+    /// The bytes kept (the first 160 of the field).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -451,3 +451,56 @@ fn filtered_reading_of_text_formats_hands_out_the_frames_read() {
         check_filtered(out, &[], ReadOptions::default());
     }
 }
+
+/// The error keeps the place and the format, and the reader's own error
+/// (with the I/O error below it) as its source chain.
+#[test]
+fn errors_keep_the_place_and_the_reader_s_cause_as_source() {
+    use std::error::Error as _;
+    let asc = b"date Thu Nov 9 08:29:27.123 pm 2023\n0.1 1 123 Rx d 4 00 01\n".to_vec();
+    let err = all(asc, ReadOptions::default()).unwrap_err();
+    match &err {
+        CaptureError::Record {
+            file,
+            line,
+            format,
+            source,
+        } => {
+            assert_eq!((file.as_str(), *line, *format), ("mem.log", 2, Format::Asc));
+            assert_eq!(
+                *source,
+                RecordError::DataBytes {
+                    expected: 4,
+                    found: 2
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.to_string(), "mem.log:2: expected 4 data bytes, found 2");
+    assert_eq!(
+        err.source().map(|s| s.to_string()).as_deref(),
+        Some("expected 4 data bytes, found 2")
+    );
+
+    let mut p = pcap_header(227);
+    p.extend([1, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 0, 0]);
+    let err = all(p, ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CaptureError::Packet {
+                unit: PacketUnit::Packet,
+                index: 1,
+                source: PacketError::Truncated(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let io = err
+        .source()
+        .and_then(|s| s.source())
+        .expect("the I/O error");
+    assert!(io.downcast_ref::<io::Error>().is_some(), "{io:?}");
+}
