@@ -1,6 +1,6 @@
-//! The capture formats, declared once in [`FORMATS`]: name, file
-//! extensions, how the content announces itself, the writer (if any) and
-//! a line of description. Detection, the `--to` argument, help texts, the
+//! The capture formats, declared once by `format_table!` (the [`Format`]
+//! enum and its rows in [`FORMATS`]): name, file extensions, how the
+//! content announces itself, the writer (if any) and a line of description. Detection, the `--to` argument, help texts, the
 //! unknown-format message and the writers all read this table; a test
 //! checks that the README lists every row and that no other source file
 //! keeps a list of its own.
