@@ -13,8 +13,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use trunkdiag::analyzer::Analyzer;
-use trunkdiag::capture::write::{sink, OutputFormat};
-use trunkdiag::capture::{CaptureReader, Census, IdSet, ReadOptions};
+use trunkdiag::capture::format::sink;
+use trunkdiag::capture::{CaptureReader, Census, Format, IdSet, ReadOptions};
 use trunkdiag::diagnose::feed_capture;
 use trunkdiag::evidence::Observations;
 use trunkdiag::frame::{CanFrame, CanId};
@@ -114,7 +114,7 @@ fn parsing(c: &mut Criterion) {
 }
 
 /// The same frames written in `format` by trunkdiag's own writer.
-fn written_as(frames: &[CanFrame], format: OutputFormat) -> Vec<u8> {
+fn written_as(frames: &[CanFrame], format: Format) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut w = sink(format, &mut out).expect("writing to memory");
@@ -131,9 +131,9 @@ fn written_as(frames: &[CanFrame], format: OutputFormat) -> Vec<u8> {
 fn formats(c: &mut Criterion) {
     let log = candump_log();
     let frames = frames_of(&log);
-    let asc = written_as(&frames, OutputFormat::Asc);
-    let trc = written_as(&frames, OutputFormat::Trc);
-    let csv = written_as(&frames, OutputFormat::Csv);
+    let asc = written_as(&frames, Format::Asc);
+    let trc = written_as(&frames, Format::Trc);
+    let csv = written_as(&frames, Format::Csv);
     let mut g = c.benchmark_group("formats");
     g.throughput(Throughput::Elements(frames.len() as u64));
     g.bench_function("candump", |b| b.iter(|| read_all(black_box(&log))));

@@ -212,11 +212,12 @@ fn is_sidecar(path: &Path) -> bool {
     else {
         return false;
     };
-    // A SavvyCAN log is a `.csv` capture; other tables are sidecars.
+    // An extension a capture format also uses (`.csv`: SavvyCAN) is a
+    // capture when the content is that format; other tables are sidecars.
     SIDECAR_EXTENSIONS.contains(&ext.as_str())
-        && (ext != "csv"
-            || !crate::capture::CaptureReader::open(path, Default::default())
-                .is_ok_and(|r| r.format() == crate::capture::Format::Csv))
+        && !(crate::capture::format::is_capture_extension(&ext)
+            && crate::capture::CaptureReader::open(path, Default::default())
+                .is_ok_and(|r| r.format().uses_extension(&ext)))
 }
 
 // -------------------------------------------------------------------- shard
@@ -384,7 +385,7 @@ fn lanes(jobs: &[Job]) -> Vec<Vec<&Job>> {
 /// it: it becomes that job's error.
 fn run_guarded(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobOutcome {
     let result = catch_unwind(AssertUnwindSafe(|| run_job(job, opts, cache)))
-        .unwrap_or_else(|_| Err((None, JobError::Panicked)));
+        .unwrap_or_else(|_| Err(JobFailure::early(JobError::Panicked)));
     match result {
         Ok(report) => JobOutcome {
             index: job.index,
@@ -392,7 +393,7 @@ fn run_guarded(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobOutcome
             profile: report.profile.id.clone(),
             result: Ok(report),
         },
-        Err((profile, error)) => JobOutcome {
+        Err(JobFailure { profile, error }) => JobOutcome {
             index: job.index,
             label: job.label.clone(),
             profile: profile.unwrap_or_else(|| job.profile.clone()),
@@ -401,28 +402,43 @@ fn run_guarded(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobOutcome
     }
 }
 
-/// The error carries the profile id when one was chosen before the failure.
-type JobResult = Result<Report, (Option<String>, JobError)>;
+/// A job's failure, with the profile id when one was chosen before it.
+struct JobFailure {
+    profile: Option<String>,
+    error: JobError,
+}
+
+impl JobFailure {
+    /// A failure before any profile was chosen.
+    fn early(error: impl Into<JobError>) -> JobFailure {
+        JobFailure {
+            profile: None,
+            error: error.into(),
+        }
+    }
+}
+
+type JobResult = Result<Report, JobFailure>;
 
 fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
     let mut observations = Observations::default();
     for text in &job.observe {
         observations.apply(text).map_err(|source| {
             let text = text.clone();
-            (None, JobError::Observation { text, source })
+            JobFailure::early(JobError::Observation { text, source })
         })?;
     }
     match &job.source {
         JobSource::Capture(path) => {
             let vin = if job.profile == "auto" {
-                diagnose::capture_vin(path, opts.read).map_err(|e| (None, e.into()))?
+                diagnose::capture_vin(path, opts.read).map_err(JobFailure::early)?
             } else {
                 None
             };
             let chosen = cache.get(&job.profile, vin);
             let (profile, choice) = match chosen.as_ref() {
                 Ok(chosen) => chosen,
-                Err(e) => return Err((None, JobError::Profile(Arc::clone(e)))),
+                Err(e) => return Err(JobFailure::early(JobError::Profile(Arc::clone(e)))),
             };
             diagnose::replay_with(
                 path,
@@ -432,10 +448,13 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
                 observations,
                 SeriesLimits::BOUNDED,
             )
-            .map_err(|e| (Some(profile.id.clone()), e.into()))
+            .map_err(|e| JobFailure {
+                profile: Some(profile.id.clone()),
+                error: e.into(),
+            })
         }
         JobSource::Iface(iface) => {
-            live_job(iface, &job.profile, observations, opts).map_err(|e| (None, e.into()))
+            live_job(iface, &job.profile, observations, opts).map_err(JobFailure::early)
         }
     }
 }

@@ -807,3 +807,53 @@ fn merged_buses_stepping_back_warn_once_and_keep_order() {
         run.stderr
     );
 }
+
+/// The ranked causes and BCM message count of `diagnose --replay FILE`.
+fn replay_outcome(path: &Path) -> (u64, Vec<String>) {
+    let run = trunkdiag(&[
+        "diagnose",
+        "--replay",
+        path.to_str().unwrap(),
+        "--profile",
+        "ford-fusion-2013-2020",
+        "--json",
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let messages = report["source"]["analyzer"]["bcm_messages"]
+        .as_u64()
+        .unwrap();
+    let causes = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    (messages, causes)
+}
+
+/// A replay read through the filtered path handed out an empty frame for
+/// every wanted id of an ASC, TRC or CSV log: `bcm-fault.log` written as
+/// ASC gave 0 BCM messages and "inconclusive". Every format a capture can
+/// be written in now diagnoses as the candump log does.
+#[test]
+fn a_capture_written_in_any_format_diagnoses_as_the_candump_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/ford-fusion-2013-2020/bcm-fault.log");
+    let (messages, causes) = replay_outcome(&log);
+    assert!(messages > 100, "{messages}");
+    assert_eq!(causes.first().map(String::as_str), Some("bcm-fault"));
+    for format in trunkdiag::capture::format::writable() {
+        let out = dir
+            .path()
+            .join(format!("bcm-fault.{}", format.extensions[0]));
+        cat_to(&log, format.name, &out);
+        assert_eq!(
+            replay_outcome(&out),
+            (messages, causes.clone()),
+            "{}",
+            format.name
+        );
+    }
+}

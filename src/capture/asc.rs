@@ -22,9 +22,10 @@
 
 use std::io::{self, Write};
 
+use super::parse_error::{Found, RecordError};
 use super::text::{
-    can_id, classic_frame, data_bytes, days_from_civil, decimal, decimal_us, epoch_us, fd_dlc_len,
-    fd_len_dlc, number, place, quote, strip_cr, ChannelNames, Tokens, ERROR_CLASS, MONTHS,
+    bad_field, can_id, classic_frame, data_bytes, days_from_civil, decimal, decimal_us, epoch_us,
+    fd_dlc_len, fd_len_dlc, number, place, strip_cr, ChannelNames, Tokens, ERROR_CLASS, MONTHS,
     WEEKDAYS,
 };
 use crate::frame::{CanFrame, CanId, Direction, FrameKind, CANFD_BRS, CANFD_ESI};
@@ -58,7 +59,7 @@ const FD_RTR: u32 = 0x0010;
 impl AscParser {
     /// Reads one line into `out`; `Ok(true)` when it was a frame.
     #[inline]
-    pub(crate) fn parse(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
+    pub(crate) fn parse(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, RecordError> {
         let line = strip_cr(line);
         let mut t = Tokens::new(line);
         let Some(first) = t.next() else {
@@ -68,12 +69,8 @@ impl AscParser {
             self.header(first, &mut t);
             return Ok(false);
         }
-        let offset = decimal_us(first, 1_000_000).ok_or_else(|| {
-            format!(
-                "expected a timestamp in seconds like \"1.234567\", found {}",
-                quote(first)
-            )
-        })?;
+        let offset = decimal_us(first, 1_000_000)
+            .ok_or_else(|| bad_field("a timestamp in seconds like \"1.234567\"", first))?;
         let ts = if self.relative {
             self.last_us.saturating_add(offset)
         } else {
@@ -124,7 +121,7 @@ impl AscParser {
         t: &mut Tokens<'_>,
         ts: u64,
         out: &mut CanFrame,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RecordError> {
         let iface = self.names.get(ch);
         let Some(id_tok) = t.next() else {
             return Ok(false);
@@ -142,15 +139,13 @@ impl AscParser {
             _ => return Ok(false),
         };
         let id = self.id(id_tok)?;
-        let kind = t
-            .next()
-            .ok_or("expected 'd' (data) or 'r' (remote) after the direction, found end of line")?;
+        const KIND: &str = "'d' (data) or 'r' (remote) after the direction";
+        let kind = t.next().ok_or(RecordError::EndOfLine { expected: KIND })?;
         let frame = match kind {
             b"d" | b"D" => {
                 let dlc_tok = t.next().unwrap_or_default();
-                let dlc = number(dlc_tok, self.hex, 15).ok_or_else(|| {
-                    format!("expected a DLC 0-15 after 'd', found {}", quote(dlc_tok))
-                })?;
+                let dlc = number(dlc_tok, self.hex, 15)
+                    .ok_or_else(|| bad_field("a DLC 0-15 after 'd'", dlc_tok))?;
                 let len = (dlc as usize).min(8);
                 let mut buf = [0u8; 64];
                 data_bytes(t, len, self.hex, &mut buf)?;
@@ -158,27 +153,23 @@ impl AscParser {
             }
             b"r" | b"R" => {
                 let dlc = t.next().and_then(|d| number(d, self.hex, 8)).unwrap_or(0);
-                CanFrame::remote(id, dlc as u8, None).map_err(|e| e.to_string())?
+                CanFrame::remote(id, dlc as u8, None)?
             }
-            other => {
-                return Err(format!(
-                    "expected 'd' (data) or 'r' (remote) after the direction, found {}",
-                    quote(other)
-                ))
-            }
+            other => return Err(bad_field(KIND, other)),
         };
         Ok(place(out, frame, ts, iface, Some(direction)))
     }
 
     /// `ch Rx|Tx id[x] [name] brs esi dlc len data... dur bits flags ...`.
-    fn fd_line(&mut self, t: &mut Tokens<'_>, ts: u64, out: &mut CanFrame) -> Result<bool, String> {
+    fn fd_line(
+        &mut self,
+        t: &mut Tokens<'_>,
+        ts: u64,
+        out: &mut CanFrame,
+    ) -> Result<bool, RecordError> {
         let ch_tok = t.next().unwrap_or_default();
-        let ch = decimal(ch_tok).ok_or_else(|| {
-            format!(
-                "expected a channel number after CANFD, found {}",
-                quote(ch_tok)
-            )
-        })?;
+        let ch =
+            decimal(ch_tok).ok_or_else(|| bad_field("a channel number after CANFD", ch_tok))?;
         let iface = self.names.get(ch as u32);
         let dir_tok = t.next().unwrap_or_default();
         let direction = match dir_tok {
@@ -198,24 +189,20 @@ impl AscParser {
         }
         let esi_tok = t.next().unwrap_or_default();
         let (Some(brs), Some(esi)) = (decimal(brs_tok), decimal(esi_tok)) else {
-            return Err(format!(
-                "expected BRS and ESI (0 or 1) after the id, found {} {}",
-                quote(brs_tok),
-                quote(esi_tok)
-            ));
+            return Err(RecordError::BrsEsi {
+                brs: Found::of(brs_tok),
+                esi: Found::of(esi_tok),
+            });
         };
         let dlc_tok = t.next().unwrap_or_default();
-        let dlc = number(dlc_tok, self.hex, 15)
-            .ok_or_else(|| format!("expected a DLC 0-F, found {}", quote(dlc_tok)))?;
+        let dlc = number(dlc_tok, self.hex, 15).ok_or_else(|| bad_field("a DLC 0-F", dlc_tok))?;
         let len_tok = t.next().unwrap_or_default();
         let len = decimal(len_tok)
             .filter(|l| *l as usize == fd_dlc_len(dlc) || (*l as usize) < fd_dlc_len(dlc))
-            .ok_or_else(|| {
-                format!(
-                    "expected the data length of DLC {dlc:X} ({} or less), found {}",
-                    fd_dlc_len(dlc),
-                    quote(len_tok)
-                )
+            .ok_or_else(|| RecordError::FdLength {
+                dlc,
+                max: fd_dlc_len(dlc),
+                found: Found::of(len_tok),
             })? as usize;
         let mut buf = [0u8; 64];
         data_bytes(t, len, self.hex, &mut buf)?;
@@ -224,31 +211,32 @@ impl AscParser {
         let flags = t.nth(2).and_then(super::text::hex_u32);
         let frame = match flags {
             Some(f) if f & FD_EDL == 0 && f & FD_RTR != 0 => {
-                CanFrame::remote(id, dlc.min(8) as u8, None).map_err(|e| e.to_string())?
+                CanFrame::remote(id, dlc.min(8) as u8, None)?
             }
             Some(f) if f & FD_EDL == 0 => classic_frame(id, dlc.min(8), data)?,
             _ => {
                 let flags =
                     if brs == 1 { CANFD_BRS } else { 0 } | if esi == 1 { CANFD_ESI } else { 0 };
-                CanFrame::fd(id, data, flags).map_err(|e| e.to_string())?
+                CanFrame::fd(id, data, flags)?
             }
         };
         Ok(place(out, frame, ts, iface, Some(direction)))
     }
 
-    fn id(&self, tok: &[u8]) -> Result<CanId, String> {
+    fn id(&self, tok: &[u8]) -> Result<CanId, RecordError> {
         let (digits, extended) = match tok.split_last() {
             Some((b'x' | b'X', d)) => (d, true),
             _ => (tok, false),
         };
         let raw = number(digits, self.hex, u32::MAX).ok_or_else(|| {
-            format!(
-                "expected an id in {} (with 'x' after a 29-bit one), found {}",
-                if self.hex { "hex" } else { "decimal" },
-                quote(tok)
-            )
+            let expected = if self.hex {
+                "an id in hex (with 'x' after a 29-bit one)"
+            } else {
+                "an id in decimal (with 'x' after a 29-bit one)"
+            };
+            bad_field(expected, tok)
         })?;
-        can_id(raw, extended)
+        Ok(can_id(raw, extended)?)
     }
 }
 
@@ -437,7 +425,7 @@ impl<W: Write> super::sink::FrameSink for AscWriter<W> {
 mod tests {
     use super::*;
 
-    fn parse_all(text: &str) -> Result<Vec<CanFrame>, String> {
+    fn parse_all(text: &str) -> Result<Vec<CanFrame>, RecordError> {
         let mut p = AscParser::default();
         super::super::text::parse_lines(text, |line, f| p.parse(line, f))
     }
@@ -486,9 +474,32 @@ mod tests {
     #[test]
     fn bad_dlc_is_an_error_naming_what_was_expected() {
         let err = parse_all("0.1 1 123 Rx d G 00\n").unwrap_err();
-        assert_eq!(err, "expected a DLC 0-15 after 'd', found \"G\"");
+        assert_eq!(
+            err.to_string(),
+            "expected a DLC 0-15 after 'd', found \"G\""
+        );
+        assert!(matches!(&err, RecordError::Field { found, .. } if found.bytes() == b"G"));
         let err = parse_all("0.1 1 123 Rx d 4 00 01\n").unwrap_err();
-        assert_eq!(err, "expected 4 data bytes, found 2");
+        assert_eq!(
+            err,
+            RecordError::DataBytes {
+                expected: 4,
+                found: 2
+            }
+        );
+        assert_eq!(err.to_string(), "expected 4 data bytes, found 2");
+        let err = parse_all("0.1 1 800 Rx d 0\n").unwrap_err();
+        assert_eq!(
+            err,
+            RecordError::Id(crate::capture::IdRangeError {
+                raw: 0x800,
+                extended: false
+            })
+        );
+        assert_eq!(
+            err.to_string(),
+            "expected an 11-bit id of at most 7FF, found 800"
+        );
     }
 
     #[test]

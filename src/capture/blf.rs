@@ -37,11 +37,16 @@
 
 use std::io::{self, Read};
 
+use super::error::CaptureError;
+use super::open::Peeked;
+use super::open::ReadOptions;
+use super::parse_error::BlfError;
 use super::text::{epoch_us, fd_dlc_len, ChannelNames, ERROR_CLASS};
-use super::{CaptureError, Peeked, ReadOptions};
 use crate::frame::{CanFrame, CanId, Direction, CANFD_BRS, CANFD_ESI};
 
 const FILE_HEADER_MIN: usize = 72;
+/// The largest file header accepted.
+const MAX_FILE_HEADER: usize = 4096;
 const BASE_HEADER: usize = 16;
 const LOG_CONTAINER: u32 = 10;
 const CAN_MESSAGE: u32 = 1;
@@ -96,25 +101,26 @@ pub(crate) struct BlfStream {
 
 impl BlfStream {
     /// Reads the file header.
-    pub(crate) fn new(mut src: Peeked) -> Result<BlfStream, String> {
+    pub(crate) fn new(mut src: Peeked) -> Result<BlfStream, BlfError> {
         let mut head = [0u8; FILE_HEADER_MIN];
-        let n = read_full(&mut src, &mut head).map_err(|e| e.to_string())?;
+        let n = read_full(&mut src, &mut head).map_err(BlfError::Read)?;
         if n < FILE_HEADER_MIN || head.get(..4) != Some(b"LOGG") {
-            return Err(format!(
-                "expected a BLF file header of at least {FILE_HEADER_MIN} bytes starting \"LOGG\", found {n} bytes"
-            ));
+            return Err(BlfError::FileHeader {
+                min: FILE_HEADER_MIN,
+                found: n,
+            });
         }
         let size = u32_at(&head, 4).unwrap_or(0) as usize;
-        if !(FILE_HEADER_MIN..=4096).contains(&size) {
-            return Err(format!(
-                "expected a BLF header size of {FILE_HEADER_MIN}-4096 bytes, found {size}"
-            ));
+        if !(FILE_HEADER_MIN..=MAX_FILE_HEADER).contains(&size) {
+            return Err(BlfError::HeaderSize {
+                min: FILE_HEADER_MIN,
+                max: MAX_FILE_HEADER,
+                found: size,
+            });
         }
         let mut rest = vec![0u8; size - FILE_HEADER_MIN];
-        if read_full(&mut src, &mut rest).map_err(|e| e.to_string())? < rest.len() {
-            return Err(format!(
-                "expected a BLF file header of {size} bytes, the file is shorter"
-            ));
+        if read_full(&mut src, &mut rest).map_err(BlfError::Read)? < rest.len() {
+            return Err(BlfError::HeaderCut(size));
         }
         let st = |i: usize| u32::from(u16_at(&head, 40 + 2 * i).unwrap_or(0));
         let start_us = epoch_us(
@@ -144,20 +150,18 @@ impl BlfStream {
         name: &str,
         opts: ReadOptions,
     ) -> Result<Option<CanFrame>, CaptureError> {
-        let err = |object: u64, what: String| CaptureError::Packet {
+        let err = |index: u64, in_container: bool, source: BlfError| CaptureError::Object {
             file: name.to_string(),
-            unit: "object",
-            index: object,
-            what,
+            index,
+            in_container,
+            source,
         };
         loop {
             match self.inner_object() {
                 Ok(Some(Some(frame))) => return Ok(Some(frame)),
                 Ok(Some(None)) => continue,
                 Ok(None) => {}
-                Err(what) if !opts.lenient => {
-                    return Err(err(self.object, format!("in the log container: {what}")))
-                }
+                Err(e) if !opts.lenient => return Err(err(self.object, true, e)),
                 Err(_) => {
                     // The container's remaining objects cannot be found.
                     self.bad += 1;
@@ -170,66 +174,66 @@ impl BlfStream {
                 Ok(false) => {
                     let left = self.buf.get(self.pos..).unwrap_or_default();
                     if left.iter().any(|b| *b != 0) {
-                        return Err(err(
-                            self.object,
-                            format!(
-                                "expected the rest of an object, the file ends {} bytes into it (truncated?)",
-                                left.len()
-                            ),
-                        ));
+                        return Err(err(self.object, false, BlfError::EndsInside(left.len())));
                     }
                     return Ok(None);
                 }
-                Err(what) => return Err(err(self.object, what)),
+                Err(e) => return Err(err(self.object, false, e)),
             }
         }
     }
 
     /// Reads the next outer object; `Ok(false)` at the end of the file.
     /// A log container's objects are appended to `buf`.
-    fn next_container(&mut self) -> Result<bool, String> {
+    fn next_container(&mut self) -> Result<bool, BlfError> {
         let mut base = [0u8; BASE_HEADER];
-        let n = read_full(&mut self.src, &mut base).map_err(|e| format!("read failed: {e}"))?;
+        let n = read_full(&mut self.src, &mut base).map_err(BlfError::Read)?;
         if n == 0 {
             return Ok(false);
         }
         self.object += 1;
         let at = self.offset;
         if n < BASE_HEADER {
-            return Err(format!(
-                "expected a {BASE_HEADER}-byte object header at byte {at}, the file ends after {n} (truncated?)"
-            ));
+            return Err(BlfError::ObjectHeaderCut {
+                expected: BASE_HEADER,
+                at,
+                found: n,
+            });
         }
         if base.get(..4) != Some(b"LOBJ") {
-            return Err(format!("expected an object starting \"LOBJ\" at byte {at}"));
+            return Err(BlfError::NoObject { at: Some(at) });
         }
         let size = u32_at(&base, 8).unwrap_or(0) as usize;
         let kind = u32_at(&base, 12).unwrap_or(0);
         if !(BASE_HEADER..=MAX_OBJECT).contains(&size) {
-            return Err(format!(
-                "expected an object size of {BASE_HEADER} bytes to 64 MiB at byte {at}, found {size}"
-            ));
+            return Err(BlfError::ObjectSize {
+                min: BASE_HEADER,
+                at,
+                found: size,
+            });
         }
         let mut body = vec![0u8; size - BASE_HEADER];
-        let got = read_full(&mut self.src, &mut body).map_err(|e| format!("read failed: {e}"))?;
+        let got = read_full(&mut self.src, &mut body).map_err(BlfError::Read)?;
         if got < body.len() {
-            return Err(format!(
-                "expected {} bytes of object (type {kind}) at byte {at}, the file ends after {got} (truncated?)",
-                body.len()
-            ));
+            return Err(BlfError::ObjectCut {
+                expected: body.len(),
+                kind,
+                at,
+                found: got,
+            });
         }
         let mut pad = [0u8; 3];
         let padding = pad.get_mut(..size % 4).unwrap_or_default();
-        let padded = read_full(&mut self.src, padding).map_err(|e| format!("read failed: {e}"))?;
+        let padded = read_full(&mut self.src, padding).map_err(BlfError::Read)?;
         self.offset += (size + padded) as u64;
         if kind != LOG_CONTAINER {
             return Ok(true);
         }
         let method = u16_at(&body, 0).unwrap_or(u16::MAX);
         let expected = u32_at(&body, 8).unwrap_or(0) as usize;
-        let data = body.get(16..).ok_or_else(|| {
-            format!("expected a 16-byte log container header at byte {at}, found {size} bytes")
-        })?;
+        let data = body
+            .get(16..)
+            .ok_or(BlfError::ContainerHeader { at, found: size })?;
         // Drop what was read, keep a partial object for the next container.
         self.buf.drain(..self.pos.min(self.buf.len()));
         self.pos = 0;
@@ -238,33 +242,30 @@ impl BlfStream {
             2 => {
                 let before = self.buf.len();
                 let mut z = flate2::read::ZlibDecoder::new(data).take(MAX_OBJECT as u64 + 1);
-                z.read_to_end(&mut self.buf).map_err(|e| {
-                    format!("expected zlib-compressed objects in the log container at byte {at}: {e} (truncated or corrupt?)")
-                })?;
+                z.read_to_end(&mut self.buf)
+                    .map_err(|source| BlfError::Zlib { at, source })?;
                 let got = self.buf.len() - before;
                 if got > MAX_OBJECT || (expected != 0 && got != expected) {
-                    return Err(format!(
-                        "expected {expected} bytes in the log container at byte {at}, it holds {got} (truncated or corrupt?)"
-                    ));
+                    return Err(BlfError::ContainerSize {
+                        expected,
+                        at,
+                        found: got,
+                    });
                 }
             }
-            m => {
-                return Err(format!(
-                    "expected compression method 0 (none) or 2 (zlib) in the log container at byte {at}, found {m}"
-                ))
-            }
+            m => return Err(BlfError::Compression { at, found: m }),
         }
         Ok(true)
     }
 
     /// The next inner object of `buf`: `Ok(None)` when more data is needed,
     /// `Ok(Some(None))` for an object that is not a frame.
-    fn inner_object(&mut self) -> Result<Option<Option<CanFrame>>, String> {
+    fn inner_object(&mut self) -> Result<Option<Option<CanFrame>>, BlfError> {
         let data = self.buf.get(self.pos..).unwrap_or_default();
         // Objects are followed by 0-7 padding bytes (python-can searches the same way).
         let Some(skip) = data.windows(4).take(8).position(|w| w == b"LOBJ") else {
             if data.len() >= 12 {
-                return Err("expected an object starting \"LOBJ\"".into());
+                return Err(BlfError::NoObject { at: None });
             }
             return Ok(None);
         };
@@ -279,9 +280,10 @@ impl BlfStream {
         };
         let (header_size, size) = (usize::from(header_size), size as usize);
         if header_size < 32 || size < header_size || size > MAX_OBJECT {
-            return Err(format!(
-                "expected an object header of at least 32 bytes within the object, found header {header_size}, object {size}"
-            ));
+            return Err(BlfError::InnerHeader {
+                header: header_size,
+                size,
+            });
         }
         if obj.len() < size {
             return Ok(None);
@@ -304,13 +306,22 @@ impl BlfStream {
             CAN_FD_MESSAGE => Some(can_fd_message(body, &mut self.names)?),
             CAN_FD_MESSAGE_64 => Some(can_fd_message_64(body, header_size, &mut self.names)?),
             CAN_ERROR_EXT => {
-                let ch = u16_at(body, 0).ok_or("expected a CAN_ERROR_EXT body")?;
-                let dlc = usize::from(*body.get(10).ok_or("expected a CAN_ERROR_EXT body")?);
+                let short = || BlfError::Body {
+                    object: "CAN_ERROR_EXT",
+                    min: 11,
+                    found: body.len(),
+                };
+                let ch = u16_at(body, 0).ok_or_else(short)?;
+                let dlc = usize::from(*body.get(10).ok_or_else(short)?);
                 let data = body.get(24..24 + dlc.min(8)).unwrap_or_default();
                 Some(error_frame(data).on(self.names.get(u32::from(ch))))
             }
             CAN_ERROR => {
-                let ch = u16_at(body, 0).ok_or("expected a CAN_ERROR body")?;
+                let ch = u16_at(body, 0).ok_or(BlfError::Body {
+                    object: "CAN_ERROR",
+                    min: 2,
+                    found: body.len(),
+                })?;
                 Some(error_frame(&[0; 8]).on(self.names.get(u32::from(ch))))
             }
             _ => None,
@@ -323,42 +334,47 @@ fn error_frame(data: &[u8]) -> CanFrame {
     CanFrame::error(ERROR_CLASS, data).unwrap_or_else(|_| super::candump::empty_frame())
 }
 
-fn id_of(raw: u32) -> Result<CanId, String> {
-    super::text::can_id(raw & !CAN_MSG_EXT, raw & CAN_MSG_EXT != 0)
+fn id_of(raw: u32) -> Result<CanId, BlfError> {
+    Ok(super::text::can_id(
+        raw & !CAN_MSG_EXT,
+        raw & CAN_MSG_EXT != 0,
+    )?)
 }
 
 /// A classic data or remote frame of DLC `dlc` (9-15 kept as the raw DLC).
-fn classic(id: CanId, dlc: u8, remote: bool, data: &[u8]) -> Result<CanFrame, String> {
+fn classic(id: CanId, dlc: u8, remote: bool, data: &[u8]) -> Result<CanFrame, BlfError> {
     let len = usize::from(dlc.min(8));
     let raw = (dlc > 8).then_some(dlc);
     if remote {
-        return CanFrame::remote(id, dlc.min(8), raw).map_err(|e| e.to_string());
+        return Ok(CanFrame::remote(id, dlc.min(8), raw)?);
     }
-    let data = data
-        .get(..len)
-        .ok_or_else(|| format!("expected {len} data bytes, the object holds {}", data.len()))?;
-    super::text::classic_frame(id, u32::from(dlc), data)
+    let data = data.get(..len).ok_or(BlfError::Data {
+        len,
+        holds: data.len(),
+    })?;
+    Ok(super::text::classic_frame(id, u32::from(dlc), data)?)
 }
 
 fn direction(tx: bool) -> Option<Direction> {
     Some(if tx { Direction::Tx } else { Direction::Rx })
 }
 
-fn can_message(b: &[u8], names: &mut ChannelNames) -> Result<CanFrame, String> {
+fn can_message(b: &[u8], names: &mut ChannelNames) -> Result<CanFrame, BlfError> {
     let (Some(ch), Some(&flags), Some(&dlc), Some(id), Some(data)) =
         (u16_at(b, 0), b.get(2), b.get(3), u32_at(b, 4), b.get(8..16))
     else {
-        return Err(format!(
-            "expected a 16-byte CAN_MESSAGE body, found {} bytes",
-            b.len()
-        ));
+        return Err(BlfError::Body {
+            object: "CAN_MESSAGE",
+            min: 16,
+            found: b.len(),
+        });
     };
     let mut f = classic(id_of(id)?, dlc.min(15), flags & 0x80 != 0, data)?;
     f.direction = direction(flags & 0x01 != 0);
     Ok(f.on(names.get(u32::from(ch))))
 }
 
-fn can_fd_message(b: &[u8], names: &mut ChannelNames) -> Result<CanFrame, String> {
+fn can_fd_message(b: &[u8], names: &mut ChannelNames) -> Result<CanFrame, BlfError> {
     let (Some(ch), Some(&flags), Some(&dlc), Some(id), Some(&fd_flags), Some(&valid)) = (
         u16_at(b, 0),
         b.get(2),
@@ -367,10 +383,11 @@ fn can_fd_message(b: &[u8], names: &mut ChannelNames) -> Result<CanFrame, String
         b.get(13),
         b.get(14),
     ) else {
-        return Err(format!(
-            "expected an 84-byte CAN_FD_MESSAGE body, found {} bytes",
-            b.len()
-        ));
+        return Err(BlfError::Body {
+            object: "CAN_FD_MESSAGE",
+            min: 15,
+            found: b.len(),
+        });
     };
     let data = b.get(20..).unwrap_or_default();
     fd_or_classic(
@@ -392,7 +409,7 @@ fn can_fd_message_64(
     b: &[u8],
     header_size: usize,
     names: &mut ChannelNames,
-) -> Result<CanFrame, String> {
+) -> Result<CanFrame, BlfError> {
     let (Some(&ch), Some(&dlc), Some(&valid), Some(id), Some(flags), Some(&dir), Some(&ext)) = (
         b.first(),
         b.get(1),
@@ -402,10 +419,11 @@ fn can_fd_message_64(
         b.get(34),
         b.get(35),
     ) else {
-        return Err(format!(
-            "expected a CAN_FD_MESSAGE_64 body of at least 40 bytes, found {} bytes",
-            b.len()
-        ));
+        return Err(BlfError::Body {
+            object: "CAN_FD_MESSAGE_64",
+            min: 36,
+            found: b.len(),
+        });
     };
     // The data ends where extended data starts (an offset from the object start).
     let end = if ext == 0 {
@@ -437,7 +455,7 @@ fn fd_or_classic(
     remote: bool,
     (brs, esi): (bool, bool),
     data: &[u8],
-) -> Result<CanFrame, String> {
+) -> Result<CanFrame, BlfError> {
     if !edl {
         return classic(id, dlc.min(15), remote, data);
     }
@@ -448,7 +466,7 @@ fn fd_or_classic(
         *slot = *b;
     }
     let flags = if brs { CANFD_BRS } else { 0 } | if esi { CANFD_ESI } else { 0 };
-    CanFrame::fd(id, buf.get(..len).unwrap_or_default(), flags).map_err(|e| e.to_string())
+    Ok(CanFrame::fd(id, buf.get(..len).unwrap_or_default(), flags)?)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::parse_error::Found;
 use crate::frame::{
     is_valid_fd_len, CanFrame, CanId, Direction, FrameError, FrameKind, IfName, CANFD_MAX_DLEN,
     CAN_ERR_FLAG, CAN_ERR_MASK, CAN_MAX_DLEN, EFF_MAX, SFF_MAX,
@@ -35,57 +36,46 @@ use crate::hex;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LineError {
-    #[error("expected a timestamp \"(seconds.microseconds)\", found {found:?}")]
-    BadTimestamp { found: String },
-    #[error("expected an interface name of 1-15 characters after the timestamp, found {found:?}")]
-    BadInterface { found: String },
+    #[error("expected a timestamp \"(seconds.microseconds)\", found {found}")]
+    BadTimestamp { found: Found },
+    #[error("expected an interface name of 1-15 characters after the timestamp, found {found}")]
+    BadInterface { found: Found },
     #[error("expected a frame like \"123#0102\" after the interface name, found end of line")]
     MissingFrame,
-    #[error("expected '#' after a 3- or 8-digit id in {frame:?}")]
-    MissingHash { frame: String },
+    #[error("expected '#' after a 3- or 8-digit id in {frame}")]
+    MissingHash { frame: Found },
     #[error(
-        "expected a 3-digit (11-bit) or 8-digit (29-bit) id, found {digits} digits in {frame:?}"
+        "expected a 3-digit (11-bit) or 8-digit (29-bit) id, found {digits} digits in {frame}"
     )]
-    IdLength { digits: usize, frame: String },
-    #[error("expected hex digits in the id, found {frame:?}")]
-    BadIdHex { frame: String },
-    #[error("expected an 11-bit id of at most 7FF, found {id:03X} in {frame:?}")]
-    SffTooLarge { id: u32, frame: String },
-    #[error("expected a 29-bit id of at most 1FFFFFFF (or 2xxxxxxx for an error frame), found {id:08X} in {frame:?}")]
-    EffTooLarge { id: u32, frame: String },
-    #[error("expected 2 hex digits per data byte, found odd count {count} in {frame:?}")]
-    OddDigits { count: usize, frame: String },
-    #[error("expected hex digits in the data, found {frame:?}")]
-    BadDataHex { frame: String },
-    #[error("expected at most 8 data bytes on a classic frame, found {bytes} in {frame:?}")]
-    ClassicTooLong { bytes: usize, frame: String },
-    #[error("expected at most 64 data bytes on a CAN FD frame, found {bytes} in {frame:?}")]
-    FdTooLong { bytes: usize, frame: String },
-    #[error("expected a CAN FD length (0-8, 12, 16, 20, 24, 32, 48 or 64 bytes), found {bytes} in {frame:?}")]
-    FdBadLength { bytes: usize, frame: String },
-    #[error("expected a hex flags digit after '##' in {frame:?}")]
-    BadFdFlags { frame: String },
+    IdLength { digits: usize, frame: Found },
+    #[error("expected hex digits in the id, found {frame}")]
+    BadIdHex { frame: Found },
+    #[error("expected an 11-bit id of at most 7FF, found {id:03X} in {frame}")]
+    SffTooLarge { id: u32, frame: Found },
+    #[error("expected a 29-bit id of at most 1FFFFFFF (or 2xxxxxxx for an error frame), found {id:08X} in {frame}")]
+    EffTooLarge { id: u32, frame: Found },
+    #[error("expected 2 hex digits per data byte, found odd count {count} in {frame}")]
+    OddDigits { count: usize, frame: Found },
+    #[error("expected hex digits in the data, found {frame}")]
+    BadDataHex { frame: Found },
+    #[error("expected at most 8 data bytes on a classic frame, found {bytes} in {frame}")]
+    ClassicTooLong { bytes: usize, frame: Found },
+    #[error("expected at most 64 data bytes on a CAN FD frame, found {bytes} in {frame}")]
+    FdTooLong { bytes: usize, frame: Found },
+    #[error("expected a CAN FD length (0-8, 12, 16, 20, 24, 32, 48 or 64 bytes), found {bytes} in {frame}")]
+    FdBadLength { bytes: usize, frame: Found },
+    #[error("expected a hex flags digit after '##' in {frame}")]
+    BadFdFlags { frame: Found },
     #[error(
-        "expected 'R' then an optional DLC digit 0-8 (and '_' raw DLC 9-F after 8) in {frame:?}"
+        "expected 'R' then an optional DLC digit 0-8 (and '_' raw DLC 9-F after 8) in {frame}"
     )]
-    BadRemote { frame: String },
-    #[error("expected '_' and one raw DLC digit 9-F after exactly 8 data bytes in {frame:?}")]
-    BadRawDlc { frame: String },
-    #[error("expected plain data (no 'R', '##' or '_') on an error frame in {frame:?}")]
-    BadErrorFrame { frame: String },
-    #[error("expected end of line or \" T\" / \" R\" after the frame, found {found:?}")]
-    TrailingGarbage { found: String },
-}
-
-/// Quotes a field of the line for an error message (lossy, bounded).
-fn quote(field: &[u8]) -> String {
-    const MAX: usize = 160;
-    let cut = field.get(..MAX).unwrap_or(field);
-    let mut s = String::from_utf8_lossy(cut).into_owned();
-    if cut.len() < field.len() {
-        s.push_str("...");
-    }
-    s
+    BadRemote { frame: Found },
+    #[error("expected '_' and one raw DLC digit 9-F after exactly 8 data bytes in {frame}")]
+    BadRawDlc { frame: Found },
+    #[error("expected plain data (no 'R', '##' or '_') on an error frame in {frame}")]
+    BadErrorFrame { frame: Found },
+    #[error("expected end of line or \" T\" / \" R\" after the frame, found {found}")]
+    TrailingGarbage { found: Found },
 }
 
 /// Remembers the last interface name so a log of one interface validates
@@ -241,19 +231,19 @@ pub(crate) fn parse_line_into(
         return Ok(false);
     }
     let (ts, after_ts) = parse_timestamp(line).ok_or_else(|| LineError::BadTimestamp {
-        found: quote(line.get(..token_end(line, 0)).unwrap_or(line)),
+        found: Found::of(line.get(..token_end(line, 0)).unwrap_or(line)),
     })?;
     let if_start = skip_blanks(line, after_ts);
     if if_start == after_ts {
         return Err(LineError::BadTimestamp {
-            found: quote(line.get(..token_end(line, 0)).unwrap_or(line)),
+            found: Found::of(line.get(..token_end(line, 0)).unwrap_or(line)),
         });
     }
     let if_end = token_end(line, if_start);
     let if_raw = line.get(if_start..if_end).unwrap_or_default();
     if !cache.set(if_raw) {
         return Err(LineError::BadInterface {
-            found: quote(if_raw),
+            found: Found::of(if_raw),
         });
     }
     let fr_start = skip_blanks(line, if_end);
@@ -268,7 +258,11 @@ pub(crate) fn parse_line_into(
         [] => None,
         [b'T', tail @ ..] if tail.iter().all(|c| is_blank(*c)) => Some(Direction::Tx),
         [b'R', tail @ ..] if tail.iter().all(|c| is_blank(*c)) => Some(Direction::Rx),
-        _ => return Err(LineError::TrailingGarbage { found: quote(rest) }),
+        _ => {
+            return Err(LineError::TrailingGarbage {
+                found: Found::of(rest),
+            })
+        }
     };
     parse_frame(frame_tok, out)?;
     out.timestamp_us = ts;
@@ -457,14 +451,14 @@ fn decode_data(
     if !digits.len().is_multiple_of(2) {
         return Err(LineError::OddDigits {
             count: digits.len(),
-            frame: quote(frame),
+            frame: Found::of(frame),
         });
     }
     if bytes > max {
         return Err(too_long(max, bytes, frame));
     }
     Err(LineError::BadDataHex {
-        frame: quote(frame),
+        frame: Found::of(frame),
     })
 }
 
@@ -472,12 +466,12 @@ fn too_long(max: usize, bytes: usize, frame: &[u8]) -> LineError {
     if max == CAN_MAX_DLEN {
         LineError::ClassicTooLong {
             bytes,
-            frame: quote(frame),
+            frame: Found::of(frame),
         }
     } else {
         LineError::FdTooLong {
             bytes,
-            frame: quote(frame),
+            frame: Found::of(frame),
         }
     }
 }
@@ -508,21 +502,25 @@ fn parse_frame(tok: &[u8], out: &mut CanFrame) -> Result<(), LineError> {
         return Err(match tok.iter().position(|c| *c == b'#') {
             Some(digits) => LineError::IdLength {
                 digits,
-                frame: quote(tok),
+                frame: Found::of(tok),
             },
-            None => LineError::MissingHash { frame: quote(tok) },
+            None => LineError::MissingHash {
+                frame: Found::of(tok),
+            },
         });
     };
     let raw_id = tok
         .get(..hash)
         .and_then(hex::parse_u32)
-        .ok_or_else(|| LineError::BadIdHex { frame: quote(tok) })?;
+        .ok_or_else(|| LineError::BadIdHex {
+            frame: Found::of(tok),
+        })?;
     let body = tok.get(hash + 1..).unwrap_or_default();
     let mut is_error = false;
     let id = if hash == 3 {
         CanId::standard(raw_id).ok_or_else(|| LineError::SffTooLarge {
             id: raw_id,
-            frame: quote(tok),
+            frame: Found::of(tok),
         })?
     } else if raw_id & !CAN_ERR_MASK == CAN_ERR_FLAG {
         is_error = true;
@@ -532,16 +530,20 @@ fn parse_frame(tok: &[u8], out: &mut CanFrame) -> Result<(), LineError> {
     } else {
         return Err(LineError::EffTooLarge {
             id: raw_id,
-            frame: quote(tok),
+            frame: Found::of(tok),
         });
     };
     let mut data = [0u8; CANFD_MAX_DLEN];
     match body.first() {
         Some(b'R' | b'r') => {
             if is_error {
-                return Err(LineError::BadErrorFrame { frame: quote(tok) });
+                return Err(LineError::BadErrorFrame {
+                    frame: Found::of(tok),
+                });
             }
-            let bad = || LineError::BadRemote { frame: quote(tok) };
+            let bad = || LineError::BadRemote {
+                frame: Found::of(tok),
+            };
             let (dlc, len8) = match body.get(1..).unwrap_or_default() {
                 [] => (0, None),
                 [d] => (hex::nibble(*d).filter(|v| *v <= 8).ok_or_else(bad)?, None),
@@ -556,24 +558,28 @@ fn parse_frame(tok: &[u8], out: &mut CanFrame) -> Result<(), LineError> {
         }
         Some(b'#') => {
             if is_error {
-                return Err(LineError::BadErrorFrame { frame: quote(tok) });
+                return Err(LineError::BadErrorFrame {
+                    frame: Found::of(tok),
+                });
             }
-            let flags = body
-                .get(1)
-                .and_then(|c| hex::nibble(*c))
-                .ok_or_else(|| LineError::BadFdFlags { frame: quote(tok) })?;
+            let flags =
+                body.get(1)
+                    .and_then(|c| hex::nibble(*c))
+                    .ok_or_else(|| LineError::BadFdFlags {
+                        frame: Found::of(tok),
+                    })?;
             let digits = body.get(2..).unwrap_or_default();
             let n = decode_data(digits, CANFD_MAX_DLEN, tok, &mut data)?;
             if !is_valid_fd_len(n) {
                 return Err(LineError::FdBadLength {
                     bytes: n,
-                    frame: quote(tok),
+                    frame: Found::of(tok),
                 });
             }
             *out = CanFrame::fd(id, data.get(..n).unwrap_or_default(), flags).map_err(|_| {
                 LineError::FdBadLength {
                     bytes: n,
-                    frame: quote(tok),
+                    frame: Found::of(tok),
                 }
             })?;
             Ok(())
@@ -596,8 +602,13 @@ fn parse_frame(tok: &[u8], out: &mut CanFrame) -> Result<(), LineError> {
             let n = decode_data(digits, CAN_MAX_DLEN, tok, &mut data)?;
             let payload = data.get(..n).unwrap_or_default();
             *out = match raw_dlc {
-                None if is_error => CanFrame::error(raw_id & CAN_ERR_MASK, payload)
-                    .map_err(|_| LineError::BadErrorFrame { frame: quote(tok) })?,
+                None if is_error => {
+                    CanFrame::error(raw_id & CAN_ERR_MASK, payload).map_err(|_| {
+                        LineError::BadErrorFrame {
+                            frame: Found::of(tok),
+                        }
+                    })?
+                }
                 // The common 8-byte frame with a constant length lets the
                 // copy into the frame compile to one move, not a memcpy call.
                 None => match data.first_chunk::<CAN_MAX_DLEN>() {
@@ -605,9 +616,15 @@ fn parse_frame(tok: &[u8], out: &mut CanFrame) -> Result<(), LineError> {
                     _ => CanFrame::classic(id, payload),
                 }
                 .map_err(|_| too_long(CAN_MAX_DLEN, n, tok))?,
-                Some(_) if is_error => return Err(LineError::BadErrorFrame { frame: quote(tok) }),
+                Some(_) if is_error => {
+                    return Err(LineError::BadErrorFrame {
+                        frame: Found::of(tok),
+                    })
+                }
                 Some(raw) => {
-                    let bad = || LineError::BadRawDlc { frame: quote(tok) };
+                    let bad = || LineError::BadRawDlc {
+                        frame: Found::of(tok),
+                    };
                     let dlc = match raw {
                         [d] => hex::nibble(*d).filter(|v| *v > 8).ok_or_else(bad)?,
                         _ => return Err(bad()),

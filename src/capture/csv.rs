@@ -9,7 +9,8 @@
 //! their header names, so their order does not matter; frames of bus N are
 //! on `csvN` (`csv0` without a bus column).
 
-use super::text::{can_id, decimal, decimal_us, hex_u32, quote, strip_cr, ChannelNames};
+use super::parse_error::{CsvColumn, Found, RecordError};
+use super::text::{bad_field, can_id, decimal, decimal_us, hex_u32, strip_cr, ChannelNames};
 use crate::frame::{is_valid_fd_len, CanFrame, Direction};
 
 /// Column positions, from the header.
@@ -46,7 +47,7 @@ const MAX_FIELDS: usize = 80;
 impl CsvParser {
     /// Reads one line into `out`; `Ok(true)` when it was a frame.
     #[inline]
-    pub(crate) fn parse(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
+    pub(crate) fn parse(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, RecordError> {
         let line = strip_cr(line);
         if line.trim_ascii().is_empty() {
             return Ok(false);
@@ -61,17 +62,16 @@ impl CsvParser {
             *slot = f.trim_ascii();
             n += 1;
         }
-        let missing = |i: usize, what: &dyn std::fmt::Display| {
-            format!(
-                "expected a {what} column (column {}), the line has {n}",
-                i + 1
-            )
+        let missing = |i: usize, column: CsvColumn| RecordError::CsvMissingColumn {
+            column,
+            index: i + 1,
+            fields: n,
         };
-        let field = |i: usize, what: &str| -> Result<&[u8], String> {
+        let field = |i: usize, name: &'static str| -> Result<&[u8], RecordError> {
             if i < n {
                 Ok(fields.get(i).copied().unwrap_or_default())
             } else {
-                Err(missing(i, &what))
+                Err(missing(i, CsvColumn::Named(name)))
             }
         };
         let t = field(cols.time, "Time Stamp")?;
@@ -80,26 +80,22 @@ impl CsvParser {
         } else {
             decimal(t)
         }
-        .ok_or_else(|| format!("expected a time stamp in microseconds, found {}", quote(t)))?;
+        .ok_or_else(|| bad_field("a time stamp in microseconds", t))?;
         let id_tok = field(cols.id, "ID")?;
-        let raw =
-            hex_u32(id_tok).ok_or_else(|| format!("expected a hex ID, found {}", quote(id_tok)))?;
+        let raw = hex_u32(id_tok).ok_or_else(|| bad_field("a hex ID", id_tok))?;
         let ext_tok = field(cols.extended, "Extended")?;
         let extended = if ext_tok.eq_ignore_ascii_case(b"true") {
             true
         } else if ext_tok.eq_ignore_ascii_case(b"false") {
             false
         } else {
-            return Err(format!(
-                "expected Extended true or false, found {}",
-                quote(ext_tok)
-            ));
+            return Err(bad_field("Extended true or false", ext_tok));
         };
         let id = can_id(raw, extended)?;
         let bus = match cols.bus {
             Some(i) => {
                 let b = field(i, "Bus")?;
-                decimal(b).ok_or_else(|| format!("expected a bus number, found {}", quote(b)))?
+                decimal(b).ok_or_else(|| bad_field("a bus number", b))?
             }
             None => 0,
         };
@@ -113,30 +109,28 @@ impl CsvParser {
         let len_tok = field(cols.len, "LEN")?;
         let len = decimal(len_tok)
             .filter(|l| *l <= 64 && is_valid_fd_len(*l as usize))
-            .ok_or_else(|| {
-                format!(
-                    "expected LEN 0-8 (or a CAN FD length up to 64), found {}",
-                    quote(len_tok)
-                )
-            })? as usize;
+            .ok_or_else(|| bad_field("LEN 0-8 (or a CAN FD length up to 64)", len_tok))?
+            as usize;
         let mut buf = [0u8; 64];
         for (i, slot) in buf.iter_mut().enumerate().take(len) {
             let col = cols.data + i;
             let d = match fields.get(col) {
                 Some(d) if col < n => *d,
-                _ => return Err(missing(col, &format_args!("D{}", i + 1))),
+                _ => return Err(missing(col, CsvColumn::Data(i + 1))),
             };
-            *slot = hex_u32(d).filter(|b| *b <= 0xFF).ok_or_else(|| {
-                format!("expected a hex data byte in D{}, found {}", i + 1, quote(d))
-            })? as u8;
+            *slot = hex_u32(d)
+                .filter(|b| *b <= 0xFF)
+                .ok_or_else(|| RecordError::CsvDataByte {
+                    column: i + 1,
+                    found: Found::of(d),
+                })? as u8;
         }
         let data = buf.get(..len).unwrap_or_default();
         let frame = if len > 8 {
             CanFrame::fd(id, data, 0)
         } else {
             CanFrame::classic(id, data)
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         let mut frame = frame.at(ts).on(self.names.get(bus as u32));
         frame.direction = direction;
         *out = frame;
@@ -145,7 +139,7 @@ impl CsvParser {
 }
 
 /// The column positions a header names; an error names the missing ones.
-fn header(line: &[u8]) -> Result<Columns, String> {
+fn header(line: &[u8]) -> Result<Columns, RecordError> {
     let mut c = Columns::default();
     let mut found = [false; 5];
     for (i, name) in line.split(|c| *c == b',').enumerate() {
@@ -175,11 +169,7 @@ fn header(line: &[u8]) -> Result<Columns, String> {
     if missing.is_empty() {
         Ok(c)
     } else {
-        Err(format!(
-            "expected a SavvyCAN header with the columns Time Stamp, ID, Extended, LEN, D1..D8 \
-             (Bus and Dir optional), missing {}",
-            missing.join(", ")
-        ))
+        Err(RecordError::CsvHeader { missing })
     }
 }
 
@@ -188,7 +178,7 @@ mod tests {
     use super::*;
     use crate::frame::CanId;
 
-    fn parse_all(text: &str) -> Result<Vec<CanFrame>, String> {
+    fn parse_all(text: &str) -> Result<Vec<CanFrame>, RecordError> {
         let mut p = CsvParser::default();
         super::super::text::parse_lines(text, |line, f| p.parse(line, f))
     }
@@ -213,10 +203,23 @@ mod tests {
 
     #[test]
     fn missing_columns_are_named() {
-        let err = parse_all("Time Stamp,ID,Bus,LEN,D1\n").unwrap_err();
+        let err = parse_all("Time Stamp,ID,Bus,LEN,D1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.ends_with("missing Extended"), "{err}");
         let err =
             parse_all("Time Stamp,ID,Extended,Bus,LEN,D1,D2\n1,123,false,0,2,AA\n").unwrap_err();
-        assert_eq!(err, "expected a D2 column (column 7), the line has 6");
+        assert_eq!(
+            err,
+            RecordError::CsvMissingColumn {
+                column: CsvColumn::Data(2),
+                index: 7,
+                fields: 6
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "expected a D2 column (column 7), the line has 6"
+        );
     }
 }

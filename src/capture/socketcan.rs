@@ -12,9 +12,10 @@
 //!
 //! Knows nothing of files or timestamps: one packet in, one frame out.
 
+use super::parse_error::{IdRangeError, PacketError};
 use crate::frame::{
     CanFrame, CanId, Direction, CANFD_FDF, CANFD_MAX_DLEN, CAN_ERR_FLAG, CAN_ERR_MASK,
-    CAN_MAX_DLEN, EFF_MAX, SFF_MAX,
+    CAN_MAX_DLEN, EFF_MAX,
 };
 
 const CAN_EFF_FLAG: u32 = 0x8000_0000;
@@ -55,16 +56,13 @@ pub(crate) fn decode_link(
     link: Link,
     packet: &[u8],
     byte_swapped_ids: bool,
-) -> Result<Option<CanFrame>, String> {
+) -> Result<Option<CanFrame>, PacketError> {
     match link {
         Link::SocketCan => decode(packet, byte_swapped_ids).map(Some),
         Link::LinuxSll => {
-            let (sll, frame) = packet.split_at_checked(SLL_HEADER).ok_or_else(|| {
-                format!(
-                    "expected a 16-byte Linux cooked header, found {} bytes",
-                    packet.len()
-                )
-            })?;
+            let (sll, frame) = packet
+                .split_at_checked(SLL_HEADER)
+                .ok_or(PacketError::CookedHeader(packet.len()))?;
             let be16 = |at: usize| {
                 sll.get(at..at + 2)
                     .map(|b| {
@@ -93,17 +91,14 @@ pub(crate) fn decode_link(
 
 /// Decodes one `LINKTYPE_CAN_SOCKETCAN` packet; the error says what was
 /// expected.
-pub(crate) fn decode(packet: &[u8], byte_swapped_ids: bool) -> Result<CanFrame, String> {
-    let (header, payload) = packet.split_at_checked(8).ok_or_else(|| {
-        format!(
-            "expected a SocketCAN frame of at least 8 header bytes, found {} bytes",
-            packet.len()
-        )
-    })?;
+pub(crate) fn decode(packet: &[u8], byte_swapped_ids: bool) -> Result<CanFrame, PacketError> {
+    let (header, payload) = packet
+        .split_at_checked(8)
+        .ok_or(PacketError::SocketCanHeader(packet.len()))?;
     let id_bytes: [u8; 4] = header
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "expected a 4-byte can_id".to_string())?;
+        .first_chunk::<4>()
+        .copied()
+        .ok_or(PacketError::SocketCanHeader(packet.len()))?;
     let can_id = if byte_swapped_ids {
         u32::from_le_bytes(id_bytes)
     } else {
@@ -113,59 +108,55 @@ pub(crate) fn decode(packet: &[u8], byte_swapped_ids: bool) -> Result<CanFrame, 
     let flags = header.get(5).copied().unwrap_or(0);
     let len8_dlc = header.get(7).copied().unwrap_or(0);
     if len_byte & CANXL_XLF != 0 {
-        return Err("expected a CAN or CAN FD frame, found a CAN XL frame (not supported)".into());
+        return Err(PacketError::CanXl);
     }
     let len = usize::from(len_byte);
     let is_fd = flags & CANFD_FDF != 0 || packet.len() > CAN_MTU;
-    let swap_hint = if byte_swapped_ids {
-        ""
-    } else {
-        " (ids stored little-endian? see the byte-swapped ids option)"
-    };
     let max = if is_fd { CANFD_MAX_DLEN } else { CAN_MAX_DLEN };
     if len > max {
-        let kind = if is_fd { "a CAN FD" } else { "a classic" };
-        return Err(format!(
-            "expected at most {max} data bytes on {kind} frame, found {len}{swap_hint}"
-        ));
+        return Err(PacketError::TooLong {
+            max,
+            fd: is_fd,
+            len,
+            byte_swapped: byte_swapped_ids,
+        });
     }
-    let data = payload.get(..len).ok_or_else(|| {
-        format!(
-            "expected {len} data bytes as the header says, the packet holds {}",
-            payload.len()
-        )
+    let data = payload.get(..len).ok_or(PacketError::Short {
+        len,
+        holds: payload.len(),
     })?;
     if can_id & CAN_ERR_FLAG != 0 {
         if is_fd || len > CAN_MAX_DLEN {
-            return Err(format!(
-                "expected an error frame of at most 8 classic data bytes, found {len} bytes"
-            ));
+            return Err(PacketError::ErrorFrameLength(len));
         }
-        return CanFrame::error(can_id & CAN_ERR_MASK, data).map_err(|e| e.to_string());
+        return Ok(CanFrame::error(can_id & CAN_ERR_MASK, data)?);
     }
     let id = if can_id & CAN_EFF_FLAG != 0 {
         CanId::Extended(can_id & EFF_MAX)
     } else {
         let raw = can_id & EFF_MAX;
-        CanId::standard(raw).ok_or_else(|| {
-            format!("expected an 11-bit id of at most {SFF_MAX:X}, found {raw:X}{swap_hint}")
+        CanId::standard(raw).ok_or(PacketError::Id {
+            source: IdRangeError {
+                raw,
+                extended: false,
+            },
+            byte_swapped: byte_swapped_ids,
         })?
     };
     if is_fd {
         if can_id & CAN_RTR_FLAG != 0 {
-            return Err("expected no RTR flag on a CAN FD frame".into());
+            return Err(PacketError::FdRemote);
         }
-        return CanFrame::fd(id, data, flags & 0x0F).map_err(|e| e.to_string());
+        return Ok(CanFrame::fd(id, data, flags & 0x0F)?);
     }
     let raw_dlc = (len == CAN_MAX_DLEN && (9..=15).contains(&len8_dlc)).then_some(len8_dlc);
     if can_id & CAN_RTR_FLAG != 0 {
-        return CanFrame::remote(id, len_byte, raw_dlc).map_err(|e| e.to_string());
+        return Ok(CanFrame::remote(id, len_byte, raw_dlc)?);
     }
-    match raw_dlc {
+    Ok(match raw_dlc {
         Some(dlc) => CanFrame::classic_len8_dlc(id, data, dlc),
         None => CanFrame::classic(id, data),
-    }
-    .map_err(|e| e.to_string())
+    }?)
 }
 
 /// Encodes `f` as a `LINKTYPE_CAN_SOCKETCAN` packet into `out` (cleared
@@ -221,7 +212,20 @@ mod tests {
         let f = decode(&classic([0x41, 6, 0, 0], 3, 0, 0, &[1, 2, 3]), true).unwrap();
         assert_eq!(f.id, CanId::Standard(0x641));
         let err = decode(&classic([0x41, 6, 0, 0], 3, 0, 0, &[1, 2, 3]), false).unwrap_err();
-        assert!(err.contains("little-endian"), "{err}");
+        assert!(
+            matches!(
+                err,
+                PacketError::Id {
+                    source: IdRangeError {
+                        raw: 0x0106_0000,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("little-endian"), "{err}");
         let f = decode(
             &classic([0x98, 0xDA, 0xF1, 0x10], 8, 0, 0xE, &[0; 8]),
             false,
@@ -274,27 +278,28 @@ mod tests {
         assert_eq!(f.direction, Some(Direction::Tx));
         p[15] = 0x00; // IPv4-ish protocol: not a CAN frame.
         p[14] = 0x08;
-        assert_eq!(decode_link(Link::LinuxSll, &p, false), Ok(None));
+        assert!(matches!(decode_link(Link::LinuxSll, &p, false), Ok(None)));
         assert!(decode_link(Link::LinuxSll, &p[..10], false).is_err());
     }
 
     #[test]
     fn rejects_what_cannot_be_a_frame() {
-        assert!(decode(&[0; 7], false).unwrap_err().contains("at least 8"));
-        assert!(decode(&classic([0, 0, 1, 0x23], 9, 0, 0, &[0; 8]), false)
-            .unwrap_err()
-            .contains("at most 8"));
-        assert!(decode(&classic([0, 0, 1, 0x23], 8, 0, 0, &[0; 4]), false)
-            .unwrap_err()
-            .contains("holds 4"));
+        let msg = |p: &[u8]| decode(p, false).unwrap_err().to_string();
+        assert!(matches!(
+            decode(&[0; 7], false),
+            Err(PacketError::SocketCanHeader(7))
+        ));
+        assert!(msg(&[0; 7]).contains("at least 8"));
+        assert!(msg(&classic([0, 0, 1, 0x23], 9, 0, 0, &[0; 8])).contains("at most 8"));
+        assert!(matches!(
+            decode(&classic([0, 0, 1, 0x23], 8, 0, 0, &[0; 4]), false),
+            Err(PacketError::Short { len: 8, holds: 4 })
+        ));
         let mut fd = classic([0, 0, 1, 0x23], 9, 0x04, 0, &[0; 9]);
         fd.resize(72, 0);
-        assert!(decode(&fd, false).unwrap_err().contains("CAN FD length"));
-        assert!(
-            decode(&classic([0, 0, 1, 0x23], 0x80, 0, 0, &[0; 8]), false)
-                .unwrap_err()
-                .contains("CAN XL")
-        );
+        assert!(matches!(decode(&fd, false), Err(PacketError::Frame(_))));
+        assert!(msg(&fd).contains("CAN FD length"));
+        assert!(msg(&classic([0, 0, 1, 0x23], 0x80, 0, 0, &[0; 8])).contains("CAN XL"));
     }
 
     proptest! {

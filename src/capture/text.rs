@@ -2,7 +2,8 @@
 //! blank-separated tokens, decimal times, hex and decimal fields, calendar
 //! dates, channel names. No allocation on the success path.
 
-use crate::frame::{CanFrame, CanId, IfName, EFF_MAX, SFF_MAX};
+use super::parse_error::{Found, IdRangeError, RecordError};
+use crate::frame::{CanFrame, CanId, FrameError, IfName};
 
 /// The error class given to error frames of formats that do not carry one
 /// (ASC `ErrorFrame`, TRC `ER`, BLF `CAN_ERROR_EXT`): SocketCAN's
@@ -112,15 +113,13 @@ impl<'a> Iterator for Tokens<'a> {
     }
 }
 
-/// Quotes a field for an error message (lossy, bounded).
-pub(crate) fn quote(field: &[u8]) -> String {
-    const MAX: usize = 80;
-    let cut = field.get(..MAX).unwrap_or(field);
-    let mut s = format!("{:?}", String::from_utf8_lossy(cut));
-    if cut.len() < field.len() {
-        s.push_str("...");
+/// The error of a field that does not hold what was `expected`.
+#[cold]
+pub(crate) fn bad_field(expected: &'static str, found: &[u8]) -> RecordError {
+    RecordError::Field {
+        expected,
+        found: Found::of(found),
     }
-    s
 }
 
 /// A decimal `I` or `I.F` (at most 9 fraction digits) in units of
@@ -203,16 +202,14 @@ pub(crate) fn number(tok: &[u8], hex: bool, max: u32) -> Option<u32> {
     (v <= max).then_some(v)
 }
 
-/// The id `raw` as 29-bit when `extended`, else 11-bit; the error says
-/// what was expected.
-pub(crate) fn can_id(raw: u32, extended: bool) -> Result<CanId, String> {
+/// The id `raw` as 29-bit when `extended`, else 11-bit.
+pub(crate) fn can_id(raw: u32, extended: bool) -> Result<CanId, IdRangeError> {
     if extended {
         CanId::extended(raw)
-            .ok_or_else(|| format!("expected a 29-bit id of at most {EFF_MAX:X}, found {raw:X}"))
     } else {
         CanId::standard(raw)
-            .ok_or_else(|| format!("expected an 11-bit id of at most {SFF_MAX:X}, found {raw:X}"))
     }
+    .ok_or(IdRangeError { raw, extended })
 }
 
 /// The payload length of CAN FD DLC `dlc` (0-15).
@@ -245,7 +242,7 @@ pub(crate) fn fd_len_dlc(len: usize) -> u8 {
 
 /// The classic frame of DLC `dlc` (0-15; 9-15 mean 8 bytes with that raw
 /// DLC kept) and its bytes.
-pub(crate) fn classic_frame(id: CanId, dlc: u32, data: &[u8]) -> Result<CanFrame, String> {
+pub(crate) fn classic_frame(id: CanId, dlc: u32, data: &[u8]) -> Result<CanFrame, FrameError> {
     let frame = match data.first_chunk::<8>() {
         Some(eight) if dlc > 8 => CanFrame::classic_len8_dlc(id, eight, dlc as u8),
         // Constant-size copies (see candump's reader): a run-time length
@@ -259,7 +256,7 @@ pub(crate) fn classic_frame(id: CanId, dlc: u32, data: &[u8]) -> Result<CanFrame
         }
         _ => CanFrame::classic(id, data),
     };
-    frame.map_err(|e| e.to_string())
+    frame
 }
 
 /// Reads exactly `n` data bytes (each a token in base 16 or 10) into `buf`.
@@ -268,16 +265,16 @@ pub(crate) fn data_bytes(
     n: usize,
     hex: bool,
     buf: &mut [u8; 64],
-) -> Result<(), String> {
+) -> Result<(), RecordError> {
     if hex && tokens.hex_pairs(n, buf) {
         return Ok(());
     }
     for i in 0..n {
-        let tok = tokens
-            .next()
-            .ok_or_else(|| format!("expected {n} data bytes, found {i}"))?;
-        let b = number(tok, hex, 0xFF)
-            .ok_or_else(|| format!("expected a data byte, found {}", quote(tok)))?;
+        let tok = tokens.next().ok_or(RecordError::DataBytes {
+            expected: n,
+            found: i,
+        })?;
+        let b = number(tok, hex, 0xFF).ok_or_else(|| bad_field("a data byte", tok))?;
         if let Some(slot) = buf.get_mut(i) {
             *slot = b as u8;
         }
@@ -387,8 +384,8 @@ impl ChannelNames {
 #[cfg(test)]
 pub(crate) fn parse_lines(
     text: &str,
-    mut parse: impl FnMut(&[u8], &mut CanFrame) -> Result<bool, String>,
-) -> Result<Vec<CanFrame>, String> {
+    mut parse: impl FnMut(&[u8], &mut CanFrame) -> Result<bool, RecordError>,
+) -> Result<Vec<CanFrame>, RecordError> {
     let mut out = Vec::new();
     let mut f = super::candump::empty_frame();
     for line in text.lines() {

@@ -21,9 +21,10 @@
 
 use std::io::{self, Write};
 
+use super::parse_error::RecordError;
 use super::text::{
-    can_id, classic_frame, data_bytes, decimal, decimal_us, fd_dlc_len, fd_len_dlc, hex_u32, place,
-    quote, strip_cr, ChannelNames, Tokens, ERROR_CLASS,
+    bad_field, can_id, classic_frame, data_bytes, decimal, decimal_us, fd_dlc_len, fd_len_dlc,
+    hex_u32, place, strip_cr, ChannelNames, Tokens, ERROR_CLASS,
 };
 use crate::frame::{CanFrame, CanId, Direction, FrameKind, CANFD_BRS, CANFD_ESI};
 
@@ -83,7 +84,7 @@ impl TrcParser {
 
     /// Reads one line into `out`; `Ok(true)` when it was a frame.
     #[inline]
-    pub(crate) fn parse(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
+    pub(crate) fn parse(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, RecordError> {
         let line = strip_cr(line);
         let trimmed = line.trim_ascii_start();
         if trimmed.is_empty() {
@@ -99,7 +100,7 @@ impl TrcParser {
         }
     }
 
-    fn header(&mut self, line: &[u8]) -> Result<(), String> {
+    fn header(&mut self, line: &[u8]) -> Result<(), RecordError> {
         let Some(rest) = line.strip_prefix(b";$") else {
             return Ok(());
         };
@@ -123,25 +124,25 @@ impl TrcParser {
                     }
                     b"2.1" => Version::V2_1,
                     other => {
-                        return Err(format!(
-                    "expected a PCAN trace file version 1.0, 1.1, 1.2, 1.3, 2.0 or 2.1, found {}",
-                    quote(other)
-                ))
+                        return Err(bad_field(
+                            "a PCAN trace file version 1.0, 1.1, 1.2, 1.3, 2.0 or 2.1",
+                            other,
+                        ))
                     }
                 }
             }
             b"STARTTIME" => {
                 self.start_us = start_time(value).ok_or_else(|| {
-                    format!(
-                        "expected $STARTTIME as days since 1899-12-30 like 45821.83488, found {}",
-                        quote(value)
+                    bad_field(
+                        "$STARTTIME as days since 1899-12-30 like 45821.83488",
+                        value,
                     )
                 })?;
             }
             b"COLUMNS" if !self.set_columns(value) => {
-                return Err(format!(
-                    "expected $COLUMNS as letters of N,O,T,B,I,d,R,L,l,D ending in D, found {}",
-                    quote(value)
+                return Err(bad_field(
+                    "$COLUMNS as letters of N,O,T,B,I,d,R,L,l,D ending in D",
+                    value,
                 ));
             }
             _ => {}
@@ -149,32 +150,23 @@ impl TrcParser {
         Ok(())
     }
 
-    fn offset(&self, tok: &[u8]) -> Result<u64, String> {
+    fn offset(&self, tok: &[u8]) -> Result<u64, RecordError> {
         decimal_us(tok, 1000)
             .map(|us| self.start_us.saturating_add(us))
-            .ok_or_else(|| {
-                format!(
-                    "expected a time offset in ms like 16.4, found {}",
-                    quote(tok)
-                )
-            })
+            .ok_or_else(|| bad_field("a time offset in ms like 16.4", tok))
     }
 
-    fn line_v1(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
+    fn line_v1(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, RecordError> {
         let mut t = Tokens::new(line);
         let n = t.next().unwrap_or_default();
         if n.last() != Some(&b')') {
-            return Err(format!(
-                "expected a message number like \"12)\", found {}",
-                quote(n)
-            ));
+            return Err(bad_field("a message number like \"12)\"", n));
         }
         let ts = self.offset(t.next().unwrap_or_default())?;
         let mut tok = t.next().unwrap_or_default();
         let mut bus = 1;
         if self.version >= Version::V1_2 {
-            bus = decimal(tok)
-                .ok_or_else(|| format!("expected a bus number, found {}", quote(tok)))?;
+            bus = decimal(tok).ok_or_else(|| bad_field("a bus number", tok))?;
             tok = t.next().unwrap_or_default();
         }
         let mut direction = None;
@@ -204,11 +196,10 @@ impl TrcParser {
         }
         let dlc = decimal(len_tok)
             .filter(|d| *d <= 8)
-            .ok_or_else(|| format!("expected a data length 0-8, found {}", quote(len_tok)))?
-            as usize;
+            .ok_or_else(|| bad_field("a data length 0-8", len_tok))? as usize;
         let mut rest = t;
         let frame = if rest.rest().starts_with(b"RTR") {
-            CanFrame::remote(id, dlc as u8, None).map_err(|e| e.to_string())?
+            CanFrame::remote(id, dlc as u8, None)?
         } else {
             let mut buf = [0u8; 64];
             data_bytes(&mut rest, dlc, true, &mut buf)?;
@@ -217,7 +208,7 @@ impl TrcParser {
         Ok(place(out, frame, ts, iface, direction))
     }
 
-    fn line_v2(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, String> {
+    fn line_v2(&mut self, line: &[u8], out: &mut CanFrame) -> Result<bool, RecordError> {
         let mut t = Tokens::new(line);
         let (mut ts, mut kind, mut bus, mut id, mut dir, mut len) =
             (None, &b""[..], 1, &b""[..], None, None);
@@ -227,19 +218,14 @@ impl TrcParser {
             if col == b'D' {
                 break;
             }
-            let tok = t.next().ok_or_else(|| {
-                format!(
-                    "expected {} columns before the data, found {i}",
-                    self.ncols.saturating_sub(1)
-                )
+            let tok = t.next().ok_or(RecordError::TrcColumns {
+                expected: self.ncols.saturating_sub(1),
+                found: i,
             })?;
             match col {
                 b'O' => ts = Some(self.offset(tok)?),
                 b'T' => kind = tok,
-                b'B' => {
-                    bus = decimal(tok)
-                        .ok_or_else(|| format!("expected a bus number, found {}", quote(tok)))?
-                }
+                b'B' => bus = decimal(tok).ok_or_else(|| bad_field("a bus number", tok))?,
                 b'I' => id = tok,
                 b'd' => {
                     dir = match tok {
@@ -267,14 +253,13 @@ impl TrcParser {
         if kind == b"ER" {
             return Ok(place(out, error_frame(), ts, iface, None));
         }
-        let id = parse_id(id)?.ok_or_else(|| format!("expected a CAN id, found {}", quote(id)))?;
+        let id = parse_id(id)?.ok_or_else(|| bad_field("a CAN id", id))?;
         // The DLC (L) or the byte count (l).
         let (dlc, bytes) = match (dlc_col, len) {
             (Some(tok), _) => {
                 let dlc = decimal(tok)
                     .filter(|d| *d <= 15)
-                    .ok_or_else(|| format!("expected a DLC 0-15, found {}", quote(tok)))?
-                    as u32;
+                    .ok_or_else(|| bad_field("a DLC 0-15", tok))? as u32;
                 let bytes = if fd_flags.is_some() {
                     fd_dlc_len(dlc)
                 } else {
@@ -285,20 +270,20 @@ impl TrcParser {
             (None, Some(tok)) => {
                 let bytes = decimal(tok)
                     .filter(|l| *l <= 64)
-                    .ok_or_else(|| format!("expected a data length 0-64, found {}", quote(tok)))?
+                    .ok_or_else(|| bad_field("a data length 0-64", tok))?
                     as usize;
                 (u32::from(fd_len_dlc(bytes)), bytes)
             }
-            (None, None) => return Err("expected an L or l column (data length)".into()),
+            (None, None) => return Err(RecordError::TrcNoLength),
         };
         let frame = if kind == b"RR" {
-            CanFrame::remote(id, dlc.min(8) as u8, None).map_err(|e| e.to_string())?
+            CanFrame::remote(id, dlc.min(8) as u8, None)?
         } else {
             let mut buf = [0u8; 64];
             data_bytes(&mut t, bytes, true, &mut buf)?;
             let data = buf.get(..bytes).unwrap_or_default();
             match fd_flags {
-                Some(flags) => CanFrame::fd(id, data, flags).map_err(|e| e.to_string())?,
+                Some(flags) => CanFrame::fd(id, data, flags)?,
                 None => classic_frame(id, dlc, data)?,
             }
         };
@@ -308,12 +293,12 @@ impl TrcParser {
 
 /// A hex id, 29-bit when written with more than 4 digits; `Ok(None)` for
 /// 1.0's status id FFFFFFFF.
-fn parse_id(tok: &[u8]) -> Result<Option<CanId>, String> {
-    let raw = hex_u32(tok).ok_or_else(|| format!("expected a hex CAN id, found {}", quote(tok)))?;
+fn parse_id(tok: &[u8]) -> Result<Option<CanId>, RecordError> {
+    let raw = hex_u32(tok).ok_or_else(|| bad_field("a hex CAN id", tok))?;
     if raw == 0xFFFF_FFFF {
         return Ok(None);
     }
-    can_id(raw, tok.len() > 4).map(Some)
+    Ok(Some(can_id(raw, tok.len() > 4)?))
 }
 
 fn error_frame() -> CanFrame {
@@ -457,7 +442,7 @@ impl<W: Write> super::sink::FrameSink for TrcWriter<W> {
 mod tests {
     use super::*;
 
-    fn parse_all(text: &str) -> Result<Vec<CanFrame>, String> {
+    fn parse_all(text: &str) -> Result<Vec<CanFrame>, RecordError> {
         let mut p = TrcParser::default();
         super::super::text::parse_lines(text, |line, f| p.parse(line, f))
     }
@@ -497,13 +482,14 @@ mod tests {
 
     #[test]
     fn unknown_version_and_bad_lines_are_errors() {
-        let err = parse_all(";$FILEVERSION=3.0\n").unwrap_err();
+        let err = parse_all(";$FILEVERSION=3.0\n").unwrap_err().to_string();
         assert_eq!(
             err,
             "expected a PCAN trace file version 1.0, 1.1, 1.2, 1.3, 2.0 or 2.1, found \"3.0\""
         );
         let err = parse_all(";$FILEVERSION=1.1\n     1)  16.4  Rx  0215  9  00\n").unwrap_err();
-        assert_eq!(err, "expected a data length 0-8, found \"9\"");
+        assert!(matches!(&err, RecordError::Field { found, .. } if found.bytes() == b"9"));
+        assert_eq!(err.to_string(), "expected a data length 0-8, found \"9\"");
     }
 
     #[test]

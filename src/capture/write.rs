@@ -1,6 +1,6 @@
-//! Writing frames in the formats other tools open: candump (the default),
-//! Vector ASC, PCAN TRC 2.1, SavvyCAN CSV and pcapng (SocketCAN link type,
-//! as Wireshark reads it). Each writer is a [`FrameSink`]; [`sink`] picks one.
+//! Writing frames in the formats other tools open: the rows of the format
+//! table that have a writer (candump is the default). Each writer is a
+//! [`FrameSink`]; `capture::format::sink` picks one.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -19,28 +19,26 @@ pub use super::sink::FrameSink;
 use super::trc::TrcWriter;
 use crate::frame::{CanFrame, Direction};
 
-/// A format frames can be written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Candump,
-    Asc,
-    Trc,
-    Csv,
-    Pcapng,
+// The writers of the format table's rows.
+
+pub(crate) fn candump<'a>(out: Box<dyn Write + 'a>) -> io::Result<Box<dyn FrameSink + 'a>> {
+    Ok(Box::new(CandumpWriter::new(out)))
 }
 
-/// A writer of `format` over `out`.
-pub fn sink<'a, W: Write + 'a>(
-    format: OutputFormat,
-    out: W,
-) -> io::Result<Box<dyn FrameSink + 'a>> {
-    Ok(match format {
-        OutputFormat::Candump => Box::new(CandumpWriter::new(out)),
-        OutputFormat::Asc => Box::new(AscWriter::new(out)),
-        OutputFormat::Trc => Box::new(TrcWriter::new(out)),
-        OutputFormat::Csv => Box::new(CsvWriter::new(out)),
-        OutputFormat::Pcapng => Box::new(PcapNgSink::new(out)?),
-    })
+pub(crate) fn asc<'a>(out: Box<dyn Write + 'a>) -> io::Result<Box<dyn FrameSink + 'a>> {
+    Ok(Box::new(AscWriter::new(out)))
+}
+
+pub(crate) fn trc<'a>(out: Box<dyn Write + 'a>) -> io::Result<Box<dyn FrameSink + 'a>> {
+    Ok(Box::new(TrcWriter::new(out)))
+}
+
+pub(crate) fn csv<'a>(out: Box<dyn Write + 'a>) -> io::Result<Box<dyn FrameSink + 'a>> {
+    Ok(Box::new(CsvWriter::new(out)))
+}
+
+pub(crate) fn pcapng<'a>(out: Box<dyn Write + 'a>) -> io::Result<Box<dyn FrameSink + 'a>> {
+    Ok(Box::new(PcapNgSink::new(out)?))
 }
 
 impl<W: Write> FrameSink for CandumpWriter<W> {

@@ -1,7 +1,8 @@
 //! `trunkdiag capture ...`: look at a capture file without a car.
 //!
 //! `cat` prints any capture as a canonical candump log (or, with `--to`,
-//! as ASC, TRC, CSV or pcapng); `stats` counts what is in it. Both read through [`crate::capture::CaptureReader`]; this module
+//! in any format of `capture::FORMATS` that has a writer); `stats` counts
+//! what is in it. Both read through [`crate::capture::CaptureReader`]; this module
 //! only adds argument handling and output (text or JSON).
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use serde::Serialize;
 use super::exit;
 use super::input::{warn_bad_lines, CaptureInput};
 use super::CliResult;
-use crate::capture::write::{sink, OutputFormat};
+use crate::capture::format::{self, sink, Format};
 use crate::frame::{CanId, FrameKind};
 
 #[derive(Args, Debug)]
@@ -43,10 +44,9 @@ pub enum CaptureCommand {
 pub struct CatArgs {
     #[command(flatten)]
     pub input: CaptureInput,
-    /// Output format: candump, Vector ASC, PCAN TRC 2.1, SavvyCAN CSV or
-    /// pcapng (SocketCAN link type, for Wireshark; binary, redirect it).
-    #[arg(long, value_enum, default_value = "candump")]
-    pub to: OutputFormat,
+    /// Output format.
+    #[arg(long, default_value = "candump", value_parser = format::writable_parser())]
+    pub to: Format,
 }
 
 #[derive(Args, Debug)]
@@ -97,10 +97,10 @@ fn cat(args: &CatArgs) -> CliResult<u8> {
     out.finish()?;
     if out.left_out() > 0 {
         tracing::warn!(
-            "{}: left out {} remote/error frames, which {:?} cannot hold",
+            "{}: left out {} remote/error frames, which {} cannot hold",
             reader.name(),
             out.left_out(),
-            args.to
+            args.to.info().title
         );
     }
     warn_bad_lines(&reader);
@@ -277,4 +277,53 @@ fn print_stats(out: &mut impl Write, s: &Stats) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::capture::format::FORMATS;
+
+    /// The help of `path` (subcommand names from the top), long form.
+    fn help(path: &[&str]) -> String {
+        let mut cmd = super::super::Cli::command();
+        cmd.build();
+        let mut at = &mut cmd;
+        for name in path {
+            at = at
+                .find_subcommand_mut(name)
+                .unwrap_or_else(|| panic!("no subcommand {name}"));
+        }
+        at.render_long_help().to_string()
+    }
+
+    /// Every command that reads a capture names every format in its help,
+    /// and `capture cat --to` offers exactly the formats with a writer: all
+    /// of them read the format table.
+    #[test]
+    fn help_texts_read_the_format_table() {
+        let top = help(&["capture"]);
+        let readers = [
+            help(&["capture", "stats"]),
+            help(&["capture", "decode"]),
+            help(&["diagnose"]),
+            help(&["learn"]),
+        ];
+        for f in FORMATS {
+            assert!(top.contains(f.title), "capture --help lacks {}", f.title);
+            for (i, text) in readers.iter().enumerate() {
+                assert!(
+                    text.contains(f.title),
+                    "help {i} lacks {}:\n{text}",
+                    f.title
+                );
+            }
+        }
+        let cat = help(&["capture", "cat"]);
+        for f in FORMATS {
+            let offered = cat.contains(&format!("- {}:", f.name));
+            assert_eq!(offered, f.writer.is_some(), "--to and {}:\n{cat}", f.name);
+        }
+    }
 }

@@ -46,9 +46,7 @@ pub struct DiagnoseArgs {
     /// elm327:tcp:HOST:PORT (ELM327/OBDLink); `trunkdiag adapters` lists them.
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
-    /// Offline: a capture file (candump, pcap, pcapng, ASC, BLF, TRC or
-    /// SavvyCAN CSV; gzip or not; detected from content).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help = crate::capture::format::reads_help("Offline: a capture file"))]
     pub replay: Option<PathBuf>,
     /// The built-in simulated vehicle, running this scenario.
     #[arg(long, value_name = "SCENARIO")]

@@ -10,9 +10,7 @@ use crate::capture::{CaptureError, CaptureReader, ReadOptions};
 /// The capture a command reads; shared by every `capture` subcommand.
 #[derive(Args, Debug, Clone)]
 pub struct CaptureInput {
-    /// Capture file: candump log, pcap, pcapng, Vector ASC or BLF, PCAN TRC or
-    /// SavvyCAN CSV, optionally gzip-compressed (detected from content, not
-    /// from the name).
+    #[arg(help = crate::capture::format::reads_help("Capture file"))]
     pub file: PathBuf,
     /// Skip malformed lines/packets (and count them) instead of failing.
     #[arg(long)]

@@ -26,9 +26,14 @@ pub struct LearnArgs {
     /// slcan:PORT[@BITRATE]); the tool guides you through timed actions.
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
-    /// Offline: a capture of the car while someone made the changes
-    /// (candump, pcap, pcapng, ASC, BLF, TRC or SavvyCAN CSV; gzip or not).
-    #[arg(long, value_name = "FILE", requires = "events")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "events",
+        help = crate::capture::format::reads_help(
+            "Offline: a capture of the car while someone made the changes"
+        )
+    )]
     pub replay: Option<PathBuf>,
     /// With --replay, a moment: ROLE=VALUE@SECONDS from the capture's first
     /// frame, e.g. `lid_open=1@12.5`, `ignition_on=accessory@1.339`

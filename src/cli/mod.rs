@@ -71,7 +71,7 @@ pub mod profiles;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Read capture files (candump logs, pcap, pcapng; gzip or not).
+    #[command(about = crate::capture::format::capture_about())]
     Capture(capture::CaptureArgs),
     /// List, show and check vehicle profiles.
     Profiles(profiles::ProfilesArgs),

@@ -98,15 +98,15 @@ pub fn describe(protocol: Protocol, payload: &[u8], dir: Dir) -> Described {
                     if extra == 0 {
                         Ok(format!("{nrc}: {}", nrc.description()))
                     } else {
-                        Err(format!("{extra} byte(s) after the NRC {nrc}"))
+                        Err(Malformed::AfterNrc { extra, nrc })
                     }
                 }
                 (Some(&sid), None) => {
                     d.sid = sid;
                     d.service = service_name(protocol, sid);
-                    Err("negative response without its NRC byte".into())
+                    Err(Malformed::NoNrc)
                 }
-                _ => Err("negative response without the rejected SID".into()),
+                _ => Err(Malformed::NoSid),
             }
         }
         Dir::Response => match response_request_sid(protocol, first) {
@@ -118,7 +118,7 @@ pub fn describe(protocol: Protocol, payload: &[u8], dir: Dir) -> Described {
             None => {
                 d.sid = first;
                 d.service = service_name(protocol, first);
-                Err(format!("0x{first:02X} is not a response SID"))
+                Err(Malformed::NotResponseSid(first))
             }
         },
     };
@@ -142,8 +142,26 @@ fn response_request_sid(protocol: Protocol, sid: u8) -> Option<u8> {
     }
 }
 
-fn err(e: DecodeError) -> String {
-    e.to_string()
+/// Why a payload is described as malformed (the words after "malformed: ").
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+enum Malformed {
+    #[error("request too short for {0}")]
+    RequestShort(&'static str),
+    #[error("response too short for {0}")]
+    ResponseShort(&'static str),
+    #[error("DIDs are 2 bytes each, got {0} byte(s)")]
+    DidLength(usize),
+    #[error("{extra} byte(s) after the NRC {nrc}")]
+    AfterNrc { extra: usize, nrc: Nrc },
+    #[error("negative response without its NRC byte")]
+    NoNrc,
+    #[error("negative response without the rejected SID")]
+    NoSid,
+    #[error("0x{0:02X} is not a response SID")]
+    NotResponseSid(u8),
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
 }
 
 fn data_words(bytes: &[u8]) -> String {
@@ -207,13 +225,12 @@ fn io_param_name(p: u8) -> &'static str {
     }
 }
 
-fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
+fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, Malformed> {
     let mut r = Reader::new(p);
     let sid = r.u8().unwrap_or_default();
-    let short = |what: &str| format!("request too short for {what}");
     match (protocol, sid) {
         (Protocol::Uds, 0x10) => {
-            let s = r.u8().ok_or_else(|| short("session type"))?;
+            let s = r.u8().ok_or(Malformed::RequestShort("session type"))?;
             Ok(format!(
                 "session 0x{:02X} ({}){}",
                 s & !SPRMIB,
@@ -222,15 +239,15 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             ))
         }
         (Protocol::Uds, 0x11) => {
-            let t = r.u8().ok_or_else(|| short("reset type"))?;
+            let t = r.u8().ok_or(Malformed::RequestShort("reset type"))?;
             Ok(format!("reset type 0x{:02X}{}", t & !SPRMIB, suppressed(t)))
         }
         (Protocol::Uds, 0x14) => {
-            let g = r.u24().ok_or_else(|| short("3-byte DTC group"))?;
+            let g = r.u24().ok_or(Malformed::RequestShort("3-byte DTC group"))?;
             Ok(format!("group 0x{g:06X}"))
         }
         (Protocol::Uds, 0x19) => {
-            let sub = r.u8().ok_or_else(|| short("report type"))?;
+            let sub = r.u8().ok_or(Malformed::RequestShort("report type"))?;
             match r.u8() {
                 Some(mask) => Ok(format!("report 0x{sub:02X}, status mask 0x{mask:02X}")),
                 None => Ok(format!("report 0x{sub:02X}")),
@@ -239,7 +256,7 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
         (Protocol::Uds, 0x22) => {
             let ids = r.rest();
             if ids.is_empty() || !ids.len().is_multiple_of(2) {
-                return Err(format!("DIDs are 2 bytes each, got {} byte(s)", ids.len()));
+                return Err(Malformed::DidLength(ids.len()));
             }
             let list: Vec<String> = ids
                 .chunks_exact(2)
@@ -248,8 +265,8 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             Ok(format!("DID {}", list.join(", ")))
         }
         (Protocol::Uds | Protocol::Kwp, 0x27) => {
-            r.u8().ok_or_else(|| short("security level"))?;
-            match uds::decode_security_access(p).map_err(err)? {
+            r.u8().ok_or(Malformed::RequestShort("security level"))?;
+            match uds::decode_security_access(p)? {
                 uds::SecurityAccess::Seed { level, .. } => {
                     Ok(format!("requestSeed level 0x{level:02X}"))
                 }
@@ -260,8 +277,8 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             }
         }
         (Protocol::Uds, 0x2F) => {
-            let did = r.u16().ok_or_else(|| short("DID"))?;
-            let param = r.u8().ok_or_else(|| short("control parameter"))?;
+            let did = r.u16().ok_or(Malformed::RequestShort("DID"))?;
+            let param = r.u8().ok_or(Malformed::RequestShort("control parameter"))?;
             let mut s = format!("DID 0x{did:04X} {}", io_param_name(param));
             let rest = r.rest();
             if !rest.is_empty() {
@@ -270,8 +287,12 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             Ok(s)
         }
         (Protocol::Uds, 0x31) => {
-            let t = r.u8().ok_or_else(|| short("routine control type"))?;
-            let rid = r.u16().ok_or_else(|| short("routine identifier"))?;
+            let t = r
+                .u8()
+                .ok_or(Malformed::RequestShort("routine control type"))?;
+            let rid = r
+                .u16()
+                .ok_or(Malformed::RequestShort("routine identifier"))?;
             let what = match t & !SPRMIB {
                 0x01 => "start",
                 0x02 => "stop",
@@ -281,7 +302,7 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             Ok(format!("{what} routine 0x{rid:04X}{}", suppressed(t)))
         }
         (Protocol::Uds, 0x3E) => {
-            let s = r.u8().ok_or_else(|| short("sub-function"))?;
+            let s = r.u8().ok_or(Malformed::RequestShort("sub-function"))?;
             Ok(format!(
                 "sub-function 0x{:02X}{}",
                 s & !SPRMIB,
@@ -289,33 +310,35 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             ))
         }
         (Protocol::Kwp, 0x10) => {
-            let s = r.u8().ok_or_else(|| short("session type"))?;
+            let s = r.u8().ok_or(Malformed::RequestShort("session type"))?;
             Ok(format!("session 0x{s:02X} ({})", kwp_session_name(s)))
         }
         (Protocol::Kwp, 0x14) => {
-            let g = r.u16().ok_or_else(|| short("2-byte DTC group"))?;
+            let g = r.u16().ok_or(Malformed::RequestShort("2-byte DTC group"))?;
             Ok(format!("group 0x{g:04X}"))
         }
         (Protocol::Kwp, 0x17) => {
-            let c = r.u16().ok_or_else(|| short("DTC"))?;
+            let c = r.u16().ok_or(Malformed::RequestShort("DTC"))?;
             Ok(format!("DTC {}", super::Dtc::new(c)))
         }
         (Protocol::Kwp, 0x18) => {
-            let s = r.u8().ok_or_else(|| short("status request"))?;
-            let g = r.u16().ok_or_else(|| short("2-byte DTC group"))?;
+            let s = r.u8().ok_or(Malformed::RequestShort("status request"))?;
+            let g = r.u16().ok_or(Malformed::RequestShort("2-byte DTC group"))?;
             Ok(format!("status request 0x{s:02X}, group 0x{g:04X}"))
         }
         (Protocol::Kwp, 0x1A) => {
-            let o = r.u8().ok_or_else(|| short("identification option"))?;
+            let o = r
+                .u8()
+                .ok_or(Malformed::RequestShort("identification option"))?;
             Ok(format!("identification option 0x{o:02X}"))
         }
         (Protocol::Kwp, 0x21) => {
-            let l = r.u8().ok_or_else(|| short("local identifier"))?;
+            let l = r.u8().ok_or(Malformed::RequestShort("local identifier"))?;
             Ok(format!("LID 0x{l:02X}"))
         }
         (Protocol::Kwp, 0x30) => {
-            let l = r.u8().ok_or_else(|| short("local identifier"))?;
-            let c = r.u8().ok_or_else(|| short("control parameter"))?;
+            let l = r.u8().ok_or(Malformed::RequestShort("local identifier"))?;
+            let c = r.u8().ok_or(Malformed::RequestShort("control parameter"))?;
             Ok(
                 format!("LID 0x{l:02X} control 0x{c:02X} state {}", spaced(r.rest()))
                     .trim_end()
@@ -328,7 +351,7 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, String> {
             None => Ok(String::new()),
         },
         (Protocol::Obd, 0x01 | 0x02 | 0x09) => {
-            let pid = r.u8().ok_or_else(|| short("PID"))?;
+            let pid = r.u8().ok_or(Malformed::RequestShort("PID"))?;
             Ok(format!("PID 0x{pid:02X}"))
         }
         _ => Ok(format!("{} byte(s) of parameters", r.remaining())),
@@ -339,13 +362,13 @@ fn response_detail(
     protocol: Protocol,
     p: &[u8],
     dtcs: &mut Vec<DtcRecord>,
-) -> Result<String, String> {
+) -> Result<String, Malformed> {
     let mut r = Reader::new(p);
     let rsid = r.u8().unwrap_or_default();
     let echo = p.get(1).copied().unwrap_or_default();
     match (protocol, rsid) {
         (Protocol::Uds, 0x50) => {
-            let t = uds::parse_session_control(p, echo).map_err(err)?;
+            let t = uds::parse_session_control(p, echo)?;
             Ok(format!(
                 "session 0x{:02X} ({}), {}P2 {} ms, P2* {} ms",
                 t.session,
@@ -360,7 +383,7 @@ fn response_detail(
             ))
         }
         (Protocol::Uds, 0x51) => {
-            let time = uds::parse_ecu_reset(p, echo).map_err(err)?;
+            let time = uds::parse_ecu_reset(p, echo)?;
             Ok(match time {
                 Some(t) => format!("reset type 0x{echo:02X}, power down in {t} s"),
                 None => format!("reset type 0x{echo:02X}"),
@@ -368,17 +391,17 @@ fn response_detail(
         }
         (Protocol::Uds, 0x54) => uds::parse_clear_dtcs(p)
             .map(|()| "DTCs cleared".into())
-            .map_err(err),
+            .map_err(Malformed::from),
         (Protocol::Uds, 0x59) => match echo {
             0x01 => {
-                let c = uds::parse_dtc_count(p).map_err(err)?;
+                let c = uds::parse_dtc_count(p)?;
                 Ok(format!(
                     "{} DTC(s) match, availability mask 0x{:02X}",
                     c.count, c.availability_mask
                 ))
             }
             0x02 | 0x0A => {
-                let rep = uds::parse_dtc_report(p, echo).map_err(err)?;
+                let rep = uds::parse_dtc_report(p, echo)?;
                 *dtcs = rep.records;
                 Ok(format!(
                     "report 0x{echo:02X}: {} DTC(s), availability mask 0x{:02X}",
@@ -388,31 +411,31 @@ fn response_detail(
             }
             _ => {
                 if p.len() < 2 {
-                    Err("response too short for report type".into())
+                    Err(Malformed::ResponseShort("report type"))
                 } else {
                     Ok(format!("report 0x{echo:02X}, {} byte(s)", p.len() - 2))
                 }
             }
         },
         (Protocol::Uds, 0x62) => {
-            let did = r.u16().ok_or("response too short for DID")?;
+            let did = r.u16().ok_or(Malformed::ResponseShort("DID"))?;
             // The record lengths of a multi-DID answer are not in the message;
             // without the request, everything after the first DID is its data.
             Ok(format!("DID 0x{did:04X} {}", data_words(r.rest())))
         }
-        (Protocol::Uds | Protocol::Kwp, 0x67) => {
-            match uds::decode_security_access(p).map_err(err)? {
-                uds::SecurityAccess::Seed { level, seed } => {
-                    Ok(format!("seed level 0x{level:02X} ({} bytes)", seed.len()))
-                }
-                uds::SecurityAccess::Key { level, .. } => {
-                    Ok(format!("key accepted, level 0x{level:02X}"))
-                }
+        (Protocol::Uds | Protocol::Kwp, 0x67) => match uds::decode_security_access(p)? {
+            uds::SecurityAccess::Seed { level, seed } => {
+                Ok(format!("seed level 0x{level:02X} ({} bytes)", seed.len()))
             }
-        }
+            uds::SecurityAccess::Key { level, .. } => {
+                Ok(format!("key accepted, level 0x{level:02X}"))
+            }
+        },
         (Protocol::Uds, 0x6F) => {
-            let did = r.u16().ok_or("response too short for DID")?;
-            let param = r.u8().ok_or("response too short for control parameter")?;
+            let did = r.u16().ok_or(Malformed::ResponseShort("DID"))?;
+            let param = r
+                .u8()
+                .ok_or(Malformed::ResponseShort("control parameter"))?;
             Ok(format!(
                 "DID 0x{did:04X} {} {}",
                 io_param_name(param),
@@ -422,8 +445,10 @@ fn response_detail(
         (Protocol::Uds, 0x71) => {
             let t = r
                 .u8()
-                .ok_or("response too short for routine control type")?;
-            let rid = r.u16().ok_or("response too short for routine identifier")?;
+                .ok_or(Malformed::ResponseShort("routine control type"))?;
+            let rid = r
+                .u16()
+                .ok_or(Malformed::ResponseShort("routine identifier"))?;
             Ok(format!(
                 "routine 0x{rid:04X} control 0x{t:02X} {}",
                 data_words(r.rest())
@@ -431,9 +456,9 @@ fn response_detail(
         }
         (Protocol::Uds, 0x7E) => uds::parse_tester_present(p)
             .map(|()| String::new())
-            .map_err(err),
+            .map_err(Malformed::from),
         (Protocol::Kwp, 0x50) => {
-            let extra = kwp::parse_start_session(p, echo).map_err(err)?;
+            let extra = kwp::parse_start_session(p, echo)?;
             let mut s = format!("session 0x{echo:02X} ({})", kwp_session_name(echo));
             if !extra.is_empty() {
                 let _ = write!(s, ", {}", data_words(&extra));
@@ -441,12 +466,12 @@ fn response_detail(
             Ok(s)
         }
         (Protocol::Kwp, 0x54) => {
-            let g = r.u16().ok_or("response too short for DTC group")?;
-            kwp::parse_clear_dtcs(p, g).map_err(err)?;
+            let g = r.u16().ok_or(Malformed::ResponseShort("DTC group"))?;
+            kwp::parse_clear_dtcs(p, g)?;
             Ok(format!("group 0x{g:04X} cleared"))
         }
         (Protocol::Kwp, 0x57) => {
-            let (recs, env) = kwp::parse_status_of_dtc(p).map_err(err)?;
+            let (recs, env) = kwp::parse_status_of_dtc(p)?;
             *dtcs = recs;
             Ok(format!(
                 "{} DTC(s), {} byte(s) of environment data",
@@ -455,23 +480,23 @@ fn response_detail(
             ))
         }
         (Protocol::Kwp, 0x58) => {
-            *dtcs = kwp::parse_dtcs_by_status(p).map_err(err)?;
+            *dtcs = kwp::parse_dtcs_by_status(p)?;
             Ok(format!("{} DTC(s)", dtcs.len()))
         }
         (Protocol::Kwp, 0x5A) => {
-            let data = kwp::parse_ecu_identification(p, echo).map_err(err)?;
+            let data = kwp::parse_ecu_identification(p, echo)?;
             Ok(format!(
                 "identification option 0x{echo:02X} {}",
                 data_words(&data)
             ))
         }
         (Protocol::Kwp, 0x61) => {
-            let data = kwp::parse_read_local_id(p, echo).map_err(err)?;
+            let data = kwp::parse_read_local_id(p, echo)?;
             Ok(format!("LID 0x{echo:02X} {}", data_words(&data)))
         }
         (Protocol::Kwp, 0x70) => {
             let ctrl = p.get(2).copied().unwrap_or_default();
-            let resp = kwp::parse_io_control_local(p, echo, ctrl).map_err(err)?;
+            let resp = kwp::parse_io_control_local(p, echo, ctrl)?;
             Ok(format!(
                 "LID 0x{:02X} control 0x{:02X} state {}",
                 resp.lid,
@@ -483,12 +508,12 @@ fn response_detail(
         }
         (Protocol::Kwp, 0x7E) => kwp::parse_tester_present(p)
             .map(|()| String::new())
-            .map_err(err),
+            .map_err(Malformed::from),
         (Protocol::Obd, 0x41) => {
-            let data = obd::parse_current_data(p, echo).map_err(err)?;
+            let data = obd::parse_current_data(p, echo)?;
             match echo {
                 obd::PID_CONTROL_MODULE_VOLTAGE => {
-                    let mv = obd::control_module_voltage_mv(&data).map_err(err)?;
+                    let mv = obd::control_module_voltage_mv(&data)?;
                     Ok(format!(
                         "PID 0x42 control module voltage {}.{:03} V",
                         mv / 1000,
@@ -496,7 +521,7 @@ fn response_detail(
                     ))
                 }
                 obd::PID_SUPPORTED_01_20 => {
-                    let pids = obd::supported_pids(&data).map_err(err)?;
+                    let pids = obd::supported_pids(&data)?;
                     let list: Vec<String> = pids.iter().map(|p| format!("{p:02X}")).collect();
                     Ok(format!("PID 0x00 supported PIDs {}", list.join(" ")))
                 }
@@ -504,7 +529,7 @@ fn response_detail(
             }
         }
         (Protocol::Obd, 0x43 | 0x47 | 0x4A) => {
-            let codes = obd::parse_dtcs(p, rsid - 0x40).map_err(err)?;
+            let codes = obd::parse_dtcs(p, rsid - 0x40)?;
             // OBD-II carries no status byte; 0 stands for "none given".
             *dtcs = codes
                 .into_iter()
@@ -514,7 +539,7 @@ fn response_detail(
         }
         (Protocol::Obd, 0x49) if echo == obd::INFOTYPE_VIN => obd::parse_vin(p)
             .map(|vin| format!("VIN {vin}"))
-            .map_err(err),
+            .map_err(Malformed::from),
         (Protocol::Obd, 0x49) => {
             let data = p.get(2..).unwrap_or_default();
             Ok(format!("info type 0x{echo:02X} {}", data_words(data)))
