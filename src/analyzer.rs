@@ -160,7 +160,7 @@ impl<'p> Analyzer<'p> {
         for id in profile.known_ids_sorted() {
             set(id, KNOWN);
         }
-        for raw in 0x700u16..=0x7FF {
+        for raw in diag::ids::STANDARD {
             set(CanId::Standard(raw), KNOWN);
         }
         for (i, id) in profile.broadcast_ids().enumerate() {
@@ -262,7 +262,11 @@ impl<'p> Analyzer<'p> {
                 .get(usize::from(raw))
                 .copied()
                 .unwrap_or(OTHER),
-            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
+            CanId::Extended(raw) => match self.ext_class.get(&raw) {
+                Some(&class) => class,
+                None if diag::ids::is_diagnostic(id) => KNOWN,
+                None => OTHER,
+            },
         }
     }
 
@@ -431,7 +435,8 @@ pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
         .then(|| String::from_utf8_lossy(vin).to_ascii_uppercase())
 }
 
-/// Looks for a VIN anywhere in the diagnostic traffic (ids 0x700–0x7FF) of
+/// Looks for a VIN anywhere in the 11-bit diagnostic traffic
+/// ([`diag::ids::STANDARD`]) of
 /// a frame stream, for `--profile auto` before the profile is known.
 #[derive(Debug)]
 pub struct VinScanner {
@@ -448,7 +453,7 @@ impl Default for VinScanner {
 impl VinScanner {
     pub fn new() -> VinScanner {
         let mut reassembler = Reassembler::new();
-        for raw in 0x700u16..=0x7FF {
+        for raw in diag::ids::STANDARD {
             reassembler.follow(CanId::Standard(raw), isotp::Addressing::Normal);
         }
         VinScanner {
@@ -736,15 +741,14 @@ mod tests {
         a.feed(&f(0x6F6, &[0x5A], 0)); // 9.0 V
         a.feed(&f(0x123, &[1, 2], 10));
         a.feed(&f(0x7DF, &[2, 1, 0], 20)); // diagnostic: never unknown
-        a.feed(
-            &CanFrame::classic(CanId::Extended(0x18DB33F1), &[1])
-                .unwrap()
-                .at(30),
-        );
+                                           // 29-bit: OBD-II (ISO 15765-4) is diagnostic, J1939-style is a node.
+        for (raw, t) in [(0x18DB33F1, 30), (0x18DAF110, 31), (0x18FEF100, 40)] {
+            a.feed(&CanFrame::classic(CanId::Extended(raw), &[1]).unwrap().at(t));
+        }
         let (ev, _) = a.finish(Observations::default());
         assert_eq!(ev.battery.as_ref().map(|b| b.min_v), Some(9.0));
         let ids: Vec<&str> = ev.census.iter().map(|u| u.id.as_str()).collect();
-        assert_eq!(ids, vec!["123", "18DB33F1"]);
+        assert_eq!(ids, vec!["123", "18FEF100"]);
     }
 
     #[test]

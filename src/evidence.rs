@@ -24,10 +24,11 @@ use std::collections::{HashMap, VecDeque};
 use serde::ser::SerializeStruct;
 use serde::Serialize;
 
+use crate::diag::ids::is_diagnostic;
 use crate::diag::{Dtc, Nrc};
 use crate::frame::{CanFrame, CanId};
 pub use crate::observation::{FobRange, ObservationError, Observations};
-use crate::profile::{is_diagnostic_id, ItemInfo, ItemRef, Level, Profile, ReleaseInput, Role};
+use crate::profile::{ItemInfo, ItemRef, Level, Profile, ReleaseInput, Role};
 
 /// How much of each item's series the evidence keeps (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -138,7 +139,7 @@ pub struct Reachability {
     /// Replies seen from the BCM's response id (positive or negative).
     pub diag_responses: u32,
     pub session_start: SessionStart,
-    /// Frames outside the diagnostic range 0x700–0x7FF: other ECUs alive.
+    /// Frames outside the diagnostic ids ([`is_diagnostic`]): other ECUs alive.
     pub non_diag_frames: u64,
     /// Requests left without a reply past their deadline.
     pub unanswered: u32,
@@ -489,7 +490,7 @@ pub struct ActiveTestRun {
     pub lid_changed: Seen,
 }
 
-/// An identifier the profile does not know (0x700–0x7FF never counted).
+/// An identifier the profile does not know (diagnostic ids never counted).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UnknownId {
     /// As candump prints it.
@@ -650,7 +651,7 @@ impl Evidence {
         self.frames_seen += frames;
         self.first_us = Some(self.first_us.map_or(first_us, |f| f.min(first_us)));
         self.last_us = Some(self.last_us.map_or(last_us, |l| l.max(last_us)));
-        if !is_diagnostic_id(id) {
+        if !is_diagnostic(id) {
             self.reachability.non_diag_frames += frames;
             if !known {
                 let e = self.unknown.entry(id).or_insert((0, first_us));

@@ -5,7 +5,8 @@
 //!
 //! Everything here works on reassembled ISO-TP payloads (`&[u8]` in,
 //! `Vec<u8>` out). This module must NOT know about ISO-TP framing, CAN ids
-//! (beyond the OBD-II id conventions in [`obd`]), sockets, tokio, clocks,
+//! (beyond which ids are diagnostic, [`ids`], and the OBD-II ones in
+//! [`obd`]), sockets, tokio, clocks,
 //! profiles or verdicts: callers pass `now_us` and interpret the results.
 //!
 //! The codecs are pure functions in the style of python-udsoncan's
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod describe;
 pub mod dtc;
+pub mod ids;
 pub mod kwp;
 pub mod nrc;
 pub mod obd;

@@ -286,7 +286,7 @@ pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<String>, Dia
     // The VIN travels on the diagnostic ids only: the rest is counted by
     // the reader, not built.
     let mut diagnostic = IdSet::new();
-    for id in 0x700..=0x7FF {
+    for id in crate::diag::ids::STANDARD {
         diagnostic.insert(id);
     }
     let mut census = Census::default();

@@ -617,11 +617,6 @@ pub struct Profile {
     pub(crate) known_ids: HashSet<CanId>,
 }
 
-/// Identifiers 0x700–0x7FF are diagnostic traffic, never an unknown node.
-pub fn is_diagnostic_id(id: CanId) -> bool {
-    matches!(id, CanId::Standard(x) if (0x700..=0x7FF).contains(&x))
-}
-
 impl Profile {
     /// Broadcast frame ids this profile decodes.
     pub fn broadcast_ids(&self) -> impl Iterator<Item = CanId> + '_ {
@@ -698,9 +693,10 @@ impl Profile {
     }
 
     /// Is this identifier expected on this vehicle's bus? O(1). Diagnostic
-    /// ids (0x700–0x7FF) are always known.
+    /// ids ([`diag::ids::is_diagnostic`](crate::diag::ids::is_diagnostic))
+    /// are always known.
     pub fn is_known_id(&self, id: CanId) -> bool {
-        is_diagnostic_id(id) || self.known_ids.contains(&id)
+        crate::diag::ids::is_diagnostic(id) || self.known_ids.contains(&id)
     }
 
     /// The known identifiers (census list and decoded frames), sorted.
