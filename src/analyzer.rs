@@ -172,7 +172,7 @@ impl<'p> Analyzer<'p> {
         set(bcm.response_id, BCM_RESPONSE);
         let mut reassembler = Reassembler::new();
         reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
-        let protocol: Protocol = bcm.protocol.into();
+        let protocol = bcm.protocol;
         Analyzer {
             profile,
             ev: Evidence::new(profile),

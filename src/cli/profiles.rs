@@ -160,10 +160,7 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         out,
         "\n{}: {} on 0x{} → 0x{}",
         b.name,
-        match b.protocol {
-            profile::Protocol::Kwp => "KWP2000",
-            profile::Protocol::Uds => "UDS",
-        },
+        b.protocol.label(),
         b.request_id,
         b.response_id,
     )?;

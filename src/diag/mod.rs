@@ -38,6 +38,29 @@ pub enum Protocol {
     Obd,
 }
 
+impl Protocol {
+    /// Every protocol, in the order the CLI offers them.
+    pub const ALL: [Protocol; 3] = [Protocol::Uds, Protocol::Kwp, Protocol::Obd];
+
+    /// The name in profiles, JSON and arguments (`uds`, `kwp`, `obd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Uds => "uds",
+            Protocol::Kwp => "kwp",
+            Protocol::Obd => "obd",
+        }
+    }
+
+    /// The standard's name for a person (`UDS`, `KWP2000`, `OBD-II`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Uds => "UDS",
+            Protocol::Kwp => "KWP2000",
+            Protocol::Obd => "OBD-II",
+        }
+    }
+}
+
 /// The SID of a negative response.
 pub const NEGATIVE_RESPONSE_SID: u8 = 0x7F;
 /// Positive response SID = request SID + this.

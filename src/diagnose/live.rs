@@ -217,7 +217,7 @@ async fn diagnose<B: CanBus>(
     }
     let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
     isotp.iface = iface;
-    let mut client = ClientConfig::for_protocol(bcm.protocol.into());
+    let mut client = ClientConfig::for_protocol(bcm.protocol);
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
     if let Some(k) = &bcm.keep_alive {
         client.keepalive = k.request.clone();

@@ -244,22 +244,9 @@ impl ItemInfo {
     }
 }
 
-/// Diagnostic protocol spoken by the BCM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Kwp,
-    Uds,
-}
-
-impl From<Protocol> for crate::diag::Protocol {
-    fn from(p: Protocol) -> crate::diag::Protocol {
-        match p {
-            Protocol::Kwp => crate::diag::Protocol::Kwp,
-            Protocol::Uds => crate::diag::Protocol::Uds,
-        }
-    }
-}
+/// Diagnostic protocol spoken by the BCM: `diag`'s, of which a profile
+/// loads `kwp` and `uds` (a body module is not reached with OBD-II).
+pub use crate::diag::Protocol;
 
 /// ISO-TP addressing of the BCM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
