@@ -1724,3 +1724,26 @@ fn obd2_on_29_bit_ids_changes_no_verdict() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The capture library holds one directory per bundled car (a bundled
+/// profile with VIN patterns: the fallback has none), named as the profile.
+#[test]
+fn capture_library_follows_the_bundled_list() {
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut dirs: Vec<String> = std::fs::read_dir(&library)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            p.is_dir()
+                .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    dirs.sort();
+    let mut cars: Vec<String> = trunkdiag::profile::bundled()
+        .filter(|id| !trunkdiag::profile::load(id).unwrap().vin.is_empty())
+        .map(str::to_owned)
+        .collect();
+    cars.sort();
+    assert!(cars.len() >= 4, "{cars:?}");
+    assert_eq!(dirs, cars);
+}
