@@ -55,7 +55,7 @@ pub struct AnalyzerStats {
     /// responsePending (0x78) answers seen.
     pub response_pending: u64,
     /// The VIN, if the conversation on the BCM's ids carried one.
-    pub vin: Option<String>,
+    pub vin: Option<Vin>,
 }
 
 /// A request the BCM has not answered yet.
@@ -423,8 +423,32 @@ impl<'p> Analyzer<'p> {
     }
 }
 
+/// A vehicle identification number read from the bus: 17 ASCII letters
+/// and digits, upper case.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Vin(String);
+
+impl Vin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Vin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Vin> for String {
+    fn from(v: Vin) -> String {
+        v.0
+    }
+}
+
 /// The VIN in a positive reply: UDS `62 F1 90`, KWP `5A 90`, OBD `49 02 01`.
-pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
+pub fn vin_in_reply(payload: &[u8]) -> Option<Vin> {
     let rest = payload
         .strip_prefix(&[0x62, 0xF1, 0x90][..])
         .or_else(|| payload.strip_prefix(&[0x5A, 0x90][..]))
@@ -432,7 +456,7 @@ pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
     let vin = rest.get(..17)?;
     vin.iter()
         .all(u8::is_ascii_alphanumeric)
-        .then(|| String::from_utf8_lossy(vin).to_ascii_uppercase())
+        .then(|| Vin(String::from_utf8_lossy(vin).to_ascii_uppercase()))
 }
 
 /// Looks for a VIN anywhere in the 11-bit diagnostic traffic
@@ -441,7 +465,7 @@ pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
 #[derive(Debug)]
 pub struct VinScanner {
     reassembler: Reassembler,
-    vin: Option<String>,
+    vin: Option<Vin>,
 }
 
 impl Default for VinScanner {
@@ -478,8 +502,8 @@ impl VinScanner {
         self.vin.is_some()
     }
 
-    pub fn vin(&self) -> Option<&str> {
-        self.vin.as_deref()
+    pub fn vin(&self) -> Option<&Vin> {
+        self.vin.as_ref()
     }
 }
 
@@ -775,7 +799,10 @@ mod tests {
         for prefix in [&[0x62, 0xF1, 0x90][..], &[0x5A, 0x90], &[0x49, 0x02, 0x01]] {
             let mut p = prefix.to_vec();
             p.extend_from_slice(vin);
-            assert_eq!(vin_in_reply(&p).as_deref(), Some("1N4AL3AP5DC123456"));
+            assert_eq!(
+                vin_in_reply(&p).as_ref().map(Vin::as_str),
+                Some("1N4AL3AP5DC123456")
+            );
         }
         assert_eq!(vin_in_reply(&[0x62, 0xF1, 0x90, b'1']), None);
         // Through the scanner: FF + 2 CFs on 0x7E8.
@@ -796,7 +823,7 @@ mod tests {
         }
         let found = frames.iter().any(|fr| s.feed(fr));
         assert!(found);
-        assert_eq!(s.vin(), Some("1N4AL3AP5DC123456"));
+        assert_eq!(s.vin().map(Vin::as_str), Some("1N4AL3AP5DC123456"));
     }
 
     proptest::proptest! {

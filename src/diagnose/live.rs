@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::{choose_profile, DiagnoseError, ProfileChoice, Report, SourceInfo};
-use crate::analyzer::{vin_in_reply, Analyzer};
+use crate::analyzer::{vin_in_reply, Analyzer, Vin};
 use crate::capture::candump::{CandumpWriter, LogThread};
 use crate::diag::{ClientConfig, ClientError};
 use crate::evidence::Observations;
@@ -207,7 +207,7 @@ async fn diagnose<B: CanBus>(
         operator.say("reading the VIN to pick the vehicle profile");
         vin = read_vin(&mut open, iface, &tx, record.as_ref(), &shutdown, &heard).await?;
     }
-    let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
+    let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
     let bcm = profile.bcm();
     if bcm.addressing == profile::Addressing::Extended {
@@ -271,7 +271,7 @@ async fn diagnose<B: CanBus>(
     let (evidence, stats) = analyzer.finish(plan.observations.clone());
     let mut choice: ProfileChoice = choice;
     if choice.vin.is_none() {
-        choice.vin = stats.vin.clone();
+        choice.vin = stats.vin.clone().map(String::from);
     }
     let src = SourceInfo {
         kind: source.0,
@@ -295,7 +295,7 @@ async fn read_vin<B: CanBus>(
     record: Option<&Arc<LogThread>>,
     shutdown: &Shutdown,
     heard: &Arc<AtomicBool>,
-) -> Result<Option<String>, DiagnoseError> {
+) -> Result<Option<Vin>, DiagnoseError> {
     let mut tries: Vec<(CanId, CanId, ClientConfig, Vec<u8>)> = vec![
         (
             CanId::Standard(0x7E0),
