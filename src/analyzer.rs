@@ -459,9 +459,9 @@ pub fn vin_in_reply(payload: &[u8]) -> Option<Vin> {
         .then(|| Vin(String::from_utf8_lossy(vin).to_ascii_uppercase()))
 }
 
-/// Looks for a VIN anywhere in the 11-bit diagnostic traffic
-/// ([`diag::ids::STANDARD`]) of
-/// a frame stream, for `--profile auto` before the profile is known.
+/// Looks for a VIN anywhere in the diagnostic traffic of a frame stream
+/// (11-bit [`diag::ids::STANDARD`], 29-bit OBD-II answers `18DAF1xx`), for
+/// `--profile auto` before the profile is known.
 #[derive(Debug)]
 pub struct VinScanner {
     reassembler: Reassembler,
@@ -490,6 +490,16 @@ impl VinScanner {
     pub fn feed(&mut self, frame: &CanFrame) -> bool {
         if self.vin.is_some() {
             return true;
+        }
+        // OBD-II on 29-bit ids answers the tester on 18DAF1xx: each ECU's
+        // answer id is followed once it appears (256 at most).
+        if let Some(n) = diag::ids::NormalFixed::parse(frame.id) {
+            if n.kind == diag::ids::TargetKind::Physical
+                && n.target == diag::ids::OBD_TESTER
+                && !self.reassembler.follows(frame.id)
+            {
+                self.reassembler.follow(frame.id, isotp::Addressing::Normal);
+            }
         }
         let mut found = None;
         if let Some(m) = self.reassembler.feed(frame) {
@@ -822,6 +832,16 @@ mod tests {
             ));
         }
         let found = frames.iter().any(|fr| s.feed(fr));
+        assert!(found);
+        assert_eq!(s.vin().map(Vin::as_str), Some("1N4AL3AP5DC123456"));
+        // The same answer from ECU 0x10 on 29-bit ids (ISO 15765-4).
+        let mut s = VinScanner::new();
+        let on_29_bit = |fr: &CanFrame| {
+            CanFrame::classic(CanId::Extended(0x18DA_F110), fr.data())
+                .unwrap()
+                .at(fr.timestamp_us)
+        };
+        let found = frames.iter().map(on_29_bit).any(|fr| s.feed(&fr));
         assert!(found);
         assert_eq!(s.vin().map(Vin::as_str), Some("1N4AL3AP5DC123456"));
     }

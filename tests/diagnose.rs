@@ -1747,3 +1747,26 @@ fn capture_library_follows_the_bundled_list() {
     assert!(cars.len() >= 4, "{cars:?}");
     assert_eq!(dirs, cars);
 }
+
+/// The scan tool's VIN answer on 18DAF110 is enough for `--profile auto`.
+#[test]
+fn auto_reads_the_vin_from_29_bit_obd2_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/nissan-altima-2013-2018/no-fault-found.log");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    let mixed = dir.path().join("scan-tool.log");
+    std::fs::write(&mixed, with_obd29_scan_tool(&text)).unwrap();
+    let (run, json) = diagnose_json(&mixed, &["--profile".to_owned(), "auto".to_owned()]);
+    assert_eq!(
+        json["profile"]["id"], "nissan-altima-2013-2018",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(json["profile"]["vin"], "1N4AL3AP8JC123456");
+    let (_, given) = diagnose_json(
+        &plain,
+        &["--profile".to_owned(), "nissan-altima-2013-2018".to_owned()],
+    );
+    assert_eq!(ranked(&json), ranked(&given));
+}
