@@ -478,10 +478,12 @@ mod tests {
 
     proptest! {
         /// A conversation on request / request + 8 ids is found whatever
-        /// other traffic surrounds it on ids below 0x600.
+        /// other traffic surrounds it on ids below 0x600. (Not on the
+        /// functional 0x7DF: any id may answer that, noise shaped as an
+        /// answer included.)
         #[test]
         fn a_conversation_is_found_among_noise(
-            q in 0x700u16..=0x7F7,
+            q in (0x700u16..=0x7F7).prop_filter("physical", |&q| q != 0x7DF),
             services in proptest::collection::vec((0x10u8..=0x3E, any::<bool>()), 1..10),
             noise in proptest::collection::vec((0u16..0x600, proptest::collection::vec(any::<u8>(), 0..=8)), 0..200),
         ) {
