@@ -152,7 +152,7 @@ pub async fn run<B: CanBus>(
     shutdown: Shutdown,
 ) -> Result<(Profile, Report), DiagnoseError> {
     let heard = Arc::new(AtomicBool::new(false));
-    let bus_name = iface.to_string();
+    let bus_name = iface;
     let work = diagnose(
         &mut open,
         iface,
@@ -180,7 +180,7 @@ pub async fn run<B: CanBus>(
         r = work => r,
         () = silence => Err(DiagnoseError::Silent {
             bus: bus_name,
-            timeout_s: plan.timeout.as_secs_f64(),
+            timeout: plan.timeout,
         }),
     }
 }
@@ -843,7 +843,7 @@ mod tests {
             let start = tokio::time::Instant::now();
             let e = scripted_on(&bus, spec).await.unwrap_err();
             assert!(
-                matches!(&e, DiagnoseError::Silent { bus, timeout_s } if bus == "vbus" && *timeout_s == 1.0),
+                matches!(&e, DiagnoseError::Silent { bus, timeout } if bus.as_str() == "vbus" && *timeout == Duration::from_secs(1)),
                 "{e}"
             );
             assert!(

@@ -65,8 +65,11 @@ pub enum DiagnoseError {
     #[error("interrupted while reading the VIN")]
     InterruptedReadingVin,
     /// A live run for a script (`--no-prompt`, batch) heard nothing at all.
-    #[error("no frame on {bus} within {timeout_s} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring")]
-    Silent { bus: String, timeout_s: f64 },
+    #[error("no frame on {bus} within {} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring", timeout.as_secs_f64())]
+    Silent {
+        bus: crate::frame::IfName,
+        timeout: std::time::Duration,
+    },
 }
 
 /// Which profile was used and why.
