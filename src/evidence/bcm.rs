@@ -56,7 +56,7 @@ pub struct Reachability {
     /// Replies seen from the BCM's response id (positive or negative).
     pub diag_responses: u32,
     pub session_start: SessionStart,
-    /// Frames outside the diagnostic ids ([`is_diagnostic`]): other ECUs alive.
+    /// Frames outside the diagnostic ids ([`is_diagnostic`](crate::diag::ids::is_diagnostic)): other ECUs alive.
     pub non_diag_frames: u64,
     /// Requests left without a reply past their deadline.
     pub unanswered: u32,
