@@ -55,7 +55,7 @@ pub struct AnalyzerStats {
     /// responsePending (0x78) answers seen.
     pub response_pending: u64,
     /// The VIN, if the conversation on the BCM's ids carried one.
-    pub vin: Option<String>,
+    pub vin: Option<Vin>,
 }
 
 /// A request the BCM has not answered yet.
@@ -160,7 +160,7 @@ impl<'p> Analyzer<'p> {
         for id in profile.known_ids_sorted() {
             set(id, KNOWN);
         }
-        for raw in 0x700u16..=0x7FF {
+        for raw in diag::ids::STANDARD {
             set(CanId::Standard(raw), KNOWN);
         }
         for (i, id) in profile.broadcast_ids().enumerate() {
@@ -172,7 +172,7 @@ impl<'p> Analyzer<'p> {
         set(bcm.response_id, BCM_RESPONSE);
         let mut reassembler = Reassembler::new();
         reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
-        let protocol: Protocol = bcm.protocol.into();
+        let protocol = bcm.protocol;
         Analyzer {
             profile,
             ev: Evidence::new(profile),
@@ -262,7 +262,11 @@ impl<'p> Analyzer<'p> {
                 .get(usize::from(raw))
                 .copied()
                 .unwrap_or(OTHER),
-            CanId::Extended(raw) => self.ext_class.get(&raw).copied().unwrap_or(OTHER),
+            CanId::Extended(raw) => match self.ext_class.get(&raw) {
+                Some(&class) => class,
+                None if diag::ids::is_diagnostic(id) => KNOWN,
+                None => OTHER,
+            },
         }
     }
 
@@ -419,8 +423,32 @@ impl<'p> Analyzer<'p> {
     }
 }
 
+/// A vehicle identification number read from the bus: 17 ASCII letters
+/// and digits, upper case.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Vin(String);
+
+impl Vin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Vin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Vin> for String {
+    fn from(v: Vin) -> String {
+        v.0
+    }
+}
+
 /// The VIN in a positive reply: UDS `62 F1 90`, KWP `5A 90`, OBD `49 02 01`.
-pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
+pub fn vin_in_reply(payload: &[u8]) -> Option<Vin> {
     let rest = payload
         .strip_prefix(&[0x62, 0xF1, 0x90][..])
         .or_else(|| payload.strip_prefix(&[0x5A, 0x90][..]))
@@ -428,15 +456,16 @@ pub fn vin_in_reply(payload: &[u8]) -> Option<String> {
     let vin = rest.get(..17)?;
     vin.iter()
         .all(u8::is_ascii_alphanumeric)
-        .then(|| String::from_utf8_lossy(vin).to_ascii_uppercase())
+        .then(|| Vin(String::from_utf8_lossy(vin).to_ascii_uppercase()))
 }
 
-/// Looks for a VIN anywhere in the diagnostic traffic (ids 0x700–0x7FF) of
-/// a frame stream, for `--profile auto` before the profile is known.
+/// Looks for a VIN anywhere in the diagnostic traffic of a frame stream
+/// (11-bit [`diag::ids::STANDARD`], 29-bit OBD-II answers `18DAF1xx`), for
+/// `--profile auto` before the profile is known.
 #[derive(Debug)]
 pub struct VinScanner {
     reassembler: Reassembler,
-    vin: Option<String>,
+    vin: Option<Vin>,
 }
 
 impl Default for VinScanner {
@@ -448,7 +477,7 @@ impl Default for VinScanner {
 impl VinScanner {
     pub fn new() -> VinScanner {
         let mut reassembler = Reassembler::new();
-        for raw in 0x700u16..=0x7FF {
+        for raw in diag::ids::STANDARD {
             reassembler.follow(CanId::Standard(raw), isotp::Addressing::Normal);
         }
         VinScanner {
@@ -462,6 +491,16 @@ impl VinScanner {
         if self.vin.is_some() {
             return true;
         }
+        // OBD-II on 29-bit ids answers the tester on 18DAF1xx: each ECU's
+        // answer id is followed once it appears (256 at most).
+        if let Some(n) = diag::ids::NormalFixed::parse(frame.id) {
+            if n.kind == diag::ids::TargetKind::Physical
+                && n.target == diag::ids::OBD_TESTER
+                && !self.reassembler.follows(frame.id)
+            {
+                self.reassembler.follow(frame.id, isotp::Addressing::Normal);
+            }
+        }
         let mut found = None;
         if let Some(m) = self.reassembler.feed(frame) {
             found = found.or_else(|| vin_in_reply(&m.payload));
@@ -473,8 +512,8 @@ impl VinScanner {
         self.vin.is_some()
     }
 
-    pub fn vin(&self) -> Option<&str> {
-        self.vin.as_deref()
+    pub fn vin(&self) -> Option<&Vin> {
+        self.vin.as_ref()
     }
 }
 
@@ -736,15 +775,14 @@ mod tests {
         a.feed(&f(0x6F6, &[0x5A], 0)); // 9.0 V
         a.feed(&f(0x123, &[1, 2], 10));
         a.feed(&f(0x7DF, &[2, 1, 0], 20)); // diagnostic: never unknown
-        a.feed(
-            &CanFrame::classic(CanId::Extended(0x18DB33F1), &[1])
-                .unwrap()
-                .at(30),
-        );
+                                           // 29-bit: OBD-II (ISO 15765-4) is diagnostic, J1939-style is a node.
+        for (raw, t) in [(0x18DB33F1, 30), (0x18DAF110, 31), (0x18FEF100, 40)] {
+            a.feed(&CanFrame::classic(CanId::Extended(raw), &[1]).unwrap().at(t));
+        }
         let (ev, _) = a.finish(Observations::default());
         assert_eq!(ev.battery.as_ref().map(|b| b.min_v), Some(9.0));
         let ids: Vec<&str> = ev.census.iter().map(|u| u.id.as_str()).collect();
-        assert_eq!(ids, vec!["123", "18DB33F1"]);
+        assert_eq!(ids, vec!["123", "18FEF100"]);
     }
 
     #[test]
@@ -771,7 +809,10 @@ mod tests {
         for prefix in [&[0x62, 0xF1, 0x90][..], &[0x5A, 0x90], &[0x49, 0x02, 0x01]] {
             let mut p = prefix.to_vec();
             p.extend_from_slice(vin);
-            assert_eq!(vin_in_reply(&p).as_deref(), Some("1N4AL3AP5DC123456"));
+            assert_eq!(
+                vin_in_reply(&p).as_ref().map(Vin::as_str),
+                Some("1N4AL3AP5DC123456")
+            );
         }
         assert_eq!(vin_in_reply(&[0x62, 0xF1, 0x90, b'1']), None);
         // Through the scanner: FF + 2 CFs on 0x7E8.
@@ -792,7 +833,17 @@ mod tests {
         }
         let found = frames.iter().any(|fr| s.feed(fr));
         assert!(found);
-        assert_eq!(s.vin(), Some("1N4AL3AP5DC123456"));
+        assert_eq!(s.vin().map(Vin::as_str), Some("1N4AL3AP5DC123456"));
+        // The same answer from ECU 0x10 on 29-bit ids (ISO 15765-4).
+        let mut s = VinScanner::new();
+        let on_29_bit = |fr: &CanFrame| {
+            CanFrame::classic(CanId::Extended(0x18DA_F110), fr.data())
+                .unwrap()
+                .at(fr.timestamp_us)
+        };
+        let found = frames.iter().map(on_29_bit).any(|fr| s.feed(&fr));
+        assert!(found);
+        assert_eq!(s.vin().map(Vin::as_str), Some("1N4AL3AP5DC123456"));
     }
 
     proptest::proptest! {

@@ -431,7 +431,9 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
     match &job.source {
         JobSource::Capture(path) => {
             let vin = if job.profile == "auto" {
-                diagnose::capture_vin(path, opts.read).map_err(JobFailure::early)?
+                diagnose::capture_vin(path, opts.read)
+                    .map_err(JobFailure::early)?
+                    .map(String::from)
             } else {
                 None
             };

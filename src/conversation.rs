@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::diag::ids::{is_usual_request, NormalFixed, TargetKind};
 use crate::diag::{answered_sid, is_request_sid, Timing};
 use crate::frame::{CanFrame, CanId};
 use crate::isotp::{shape, Shape};
@@ -75,16 +76,15 @@ impl Relation {
                     None
                 }
             }
-            (CanId::Extended(q), CanId::Extended(r)) => {
-                let (q_kind, q_target, q_source) = (q >> 16, (q >> 8) & 0xFF, q & 0xFF);
-                let (r_kind, r_target, r_source) = (r >> 16, (r >> 8) & 0xFF, r & 0xFF);
-                if r_kind != 0x18DA || r_target != q_source {
+            (CanId::Extended(_), CanId::Extended(_)) => {
+                let (q, r) = (NormalFixed::parse(request)?, NormalFixed::parse(response)?);
+                if r.kind != TargetKind::Physical || r.target != q.source {
                     return None;
                 }
-                match q_kind {
-                    0x18DA if r_source == q_target => Some(Relation::NormalFixed),
-                    0x18DB => Some(Relation::Functional),
-                    _ => None,
+                match q.kind {
+                    TargetKind::Physical if r.source == q.target => Some(Relation::NormalFixed),
+                    TargetKind::Functional => Some(Relation::Functional),
+                    TargetKind::Physical => None,
                 }
             }
             _ => None,
@@ -318,7 +318,7 @@ impl Finder {
                 t.requests > 0
                     && t.requests == t.starts
                     && t.not_iso_tp == 0
-                    && is_request_id(id)
+                    && is_usual_request(id)
                     && !out
                         .iter()
                         .any(|c| c.request == id || c.response == Some(id))
@@ -334,15 +334,6 @@ impl Finder {
         out.append(&mut unanswered);
         out.sort_by_key(|c| (c.request, c.response.is_none(), c.response));
         out
-    }
-}
-
-/// Ids diagnostic requests are usually sent on: 11-bit 0x700–0x7F7 (with
-/// 0x7DF), 29-bit normal fixed `18DA….` / `18DB….`.
-fn is_request_id(id: CanId) -> bool {
-    match id {
-        CanId::Standard(raw) => (0x700..=0x7F7).contains(&raw) || raw == 0x7DF,
-        CanId::Extended(raw) => matches!(raw >> 16, 0x18DA | 0x18DB),
     }
 }
 
@@ -487,10 +478,12 @@ mod tests {
 
     proptest! {
         /// A conversation on request / request + 8 ids is found whatever
-        /// other traffic surrounds it on ids below 0x600.
+        /// other traffic surrounds it on ids below 0x600. (Not on the
+        /// functional 0x7DF: any id may answer that, noise shaped as an
+        /// answer included.)
         #[test]
         fn a_conversation_is_found_among_noise(
-            q in 0x700u16..=0x7F7,
+            q in (0x700u16..=0x7F7).prop_filter("physical", |&q| q != 0x7DF),
             services in proptest::collection::vec((0x10u8..=0x3E, any::<bool>()), 1..10),
             noise in proptest::collection::vec((0u16..0x600, proptest::collection::vec(any::<u8>(), 0..=8)), 0..200),
         ) {

@@ -1575,3 +1575,198 @@ fn only_ms_can_ids_say_which_bus_to_connect_to_live_and_replayed() {
         bad.stderr
     );
 }
+
+// ------------------------------------------- 29-bit OBD-II beside the car
+
+/// What a second scan tool adds to a bus in one cycle starting at `t` (µs
+/// since the epoch), spelled out frame by frame (ISO 15765-4, 29-bit
+/// normal fixed addressing, independent of the crate's ISO-TP code): the
+/// functional `01 0C` (engine speed) answered single-frame by two ECUs,
+/// then `09 02` (VIN) answered multi-frame by the engine ECU after the
+/// tool's flow control.
+fn obd29_cycle(t: u64) -> Vec<(u64, String)> {
+    let vin = b"1N4AL3AP8JC123456";
+    let mut answer = vec![0x49, 0x02, 0x01];
+    answer.extend_from_slice(vin);
+    let mut first = vec![0x10, answer.len() as u8];
+    first.extend_from_slice(&answer[..6]);
+    let mut out = vec![
+        (
+            t,
+            "18DB33F1",
+            vec![0x02, 0x01, 0x0C, 0x55, 0x55, 0x55, 0x55, 0x55],
+        ),
+        (
+            t + 8 * MS,
+            "18DAF110",
+            vec![0x04, 0x41, 0x0C, 0x1A, 0xF8, 0xAA, 0xAA, 0xAA],
+        ),
+        (
+            t + 9 * MS,
+            "18DAF118",
+            vec![0x04, 0x41, 0x0C, 0x1A, 0xF0, 0xAA, 0xAA, 0xAA],
+        ),
+        (
+            t + 20 * MS,
+            "18DB33F1",
+            vec![0x02, 0x09, 0x02, 0x55, 0x55, 0x55, 0x55, 0x55],
+        ),
+        (t + 28 * MS, "18DAF110", first),
+        (
+            t + 29 * MS,
+            "18DA10F1",
+            vec![0x30, 0x00, 0x00, 0x55, 0x55, 0x55, 0x55, 0x55],
+        ),
+    ];
+    for (i, chunk) in answer[6..].chunks(7).enumerate() {
+        let mut d = vec![0x21 + i as u8];
+        d.extend_from_slice(chunk);
+        d.resize(8, 0xAA);
+        out.push((t + (30 + i as u64) * MS, "18DAF110", d));
+    }
+    out.into_iter()
+        .map(|(t, id, d)| {
+            let hex: String = d.iter().map(|b| format!("{b:02X}")).collect();
+            (t, format!("({}.{:06}) can0 {id}#{hex}", t / S, t % S))
+        })
+        .collect()
+}
+
+/// `(sec.usec)` of a candump line, in µs.
+fn candump_time(line: &str) -> Option<u64> {
+    let stamp = line.strip_prefix('(')?.split(')').next()?;
+    let (sec, usec) = stamp.split_once('.')?;
+    Some(sec.parse::<u64>().ok()? * S + usec.parse::<u64>().ok()?)
+}
+
+/// `log` with a scan-tool cycle every 250 ms from its first frame to its
+/// last, merged in time order (the header comments stay first).
+fn with_obd29_scan_tool(log: &str) -> String {
+    let (header, frames): (Vec<&str>, Vec<&str>) = log.lines().partition(|l| l.starts_with('#'));
+    let times: Vec<u64> = frames.iter().filter_map(|l| candump_time(l)).collect();
+    assert_eq!(times.len(), frames.len(), "a frame line without a time");
+    let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    let mut merged: Vec<(u64, String)> = times
+        .iter()
+        .zip(&frames)
+        .map(|(t, l)| (*t, (*l).to_owned()))
+        .collect();
+    let mut t = first + 3 * MS;
+    while t < *last {
+        merged.extend(obd29_cycle(t));
+        t += 250 * MS;
+    }
+    merged.sort_by_key(|(t, _)| *t);
+    let mut out: String = header.iter().map(|h| format!("{h}\n")).collect();
+    for (_, line) in merged {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn ranked(json: &serde_json::Value) -> Vec<String> {
+    json["verdicts"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A second scan tool speaking OBD-II on 29-bit ids (18DB33F1 asking,
+/// 18DAF1xx answering) is diagnostic traffic, not a foreign node: the
+/// ranked verdicts of a Nissan capture are the same with it mixed in as
+/// without, scenario by scenario (it once listed `aftermarket-interference`).
+#[test]
+fn obd2_on_29_bit_ids_changes_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/nissan-altima-2013-2018");
+    let mut failures = Vec::new();
+    for scenario in [
+        "no-fault-found",
+        "trunk-latch",
+        "valet-lockout",
+        "trunk-fuse",
+        "bcm-unreachable",
+        "low-battery",
+        "aftermarket-interference",
+    ] {
+        let plain = library.join(format!("{scenario}.log"));
+        let text = std::fs::read_to_string(&plain).unwrap();
+        let mixed_text = with_obd29_scan_tool(&text);
+        let added = mixed_text.lines().count() - text.lines().count();
+        assert!(
+            added >= 9,
+            "{scenario}: only {added} OBD-II frames mixed in"
+        );
+        let mixed = dir.path().join(format!("{scenario}.log"));
+        std::fs::write(&mixed, mixed_text).unwrap();
+        let args = vec!["--profile".to_owned(), "nissan-altima-2013-2018".to_owned()];
+        let (run_plain, json_plain) = diagnose_json(&plain, &args);
+        let (run_mixed, json_mixed) = diagnose_json(&mixed, &args);
+        assert!(
+            !ranked(&json_plain).is_empty(),
+            "{scenario}: {}",
+            run_plain.stderr
+        );
+        if ranked(&json_plain) != ranked(&json_mixed) || run_plain.code != run_mixed.code {
+            failures.push(format!(
+                "{scenario}: {:?} exit {} alone, {:?} exit {} with 29-bit OBD-II",
+                ranked(&json_plain),
+                run_plain.code,
+                ranked(&json_mixed),
+                run_mixed.code
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The capture library holds one directory per bundled car (a bundled
+/// profile with VIN patterns: the fallback has none), named as the profile.
+#[test]
+fn capture_library_follows_the_bundled_list() {
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut dirs: Vec<String> = std::fs::read_dir(&library)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            p.is_dir()
+                .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    dirs.sort();
+    let mut cars: Vec<String> = trunkdiag::profile::bundled()
+        .filter(|id| !trunkdiag::profile::load(id).unwrap().vin.is_empty())
+        .map(str::to_owned)
+        .collect();
+    cars.sort();
+    assert!(cars.len() >= 4, "{cars:?}");
+    assert_eq!(dirs, cars);
+}
+
+/// The scan tool's VIN answer on 18DAF110 is enough for `--profile auto`.
+#[test]
+fn auto_reads_the_vin_from_29_bit_obd2_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/nissan-altima-2013-2018/no-fault-found.log");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    let mixed = dir.path().join("scan-tool.log");
+    std::fs::write(&mixed, with_obd29_scan_tool(&text)).unwrap();
+    let (run, json) = diagnose_json(&mixed, &["--profile".to_owned(), "auto".to_owned()]);
+    assert_eq!(
+        json["profile"]["id"], "nissan-altima-2013-2018",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(json["profile"]["vin"], "1N4AL3AP8JC123456");
+    let (_, given) = diagnose_json(
+        &plain,
+        &["--profile".to_owned(), "nissan-altima-2013-2018".to_owned()],
+    );
+    assert_eq!(ranked(&json), ranked(&given));
+}

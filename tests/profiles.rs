@@ -26,23 +26,40 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `profiles list` shows the one bundled list, which is `vehicles/*.toml`.
 #[test]
-fn list_names_the_five_bundled_profiles() {
+fn list_names_every_bundled_profile_and_vehicles_holds_them() {
+    let bundled: Vec<&str> = trunkdiag::profile::bundled().collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("vehicles"))
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                (p.extension()? == "toml")
+                    .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            })
+            .collect();
+    files.sort();
+    let mut sorted = bundled.clone();
+    sorted.sort_unstable();
+    assert_eq!(files, sorted, "vehicles/*.toml against profile::bundled()");
     let (code, out, _) = run(&["profiles", "list"]);
     assert_eq!(code, 0);
-    for id in [
-        "nissan-altima-2007-2012",
-        "nissan-altima-2013-2018",
-        "nissan-altima-2019",
-        "ford-fusion-2013-2020",
-        "generic-uds",
-    ] {
-        assert!(out.contains(id), "{out}");
-    }
+    let listed: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(listed, bundled, "{out}");
     let (code, json, _) = run(&["profiles", "list", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 5);
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, bundled);
 }
 
 #[test]

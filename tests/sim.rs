@@ -17,10 +17,7 @@ fn tester_for(
     bus: trunkdiag::transport::VirtualEndpoint,
 ) -> Tester<trunkdiag::transport::VirtualEndpoint> {
     let bcm = profile.bcm();
-    let client = match bcm.protocol {
-        profile::Protocol::Kwp => ClientConfig::kwp(),
-        profile::Protocol::Uds => ClientConfig::uds(),
-    };
+    let client = ClientConfig::for_protocol(bcm.protocol);
     Tester::new(
         bus,
         IsoTpConfig::new(bcm.request_id, bcm.response_id),

@@ -78,7 +78,7 @@ pub struct BatchArgs {
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub listen: Duration,
     /// Live jobs: how long to wait for the bus and the BCM (seconds).
-    #[arg(long, default_value = "5", value_name = "S", value_parser = super::parse_positive_seconds)]
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = super::parse_positive_seconds)]
     pub timeout: Duration,
 }
 

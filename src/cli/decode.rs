@@ -37,7 +37,7 @@ pub struct DecodeArgs {
     /// conversations found, OBD-II services (0x01-0x0A) are named as OBD-II
     /// and the rest as UDS.
     #[arg(long, value_enum)]
-    pub protocol: Option<ProtocolArg>,
+    pub protocol: Option<Protocol>,
     /// Follow this vehicle profile's BCM (its request/response ids and
     /// protocol), by name or path; `--protocol` still overrides.
     #[arg(long, value_name = "NAME|PATH")]
@@ -47,20 +47,14 @@ pub struct DecodeArgs {
     pub json: bool,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProtocolArg {
-    Uds,
-    Kwp,
-    Obd,
-}
+/// `--protocol`'s values are [`Protocol`]'s own names.
+impl ValueEnum for Protocol {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Protocol::ALL
+    }
 
-impl From<ProtocolArg> for Protocol {
-    fn from(p: ProtocolArg) -> Protocol {
-        match p {
-            ProtocolArg::Uds => Protocol::Uds,
-            ProtocolArg::Kwp => Protocol::Kwp,
-            ProtocolArg::Obd => Protocol::Obd,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(self.label()))
     }
 }
 
@@ -118,13 +112,13 @@ impl Plan {
             Ok(())
         };
         let mut pairs = args.pairs.clone();
-        let mut pair_protocol = args.protocol.map(Protocol::from);
+        let mut pair_protocol = args.protocol;
         let mut bcm_addressing = None;
         if let Some(name) = &args.profile {
             let profile = crate::profile::load(name)?;
             let bcm = profile.bcm();
             pairs.push((bcm.request_id, bcm.response_id));
-            pair_protocol = pair_protocol.or(Some(bcm.protocol.into()));
+            pair_protocol = pair_protocol.or(Some(bcm.protocol));
             bcm_addressing = Some((bcm.request_id, bcm.response_id, bcm.addressing.into()));
         }
         let protocol = Some(pair_protocol.unwrap_or(Protocol::Uds));
@@ -165,7 +159,7 @@ impl Plan {
             finder.feed(&frame);
         }
         let found = finder.finish();
-        let protocol = args.protocol.map(Protocol::from);
+        let protocol = args.protocol;
         let mut roles: Vec<(CanId, Role)> = Vec::new();
         let mut add = |id: CanId, dir: Dir| {
             if !roles.iter().any(|(i, _)| *i == id) {
@@ -487,6 +481,18 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_values_are_the_one_enums_names() {
+        assert_eq!(Protocol::value_variants(), &Protocol::ALL);
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::from_str(p.as_str(), false), Ok(p));
+            // JSON and profiles spell it the same way.
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+            let back: Protocol = serde_json::from_value(p.as_str().into()).unwrap();
+            assert_eq!(back, p);
+        }
+    }
 
     #[test]
     fn ids_parse_as_candump_writes_them() {

@@ -80,7 +80,7 @@ pub struct DiagnoseArgs {
     pub listen: Duration,
     /// Live: how long to wait for the BCM to answer (seconds); with
     /// --no-prompt, also how long a silent bus is waited for.
-    #[arg(long, default_value = "5", value_name = "S", value_parser = super::parse_positive_seconds)]
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = super::parse_positive_seconds)]
     pub timeout: Duration,
     /// Live: also fire the trunk opener once (active test), after a yes.
     #[arg(long)]

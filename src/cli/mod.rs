@@ -179,8 +179,6 @@ pub enum CliError {
     Request { text: String },
     #[error("--session {text:?}: expected one hex byte, e.g. 03")]
     SessionByte { text: String },
-    #[error("--{flag} {value}: expected seconds, 0 or more")]
-    Seconds { flag: &'static str, value: f64 },
     #[error("{var}: expected microseconds, found {value:?}")]
     Microseconds { var: &'static str, value: String },
     #[error("id {id} is given twice: each id can carry one direction of one pair")]
@@ -362,5 +360,65 @@ pub fn run(cli: Cli) -> CliResult<u8> {
             Ok(exit::OK)
         }
         Command::Batch(args) => batch::run(args, cli.log.quiet),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `(subcommand path, flag)` of every argument, depth first.
+    fn arguments(cmd: &clap::Command, path: &[String], out: &mut Vec<(Vec<String>, clap::Arg)>) {
+        for arg in cmd.get_arguments() {
+            out.push((path.to_vec(), arg.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            let mut p = path.to_vec();
+            p.push(sub.get_name().to_owned());
+            arguments(sub, &p, out);
+        }
+    }
+
+    /// Every flag that takes seconds says so (`SECONDS`) and is read by
+    /// [`parse_seconds`]: each refuses more than a day in its words.
+    #[test]
+    fn every_seconds_flag_reads_the_one_parser() {
+        let mut all = Vec::new();
+        arguments(&Cli::command(), &[], &mut all);
+        let mut checked = 0;
+        for (path, arg) in &all {
+            let help = arg
+                .get_help()
+                .map(|h| h.to_string().to_lowercase())
+                .unwrap_or_default();
+            let names: Vec<String> = arg
+                .get_value_names()
+                .map(|v| v.iter().map(|n| n.to_string()).collect())
+                .unwrap_or_default();
+            let flag = arg.get_long().unwrap_or_default();
+            let takes_seconds = names.iter().any(|n| n == "SECONDS");
+            // `learn --event ROLE=VALUE@S` carries seconds inside a mark.
+            let bare = !names.iter().any(|n| n.contains('@'));
+            if bare && help.contains("seconds") && !help.contains("milliseconds") {
+                assert!(
+                    takes_seconds,
+                    "{path:?} --{flag}: help says seconds, value is {names:?}"
+                );
+            }
+            if !takes_seconds {
+                continue;
+            }
+            let mut argv = vec!["trunkdiag".to_owned()];
+            argv.extend(path.iter().cloned());
+            argv.push(format!("--{flag}"));
+            argv.push("86401".to_owned());
+            let err = Cli::try_parse_from(&argv).expect_err("more than a day");
+            let want = ArgError::SecondsOutOfRange("86401".to_owned()).to_string();
+            assert!(err.to_string().contains(&want), "{argv:?}: {err}");
+            checked += 1;
+        }
+        // diagnose, batch, learn: two each; record one; simulate four.
+        assert!(checked >= 11, "{checked} seconds flags");
     }
 }

@@ -121,8 +121,22 @@ fn provenance(out: &mut impl Write, p: &Profile, i: &profile::ItemInfo) -> std::
     Ok(())
 }
 
-/// Human-readable profile, every item with its level and source.
+/// Human-readable profile, every item with its level and source: one
+/// function per section.
 fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
+    show_header(out, p)?;
+    show_buses(out, p)?;
+    show_bcm(out, p)?;
+    show_data_reads(out, p)?;
+    show_frames(out, p)?;
+    show_conditions_and_dtcs(out, p)?;
+    show_limits(out, p)?;
+    show_levels(out, p)?;
+    Ok(())
+}
+
+/// The title, description and what the levels mean.
+fn show_header(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     writeln!(
         out,
         "{} — {} {} {}-{}",
@@ -135,6 +149,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         out,
         "levels: this-model (published for this model), related-model (published for a sibling model), placeholder (confirm on the vehicle), learned (on this car)"
     )?;
+    Ok(())
+}
+
+/// Each bus, the default first.
+fn show_buses(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for (n, b) in p.buses.iter().enumerate() {
         write!(
             out,
@@ -154,16 +173,18 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             writeln!(out)?;
         }
     }
+    Ok(())
+}
+
+/// The BCM: protocol, ids and its exchanges.
+fn show_bcm(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     let b = p.bcm();
     let addr = p.item(b.addressing_item);
     write!(
         out,
         "\n{}: {} on 0x{} → 0x{}",
         b.name,
-        match b.protocol {
-            profile::Protocol::Kwp => "KWP2000",
-            profile::Protocol::Uds => "UDS",
-        },
+        b.protocol.label(),
         b.request_id,
         b.response_id,
     )?;
@@ -179,6 +200,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
         write!(out, "  {:<36} {}", i.name, i.location)?;
         provenance(out, p, i)?;
     }
+    Ok(())
+}
+
+/// Each data read and its fields.
+fn show_data_reads(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for r in p.data_reads() {
         writeln!(
             out,
@@ -204,6 +230,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Each broadcast frame and its signals.
+fn show_frames(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for fr in &p.frames {
         let bus = match p.default_bus() {
             Some(d) if d.name != fr.bus => format!(" (on {})", fr.bus),
@@ -233,6 +264,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Release conditions and the DTCs the profile explains.
+fn show_conditions_and_dtcs(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     if !p.release_conditions.is_empty() {
         writeln!(out, "\nrelease conditions:")?;
         for c in &p.release_conditions {
@@ -258,6 +294,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Limits, the known identifiers and how to get in now.
+fn show_limits(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     writeln!(
         out,
         "\nlimits: low battery below {:.1} V; release window {} ms",
@@ -282,6 +323,11 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for l in &p.access_now {
         writeln!(out, "  - {l}")?;
     }
+    Ok(())
+}
+
+/// The items below this-model, grouped by level.
+fn show_levels(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for level in [
         profile::Level::RelatedModel,
         profile::Level::Placeholder,

@@ -170,21 +170,12 @@ pub struct RecordArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Stop after this many seconds (default: at Ctrl-C).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub duration: Option<Duration>,
 }
 
 pub fn run(args: RecordArgs) -> CliResult<u8> {
-    let duration = match args.duration {
-        Some(d) if d.is_finite() && (0.0..1e9).contains(&d) => Some(Duration::from_secs_f64(d)),
-        Some(d) => {
-            return Err(CliError::Seconds {
-                flag: "duration",
-                value: d,
-            })
-        }
-        None => None,
-    };
+    let duration = args.duration;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::decode::{parse_can_id, DtcLine, ProtocolArg};
+use super::decode::{parse_can_id, DtcLine};
 use super::CliResult;
 use super::{exit, CliError};
 use crate::diag::client::ClientConfig;
@@ -41,7 +41,7 @@ pub struct LinkArgs {
     pub rx: Option<CanId>,
     /// Diagnostic protocol of the module [default: uds].
     #[arg(long, value_enum)]
-    pub protocol: Option<ProtocolArg>,
+    pub protocol: Option<Protocol>,
     /// Record every frame sent and received to this candump log (flushed
     /// frame by frame, so nothing is lost if the run fails).
     #[arg(long, value_name = "FILE")]
@@ -86,8 +86,7 @@ impl LinkArgs {
                 .unwrap_or(CanId::Standard(0x7E8)),
             protocol: self
                 .protocol
-                .map(Protocol::from)
-                .or(bcm.as_ref().map(|b| b.protocol.into()))
+                .or(bcm.as_ref().map(|b| b.protocol))
                 .unwrap_or(Protocol::Uds),
             session: bcm.as_ref().and_then(|b| b.session.as_ref()).and_then(|s| {
                 match s.request.as_slice() {

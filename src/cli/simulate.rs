@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -37,8 +38,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Seconds to run (default: until Ctrl-C on an interface, 15 on virtual time).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub duration: Option<Duration>,
     /// Answer each request with the response recorded for it in this
     /// capture (an ECU clone on the profile's BCM ids; needs --iface).
     #[arg(
@@ -52,28 +53,24 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 20)]
     pub p2_ms: u64,
     /// Seconds after the tester's first request that the user presses the fob's trunk button.
-    #[arg(long, default_value_t = 2.0)]
-    pub fob_at: f64,
+    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub fob_at: Duration,
     /// Seconds after the tester's first request that the user presses the cabin switch.
-    #[arg(long, default_value_t = 5.0)]
-    pub cabin_at: f64,
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub cabin_at: Duration,
     /// Seconds to wait for a tester before pressing anyway.
-    #[arg(long, default_value_t = 10.0)]
-    pub tester_wait: f64,
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub tester_wait: Duration,
     /// Send only what this bus of the profile carries (e.g. ms-can), as an
     /// adapter wired to that bus alone hears the car.
     #[arg(long, value_name = "BUS")]
     pub bus: Option<String>,
 }
 
-fn secs_to_us(s: f64, what: &'static str) -> CliResult<u64> {
-    if !(0.0..1e9).contains(&s) {
-        return Err(CliError::Seconds {
-            flag: what,
-            value: s,
-        });
-    }
-    Ok((s * 1e6).round() as u64)
+/// Microseconds of a duration [`parse_seconds`](super::parse_seconds)
+/// bounded to a day: far from overflow.
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 pub fn run(args: SimulateArgs) -> CliResult<u8> {
@@ -99,17 +96,14 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         || crate::frame::IfName::new("vcan0").unwrap_or_default(),
         IfaceSpec::name,
     );
-    let duration = args
-        .duration
-        .map(|d| secs_to_us(d, "duration"))
-        .transpose()?;
+    let duration = args.duration.map(us);
     let cfg = SimConfig {
         p2_us: args.p2_ms.saturating_mul(1000),
         presses: vec![
-            (secs_to_us(args.fob_at, "fob-at")?, Press::FobTrunk),
-            (secs_to_us(args.cabin_at, "cabin-at")?, Press::CabinSwitch),
+            (us(args.fob_at), Press::FobTrunk),
+            (us(args.cabin_at), Press::CabinSwitch),
         ],
-        tester_wait_us: Some(secs_to_us(args.tester_wait, "tester-wait")?),
+        tester_wait_us: Some(us(args.tester_wait)),
         iface,
         only_bus: args.bus.clone(),
         ..SimConfig::default()
@@ -149,9 +143,9 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         profile: Some(&args.profile),
         source: format!(
             "{what}; presses: fob {} s, cabin {} s after the first tester request (or {} s after start){}",
-            args.fob_at,
-            args.cabin_at,
-            args.tester_wait,
+            args.fob_at.as_secs_f64(),
+            args.cabin_at.as_secs_f64(),
+            args.tester_wait.as_secs_f64(),
             if args.iface.is_some() { "" } else { "; no tester" }
         ),
         medium: match &spec {

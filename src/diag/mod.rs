@@ -5,7 +5,8 @@
 //!
 //! Everything here works on reassembled ISO-TP payloads (`&[u8]` in,
 //! `Vec<u8>` out). This module must NOT know about ISO-TP framing, CAN ids
-//! (beyond the OBD-II id conventions in [`obd`]), sockets, tokio, clocks,
+//! (beyond which ids are diagnostic, [`ids`], and the OBD-II ones in
+//! [`obd`]), sockets, tokio, clocks,
 //! profiles or verdicts: callers pass `now_us` and interpret the results.
 //!
 //! The codecs are pure functions in the style of python-udsoncan's
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod describe;
 pub mod dtc;
+pub mod ids;
 pub mod kwp;
 pub mod nrc;
 pub mod obd;
@@ -34,6 +36,29 @@ pub enum Protocol {
     Uds,
     Kwp,
     Obd,
+}
+
+impl Protocol {
+    /// Every protocol, in the order the CLI offers them.
+    pub const ALL: [Protocol; 3] = [Protocol::Uds, Protocol::Kwp, Protocol::Obd];
+
+    /// The name in profiles, JSON and arguments (`uds`, `kwp`, `obd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Uds => "uds",
+            Protocol::Kwp => "kwp",
+            Protocol::Obd => "obd",
+        }
+    }
+
+    /// The standard's name for a person (`UDS`, `KWP2000`, `OBD-II`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Uds => "UDS",
+            Protocol::Kwp => "KWP2000",
+            Protocol::Obd => "OBD-II",
+        }
+    }
 }
 
 /// The SID of a negative response.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::{choose_profile, DiagnoseError, ProfileChoice, Report, SourceInfo};
-use crate::analyzer::{vin_in_reply, Analyzer};
+use crate::analyzer::{vin_in_reply, Analyzer, Vin};
 use crate::capture::candump::{CandumpWriter, LogThread};
 use crate::diag::{ClientConfig, ClientError};
 use crate::evidence::Observations;
@@ -152,7 +152,7 @@ pub async fn run<B: CanBus>(
     shutdown: Shutdown,
 ) -> Result<(Profile, Report), DiagnoseError> {
     let heard = Arc::new(AtomicBool::new(false));
-    let bus_name = iface.to_string();
+    let bus_name = iface;
     let work = diagnose(
         &mut open,
         iface,
@@ -180,7 +180,7 @@ pub async fn run<B: CanBus>(
         r = work => r,
         () = silence => Err(DiagnoseError::Silent {
             bus: bus_name,
-            timeout_s: plan.timeout.as_secs_f64(),
+            timeout: plan.timeout,
         }),
     }
 }
@@ -207,7 +207,7 @@ async fn diagnose<B: CanBus>(
         operator.say("reading the VIN to pick the vehicle profile");
         vin = read_vin(&mut open, iface, &tx, record.as_ref(), &shutdown, &heard).await?;
     }
-    let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
+    let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
     let bcm = profile.bcm();
     if bcm.addressing == profile::Addressing::Extended {
@@ -217,7 +217,7 @@ async fn diagnose<B: CanBus>(
     }
     let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
     isotp.iface = iface;
-    let mut client = ClientConfig::for_protocol(bcm.protocol.into());
+    let mut client = ClientConfig::for_protocol(bcm.protocol);
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
     if let Some(k) = &bcm.keep_alive {
         client.keepalive = k.request.clone();
@@ -271,7 +271,7 @@ async fn diagnose<B: CanBus>(
     let (evidence, stats) = analyzer.finish(plan.observations.clone());
     let mut choice: ProfileChoice = choice;
     if choice.vin.is_none() {
-        choice.vin = stats.vin.clone();
+        choice.vin = stats.vin.clone().map(String::from);
     }
     let src = SourceInfo {
         kind: source.0,
@@ -295,7 +295,7 @@ async fn read_vin<B: CanBus>(
     record: Option<&Arc<LogThread>>,
     shutdown: &Shutdown,
     heard: &Arc<AtomicBool>,
-) -> Result<Option<String>, DiagnoseError> {
+) -> Result<Option<Vin>, DiagnoseError> {
     let mut tries: Vec<(CanId, CanId, ClientConfig, Vec<u8>)> = vec![
         (
             CanId::Standard(0x7E0),
@@ -843,7 +843,7 @@ mod tests {
             let start = tokio::time::Instant::now();
             let e = scripted_on(&bus, spec).await.unwrap_err();
             assert!(
-                matches!(&e, DiagnoseError::Silent { bus, timeout_s } if bus == "vbus" && *timeout_s == 1.0),
+                matches!(&e, DiagnoseError::Silent { bus, timeout } if bus.as_str() == "vbus" && *timeout == Duration::from_secs(1)),
                 "{e}"
             );
             assert!(

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::analyzer::{Analyzer, AnalyzerStats, VinScanner};
+use crate::analyzer::{Analyzer, AnalyzerStats, Vin, VinScanner};
 use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
 use crate::evidence::{Evidence, SeriesLimits};
@@ -65,8 +65,11 @@ pub enum DiagnoseError {
     #[error("interrupted while reading the VIN")]
     InterruptedReadingVin,
     /// A live run for a script (`--no-prompt`, batch) heard nothing at all.
-    #[error("no frame on {bus} within {timeout_s} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring")]
-    Silent { bus: String, timeout_s: f64 },
+    #[error("no frame on {bus} within {} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring", timeout.as_secs_f64())]
+    Silent {
+        bus: crate::frame::IfName,
+        timeout: std::time::Duration,
+    },
 }
 
 /// Which profile was used and why.
@@ -273,20 +276,20 @@ pub fn replay(
     } else {
         None
     };
-    let (profile, choice) = choose_profile(profile_spec, vin.as_deref())?;
+    let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
     let report = replay_with(path, opts, &profile, choice, observations, series)?;
     Ok((profile, report))
 }
 
 /// The VIN the capture carries (the quick pass `--profile auto` makes
 /// before choosing the profile), if any.
-pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<String>, DiagnoseError> {
+pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<Vin>, DiagnoseError> {
     let mut scan = VinScanner::new();
     let mut reader = CaptureReader::open(path, opts)?;
     // The VIN travels on the diagnostic ids only: the rest is counted by
     // the reader, not built.
     let mut diagnostic = IdSet::new();
-    for id in 0x700..=0x7FF {
+    for id in crate::diag::ids::STANDARD {
         diagnostic.insert(id);
     }
     let mut census = Census::default();
@@ -295,7 +298,7 @@ pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<String>, Dia
             break;
         }
     }
-    Ok(scan.vin().map(str::to_owned))
+    Ok(scan.vin().cloned())
 }
 
 /// Diagnoses a recorded capture with a profile already chosen (a batch
@@ -325,7 +328,7 @@ pub fn replay_with(
     }
     let mut choice = choice;
     if choice.vin.is_none() {
-        choice.vin = stats.vin.clone();
+        choice.vin = stats.vin.clone().map(String::from);
     }
     let source = SourceInfo {
         kind: "replay",

@@ -28,7 +28,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::frame::{CanFrame, CanId};
-use crate::profile::{is_diagnostic_id, Role};
+use crate::{diag::ids::is_diagnostic as is_diagnostic_id, profile::Role};
 
 /// Why a mark could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -90,11 +90,17 @@ impl ProfileSummary {
     }
 }
 
+/// The names of the bundled profiles (`vehicles/*.toml`), in the order
+/// `profiles list` shows them: the one list, read by everything that needs it.
+pub fn bundled() -> impl Iterator<Item = &'static str> {
+    load::BUNDLED.iter().map(|(name, _, _)| *name)
+}
+
 /// Every available profile: bundled ones, then those in `TRUNKDIAG_PROFILES`
 /// (a same-named file there replaces the bundled entry).
 pub fn list() -> Vec<ProfileSummary> {
     let mut out: Vec<ProfileSummary> = Vec::new();
-    for (name, _, _) in load::BUNDLED {
+    for name in bundled() {
         match load::load_bundled(name) {
             Ok(p) => out.push(ProfileSummary::of(&p)),
             Err(e) => out.push(broken(name, ProfileOrigin::Bundled, e)),

@@ -244,22 +244,9 @@ impl ItemInfo {
     }
 }
 
-/// Diagnostic protocol spoken by the BCM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Kwp,
-    Uds,
-}
-
-impl From<Protocol> for crate::diag::Protocol {
-    fn from(p: Protocol) -> crate::diag::Protocol {
-        match p {
-            Protocol::Kwp => crate::diag::Protocol::Kwp,
-            Protocol::Uds => crate::diag::Protocol::Uds,
-        }
-    }
-}
+/// Diagnostic protocol spoken by the BCM: `diag`'s, of which a profile
+/// loads `kwp` and `uds` (a body module is not reached with OBD-II).
+pub use crate::diag::Protocol;
 
 /// ISO-TP addressing of the BCM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -618,11 +605,6 @@ pub struct Profile {
     pub(crate) known_ids: HashSet<CanId>,
 }
 
-/// Identifiers 0x700–0x7FF are diagnostic traffic, never an unknown node.
-pub fn is_diagnostic_id(id: CanId) -> bool {
-    matches!(id, CanId::Standard(x) if (0x700..=0x7FF).contains(&x))
-}
-
 impl Profile {
     /// Broadcast frame ids this profile decodes.
     pub fn broadcast_ids(&self) -> impl Iterator<Item = CanId> + '_ {
@@ -699,9 +681,10 @@ impl Profile {
     }
 
     /// Is this identifier expected on this vehicle's bus? O(1). Diagnostic
-    /// ids (0x700–0x7FF) are always known.
+    /// ids ([`diag::ids::is_diagnostic`](crate::diag::ids::is_diagnostic))
+    /// are always known.
     pub fn is_known_id(&self, id: CanId) -> bool {
-        is_diagnostic_id(id) || self.known_ids.contains(&id)
+        crate::diag::ids::is_diagnostic(id) || self.known_ids.contains(&id)
     }
 
     /// The known identifiers (census list and decoded frames), sorted.

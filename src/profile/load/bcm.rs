@@ -4,6 +4,9 @@
 use super::items::Named;
 use super::*;
 
+/// The protocols a `[bcm]` may name, by [`Protocol::as_str`].
+const BCM_PROTOCOLS: [Protocol; 2] = [Protocol::Kwp, Protocol::Uds];
+
 impl Builder {
     /// The `[bcm]` table; a missing one is a problem when a profile is built.
     pub(super) fn bcm_section(
@@ -23,14 +26,14 @@ impl Builder {
     }
 
     pub(super) fn bcm(&mut self, fi: usize, b: &schema::Bcm) -> Bcm {
-        let protocol = match b.protocol.get_ref().as_str() {
-            "kwp" => Protocol::Kwp,
-            "uds" => Protocol::Uds,
-            other => {
+        let text = b.protocol.get_ref().as_str();
+        let protocol = match BCM_PROTOCOLS.into_iter().find(|p| p.as_str() == text) {
+            Some(p) => p,
+            None => {
                 self.at(
                     fi,
                     b.protocol.span(),
-                    format!("expected protocol \"kwp\" or \"uds\", found \"{other}\""),
+                    format!("expected protocol \"kwp\" or \"uds\", found \"{text}\""),
                 );
                 Protocol::Uds
             }

@@ -1,0 +1,75 @@
+//! Presses: a rising request edge is one unless its item toggles by itself
+//! or the presses are capped; each opens the window the series keep, as an
+//! accepted active test does.
+
+use serde::Serialize;
+
+use super::{Evidence, Seen};
+use crate::profile::{ItemRef, ReleaseInput, Role};
+
+/// A rising request edge: someone pressed, or the bus says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Press {
+    pub t_us: u64,
+    pub input: ReleaseInput,
+    pub item: ItemRef,
+}
+
+/// The active test the tool ran (opt-in).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ActiveTestRun {
+    pub t_us: u64,
+    /// The BCM gave the expected positive response.
+    pub accepted: bool,
+    /// Filled by `finish`: did the lid open within the window?
+    pub lid_changed: Seen,
+}
+
+impl Evidence {
+    /// A rising edge of a request item: a press, unless the item is
+    /// toggling by itself or the presses are capped.
+    pub(super) fn request_edge(&mut self, t_us: u64, role: Role, item: ItemRef) {
+        self.series_summary.request_edges += 1;
+        let window = self.ctx.window_us.max(1);
+        let burst = self.bursts.entry(item).or_insert((t_us, 0));
+        if t_us.saturating_sub(burst.0) > window || t_us < burst.0 {
+            *burst = (t_us, 0);
+        }
+        burst.1 += 1;
+        if burst.1 > self.limits.edges_per_window || self.presses.len() >= self.limits.presses {
+            return;
+        }
+        let input = match role {
+            Role::FobTrunkRequest => ReleaseInput::Fob,
+            Role::CabinTrunkRequest => ReleaseInput::Cabin,
+            _ => ReleaseInput::Bus,
+        };
+        self.presses.push(Press { t_us, input, item });
+        self.open_window(t_us);
+    }
+
+    /// Keeps every item's changes within the window either side of `t_us`.
+    pub(super) fn open_window(&mut self, t_us: u64) {
+        let window = self.ctx.window_us.max(1);
+        let from = t_us.saturating_sub(window);
+        let limits = self.limits;
+        for s in &mut self.series {
+            s.commit(from, &limits);
+        }
+        let until = t_us.saturating_add(window);
+        self.keep_until = Some(self.keep_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// The tool sent the active test; `accepted` when the BCM gave the
+    /// expected positive response.
+    pub fn active_test_sent(&mut self, t_us: u64, accepted: bool) {
+        self.active_test = Some(ActiveTestRun {
+            t_us,
+            accepted,
+            lid_changed: Seen::NotMonitored,
+        });
+        if accepted {
+            self.open_window(t_us);
+        }
+    }
+}
