@@ -4,7 +4,7 @@
 mod common;
 
 use trunkdiag::learn::guide;
-use trunkdiag::learn::{LearnConfig, Learner, Mark, Place};
+use trunkdiag::learn::{LearnConfig, Learner, Mark, Outcome, Place};
 use trunkdiag::sim::layout::{Act, LayoutCar, RandomLayout, Step, LAYOUT_ROLES};
 
 const GAP_US: u64 = 6_000_000;
@@ -126,22 +126,76 @@ fn learn_capture(rel: &str, events: &[&str]) -> Option<trunkdiag::learn::Learned
 }
 
 /// GT350 key-on: the ignition moment is when 0x3B3's first byte leaves 0x10
-/// (0.211 s after the first frame). The ignition field (opendbc
-/// `Ignition_Status`, 0x3B3 bits 7..4, Off=1 -> Run=4) comes first: the top
-/// place lies inside it and holds both bits that move (4 and 6).
+/// (0.211 s after the first frame). With that one mark the ignition field
+/// (opendbc `Ignition_Status`, 0x3B3 bits 7..4, Off=1 -> Run=4) scores 1,
+/// and so do the lock status on 0x331 and dozens of places the key wakes
+/// up: they tie, and nothing is learned.
 #[test]
-fn gt350_key_on_puts_the_0x3b3_ignition_field_first() {
+fn gt350_key_on_with_one_mark_ties_the_0x3b3_ignition_field_with_others() {
     let Some(learned) = learn_capture("real/ford-gt350/keyon.log", &["ignition_on=1@0.211"]) else {
         return;
     };
     let r = learned.role(trunkdiag::profile::Role::IgnitionOn).unwrap();
-    let top = r.best().expect("learned").place;
-    assert_eq!(top.id.raw(), 0x3B3, "{:#?}", r.candidates);
-    assert_eq!(top.byte, 0);
-    let field = 0xF0u64;
-    assert_eq!(top.mask() & !field, 0, "{top} lies outside Ignition_Status");
-    assert_eq!(top.mask() & 0x50, 0x50, "{top} misses a moving bit");
-    println!("GT350 key-on: {top} score {:.3}", r.candidates[0].score);
+    let Outcome::Tied { places } = &r.outcome else {
+        panic!("expected a tie: {:#?}", r.candidates);
+    };
+    assert!(r.best().is_none());
+    let field = places
+        .iter()
+        .find(|p| p.id.raw() == 0x3B3 && p.byte == 0)
+        .expect("the ignition field is among the tied places");
+    assert_eq!(
+        field.mask() & !0xF0,
+        0,
+        "{field} lies outside Ignition_Status"
+    );
+    assert_eq!(field.mask() & 0x50, 0x50, "{field} misses a moving bit");
+    assert!(places.iter().any(|p| p.id.raw() == 0x331), "{places:#?}");
+    // No two named places share a bit: each stands for its own group.
+    for (i, a) in places.iter().enumerate() {
+        assert!(places.iter().skip(i + 1).all(|b| !a.overlaps(b)), "{a}");
+    }
+    println!("GT350 key-on, one mark: {} places tie", places.len());
+}
+
+/// The command line on the same one-mark log: it says the places tie, names
+/// the ignition field among them, asks for another mark, and the draft it
+/// writes has no ignition item (and still loads).
+#[test]
+fn learn_on_a_one_mark_key_on_log_says_tie_and_writes_no_ignition_item() {
+    let Some(log) = common::shared_data("real/ford-gt350/keyon.log") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let draft = dir.path().join("draft.toml");
+    let out = bin()
+        .args(["learn", "--replay"])
+        .arg(&log)
+        .args(["--event", "ignition_on=1@0.211", "--write"])
+        .arg(&draft)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ignition_on (1 mark): NOT learned: ") && stdout.contains(" places tie"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0x3B3 byte A bits 4-6"), "{stdout}");
+    assert!(stdout.contains("add another mark"), "{stdout}");
+    let text = std::fs::read_to_string(&draft).unwrap();
+    assert!(!text.contains("role = \"ignition_on\""), "{text}");
+    assert!(text.contains("# ignition_on is not written"), "{text}");
+    let check = bin()
+        .args(["profiles", "check"])
+        .arg(&draft)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 }
 
 /// G35 without ECU: accessory at 1.339 s, ON at 1.390 s. 0x60D byte B goes

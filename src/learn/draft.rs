@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use crate::frame::CanId;
 
-use super::{label_binary, Candidate, Learned, RoleResult};
+use super::{label_binary, Candidate, Learned, Outcome, RoleResult};
 
 /// What the draft says about where it was learned.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +117,20 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
          level = \"placeholder\"\n\
          source = \"not learned: the physical ids of OBD-II ECU #1 (ISO 15765-4) stand in for the body module's\"\n"
     );
+    for r in &learned.roles {
+        if let Outcome::Tied { places } = &r.outcome {
+            let first: Vec<String> = places.iter().take(3).map(|p| p.to_string()).collect();
+            let _ = writeln!(
+                t,
+                "# {} is not written: {} places tie at {} mark(s) ({}{}); mark it again and learn again.\n",
+                r.role,
+                places.len(),
+                r.marks,
+                first.join(", "),
+                if places.len() > first.len() { ", ..." } else { "" }
+            );
+        }
+    }
     for (id, items) in &by_frame {
         let extended = if id.is_extended() {
             "extended = true\n"
