@@ -160,42 +160,21 @@ fn gt350_key_on_with_one_mark_ties_the_0x3b3_ignition_field_with_others() {
 
 /// The command line on the same one-mark log: it says the places tie, names
 /// the ignition field among them, asks for another mark, and the draft it
-/// writes has no ignition item (and still loads).
+/// writes has no ignition item (and still passes `profiles check`).
 #[test]
 fn learn_on_a_one_mark_key_on_log_says_tie_and_writes_no_ignition_item() {
     let Some(log) = common::shared_data("real/ford-gt350/keyon.log") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let draft = dir.path().join("draft.toml");
-    let out = bin()
-        .args(["learn", "--replay"])
-        .arg(&log)
-        .args(["--event", "ignition_on=1@0.211", "--write"])
-        .arg(&draft)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let (stdout, text) = learn_cli(&log, &["ignition_on=1@0.211"], &[]);
     assert!(
         stdout.contains("ignition_on (1 mark): NOT learned: ") && stdout.contains(" places tie"),
         "{stdout}"
     );
     assert!(stdout.contains("0x3B3 byte A bits 4-6"), "{stdout}");
     assert!(stdout.contains("add another mark"), "{stdout}");
-    let text = std::fs::read_to_string(&draft).unwrap();
     assert!(!text.contains("role = \"ignition_on\""), "{text}");
     assert!(text.contains("# ignition_on is not written"), "{text}");
-    let check = bin()
-        .args(["profiles", "check"])
-        .arg(&draft)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
 }
 
 /// G35 without ECU: accessory at 1.339 s, ON at 1.390 s. 0x60D byte B goes
@@ -229,40 +208,23 @@ fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
 }
 
-/// The command line: the draft it writes passes `profiles check`, names the
-/// learned level and source, and the roles not learned come with how.
-#[test]
-fn learn_writes_a_draft_profiles_check_accepts() {
-    let Some(trc) = common::shared_data("real/nissan-350z-g35/g35-noecu.trc") else {
-        return;
-    };
+/// `learn --replay CAPTURE --event ... EXTRA --write DRAFT`, which must
+/// succeed, then `profiles check DRAFT`, which must pass: the standard output
+/// and the draft's text.
+fn learn_cli(capture: &std::path::Path, events: &[&str], extra: &[&str]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let draft = dir.path().join("draft.toml");
-    let out = bin()
-        .args(["learn", "--replay"])
-        .arg(&trc)
-        .args([
-            "--event",
-            "ignition_on=accessory@1.339",
-            "--event",
-            "ignition_on=on@1.390",
-        ])
-        .args(["--vin", "JNKCV51E03M000000", "--write"])
-        .arg(&draft)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut cmd = bin();
+    cmd.args(["learn", "--replay"]).arg(capture);
+    for e in events {
+        cmd.args(["--event", e]);
+    }
+    let out = cmd.args(extra).arg("--write").arg(&draft).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("0x60D byte B bits 1-2"), "{stdout}");
-    assert!(stdout.contains("lid_open: record a capture"), "{stdout}");
-    let text = std::fs::read_to_string(&draft).unwrap();
-    assert!(
-        text.contains("learned on this car: VIN JNKCV51E03M000000"),
-        "{text}"
     );
     let check = bin()
         .args(["profiles", "check"])
@@ -273,6 +235,27 @@ fn learn_writes_a_draft_profiles_check_accepts() {
         check.status.success(),
         "{}",
         String::from_utf8_lossy(&check.stdout)
+    );
+    (stdout, std::fs::read_to_string(&draft).unwrap())
+}
+
+/// The command line: the draft it writes passes `profiles check`, names the
+/// learned level and source, and the roles not learned come with how.
+#[test]
+fn learn_writes_a_draft_profiles_check_accepts() {
+    let Some(trc) = common::shared_data("real/nissan-350z-g35/g35-noecu.trc") else {
+        return;
+    };
+    let (stdout, text) = learn_cli(
+        &trc,
+        &["ignition_on=accessory@1.339", "ignition_on=on@1.390"],
+        &["--vin", "JNKCV51E03M000000"],
+    );
+    assert!(stdout.contains("0x60D byte B bits 1-2"), "{stdout}");
+    assert!(stdout.contains("lid_open: record a capture"), "{stdout}");
+    assert!(
+        text.contains("learned on this car: VIN JNKCV51E03M000000"),
+        "{text}"
     );
 
     // A bad mark names itself and exits 2.
