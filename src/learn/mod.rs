@@ -269,10 +269,6 @@ impl RoleResult {
             .first()
             .filter(|_| self.outcome == Outcome::Learned)
     }
-
-    pub fn learned(&self) -> bool {
-        self.outcome == Outcome::Learned
-    }
 }
 
 /// Everything [`Learner::finish`] found.
