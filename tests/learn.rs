@@ -269,10 +269,14 @@ fn learn_writes_a_draft_profiles_check_accepts() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no role `trunk`"));
 }
 
-/// Live: the guided session on a virtual bus, with a random-layout car on
-/// it whose person acts on the prompts; every role bit ranks first.
-#[test]
-fn live_guide_on_a_virtual_bus_learns_the_layout() {
+/// A guided live session of `rounds` on a virtual bus (paused tokio clock)
+/// with the node `make_node(t0)` makes on it, `t0` being the bus's start:
+/// what was learned and the prompts given.
+fn live_on_a_virtual_bus<N, F>(rounds: usize, make_node: F) -> (trunkdiag::learn::Learned, String)
+where
+    N: trunkdiag::sim::SimNode + Send + 'static,
+    F: FnOnce(u64) -> N,
+{
     use trunkdiag::cli::learn::{live_session, LivePlan};
     use trunkdiag::frame::IfName;
     use trunkdiag::sim::{self, DEFAULT_EPOCH_US};
@@ -286,29 +290,36 @@ fn live_guide_on_a_virtual_bus_learns_the_layout() {
     let plan = LivePlan {
         baseline: std::time::Duration::from_secs(5),
         gap: std::time::Duration::from_micros(GAP_US),
-        rounds: 2,
+        rounds,
     };
+    rt.block_on(async {
+        let bus = VirtualBus::new(DEFAULT_EPOCH_US);
+        let mut node = make_node(bus.now_us());
+        let mut car_end = bus.endpoint(IfName::new("vcan0").unwrap());
+        let task = tokio::spawn(async move { sim::run(&mut node, &mut car_end, None).await });
+        let mut me = bus.endpoint(IfName::new("vcan0").unwrap());
+        let mut learner = Learner::new(LearnConfig::default());
+        let mut out = Vec::new();
+        live_session(&mut me, &plan, &mut learner, &mut out)
+            .await
+            .unwrap();
+        drop(me);
+        task.await.unwrap().unwrap();
+        (learner.finish(), String::from_utf8(out).unwrap())
+    })
+}
+
+/// Live: the guided session on a virtual bus, with a random-layout car on
+/// it whose person acts on the prompts; every role bit ranks first.
+#[test]
+fn live_guide_on_a_virtual_bus_learns_the_layout() {
     for seed in [1000u64, 1001, 1002] {
         let layout = RandomLayout::generate(seed);
-        let (learned, prompts) = rt.block_on(async {
-            let bus = VirtualBus::new(DEFAULT_EPOCH_US);
-            let t0 = bus.now_us();
+        let (learned, prompts) = live_on_a_virtual_bus(2, |t0| {
             // The person acts on the same prompts the session gives.
             let prompts = guide::plan(5_000_000 + GAP_US, GAP_US, 2);
             let end = prompts.last().unwrap().at_us + 2 * GAP_US;
-            let car = LayoutCar::new(layout.clone(), &steps_of(&prompts));
-            let mut node = car.into_node(t0, end);
-            let mut car_end = bus.endpoint(IfName::new("vcan0").unwrap());
-            let task = tokio::spawn(async move { sim::run(&mut node, &mut car_end, None).await });
-            let mut me = bus.endpoint(IfName::new("vcan0").unwrap());
-            let mut learner = Learner::new(LearnConfig::default());
-            let mut out = Vec::new();
-            live_session(&mut me, &plan, &mut learner, &mut out)
-                .await
-                .unwrap();
-            drop(me);
-            task.await.unwrap().unwrap();
-            (learner.finish(), String::from_utf8(out).unwrap())
+            LayoutCar::new(layout.clone(), &steps_of(&prompts)).into_node(t0, end)
         });
         assert!(
             prompts.contains("NOW: press the fob's trunk button"),
@@ -425,4 +436,78 @@ fn diagnose_with_a_learned_profile_gives_the_scenario_verdict() {
             "{scenario}:\n{text}"
         );
     }
+}
+
+/// A bus node that plays frames made up front.
+struct Playback(std::collections::VecDeque<trunkdiag::frame::CanFrame>);
+
+impl trunkdiag::sim::SimNode for Playback {
+    fn handle_frame(&mut self, _now_us: u64, _frame: &trunkdiag::frame::CanFrame) {}
+    fn handle_timeout(&mut self, _now_us: u64) {}
+    fn poll_transmit(&mut self, now_us: u64) -> Option<trunkdiag::frame::CanFrame> {
+        if self.0.front()?.timestamp_us <= now_us {
+            self.0.pop_front()
+        } else {
+            None
+        }
+    }
+    fn poll_timeout(&self) -> Option<u64> {
+        self.0.front().map(|f| f.timestamp_us)
+    }
+}
+
+/// Live: a car whose ignition bit has a twin in another frame (a gateway's
+/// copy) that follows every action. After the planned round the places
+/// tie, so the guide asks for the ignition again, twice; they still tie,
+/// and the result says so rather than picking one.
+#[test]
+fn live_guide_asks_again_while_the_best_places_tie() {
+    use trunkdiag::frame::{CanFrame, CanId};
+    use trunkdiag::profile::Role;
+
+    let (learned, out) = live_on_a_virtual_bus(1, |t0| {
+        // The prompts the session will give: the round, then the ignition
+        // twice more (each "again" starts one gap after the last prompt).
+        let mut prompts = guide::plan(t0 + 5_000_000 + GAP_US, GAP_US, 1);
+        for _ in 0..2 {
+            let last = prompts.last().unwrap().at_us;
+            prompts.extend(guide::again(&[Role::IgnitionOn], last + GAP_US, GAP_US));
+        }
+        let end = prompts.last().unwrap().at_us + 2 * GAP_US;
+        let ignition: Vec<(u64, bool)> = prompts
+            .iter()
+            .filter(|p| p.role == Role::IgnitionOn)
+            .map(|p| (p.at_us + 200_000, p.label == "1"))
+            .collect();
+        let mut frames = std::collections::VecDeque::new();
+        let mut t = t0 + 50_000;
+        while t < end {
+            let on = ignition
+                .iter()
+                .rev()
+                .find(|(at, _)| *at <= t)
+                .is_none_or(|c| c.1);
+            let bit = u8::from(on);
+            for (id, data) in [(0x200, [0x40, bit << 3, 0, 0]), (0x300, [bit, 0x11, 0, 0])] {
+                frames.push_back(
+                    CanFrame::classic(CanId::standard(id).unwrap(), &data)
+                        .unwrap()
+                        .at(t),
+                );
+            }
+            t += 100_000;
+        }
+        Playback(frames)
+    });
+    assert_eq!(out.matches("ignition_on: 2 places tie").count(), 2, "{out}");
+    assert_eq!(out.matches("NOW: turn the ignition on").count(), 3, "{out}");
+    let r = learned.role(Role::IgnitionOn).unwrap();
+    assert_eq!(r.marks, 6);
+    let Outcome::Tied { places } = &r.outcome else {
+        panic!("expected a tie: {:#?}", r.candidates);
+    };
+    let ids: Vec<u32> = places.iter().map(|p| p.id.raw()).collect();
+    assert_eq!(ids.len(), 2, "{places:#?}");
+    assert!(ids.contains(&0x200) && ids.contains(&0x300), "{places:#?}");
+    assert!(r.best().is_none());
 }
