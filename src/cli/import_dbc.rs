@@ -2,7 +2,6 @@
 //! profile items for DBC signals, with the DBC as their source.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use clap::Args;
 use super::{exit, CliError, CliResult};
 use crate::frame::CanId;
 use crate::profile::dbc::{DbcFile, DbcSignal};
+use crate::profile::write::{ProfileWriter, SignalAt, SignalItem};
 use crate::profile::{Level, Role};
 
 #[derive(Args, Debug)]
@@ -32,10 +32,6 @@ pub struct ImportDbcArgs {
     /// is then written relative to its directory.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-}
-
-fn q(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
 }
 
 /// `ROLE=MESSAGE.SIGNAL` split; the message may itself hold dots only as
@@ -93,70 +89,44 @@ pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
         .into_iter()
         .find(|l| l.as_str() == args.level)
         .unwrap_or(Level::RelatedModel);
-    let mut t = format!(
-        "# Items imported by `trunkdiag profiles import-dbc` from {name}; add them to a profile.\n\n"
-    );
-    for (id, (message, sigs)) in &frames {
-        let ext = if id.is_extended() {
-            "extended = true\n"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            t,
-            "[[frame]]\nid = 0x{:X}\n{ext}name = {}\n",
-            id.raw(),
-            q(message)
-        );
+    let mut w = ProfileWriter::new();
+    w.comment(&format!(
+        "Items imported by `trunkdiag profiles import-dbc` from {name}; add them to a profile."
+    ))
+    .blank();
+    for (&id, (message, sigs)) in &frames {
+        w.frame(id, message);
         for (role, s) in sigs {
-            let _ = writeln!(
-                t,
-                "[[frame.signal]]\nname = {}\nrole = {}",
-                q(&s.signal),
-                q(role.as_str())
-            );
-            if args.inline {
-                let _ = writeln!(t, "bits = {}", q(&s.bits.to_string()));
-                if s.scale != 1.0 {
-                    let _ = writeln!(t, "scale = {:?}", s.scale);
-                }
-                if s.offset != 0.0 {
-                    let _ = writeln!(t, "offset = {:?}", s.offset);
-                }
-                if let Some(u) = &s.unit {
-                    let _ = writeln!(t, "unit = {}", q(u));
-                }
-                if !s.values.is_empty() {
-                    let v: Vec<String> = s
-                        .values
-                        .iter()
-                        .map(|v| format!("{} = {}", q(&v.raw.to_string()), q(&v.name)))
-                        .collect();
-                    let _ = writeln!(t, "values = {{ {} }}", v.join(", "));
+            let at = if args.inline {
+                SignalAt::Bits {
+                    bits: s.bits.to_string(),
+                    scale: s.scale,
+                    offset: s.offset,
+                    unit: s.unit.as_deref(),
+                    values: s.values.iter().map(|v| (v.raw, v.name.clone())).collect(),
                 }
             } else {
-                let _ = writeln!(
-                    t,
-                    "# {}, scale {}, offset {}\ndbc = {}\nmessage = {}\nsignal = {}",
-                    s.location(),
-                    s.scale,
-                    s.offset,
-                    q(&reference),
-                    q(&s.message),
-                    q(&s.signal)
-                );
-            }
-            let _ = writeln!(
-                t,
-                "level = {}\nsource = {}\n",
-                q(level.as_str()),
-                q(&format!(
+                SignalAt::Dbc {
+                    file: &reference,
+                    message: &s.message,
+                    signal: &s.signal,
+                    comment: format!("{}, scale {}, offset {}", s.location(), s.scale, s.offset),
+                }
+            };
+            w.signal(&SignalItem {
+                name: &s.signal,
+                role: *role,
+                at,
+                level,
+                source: &format!(
                     "DBC {name}: message {} (0x{id}), signal {}",
                     s.message, s.signal
-                ))
-            );
+                ),
+                note: None,
+            });
         }
     }
+    let t = w.finish();
     match &args.write {
         Some(path) => std::fs::write(path, &t).map_err(|source| CliError::Write {
             path: path.clone(),

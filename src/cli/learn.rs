@@ -12,12 +12,19 @@ use serde::Serialize;
 
 use super::{exit, CliError, CliResult};
 use crate::capture::{CaptureReader, ReadOptions};
-use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark};
+use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark, Outcome, Place};
 use crate::profile::Role;
 use crate::transport::{BusError, CanBus, IfaceSpec};
 
 /// The countdown before each "now", in seconds.
 const COUNTDOWN_S: u64 = 3;
+
+/// How many more times the live guide asks for a role whose best places
+/// still tie after the planned rounds.
+const MAX_AGAIN: usize = 2;
+
+/// Tied places named in a line of text.
+const PLACES_NAMED: usize = 12;
 
 #[derive(Args, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["iface", "replay"])))]
@@ -146,7 +153,8 @@ async fn listen_until<B: CanBus>(
 
 /// A guided session on a live bus: a baseline, then each action of the
 /// guide with a countdown, marked at its "now"; every frame goes to the
-/// learner. Prompts go to `out`.
+/// learner. A role whose best places still tie is asked for again, up to
+/// [`MAX_AGAIN`] times. Prompts go to `out`.
 pub async fn live_session<B: CanBus>(
     bus: &mut B,
     plan: &LivePlan,
@@ -167,6 +175,45 @@ pub async fn live_session<B: CanBus>(
         plan.baseline.as_secs_f64()
     )?;
     let prompts = guide::plan(start + baseline_us + gap_us, gap_us, plan.rounds);
+    let mut end = prompt_and_mark(bus, learner, &prompts, out).await?;
+    for _ in 0..MAX_AGAIN {
+        let learned = learner.finish();
+        let tied: Vec<Role> = learned
+            .roles
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::Tied { places } => {
+                    let _ = writeln!(
+                        out,
+                        "{}: {} places tie ({}): once more",
+                        r.role,
+                        places.len(),
+                        places_words(places)
+                    );
+                    Some(r.role)
+                }
+                _ => None,
+            })
+            .collect();
+        if tied.is_empty() {
+            break;
+        }
+        let again = guide::again(&tied, end + gap_us, gap_us);
+        end = prompt_and_mark(bus, learner, &again, out).await?;
+    }
+    listen_until(bus, learner, end + gap_us).await?;
+    writeln!(out, "done: every action was marked")?;
+    Ok(())
+}
+
+/// Counts down to each prompt's "now" and marks it; returns the last
+/// "now" (or the bus time when there were none).
+async fn prompt_and_mark<B: CanBus>(
+    bus: &mut B,
+    learner: &mut Learner,
+    prompts: &[guide::Prompt],
+    out: &mut dyn Write,
+) -> CliResult<u64> {
     let total = prompts.len();
     for (i, p) in prompts.iter().enumerate() {
         let first_tick = p.at_us - COUNTDOWN_S * 1_000_000;
@@ -184,10 +231,21 @@ pub async fn live_session<B: CanBus>(
             at_us: p.at_us,
         });
     }
-    let end = prompts.last().map_or(start + baseline_us, |p| p.at_us) + gap_us;
-    listen_until(bus, learner, end).await?;
-    writeln!(out, "done: every action was marked")?;
-    Ok(())
+    Ok(prompts.last().map_or_else(|| bus.now_us(), |p| p.at_us))
+}
+
+/// `0x3B3 byte A bits 4-6 (4|3@1+), 0x331 byte C ...`: the first
+/// [`PLACES_NAMED`], then how many more (`--json` lists every one).
+fn places_words(places: &[Place]) -> String {
+    let mut words: Vec<String> = places
+        .iter()
+        .take(PLACES_NAMED)
+        .map(|p| p.to_string())
+        .collect();
+    if let Some(more) = places.len().checked_sub(PLACES_NAMED).filter(|n| *n > 0) {
+        words.push(format!("and {more} more (--json lists them)"));
+    }
+    words.join(", ")
 }
 
 fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
@@ -252,12 +310,19 @@ pub(crate) fn report(
     let mut not_learned = Vec::new();
     let marked: Vec<Role> = learned.roles.iter().map(|r| r.role).collect();
     for r in &learned.roles {
-        if !r.learned {
-            not_learned.push(NotLearned {
-                role: r.role,
-                how: guide::how_to(r.role),
-            });
-        }
+        let how = match &r.outcome {
+            Outcome::Learned => continue,
+            Outcome::Tied { places } => format!(
+                "{} places tie at {} mark{} and cannot be told apart ({}): add another mark; {}",
+                places.len(),
+                r.marks,
+                if r.marks == 1 { "" } else { "s" },
+                places_words(places),
+                guide::how_to(r.role)
+            ),
+            _ => guide::how_to(r.role),
+        };
+        not_learned.push(NotLearned { role: r.role, how });
     }
     for a in guide::ACTIONS {
         if !marked.contains(&a.role) {
@@ -308,13 +373,21 @@ pub(crate) fn report(
         learned.frames, learned.identifiers
     )?;
     for r in &learned.roles {
+        let outcome = match &r.outcome {
+            Outcome::Learned => "learned".to_owned(),
+            Outcome::Tied { places } => format!(
+                "NOT learned: {} places tie (scores within {}), another mark tells them apart",
+                places.len(),
+                learn::ScoreLevel::TIE
+            ),
+            _ => "NOT learned".to_owned(),
+        };
         writeln!(
             out,
-            "\n{} ({} mark{}): {}",
+            "\n{} ({} mark{}): {outcome}",
             r.role,
             r.marks,
             if r.marks == 1 { "" } else { "s" },
-            if r.learned { "learned" } else { "NOT learned" }
         )?;
         if r.candidates.is_empty() {
             writeln!(out, "  nothing changed in the marked moments")?;

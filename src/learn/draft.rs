@@ -5,11 +5,12 @@
 //! model.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use crate::frame::CanId;
+use crate::profile::write::{ProfileWriter, SignalAt, SignalItem};
+use crate::profile::Level;
 
-use super::{label_binary, Candidate, Learned, RoleResult};
+use super::{label_binary, Candidate, Learned, Outcome, RoleResult};
 
 /// What the draft says about where it was learned.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,16 +25,6 @@ pub struct DraftInfo {
     pub bitrate: u32,
     /// Where the frames came from, e.g. `capture keyon.log` or `live on can0`.
     pub from: String,
-}
-
-/// TOML string literal.
-fn q(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
-}
-
-/// The provenance lines every learned item carries.
-fn provenance(source: &str) -> String {
-    format!("level = \"learned\"\nsource = {}\n", q(source))
 }
 
 /// How a role's raw value maps to the physical value the rules read
@@ -80,55 +71,74 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
         }
     }
     let vin = info.vin.as_deref().unwrap_or("not read");
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "# Draft profile written by `trunkdiag learn` from {}.\n\
-         # Every signal below was learned on one car (VIN {vin}, {}); none is a fact of the model.\n\
-         # Confirm each on the car, name the make and model, then use it with --profile FILE.\n",
+    let mut w = ProfileWriter::new();
+    w.comment(&format!(
+        "Draft profile written by `trunkdiag learn` from {}.\n\
+         Every signal below was learned on one car (VIN {vin}, {}); none is a fact of the model.\n\
+         Confirm each on the car, name the make and model, then use it with --profile FILE.",
         info.from, info.date
-    );
-    let _ = writeln!(
-        t,
-        "[profile]\nid = {}\nmake = \"unknown\"\nmodel = {}\nyears = [{y}, {y}]\ndescription = {}\n",
-        q(&info.id),
-        q(&match &info.vin {
+    ))
+    .blank()
+    .table("[profile]")
+    .str("id", &info.id)
+    .str("make", "unknown")
+    .str(
+        "model",
+        &match &info.vin {
             Some(v) => format!("car with VIN {v}"),
             None => "learned car".to_owned(),
-        }),
-        q(&format!("learned on this car on {} from {}", info.date, info.from)),
-        y = info.year
-    );
-    let _ = writeln!(
-        t,
-        "[[bus]]\nname = \"hs-can\"\nbitrate = {}\nfd = false\n{}",
-        info.bitrate,
-        provenance(&format!(
+        },
+    )
+    .years(info.year, info.year)
+    .str(
+        "description",
+        &format!("learned on this car on {} from {}", info.date, info.from),
+    )
+    .blank()
+    .table("[[bus]]")
+    .str("name", "hs-can")
+    .int("bitrate", info.bitrate)
+    .bool("fd", false)
+    .provenance(
+        Level::Learned,
+        &format!(
             "learned on this car: VIN {vin}, {}: the bus the frames were read on",
             info.date
-        ))
-    );
+        ),
+    )
+    .blank();
     // No body-module address was learned: the OBD-II engine ECU's, which
     // every car on CAN has, keeps the draft loadable.
-    let _ = writeln!(
-        t,
-        "[bcm]\nname = \"OBD-II ECU #1 (the body module's address was not learned)\"\n\
-         protocol = \"uds\"\nrequest_id = 0x7E0\nresponse_id = 0x7E8\naddressing = \"normal\"\n\
-         level = \"placeholder\"\n\
-         source = \"not learned: the physical ids of OBD-II ECU #1 (ISO 15765-4) stand in for the body module's\"\n"
-    );
-    for (id, items) in &by_frame {
-        let extended = if id.is_extended() {
-            "extended = true\n"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            t,
-            "[[frame]]\nid = 0x{:X}\n{extended}name = {}\n",
-            id.raw(),
-            q(&format!("learned 0x{id}"))
-        );
+    w.table("[bcm]")
+        .str(
+            "name",
+            "OBD-II ECU #1 (the body module's address was not learned)",
+        )
+        .str("protocol", "uds")
+        .id("request_id", CanId::Standard(0x7E0))
+        .id("response_id", CanId::Standard(0x7E8))
+        .str("addressing", "normal")
+        .provenance(
+            Level::Placeholder,
+            "not learned: the physical ids of OBD-II ECU #1 (ISO 15765-4) stand in for the body module's",
+        )
+        .blank();
+    for r in &learned.roles {
+        if let Outcome::Tied { places } = &r.outcome {
+            let first: Vec<String> = places.iter().take(3).map(|p| p.to_string()).collect();
+            w.comment(&format!(
+                "{} is not written: {} places tie at {} mark(s) ({}{}); mark it again and learn again.",
+                r.role,
+                places.len(),
+                r.marks,
+                first.join(", "),
+                if places.len() > first.len() { ", ..." } else { "" }
+            ))
+            .blank();
+        }
+    }
+    for (&id, items) in &by_frame {
+        w.frame(id, &format!("learned 0x{id}"));
         for (r, c) in items {
             let (scale, note) = scaling(c);
             let source = format!(
@@ -137,53 +147,42 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
                 c.score,
                 c.evidence.words()
             );
-            let _ = writeln!(t, "[[frame.signal]]");
-            if let Some(n) = &note {
-                let _ = writeln!(t, "# {n}");
-            }
-            let _ = write!(
-                t,
-                "name = {}\nrole = {}\nbits = {}\n",
-                q(&format!("learned {}", r.role)),
-                q(r.role.as_str()),
-                q(&c.place.dbc())
-            );
-            if let Some((s, o)) = scale {
-                let _ = writeln!(t, "scale = {s}");
-                if o != 0.0 {
-                    let _ = writeln!(t, "offset = {o}");
-                }
-            }
-            let mut names: BTreeMap<u64, String> = BTreeMap::new();
+            // Raw values of at most 8 bits: each fits an i64.
+            let mut values: BTreeMap<i64, String> = BTreeMap::new();
             for (label, raw) in &c.evidence.values {
                 let word = match label_binary(label) {
                     Some(true) => "on",
                     Some(false) => "off",
                     None => label.as_str(),
                 };
-                names.entry(*raw).or_insert_with(|| word.to_owned());
+                if let Ok(raw) = i64::try_from(*raw) {
+                    values.entry(raw).or_insert_with(|| word.to_owned());
+                }
             }
-            names
-                .entry(c.evidence.baseline)
-                .or_insert_with(|| "off".to_owned());
-            let values: Vec<String> = names
-                .iter()
-                .map(|(raw, word)| format!("{} = {}", q(&raw.to_string()), q(word)))
-                .collect();
-            let _ = writeln!(t, "values = {{ {} }}", values.join(", "));
-            let _ = writeln!(t, "{}", provenance(&source));
+            if let Ok(raw) = i64::try_from(c.evidence.baseline) {
+                values.entry(raw).or_insert_with(|| "off".to_owned());
+            }
+            let (scale, offset) = scale.unwrap_or((1.0, 0.0));
+            w.signal(&SignalItem {
+                name: &format!("learned {}", r.role),
+                role: r.role,
+                at: SignalAt::Bits {
+                    bits: c.place.dbc(),
+                    scale,
+                    offset,
+                    unit: None,
+                    values,
+                },
+                level: Level::Learned,
+                source: &source,
+                note: note.as_deref(),
+            });
         }
     }
-    let mut ids: Vec<String> = by_frame
-        .keys()
-        .map(|id| format!("0x{:X}", id.raw()))
-        .collect();
-    ids.dedup();
-    let _ = writeln!(
-        t,
-        "# Only the frames learned from are listed: other identifiers are not unknown nodes.\n\
-         [census]\ncomplete = false\nknown_ids = [{}]",
-        ids.join(", ")
-    );
-    t
+    let ids: Vec<CanId> = by_frame.keys().copied().collect();
+    w.comment("Only the frames learned from are listed: other identifiers are not unknown nodes.")
+        .table("[census]")
+        .bool("complete", false)
+        .ids("known_ids", &ids);
+    w.finish()
 }

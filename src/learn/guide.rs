@@ -106,12 +106,30 @@ pub struct Prompt {
 /// The guided session: after `start_us` (the end of the baseline), every
 /// step of every action `rounds` times, one "now" every `gap_us`.
 pub fn plan(start_us: u64, gap_us: u64, rounds: usize) -> Vec<Prompt> {
-    let steps: Vec<(Role, &'static str, &'static str)> = ACTIONS
+    let steps: Vec<Step> = ACTIONS.iter().flat_map(steps_of).collect();
+    let steps = (0..rounds).flat_map(|_| steps.iter().copied());
+    timed(steps, start_us, gap_us)
+}
+
+/// Once more for `roles` (the ones whose best places tie): every step of
+/// each one's action, in the guide's order, from `start_us`, one "now"
+/// every `gap_us`.
+pub fn again(roles: &[Role], start_us: u64, gap_us: u64) -> Vec<Prompt> {
+    let steps = ACTIONS
         .iter()
-        .flat_map(|a| a.steps.iter().map(move |(l, w)| (a.role, *l, *w)))
-        .collect();
-    (0..rounds)
-        .flat_map(|_| steps.iter().copied())
+        .filter(|a| roles.contains(&a.role))
+        .flat_map(steps_of);
+    timed(steps, start_us, gap_us)
+}
+
+type Step = (Role, &'static str, &'static str);
+
+fn steps_of(a: &'static Action) -> impl Iterator<Item = Step> {
+    a.steps.iter().map(move |(l, w)| (a.role, *l, *w))
+}
+
+fn timed(steps: impl Iterator<Item = Step>, start_us: u64, gap_us: u64) -> Vec<Prompt> {
+    steps
         .enumerate()
         .map(|(i, (role, label, what))| Prompt {
             at_us: start_us + i as u64 * gap_us,

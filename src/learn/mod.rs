@@ -20,7 +20,7 @@ pub mod guide;
 mod score;
 
 pub use draft::{draft_profile, DraftInfo};
-pub use score::Evidence;
+pub use score::{Evidence, ScoreLevel};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -117,8 +117,6 @@ pub struct LearnConfig {
     pub after_us: u64,
     /// Candidates kept per role.
     pub keep: usize,
-    /// A role is learned when its best candidate scores at least this.
-    pub min_score: f64,
 }
 
 impl Default for LearnConfig {
@@ -127,7 +125,6 @@ impl Default for LearnConfig {
             before_us: 300_000,
             after_us: 3_000_000,
             keep: 5,
-            min_score: 0.5,
         }
     }
 }
@@ -237,6 +234,24 @@ pub struct Rejected {
     pub why: String,
 }
 
+/// What the marks said about one role.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Outcome {
+    /// The best candidate reaches [`ScoreLevel::LEARNED`] and stands
+    /// clear of every other place by [`ScoreLevel::TIE`] or more.
+    Learned,
+    /// Places that do not share a bit score within [`ScoreLevel::TIE`] of
+    /// the best: these marks cannot tell which one is the role. Each place
+    /// stands for its overlapping variants (a bit inside a field); best
+    /// first.
+    Tied { places: Vec<Place> },
+    /// The best candidate scores below [`ScoreLevel::LEARNED`].
+    Weak,
+    /// Nothing changed in the marked moments.
+    NothingChanged,
+}
+
 /// What was found for one role.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RoleResult {
@@ -244,13 +259,15 @@ pub struct RoleResult {
     pub marks: usize,
     /// Best first.
     pub candidates: Vec<Candidate>,
-    /// True when the best candidate reaches [`LearnConfig::min_score`].
-    pub learned: bool,
+    pub outcome: Outcome,
 }
 
 impl RoleResult {
+    /// The learned place: the best candidate when it stands clear.
     pub fn best(&self) -> Option<&Candidate> {
-        self.candidates.first().filter(|_| self.learned)
+        self.candidates
+            .first()
+            .filter(|_| self.outcome == Outcome::Learned)
     }
 }
 
@@ -355,15 +372,13 @@ impl Learner {
                     }
                 }
                 score::rank(&mut candidates);
+                let outcome = score::outcome(&candidates);
                 candidates.truncate(self.cfg.keep);
-                let learned = candidates
-                    .first()
-                    .is_some_and(|c| c.score >= self.cfg.min_score);
                 RoleResult {
                     role,
                     marks: marks.iter().filter(|m| m.role == role).count(),
                     candidates,
-                    learned,
+                    outcome,
                 }
             })
             .collect();

@@ -20,7 +20,29 @@ use serde::Serialize;
 use crate::profile::Role;
 
 use super::frames::Analysis;
-use super::{Candidate, LearnConfig, Mark, Place};
+use super::{Candidate, LearnConfig, Mark, Outcome, Place};
+
+/// The score levels that decide what a role's ranking means.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoreLevel;
+
+impl ScoreLevel {
+    /// The best candidate is written as learned from this score up: it
+    /// followed at least half of what a perfect place would.
+    pub const LEARNED: f64 = 0.5;
+    /// Two places whose scores differ by less than this cannot be told
+    /// apart. One missed mark of up to ten (coverage 0.9) or a quarter of
+    /// a second more mean delay (timing 0.95) separates two places; the
+    /// milliseconds by which modules relaying one event follow each other
+    /// do not, and with one mark every place that moved at it scores
+    /// within a few thousandths of 1.
+    pub const TIE: f64 = 0.05;
+}
+
+// What TIE's words claim, checked when the crate builds: one missed mark of
+// ten separates, 30 ms more mean delay (timing below) does not.
+const _: () = assert!(1.0 - 9.0 / 10.0 >= ScoreLevel::TIE);
+const _: () = assert!(1.0 - 1.0 / (1.0 + 30.0 / 5000.0) < ScoreLevel::TIE);
 
 /// Where each mark's window lies.
 pub(crate) struct Windows<'m> {
@@ -206,6 +228,33 @@ pub(crate) fn score(
             still_bits: u32::from(place.len) - moving_bits,
         },
     })
+}
+
+/// What a ranking (best first, all candidates) says: learned, tied with
+/// places that share no bit with the best, weak, or nothing.
+pub(crate) fn outcome(ranked: &[Candidate]) -> Outcome {
+    let Some(best) = ranked.first() else {
+        return Outcome::NothingChanged;
+    };
+    if best.score < ScoreLevel::LEARNED {
+        return Outcome::Weak;
+    }
+    // The places within the margin, each standing for the ones it overlaps
+    // (ranked first, so the widest moving field of each group names it).
+    let mut places: Vec<Place> = Vec::new();
+    for c in ranked
+        .iter()
+        .take_while(|c| best.score - c.score < ScoreLevel::TIE)
+    {
+        if !places.iter().any(|p| p.overlaps(&c.place)) {
+            places.push(c.place);
+        }
+    }
+    if places.len() > 1 {
+        Outcome::Tied { places }
+    } else {
+        Outcome::Learned
+    }
 }
 
 /// Best first: score; then the place that takes in more of the bits moving

@@ -120,3 +120,93 @@ fn crc8_differs_from_the_j1850_standard_by_a_constant() {
         k
     );
 }
+
+/// Two bits that both rise at the one key-on mark tie; the draft writes no
+/// ignition item. A key-off and a second key-on that only one of them
+/// follows tell them apart.
+#[test]
+fn one_mark_that_two_places_follow_is_a_tie_and_another_mark_separates() {
+    let info = DraftInfo {
+        id: "learned-tie".into(),
+        vin: None,
+        date: "2026-11-30".into(),
+        year: 2026,
+        bitrate: 500_000,
+        from: "a test".into(),
+    };
+    // `until_s`: the capture's length, in seconds.
+    let run = |until_s: u64, events: &[&str]| {
+        let mut l = Learner::new(LearnConfig::default());
+        for i in 0..until_s * 10 {
+            let t = i * 100_000;
+            // The ignition: on from 10 s to 20 s and from 30 s on.
+            let on = (10_000_000..20_000_000).contains(&t) || t >= 30_000_000;
+            // A wake-up flag on another module: set at 10 s, never cleared.
+            let awake = t >= 10_000_000;
+            l.push(&frame(0x200, t, &[0x40, u8::from(on) << 3, 0, 0]));
+            l.push(&frame(0x300, t + 20_000, &[u8::from(awake), 0x11]));
+        }
+        for e in events {
+            l.mark(Mark::parse(e, 0).unwrap());
+        }
+        l.finish()
+    };
+    let ignition = Place {
+        id: CanId::standard(0x200).unwrap(),
+        byte: 1,
+        lo: 3,
+        len: 1,
+    };
+    let wake = Place {
+        id: CanId::standard(0x300).unwrap(),
+        byte: 0,
+        lo: 0,
+        len: 1,
+    };
+
+    // A key-on log: the capture ends before the key-off.
+    let one = run(19, &["ignition_on=1@10"]);
+    let r = one.role(Role::IgnitionOn).unwrap();
+    match &r.outcome {
+        Outcome::Tied { places } => {
+            assert!(places.contains(&ignition), "{places:?}");
+            assert!(places.contains(&wake), "{places:?}");
+        }
+        other => panic!("expected a tie, got {other:?}: {:#?}", r.candidates),
+    }
+    assert!(r.best().is_none());
+    let text = draft_profile(&one, &info);
+    assert!(!text.contains("role = \"ignition_on\""), "{text}");
+    assert!(
+        text.contains("# ignition_on is not written: 2 places tie"),
+        "{text}"
+    );
+    crate::profile::parse("draft.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+
+    let three = run(
+        40,
+        &["ignition_on=1@10", "ignition_on=0@20", "ignition_on=1@30"],
+    );
+    let r = three.role(Role::IgnitionOn).unwrap();
+    assert_eq!(r.outcome, Outcome::Learned, "{:#?}", r.candidates);
+    assert_eq!(r.best().map(|c| c.place), Some(ignition));
+    let text = draft_profile(&three, &info);
+    assert!(text.contains("role = \"ignition_on\""), "{text}");
+}
+
+/// The live guide's "once more" for a tied role: every step of that role's
+/// action, in order, one gap apart, and nothing for the other roles.
+#[test]
+fn again_asks_each_step_of_the_tied_roles_only() {
+    let p = guide::again(&[Role::IgnitionOn, Role::FobTrunkRequest], 100, 6);
+    let got: Vec<(Role, &str, u64)> = p.iter().map(|p| (p.role, p.label, p.at_us)).collect();
+    assert_eq!(
+        got,
+        [
+            (Role::FobTrunkRequest, "1", 100),
+            (Role::IgnitionOn, "0", 106),
+            (Role::IgnitionOn, "1", 112),
+        ]
+    );
+    assert!(guide::again(&[], 0, 6).is_empty());
+}

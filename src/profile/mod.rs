@@ -14,6 +14,7 @@ mod model;
 mod problem;
 mod schema;
 pub mod signal;
+pub mod write;
 
 pub use check::check_file;
 pub use load::{DEFAULT_LOW_BATTERY_VOLTS, DEFAULT_RELEASE_WINDOW_MS, PROFILES_ENV};
