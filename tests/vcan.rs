@@ -351,7 +351,7 @@ async fn can_fd_on_a_classic_interface_is_unsupported() {
     assert!(!bus.is_fd_capable());
     let fd = CanFrame::fd(CanId::Standard(0x456), &[0; 12], CANFD_BRS).unwrap();
     match bus.send(&fd).await {
-        Err(BusError::Unsupported(m)) => assert!(m.contains("MTU 16"), "{m}"),
+        Err(e @ BusError::Unsupported { .. }) => assert!(e.to_string().contains("MTU 16"), "{e}"),
         other => panic!("expected Unsupported, got {other:?}"),
     }
     // Classic frames still go out.

@@ -272,7 +272,7 @@ pub async fn record<B: CanBus, W: Write>(
                         Some(_) => {}
                     }
                 }
-                Err(BusError::Closed(_)) => return Ok(n),
+                Err(BusError::Closed { .. }) => return Ok(n),
                 Err(e) => return Err(e),
             },
             // Polled only when neither of the above is ready: the bus has

@@ -12,8 +12,8 @@
 
 use std::fmt;
 
-use super::elm327::{Elm327Bus, ElmEndpoint};
-use super::slcan::SlcanBus;
+use super::elm327::ElmEndpoint;
+use super::serial::{self, Elm327Bus, SlcanBus};
 use super::{BusError, CanBus, LinkHint};
 use crate::frame::{CanFrame, IfName};
 
@@ -119,13 +119,13 @@ impl IfaceSpec {
     pub fn open(&self, default_bitrate: u32) -> Result<AnyBus, BusError> {
         match self {
             IfaceSpec::SocketCan(n) => open_socketcan(n),
-            IfaceSpec::Slcan { port, bitrate } => Ok(AnyBus::Slcan(SlcanBus::open(
+            IfaceSpec::Slcan { port, bitrate } => Ok(AnyBus::Slcan(serial::open_slcan(
                 port,
                 bitrate.unwrap_or(default_bitrate),
                 self.name(),
             )?)),
-            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(Elm327Bus::open(
-                e.clone(),
+            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(serial::open_elm327(
+                e,
                 default_bitrate,
                 self.name(),
             )?)),

@@ -24,7 +24,7 @@ use socketcan::{CanAnyFrame, CanRawFrame, Socket, SocketOptions};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::{BusClock, BusError, CanBus};
+use super::{BusClock, BusError, CanBus, Unsupported};
 use crate::frame::{CanFrame, CanId, FrameKind, IfName, CAN_ERR_FLAG, CAN_ERR_MASK};
 
 // Linux errno values (asm-generic, the same on x86 and arm). The crate set
@@ -244,10 +244,7 @@ fn down_message(iface: &str) -> String {
 }
 
 fn fd_unsupported(iface: IfName) -> BusError {
-    BusError::Unsupported(format!(
-        "{iface} carries classic CAN only (MTU 16), not CAN FD: enable FD on the adapter \
-         (`ip link set {iface} type can bitrate 500000 dbitrate 2000000 fd on`, or `mtu 72` on vcan)"
-    ))
+    BusError::unsupported(Unsupported::FdOnClassicInterface { iface })
 }
 
 /// What /sys/class/net says about an interface; `None` where unreadable

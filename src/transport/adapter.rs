@@ -1,0 +1,279 @@
+//! What a serial adapter's protocol is, without the port: the [`Core`]
+//! trait the SLCAN and ELM327 cores implement, what they hand back
+//! ([`Output`]), and the splitting of adapter text into [`Token`]s.
+//!
+//! A core is sans-IO in the style of `isotp::IsoTpChannel`: bytes read from
+//! the port, commands from the bus and `now_us` go in; bytes to write,
+//! frames, errors, command completions and the next deadline
+//! (`poll_timeout`) come out. No tokio, no clocks, no ports: the one port
+//! driver (`serial`) runs every core on a real port, and unit tests feed a
+//! core the bytes a clone adapter sends and check what comes out.
+
+use std::collections::VecDeque;
+
+use super::{AdapterError, BusError, LinkHint};
+use crate::frame::CanFrame;
+
+/// Names a command handed to a core, so its completion can be matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket(pub u64);
+
+/// What a core hands back, in the order it must be acted on.
+#[derive(Debug)]
+pub enum Output {
+    /// Bytes to write to the port.
+    Write(Vec<u8>),
+    /// Switch the serial port to this speed (a probe); meaningless on TCP.
+    SetBaud(u32),
+    /// A frame the adapter delivered, stamped with the `now_us` it came at.
+    Frame(CanFrame),
+    /// An error for the next `recv`; the adapter is still usable.
+    Error(BusError),
+    /// The command with this ticket is done (`send`/`prepare` return this).
+    Done(Ticket, Result<(), BusError>),
+}
+
+/// A serial adapter's protocol as a state machine (see the module doc).
+///
+/// The driver calls `handle_open` once the port is open, then `handle_*`
+/// as things happen; after each it drains `poll_output` until `None`,
+/// acts on each output in order, and sleeps until `poll_timeout` or the
+/// next bytes or command. Once `finished` is `Some`, the core is done: an
+/// error there is why it stopped (the adapter is unusable), `Ok` a clean
+/// close after `handle_close`.
+pub trait Core: Send + 'static {
+    /// What the bus asks of the adapter.
+    type Command: Send + 'static;
+    /// True when the adapter answers first frames with its own flow control.
+    const ADAPTER_FLOW_CONTROL: bool;
+
+    /// `slcan:PORT`, `elm327:PORT`...: the name in every message.
+    fn name(&self) -> &str;
+    /// The command a `send` of this frame becomes, `None` for a frame the
+    /// adapter makes itself (an ELM327's flow control).
+    fn command_for_frame(
+        &self,
+        frame: &CanFrame,
+        link: Option<&LinkHint>,
+    ) -> Result<Option<Self::Command>, BusError>;
+    /// The command a `prepare` becomes, `None` when there is nothing to do.
+    fn command_for_prepare(&self, link: Option<&LinkHint>) -> Option<Self::Command>;
+
+    /// The port is open: start talking (reset, probe, configure).
+    fn handle_open(&mut self, now_us: u64);
+    fn handle_command(&mut self, ticket: Ticket, command: Self::Command, now_us: u64);
+    fn handle_bytes(&mut self, bytes: &[u8], now_us: u64);
+    fn handle_timeout(&mut self, now_us: u64);
+    /// The bus was dropped: leave the adapter as it was found, then finish.
+    fn handle_close(&mut self, now_us: u64);
+
+    fn poll_output(&mut self) -> Option<Output>;
+    fn poll_timeout(&self) -> Option<u64>;
+    fn finished(&self) -> Option<Result<(), AdapterError>>;
+    /// What the adapter could not do or did differently, for the report.
+    fn notes(&self, now_us: u64) -> Vec<String>;
+}
+
+/// One unit of adapter output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// A line without its terminator, trimmed (never empty).
+    Line(String),
+    /// The ELM327's `>` prompt: it is ready for a command.
+    Prompt,
+    /// An SLCAN bell (0x07): the command failed.
+    Bell,
+    /// A bare carriage return (SLCAN's "OK").
+    Ok,
+    /// More than [`MAX_LINE`] bytes without a terminator (a wrong serial
+    /// speed): the start of them; those bytes are dropped.
+    Garbage(String),
+}
+
+/// Adapter lines longer than this are garbage.
+pub const MAX_LINE: usize = 512;
+
+/// The two dialects of adapter text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `>` is the prompt and empty lines are dropped.
+    Elm,
+    /// A bare CR is an OK and 0x07 a bell.
+    Slcan,
+}
+
+/// Splits adapter output into [`Token`]s: bytes in with `push`, tokens
+/// out with `take`. A token is taken out only once complete, so how the
+/// bytes were chunked never changes the tokens.
+#[derive(Debug)]
+pub struct Lines {
+    buf: VecDeque<u8>,
+    dialect: Dialect,
+}
+
+impl Lines {
+    pub fn new(dialect: Dialect) -> Lines {
+        Lines {
+            buf: VecDeque::new(),
+            dialect,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend(bytes);
+    }
+
+    /// Drops everything buffered.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    fn is_end(&self, b: u8) -> bool {
+        match b {
+            b'\r' | b'\n' => true,
+            b'>' => self.dialect == Dialect::Elm,
+            0x07 => self.dialect == Dialect::Slcan,
+            _ => false,
+        }
+    }
+
+    /// The next complete token already buffered.
+    pub fn take(&mut self) -> Option<Token> {
+        loop {
+            let end = self.buf.iter().position(|&b| self.is_end(b));
+            if end.unwrap_or(self.buf.len()) > MAX_LINE {
+                // Cut at the same place however the bytes came in.
+                let junk: Vec<u8> = self.buf.drain(..=MAX_LINE).take(40).collect();
+                return Some(Token::Garbage(String::from_utf8_lossy(&junk).into_owned()));
+            }
+            let pos = end?;
+            let raw: Vec<u8> = self.buf.drain(..pos).collect();
+            let line = String::from_utf8_lossy(&raw).trim().to_owned();
+            let term = self.buf.front().copied().unwrap_or(b'\r');
+            let tail = match term {
+                b'>' => Some(Token::Prompt),
+                0x07 => Some(Token::Bell),
+                _ => None,
+            };
+            if !line.is_empty() {
+                // A `>` or a bell right after text ends the line; it is
+                // then seen again, alone, on the next call.
+                if tail.is_none() {
+                    self.buf.pop_front();
+                }
+                return Some(Token::Line(line));
+            }
+            self.buf.pop_front();
+            match tail {
+                Some(t) => return Some(t),
+                None if self.dialect == Dialect::Slcan && term == b'\r' => return Some(Token::Ok),
+                None => continue,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all(lines: &mut Lines, bytes: &[u8]) -> Vec<Token> {
+        lines.push(bytes);
+        std::iter::from_fn(|| lines.take()).collect()
+    }
+
+    #[test]
+    fn elm_output_splits_into_lines_and_prompts() {
+        let mut r = Lines::new(Dialect::Elm);
+        assert_eq!(
+            all(&mut r, b"ELM327 v1.5\r\r>765 02 50 C0\r\r>"),
+            vec![
+                Token::Line("ELM327 v1.5".into()),
+                Token::Prompt,
+                Token::Line("765 02 50 C0".into()),
+                Token::Prompt
+            ]
+        );
+        // A partial line waits for the rest.
+        assert_eq!(all(&mut r, b"7E8 06 4"), vec![]);
+        assert_eq!(
+            all(&mut r, b"1 00\r>"),
+            vec![Token::Line("7E8 06 41 00".into()), Token::Prompt]
+        );
+    }
+
+    #[test]
+    fn slcan_output_has_oks_and_bells() {
+        let mut r = Lines::new(Dialect::Slcan);
+        assert_eq!(
+            all(&mut r, b"\rz\r\x07t7650250C0\r"),
+            vec![
+                Token::Ok,
+                Token::Line("z".into()),
+                Token::Bell,
+                Token::Line("t7650250C0".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_too_long_is_garbage_once() {
+        let mut r = Lines::new(Dialect::Elm);
+        let tokens = all(&mut r, &[b'U'; MAX_LINE + 3]);
+        assert_eq!(tokens, vec![Token::Garbage("U".repeat(40))]);
+        // The two bytes past the cut start the next line.
+        assert_eq!(all(&mut r, b"\r"), vec![Token::Line("UU".into())]);
+        assert_eq!(
+            all(&mut r, b"OK\r>"),
+            vec![Token::Line("OK".into()), Token::Prompt]
+        );
+    }
+
+    fn dialect() -> impl Strategy<Value = Dialect> {
+        prop_oneof![Just(Dialect::Elm), Just(Dialect::Slcan)]
+    }
+
+    /// Bytes adapters send, often enough to form tokens.
+    fn adapter_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(b"0123456789ABCDEFtTz ".to_vec()),
+                2 => proptest::sample::select(b"\r\n>\x07".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..700,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn tokens_do_not_depend_on_how_the_bytes_were_chunked(
+            d in dialect(),
+            bytes in adapter_bytes(),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+        ) {
+            let mut whole = Lines::new(d);
+            let want = all(&mut whole, &bytes);
+            let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            at.push(0);
+            at.push(bytes.len());
+            at.sort_unstable();
+            let mut chunked = Lines::new(d);
+            let mut got = Vec::new();
+            for w in at.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                got.extend(all(&mut chunked, &bytes[a..b]));
+            }
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn never_panics_and_never_yields_empty_lines(d in dialect(), bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut r = Lines::new(d);
+            for t in all(&mut r, &bytes) {
+                prop_assert_ne!(t, Token::Line(String::new()));
+            }
+        }
+    }
+}
