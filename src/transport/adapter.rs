@@ -173,6 +173,100 @@ impl Lines {
     }
 }
 
+/// Runs a core on virtual time in tests: what it wrote, delivered and
+/// completed is kept, and a closure can play the adapter.
+#[cfg(test)]
+pub(crate) struct Drive<C: Core> {
+    pub core: C,
+    pub now: u64,
+    /// Every write, as text, in order.
+    pub written: Vec<String>,
+    pub bauds: Vec<u32>,
+    pub frames: Vec<CanFrame>,
+    pub errors: Vec<BusError>,
+    pub done: Vec<(Ticket, Result<(), BusError>)>,
+    next_ticket: u64,
+}
+
+#[cfg(test)]
+impl<C: Core> Drive<C> {
+    pub fn new(mut core: C) -> Drive<C> {
+        core.handle_open(0);
+        let mut d = Drive {
+            core,
+            now: 0,
+            written: Vec::new(),
+            bauds: Vec::new(),
+            frames: Vec::new(),
+            errors: Vec::new(),
+            done: Vec::new(),
+            next_ticket: 0,
+        };
+        d.pump();
+        d
+    }
+
+    /// Takes the outputs; returns the writes among them.
+    pub fn pump(&mut self) -> Vec<String> {
+        let mut new = Vec::new();
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Write(b) => new.push(String::from_utf8_lossy(&b).into_owned()),
+                Output::SetBaud(b) => self.bauds.push(b),
+                Output::Frame(f) => self.frames.push(f),
+                Output::Error(e) => self.errors.push(e),
+                Output::Done(t, r) => self.done.push((t, r)),
+            }
+        }
+        self.written.extend(new.iter().cloned());
+        new
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.core.handle_bytes(bytes, self.now);
+        self.pump()
+    }
+
+    pub fn command(&mut self, c: C::Command) -> Ticket {
+        let t = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        self.core.handle_command(t, c, self.now);
+        self.pump();
+        t
+    }
+
+    /// Lets `us` microseconds pass, firing every deadline on the way.
+    pub fn wait(&mut self, us: u64) -> Vec<String> {
+        let until = self.now + us;
+        let mut new = Vec::new();
+        while let Some(at) = self.core.poll_timeout().filter(|at| *at <= until) {
+            self.now = self.now.max(at);
+            self.core.handle_timeout(self.now);
+            new.extend(self.pump());
+        }
+        self.now = until;
+        new
+    }
+
+    /// Plays the adapter: each write gets `reply`'s bytes (if any), until
+    /// the core writes nothing more.
+    pub fn play(&mut self, writes: Vec<String>, reply: &mut dyn FnMut(&str) -> Option<String>) {
+        let mut queue: VecDeque<String> = writes.into();
+        let mut rounds = 0;
+        while let Some(w) = queue.pop_front() {
+            rounds += 1;
+            assert!(rounds < 10_000, "the core and the script talk forever");
+            if let Some(r) = reply(&w) {
+                queue.extend(self.feed(r.as_bytes()));
+            }
+        }
+    }
+
+    pub fn errors_text(&self) -> String {
+        self.errors.iter().map(|e| format!("{e}\n")).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

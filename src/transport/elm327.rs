@@ -1102,7 +1102,406 @@ mod tests {
         assert_eq!(protocol_for(125_000, false), None);
     }
 
+    use crate::transport::adapter::Drive;
+
+    const MS: u64 = 1000;
+
+    /// What a scripted ELM327 does besides answering a Nissan BCM on 745.
+    #[derive(Clone, Default)]
+    struct Script {
+        /// AT commands (prefixes) answered with `?`, as a clone does.
+        refuse: Vec<&'static str>,
+        /// Echo every command (before `ATE0`, as after power-up).
+        echo: bool,
+        /// What `ATMA` prints (no prompt: it monitors until a byte comes).
+        atma: &'static str,
+        /// Requests answered before `NO DATA` to every one.
+        answers: Option<usize>,
+    }
+
+    /// The adapter as a closure: each write gets its answer.
+    fn adapter(script: Script) -> impl FnMut(&str) -> Option<String> {
+        let mut answers = script.answers.unwrap_or(usize::MAX);
+        let mut echo = script.echo;
+        move |w: &str| {
+            let cmd = w.trim();
+            if w == " " {
+                return Some("STOPPED\r\r>".into());
+            }
+            let shown = if echo {
+                format!("{cmd}\r")
+            } else {
+                String::new()
+            };
+            if cmd == "ATE0" {
+                echo = false;
+            }
+            let answer = match cmd {
+                "" => return Some(">".into()),
+                "ATZ" | "ATI" => "ELM327 v1.5".to_owned(),
+                "ATRV" => "12.4V".to_owned(),
+                "ATMA" => return Some(format!("{shown}{}", script.atma)),
+                c if c.starts_with("AT") || c.starts_with("ST") => {
+                    if c.starts_with("ST") || script.refuse.iter().any(|r| c.starts_with(r)) {
+                        "?".to_owned()
+                    } else {
+                        "OK".to_owned()
+                    }
+                }
+                _ if answers == 0 => "NO DATA".to_owned(),
+                "10C0" => {
+                    answers -= 1;
+                    "765 02 50 C0".to_owned()
+                }
+                _ => {
+                    answers = answers.saturating_sub(1);
+                    "765 03 7F 22 31".to_owned()
+                }
+            };
+            Some(format!("{shown}{answer}\r\r>"))
+        }
+    }
+
+    fn hint() -> LinkHint {
+        LinkHint {
+            tx: CanId::Standard(0x745),
+            rx: CanId::Standard(0x765),
+            address_byte: false,
+            block_size: 0,
+            st_min: 0,
+        }
+    }
+
+    fn endpoint() -> ElmEndpoint {
+        ElmEndpoint::Serial {
+            port: "/dev/test".into(),
+            baud: Some(38_400),
+        }
+    }
+
+    /// Probed and initialised through `reply`.
+    fn ready(reply: &mut dyn FnMut(&str) -> Option<String>) -> Drive<ElmCore> {
+        let mut d = Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap());
+        assert_eq!(d.bauds, [38_400]);
+        assert_eq!(d.written, ["\r"]);
+        let ati = d.wait(250 * MS);
+        assert_eq!(ati, ["ATI\r"]);
+        d.play(ati, reply);
+        assert!(d.written.iter().any(|w| w == "ATRV\r"), "{:?}", d.written);
+        d
+    }
+
+    /// A command played through `reply`; the writes it caused.
+    fn run(
+        d: &mut Drive<ElmCore>,
+        c: ElmCommand,
+        reply: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Vec<String> {
+        let before = d.written.len();
+        d.command(c);
+        let new = d.written[before..].to_vec();
+        d.play(new, reply);
+        // A monitor started after it holds commands for 100 ms.
+        let later = d.wait(100 * MS);
+        d.play(later, reply);
+        d.written[before..].to_vec()
+    }
+
+    fn request(d: &ElmCore, data: &[u8]) -> ElmCommand {
+        let f = CanFrame::classic(CanId::Standard(0x745), data).unwrap();
+        d.command_for_frame(&f, Some(&hint())).unwrap().unwrap()
+    }
+
+    #[test]
+    fn init_drops_the_echo_and_names_the_adapter() {
+        let mut reply = adapter(Script {
+            echo: true,
+            ..Script::default()
+        });
+        let d = ready(&mut reply);
+        assert!(d.core.finished().is_none(), "{:?}", d.core.finished());
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(
+            notes.contains("adapter ELM327 v1.5; battery 12.4V (ATRV)"),
+            "{notes}"
+        );
+        // `ATL0` is the only refusal-tolerant command answered OK; STI is
+        // refused (not an STN chip) and that is no error.
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+    }
+
+    #[test]
+    fn the_probe_tries_the_next_speed_and_says_where_it_looked() {
+        let open = ElmEndpoint::Serial {
+            port: "/dev/test".into(),
+            baud: None,
+        };
+        let mut d = Drive::new(ElmCore::new(&open, 500_000).unwrap());
+        d.wait(750 * MS);
+        assert_eq!(d.bauds, [38_400, 9_600]);
+        assert_eq!(d.wait(250 * MS), ["ATI\r"]);
+        assert_eq!(d.feed(b"ELM327 v2.1\r\r>"), ["ATZ\r"]);
+        // Nobody at any speed.
+        let mut d = Drive::new(ElmCore::new(&open, 500_000).unwrap());
+        d.wait(5 * 750 * MS);
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert_eq!(
+            end.to_string(),
+            "no ELM327 answered at 38400, 9600, 115200, 230400, 500000 baud: check the port \
+             and that the adapter is powered (the car's OBD socket or a 12 V supply)"
+        );
+    }
+
+    #[test]
+    fn a_clone_refusing_flow_control_gets_the_named_fallback() {
+        let mut reply = adapter(Script {
+            refuse: vec!["ATFCSH"],
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let prepare = d.core.command_for_prepare(Some(&hint())).unwrap();
+        let w = run(&mut d, prepare, &mut reply);
+        assert_eq!(
+            w,
+            [
+                "ATSP6\r",
+                "ATSH745\r",
+                "ATFCSH745\r",
+                "ATFCSM0\r",
+                "ATCRA765\r"
+            ]
+        );
+        assert!(matches!(d.done.last(), Some((_, Ok(())))));
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("refused ATFCSH745"), "{notes}");
+        assert!(notes.contains("flow control fallback"), "{notes}");
+    }
+
+    #[test]
+    fn a_request_is_done_when_written_and_its_answer_is_delivered_as_frames() {
+        let mut reply = adapter(Script::default());
+        let mut d = ready(&mut reply);
+        let prepare = d.core.command_for_prepare(Some(&hint())).unwrap();
+        run(&mut d, prepare, &mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        d.command(r);
+        // Done before any answer: the tester's timers start when it is out.
+        assert!(matches!(d.done.last(), Some((_, Ok(())))));
+        assert_eq!(d.written.last().map(String::as_str), Some("10C0\r"));
+        d.feed(b"765 02 50 C0\r\r>");
+        assert_eq!(d.frames.len(), 1);
+        assert_eq!(d.frames[0].data(), [0x02, 0x50, 0xC0]);
+        // The adapter's own flow control: nothing to send for an FC.
+        let fc = CanFrame::classic(CanId::Standard(0x745), &[0x30, 0, 0]).unwrap();
+        assert!(d
+            .core
+            .command_for_frame(&fc, Some(&hint()))
+            .unwrap()
+            .is_none());
+        let long = CanFrame::classic(CanId::Standard(0x745), &[0x10, 9, 1, 2, 3, 4, 5, 6]).unwrap();
+        assert!(d.core.command_for_frame(&long, Some(&hint())).is_err());
+    }
+
+    #[test]
+    fn no_data_before_any_answer_is_an_error_after_one_a_note() {
+        let mut reply = adapter(Script {
+            answers: Some(0),
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        let e = d.errors_text();
+        assert!(
+            e.contains("NO DATA") && e.contains("\"10C0\" sent to 745"),
+            "{e}"
+        );
+
+        let mut reply = adapter(Script {
+            answers: Some(1),
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        for data in [[0x02, 0x10, 0xC0], [0x02, 0x21, 0x44]] {
+            let r = request(&d.core, &data);
+            run(&mut d, r, &mut reply);
+        }
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("NO DATA to 2144"), "{notes}");
+    }
+
+    #[test]
+    fn a_monitor_refused_with_a_question_mark_is_noted_not_retried() {
+        let mut reply = adapter(Script {
+            atma: "?\r\r>",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        let w = run(&mut d, r, &mut reply);
+        // After the answer the monitor starts with an open filter.
+        assert!(
+            w.ends_with(&["ATCRA\r".to_owned(), "ATMA\r".to_owned()]),
+            "{w:?}"
+        );
+        d.wait(5000 * MS);
+        let atma = d.written.iter().filter(|w| *w == "ATMA\r").count();
+        assert_eq!(atma, 1);
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("cannot monitor the bus"), "{notes}");
+    }
+
+    #[test]
+    fn monitored_frames_are_delivered_and_a_request_stops_the_monitor_with_a_space() {
+        let mut reply = adapter(Script {
+            atma: "6F6 7D 00 00 00\r",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        let before = d.written.len();
+        d.command(r);
+        let w = d.written[before..].to_vec();
+        d.play(w, &mut reply);
+        assert!(d.frames.iter().any(|f| f.id == CanId::Standard(0x6F6)));
+        // Within the first 100 ms a request waits: the monitor may still
+        // be refused.
+        let before = d.written.len();
+        let r = request(&d.core, &[0x02, 0x21, 0x44]);
+        d.command(r);
+        assert_eq!(d.written.len(), before);
+        let w = d.wait(100 * MS);
+        assert_eq!(w, [" "]);
+        d.play(w, &mut reply);
+        let tail = &d.written[before..];
+        assert_eq!(tail, [" ", "ATCRA765\r", "2144\r", "ATCRA\r", "ATMA\r"]);
+        d.wait(1000 * MS);
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("the bus was watched"), "{notes}");
+    }
+
+    #[test]
+    fn buffer_full_while_monitoring_is_an_error_and_the_adapter_stays_usable() {
+        let mut reply = adapter(Script {
+            atma: "6F6 70 00 00 00\r6F6 71 00 00 00\rBUFFER FULL\r\r>",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        assert!(
+            d.errors_text().contains("BUFFER FULL"),
+            "{}",
+            d.errors_text()
+        );
+        let r = request(&d.core, &[0x02, 0x10, 0x81]);
+        let w = run(&mut d, r, &mut reply);
+        // The filter opened for the monitor is closed again; no monitor
+        // again, so no stop byte and no ATMA.
+        assert_eq!(w, ["ATCRA765\r", "1081\r"]);
+        assert!(d.core.finished().is_none());
+    }
+
+    #[test]
+    fn a_silent_adapter_is_fatal_naming_the_command() {
+        let mut d = Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap());
+        d.wait(250 * MS);
+        assert_eq!(d.feed(b"ELM327 v1.5\r\r>"), ["ATZ\r"]);
+        d.wait(5000 * MS);
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert!(
+            matches!(&end, AdapterError::Silent { command, waited_ms: 5000 } if command == "ATZ"),
+            "{end}"
+        );
+    }
+
+    #[test]
+    fn a_bitrate_without_protocol_is_refused_at_open() {
+        let e = ElmCore::new(&endpoint(), 125_000).unwrap_err();
+        assert!(
+            e.to_string().contains("500 or 250 kbit/s only, not 125000"),
+            "{e}"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn the_core_never_panics_on_any_bytes(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..40),
+            waits in proptest::collection::vec(0u64..3_000_000, 0..40),
+            ready_first in any::<bool>(),
+        ) {
+            let mut d = if ready_first {
+                ready(&mut adapter(Script::default()))
+            } else {
+                Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap())
+            };
+            for (i, c) in chunks.iter().enumerate() {
+                if i % 4 == 1 {
+                    let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+                    d.command(r);
+                }
+                if i % 4 == 3 {
+                    let p = d.core.command_for_prepare(Some(&hint())).unwrap();
+                    d.command(p);
+                }
+                d.feed(c);
+                d.wait(waits.get(i).copied().unwrap_or(0));
+            }
+            if let Some(at) = d.core.poll_timeout() {
+                prop_assert!(at > d.now, "{at} <= {}", d.now);
+            }
+            let mut tickets: Vec<_> = d.done.iter().map(|(t, _)| t.0).collect();
+            let n = tickets.len();
+            tickets.sort_unstable();
+            tickets.dedup();
+            prop_assert_eq!(tickets.len(), n);
+        }
+
+        #[test]
+        fn what_the_core_does_does_not_depend_on_how_the_bytes_were_chunked(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    Just("765 02 50 C0\r".to_owned()),
+                    Just("NO DATA\r".to_owned()),
+                    Just("OK\r".to_owned()),
+                    Just("?\r".to_owned()),
+                    Just("BUFFER FULL\r".to_owned()),
+                    Just("CAN ERROR\r".to_owned()),
+                    Just("\r>".to_owned()),
+                    "[0-9A-F]{3} [0-9A-F]{2}( [0-9A-F]{2}){0,7}\r",
+                    "[ -~]{0,12}",
+                ],
+                0..30,
+            ),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            let bytes: Vec<u8> = pieces.concat().into_bytes();
+            let start = || {
+                let mut reply = adapter(Script::default());
+                let mut d = ready(&mut reply);
+                let p = d.core.command_for_prepare(Some(&hint())).unwrap();
+                run(&mut d, p, &mut reply);
+                let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+                d.command(r);
+                d
+            };
+            let mut whole = start();
+            whole.feed(&bytes);
+            let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            at.extend([0, bytes.len()]);
+            at.sort_unstable();
+            let mut chunked = start();
+            for w in at.windows(2) {
+                chunked.feed(&bytes[w[0]..w[1]]);
+            }
+            prop_assert_eq!(&chunked.frames, &whole.frames);
+            prop_assert_eq!(&chunked.written, &whole.written);
+            prop_assert_eq!(chunked.errors_text(), whole.errors_text());
+            prop_assert_eq!(chunked.core.notes(0), whole.core.notes(0));
+        }
+
         #[test]
         fn parse_never_panics(s in "[0-9A-F ]{0,40}") {
             let _ = parse_frame(&s);

@@ -569,7 +569,205 @@ mod tests {
         assert_eq!(words, "A4 (error warning, error passive, bus error)");
     }
 
+    use crate::transport::adapter::Drive;
+
+    const MS: u64 = 1000;
+
+    fn t745() -> CanFrame {
+        CanFrame::classic(CanId::Standard(0x745), &[0x02, 0x10, 0xC0]).unwrap()
+    }
+
+    /// A core through its start-up: `\r\r\r`, 100 ms of settling, `C`,
+    /// `S6`, `O`, each answered with a bare CR.
+    fn running() -> Drive<SlcanCore> {
+        let mut d = Drive::new(SlcanCore::new("slcan:test", 500_000).unwrap());
+        assert_eq!(d.written, ["\r\r\r"]);
+        // Left-over output of the adapter is dropped, however it ends.
+        d.feed(b"t1230\rgarbage");
+        assert_eq!(d.wait(100 * MS), ["C\r"]);
+        assert_eq!(d.feed(b"\x07"), ["S6\r"], "a bell to the first C is fine");
+        assert_eq!(d.feed(b"\r"), ["O\r"]);
+        assert_eq!(d.feed(b"\r"), Vec::<String>::new());
+        assert!(d.frames.is_empty(), "{:?}", d.frames);
+        d
+    }
+
+    fn send(d: &mut Drive<SlcanCore>, f: &CanFrame) -> Vec<String> {
+        let c = d.core.command_for_frame(f, None).unwrap().unwrap();
+        let before = d.written.len();
+        let t = d.command(c);
+        assert!(matches!(d.done.last(), Some((done, Ok(()))) if *done == t));
+        d.written[before..].to_vec()
+    }
+
+    #[test]
+    fn a_bare_cr_acknowledges_a_transmit_as_slcanpty_does() {
+        let mut d = running();
+        assert_eq!(send(&mut d, &t745()), ["t74530210C0\r"]);
+        // slcanpty's ack, then the answer with a device timestamp.
+        d.feed(b"\rt76530250C0EA60\r");
+        assert_eq!(d.frames.len(), 1);
+        assert_eq!(d.frames[0].data(), [0x02, 0x50, 0xC0]);
+        // Acknowledged: no "silent" error when the answer deadline passes;
+        // the idle status read comes instead.
+        assert_eq!(d.wait(1000 * MS), ["F\r"]);
+        d.feed(b"F00\r");
+        assert!(d.core.finished().is_none());
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+    }
+
+    #[test]
+    fn a_z_acknowledges_too_and_frames_between_are_kept() {
+        let mut d = running();
+        send(&mut d, &t745());
+        send(&mut d, &t745());
+        d.feed(b"z\rt76530250C0\rZ\r");
+        assert_eq!(d.frames.len(), 1);
+        d.wait(999 * MS);
+        assert!(d.core.finished().is_none());
+    }
+
+    #[test]
+    fn a_refused_transmit_reads_the_flags_and_names_them() {
+        let mut d = running();
+        send(&mut d, &t745());
+        assert_eq!(d.feed(b"\x07"), ["F\r"]);
+        d.feed(b"F20\r");
+        let e = d.errors_text();
+        assert!(
+            e.contains("refused to send a frame (bell); status flags 20 (error passive)"),
+            "{e}"
+        );
+        // The flags also arrive as the error frame SocketCAN would give.
+        assert!(d.frames.iter().any(CanFrame::is_error), "{:?}", d.frames);
+    }
+
+    #[test]
+    fn an_unacknowledged_transmit_stops_the_adapter_after_a_second() {
+        let mut d = running();
+        send(&mut d, &t745());
+        d.wait(999 * MS);
+        assert!(d.core.finished().is_none());
+        d.wait(2 * MS);
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert!(matches!(end, AdapterError::Silent { .. }), "{end}");
+    }
+
+    #[test]
+    fn a_refused_bitrate_is_fatal_and_names_the_command() {
+        let mut d = Drive::new(SlcanCore::new("slcan:test", 250_000).unwrap());
+        d.wait(100 * MS);
+        assert_eq!(d.feed(b"\r"), ["S5\r"]);
+        d.feed(b"\x07");
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert_eq!(
+            end.to_string(),
+            "the adapter does not know \"S5\" (it answered `?`)"
+        );
+    }
+
+    #[test]
+    fn sends_wait_for_the_start_and_close_sends_c() {
+        let mut d = Drive::new(SlcanCore::new("slcan:test", 500_000).unwrap());
+        let c = d.core.command_for_frame(&t745(), None).unwrap().unwrap();
+        d.command(c);
+        assert!(d.done.is_empty());
+        d.wait(100 * MS);
+        d.feed(b"\r");
+        d.feed(b"\r");
+        // Open accepted: the queued transmit goes out.
+        assert_eq!(d.feed(b"\r"), ["t74530210C0\r"]);
+        assert_eq!(d.done.len(), 1);
+        d.feed(b"z\r");
+        d.core.handle_close(d.now);
+        assert_eq!(d.pump(), ["C\r"]);
+        d.feed(b"\r");
+        assert!(matches!(d.core.finished(), Some(Ok(()))));
+    }
+
+    #[test]
+    fn fd_and_error_frames_are_refused_by_kind() {
+        let d = running();
+        let fd = CanFrame::fd(CanId::Standard(0x745), &[0; 12], 0).unwrap();
+        let e = d.core.command_for_frame(&fd, None).unwrap_err();
+        assert!(matches!(
+            e,
+            BusError::Unsupported {
+                what: Unsupported::FdThroughSlcan
+            }
+        ));
+    }
+
     proptest! {
+        #[test]
+        fn the_core_never_panics_on_any_bytes(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..40),
+            waits in proptest::collection::vec(0u64..1_500_000, 0..40),
+        ) {
+            for start in [false, true] {
+                let mut d = if start {
+                    running()
+                } else {
+                    Drive::new(SlcanCore::new("slcan:p", 500_000).unwrap())
+                };
+                for (i, c) in chunks.iter().enumerate() {
+                    if i % 3 == 0 {
+                        let f = t745();
+                        if let Ok(Some(cmd)) = d.core.command_for_frame(&f, None) {
+                            d.command(cmd);
+                        }
+                    }
+                    d.feed(c);
+                    d.wait(waits.get(i).copied().unwrap_or(0));
+                }
+                // A deadline in the past is never handed back once handled.
+                if let Some(at) = d.core.poll_timeout() {
+                    prop_assert!(at > d.now || d.core.finished().is_some(), "{at} <= {}", d.now);
+                }
+                // Every command is completed at most once.
+                let mut tickets: Vec<_> = d.done.iter().map(|(t, _)| t.0).collect();
+                let n = tickets.len();
+                tickets.dedup();
+                prop_assert_eq!(tickets.len(), n);
+            }
+        }
+
+        #[test]
+        fn what_the_core_does_does_not_depend_on_how_the_bytes_were_chunked(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    Just("z\r".to_owned()),
+                    Just("\r".to_owned()),
+                    Just("\x07".to_owned()),
+                    Just("F04\r".to_owned()),
+                    "[tT][0-9A-F]{3,8}[0-8][0-9A-F]{0,16}\r",
+                    "[ -~]{0,12}",
+                ],
+                0..30,
+            ),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            let bytes: Vec<u8> = pieces.concat().into_bytes();
+            let mut whole = running();
+            send(&mut whole, &t745());
+            whole.feed(&bytes);
+            let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            at.extend([0, bytes.len()]);
+            at.sort_unstable();
+            let mut chunked = running();
+            send(&mut chunked, &t745());
+            for w in at.windows(2) {
+                chunked.feed(&bytes[w[0]..w[1]]);
+            }
+            // The frames the bus carried are the same; when the core asks
+            // for the status flags (and so how a later CR reads) may move
+            // with the chunks, as it would with a real port's timing.
+            let data = |d: &Drive<SlcanCore>| -> Vec<CanFrame> {
+                d.frames.iter().filter(|f| !f.is_error()).copied().collect()
+            };
+            prop_assert_eq!(data(&chunked), data(&whole));
+        }
+
         #[test]
         fn every_classic_frame_round_trips(
             ext in any::<bool>(),
