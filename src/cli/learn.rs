@@ -14,7 +14,7 @@ use super::{exit, CliError, CliResult};
 use crate::capture::{CaptureReader, ReadOptions};
 use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark};
 use crate::profile::Role;
-use crate::transport::{BusError, CanBus, IfaceSpec};
+use crate::transport::{BusError, BusUse, CanBus};
 
 /// The countdown before each "now", in seconds.
 const COUNTDOWN_S: u64 = 3;
@@ -22,9 +22,10 @@ const COUNTDOWN_S: u64 = 3;
 #[derive(Args, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["iface", "replay"])))]
 pub struct LearnArgs {
-    /// Live: the adapter plugged into the car (SocketCAN name or
-    /// slcan:PORT[@BITRATE]); the tool guides you through timed actions.
-    #[arg(long, value_name = "IF")]
+    #[arg(long, value_name = "IF", help = format!(
+        "Live: the adapter plugged into the car: {}; the tool guides you through timed actions.",
+        BusUse::Listener.forms()
+    ))]
     pub iface: Option<String>,
     /// Offline: a capture of the car while someone made the changes
     /// (candump, pcap, pcapng, ASC, BLF, TRC or SavvyCAN CSV; gzip or not).
@@ -187,7 +188,7 @@ pub async fn live_session<B: CanBus>(
 
 fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
     let spec = super::iface_spec(iface)?;
-    if matches!(spec, IfaceSpec::Elm327(_)) {
+    if !BusUse::Listener.accepts(&spec) {
         return Err(CliError::Usage(
             "learn --iface: an ELM327 cannot listen to the whole bus; use SocketCAN or slcan:",
         ));

@@ -318,6 +318,6 @@ pub mod virtual_bus;
 
 #[cfg(all(target_os = "linux", feature = "socketcan"))]
 pub use self::socketcan::SocketCanBus;
-pub use iface::{AnyBus, IfaceError, IfaceSpec};
+pub use iface::{AnyBus, BusUse, IfaceError, IfaceSpec};
 pub use replay::{Pace, ReplayBus};
 pub use virtual_bus::{BusHold, VirtualBus, VirtualEndpoint};
