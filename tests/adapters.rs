@@ -605,6 +605,43 @@ fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
     }
 }
 
+/// Both adapters open their port through the one driver, so a port that is
+/// not there gets the same hint through either.
+#[test]
+fn a_missing_port_gets_the_same_hint_through_either_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("ttyUSB9");
+    let port = port.to_str().unwrap();
+    let mut hints = Vec::new();
+    for kind in ["elm327", "slcan"] {
+        let i = format!("{kind}:{port}");
+        let out = trunkdiag(&[
+            "request",
+            "--iface",
+            &i,
+            "--tx",
+            "7E0",
+            "--rx",
+            "7E8",
+            "--protocol",
+            "obd",
+            "0100",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{kind}");
+        let err = text(&out.stderr);
+        let hint = err
+            .split_once(&format!("cannot open {port}: "))
+            .map(|(_, h)| h.trim().to_owned())
+            .unwrap_or_else(|| panic!("{kind}: {err}"));
+        assert!(
+            hint.contains("no such port") && hint.contains("trunkdiag adapters"),
+            "{err}"
+        );
+        hints.push(hint);
+    }
+    assert_eq!(hints[0], hints[1]);
+}
+
 #[test]
 fn adapters_lists_what_it_finds_or_says_how_to_connect() {
     let _serial = one_at_a_time();

@@ -216,6 +216,17 @@ impl Inbox {
         self.ready.notify_one();
     }
 
+    /// What was dropped, for the report; `None` when nothing was.
+    fn overflow_note(&self, name: &str) -> Option<String> {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        (dropped > 0).then(|| {
+            format!(
+                "{name}: {dropped} received frames or errors were dropped because {INBOX_FRAMES} \
+                 frames were already waiting to be read (the reader fell behind the adapter)"
+            )
+        })
+    }
+
     fn end(&self, why: CloseReason) {
         self.state().ended.get_or_insert(why);
         self.ready.notify_one();
@@ -388,14 +399,7 @@ impl<C: Core> CanBus for AdapterBus<C> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .notes(self.clock.now_us());
-        let dropped = self.inbox.dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
-            notes.push(format!(
-                "{}: {dropped} received frames or errors were dropped because {INBOX_FRAMES} \
-                 were already waiting to be read (the reader fell behind the adapter)",
-                self.name
-            ));
-        }
+        notes.extend(self.inbox.overflow_note(&self.name));
         notes
     }
 }
@@ -570,6 +574,44 @@ fn abort_later(task: &tokio::task::JoinHandle<()>, after: Duration) {
             tokio::time::sleep(after).await;
             task.abort();
         });
+    }
+}
+
+#[cfg(test)]
+mod inbox_tests {
+    use super::*;
+    use crate::frame::CanId;
+    use crate::transport::Unsupported;
+
+    fn frame(n: u16) -> CanFrame {
+        CanFrame::classic(CanId::Standard(n & 0x7FF), &[]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_drops_and_counts_and_keeps_order() {
+        let inbox = Inbox::default();
+        assert_eq!(inbox.overflow_note("slcan:x"), None);
+        for n in 0..INBOX_FRAMES + 3 {
+            inbox.push(Ok(frame(n as u16)));
+        }
+        // An error still finds room: it is not a frame.
+        inbox.push(Err(BusError::unsupported(Unsupported::ErrorFrame)));
+        assert_eq!(inbox.dropped.load(Ordering::Relaxed), 3);
+        let note = inbox.overflow_note("slcan:x").unwrap();
+        assert!(
+            note.starts_with("slcan:x: 3 received frames or errors were dropped"),
+            "{note}"
+        );
+        for n in 0..INBOX_FRAMES {
+            assert_eq!(inbox.next().await.unwrap(), frame(n as u16));
+        }
+        assert!(inbox.next().await.is_err());
+        // Room again.
+        inbox.push(Ok(frame(1)));
+        inbox.end(CloseReason::EndOfCapture);
+        assert_eq!(inbox.next().await.unwrap(), frame(1));
+        let end = inbox.next().await.unwrap_err();
+        assert!(matches!(end, BusError::Closed { .. }), "{end}");
     }
 }
 
