@@ -265,6 +265,40 @@ impl<C: Core> Drive<C> {
     pub fn errors_text(&self) -> String {
         self.errors.iter().map(|e| format!("{e}\n")).collect()
     }
+
+    /// Feeds `bytes` in pieces cut at `cuts` (see [`cut_points`]).
+    pub fn feed_cut(&mut self, bytes: &[u8], cuts: &[usize]) {
+        for w in cuts.windows(2) {
+            self.feed(bytes.get(w[0]..w[1]).unwrap_or_default());
+        }
+    }
+
+    /// What every run keeps: no deadline handed back that was already
+    /// handled (the driver would spin), every command completed at most once.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(at) = self.core.poll_timeout() {
+            if at <= self.now {
+                return Err(format!("deadline {at} handed back at {}", self.now));
+            }
+        }
+        let mut tickets: Vec<u64> = self.done.iter().map(|(t, _)| t.0).collect();
+        let n = tickets.len();
+        tickets.sort_unstable();
+        tickets.dedup();
+        if tickets.len() != n {
+            return Err(format!("a command completed twice: {:?}", self.done));
+        }
+        Ok(())
+    }
+}
+
+/// Where to cut `len` bytes: 0, `len` and one point per index, sorted.
+#[cfg(test)]
+pub(crate) fn cut_points(len: usize, at: &[proptest::sample::Index]) -> Vec<usize> {
+    let mut cuts: Vec<usize> = at.iter().map(|i| i.index(len + 1)).collect();
+    cuts.extend([0, len]);
+    cuts.sort_unstable();
+    cuts
 }
 
 #[cfg(test)]
@@ -349,15 +383,10 @@ mod tests {
         ) {
             let mut whole = Lines::new(d);
             let want = all(&mut whole, &bytes);
-            let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-            at.push(0);
-            at.push(bytes.len());
-            at.sort_unstable();
             let mut chunked = Lines::new(d);
             let mut got = Vec::new();
-            for w in at.windows(2) {
-                let (a, b) = (w[0], w[1]);
-                got.extend(all(&mut chunked, &bytes[a..b]));
+            for w in cut_points(bytes.len(), &cuts).windows(2) {
+                got.extend(all(&mut chunked, &bytes[w[0]..w[1]]));
             }
             prop_assert_eq!(got, want);
         }

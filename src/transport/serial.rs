@@ -577,44 +577,6 @@ fn abort_later(task: &tokio::task::JoinHandle<()>, after: Duration) {
     }
 }
 
-#[cfg(test)]
-mod inbox_tests {
-    use super::*;
-    use crate::frame::CanId;
-    use crate::transport::Unsupported;
-
-    fn frame(n: u16) -> CanFrame {
-        CanFrame::classic(CanId::Standard(n & 0x7FF), &[]).unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_full_inbox_drops_and_counts_and_keeps_order() {
-        let inbox = Inbox::default();
-        assert_eq!(inbox.overflow_note("slcan:x"), None);
-        for n in 0..INBOX_FRAMES + 3 {
-            inbox.push(Ok(frame(n as u16)));
-        }
-        // An error still finds room: it is not a frame.
-        inbox.push(Err(BusError::unsupported(Unsupported::ErrorFrame)));
-        assert_eq!(inbox.dropped.load(Ordering::Relaxed), 3);
-        let note = inbox.overflow_note("slcan:x").unwrap();
-        assert!(
-            note.starts_with("slcan:x: 3 received frames or errors were dropped"),
-            "{note}"
-        );
-        for n in 0..INBOX_FRAMES {
-            assert_eq!(inbox.next().await.unwrap(), frame(n as u16));
-        }
-        assert!(inbox.next().await.is_err());
-        // Room again.
-        inbox.push(Ok(frame(1)));
-        inbox.end(CloseReason::EndOfCapture);
-        assert_eq!(inbox.next().await.unwrap(), frame(1));
-        let end = inbox.next().await.unwrap_err();
-        assert!(matches!(end, BusError::Closed { .. }), "{end}");
-    }
-}
-
 /// A serial port or CAN interface on this machine that may be an adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundAdapter {
@@ -700,4 +662,42 @@ fn socketcan_interfaces() -> Vec<FoundAdapter> {
         .collect();
     v.sort_by(|a, b| a.iface.cmp(&b.iface));
     v
+}
+
+#[cfg(test)]
+mod inbox_tests {
+    use super::*;
+    use crate::frame::CanId;
+    use crate::transport::Unsupported;
+
+    fn frame(n: u16) -> CanFrame {
+        CanFrame::classic(CanId::Standard(n & 0x7FF), &[]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_drops_and_counts_and_keeps_order() {
+        let inbox = Inbox::default();
+        assert_eq!(inbox.overflow_note("slcan:x"), None);
+        for n in 0..INBOX_FRAMES + 3 {
+            inbox.push(Ok(frame(n as u16)));
+        }
+        // An error still finds room: it is not a frame.
+        inbox.push(Err(BusError::unsupported(Unsupported::ErrorFrame)));
+        assert_eq!(inbox.dropped.load(Ordering::Relaxed), 3);
+        let note = inbox.overflow_note("slcan:x").unwrap();
+        assert!(
+            note.starts_with("slcan:x: 3 received frames or errors were dropped"),
+            "{note}"
+        );
+        for n in 0..INBOX_FRAMES {
+            assert_eq!(inbox.next().await.unwrap(), frame(n as u16));
+        }
+        assert!(inbox.next().await.is_err());
+        // Room again.
+        inbox.push(Ok(frame(1)));
+        inbox.end(CloseReason::EndOfCapture);
+        assert_eq!(inbox.next().await.unwrap(), frame(1));
+        let end = inbox.next().await.unwrap_err();
+        assert!(matches!(end, BusError::Closed { .. }), "{end}");
+    }
 }
