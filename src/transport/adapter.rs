@@ -266,6 +266,23 @@ impl<C: Core> Drive<C> {
         self.errors.iter().map(|e| format!("{e}\n")).collect()
     }
 
+    /// Feeds each piece of `noise`, then lets `waits[i]` pass; before the
+    /// piece, `command(self, i)` may hand the core a command.
+    pub fn shake(
+        &mut self,
+        noise: &[Vec<u8>],
+        waits: &[u64],
+        mut command: impl FnMut(&Self, usize) -> Option<C::Command>,
+    ) {
+        for (i, piece) in noise.iter().enumerate() {
+            if let Some(c) = command(self, i) {
+                self.command(c);
+            }
+            self.feed(piece);
+            self.wait(waits.get(i).copied().unwrap_or(0));
+        }
+    }
+
     /// Feeds `bytes` in pieces cut at `cuts` (see [`cut_points`]).
     pub fn feed_cut(&mut self, bytes: &[u8], cuts: &[usize]) {
         for w in cuts.windows(2) {
@@ -290,6 +307,51 @@ impl<C: Core> Drive<C> {
         }
         Ok(())
     }
+}
+
+/// Pieces of arbitrary bytes, for "never panics" properties.
+#[cfg(test)]
+pub(crate) fn noise() -> impl proptest::strategy::Strategy<Value = Vec<Vec<u8>>> {
+    use proptest::prelude::*;
+    proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..40)
+}
+
+/// Adapter output made of `words` (whole answers), text matching
+/// `pattern` (frame lines) and short printable noise, as one byte string.
+#[cfg(test)]
+pub(crate) fn talk(
+    words: &'static [&'static str],
+    pattern: &'static str,
+) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        proptest::sample::select(words).prop_map(str::to_owned),
+        proptest::string::string_regex(pattern).expect("a valid pattern"),
+        proptest::string::string_regex("[ -~]{0,12}").expect("a valid pattern"),
+    ];
+    proptest::collection::vec(piece, 0..30).prop_map(|p| p.concat().into_bytes())
+}
+
+/// Up to 12 places to cut a byte string.
+#[cfg(test)]
+pub(crate) fn cuts() -> impl proptest::strategy::Strategy<Value = Vec<proptest::sample::Index>> {
+    use proptest::prelude::*;
+    proptest::collection::vec(any::<proptest::sample::Index>(), 0..12)
+}
+
+/// Runs `start()` twice, feeding `bytes` whole to one and cut at `cuts` to
+/// the other, for "chunking changes nothing" properties.
+#[cfg(test)]
+pub(crate) fn whole_and_cut<C: Core>(
+    start: impl Fn() -> Drive<C>,
+    bytes: &[u8],
+    cuts: &[proptest::sample::Index],
+) -> (Drive<C>, Drive<C>) {
+    let mut whole = start();
+    whole.feed(bytes);
+    let mut cut = start();
+    cut.feed_cut(bytes, &cut_points(bytes.len(), cuts));
+    (whole, cut)
 }
 
 /// Where to cut `len` bytes: 0, `len` and one point per index, sorted.

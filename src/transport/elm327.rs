@@ -1102,7 +1102,7 @@ mod tests {
         assert_eq!(protocol_for(125_000, false), None);
     }
 
-    use crate::transport::adapter::{cut_points, Drive};
+    use crate::transport::adapter::{cuts, noise, talk, whole_and_cut, Drive};
 
     const MS: u64 = 1000;
 
@@ -1428,7 +1428,7 @@ mod tests {
     proptest! {
         #[test]
         fn the_core_never_panics_on_any_bytes(
-            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..40),
+            chunks in noise(),
             waits in proptest::collection::vec(0u64..3_000_000, 0..40),
             ready_first in any::<bool>(),
         ) {
@@ -1437,40 +1437,22 @@ mod tests {
             } else {
                 Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap())
             };
-            for (i, c) in chunks.iter().enumerate() {
-                if i % 4 == 1 {
-                    let r = request(&d.core, &[0x02, 0x10, 0xC0]);
-                    d.command(r);
-                }
-                if i % 4 == 3 {
-                    let p = d.core.command_for_prepare(Some(&hint())).unwrap();
-                    d.command(p);
-                }
-                d.feed(c);
-                d.wait(waits.get(i).copied().unwrap_or(0));
-            }
+            d.shake(&chunks, &waits, |d, i| match i % 4 {
+                1 => Some(request(&d.core, &[0x02, 0x10, 0xC0])),
+                3 => d.core.command_for_prepare(Some(&hint())),
+                _ => None,
+            });
             prop_assert_eq!(d.check(), Ok(()));
         }
 
         #[test]
         fn what_the_core_does_does_not_depend_on_how_the_bytes_were_chunked(
-            pieces in proptest::collection::vec(
-                prop_oneof![
-                    Just("765 02 50 C0\r".to_owned()),
-                    Just("NO DATA\r".to_owned()),
-                    Just("OK\r".to_owned()),
-                    Just("?\r".to_owned()),
-                    Just("BUFFER FULL\r".to_owned()),
-                    Just("CAN ERROR\r".to_owned()),
-                    Just("\r>".to_owned()),
-                    "[0-9A-F]{3} [0-9A-F]{2}( [0-9A-F]{2}){0,7}\r",
-                    "[ -~]{0,12}",
-                ],
-                0..30,
+            bytes in talk(
+                &["765 02 50 C0\r", "NO DATA\r", "OK\r", "?\r", "BUFFER FULL\r", "CAN ERROR\r", "\r>"],
+                "[0-9A-F]{3} [0-9A-F]{2}( [0-9A-F]{2}){0,7}\r",
             ),
-            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+            at in cuts(),
         ) {
-            let bytes: Vec<u8> = pieces.concat().into_bytes();
             let start = || {
                 let mut reply = adapter(Script::default());
                 let mut d = ready(&mut reply);
@@ -1480,10 +1462,7 @@ mod tests {
                 d.command(r);
                 d
             };
-            let mut whole = start();
-            whole.feed(&bytes);
-            let mut chunked = start();
-            chunked.feed_cut(&bytes, &cut_points(bytes.len(), &cuts));
+            let (whole, chunked) = whole_and_cut(start, &bytes, &at);
             prop_assert_eq!(&chunked.frames, &whole.frames);
             prop_assert_eq!(&chunked.written, &whole.written);
             prop_assert_eq!(chunked.errors_text(), whole.errors_text());

@@ -569,7 +569,7 @@ mod tests {
         assert_eq!(words, "A4 (error warning, error passive, bus error)");
     }
 
-    use crate::transport::adapter::{cut_points, Drive};
+    use crate::transport::adapter::{cuts, noise, talk, whole_and_cut, Drive};
 
     const MS: u64 = 1000;
 
@@ -701,7 +701,7 @@ mod tests {
     proptest! {
         #[test]
         fn the_core_never_panics_on_any_bytes(
-            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..40),
+            chunks in noise(),
             waits in proptest::collection::vec(0u64..1_500_000, 0..40),
         ) {
             for start in [false, true] {
@@ -710,42 +710,25 @@ mod tests {
                 } else {
                     Drive::new(SlcanCore::new("slcan:p", 500_000).unwrap())
                 };
-                for (i, c) in chunks.iter().enumerate() {
-                    if i % 3 == 0 {
-                        let f = t745();
-                        if let Ok(Some(cmd)) = d.core.command_for_frame(&f, None) {
-                            d.command(cmd);
-                        }
-                    }
-                    d.feed(c);
-                    d.wait(waits.get(i).copied().unwrap_or(0));
-                }
+                d.shake(&chunks, &waits, |d, i| {
+                    let transmit = d.core.command_for_frame(&t745(), None).ok().flatten();
+                    transmit.filter(|_| i % 3 == 0)
+                });
                 prop_assert_eq!(d.check(), Ok(()));
             }
         }
 
         #[test]
         fn what_the_core_does_does_not_depend_on_how_the_bytes_were_chunked(
-            pieces in proptest::collection::vec(
-                prop_oneof![
-                    Just("z\r".to_owned()),
-                    Just("\r".to_owned()),
-                    Just("\x07".to_owned()),
-                    Just("F04\r".to_owned()),
-                    "[tT][0-9A-F]{3,8}[0-8][0-9A-F]{0,16}\r",
-                    "[ -~]{0,12}",
-                ],
-                0..30,
-            ),
-            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+            bytes in talk(&["z\r", "\r", "\x07", "F04\r"], "[tT][0-9A-F]{3,8}[0-8][0-9A-F]{0,16}\r"),
+            at in cuts(),
         ) {
-            let bytes: Vec<u8> = pieces.concat().into_bytes();
-            let mut whole = running();
-            send(&mut whole, &t745());
-            whole.feed(&bytes);
-            let mut chunked = running();
-            send(&mut chunked, &t745());
-            chunked.feed_cut(&bytes, &cut_points(bytes.len(), &cuts));
+            let start = || {
+                let mut d = running();
+                send(&mut d, &t745());
+                d
+            };
+            let (whole, chunked) = whole_and_cut(start, &bytes, &at);
             // The frames the bus carried are the same; when the core asks
             // for the status flags (and so how a later CR reads) may move
             // with the chunks, as it would with a real port's timing.
