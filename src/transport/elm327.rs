@@ -5,12 +5,12 @@
 //! it adds the PCI byte to our requests and sends the flow control for
 //! multi-frame answers) and it listens only while it waits for an answer,
 //! or while monitoring (`ATMA`, `STMA` on an STN chip). It is still
-//! presented as a [`CanBus`], honestly:
+//! presented as a [`CanBus`](super::CanBus), honestly:
 //!
 //! - `send` takes single frames (requests of up to 7 bytes, what a trunk
 //!   diagnosis sends) and has the adapter send them; multi-frame requests
 //!   are refused with a clear error. The tester sends no flow control of
-//!   its own ([`CanBus::adapter_flow_control`]): the adapter does, as
+//!   its own ([`CanBus::adapter_flow_control`](super::CanBus::adapter_flow_control)): the adapter does, as
 //!   configured from the link (`ATFCSH`/`ATFCSD`/`ATFCSM1`), or with its
 //!   default when a clone refuses those commands (named in the notes).
 //! - `recv` delivers the frames the adapter printed (`ATH1`: id and every
@@ -18,7 +18,7 @@
 //!   our requests, and between requests whatever the monitor heard. So the
 //!   analyzer and the recording see what the adapter delivered, and a
 //!   replay of the recording gives the same verdict.
-//! - What it could not do goes into [`CanBus::notes`]: broadcasts are
+//! - What it could not do goes into [`CanBus::notes`](super::CanBus::notes): broadcasts are
 //!   heard only between requests (how long, of how long), or not at all
 //!   when the adapter cannot monitor; the flow-control fallback; the
 //!   commands a clone refused.

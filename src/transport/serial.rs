@@ -701,3 +701,36 @@ mod inbox_tests {
         assert!(matches!(end, BusError::Closed { .. }), "{end}");
     }
 }
+
+#[cfg(test)]
+mod sans_io {
+    /// ARCHITECTURE.md says the adapter cores know no tokio, ports or
+    /// clocks; this holds it (code, not comments).
+    #[test]
+    fn the_adapter_cores_know_no_tokio_ports_or_clocks() {
+        let cores = [
+            ("adapter.rs", include_str!("adapter.rs")),
+            ("slcan.rs", include_str!("slcan.rs")),
+            ("elm327.rs", include_str!("elm327.rs")),
+        ];
+        for (file, text) in cores {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for banned in [
+                    "tokio",
+                    "Instant",
+                    "SystemTime",
+                    "std::net",
+                    "std::io",
+                    "serial::",
+                ] {
+                    assert!(
+                        !code.contains(banned),
+                        "{file}:{}: {banned} in {line:?}",
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+}

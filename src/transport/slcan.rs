@@ -1,5 +1,5 @@
 //! SLCAN (Lawicel) serial CAN adapters: CANable and its clones, CANtact,
-//! USBtin, Lawicel CANUSB. A [`CanBus`] like SocketCAN, so the tester, the
+//! USBtin, Lawicel CANUSB. A [`CanBus`](super::CanBus) like SocketCAN, so the tester, the
 //! analyzer and recordings work unchanged.
 //!
 //! The protocol is lines of ASCII ended by CR: `S0`..`S8` set the bitrate,
