@@ -131,7 +131,7 @@ fn now_us() -> u64 {
 
 fn interface_message(result: Result<impl std::fmt::Debug, BusError>) -> String {
     match result {
-        Err(BusError::Interface { message, .. }) => message,
+        Err(e @ BusError::Interface { .. }) => e.to_string(),
         other => panic!("expected an interface error, got {other:?}"),
     }
 }

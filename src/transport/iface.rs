@@ -262,9 +262,7 @@ fn open_socketcan(name: &str) -> Result<AnyBus, BusError> {
 fn open_socketcan(name: &str) -> Result<AnyBus, BusError> {
     Err(BusError::Interface {
         iface: name.to_owned(),
-        message: "SocketCAN exists on Linux only (and this build has it compiled out): \
-                  use slcan:PORT or elm327:PORT"
-            .to_owned(),
+        problem: super::InterfaceProblem::NotCompiled,
     })
 }
 

@@ -19,8 +19,11 @@ use crate::frame::{CanFrame, CanId, IfName};
 pub enum BusError {
     /// The interface does not exist, is down, was removed, or the kernel has
     /// no CAN support; the message says which and what to do.
-    #[error("{iface}: {message}")]
-    Interface { iface: String, message: String },
+    #[error("{iface}: {}", problem.words(iface))]
+    Interface {
+        iface: String,
+        problem: InterfaceProblem,
+    },
     /// The source has no more frames, or the adapter behind it is gone.
     #[error("the bus is closed: {reason}")]
     Closed { reason: CloseReason },
@@ -52,6 +55,85 @@ impl BusError {
 
     pub(crate) fn unsupported(what: Unsupported) -> BusError {
         BusError::Unsupported { what }
+    }
+}
+
+/// What is wrong with a SocketCAN interface ([`BusError::Interface`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InterfaceProblem {
+    /// Not 1 to 15 characters without spaces.
+    BadName,
+    /// The interface exists but is not up.
+    Down,
+    /// It went down while the bus was in use.
+    WentDown { doing: Doing },
+    /// It disappeared (adapter unplugged) while the bus was in use.
+    Removed { doing: Doing },
+    /// Frames stay in the transmit queue: nobody acknowledges them.
+    TxQueueFull,
+    /// It exists but is not a CAN interface.
+    NotCan,
+    /// There is no interface of that name.
+    NoSuchInterface,
+    /// The kernel cannot make CAN sockets.
+    NoKernelSupport,
+    /// This build or OS has no SocketCAN.
+    NotCompiled,
+}
+
+/// What the bus was doing when its interface failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doing {
+    Sending,
+    Receiving,
+}
+
+impl std::fmt::Display for Doing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Doing::Sending => "sending",
+            Doing::Receiving => "receiving",
+        })
+    }
+}
+
+impl InterfaceProblem {
+    /// The problem in words for interface `iface`, with what to do.
+    pub fn words(self, iface: &str) -> String {
+        let down = || {
+            if iface.starts_with("vcan") {
+                format!("is down: `sudo ip link set {iface} up`")
+            } else {
+                format!("is down: `sudo ip link set {iface} up type can bitrate 500000`")
+            }
+        };
+        match self {
+            InterfaceProblem::BadName => {
+                "is not a valid interface name (1 to 15 characters, no spaces)".to_owned()
+            }
+            InterfaceProblem::Down => down(),
+            InterfaceProblem::WentDown { doing } => format!("went down while {doing}: {}", down()),
+            InterfaceProblem::Removed { doing } => format!(
+                "was removed while {doing} (adapter unplugged?): check `ip link show` and reopen"
+            ),
+            InterfaceProblem::TxQueueFull => "transmit queue stays full: no node acknowledges our \
+                 frames (is the adapter connected to the car's bus, at the right bitrate?)"
+                .to_owned(),
+            InterfaceProblem::NotCan => {
+                format!("is not a CAN interface (check `ip -details link show {iface}`)")
+            }
+            InterfaceProblem::NoSuchInterface => format!(
+                "no CAN interface named {iface}: check the adapter is plugged in and `ip link show`"
+            ),
+            InterfaceProblem::NoKernelSupport => "this kernel has no SocketCAN support \
+                 (socket(AF_CAN) is not supported): load the `can` and `can_raw` modules, or use \
+                 a kernel built with CONFIG_CAN"
+                .to_owned(),
+            InterfaceProblem::NotCompiled => "SocketCAN exists on Linux only (and this build has \
+                 it compiled out): use slcan:PORT or elm327:PORT"
+                .to_owned(),
+        }
     }
 }
 
@@ -321,3 +403,56 @@ pub use self::socketcan::SocketCanBus;
 pub use iface::{AnyBus, BusUse, IfaceError, IfaceSpec};
 pub use replay::{Pace, ReplayBus};
 pub use virtual_bus::{BusHold, VirtualBus, VirtualEndpoint};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_problems_say_what_to_do_for_that_interface() {
+        let e = BusError::Interface {
+            iface: "vcan0".into(),
+            problem: InterfaceProblem::WentDown {
+                doing: Doing::Receiving,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "vcan0: went down while receiving: is down: `sudo ip link set vcan0 up`"
+        );
+        let down = InterfaceProblem::Down.words("can1");
+        assert!(
+            down.ends_with("`sudo ip link set can1 up type can bitrate 500000`"),
+            "{down}"
+        );
+        let none = InterfaceProblem::NoSuchInterface.words("nosuchcan0");
+        assert!(
+            none.contains("no CAN interface named nosuchcan0") && none.contains("ip link show")
+        );
+        let removed = InterfaceProblem::Removed {
+            doing: Doing::Sending,
+        }
+        .words("can0");
+        assert!(
+            removed.starts_with("was removed while sending"),
+            "{removed}"
+        );
+    }
+
+    #[test]
+    fn a_driver_that_stopped_says_why_to_every_later_call() {
+        let why = CloseReason::AdapterFailed {
+            adapter: "slcan:/dev/ttyACM0".into(),
+            error: Box::new(AdapterError::Silent {
+                command: "O".into(),
+                waited_ms: 1000,
+            }),
+        };
+        let e = BusError::closed(why.clone());
+        let again = BusError::closed(why);
+        assert_eq!(e.to_string(), again.to_string());
+        assert!(e.to_string().starts_with(
+            "the bus is closed: slcan:/dev/ttyACM0: no answer to \"O\" within 1000 ms"
+        ));
+    }
+}
