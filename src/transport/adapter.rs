@@ -291,21 +291,17 @@ impl<C: Core> Drive<C> {
     }
 
     /// What every run keeps: no deadline handed back that was already
-    /// handled (the driver would spin), every command completed at most once.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(at) = self.core.poll_timeout() {
-            if at <= self.now {
-                return Err(format!("deadline {at} handed back at {}", self.now));
-            }
+    /// handled (the driver would spin), every command completed at most
+    /// once. `Some` says what broke.
+    pub fn broken(&self) -> Option<String> {
+        if let Some(at) = self.core.poll_timeout().filter(|at| *at <= self.now) {
+            return Some(format!("deadline {at} handed back at {}", self.now));
         }
         let mut tickets: Vec<u64> = self.done.iter().map(|(t, _)| t.0).collect();
         let n = tickets.len();
         tickets.sort_unstable();
         tickets.dedup();
-        if tickets.len() != n {
-            return Err(format!("a command completed twice: {:?}", self.done));
-        }
-        Ok(())
+        (tickets.len() != n).then(|| format!("a command completed twice: {:?}", self.done))
     }
 }
 
