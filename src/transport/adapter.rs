@@ -74,6 +74,49 @@ pub trait Core: Send + 'static {
     fn notes(&self, now_us: u64) -> Vec<String>;
 }
 
+/// What every core keeps the same way: the line splitter, its outputs in
+/// order, and whether (and why) it has finished.
+#[derive(Debug)]
+pub struct Wire {
+    pub lines: Lines,
+    pub out: VecDeque<Output>,
+    pub finished: Option<Result<(), AdapterError>>,
+}
+
+impl Wire {
+    pub fn new(dialect: Dialect) -> Wire {
+        Wire {
+            lines: Lines::new(dialect),
+            out: VecDeque::new(),
+            finished: None,
+        }
+    }
+
+    /// Takes `bytes` in; the tokens then come from `next_token`.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.lines.push(bytes);
+    }
+
+    /// The next complete token; none once finished (nothing after the end
+    /// is read).
+    pub fn next_token(&mut self) -> Option<Token> {
+        match self.finished {
+            Some(_) => None,
+            None => self.lines.take(),
+        }
+    }
+
+    /// Text for the port.
+    pub fn write(&mut self, text: &str) {
+        self.out.push_back(Output::Write(text.as_bytes().to_vec()));
+    }
+
+    /// Done, if not already: the first end is the one that counts.
+    pub fn finish(&mut self, end: Result<(), AdapterError>) {
+        self.finished.get_or_insert(end);
+    }
+}
+
 /// One unit of adapter output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {

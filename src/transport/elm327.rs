@@ -39,7 +39,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use super::adapter::{Core, Dialect, Lines, Output, Ticket, Token};
+use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
 use super::{AdapterError, BusError, LinkHint, Probed, Unsupported};
 use crate::frame::{CanFrame, CanId};
 use crate::hex;
@@ -182,15 +182,13 @@ pub struct ElmCore {
     bauds: Vec<u32>,
     /// Where a failed probe looked, for the error.
     tried: Probed,
-    lines: Lines,
-    out: VecDeque<Output>,
+    wire: Wire,
     phase: Phase,
     steps: VecDeque<Step>,
     asked: Option<Asked>,
     op: Option<Op>,
     queued: VecDeque<(Ticket, ElmCommand)>,
     closing: bool,
-    finished: Option<Result<(), AdapterError>>,
     link: Option<LinkHint>,
     /// The header and filter the adapter has now.
     applied: Option<(CanId, CanId)>,
@@ -247,15 +245,13 @@ impl ElmCore {
             protocol,
             bauds,
             tried,
-            lines: Lines::new(Dialect::Elm),
-            out: VecDeque::new(),
+            wire: Wire::new(Dialect::Elm),
             phase: Phase::Unopened,
             steps: VecDeque::new(),
             asked: None,
             op: None,
             queued: VecDeque::new(),
             closing: false,
-            finished: None,
             link: None,
             applied: None,
             stn: false,
@@ -291,17 +287,13 @@ impl ElmCore {
         }
     }
 
-    fn write(&mut self, text: &str) {
-        self.out.push_back(Output::Write(text.as_bytes().to_vec()));
-    }
-
     fn deliver(&mut self, frame: CanFrame, now_us: u64) {
-        self.out.push_back(Output::Frame(frame.at(now_us)));
+        self.wire.out.push_back(Output::Frame(frame.at(now_us)));
     }
 
     fn fail(&mut self, error: AdapterError, now_us: u64) {
         self.end_monitor_time(now_us);
-        self.finished.get_or_insert(Err(error));
+        self.wire.finish(Err(error));
         self.asked = None;
         self.steps.clear();
     }
@@ -319,13 +311,13 @@ impl ElmCore {
             return self.fail(AdapterError::NotFound { tried }, now_us);
         };
         if baud != 0 {
-            self.out.push_back(Output::SetBaud(baud));
+            self.wire.out.push_back(Output::SetBaud(baud));
         }
         // A CR (which also stops a monitor left running); whatever it gives
         // (a prompt, STOPPED, the last command again, or nothing just
         // after power-up) is dropped.
-        self.lines.clear();
-        self.write("\r");
+        self.wire.lines.clear();
+        self.wire.write("\r");
         self.phase = Phase::Probing {
             at,
             stage: ProbeStage::Settle,
@@ -334,8 +326,8 @@ impl ElmCore {
     }
 
     fn probe_ati(&mut self, at: usize, now_us: u64) {
-        self.lines.clear();
-        self.write("ATI\r");
+        self.wire.lines.clear();
+        self.wire.write("ATI\r");
         self.phase = Phase::Probing {
             at,
             stage: ProbeStage::Ati,
@@ -347,7 +339,7 @@ impl ElmCore {
         match (stage, token) {
             (ProbeStage::Settle, Token::Garbage(_)) => self.probe_ati(at, now_us),
             (ProbeStage::Ati, Token::Prompt) => {
-                self.lines.clear();
+                self.wire.lines.clear();
                 if let Some(b) = self.bauds.get(at).filter(|_| self.bauds.len() > 1) {
                     tracing::info!("{}: answers at {b} baud", self.name);
                 }
@@ -409,7 +401,7 @@ impl ElmCore {
             let e = BusError::unsupported(Unsupported::ElmNoLink {
                 adapter: self.name.clone(),
             });
-            self.out.push_back(Output::Done(ticket, Err(e)));
+            self.wire.out.push_back(Output::Done(ticket, Err(e)));
             return;
         };
         if self.monitoring {
@@ -462,20 +454,20 @@ impl ElmCore {
             Some(Op::Prepare(ticket) | Op::Request(Some(ticket))) => {
                 self.hold = false;
                 let e = self.err(error);
-                self.out.push_back(Output::Done(ticket, Err(e)));
+                self.wire.out.push_back(Output::Done(ticket, Err(e)));
             }
             Some(Op::Monitor) => {
                 // Not again: a clone that refuses its filter would loop.
                 self.can_monitor = false;
                 let e = self.err(error);
-                self.out.push_back(Output::Error(e));
+                self.wire.out.push_back(Output::Error(e));
             }
             Some(Op::Request(None)) | None => {
                 let e = self.err(error);
-                self.out.push_back(Output::Error(e));
+                self.wire.out.push_back(Output::Error(e));
             }
             Some(Op::Close) => {
-                self.finished.get_or_insert(Ok(()));
+                self.wire.finish(Ok(()));
             }
         }
     }
@@ -494,10 +486,10 @@ impl ElmCore {
             }
             Op::Prepare(ticket) => {
                 self.hold = true;
-                self.out.push_back(Output::Done(ticket, Ok(())));
+                self.wire.out.push_back(Output::Done(ticket, Ok(())));
             }
             Op::Close => {
-                self.finished.get_or_insert(Ok(()));
+                self.wire.finish(Ok(()));
             }
             Op::Request(_) | Op::Monitor => {}
         }
@@ -514,7 +506,7 @@ impl ElmCore {
     /// Runs steps and ops until one waits for the adapter.
     fn advance(&mut self, now_us: u64) {
         loop {
-            if self.finished.is_some() || self.phase != Phase::Ready || self.asked.is_some() {
+            if self.wire.finished.is_some() || self.phase != Phase::Ready || self.asked.is_some() {
                 return;
             }
             if let Some(step) = self.steps.pop_front() {
@@ -567,7 +559,7 @@ impl ElmCore {
             Step::StopMonitor | Step::Drain { .. } => (String::new(), COMMAND_WAIT),
             Step::StartMonitor => {
                 let c = if self.stn { "STMA" } else { "ATMA" };
-                self.write(&format!("{c}\r"));
+                self.wire.write(&format!("{c}\r"));
                 self.monitoring = true;
                 self.confirm_until = Some(now_us.saturating_add(us(MONITOR_CONFIRM)));
                 self.monitor_since_us = Some(now_us);
@@ -591,17 +583,17 @@ impl ElmCore {
                 // the prompt would repeat the last command and start it
                 // again, while a space is only a leading blank of the next
                 // command, which the adapter ignores.
-                self.write(" ");
+                self.wire.write(" ");
                 self.monitor_ended(now_us);
             }
             Step::Drain { .. } => {}
-            _ => self.write(&format!("{command}\r")),
+            _ => self.wire.write(&format!("{command}\r")),
         }
         if let Step::Request { .. } = step {
             self.first_request_us.get_or_insert(now_us);
             if let Some(Op::Request(ticket)) = &mut self.op {
                 if let Some(t) = ticket.take() {
-                    self.out.push_back(Output::Done(t, Ok(())));
+                    self.wire.out.push_back(Output::Done(t, Ok(())));
                 }
             }
         }
@@ -654,7 +646,7 @@ impl ElmCore {
                     None if l == "BUFFER FULL" => {
                         self.can_monitor = false;
                         let e = self.err(AdapterError::BufferFull);
-                        self.out.push_back(Output::Error(e));
+                        self.wire.out.push_back(Output::Error(e));
                     }
                     None => {}
                 },
@@ -667,7 +659,7 @@ impl ElmCore {
                     line: junk,
                     expected: "lines of text (is the serial speed right?)",
                 });
-                self.out.push_back(Output::Error(e));
+                self.wire.out.push_back(Output::Error(e));
             }
             Token::Bell | Token::Ok => {}
         }
@@ -710,7 +702,7 @@ impl ElmCore {
             a.spoilt = true;
         }
         let e = self.err(error);
-        self.out.push_back(Output::Error(e));
+        self.wire.out.push_back(Output::Error(e));
     }
 
     /// The prompt ended a step's answer.
@@ -792,7 +784,7 @@ impl ElmCore {
                     line: junk,
                     expected: "lines of text (is the serial speed right?)",
                 });
-                return self.out.push_back(Output::Error(e));
+                return self.wire.out.push_back(Output::Error(e));
             }
             Token::Bell | Token::Ok => return,
         };
@@ -825,7 +817,7 @@ impl ElmCore {
         let lenient = error.is_some();
         if let Some(e) = error {
             let e = self.err(e);
-            self.out.push_back(Output::Error(e));
+            self.wire.out.push_back(Output::Error(e));
         }
         self.steps.push_back(Step::Drain { lenient });
         self.advance(now_us);
@@ -910,9 +902,8 @@ impl Core for ElmCore {
     }
 
     fn handle_bytes(&mut self, bytes: &[u8], now_us: u64) {
-        self.lines.push(bytes);
-        while self.finished.is_none() {
-            let Some(t) = self.lines.take() else { break };
+        self.wire.push(bytes);
+        while let Some(t) = self.wire.next_token() {
             self.token(t, now_us);
         }
         self.advance(now_us);
@@ -952,17 +943,17 @@ impl Core for ElmCore {
     fn handle_close(&mut self, now_us: u64) {
         self.closing = true;
         if self.phase != Phase::Ready {
-            self.finished.get_or_insert(Ok(()));
+            self.wire.finish(Ok(()));
         }
         self.advance(now_us);
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.wire.out.pop_front()
     }
 
     fn poll_timeout(&self) -> Option<u64> {
-        if self.finished.is_some() {
+        if self.wire.finished.is_some() {
             return None;
         }
         match self.phase {
@@ -976,7 +967,7 @@ impl Core for ElmCore {
     }
 
     fn finished(&self) -> Option<Result<(), AdapterError>> {
-        self.finished.clone()
+        self.wire.finished.clone()
     }
 
     fn notes(&self, now_us: u64) -> Vec<String> {

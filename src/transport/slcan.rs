@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::adapter::{Core, Dialect, Lines, Output, Ticket, Token};
+use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
 use super::{AdapterError, BusError, LinkHint, Unsupported};
 use crate::frame::{CanFrame, CanId, FrameKind};
 use crate::hex;
@@ -217,8 +217,7 @@ enum Answer {
 pub struct SlcanCore {
     name: String,
     bitrate: String,
-    lines: Lines,
-    out: VecDeque<Output>,
+    wire: Wire,
     phase: Phase,
     /// When each transmit still unacknowledged must be answered by.
     pending: VecDeque<u64>,
@@ -229,7 +228,6 @@ pub struct SlcanCore {
     /// Transmits waiting for the adapter to be running (or a command's answer).
     queued: VecDeque<(Ticket, String)>,
     closing: bool,
-    finished: Option<Result<(), AdapterError>>,
 }
 
 fn us(d: Duration) -> u64 {
@@ -243,8 +241,7 @@ impl SlcanCore {
         Ok(SlcanCore {
             name: name.to_owned(),
             bitrate: bitrate_command(bitrate)?,
-            lines: Lines::new(Dialect::Slcan),
-            out: VecDeque::new(),
+            wire: Wire::new(Dialect::Slcan),
             phase: Phase::Unopened,
             pending: VecDeque::new(),
             refused: 0,
@@ -252,7 +249,6 @@ impl SlcanCore {
             asked: None,
             queued: VecDeque::new(),
             closing: false,
-            finished: None,
         })
     }
 
@@ -263,9 +259,9 @@ impl SlcanCore {
         }
     }
 
+    /// A command and its CR.
     fn write(&mut self, text: &str) {
-        self.out
-            .push_back(Output::Write(format!("{text}\r").into_bytes()));
+        self.wire.write(&format!("{text}\r"));
     }
 
     fn ask(&mut self, step: Step, now_us: u64) {
@@ -284,14 +280,14 @@ impl SlcanCore {
     }
 
     fn fail(&mut self, error: AdapterError) {
-        self.finished.get_or_insert(Err(error));
+        self.wire.finish(Err(error));
         self.asked = None;
     }
 
     /// Passes a received frame on; other lines are logged.
     fn frame_line(&mut self, line: &str, now_us: u64) {
         match decode(line) {
-            Some(f) => self.out.push_back(Output::Frame(f.at(now_us))),
+            Some(f) => self.wire.out.push_back(Output::Frame(f.at(now_us))),
             None => tracing::debug!("{}: ignored {line:?}", self.name),
         }
     }
@@ -383,23 +379,23 @@ impl SlcanCore {
                     _ => None,
                 };
                 if let Some((frame, _)) = flags.and_then(status_error) {
-                    self.out.push_back(Output::Frame(frame.at(now_us)));
+                    self.wire.out.push_back(Output::Frame(frame.at(now_us)));
                 }
                 if self.refused > 0 {
                     self.refused = 0;
                     let e = self.adapter(AdapterError::SendRefused { flags });
-                    self.out.push_back(Output::Error(e));
+                    self.wire.out.push_back(Output::Error(e));
                 }
             }
             Step::CloseLast => {
-                self.finished.get_or_insert(Ok(()));
+                self.wire.finish(Ok(()));
             }
         }
     }
 
     /// What comes next when nothing is awaited.
     fn advance(&mut self, now_us: u64) {
-        if self.finished.is_some() || self.asked.is_some() || self.phase != Phase::Running {
+        if self.wire.finished.is_some() || self.asked.is_some() || self.phase != Phase::Running {
             return;
         }
         // The send is done once the line is out, so the frame is stamped
@@ -409,7 +405,7 @@ impl SlcanCore {
             self.write(&line);
             self.pending
                 .push_back(now_us.saturating_add(us(ANSWER_WITHIN)));
-            self.out.push_back(Output::Done(ticket, Ok(())));
+            self.wire.out.push_back(Output::Done(ticket, Ok(())));
         }
         if !self.pending.is_empty() {
             return;
@@ -448,7 +444,7 @@ impl Core for SlcanCore {
     fn handle_open(&mut self, now_us: u64) {
         // Empty the adapter's line buffer, close the channel if it was
         // open (a bell then is fine), set the bitrate and open.
-        self.out.push_back(Output::Write(b"\r\r\r".to_vec()));
+        self.wire.out.push_back(Output::Write(b"\r\r\r".to_vec()));
         self.phase = Phase::Settling {
             until: now_us.saturating_add(us(SETTLE)),
         };
@@ -460,9 +456,8 @@ impl Core for SlcanCore {
     }
 
     fn handle_bytes(&mut self, bytes: &[u8], now_us: u64) {
-        self.lines.push(bytes);
-        while self.finished.is_none() {
-            let Some(t) = self.lines.take() else { break };
+        self.wire.push(bytes);
+        while let Some(t) = self.wire.next_token() {
             self.token(t, now_us);
         }
         self.advance(now_us);
@@ -471,7 +466,7 @@ impl Core for SlcanCore {
     fn handle_timeout(&mut self, now_us: u64) {
         if let Phase::Settling { until } = self.phase {
             if now_us >= until {
-                self.lines.clear();
+                self.wire.lines.clear();
                 self.phase = Phase::Starting;
                 self.ask(Step::CloseFirst, now_us);
             }
@@ -492,17 +487,17 @@ impl Core for SlcanCore {
         self.closing = true;
         if self.phase != Phase::Running {
             // Never opened the channel: nothing to close.
-            self.finished.get_or_insert(Ok(()));
+            self.wire.finish(Ok(()));
         }
         self.advance(now_us);
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.wire.out.pop_front()
     }
 
     fn poll_timeout(&self) -> Option<u64> {
-        if self.finished.is_some() {
+        if self.wire.finished.is_some() {
             return None;
         }
         match (&self.phase, &self.asked) {
@@ -517,7 +512,7 @@ impl Core for SlcanCore {
     }
 
     fn finished(&self) -> Option<Result<(), AdapterError>> {
-        self.finished.clone()
+        self.wire.finished.clone()
     }
 
     fn notes(&self, _now_us: u64) -> Vec<String> {
