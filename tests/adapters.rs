@@ -9,7 +9,9 @@
 //!   valet lockout bit; each run's recording replays to the same verdict;
 //! - against a scripted ELM327 written here (a thread on the other end of
 //!   the pty): a clone refusing a flow-control command, `BUFFER FULL` while
-//!   monitoring, and the adapter unplugged mid-session.
+//!   monitoring, and the adapter unplugged mid-session;
+//! - a scripted WiFi ELM327 on loopback TCP, and a missing port, which both
+//!   adapters name with the same hint (no socat needed for these).
 //!
 //! socat and the emulator are skipped with a printed reason when missing,
 //! unless CI=true, where a missing peer fails the test (`.ci/run` installs
