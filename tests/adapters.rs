@@ -649,6 +649,12 @@ fn tcp_elm() -> (u16, Heard) {
     (port, heard)
 }
 
+/// `request` of the supported PIDs (OBD-II 01 00) from the engine on `iface`.
+fn obd_pids(iface: &str) -> Output {
+    let args = ["--tx", "7E0", "--rx", "7E8", "--protocol", "obd", "0100"];
+    trunkdiag(&[&["request", "--iface", iface][..], &args].concat())
+}
+
 /// The TCP path of the one port driver (WiFi dongles) end to end: probe,
 /// initialisation, addressing and a request, with no serial port at all.
 #[test]
@@ -656,18 +662,7 @@ fn a_wifi_elm327_answers_over_tcp() {
     let _serial = one_at_a_time();
     let (port, heard) = tcp_elm();
     let i = format!("elm327:tcp:127.0.0.1:{port}");
-    let out = trunkdiag(&[
-        "request",
-        "--iface",
-        &i,
-        "--tx",
-        "7E0",
-        "--rx",
-        "7E8",
-        "--protocol",
-        "obd",
-        "0100",
-    ]);
+    let out = obd_pids(&i);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("response: 4100BE3FA813"),
@@ -690,18 +685,7 @@ fn a_missing_port_gets_the_same_hint_through_either_adapter() {
     let mut hints = Vec::new();
     for kind in ["elm327", "slcan"] {
         let i = format!("{kind}:{port}");
-        let out = trunkdiag(&[
-            "request",
-            "--iface",
-            &i,
-            "--tx",
-            "7E0",
-            "--rx",
-            "7E8",
-            "--protocol",
-            "obd",
-            "0100",
-        ]);
+        let out = obd_pids(&i);
         assert_eq!(out.status.code(), Some(2), "{kind}");
         let err = text(&out.stderr);
         let hint = err
