@@ -9,7 +9,9 @@
 //!   valet lockout bit; each run's recording replays to the same verdict;
 //! - against a scripted ELM327 written here (a thread on the other end of
 //!   the pty): a clone refusing a flow-control command, `BUFFER FULL` while
-//!   monitoring, and the adapter unplugged mid-session.
+//!   monitoring, and the adapter unplugged mid-session;
+//! - a scripted WiFi ELM327 on loopback TCP, and a missing port, which both
+//!   adapters name with the same hint (no socat needed for these).
 //!
 //! Without socat or the emulator a test is a `common::skip`: a visible line
 //! and one at the end of `cargo test`, or a failure under CI=true (`.ci/run`
@@ -593,6 +595,100 @@ fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
             assert!(w[1].0 >= w[0].0, "answer stamped before its request: {log}");
         }
     }
+}
+
+/// A WiFi ELM327 on a loopback TCP port: answers OBD-II `01 00` from the
+/// engine, refuses `ATMA` and STN commands; returns the port and every
+/// command it heard.
+fn tcp_elm() -> (u16, Heard) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heard: Heard = Arc::default();
+    let log = Arc::clone(&heard);
+    std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut conn, _) = listener.accept()?;
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while conn.read(&mut byte)? == 1 {
+            if byte[0] != b'\r' {
+                line.push(byte[0]);
+                continue;
+            }
+            let cmd = String::from_utf8_lossy(&line).trim().to_uppercase();
+            line.clear();
+            log.lock().unwrap().push(cmd.clone());
+            let answer = match cmd.as_str() {
+                "" => String::new(),
+                "ATZ" | "ATI" => "ELM327 v1.5".into(),
+                "ATRV" => "12.4V".into(),
+                "ATMA" => "?".into(),
+                c if c.starts_with("ST") => "?".into(),
+                c if c.starts_with("AT") => "OK".into(),
+                "0100" => "7E8 06 41 00 BE 3F A8 13".into(),
+                _ => "NO DATA".into(),
+            };
+            let reply = if answer.is_empty() {
+                ">".to_owned()
+            } else {
+                format!("{answer}\r\r>")
+            };
+            conn.write_all(reply.as_bytes())?;
+        }
+        Ok(())
+    });
+    (port, heard)
+}
+
+/// `request` of the supported PIDs (OBD-II 01 00) from the engine on `iface`.
+fn obd_pids(iface: &str) -> Output {
+    let args = ["--tx", "7E0", "--rx", "7E8", "--protocol", "obd", "0100"];
+    trunkdiag(&[&["request", "--iface", iface][..], &args].concat())
+}
+
+/// The TCP path of the one port driver (WiFi dongles) end to end: probe,
+/// initialisation, addressing and a request, with no serial port at all.
+#[test]
+fn a_wifi_elm327_answers_over_tcp() {
+    let _serial = one_at_a_time();
+    let (port, heard) = tcp_elm();
+    let i = format!("elm327:tcp:127.0.0.1:{port}");
+    let out = obd_pids(&i);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("response: 4100BE3FA813"),
+        "{}",
+        text(&out.stdout)
+    );
+    let heard = heard.lock().unwrap();
+    for want in ["ATI", "ATZ", "ATE0", "ATSH7E0", "ATCRA7E8", "0100"] {
+        assert!(heard.iter().any(|c| c == want), "{want} not in {heard:?}");
+    }
+}
+
+/// Both adapters open their port through the one driver, so a port that is
+/// not there gets the same hint through either.
+#[test]
+fn a_missing_port_gets_the_same_hint_through_either_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("ttyUSB9");
+    let port = port.to_str().unwrap();
+    let mut hints = Vec::new();
+    for kind in ["elm327", "slcan"] {
+        let i = format!("{kind}:{port}");
+        let out = obd_pids(&i);
+        assert_eq!(out.status.code(), Some(2), "{kind}");
+        let err = text(&out.stderr);
+        let hint = err
+            .split_once(&format!("cannot open {port}: "))
+            .map(|(_, h)| h.trim().to_owned())
+            .unwrap_or_else(|| panic!("{kind}: {err}"));
+        assert!(
+            hint.contains("no such port") && hint.contains("trunkdiag adapters"),
+            "{err}"
+        );
+        hints.push(hint);
+    }
+    assert_eq!(hints[0], hints[1]);
 }
 
 #[test]

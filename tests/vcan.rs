@@ -144,7 +144,7 @@ fn now_us() -> u64 {
 
 fn interface_message(result: Result<impl std::fmt::Debug, BusError>) -> String {
     match result {
-        Err(BusError::Interface { message, .. }) => message,
+        Err(e @ BusError::Interface { .. }) => e.to_string(),
         other => panic!("expected an interface error, got {other:?}"),
     }
 }
@@ -364,7 +364,7 @@ async fn can_fd_on_a_classic_interface_is_unsupported() {
     assert!(!bus.is_fd_capable());
     let fd = CanFrame::fd(CanId::Standard(0x456), &[0; 12], CANFD_BRS).unwrap();
     match bus.send(&fd).await {
-        Err(BusError::Unsupported(m)) => assert!(m.contains("MTU 16"), "{m}"),
+        Err(e @ BusError::Unsupported { .. }) => assert!(e.to_string().contains("MTU 16"), "{e}"),
         other => panic!("expected Unsupported, got {other:?}"),
     }
     // Classic frames still go out.

@@ -41,10 +41,10 @@ Observations (--observe KEY=VALUE, repeatable):
 #[command(after_help = diagnose_help())]
 #[command(group(ArgGroup::new("source").required(true).args(["iface", "replay", "sim"])))]
 pub struct DiagnoseArgs {
-    /// Live: the adapter plugged into the car: a SocketCAN interface (can0),
-    /// slcan:PORT[@BITRATE] (CANable), elm327:PORT[@BAUD] or
-    /// elm327:tcp:HOST:PORT (ELM327/OBDLink); `trunkdiag adapters` lists them.
-    #[arg(long, value_name = "IF")]
+    #[arg(long, value_name = "IF", help = format!(
+        "Live: the adapter plugged into the car: {}; `trunkdiag adapters` lists them.",
+        crate::transport::BusUse::Tester.forms()
+    ))]
     pub iface: Option<String>,
     #[arg(long, value_name = "FILE", help = crate::capture::format::reads_help("Offline: a capture file"))]
     pub replay: Option<PathBuf>,

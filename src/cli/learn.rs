@@ -14,7 +14,7 @@ use super::{exit, CliError, CliResult};
 use crate::capture::{CaptureReader, ReadOptions};
 use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark, Outcome, Place};
 use crate::profile::Role;
-use crate::transport::{BusError, CanBus, IfaceSpec};
+use crate::transport::{BusError, BusUse, CanBus};
 
 /// The countdown before each "now", in seconds.
 const COUNTDOWN_S: u64 = 3;
@@ -29,9 +29,10 @@ const PLACES_NAMED: usize = 12;
 #[derive(Args, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["iface", "replay"])))]
 pub struct LearnArgs {
-    /// Live: the adapter plugged into the car (SocketCAN name or
-    /// slcan:PORT[@BITRATE]); the tool guides you through timed actions.
-    #[arg(long, value_name = "IF")]
+    #[arg(long, value_name = "IF", help = format!(
+        "Live: the adapter plugged into the car: {}; the tool guides you through timed actions.",
+        BusUse::Listener.forms()
+    ))]
     pub iface: Option<String>,
     #[arg(
         long,
@@ -250,7 +251,7 @@ fn places_words(places: &[Place]) -> String {
 
 fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
     let spec = super::iface_spec(iface)?;
-    if matches!(spec, IfaceSpec::Elm327(_)) {
+    if !BusUse::Listener.accepts(&spec) {
         return Err(CliError::Usage(
             "learn --iface: an ELM327 cannot listen to the whole bus; use SocketCAN or slcan:",
         ));

@@ -20,7 +20,7 @@ use clap::Args;
 
 use super::{exit, CliError, CliResult};
 use crate::capture::candump::{CandumpWriter, FLUSH_WITHIN};
-use crate::transport::{BusError, CanBus, IfaceSpec};
+use crate::transport::{BusError, BusUse, CanBus, IfaceSpec};
 
 /// Where the frames of a recording travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,12 +158,13 @@ pub fn utc(secs: u64) -> String {
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// Interface to listen on: SocketCAN (can0, vcan0), slcan:PORT[@BITRATE]
-    /// or elm327:PORT[@BAUD] / elm327:tcp:HOST:PORT (an ELM327 monitors
-    /// with ATMA/STMA). Nothing is sent to the bus.
-    #[arg(long, value_name = "IF")]
+    // The forms come from the one table of what each use accepts.
+    #[arg(long, value_name = "IF", help = format!(
+        "Interface to listen on: {}. Nothing is sent to the bus.",
+        BusUse::Listener.forms()
+    ))]
     pub iface: String,
-    /// Bitrate of the bus for slcan: and elm327: without one in --iface.
+    /// Bitrate of the bus for slcan: without one in --iface.
     #[arg(long, default_value_t = 500_000, value_name = "BIT/S")]
     pub bitrate: u32,
     /// The candump log to write.
@@ -183,7 +184,7 @@ pub fn run(args: RecordArgs) -> CliResult<u8> {
         // Opened before the file is created, so a missing interface leaves
         // no empty log behind.
         let spec = super::iface_spec(&args.iface)?;
-        if matches!(spec, IfaceSpec::Elm327(_)) {
+        if !BusUse::Listener.accepts(&spec) {
             // An ELM327 only listens while monitoring, which starts after a
             // link is set; a recording listens to every id.
             return Err(CliError::Elm327CannotRecord {
@@ -263,7 +264,7 @@ pub async fn record<B: CanBus, W: Write>(
                         Some(_) => {}
                     }
                 }
-                Err(BusError::Closed(_)) => return Ok(n),
+                Err(BusError::Closed { .. }) => return Ok(n),
                 Err(e) => return Err(e),
             },
             // Polled only when neither of the above is ready: the bus has

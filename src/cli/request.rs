@@ -25,9 +25,10 @@ use crate::transport::AnyBus;
 /// How to reach the module.
 #[derive(Args, Debug, Clone)]
 pub struct LinkArgs {
-    /// The adapter: SocketCAN (can0, vcan0), slcan:PORT[@BITRATE] or
-    /// elm327:PORT[@BAUD] / elm327:tcp:HOST:PORT.
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "The adapter: {}.",
+        crate::transport::BusUse::Tester.forms()
+    ))]
     pub iface: String,
     /// Talk to this vehicle profile's BCM (its ids and protocol), by name or
     /// path; --tx, --rx and --protocol override what it says.

@@ -16,7 +16,7 @@ use crate::sim::{
     self, CaptureClone, LearnedPairs, Press, RecordingBus, Scenario, SimConfig, SimVehicle,
     DEFAULT_EPOCH_US,
 };
-use crate::transport::{IfaceSpec, VirtualBus};
+use crate::transport::{BusUse, IfaceSpec, VirtualBus};
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
@@ -29,10 +29,12 @@ pub struct SimulateArgs {
     /// Scenario: a cause id of the diagnosis (see --list).
     #[arg(long, required_unless_present_any = ["list", "from_capture"])]
     pub scenario: Option<String>,
-    /// Run on this interface (SocketCAN, e.g. vcan0, or slcan:PORT) until
-    /// --duration or Ctrl-C. Without it the car runs in-process on virtual time, with no
-    /// tester, for --duration, and the frames go to --record or stdout.
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "Run on this interface until --duration or Ctrl-C: {}. Without it the car runs \
+         in-process on virtual time, with no tester, for --duration, and the frames go to \
+         --record or stdout.",
+        BusUse::Car.forms()
+    ))]
     pub iface: Option<String>,
     /// Write every frame to this candump log (can-utils format).
     #[arg(long, value_name = "FILE")]
@@ -87,7 +89,7 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         Some(i) => Some(super::iface_spec(i)?),
         None => None,
     };
-    if let Some(s @ IfaceSpec::Elm327(_)) = &spec {
+    if let Some(s) = spec.as_ref().filter(|s| !BusUse::Car.accepts(s)) {
         return Err(CliError::Elm327CannotPlayTheCar {
             iface: s.to_string(),
         });

@@ -88,7 +88,7 @@ pub async fn run<N: SimNode, B: CanBus>(
         tokio::select! {
             r = bus.recv() => match r {
                 Ok(frame) => node.handle_frame(frame.timestamp_us.max(now), &frame),
-                Err(BusError::Closed(_)) => return Ok(()),
+                Err(BusError::Closed { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             },
             () = sleep => {

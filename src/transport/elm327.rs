@@ -5,12 +5,12 @@
 //! it adds the PCI byte to our requests and sends the flow control for
 //! multi-frame answers) and it listens only while it waits for an answer,
 //! or while monitoring (`ATMA`, `STMA` on an STN chip). It is still
-//! presented as a [`CanBus`], honestly:
+//! presented as a [`CanBus`](super::CanBus), honestly:
 //!
 //! - `send` takes single frames (requests of up to 7 bytes, what a trunk
 //!   diagnosis sends) and has the adapter send them; multi-frame requests
 //!   are refused with a clear error. The tester sends no flow control of
-//!   its own ([`CanBus::adapter_flow_control`]): the adapter does, as
+//!   its own ([`CanBus::adapter_flow_control`](super::CanBus::adapter_flow_control)): the adapter does, as
 //!   configured from the link (`ATFCSH`/`ATFCSD`/`ATFCSM1`), or with its
 //!   default when a clone refuses those commands (named in the notes).
 //! - `recv` delivers the frames the adapter printed (`ATH1`: id and every
@@ -18,7 +18,7 @@
 //!   our requests, and between requests whatever the monitor heard. So the
 //!   analyzer and the recording see what the adapter delivered, and a
 //!   replay of the recording gives the same verdict.
-//! - What it could not do goes into [`CanBus::notes`]: broadcasts are
+//! - What it could not do goes into [`CanBus::notes`](super::CanBus::notes): broadcasts are
 //!   heard only between requests (how long, of how long), or not at all
 //!   when the adapter cannot monitor; the flow-control fallback; the
 //!   commands a clone refused.
@@ -30,19 +30,18 @@
 //! address: wrong profile, ignition off, another bus); after one, it is a
 //! missed answer, noted in the report, and the client sees no answer.
 //!
-//! One task owns the connection and serialises commands, requests and the
-//! monitor; `recv` reads a channel, so it is cancel-safe.
+//! [`ElmCore`] is the protocol without the port (sans-IO: bytes and
+//! `now_us` in; bytes to write, serial speeds to try, frames, errors and
+//! completions out), serialising the probe, commands, requests and the
+//! monitor; `serial`'s one driver runs it on the port or connection.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-
-use super::serial::{self, LineReader, Stream, Token};
-use super::{AdapterError, BusClock, BusError, CanBus, LinkHint};
-use crate::frame::{CanFrame, CanId, IfName};
+use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
+use super::{AdapterError, BusError, LinkHint, Probed, Unsupported};
+use crate::frame::{CanFrame, CanId};
 use crate::hex;
 
 /// Serial speeds tried, in this order, when none is given.
@@ -54,7 +53,7 @@ const MONITOR_CONFIRM: Duration = Duration::from_millis(100);
 /// How long `ATZ` may take.
 const RESET_WAIT: Duration = Duration::from_secs(5);
 /// How long any other command may take.
-const COMMAND_WAIT: Duration = Duration::from_secs(2);
+pub const COMMAND_WAIT: Duration = Duration::from_secs(2);
 /// How long a request may take until the prompt (the adapter's own
 /// timeout, response-pending waits included).
 const REQUEST_WAIT: Duration = Duration::from_secs(10);
@@ -80,12 +79,136 @@ impl fmt::Display for ElmEndpoint {
     }
 }
 
-/// What the driver learnt, for [`CanBus::notes`].
-#[derive(Default, Debug)]
-struct Shared {
+/// What the bus asks of an ELM327.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElmCommand {
+    /// Stop monitoring and address the module, then hold until a request.
+    Prepare { link: Option<LinkHint> },
+    /// Send this single-frame payload (without its PCI) on `tx`.
+    Request {
+        tx: CanId,
+        payload: Vec<u8>,
+        link: Option<LinkHint>,
+    },
+}
+
+/// One exchange with the adapter, or a change of the core's own state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// `ATZ`: the version lines.
+    Reset,
+    /// Must be answered `OK`.
+    Must(String),
+    /// A clone may refuse it: a note if it does.
+    May(String),
+    /// One of `ATFCSH`/`ATFCSD`/`ATFCSM1`: a refusal skips the rest and
+    /// falls back to the adapter's default.
+    FlowControl(String),
+    /// `ATFCSM0` after a flow-control refusal.
+    FlowControlFallback,
+    /// `ATI`, `STI`, `ATRV`: kept for the note.
+    Info(Info),
+    /// `ATMA` / `STMA`: starts the monitor (no prompt until it ends).
+    StartMonitor,
+    /// A space stops the monitor; lines until the prompt.
+    StopMonitor,
+    /// Lines until the prompt, nothing written (after a monitor ended);
+    /// `lenient`: silence is not an error.
+    Drain { lenient: bool },
+    /// The request's payload in hex; its answer lines.
+    Request { tx: CanId, payload: String },
+    /// The link's header and filter are set.
+    LinkApplied { tx: CanId, rx: CanId },
+    /// The receive filter was opened for the monitor.
+    FilterOpened,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Info {
+    Ati,
+    Sti,
+    Volts,
+}
+
+/// What the steps in hand are for.
+#[derive(Debug)]
+enum Op {
+    Init,
+    Prepare(Ticket),
+    /// The ticket until the request is written.
+    Request(Option<Ticket>),
+    Monitor,
+    Close,
+}
+
+/// A step written, its answer lines awaited until the prompt or `deadline`.
+#[derive(Debug)]
+struct Asked {
+    step: Step,
+    /// The command as written (its echo is dropped; messages name it).
+    command: String,
+    lines: Vec<String>,
+    deadline: u64,
+    /// An error line ended the answer: the rest is not read.
+    spoilt: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeStage {
+    /// After a CR, whatever comes is dropped.
+    Settle,
+    /// After `ATI`, a prompt is awaited.
+    Ati,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Unopened,
+    Probing {
+        at: usize,
+        stage: ProbeStage,
+        until: u64,
+    },
+    Ready,
+}
+
+/// The ELM327 / STN protocol without the port (see the module doc).
+#[derive(Debug)]
+pub struct ElmCore {
+    name: String,
+    bitrate: u32,
+    protocol: char,
+    /// Serial speeds to probe; empty: one probe at the speed in use (TCP).
+    bauds: Vec<u32>,
+    /// Where a failed probe looked, for the error.
+    tried: Probed,
+    wire: Wire,
+    phase: Phase,
+    steps: VecDeque<Step>,
+    asked: Option<Asked>,
+    op: Option<Op>,
+    queued: VecDeque<(Ticket, ElmCommand)>,
+    closing: bool,
+    link: Option<LinkHint>,
+    /// The header and filter the adapter has now.
+    applied: Option<(CanId, CanId)>,
+    stn: bool,
+    can_monitor: bool,
+    monitoring: bool,
+    /// Commands wait until then: a monitor just started may be refused.
+    confirm_until: Option<u64>,
+    /// A request is about to come: do not start the monitor.
+    hold: bool,
+    /// The receive filter was opened for the monitor (`ATCRA` reset).
+    filter_open: bool,
+    /// Some request of this run was answered: a later `NO DATA` is one
+    /// missed answer (evidence), not a module that is not there.
+    answered: bool,
+    version: Option<String>,
+    ati: String,
+    sti: String,
+    volts: String,
     notes: Vec<String>,
-    /// Why the driver ended, once it has.
-    ended: Option<String>,
     first_request_us: Option<u64>,
     monitored_us: u64,
     monitor_since_us: Option<u64>,
@@ -94,215 +217,774 @@ struct Shared {
     cannot_monitor: bool,
 }
 
-impl Shared {
-    fn note(&mut self, n: String) {
-        if !self.notes.contains(&n) {
-            self.notes.push(n);
-        }
-    }
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-enum Cmd {
-    Link(LinkHint),
-    /// Stop monitoring and address the module, then hold until a request.
-    Prepare(oneshot::Sender<Result<(), BusError>>),
-    Request {
-        tx: CanId,
-        payload: Vec<u8>,
-        done: oneshot::Sender<Result<(), BusError>>,
-    },
-}
-
-/// An open ELM327 / STN adapter. See the module documentation.
-pub struct Elm327Bus {
-    name: String,
-    clock: BusClock,
-    frames: mpsc::UnboundedReceiver<Result<CanFrame, BusError>>,
-    cmds: mpsc::UnboundedSender<Cmd>,
-    shared: Arc<Mutex<Shared>>,
-    hint: Option<LinkHint>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl fmt::Debug for Elm327Bus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Elm327Bus")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Elm327Bus {
-    fn drop(&mut self) {
-        // The driver stops the monitor and ends when the command queue
-        // closes; if it is stuck on a dead port, stop it.
-        serial::abort_later(&self.task, COMMAND_WAIT * 2);
-    }
-}
-
-impl Elm327Bus {
-    /// Opens the adapter (a serial port is opened at once, so a wrong port
-    /// fails here) and starts the driver, which initialises it for the
-    /// protocol of a bus at `bitrate`. Must be called inside a tokio
-    /// runtime. Start-up errors come with the first `send` or `recv`.
-    pub fn open(endpoint: ElmEndpoint, bitrate: u32, iface: IfName) -> Result<Elm327Bus, BusError> {
+impl ElmCore {
+    /// A core for the adapter at `endpoint` on a bus at `bitrate`; fails
+    /// for a bitrate an ELM327 has no protocol for.
+    pub fn new(endpoint: &ElmEndpoint, bitrate: u32) -> Result<ElmCore, BusError> {
         let name = endpoint.to_string();
-        let conn = match &endpoint {
-            ElmEndpoint::Serial { port, baud } => {
-                let first = baud.unwrap_or(PROBE_BAUDS[0]);
-                let builder = tokio_serial::new(port.as_str(), first);
-                let s =
-                    tokio_serial::SerialStream::open(&builder).map_err(|e| BusError::Adapter {
-                        adapter: name.clone(),
-                        error: AdapterError::Open {
-                            port: port.clone(),
-                            message: e.to_string(),
-                        },
-                    })?;
-                Conn::Serial(s, *baud)
+        let protocol = protocol_for(bitrate, false).ok_or_else(|| {
+            BusError::unsupported(Unsupported::ElmBitrate {
+                adapter: name.clone(),
+                bitrate,
+            })
+        })?;
+        let (bauds, tried) = match endpoint {
+            ElmEndpoint::Serial { baud: Some(b), .. } => (vec![*b], Probed::Bauds(vec![*b])),
+            ElmEndpoint::Serial { baud: None, .. } => {
+                (PROBE_BAUDS.to_vec(), Probed::Bauds(PROBE_BAUDS.to_vec()))
             }
-            ElmEndpoint::Tcp(addr) => Conn::Tcp(addr.clone()),
+            ElmEndpoint::Tcp(addr) => (Vec::new(), Probed::Tcp(addr.clone())),
         };
-        let clock = BusClock::start();
-        let (frame_tx, frames) = mpsc::unbounded_channel();
-        let (cmds, cmd_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let driver = Driver {
-            name: name.clone(),
-            stream: None,
-            reader: LineReader::elm(),
-            frames: frame_tx,
-            clock,
-            iface,
-            shared: Arc::clone(&shared),
+        Ok(ElmCore {
+            name,
             bitrate,
+            protocol,
+            bauds,
+            tried,
+            wire: Wire::new(Dialect::Elm),
+            phase: Phase::Unopened,
+            steps: VecDeque::new(),
+            asked: None,
+            op: None,
+            queued: VecDeque::new(),
+            closing: false,
             link: None,
             applied: None,
             stn: false,
             can_monitor: true,
             monitoring: false,
+            confirm_until: None,
             hold: false,
             filter_open: false,
             answered: false,
-        };
-        let task = tokio::spawn(driver.run(conn, cmd_rx));
-        Ok(Elm327Bus {
-            name,
-            clock,
-            frames,
-            cmds,
-            shared,
-            hint: None,
-            task,
+            version: None,
+            ati: String::new(),
+            sti: String::new(),
+            volts: String::new(),
+            notes: Vec::new(),
+            first_request_us: None,
+            monitored_us: 0,
+            monitor_since_us: None,
+            monitored: false,
+            cannot_monitor: false,
         })
     }
 
-    fn gone(&self) -> BusError {
-        let why = self
-            .shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .ended
-            .clone()
-            .unwrap_or_else(|| "the adapter's connection is closed".to_owned());
-        BusError::Closed(format!("{}: {why}", self.name))
+    fn err(&self, error: AdapterError) -> BusError {
+        BusError::Adapter {
+            adapter: self.name.clone(),
+            error,
+        }
+    }
+
+    fn note(&mut self, n: String) {
+        if !self.notes.contains(&n) {
+            self.notes.push(n);
+        }
+    }
+
+    fn deliver(&mut self, frame: CanFrame, now_us: u64) {
+        self.wire.out.push_back(Output::Frame(frame.at(now_us)));
+    }
+
+    fn fail(&mut self, error: AdapterError, now_us: u64) {
+        self.end_monitor_time(now_us);
+        self.wire.finish(Err(error));
+        self.asked = None;
+        self.steps.clear();
+    }
+
+    // ---- probing
+
+    fn probe(&mut self, at: usize, now_us: u64) {
+        let Some(baud) = self
+            .bauds
+            .get(at)
+            .copied()
+            .or(self.bauds.is_empty().then_some(0))
+        else {
+            let tried = self.tried.clone();
+            return self.fail(AdapterError::NotFound { tried }, now_us);
+        };
+        if baud != 0 {
+            self.wire.out.push_back(Output::SetBaud(baud));
+        }
+        // A CR (which also stops a monitor left running); whatever it gives
+        // (a prompt, STOPPED, the last command again, or nothing just
+        // after power-up) is dropped.
+        self.wire.lines.clear();
+        self.wire.write("\r");
+        self.phase = Phase::Probing {
+            at,
+            stage: ProbeStage::Settle,
+            until: now_us.saturating_add(us(PROBE_WAIT / 2)),
+        };
+    }
+
+    fn probe_ati(&mut self, at: usize, now_us: u64) {
+        self.wire.lines.clear();
+        self.wire.write("ATI\r");
+        self.phase = Phase::Probing {
+            at,
+            stage: ProbeStage::Ati,
+            until: now_us.saturating_add(us(PROBE_WAIT)),
+        };
+    }
+
+    fn probe_token(&mut self, at: usize, stage: ProbeStage, token: Token, now_us: u64) {
+        match (stage, token) {
+            (ProbeStage::Settle, Token::Garbage(_)) => self.probe_ati(at, now_us),
+            (ProbeStage::Ati, Token::Prompt) => {
+                self.wire.lines.clear();
+                if let Some(b) = self.bauds.get(at).filter(|_| self.bauds.len() > 1) {
+                    tracing::info!("{}: answers at {b} baud", self.name);
+                }
+                self.phase = Phase::Ready;
+                self.start(Op::Init, now_us);
+            }
+            (ProbeStage::Ati, Token::Garbage(_)) => self.probe(at + 1, now_us),
+            _ => {}
+        }
+    }
+
+    // ---- operations
+
+    fn start(&mut self, op: Op, now_us: u64) {
+        let mut steps = Vec::new();
+        match &op {
+            Op::Init => {
+                steps.push(Step::Reset);
+                steps.push(Step::Must("ATE0".into()));
+                steps.push(Step::May("ATL0".into()));
+                steps.push(Step::Must("ATS1".into()));
+                steps.push(Step::Must("ATH1".into()));
+                steps.push(Step::Must(format!("ATSP{}", self.protocol)));
+                steps.push(Step::Must("ATCAF1".into()));
+                steps.push(Step::May("ATCFC1".into()));
+                steps.push(Step::Info(Info::Ati));
+                steps.push(Step::Info(Info::Sti));
+                steps.push(Step::Info(Info::Volts));
+            }
+            Op::Prepare(_) => {
+                if self.monitoring {
+                    steps.push(Step::StopMonitor);
+                }
+                if let Some(h) = self.link {
+                    steps.extend(self.link_steps(h.tx, h.rx));
+                }
+            }
+            Op::Request(_) => {}
+            Op::Monitor => {
+                // Hear every id, not only the module's answers.
+                steps.push(Step::Must("ATCRA".into()));
+                steps.push(Step::FilterOpened);
+                steps.push(Step::StartMonitor);
+            }
+            Op::Close => {
+                if self.monitoring {
+                    steps.push(Step::StopMonitor);
+                }
+            }
+        }
+        self.steps.extend(steps);
+        self.op = Some(op);
+        self.advance(now_us);
+    }
+
+    fn start_request(&mut self, ticket: Ticket, tx: CanId, payload: &[u8], now_us: u64) {
+        self.hold = false;
+        let Some(rx) = self.link.map(|h| h.rx) else {
+            let e = BusError::unsupported(Unsupported::ElmNoLink {
+                adapter: self.name.clone(),
+            });
+            self.wire.out.push_back(Output::Done(ticket, Err(e)));
+            return;
+        };
+        if self.monitoring {
+            self.steps.push_back(Step::StopMonitor);
+        }
+        let link = self.link_steps(tx, rx);
+        self.steps.extend(link);
+        self.steps.push_back(Step::Request {
+            tx,
+            payload: hex::encode_upper(payload),
+        });
+        self.op = Some(Op::Request(Some(ticket)));
+        self.advance(now_us);
+    }
+
+    /// Points the adapter at the module: header, answer filter, flow
+    /// control (or the named fallback).
+    fn link_steps(&self, tx: CanId, rx: CanId) -> Vec<Step> {
+        if self.applied == Some((tx, rx)) && !self.filter_open {
+            return Vec::new();
+        }
+        let mut steps = Vec::new();
+        if self.applied.map(|a| a.0) != Some(tx) {
+            let proto = protocol_for(self.bitrate, tx.is_extended()).unwrap_or('6');
+            steps.push(Step::Must(format!("ATSP{proto}")));
+            match tx {
+                CanId::Standard(id) => steps.push(Step::Must(format!("ATSH{id:03X}"))),
+                CanId::Extended(id) => {
+                    steps.push(Step::Must(format!("ATCP{:02X}", id >> 24)));
+                    steps.push(Step::Must(format!("ATSH{:06X}", id & 0xFF_FFFF)));
+                }
+            }
+            let (bs, st) = self.link.map_or((0, 0), |h| (h.block_size, h.st_min));
+            steps.push(Step::FlowControl(format!("ATFCSH{tx}")));
+            steps.push(Step::FlowControl(format!("ATFCSD30{bs:02X}{st:02X}")));
+            steps.push(Step::FlowControl("ATFCSM1".into()));
+        }
+        steps.push(Step::Must(format!("ATCRA{rx}")));
+        steps.push(Step::LinkApplied { tx, rx });
+        steps
+    }
+
+    /// The op in hand failed at a step with this adapter error, which
+    /// leaves the adapter usable.
+    fn op_failed(&mut self, error: AdapterError, now_us: u64) {
+        self.steps.clear();
+        self.asked = None;
+        match self.op.take() {
+            Some(Op::Init) => self.fail(error, now_us),
+            Some(Op::Prepare(ticket) | Op::Request(Some(ticket))) => {
+                self.hold = false;
+                let e = self.err(error);
+                self.wire.out.push_back(Output::Done(ticket, Err(e)));
+            }
+            Some(Op::Monitor) => {
+                // Not again: a clone that refuses its filter would loop.
+                self.can_monitor = false;
+                let e = self.err(error);
+                self.wire.out.push_back(Output::Error(e));
+            }
+            Some(Op::Request(None)) | None => {
+                let e = self.err(error);
+                self.wire.out.push_back(Output::Error(e));
+            }
+            Some(Op::Close) => {
+                self.wire.finish(Ok(()));
+            }
+        }
+    }
+
+    fn op_done(&mut self, op: Op) {
+        match op {
+            Op::Init => {
+                let id = if self.stn {
+                    format!("{}, {} (OBDLink/STN)", self.ati, self.sti)
+                } else {
+                    self.version.clone().unwrap_or_else(|| self.ati.clone())
+                };
+                let note = format!("{}: adapter {id}; battery {} (ATRV)", self.name, self.volts);
+                tracing::info!("{note}");
+                self.note(note);
+            }
+            Op::Prepare(ticket) => {
+                self.hold = true;
+                self.wire.out.push_back(Output::Done(ticket, Ok(())));
+            }
+            Op::Close => {
+                self.wire.finish(Ok(()));
+            }
+            Op::Request(_) | Op::Monitor => {}
+        }
+    }
+
+    fn should_monitor(&self) -> bool {
+        !self.hold
+            && !self.closing
+            && self.can_monitor
+            && self.applied.is_some()
+            && self.first_request_us.is_some()
+    }
+
+    /// Runs steps and ops until one waits for the adapter.
+    fn advance(&mut self, now_us: u64) {
+        loop {
+            if self.wire.finished.is_some() || self.phase != Phase::Ready || self.asked.is_some() {
+                return;
+            }
+            if let Some(step) = self.steps.pop_front() {
+                self.run(step, now_us);
+                continue;
+            }
+            if let Some(op) = self.op.take() {
+                self.op_done(op);
+                continue;
+            }
+            if self.confirm_until.is_some_and(|c| now_us < c) {
+                return;
+            }
+            self.confirm_until = None;
+            if let Some((ticket, command)) = self.queued.pop_front() {
+                match command {
+                    ElmCommand::Prepare { link } => {
+                        self.link = link.or(self.link);
+                        self.start(Op::Prepare(ticket), now_us);
+                    }
+                    ElmCommand::Request { tx, payload, link } => {
+                        self.link = link.or(self.link);
+                        self.start_request(ticket, tx, &payload, now_us);
+                    }
+                }
+                continue;
+            }
+            if self.closing {
+                self.start(Op::Close, now_us);
+                continue;
+            }
+            if !self.monitoring && self.should_monitor() {
+                self.start(Op::Monitor, now_us);
+                continue;
+            }
+            return;
+        }
+    }
+
+    /// Writes a step (or does it, for the core's own state).
+    fn run(&mut self, step: Step, now_us: u64) {
+        let (command, wait) = match &step {
+            Step::Reset => ("ATZ".to_owned(), RESET_WAIT),
+            Step::Must(c) | Step::May(c) | Step::FlowControl(c) => (c.clone(), COMMAND_WAIT),
+            Step::FlowControlFallback => ("ATFCSM0".to_owned(), COMMAND_WAIT),
+            Step::Info(Info::Ati) => ("ATI".to_owned(), COMMAND_WAIT),
+            Step::Info(Info::Sti) => ("STI".to_owned(), COMMAND_WAIT),
+            Step::Info(Info::Volts) => ("ATRV".to_owned(), COMMAND_WAIT),
+            Step::Request { payload, .. } => (payload.clone(), REQUEST_WAIT),
+            Step::StopMonitor | Step::Drain { .. } => (String::new(), COMMAND_WAIT),
+            Step::StartMonitor => {
+                let c = if self.stn { "STMA" } else { "ATMA" };
+                self.wire.write(&format!("{c}\r"));
+                self.monitoring = true;
+                self.confirm_until = Some(now_us.saturating_add(us(MONITOR_CONFIRM)));
+                self.monitor_since_us = Some(now_us);
+                self.monitored = true;
+                return;
+            }
+            Step::LinkApplied { tx, rx } => {
+                self.applied = Some((*tx, *rx));
+                self.filter_open = false;
+                return;
+            }
+            Step::FilterOpened => {
+                self.filter_open = true;
+                return;
+            }
+        };
+        match &step {
+            Step::StopMonitor => {
+                // Any byte stops the monitor; a space, not a CR: if the
+                // monitor ended by itself just before (BUFFER FULL), a CR at
+                // the prompt would repeat the last command and start it
+                // again, while a space is only a leading blank of the next
+                // command, which the adapter ignores.
+                self.wire.write(" ");
+                self.monitor_ended(now_us);
+            }
+            Step::Drain { .. } => {}
+            _ => self.wire.write(&format!("{command}\r")),
+        }
+        if let Step::Request { .. } = step {
+            self.first_request_us.get_or_insert(now_us);
+            if let Some(Op::Request(ticket)) = &mut self.op {
+                if let Some(t) = ticket.take() {
+                    self.wire.out.push_back(Output::Done(t, Ok(())));
+                }
+            }
+        }
+        self.asked = Some(Asked {
+            step,
+            command,
+            lines: Vec::new(),
+            deadline: now_us.saturating_add(us(wait)),
+            spoilt: false,
+        });
+    }
+
+    // ---- answers
+
+    fn token(&mut self, token: Token, now_us: u64) {
+        if let Phase::Probing { at, stage, .. } = self.phase {
+            return self.probe_token(at, stage, token, now_us);
+        }
+        if self.phase != Phase::Ready {
+            return;
+        }
+        if self.asked.is_some() {
+            return self.answer_token(token, now_us);
+        }
+        if self.monitoring {
+            return self.monitor_token(token, now_us);
+        }
+        tracing::debug!("{}: ignored {token:?} between commands", self.name);
+    }
+
+    fn answer_token(&mut self, token: Token, now_us: u64) {
+        let Some(asked) = self.asked.as_mut() else {
+            return;
+        };
+        match token {
+            Token::Prompt => {
+                if let Some(asked) = self.asked.take() {
+                    self.step_answered(asked, now_us);
+                }
+            }
+            // The echo, before ATE0 took effect.
+            Token::Line(l) if l == asked.command => {}
+            Token::Line(l) if asked.spoilt => {
+                tracing::debug!("{}: ignored {l:?} after an error", self.name);
+            }
+            Token::Line(l) => match asked.step.clone() {
+                Step::Request { tx, payload } => self.request_line(l, tx, payload, now_us),
+                Step::StopMonitor => match parse_frame(&l) {
+                    Some(f) => self.deliver(f, now_us),
+                    None if l == "BUFFER FULL" => {
+                        self.can_monitor = false;
+                        let e = self.err(AdapterError::BufferFull);
+                        self.wire.out.push_back(Output::Error(e));
+                    }
+                    None => {}
+                },
+                _ => asked.lines.push(l),
+            },
+            Token::Garbage(junk) => {
+                let command = asked.command.clone();
+                let e = self.err(AdapterError::Unexpected {
+                    command,
+                    line: junk,
+                    expected: "lines of text (is the serial speed right?)",
+                });
+                self.wire.out.push_back(Output::Error(e));
+            }
+            Token::Bell | Token::Ok => {}
+        }
+    }
+
+    /// A line of the answer to a request.
+    fn request_line(&mut self, l: String, tx: CanId, command: String, now_us: u64) {
+        let error = if let Some(f) = parse_frame(&l) {
+            self.answered = true;
+            return self.deliver(f, now_us);
+        } else if l == "NO DATA" && !self.answered {
+            // Nothing has answered through this adapter yet: waiting out
+            // the client's timeouts would only hide that.
+            AdapterError::NoData {
+                command,
+                module: tx,
+            }
+        } else if l == "NO DATA" {
+            tracing::debug!("{}: NO DATA after {command}", self.name);
+            let n = format!(
+                "{}: NO DATA to {command}: the module answered earlier requests, not this one",
+                self.name
+            );
+            return self.note(n);
+        } else if l == "?" {
+            AdapterError::Refused { command }
+        } else if l == "BUFFER FULL" {
+            AdapterError::BufferFull
+        } else if let Some((hint, _)) = error_line(&l) {
+            AdapterError::Reported {
+                report: l,
+                command,
+                hint,
+            }
+        } else {
+            tracing::warn!("{}: ignored {l:?} in the answer to {command}", self.name);
+            return;
+        };
+        if let Some(a) = self.asked.as_mut() {
+            a.spoilt = true;
+        }
+        let e = self.err(error);
+        self.wire.out.push_back(Output::Error(e));
+    }
+
+    /// The prompt ended a step's answer.
+    fn step_answered(&mut self, asked: Asked, now_us: u64) {
+        let Asked {
+            step,
+            command,
+            lines,
+            ..
+        } = asked;
+        let ok = lines.iter().any(|l| l == "OK");
+        match step {
+            Step::Reset => {
+                self.version = lines
+                    .iter()
+                    .find(|l| l.contains("ELM327") || l.contains("STN") || l.contains("OBDLink"))
+                    .cloned();
+            }
+            Step::Must(_) if ok => {}
+            Step::Must(_) if lines.iter().any(|l| l == "?") => {
+                return self.op_failed(AdapterError::Refused { command }, now_us)
+            }
+            Step::Must(_) => {
+                let error = AdapterError::Unexpected {
+                    command,
+                    line: lines.join(" / "),
+                    expected: "OK",
+                };
+                return self.op_failed(error, now_us);
+            }
+            Step::May(_) | Step::FlowControl(_) if ok => {}
+            Step::May(_) | Step::FlowControl(_) => {
+                self.note(format!(
+                    "{}: the adapter refused {command} (answered {:?}): probably a clone",
+                    self.name,
+                    lines.join(" / ")
+                ));
+                if let Step::FlowControl(_) = step {
+                    self.steps.retain(|s| !matches!(s, Step::FlowControl(_)));
+                    self.steps.push_front(Step::FlowControlFallback);
+                }
+            }
+            Step::FlowControlFallback => self.note(format!(
+                "{}: flow control fallback: the adapter's default (ATFCSM0), because it refused \
+                 to set its own; the default addresses the module right for 7E0-7E7 only, so \
+                 multi-frame answers from other modules may not arrive",
+                self.name
+            )),
+            Step::Info(Info::Ati) => self.ati = lines.join(" "),
+            Step::Info(Info::Sti) => {
+                self.sti = lines.join(" ");
+                self.stn = !self.sti.is_empty() && self.sti != "?";
+            }
+            Step::Info(Info::Volts) => self.volts = lines.join(" "),
+            Step::StopMonitor | Step::Drain { .. } | Step::Request { .. } => {}
+            Step::StartMonitor | Step::LinkApplied { .. } | Step::FilterOpened => {}
+        }
+        self.advance(now_us);
+    }
+
+    /// A line or prompt while monitoring (no step in hand).
+    fn monitor_token(&mut self, token: Token, now_us: u64) {
+        let line = match token {
+            Token::Line(l) => l,
+            Token::Prompt => {
+                // It stopped by itself: do not restart it in a loop.
+                self.can_monitor = false;
+                self.monitor_ended(now_us);
+                let n = format!(
+                    "{}: the adapter stopped monitoring by itself; broadcasts after that were not watched",
+                    self.name
+                );
+                self.note(n);
+                return self.advance(now_us);
+            }
+            Token::Garbage(junk) => {
+                let e = self.err(AdapterError::Unexpected {
+                    command: "ATMA".into(),
+                    line: junk,
+                    expected: "lines of text (is the serial speed right?)",
+                });
+                return self.wire.out.push_back(Output::Error(e));
+            }
+            Token::Bell | Token::Ok => return,
+        };
+        if let Some(f) = parse_frame(&line) {
+            return self.deliver(f, now_us);
+        }
+        let error = match line.as_str() {
+            "?" => {
+                self.cannot_monitor = true;
+                self.monitored = false;
+                None
+            }
+            // Stops by itself; no more monitoring.
+            "BUFFER FULL" => Some(AdapterError::BufferFull),
+            _ => match error_line(&line) {
+                Some((hint, _)) => Some(AdapterError::Reported {
+                    report: line,
+                    command: "ATMA".into(),
+                    hint,
+                }),
+                None => {
+                    tracing::debug!("{}: ignored {line:?} while monitoring", self.name);
+                    return;
+                }
+            },
+        };
+        self.can_monitor = false;
+        self.monitor_ended(now_us);
+        self.confirm_until = None;
+        let lenient = error.is_some();
+        if let Some(e) = error {
+            let e = self.err(e);
+            self.wire.out.push_back(Output::Error(e));
+        }
+        self.steps.push_back(Step::Drain { lenient });
+        self.advance(now_us);
+    }
+
+    fn monitor_ended(&mut self, now_us: u64) {
+        self.monitoring = false;
+        self.end_monitor_time(now_us);
+    }
+
+    fn end_monitor_time(&mut self, now_us: u64) {
+        if let Some(t) = self.monitor_since_us.take() {
+            self.monitored_us += now_us.saturating_sub(t);
+        }
     }
 }
 
-impl CanBus for Elm327Bus {
-    async fn send(&mut self, frame: &CanFrame) -> Result<(), BusError> {
+impl Core for ElmCore {
+    type Command = ElmCommand;
+    const ADAPTER_FLOW_CONTROL: bool = true;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn command_for_frame(
+        &self,
+        frame: &CanFrame,
+        link: Option<&LinkHint>,
+    ) -> Result<Option<ElmCommand>, BusError> {
+        let adapter = || self.name.clone();
+        if link.is_some_and(|h| h.address_byte) {
+            return Err(BusError::unsupported(Unsupported::ElmAddressByte {
+                adapter: adapter(),
+            }));
+        }
         let data = frame.data();
         let pci = data.first().copied().unwrap_or(0xFF);
-        if self.hint.is_some_and(|h| h.address_byte) {
-            return Err(BusError::Unsupported(format!(
-                "{}: extended ISO-TP addressing through an ELM327 is not supported",
-                self.name
-            )));
-        }
         let payload = match pci >> 4 {
             0 => {
                 let len = usize::from(pci & 0x0F);
                 match data.get(1..1 + len) {
                     Some(p) if len > 0 => p.to_vec(),
                     _ => {
-                        return Err(BusError::Unsupported(format!(
-                            "{}: malformed single frame {}",
-                            self.name,
-                            hex::encode_upper(data)
-                        )))
+                        return Err(BusError::unsupported(
+                            Unsupported::ElmMalformedSingleFrame {
+                                adapter: adapter(),
+                                data: data.to_vec(),
+                            },
+                        ))
                     }
                 }
             }
             // The adapter sends its own flow control.
-            3 => return Ok(()),
+            3 => return Ok(None),
             _ => {
-                return Err(BusError::Unsupported(format!(
-                    "{}: an ELM327 sends requests of at most 7 bytes (one frame); this one needs several",
-                    self.name
-                )))
+                return Err(BusError::unsupported(Unsupported::ElmMultiFrameRequest {
+                    adapter: adapter(),
+                }))
             }
         };
-        let (done, wait) = oneshot::channel();
-        let cmd = Cmd::Request {
+        Ok(Some(ElmCommand::Request {
             tx: frame.id,
             payload,
-            done,
-        };
-        if self.cmds.send(cmd).is_err() {
-            return Err(self.gone());
+            link: link.copied(),
+        }))
+    }
+
+    fn command_for_prepare(&self, link: Option<&LinkHint>) -> Option<ElmCommand> {
+        Some(ElmCommand::Prepare {
+            link: link.copied(),
+        })
+    }
+
+    fn handle_open(&mut self, now_us: u64) {
+        self.probe(0, now_us);
+    }
+
+    fn handle_command(&mut self, ticket: Ticket, command: ElmCommand, now_us: u64) {
+        self.queued.push_back((ticket, command));
+        self.advance(now_us);
+    }
+
+    fn handle_bytes(&mut self, bytes: &[u8], now_us: u64) {
+        self.wire.push(bytes);
+        while let Some(t) = self.wire.next_token() {
+            self.token(t, now_us);
         }
-        match wait.await {
-            Ok(r) => r,
-            Err(_) => Err(self.gone()),
+        self.advance(now_us);
+    }
+
+    fn handle_timeout(&mut self, now_us: u64) {
+        match self.phase {
+            Phase::Probing { at, stage, until } if now_us >= until => match stage {
+                ProbeStage::Settle => self.probe_ati(at, now_us),
+                ProbeStage::Ati => self.probe(at + 1, now_us),
+            },
+            Phase::Probing { .. } | Phase::Unopened => {}
+            Phase::Ready => {
+                if self.asked.as_ref().is_some_and(|a| now_us >= a.deadline) {
+                    if let Some(asked) = self.asked.take() {
+                        if let Step::Drain { lenient: true } = asked.step {
+                            self.advance(now_us);
+                            return;
+                        }
+                        let waited = match asked.step {
+                            Step::Reset => RESET_WAIT,
+                            Step::Request { .. } => REQUEST_WAIT,
+                            _ => COMMAND_WAIT,
+                        };
+                        let error = AdapterError::Silent {
+                            command: asked.command,
+                            waited_ms: waited.as_millis() as u64,
+                        };
+                        return self.fail(error, now_us);
+                    }
+                }
+                self.advance(now_us);
+            }
         }
     }
 
-    async fn recv(&mut self) -> Result<CanFrame, BusError> {
-        match self.frames.recv().await {
-            Some(r) => r,
-            None => Err(self.gone()),
+    fn handle_close(&mut self, now_us: u64) {
+        self.closing = true;
+        if self.phase != Phase::Ready {
+            self.wire.finish(Ok(()));
+        }
+        self.advance(now_us);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.wire.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        if self.wire.finished.is_some() {
+            return None;
+        }
+        match self.phase {
+            Phase::Probing { until, .. } => Some(until),
+            Phase::Unopened => None,
+            Phase::Ready => match &self.asked {
+                Some(a) => Some(a.deadline),
+                None => self.confirm_until,
+            },
         }
     }
 
-    fn now_us(&self) -> u64 {
-        self.clock.now_us()
+    fn finished(&self) -> Option<Result<(), AdapterError>> {
+        self.wire.finished.clone()
     }
 
-    async fn prepare(&mut self) -> Result<(), BusError> {
-        let (done, wait) = oneshot::channel();
-        if self.cmds.send(Cmd::Prepare(done)).is_err() {
-            return Err(self.gone());
-        }
-        match wait.await {
-            Ok(r) => r,
-            Err(_) => Err(self.gone()),
-        }
-    }
-
-    fn configure_link(&mut self, hint: &LinkHint) {
-        self.hint = Some(*hint);
-        let _ = self.cmds.send(Cmd::Link(*hint));
-    }
-
-    fn adapter_flow_control(&self) -> bool {
-        true
-    }
-
-    fn notes(&self) -> Vec<String> {
-        let now = self.clock.now_us();
-        let s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let mut notes = s.notes.clone();
-        if let Some(first) = s.first_request_us {
-            let total = now.saturating_sub(first);
-            let open = s.monitor_since_us.map_or(0, |t| now.saturating_sub(t));
-            let heard = s.monitored_us + open;
-            if s.cannot_monitor {
+    fn notes(&self, now_us: u64) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        if let Some(first) = self.first_request_us {
+            let total = now_us.saturating_sub(first);
+            let open = self
+                .monitor_since_us
+                .map_or(0, |t| now_us.saturating_sub(t));
+            let heard = self.monitored_us + open;
+            if self.cannot_monitor {
                 notes.push(format!(
                     "{}: this adapter cannot monitor the bus, so no broadcast frame was watched: \
                      presses and the lid were judged from the BCM's answers alone",
                     self.name
                 ));
-            } else if s.monitored {
+            } else if self.monitored {
                 notes.push(format!(
                     "{}: an ELM327 hears broadcasts only while it monitors between requests, \
                      never while it waits for an answer: the bus was watched {:.1} s of the {:.1} s \
@@ -315,11 +997,6 @@ impl CanBus for Elm327Bus {
         }
         notes
     }
-}
-
-enum Conn {
-    Serial(tokio_serial::SerialStream, Option<u32>),
-    Tcp(String),
 }
 
 /// The ELM327's protocol number for a bus.
@@ -377,599 +1054,6 @@ fn error_line(line: &str) -> Option<(&'static str, bool)> {
     })
 }
 
-struct Driver {
-    name: String,
-    stream: Option<Box<dyn Stream>>,
-    reader: LineReader,
-    frames: mpsc::UnboundedSender<Result<CanFrame, BusError>>,
-    clock: BusClock,
-    iface: IfName,
-    shared: Arc<Mutex<Shared>>,
-    bitrate: u32,
-    link: Option<LinkHint>,
-    /// The header / filter / flow control the adapter has now.
-    applied: Option<(CanId, CanId)>,
-    stn: bool,
-    can_monitor: bool,
-    monitoring: bool,
-    /// A request is about to come: do not start the monitor.
-    hold: bool,
-    /// The receive filter was opened for the monitor (`ATCRA` reset).
-    filter_open: bool,
-    /// Some request of this run was answered: a later `NO DATA` is one
-    /// missed answer (evidence), not a module that is not there.
-    answered: bool,
-}
-
-impl Driver {
-    fn err(&self, error: AdapterError) -> BusError {
-        BusError::Adapter {
-            adapter: self.name.clone(),
-            error,
-        }
-    }
-
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn run(mut self, conn: Conn, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
-        let why = match self.serve(conn, &mut cmds).await {
-            Ok(()) => "closed".to_owned(),
-            Err(e) => {
-                let why = e.to_string();
-                let _ = self.frames.send(Err(e));
-                why
-            }
-        };
-        self.end_monitor_time();
-        self.shared().ended = Some(why.clone());
-        cmds.close();
-        while let Some(c) = cmds.recv().await {
-            if let Cmd::Request { done, .. } = c {
-                let _ = done.send(Err(BusError::Closed(format!("{}: {why}", self.name))));
-            }
-        }
-    }
-
-    async fn serve(
-        &mut self,
-        conn: Conn,
-        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
-    ) -> Result<(), BusError> {
-        self.connect(conn).await?;
-        self.init().await?;
-        loop {
-            let cmd = if self.should_monitor() {
-                match self.monitor(cmds).await {
-                    Ok(c) => c,
-                    Err(e) if is_fatal(&e) => return Err(e),
-                    // BUFFER FULL, CAN ERROR: the monitor is over, the
-                    // adapter still answers (the session can be left).
-                    Err(e) => {
-                        let _ = self.frames.send(Err(e));
-                        continue;
-                    }
-                }
-            } else {
-                cmds.recv().await
-            };
-            match cmd {
-                None => {
-                    if self.monitoring {
-                        self.stop_monitor().await?;
-                    }
-                    return Ok(());
-                }
-                Some(Cmd::Link(h)) => self.link = Some(h),
-                Some(Cmd::Prepare(done)) => {
-                    let r = self.prepare().await;
-                    match r {
-                        Err(e) if is_fatal(&e) => {
-                            let _ = done.send(Err(BusError::Closed(e.to_string())));
-                            return Err(e);
-                        }
-                        r => {
-                            self.hold = r.is_ok();
-                            let _ = done.send(r);
-                        }
-                    }
-                }
-                Some(Cmd::Request { tx, payload, done }) => {
-                    self.hold = false;
-                    match self.request(tx, &payload, done).await {
-                        Ok(()) => {}
-                        Err(e) if is_fatal(&e) => return Err(e),
-                        Err(e) => {
-                            let _ = self.frames.send(Err(e));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn stream(&mut self) -> Result<&mut Box<dyn Stream>, BusError> {
-        match self.stream.as_mut() {
-            Some(s) => Ok(s),
-            None => Err(BusError::Closed("not connected".into())),
-        }
-    }
-
-    async fn connect(&mut self, conn: Conn) -> Result<(), BusError> {
-        match conn {
-            Conn::Tcp(addr) => {
-                let mut s = serial::open_tcp(&addr).await.map_err(|e| self.err(e))?;
-                if !probe(&mut self.reader, &mut s)
-                    .await
-                    .map_err(|e| self.err(e))?
-                {
-                    return Err(self.err(AdapterError::NotFound { tried: addr }));
-                }
-                self.stream = Some(s);
-                Ok(())
-            }
-            Conn::Serial(mut port, baud) => {
-                use tokio_serial::SerialPort;
-                let speeds: Vec<u32> = match baud {
-                    Some(b) => vec![b],
-                    None => PROBE_BAUDS.to_vec(),
-                };
-                for b in &speeds {
-                    port.set_baud_rate(*b).map_err(|e| {
-                        self.err(AdapterError::Open {
-                            port: self.name.clone(),
-                            message: format!("setting {b} baud: {e}"),
-                        })
-                    })?;
-                    if probe(&mut self.reader, &mut port)
-                        .await
-                        .map_err(|e| self.err(e))?
-                    {
-                        if baud.is_none() {
-                            tracing::info!("{}: answers at {b} baud", self.name);
-                        }
-                        self.stream = Some(Box::new(port));
-                        return Ok(());
-                    }
-                }
-                let tried = speeds
-                    .iter()
-                    .map(|b| b.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Err(self.err(AdapterError::NotFound {
-                    tried: format!("{tried} baud"),
-                }))
-            }
-        }
-    }
-
-    /// Reads lines until the prompt, within `wait`; frames met on the way
-    /// are passed on.
-    async fn lines_until_prompt(
-        &mut self,
-        cmd: &str,
-        wait: Duration,
-    ) -> Result<Vec<String>, BusError> {
-        let until = Instant::now() + wait;
-        let mut lines = Vec::new();
-        loop {
-            let s = self
-                .stream
-                .as_mut()
-                .ok_or(BusError::Closed("no port".into()))?;
-            match self.reader.next(s, until).await.map_err(|e| self.err(e))? {
-                Some(Token::Prompt) => return Ok(lines),
-                Some(Token::Line(l)) => {
-                    // The echo, before ATE0 took effect.
-                    if l != cmd {
-                        lines.push(l);
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    return Err(self.err(AdapterError::Silent {
-                        command: cmd.to_owned(),
-                        waited_ms: wait.as_millis() as u64,
-                    }))
-                }
-            }
-        }
-    }
-
-    /// Writes to the adapter; a failure is the adapter gone.
-    async fn write(&mut self, text: &str) -> Result<(), BusError> {
-        let name = self.name.clone();
-        serial::write(self.stream()?, text)
-            .await
-            .map_err(|error| BusError::Adapter {
-                adapter: name,
-                error,
-            })
-    }
-
-    /// Passes a frame the adapter printed on, stamped now.
-    fn deliver(&self, frame: CanFrame) {
-        let _ = self
-            .frames
-            .send(Ok(frame.at(self.clock.now_us()).on(self.iface)));
-    }
-
-    /// An AT/ST command: its answer lines (without the prompt).
-    async fn at(&mut self, cmd: &str, wait: Duration) -> Result<Vec<String>, BusError> {
-        self.write(&format!("{cmd}\r")).await?;
-        self.lines_until_prompt(cmd, wait).await
-    }
-
-    /// A command that must be accepted (`OK`).
-    async fn must(&mut self, cmd: &str) -> Result<(), BusError> {
-        let lines = self.at(cmd, COMMAND_WAIT).await?;
-        if lines.iter().any(|l| l == "OK") {
-            return Ok(());
-        }
-        if lines.iter().any(|l| l == "?") {
-            return Err(self.err(AdapterError::Refused {
-                command: cmd.to_owned(),
-            }));
-        }
-        Err(self.err(AdapterError::Unexpected {
-            command: cmd.to_owned(),
-            line: lines.join(" / "),
-            expected: "OK",
-        }))
-    }
-
-    /// A command a clone may refuse: false (and a note) if it did.
-    async fn may(&mut self, cmd: &str) -> Result<bool, BusError> {
-        let lines = self.at(cmd, COMMAND_WAIT).await?;
-        let ok = lines.iter().any(|l| l == "OK");
-        if !ok {
-            self.shared().note(format!(
-                "{}: the adapter refused {cmd} (answered {:?}): probably a clone",
-                self.name,
-                lines.join(" / ")
-            ));
-        }
-        Ok(ok)
-    }
-
-    async fn init(&mut self) -> Result<(), BusError> {
-        let reset = self.at("ATZ", RESET_WAIT).await?;
-        let version = reset
-            .iter()
-            .find(|l| l.contains("ELM327") || l.contains("STN") || l.contains("OBDLink"))
-            .cloned();
-        self.must("ATE0").await?;
-        self.may("ATL0").await?;
-        self.must("ATS1").await?;
-        self.must("ATH1").await?;
-        let proto = protocol_for(self.bitrate, false).ok_or_else(|| {
-            BusError::Unsupported(format!(
-                "{}: an ELM327 talks ISO 15765 at 500 or 250 kbit/s only, not {} bit/s",
-                self.name, self.bitrate
-            ))
-        })?;
-        self.must(&format!("ATSP{proto}")).await?;
-        self.must("ATCAF1").await?;
-        self.may("ATCFC1").await?;
-        let ati = self.at("ATI", COMMAND_WAIT).await?.join(" ");
-        let sti = self.at("STI", COMMAND_WAIT).await?.join(" ");
-        self.stn = !sti.is_empty() && sti != "?";
-        let volts = self.at("ATRV", COMMAND_WAIT).await?.join(" ");
-        let id = if self.stn {
-            format!("{ati}, {sti} (OBDLink/STN)")
-        } else {
-            version.unwrap_or(ati)
-        };
-        let note = format!("{}: adapter {id}; battery {volts} (ATRV)", self.name);
-        tracing::info!("{note}");
-        self.shared().note(note);
-        Ok(())
-    }
-
-    /// Before a request: the monitor stopped, the module addressed.
-    async fn prepare(&mut self) -> Result<(), BusError> {
-        if self.monitoring {
-            self.stop_monitor().await?;
-        }
-        match self.link {
-            Some(h) => self.apply_link(h.tx).await,
-            None => Ok(()),
-        }
-    }
-
-    fn should_monitor(&self) -> bool {
-        !self.hold
-            && self.can_monitor
-            && self.applied.is_some()
-            && self.shared().first_request_us.is_some()
-    }
-
-    /// Points the adapter at the module: header, answer filter, flow
-    /// control (or the named fallback).
-    async fn apply_link(&mut self, tx: CanId) -> Result<(), BusError> {
-        let rx = self.link.map(|h| h.rx);
-        let Some(rx) = rx else {
-            return Err(BusError::Unsupported(format!(
-                "{}: no ISO-TP link configured before the first request",
-                self.name
-            )));
-        };
-        if self.applied == Some((tx, rx)) && !self.filter_open {
-            return Ok(());
-        }
-        if self.applied.map(|a| a.0) != Some(tx) {
-            let proto = protocol_for(self.bitrate, tx.is_extended()).unwrap_or('6');
-            self.must(&format!("ATSP{proto}")).await?;
-            match tx {
-                CanId::Standard(id) => self.must(&format!("ATSH{id:03X}")).await?,
-                CanId::Extended(id) => {
-                    self.must(&format!("ATCP{:02X}", id >> 24)).await?;
-                    self.must(&format!("ATSH{:06X}", id & 0xFF_FFFF)).await?;
-                }
-            }
-            self.flow_control(tx).await?;
-        }
-        self.must(&format!("ATCRA{}", id_hex(rx))).await?;
-        self.filter_open = false;
-        self.applied = Some((tx, rx));
-        Ok(())
-    }
-
-    async fn flow_control(&mut self, tx: CanId) -> Result<(), BusError> {
-        let (bs, st) = self.link.map_or((0, 0), |h| (h.block_size, h.st_min));
-        let set = self.may(&format!("ATFCSH{}", id_hex(tx))).await?
-            && self.may(&format!("ATFCSD30{bs:02X}{st:02X}")).await?
-            && self.may("ATFCSM1").await?;
-        if !set {
-            let _ = self.at("ATFCSM0", COMMAND_WAIT).await?;
-            self.shared().note(format!(
-                "{}: flow control fallback: the adapter's default (ATFCSM0), because it refused \
-                 to set its own; the default addresses the module right for 7E0-7E7 only, so \
-                 multi-frame answers from other modules may not arrive",
-                self.name
-            ));
-        }
-        Ok(())
-    }
-
-    async fn request(
-        &mut self,
-        tx: CanId,
-        payload: &[u8],
-        done: oneshot::Sender<Result<(), BusError>>,
-    ) -> Result<(), BusError> {
-        if self.monitoring {
-            self.stop_monitor().await?;
-        }
-        if let Err(e) = self.apply_link(tx).await {
-            let _ = done.send(Err(BusError::Closed(e.to_string())));
-            return Err(e);
-        }
-        let cmd = hex::encode_upper(payload);
-        self.write(&format!("{cmd}\r")).await?;
-        {
-            let now = self.clock.now_us();
-            let mut s = self.shared();
-            s.first_request_us.get_or_insert(now);
-        }
-        let _ = done.send(Ok(()));
-        let lines = self.lines_until_prompt(&cmd, REQUEST_WAIT).await?;
-        for l in lines {
-            if let Some(f) = parse_frame(&l) {
-                self.answered = true;
-                self.deliver(f);
-            } else if l == "NO DATA" && !self.answered {
-                // Nothing has answered through this adapter yet: waiting out
-                // the client's timeouts would only hide that.
-                return Err(self.err(AdapterError::NoData {
-                    command: cmd,
-                    module: id_hex(tx),
-                }));
-            } else if l == "NO DATA" {
-                tracing::debug!("{}: NO DATA after {cmd}", self.name);
-                self.shared().note(format!(
-                    "{}: NO DATA to {cmd}: the module answered earlier requests, not this one",
-                    self.name
-                ));
-            } else if l == "?" {
-                return Err(self.err(AdapterError::Refused { command: cmd }));
-            } else if l == "BUFFER FULL" {
-                return Err(self.err(AdapterError::BufferFull));
-            } else if let Some((hint, _)) = error_line(&l) {
-                return Err(self.err(AdapterError::Reported {
-                    report: l,
-                    command: cmd,
-                    hint,
-                }));
-            } else {
-                tracing::warn!("{}: ignored {l:?} in the answer to {cmd}", self.name);
-            }
-        }
-        Ok(())
-    }
-
-    /// Monitors the bus until a command arrives (returned) or the monitor
-    /// ends; frames heard are passed on.
-    async fn monitor(
-        &mut self,
-        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
-    ) -> Result<Option<Cmd>, BusError> {
-        // A monitor just started may be refused (`?`) at once: wait for that
-        // before taking commands, since stopping a monitor that is not
-        // running would send a bare CR, which repeats the last command.
-        let mut confirm_at = None;
-        if !self.monitoring {
-            confirm_at = Some(Instant::now() + MONITOR_CONFIRM);
-            // Hear every id, not only the module's answers.
-            self.must("ATCRA").await?;
-            self.filter_open = true;
-            let cmd = if self.stn { "STMA" } else { "ATMA" };
-            self.write(&format!("{cmd}\r")).await?;
-            self.monitoring = true;
-            let now = self.clock.now_us();
-            {
-                let mut s = self.shared();
-                s.monitor_since_us = Some(now);
-                s.monitored = true;
-            }
-        }
-        loop {
-            let s = self
-                .stream
-                .as_mut()
-                .ok_or(BusError::Closed("no port".into()))?;
-            let until = confirm_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                biased;
-                c = cmds.recv(), if confirm_at.is_none() => return Ok(c),
-                t = self.reader.next(s, until) => {
-                    match t.map_err(|e| self.err(e))? {
-                        Some(Token::Line(l)) => {
-                            if let Some(f) = parse_frame(&l) {
-                                self.deliver(f);
-                                continue;
-                            }
-                            match l.as_str() {
-                                "?" => {
-                                    self.can_monitor = false;
-                                    self.monitor_ended();
-                                    {
-                                        let mut s = self.shared();
-                                        s.cannot_monitor = true;
-                                        s.monitored = false;
-                                    }
-                                    self.lines_until_prompt("", COMMAND_WAIT).await?;
-                                    return cmds.recv().await.map_or(Ok(None), |c| Ok(Some(c)));
-                                }
-                                "BUFFER FULL" => {
-                                    // Stops by itself; no more monitoring.
-                                    self.can_monitor = false;
-                                    self.monitor_ended();
-                                    self.lines_until_prompt("", COMMAND_WAIT).await.ok();
-                                    return Err(self.err(AdapterError::BufferFull));
-                                }
-                                _ => match error_line(&l) {
-                                    Some((hint, _)) => {
-                                        self.can_monitor = false;
-                                        self.monitor_ended();
-                                        self.lines_until_prompt("", COMMAND_WAIT).await.ok();
-                                        return Err(self.err(AdapterError::Reported {
-                                            report: l,
-                                            command: "ATMA".into(),
-                                            hint,
-                                        }));
-                                    }
-                                    None => tracing::debug!("{}: ignored {l:?} while monitoring", self.name),
-                                },
-                            }
-                        }
-                        Some(Token::Prompt) => {
-                            // It stopped by itself: do not restart it in a loop.
-                            self.can_monitor = false;
-                            self.monitor_ended();
-                            self.shared().note(format!(
-                                "{}: the adapter stopped monitoring by itself; broadcasts after that were not watched",
-                                self.name
-                            ));
-                            return cmds.recv().await.map_or(Ok(None), |c| Ok(Some(c)));
-                        }
-                        Some(_) => {}
-                        None => confirm_at = None,
-                    }
-                }
-            }
-        }
-    }
-
-    fn monitor_ended(&mut self) {
-        self.monitoring = false;
-        self.end_monitor_time();
-    }
-
-    fn end_monitor_time(&mut self) {
-        let now = self.clock.now_us();
-        let mut s = self.shared();
-        if let Some(t) = s.monitor_since_us.take() {
-            s.monitored_us += now.saturating_sub(t);
-        }
-    }
-
-    /// Stops the monitor: any byte does; then the adapter prints what it
-    /// had, `STOPPED` and the prompt. The byte is a space, not a CR: if the
-    /// monitor ended by itself just before (BUFFER FULL), a CR at the prompt
-    /// would repeat the last command and start it again, while a space is
-    /// only a leading blank of the next command, which the adapter ignores.
-    async fn stop_monitor(&mut self) -> Result<(), BusError> {
-        self.write(" ").await?;
-        self.monitor_ended();
-        let lines = self.lines_until_prompt("", COMMAND_WAIT).await?;
-        for l in lines {
-            if let Some(f) = parse_frame(&l) {
-                self.deliver(f);
-            } else if l == "BUFFER FULL" {
-                self.can_monitor = false;
-                return Err(self.err(AdapterError::BufferFull));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A CR (which also stops a monitor left running), then `ATI` and a wait
-/// for `>`; false when nothing sensible comes back (another serial speed).
-async fn probe(reader: &mut LineReader, s: &mut dyn Stream) -> Result<bool, AdapterError> {
-    reader.clear();
-    serial::write(s, "\r").await?;
-    // Whatever a CR gives (a prompt, STOPPED, the last command again, or
-    // nothing just after power-up) is dropped.
-    let settle = Instant::now() + PROBE_WAIT / 2;
-    loop {
-        match reader.next(s, settle).await {
-            Ok(Some(_)) => {}
-            Ok(None) | Err(AdapterError::Unexpected { .. }) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    reader.clear();
-    serial::write(s, "ATI\r").await?;
-    let until = Instant::now() + PROBE_WAIT;
-    loop {
-        match reader.next(s, until).await {
-            Ok(Some(Token::Prompt)) => {
-                reader.clear();
-                return Ok(true);
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(AdapterError::Unexpected { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn id_hex(id: CanId) -> String {
-    match id {
-        CanId::Standard(i) => format!("{i:03X}"),
-        CanId::Extended(i) => format!("{i:08X}"),
-    }
-}
-
-/// Errors after which the adapter cannot be used any more.
-fn is_fatal(e: &BusError) -> bool {
-    matches!(
-        e,
-        BusError::Closed(_)
-            | BusError::Adapter {
-                error: AdapterError::Unplugged(_)
-                    | AdapterError::Silent { .. }
-                    | AdapterError::Open { .. }
-                    | AdapterError::NotFound { .. },
-                ..
-            }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1009,7 +1093,373 @@ mod tests {
         assert_eq!(protocol_for(125_000, false), None);
     }
 
+    use crate::transport::adapter::{cuts, noise, talk, whole_and_cut, Drive};
+
+    const MS: u64 = 1000;
+
+    /// What a scripted ELM327 does besides answering a Nissan BCM on 745.
+    #[derive(Clone, Default)]
+    struct Script {
+        /// AT commands (prefixes) answered with `?`, as a clone does.
+        refuse: Vec<&'static str>,
+        /// Echo every command (before `ATE0`, as after power-up).
+        echo: bool,
+        /// What `ATMA` prints (no prompt: it monitors until a byte comes).
+        atma: &'static str,
+        /// Requests answered before `NO DATA` to every one.
+        answers: Option<usize>,
+    }
+
+    /// The adapter as a closure: each write gets its answer.
+    fn adapter(script: Script) -> impl FnMut(&str) -> Option<String> {
+        let mut answers = script.answers.unwrap_or(usize::MAX);
+        let mut echo = script.echo;
+        move |w: &str| {
+            let cmd = w.trim();
+            if w == " " {
+                return Some("STOPPED\r\r>".into());
+            }
+            let shown = if echo {
+                format!("{cmd}\r")
+            } else {
+                String::new()
+            };
+            if cmd == "ATE0" {
+                echo = false;
+            }
+            let answer = match cmd {
+                "" => return Some(">".into()),
+                "ATZ" | "ATI" => "ELM327 v1.5".to_owned(),
+                "ATRV" => "12.4V".to_owned(),
+                "ATMA" => return Some(format!("{shown}{}", script.atma)),
+                c if c.starts_with("AT") || c.starts_with("ST") => {
+                    if c.starts_with("ST") || script.refuse.iter().any(|r| c.starts_with(r)) {
+                        "?".to_owned()
+                    } else {
+                        "OK".to_owned()
+                    }
+                }
+                _ if answers == 0 => "NO DATA".to_owned(),
+                "10C0" => {
+                    answers -= 1;
+                    "765 02 50 C0".to_owned()
+                }
+                _ => {
+                    answers = answers.saturating_sub(1);
+                    "765 03 7F 22 31".to_owned()
+                }
+            };
+            Some(format!("{shown}{answer}\r\r>"))
+        }
+    }
+
+    fn hint() -> LinkHint {
+        LinkHint {
+            tx: CanId::Standard(0x745),
+            rx: CanId::Standard(0x765),
+            address_byte: false,
+            block_size: 0,
+            st_min: 0,
+        }
+    }
+
+    fn endpoint() -> ElmEndpoint {
+        ElmEndpoint::Serial {
+            port: "/dev/test".into(),
+            baud: Some(38_400),
+        }
+    }
+
+    /// Probed and initialised through `reply`.
+    fn ready(reply: &mut dyn FnMut(&str) -> Option<String>) -> Drive<ElmCore> {
+        let mut d = Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap());
+        assert_eq!(d.bauds, [38_400]);
+        assert_eq!(d.written, ["\r"]);
+        let ati = d.wait(250 * MS);
+        assert_eq!(ati, ["ATI\r"]);
+        d.play(ati, reply);
+        assert!(d.written.iter().any(|w| w == "ATRV\r"), "{:?}", d.written);
+        d
+    }
+
+    /// A command played through `reply`; the writes it caused.
+    fn run(
+        d: &mut Drive<ElmCore>,
+        c: ElmCommand,
+        reply: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Vec<String> {
+        let before = d.written.len();
+        d.command(c);
+        let new = d.written[before..].to_vec();
+        d.play(new, reply);
+        // A monitor started after it holds commands for 100 ms.
+        let later = d.wait(100 * MS);
+        d.play(later, reply);
+        d.written[before..].to_vec()
+    }
+
+    fn request(d: &ElmCore, data: &[u8]) -> ElmCommand {
+        let f = CanFrame::classic(CanId::Standard(0x745), data).unwrap();
+        d.command_for_frame(&f, Some(&hint())).unwrap().unwrap()
+    }
+
+    #[test]
+    fn init_drops_the_echo_and_names_the_adapter() {
+        let mut reply = adapter(Script {
+            echo: true,
+            ..Script::default()
+        });
+        let d = ready(&mut reply);
+        assert!(d.core.finished().is_none(), "{:?}", d.core.finished());
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(
+            notes.contains("adapter ELM327 v1.5; battery 12.4V (ATRV)"),
+            "{notes}"
+        );
+        // `ATL0` is the only refusal-tolerant command answered OK; STI is
+        // refused (not an STN chip) and that is no error.
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+    }
+
+    #[test]
+    fn the_probe_tries_the_next_speed_and_says_where_it_looked() {
+        let open = ElmEndpoint::Serial {
+            port: "/dev/test".into(),
+            baud: None,
+        };
+        let mut d = Drive::new(ElmCore::new(&open, 500_000).unwrap());
+        d.wait(750 * MS);
+        assert_eq!(d.bauds, [38_400, 9_600]);
+        assert_eq!(d.wait(250 * MS), ["ATI\r"]);
+        assert_eq!(d.feed(b"ELM327 v2.1\r\r>"), ["ATZ\r"]);
+        // Nobody at any speed.
+        let mut d = Drive::new(ElmCore::new(&open, 500_000).unwrap());
+        d.wait(5 * 750 * MS);
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert_eq!(
+            end.to_string(),
+            "no ELM327 answered at 38400, 9600, 115200, 230400, 500000 baud: check the port \
+             and that the adapter is powered (the car's OBD socket or a 12 V supply)"
+        );
+    }
+
+    #[test]
+    fn a_clone_refusing_flow_control_gets_the_named_fallback() {
+        let mut reply = adapter(Script {
+            refuse: vec!["ATFCSH"],
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let prepare = d.core.command_for_prepare(Some(&hint())).unwrap();
+        let w = run(&mut d, prepare, &mut reply);
+        assert_eq!(
+            w,
+            [
+                "ATSP6\r",
+                "ATSH745\r",
+                "ATFCSH745\r",
+                "ATFCSM0\r",
+                "ATCRA765\r"
+            ]
+        );
+        assert!(matches!(d.done.last(), Some((_, Ok(())))));
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("refused ATFCSH745"), "{notes}");
+        assert!(notes.contains("flow control fallback"), "{notes}");
+    }
+
+    #[test]
+    fn a_request_is_done_when_written_and_its_answer_is_delivered_as_frames() {
+        let mut reply = adapter(Script::default());
+        let mut d = ready(&mut reply);
+        let prepare = d.core.command_for_prepare(Some(&hint())).unwrap();
+        run(&mut d, prepare, &mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        d.command(r);
+        // Done before any answer: the tester's timers start when it is out.
+        assert!(matches!(d.done.last(), Some((_, Ok(())))));
+        assert_eq!(d.written.last().map(String::as_str), Some("10C0\r"));
+        d.feed(b"765 02 50 C0\r\r>");
+        assert_eq!(d.frames.len(), 1);
+        assert_eq!(d.frames[0].data(), [0x02, 0x50, 0xC0]);
+        // The adapter's own flow control: nothing to send for an FC.
+        let fc = CanFrame::classic(CanId::Standard(0x745), &[0x30, 0, 0]).unwrap();
+        assert!(d
+            .core
+            .command_for_frame(&fc, Some(&hint()))
+            .unwrap()
+            .is_none());
+        let long = CanFrame::classic(CanId::Standard(0x745), &[0x10, 9, 1, 2, 3, 4, 5, 6]).unwrap();
+        assert!(d.core.command_for_frame(&long, Some(&hint())).is_err());
+    }
+
+    #[test]
+    fn no_data_before_any_answer_is_an_error_after_one_a_note() {
+        let mut reply = adapter(Script {
+            answers: Some(0),
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        let e = d.errors_text();
+        assert!(
+            e.contains("NO DATA") && e.contains("\"10C0\" sent to 745"),
+            "{e}"
+        );
+
+        let mut reply = adapter(Script {
+            answers: Some(1),
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        for data in [[0x02, 0x10, 0xC0], [0x02, 0x21, 0x44]] {
+            let r = request(&d.core, &data);
+            run(&mut d, r, &mut reply);
+        }
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("NO DATA to 2144"), "{notes}");
+    }
+
+    #[test]
+    fn a_monitor_refused_with_a_question_mark_is_noted_not_retried() {
+        let mut reply = adapter(Script {
+            atma: "?\r\r>",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        let w = run(&mut d, r, &mut reply);
+        // After the answer the monitor starts with an open filter.
+        assert!(
+            w.ends_with(&["ATCRA\r".to_owned(), "ATMA\r".to_owned()]),
+            "{w:?}"
+        );
+        d.wait(5000 * MS);
+        let atma = d.written.iter().filter(|w| *w == "ATMA\r").count();
+        assert_eq!(atma, 1);
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("cannot monitor the bus"), "{notes}");
+    }
+
+    #[test]
+    fn monitored_frames_are_delivered_and_a_request_stops_the_monitor_with_a_space() {
+        let mut reply = adapter(Script {
+            atma: "6F6 7D 00 00 00\r",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        let before = d.written.len();
+        d.command(r);
+        let w = d.written[before..].to_vec();
+        d.play(w, &mut reply);
+        assert!(d.frames.iter().any(|f| f.id == CanId::Standard(0x6F6)));
+        // Within the first 100 ms a request waits: the monitor may still
+        // be refused.
+        let before = d.written.len();
+        let r = request(&d.core, &[0x02, 0x21, 0x44]);
+        d.command(r);
+        assert_eq!(d.written.len(), before);
+        let w = d.wait(100 * MS);
+        assert_eq!(w, [" "]);
+        d.play(w, &mut reply);
+        let tail = &d.written[before..];
+        assert_eq!(tail, [" ", "ATCRA765\r", "2144\r", "ATCRA\r", "ATMA\r"]);
+        d.wait(1000 * MS);
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(notes.contains("the bus was watched"), "{notes}");
+    }
+
+    #[test]
+    fn buffer_full_while_monitoring_is_an_error_and_the_adapter_stays_usable() {
+        let mut reply = adapter(Script {
+            atma: "6F6 70 00 00 00\r6F6 71 00 00 00\rBUFFER FULL\r\r>",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        assert!(
+            d.errors_text().contains("BUFFER FULL"),
+            "{}",
+            d.errors_text()
+        );
+        let r = request(&d.core, &[0x02, 0x10, 0x81]);
+        let w = run(&mut d, r, &mut reply);
+        // The filter opened for the monitor is closed again; no monitor
+        // again, so no stop byte and no ATMA.
+        assert_eq!(w, ["ATCRA765\r", "1081\r"]);
+        assert!(d.core.finished().is_none());
+    }
+
+    #[test]
+    fn a_silent_adapter_is_fatal_naming_the_command() {
+        let mut d = Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap());
+        d.wait(250 * MS);
+        assert_eq!(d.feed(b"ELM327 v1.5\r\r>"), ["ATZ\r"]);
+        d.wait(5000 * MS);
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert!(
+            matches!(&end, AdapterError::Silent { command, waited_ms: 5000 } if command == "ATZ"),
+            "{end}"
+        );
+    }
+
+    #[test]
+    fn a_bitrate_without_protocol_is_refused_at_open() {
+        let e = ElmCore::new(&endpoint(), 125_000).unwrap_err();
+        assert!(
+            e.to_string().contains("500 or 250 kbit/s only, not 125000"),
+            "{e}"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn the_core_never_panics_on_any_bytes(
+            chunks in noise(),
+            waits in proptest::collection::vec(0u64..3_000_000, 0..40),
+            ready_first in any::<bool>(),
+        ) {
+            let mut d = if ready_first {
+                ready(&mut adapter(Script::default()))
+            } else {
+                Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap())
+            };
+            d.shake(&chunks, &waits, |d, i| match i % 4 {
+                1 => Some(request(&d.core, &[0x02, 0x10, 0xC0])),
+                3 => d.core.command_for_prepare(Some(&hint())),
+                _ => None,
+            });
+            prop_assert_eq!(d.broken(), None);
+        }
+
+        #[test]
+        fn what_the_core_does_does_not_depend_on_how_the_bytes_were_chunked(
+            bytes in talk(
+                &["765 02 50 C0\r", "NO DATA\r", "OK\r", "?\r", "BUFFER FULL\r", "CAN ERROR\r", "\r>"],
+                "[0-9A-F]{3} [0-9A-F]{2}( [0-9A-F]{2}){0,7}\r",
+            ),
+            at in cuts(),
+        ) {
+            let start = || {
+                let mut reply = adapter(Script::default());
+                let mut d = ready(&mut reply);
+                let p = d.core.command_for_prepare(Some(&hint())).unwrap();
+                run(&mut d, p, &mut reply);
+                let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+                d.command(r);
+                d
+            };
+            let (whole, chunked) = whole_and_cut(start, &bytes, &at);
+            prop_assert_eq!(&chunked.frames, &whole.frames);
+            prop_assert_eq!(&chunked.written, &whole.written);
+            prop_assert_eq!(chunked.errors_text(), whole.errors_text());
+            prop_assert_eq!(chunked.core.notes(0), whole.core.notes(0));
+        }
+
         #[test]
         fn parse_never_panics(s in "[0-9A-F ]{0,40}") {
             let _ = parse_frame(&s);

@@ -12,8 +12,8 @@
 
 use std::fmt;
 
-use super::elm327::{Elm327Bus, ElmEndpoint};
-use super::slcan::SlcanBus;
+use super::elm327::ElmEndpoint;
+use super::serial::{self, Elm327Bus, SlcanBus};
 use super::{BusError, CanBus, LinkHint};
 use crate::frame::{CanFrame, IfName};
 
@@ -34,6 +34,9 @@ pub enum IfaceSpec {
 pub enum IfaceError {
     #[error("--iface {0:?}: {1}")]
     Invalid(String, &'static str),
+    /// None of the forms.
+    #[error("--iface {given:?}: expected {}", every_form())]
+    Unknown { given: String },
     #[error("--iface {given:?}: {what} {value:?} is not a rate: expected digits with an optional k or M (500k, 1M, 38400)")]
     Rate {
         given: String,
@@ -42,8 +45,97 @@ pub enum IfaceError {
     },
 }
 
-const GRAMMAR: &str = "expected a SocketCAN interface (can0), slcan:PORT[@BITRATE], \
-                       elm327:PORT[@BAUD] or elm327:tcp:HOST:PORT";
+/// One form of `--iface`, as the help shows it.
+struct Form {
+    grammar: &'static str,
+    what: &'static str,
+    /// A value of this form (the tests parse it).
+    example: &'static str,
+    /// The adapter hears every frame and sends any (raw CAN), so it can
+    /// listen to the whole bus and play the car; an ELM327 cannot.
+    raw: bool,
+}
+
+/// Every `--iface` form, in the order help lists them.
+const FORMS: [Form; 4] = [
+    Form {
+        grammar: "can0, vcan0",
+        what: "SocketCAN",
+        example: "can0",
+        raw: true,
+    },
+    Form {
+        grammar: "slcan:PORT[@BITRATE]",
+        what: "CANable, Lawicel",
+        example: "slcan:/dev/ttyACM0@500k",
+        raw: true,
+    },
+    Form {
+        grammar: "elm327:PORT[@BAUD]",
+        what: "ELM327/OBDLink",
+        example: "elm327:/dev/ttyUSB0",
+        raw: false,
+    },
+    Form {
+        grammar: "elm327:tcp:HOST:PORT",
+        what: "WiFi ELM327",
+        example: "elm327:tcp:192.168.0.10:35000",
+        raw: false,
+    },
+];
+
+/// Every form with an example, for the error of a value that is none.
+fn every_form() -> String {
+    let list: Vec<String> = FORMS
+        .iter()
+        .map(|f| format!("{} ({}, e.g. {})", f.grammar, f.what, f.example))
+        .collect();
+    list.join(", ")
+}
+
+/// What a command does with the bus, which decides the `--iface` forms it
+/// accepts; [`BusUse::forms`] is its help's list of them, so the two agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusUse {
+    /// Asks modules and reads their answers (`diagnose`, `request`): any
+    /// adapter.
+    Tester,
+    /// Hears every frame on the bus (`record`, `learn`): raw CAN only.
+    Listener,
+    /// Plays the car's modules (`simulate`): raw CAN only.
+    Car,
+}
+
+impl BusUse {
+    /// Whether a command of this use can run on `spec`.
+    pub fn accepts(self, spec: &IfaceSpec) -> bool {
+        self == BusUse::Tester || spec.is_raw()
+    }
+
+    /// The accepted forms in words, for the `--iface` help.
+    pub fn forms(self) -> String {
+        let list: Vec<String> = FORMS
+            .iter()
+            .filter(|f| self == BusUse::Tester || f.raw)
+            .map(|f| format!("{} ({})", f.grammar, f.what))
+            .collect();
+        let (last, rest) = list
+            .split_last()
+            .map_or(("", &[][..]), |(l, r)| (l.as_str(), r));
+        let mut text = rest.join(", ");
+        if !text.is_empty() {
+            text.push_str(" or ");
+        }
+        text.push_str(last);
+        match self {
+            BusUse::Tester => text,
+            BusUse::Listener => {
+                text + "; not an ELM327, which hears the bus only between its own requests"
+            }
+            BusUse::Car => text + "; not an ELM327, which sends only its own requests",
+        }
+    }
+}
 
 impl IfaceSpec {
     /// Parses an `--iface` value.
@@ -79,7 +171,9 @@ impl IfaceSpec {
             return Ok(IfaceSpec::Elm327(ElmEndpoint::Serial { port, baud }));
         }
         if s.contains(':') || s.contains('/') {
-            return Err(invalid(GRAMMAR));
+            return Err(IfaceError::Unknown {
+                given: s.to_owned(),
+            });
         }
         if IfName::new(s).is_none() {
             return Err(invalid(
@@ -87,6 +181,12 @@ impl IfaceSpec {
             ));
         }
         Ok(IfaceSpec::SocketCan(s.to_owned()))
+    }
+
+    /// Whether the adapter hears every frame and sends any (raw CAN); an
+    /// ELM327 does ISO-TP itself and listens only between its requests.
+    pub fn is_raw(&self) -> bool {
+        !matches!(self, IfaceSpec::Elm327(_))
     }
 
     /// The interface name stamped on the frames (and in recordings).
@@ -119,13 +219,13 @@ impl IfaceSpec {
     pub fn open(&self, default_bitrate: u32) -> Result<AnyBus, BusError> {
         match self {
             IfaceSpec::SocketCan(n) => open_socketcan(n),
-            IfaceSpec::Slcan { port, bitrate } => Ok(AnyBus::Slcan(SlcanBus::open(
+            IfaceSpec::Slcan { port, bitrate } => Ok(AnyBus::Slcan(serial::open_slcan(
                 port,
                 bitrate.unwrap_or(default_bitrate),
                 self.name(),
             )?)),
-            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(Elm327Bus::open(
-                e.clone(),
+            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(serial::open_elm327(
+                e,
                 default_bitrate,
                 self.name(),
             )?)),
@@ -162,9 +262,7 @@ fn open_socketcan(name: &str) -> Result<AnyBus, BusError> {
 fn open_socketcan(name: &str) -> Result<AnyBus, BusError> {
     Err(BusError::Interface {
         iface: name.to_owned(),
-        message: "SocketCAN exists on Linux only (and this build has it compiled out): \
-                  use slcan:PORT or elm327:PORT"
-            .to_owned(),
+        problem: super::InterfaceProblem::NotCompiled,
     })
 }
 
@@ -294,12 +392,32 @@ mod tests {
             ("slcan:", "expected slcan:PORT"),
             ("slcan:/dev/ttyACM0@fast", "is not a rate"),
             ("elm327:tcp:host", "expected elm327:tcp:HOST:PORT"),
-            ("usb:/dev/x", "expected a SocketCAN interface"),
+            (
+                "usb:/dev/x",
+                "expected can0, vcan0 (SocketCAN, e.g. can0), slcan:PORT",
+            ),
             ("a-name-longer-than-15", "1 to 15 characters"),
         ] {
             let e = IfaceSpec::parse(s).unwrap_err().to_string();
             assert!(e.contains(want), "{s}: {e}");
         }
+    }
+
+    #[test]
+    fn the_help_of_each_use_lists_exactly_the_forms_it_accepts() {
+        for form in &FORMS {
+            let spec = IfaceSpec::parse(form.example).unwrap();
+            assert_eq!(spec.is_raw(), form.raw, "{}", form.example);
+            for u in [BusUse::Tester, BusUse::Listener, BusUse::Car] {
+                let listed = u.forms().contains(form.grammar);
+                assert_eq!(listed, u.accepts(&spec), "{u:?} and {}", form.example);
+            }
+        }
+        assert_eq!(
+            BusUse::Listener.forms(),
+            "can0, vcan0 (SocketCAN) or slcan:PORT[@BITRATE] (CANable, Lawicel); not an \
+             ELM327, which hears the bus only between its own requests"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!
 //! This module knows nothing about ISO-TP, diagnostics or profiles.
 
-use crate::frame::{CanFrame, CanId};
+use std::sync::Arc;
+
+use crate::frame::{CanFrame, CanId, IfName};
 
 /// Why a bus operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,15 +19,17 @@ use crate::frame::{CanFrame, CanId};
 pub enum BusError {
     /// The interface does not exist, is down, was removed, or the kernel has
     /// no CAN support; the message says which and what to do.
-    #[error("{iface}: {message}")]
-    Interface { iface: String, message: String },
-    /// The source has no more frames (end of a replayed capture, or every
-    /// other endpoint of a virtual bus is gone).
-    #[error("the bus is closed: {0}")]
-    Closed(String),
-    /// A frame this bus cannot carry (for example CAN FD on a classic bus).
-    #[error("cannot send this frame: {0}")]
-    Unsupported(String),
+    #[error("{iface}: {}", problem.words(iface))]
+    Interface {
+        iface: String,
+        problem: InterfaceProblem,
+    },
+    /// The source has no more frames, or the adapter behind it is gone.
+    #[error("the bus is closed: {reason}")]
+    Closed { reason: CloseReason },
+    /// A frame or a request this bus cannot carry.
+    #[error("cannot send this frame: {what}")]
+    Unsupported { what: Unsupported },
     /// The capture being replayed could not be read at this point.
     #[error("reading the capture: {0}")]
     Capture(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -42,6 +46,154 @@ pub enum BusError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl BusError {
+    pub(crate) fn closed(reason: CloseReason) -> BusError {
+        BusError::Closed { reason }
+    }
+
+    pub(crate) fn unsupported(what: Unsupported) -> BusError {
+        BusError::Unsupported { what }
+    }
+}
+
+/// What is wrong with a SocketCAN interface ([`BusError::Interface`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InterfaceProblem {
+    /// Not 1 to 15 characters without spaces.
+    BadName,
+    /// The interface exists but is not up.
+    Down,
+    /// It went down while the bus was in use.
+    WentDown { doing: Doing },
+    /// It disappeared (adapter unplugged) while the bus was in use.
+    Removed { doing: Doing },
+    /// Frames stay in the transmit queue: nobody acknowledges them.
+    TxQueueFull,
+    /// It exists but is not a CAN interface.
+    NotCan,
+    /// There is no interface of that name.
+    NoSuchInterface,
+    /// The kernel cannot make CAN sockets.
+    NoKernelSupport,
+    /// This build or OS has no SocketCAN.
+    NotCompiled,
+}
+
+/// What the bus was doing when its interface failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doing {
+    Sending,
+    Receiving,
+}
+
+impl std::fmt::Display for Doing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Doing::Sending => "sending",
+            Doing::Receiving => "receiving",
+        })
+    }
+}
+
+impl InterfaceProblem {
+    /// The problem in words for interface `iface`, with what to do.
+    pub fn words(self, iface: &str) -> String {
+        let down = || {
+            if iface.starts_with("vcan") {
+                format!("is down: `sudo ip link set {iface} up`")
+            } else {
+                format!("is down: `sudo ip link set {iface} up type can bitrate 500000`")
+            }
+        };
+        match self {
+            InterfaceProblem::BadName => {
+                "is not a valid interface name (1 to 15 characters, no spaces)".to_owned()
+            }
+            InterfaceProblem::Down => down(),
+            InterfaceProblem::WentDown { doing } => format!("went down while {doing}: {}", down()),
+            InterfaceProblem::Removed { doing } => format!(
+                "was removed while {doing} (adapter unplugged?): check `ip link show` and reopen"
+            ),
+            InterfaceProblem::TxQueueFull => "transmit queue stays full: no node acknowledges our \
+                 frames (is the adapter connected to the car's bus, at the right bitrate?)"
+                .to_owned(),
+            InterfaceProblem::NotCan => {
+                format!("is not a CAN interface (check `ip -details link show {iface}`)")
+            }
+            InterfaceProblem::NoSuchInterface => format!(
+                "no CAN interface named {iface}: check the adapter is plugged in and `ip link show`"
+            ),
+            InterfaceProblem::NoKernelSupport => "this kernel has no SocketCAN support \
+                 (socket(AF_CAN) is not supported): load the `can` and `can_raw` modules, or use \
+                 a kernel built with CONFIG_CAN"
+                .to_owned(),
+            InterfaceProblem::NotCompiled => "SocketCAN exists on Linux only (and this build has \
+                 it compiled out): use slcan:PORT or elm327:PORT"
+                .to_owned(),
+        }
+    }
+}
+
+/// Why a bus is closed ([`BusError::Closed`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// A replayed capture has no more frames.
+    #[error("end of the capture")]
+    EndOfCapture,
+    /// Every other endpoint of a virtual bus has left.
+    #[error("no other endpoint is left on the virtual bus {iface}")]
+    NoPeers { iface: IfName },
+    /// The virtual bus itself is gone.
+    #[error("the virtual bus {iface} is gone")]
+    VirtualBusGone { iface: IfName },
+    /// The adapter's driver stopped after this failure.
+    #[error("{adapter}: {error}")]
+    AdapterFailed {
+        adapter: String,
+        error: Box<AdapterError>,
+    },
+    /// The adapter's port was closed (the bus is being dropped, or its
+    /// driver was stopped).
+    #[error("{adapter}: the adapter's connection is closed")]
+    AdapterClosed { adapter: String },
+}
+
+/// What a bus cannot carry ([`BusError::Unsupported`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// A CAN FD frame on a SocketCAN interface without FD (MTU 16).
+    #[error("{iface} carries classic CAN only (MTU 16), not CAN FD: enable FD on the adapter \
+             (`ip link set {iface} type can bitrate 500000 dbitrate 2000000 fd on`, or `mtu 72` on vcan)")]
+    FdOnClassicInterface { iface: IfName },
+    /// A CAN FD frame through an SLCAN adapter.
+    #[error("SLCAN adapters carry classic CAN only, not CAN FD")]
+    FdThroughSlcan,
+    /// An error frame handed to `send`.
+    #[error("an error frame cannot be sent")]
+    ErrorFrame,
+    /// Anything sent into a replayed capture.
+    #[error("a replayed capture is receive-only: nothing can be sent into it")]
+    ReceiveOnly,
+    /// Extended or mixed ISO-TP addressing through an ELM327.
+    #[error("{adapter}: extended ISO-TP addressing through an ELM327 is not supported")]
+    ElmAddressByte { adapter: String },
+    /// A frame whose PCI says single frame but whose length does not fit.
+    #[error("{adapter}: malformed single frame {}", crate::hex::encode_upper(data))]
+    ElmMalformedSingleFrame { adapter: String, data: Vec<u8> },
+    /// A request of more than one frame through an ELM327.
+    #[error("{adapter}: an ELM327 sends requests of at most 7 bytes (one frame); this one needs several")]
+    ElmMultiFrameRequest { adapter: String },
+    /// A bus bitrate an ELM327 has no protocol for.
+    #[error("{adapter}: an ELM327 talks ISO 15765 at 500 or 250 kbit/s only, not {bitrate} bit/s")]
+    ElmBitrate { adapter: String, bitrate: u32 },
+    /// A request before `configure_link` told the ELM327 where to send it.
+    #[error("{adapter}: no ISO-TP link configured before the first request")]
+    ElmNoLink { adapter: String },
 }
 
 /// A CAN bus endpoint.
@@ -97,11 +249,13 @@ pub struct LinkHint {
 }
 
 /// Why a serial adapter (SLCAN, ELM327) failed. Messages say what to do.
-#[derive(Debug, thiserror::Error)]
+/// Clone, so the reason a driver stopped can be given to every later call
+/// (the I/O errors below are shared).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdapterError {
-    #[error("cannot open {port}: {message}")]
-    Open { port: String, message: String },
+    #[error("cannot open {port}: {reason}")]
+    Open { port: String, reason: OpenError },
     #[error("no answer to {command:?} within {waited_ms} ms: is the adapter powered (plugged into the car), and the serial speed right?")]
     Silent { command: String, waited_ms: u64 },
     #[error("the adapter does not know {command:?} (it answered `?`)")]
@@ -115,21 +269,91 @@ pub enum AdapterError {
         hint: &'static str,
     },
     #[error("NO DATA: no module answered {command:?} sent to {module} through the adapter; is the ignition on, and is this the car's bus (the profile's BCM address, OBD pins 6/14)?")]
-    NoData { command: String, module: String },
-    #[error("the adapter was unplugged or its connection closed ({0})")]
-    Unplugged(String),
+    NoData { command: String, module: CanId },
+    #[error("the adapter was unplugged or its connection closed ({source})")]
+    Unplugged {
+        #[source]
+        source: Arc<std::io::Error>,
+    },
     #[error("no ELM327 answered at {tried}: check the port and that the adapter is powered (the car's OBD socket or a 12 V supply)")]
-    NotFound { tried: String },
+    NotFound { tried: Probed },
     #[error("{bitrate} bit/s is not a bitrate SLCAN can set (S0-S8: 10k, 20k, 50k, 100k, 125k, 250k, 500k, 800k, 1M)")]
     Bitrate { bitrate: u32 },
-    #[error("the adapter refused to send a frame (bell); status flags {flags}")]
-    SendRefused { flags: String },
+    #[error("the adapter refused to send a frame (bell); status flags {}", slcan::flags_words(*flags))]
+    SendRefused { flags: Option<u8> },
     #[error("the adapter answered {line:?} to {command:?}, expected {expected}")]
     Unexpected {
         command: String,
         line: String,
         expected: &'static str,
     },
+}
+
+impl AdapterError {
+    /// The port or connection failed under us.
+    pub(crate) fn unplugged(source: std::io::Error) -> AdapterError {
+        AdapterError::Unplugged {
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Why a port or a connection to an adapter could not be opened; each says
+/// what to check.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error(
+        "{source}: no such port (is the adapter plugged in? `trunkdiag adapters` lists the ports)"
+    )]
+    NoSuchPort {
+        #[source]
+        source: Arc<tokio_serial::Error>,
+    },
+    #[error("{source}: permission denied (on Linux, add yourself to the `dialout` group, or run as root)")]
+    PermissionDenied {
+        #[source]
+        source: Arc<tokio_serial::Error>,
+    },
+    #[error("{source}")]
+    Serial {
+        #[source]
+        source: Arc<tokio_serial::Error>,
+    },
+    #[error("setting {baud} baud: {source}")]
+    SetBaud {
+        baud: u32,
+        #[source]
+        source: Arc<tokio_serial::Error>,
+    },
+    #[error("no answer within 5 s: are you on the dongle's WiFi network?")]
+    TcpTimeout,
+    #[error("{source}")]
+    Tcp {
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+/// Where an ELM327 was looked for ([`AdapterError::NotFound`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// These serial speeds of a port.
+    Bauds(Vec<u32>),
+    /// This `HOST:PORT`.
+    Tcp(String),
+}
+
+impl std::fmt::Display for Probed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probed::Bauds(b) => {
+                let list = b.iter().map(u32::to_string).collect::<Vec<_>>();
+                write!(f, "{} baud", list.join(", "))
+            }
+            Probed::Tcp(addr) => f.write_str(addr),
+        }
+    }
 }
 
 /// The bus clock: microseconds since the UNIX epoch, read from the wall
@@ -164,6 +388,7 @@ fn system_now_us() -> u64 {
         .unwrap_or(0)
 }
 
+pub mod adapter;
 pub mod elm327;
 pub mod iface;
 pub mod replay;
@@ -175,6 +400,59 @@ pub mod virtual_bus;
 
 #[cfg(all(target_os = "linux", feature = "socketcan"))]
 pub use self::socketcan::SocketCanBus;
-pub use iface::{AnyBus, IfaceError, IfaceSpec};
+pub use iface::{AnyBus, BusUse, IfaceError, IfaceSpec};
 pub use replay::{Pace, ReplayBus};
 pub use virtual_bus::{BusHold, VirtualBus, VirtualEndpoint};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_problems_say_what_to_do_for_that_interface() {
+        let e = BusError::Interface {
+            iface: "vcan0".into(),
+            problem: InterfaceProblem::WentDown {
+                doing: Doing::Receiving,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "vcan0: went down while receiving: is down: `sudo ip link set vcan0 up`"
+        );
+        let down = InterfaceProblem::Down.words("can1");
+        assert!(
+            down.ends_with("`sudo ip link set can1 up type can bitrate 500000`"),
+            "{down}"
+        );
+        let none = InterfaceProblem::NoSuchInterface.words("nosuchcan0");
+        assert!(
+            none.contains("no CAN interface named nosuchcan0") && none.contains("ip link show")
+        );
+        let removed = InterfaceProblem::Removed {
+            doing: Doing::Sending,
+        }
+        .words("can0");
+        assert!(
+            removed.starts_with("was removed while sending"),
+            "{removed}"
+        );
+    }
+
+    #[test]
+    fn a_driver_that_stopped_says_why_to_every_later_call() {
+        let why = CloseReason::AdapterFailed {
+            adapter: "slcan:/dev/ttyACM0".into(),
+            error: Box::new(AdapterError::Silent {
+                command: "O".into(),
+                waited_ms: 1000,
+            }),
+        };
+        let e = BusError::closed(why.clone());
+        let again = BusError::closed(why);
+        assert_eq!(e.to_string(), again.to_string());
+        assert!(e.to_string().starts_with(
+            "the bus is closed: slcan:/dev/ttyACM0: no answer to \"O\" within 1000 ms"
+        ));
+    }
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{BusError, CanBus};
+use super::{BusError, CanBus, CloseReason, Unsupported};
 use crate::frame::CanFrame;
 
 /// How fast a capture is replayed.
@@ -63,7 +63,7 @@ where
                 Ok(frame)
             }
             Some(Err(e)) => Err(BusError::Capture(Box::new(e))),
-            None => Err(BusError::Closed("end of the capture".to_string())),
+            None => Err(BusError::closed(CloseReason::EndOfCapture)),
         }
     }
 }
@@ -74,9 +74,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     async fn send(&mut self, _frame: &CanFrame) -> Result<(), BusError> {
-        Err(BusError::Unsupported(
-            "a replayed capture is receive-only: nothing can be sent into it".to_string(),
-        ))
+        Err(BusError::unsupported(Unsupported::ReceiveOnly))
     }
 
     /// Cancel-safe: a frame waiting for its recorded time stays pending.
@@ -136,7 +134,12 @@ mod tests {
             assert_eq!(bus.now_us(), ts);
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
-        assert!(matches!(bus.recv().await, Err(BusError::Closed(_))));
+        assert!(matches!(
+            bus.recv().await,
+            Err(BusError::Closed {
+                reason: CloseReason::EndOfCapture
+            })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -194,7 +197,17 @@ mod tests {
             Pace::AsFast,
         );
         let f = at(0, 0).unwrap();
-        assert!(matches!(bus.send(&f).await, Err(BusError::Unsupported(_))));
-        assert!(matches!(bus.recv().await, Err(BusError::Closed(_))));
+        assert!(matches!(
+            bus.send(&f).await,
+            Err(BusError::Unsupported {
+                what: Unsupported::ReceiveOnly
+            })
+        ));
+        assert!(matches!(
+            bus.recv().await,
+            Err(BusError::Closed {
+                reason: CloseReason::EndOfCapture
+            })
+        ));
     }
 }

@@ -1,5 +1,5 @@
 //! SLCAN (Lawicel) serial CAN adapters: CANable and its clones, CANtact,
-//! USBtin, Lawicel CANUSB. A [`CanBus`] like SocketCAN, so the tester, the
+//! USBtin, Lawicel CANUSB. A [`CanBus`](super::CanBus) like SocketCAN, so the tester, the
 //! analyzer and recordings work unchanged.
 //!
 //! The protocol is lines of ASCII ended by CR: `S0`..`S8` set the bitrate,
@@ -13,26 +13,26 @@
 //! timestamp when the device has them on (`Z1`); frames are stamped with
 //! the host's bus clock either way (the device's wraps every minute).
 //!
-//! One task owns the port: it reads frames into a channel (so `recv` is
-//! cancel-safe), writes what `send` asks and matches the acknowledgements.
+//! [`SlcanCore`] is the protocol without the port (sans-IO: bytes and
+//! `now_us` in, bytes to write, frames and errors out); `serial`'s one
+//! driver runs it on the port, so `recv` reads a queue and is cancel-safe.
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-
-use super::serial::{self, LineReader, Stream, Token};
-use super::{AdapterError, BusClock, BusError, CanBus};
-use crate::frame::{CanFrame, CanId, FrameKind, IfName};
+use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
+use super::{AdapterError, BusError, LinkHint, Unsupported};
+use crate::frame::{CanFrame, CanId, FrameKind};
 use crate::hex;
 
 /// How long the adapter may take to answer a command.
-const ANSWER_WITHIN: Duration = Duration::from_millis(1000);
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(1000);
 /// How often the status flags are read while idle.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long the adapter's left-over output is dropped at start.
+const SETTLE: Duration = Duration::from_millis(100);
 /// Serial speed of the USB CDC adapters (ignored by them; used by UART ones).
-const SERIAL_BAUD: u32 = 115_200;
+pub const SERIAL_BAUD: u32 = 115_200;
 
 /// `S<n>` codes.
 const BITRATES: [(u32, char); 9] = [
@@ -56,109 +56,8 @@ pub fn bitrate_command(bitrate: u32) -> Result<String, AdapterError> {
         .ok_or(AdapterError::Bitrate { bitrate })
 }
 
-/// An open SLCAN adapter.
-pub struct SlcanBus {
-    port: String,
-    iface: IfName,
-    clock: BusClock,
-    frames: mpsc::UnboundedReceiver<Result<CanFrame, BusError>>,
-    sends: mpsc::UnboundedSender<(String, oneshot::Sender<Result<(), BusError>>)>,
-    /// Why the task ended, once it has.
-    ended: Arc<Mutex<Option<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for SlcanBus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlcanBus")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for SlcanBus {
-    fn drop(&mut self) {
-        // The task closes the channel (`C`) when the send queue closes; if
-        // it is stuck on a dead port, stop it.
-        serial::abort_later(&self.task, ANSWER_WITHIN * 2);
-    }
-}
-
-impl SlcanBus {
-    /// Opens the port and starts the adapter at `bitrate`. Must be called
-    /// inside a tokio runtime. Errors of the adapter's start-up (silent, a
-    /// bitrate refused) come with the first `send` or `recv`.
-    pub fn open(port: &str, bitrate: u32, iface: IfName) -> Result<SlcanBus, BusError> {
-        let adapter = |error| BusError::Adapter {
-            adapter: format!("slcan:{port}"),
-            error,
-        };
-        let start = bitrate_command(bitrate).map_err(adapter)?;
-        let stream = serial::open_serial(port, SERIAL_BAUD).map_err(adapter)?;
-        let clock = BusClock::start();
-        let (frame_tx, frames) = mpsc::unbounded_channel();
-        let (sends, send_rx) = mpsc::unbounded_channel();
-        let ended = Arc::new(Mutex::new(None));
-        let driver = Driver {
-            port: port.to_owned(),
-            pending: Default::default(),
-            refused: 0,
-            stream,
-            reader: LineReader::slcan(),
-            frames: frame_tx,
-            clock,
-            iface,
-        };
-        let task = tokio::spawn(driver.run(start, send_rx, Arc::clone(&ended)));
-        Ok(SlcanBus {
-            port: port.to_owned(),
-            iface,
-            clock,
-            frames,
-            sends,
-            ended,
-            task,
-        })
-    }
-
-    fn gone(&self) -> BusError {
-        let why = self
-            .ended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_else(|| "the adapter's connection is closed".to_owned());
-        BusError::Closed(format!("slcan:{}: {why}", self.port))
-    }
-}
-
-impl CanBus for SlcanBus {
-    async fn send(&mut self, frame: &CanFrame) -> Result<(), BusError> {
-        let line = encode(frame)?;
-        let (done, wait) = oneshot::channel();
-        if self.sends.send((line, done)).is_err() {
-            return Err(self.gone());
-        }
-        match wait.await {
-            Ok(r) => r,
-            Err(_) => Err(self.gone()),
-        }
-    }
-
-    async fn recv(&mut self) -> Result<CanFrame, BusError> {
-        match self.frames.recv().await {
-            Some(r) => r.map(|f| f.on(self.iface)),
-            None => Err(self.gone()),
-        }
-    }
-
-    fn now_us(&self) -> u64 {
-        self.clock.now_us()
-    }
-}
-
 /// Our frame as an SLCAN transmit command (without the CR).
-pub fn encode(frame: &CanFrame) -> Result<String, BusError> {
+pub fn encode(frame: &CanFrame) -> Result<String, Unsupported> {
     let (letter, id) = match frame.id {
         CanId::Standard(id) => ('t', format!("{id:03X}")),
         CanId::Extended(id) => ('T', format!("{id:08X}")),
@@ -173,12 +72,8 @@ pub fn encode(frame: &CanFrame) -> Result<String, BusError> {
             let r = if letter == 't' { 'r' } else { 'R' };
             Ok(format!("{r}{id}{}", dlc.min(8)))
         }
-        FrameKind::Fd { .. } => Err(BusError::Unsupported(
-            "SLCAN adapters carry classic CAN only, not CAN FD".into(),
-        )),
-        FrameKind::Error => Err(BusError::Unsupported(
-            "an error frame cannot be sent".into(),
-        )),
+        FrameKind::Fd { .. } => Err(Unsupported::FdThroughSlcan),
+        FrameKind::Error => Err(Unsupported::ErrorFrame),
     }
 }
 
@@ -257,226 +152,373 @@ pub fn status_error(flags: u8) -> Option<(CanFrame, String)> {
     Some((frame, format!("{flags:02X} ({})", words.join(", "))))
 }
 
-struct Driver {
-    port: String,
-    /// When each transmit still unacknowledged must be answered by.
-    pending: std::collections::VecDeque<Instant>,
-    /// Transmits the adapter refused (bell), to report with the flags.
-    refused: usize,
-    stream: Box<dyn Stream>,
-    reader: LineReader,
-    frames: mpsc::UnboundedSender<Result<CanFrame, BusError>>,
-    clock: BusClock,
-    iface: IfName,
+/// The status flags read after a refused transmit, in words.
+pub fn flags_words(flags: Option<u8>) -> String {
+    match flags.and_then(status_error) {
+        Some((_, words)) => words,
+        None => "00 (none: the adapter refused the command)".to_owned(),
+    }
+}
+
+/// A transmit line (without the CR) for the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit(pub String);
+
+/// Where the adapter is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The port is not open yet.
+    Unopened,
+    /// Dropping whatever the adapter had buffered, until then.
+    Settling {
+        until: u64,
+    },
+    /// Closing, setting the bitrate, opening the channel.
+    Starting,
+    Running,
+}
+
+/// The commands the core asks itself, each with its answer's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `C` at start: the channel may have been open; a bell is fine.
+    CloseFirst,
+    /// `S<n>`: must be accepted.
+    Bitrate,
+    /// `O`: must be accepted.
+    Open,
+    /// `F`: the status flags.
+    Status,
+    /// `C` when the bus is dropped.
+    CloseLast,
+}
+
+/// A command written, its answer awaited until `deadline`.
+#[derive(Debug)]
+struct Asked {
+    step: Step,
+    command: String,
+    deadline: u64,
 }
 
 /// What the adapter answered to a command.
 enum Answer {
     Ok(Option<String>),
     Bell,
+    /// Nothing within the deadline.
+    Silent,
 }
 
-impl Driver {
+/// The SLCAN protocol without the port (see the module doc): `C`, `S<n>`,
+/// `O` at start, then transmits matched with their acknowledgements, the
+/// status flags read when idle (and after a refused transmit), `C` at the
+/// end.
+#[derive(Debug)]
+pub struct SlcanCore {
+    name: String,
+    bitrate: String,
+    wire: Wire,
+    phase: Phase,
+    /// When each transmit still unacknowledged must be answered by.
+    pending: VecDeque<u64>,
+    /// Transmits the adapter refused (bell), to report with the flags.
+    refused: usize,
+    status_at: u64,
+    asked: Option<Asked>,
+    /// Transmits waiting for the adapter to be running (or a command's answer).
+    queued: VecDeque<(Ticket, String)>,
+    closing: bool,
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl SlcanCore {
+    /// A core for an adapter named `name` (`slcan:PORT`) on a bus at
+    /// `bitrate`; fails for a bitrate SLCAN cannot set.
+    pub fn new(name: &str, bitrate: u32) -> Result<SlcanCore, AdapterError> {
+        Ok(SlcanCore {
+            name: name.to_owned(),
+            bitrate: bitrate_command(bitrate)?,
+            wire: Wire::new(Dialect::Slcan),
+            phase: Phase::Unopened,
+            pending: VecDeque::new(),
+            refused: 0,
+            status_at: 0,
+            asked: None,
+            queued: VecDeque::new(),
+            closing: false,
+        })
+    }
+
     fn adapter(&self, error: AdapterError) -> BusError {
         BusError::Adapter {
-            adapter: format!("slcan:{}", self.port),
+            adapter: self.name.clone(),
             error,
         }
     }
 
-    async fn run(
-        mut self,
-        start: String,
-        mut sends: mpsc::UnboundedReceiver<(String, oneshot::Sender<Result<(), BusError>>)>,
-        ended: Arc<Mutex<Option<String>>>,
-    ) {
-        let why = match self.serve(&start, &mut sends).await {
-            Ok(()) => "closed".to_owned(),
-            Err(e) => {
-                let why = e.to_string();
-                let _ = self.frames.send(Err(e));
-                why
-            }
-        };
-        *ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
-        // Senders waiting get the reason.
-        sends.close();
-        while let Some((_, done)) = sends.recv().await {
-            let _ = done.send(Err(BusError::Closed(format!("slcan:{}: {why}", self.port))));
-        }
+    /// A command and its CR.
+    fn write(&mut self, text: &str) {
+        self.wire.write(&format!("{text}\r"));
     }
 
-    async fn serve(
-        &mut self,
-        start: &str,
-        sends: &mut mpsc::UnboundedReceiver<(String, oneshot::Sender<Result<(), BusError>>)>,
-    ) -> Result<(), BusError> {
-        // Empty the adapter's line buffer, close the channel if it was open
-        // (a bell then is fine), set the bitrate and open.
-        serial::write(&mut self.stream, "\r\r\r")
-            .await
-            .map_err(|e| self.adapter(e))?;
-        self.settle(Duration::from_millis(100)).await?;
-        self.command("C", false).await?;
-        if let Answer::Bell = self.command(start, true).await? {
-            return Err(self.adapter(AdapterError::Refused {
-                command: start.to_owned(),
-            }));
-        }
-        if let Answer::Bell = self.command("O", true).await? {
-            return Err(self.adapter(AdapterError::Refused {
-                command: "O".to_owned(),
-            }));
-        }
-        let mut status_at = Instant::now() + STATUS_EVERY;
-        loop {
-            let wake = self
-                .pending
-                .front()
-                .map_or(status_at, |p| (*p).min(status_at));
-            tokio::select! {
-                biased;
-                s = sends.recv() => {
-                    let Some((line, done)) = s else {
-                        // The bus was dropped: close the channel politely.
-                        let _ = self.command("C", false).await;
-                        return Ok(());
-                    };
-                    // The send is done once the line is out, so the frame is
-                    // stamped before any answer to it; the adapter's `z` (or
-                    // bell) is matched as it comes.
-                    if let Err(e) = serial::write(&mut self.stream, &format!("{line}\r")).await {
-                        let e = self.adapter(e);
-                        let _ = done.send(Err(BusError::Closed(e.to_string())));
-                        return Err(e);
-                    }
-                    self.pending.push_back(Instant::now() + ANSWER_WITHIN);
-                    let _ = done.send(Ok(()));
-                }
-                t = self.reader.next(&mut self.stream, wake) => {
-                    match t.map_err(|e| self.adapter(e))? {
-                        // `z`/`Z` (Lawicel, CANable) or a bare CR (slcanpty,
-                        // some clones) acknowledge a transmit.
-                        Some(Token::Line(l)) if matches!(l.as_str(), "z" | "Z") => {
-                            self.pending.pop_front();
-                        }
-                        Some(Token::Ok) => {
-                            self.pending.pop_front();
-                        }
-                        Some(Token::Line(l)) => self.frame_line(&l),
-                        Some(Token::Bell) => {
-                            self.refused += usize::from(self.pending.pop_front().is_some());
-                        }
-                        Some(_) => {}
-                        None if self.pending.front().is_some_and(|p| *p <= Instant::now()) => {
-                            return Err(self.adapter(AdapterError::Silent {
-                                command: "a frame to send".into(),
-                                waited_ms: ANSWER_WITHIN.as_millis() as u64,
-                            }));
-                        }
-                        None => {}
-                    }
-                    if self.pending.is_empty() && (self.refused > 0 || Instant::now() >= status_at) {
-                        status_at = Instant::now() + STATUS_EVERY;
-                        let flags = self.status().await?;
-                        if self.refused > 0 {
-                            self.refused = 0;
-                            let flags = flags.unwrap_or_else(|| "00 (none: the adapter refused the command)".into());
-                            let _ = self.frames.send(Err(self.adapter(AdapterError::SendRefused { flags })));
-                        }
-                    }
-                }
-            }
-        }
+    fn ask(&mut self, step: Step, now_us: u64) {
+        let command = match step {
+            Step::CloseFirst | Step::CloseLast => "C".to_owned(),
+            Step::Bitrate => self.bitrate.clone(),
+            Step::Open => "O".to_owned(),
+            Step::Status => "F".to_owned(),
+        };
+        self.write(&command);
+        self.asked = Some(Asked {
+            step,
+            command,
+            deadline: now_us.saturating_add(us(ANSWER_WITHIN)),
+        });
+    }
+
+    fn fail(&mut self, error: AdapterError) {
+        self.wire.finish(Err(error));
+        self.asked = None;
     }
 
     /// Passes a received frame on; other lines are logged.
-    fn frame_line(&mut self, line: &str) {
+    fn frame_line(&mut self, line: &str, now_us: u64) {
         match decode(line) {
-            Some(f) => {
-                let _ = self
-                    .frames
-                    .send(Ok(f.at(self.clock.now_us()).on(self.iface)));
-            }
-            None => tracing::debug!("slcan:{}: ignored {line:?}", self.port),
+            Some(f) => self.wire.out.push_back(Output::Frame(f.at(now_us))),
+            None => tracing::debug!("{}: ignored {line:?}", self.name),
         }
     }
 
-    /// Reads the status flags; trouble becomes an error frame.
-    async fn status(&mut self) -> Result<Option<String>, BusError> {
-        let flags = match self.command("F", false).await? {
-            Answer::Ok(Some(l)) => l
-                .strip_prefix('F')
-                .and_then(|h| u8::from_str_radix(h, 16).ok()),
-            _ => None,
+    fn token(&mut self, token: Token, now_us: u64) {
+        if let Token::Garbage(junk) = token {
+            let command = self.asked.as_ref().map(|a| a.command.clone());
+            return self.fail(AdapterError::Unexpected {
+                command: command.unwrap_or_default(),
+                line: junk,
+                expected: "lines of text (is the serial speed right?)",
+            });
+        }
+        match self.phase {
+            Phase::Unopened | Phase::Settling { .. } => {}
+            _ if self.asked.is_some() => self.answer_token(token, now_us),
+            Phase::Starting => {}
+            Phase::Running => match token {
+                // `z`/`Z` (Lawicel, CANable) or a bare CR (slcanpty, some
+                // clones) acknowledge a transmit.
+                Token::Line(l) if matches!(l.as_str(), "z" | "Z") => {
+                    self.pending.pop_front();
+                }
+                Token::Ok => {
+                    self.pending.pop_front();
+                }
+                Token::Line(l) => self.frame_line(&l, now_us),
+                Token::Bell => {
+                    self.refused += usize::from(self.pending.pop_front().is_some());
+                }
+                Token::Prompt | Token::Garbage(_) => {}
+            },
+        }
+    }
+
+    /// A token while a command's answer is awaited: the answer, a frame
+    /// passed on, or something ignored.
+    fn answer_token(&mut self, token: Token, now_us: u64) {
+        let Some(asked) = &self.asked else {
+            return;
         };
-        Ok(flags.and_then(status_error).map(|(frame, words)| {
-            let _ = self
-                .frames
-                .send(Ok(frame.at(self.clock.now_us()).on(self.iface)));
-            words
-        }))
+        let first = asked.command.chars().next().unwrap_or(' ');
+        let answer = match token {
+            Token::Bell => Answer::Bell,
+            Token::Ok | Token::Prompt => Answer::Ok(None),
+            Token::Line(l) if decode(&l).is_some() => return self.frame_line(&l, now_us),
+            Token::Line(l) if l.starts_with(first) => Answer::Ok(Some(l)),
+            Token::Line(l) => {
+                let command = asked.command.clone();
+                tracing::debug!("{}: ignored {l:?} waiting for {command}", self.name);
+                return;
+            }
+            Token::Garbage(_) => return,
+        };
+        self.answered(answer, now_us);
     }
 
-    /// Sends a command and waits for its answer (`z`/`Z`, a reply line, a
-    /// bare CR, or a bell), passing frames that arrive meanwhile on.
-    /// `must`: no answer is an error (else it is ignored).
-    async fn command(&mut self, cmd: &str, must: bool) -> Result<Answer, BusError> {
-        serial::write(&mut self.stream, &format!("{cmd}\r"))
-            .await
-            .map_err(|e| self.adapter(e))?;
-        let deadline = Instant::now() + ANSWER_WITHIN;
-        let first = cmd.chars().next().unwrap_or(' ');
-        loop {
-            match self
-                .reader
-                .next(&mut self.stream, deadline)
-                .await
-                .map_err(|e| self.adapter(e))?
-            {
-                None if must => {
-                    return Err(self.adapter(AdapterError::Silent {
-                        command: cmd.to_owned(),
-                        waited_ms: ANSWER_WITHIN.as_millis() as u64,
-                    }))
+    fn answered(&mut self, answer: Answer, now_us: u64) {
+        let Some(asked) = self.asked.take() else {
+            return;
+        };
+        let must = matches!(asked.step, Step::Bitrate | Step::Open);
+        match answer {
+            Answer::Silent if must => {
+                return self.fail(AdapterError::Silent {
+                    command: asked.command,
+                    waited_ms: ANSWER_WITHIN.as_millis() as u64,
+                })
+            }
+            Answer::Bell if must => {
+                return self.fail(AdapterError::Refused {
+                    command: asked.command,
+                })
+            }
+            _ => {}
+        }
+        match asked.step {
+            Step::CloseFirst => self.ask(Step::Bitrate, now_us),
+            Step::Bitrate => self.ask(Step::Open, now_us),
+            Step::Open => {
+                self.phase = Phase::Running;
+                self.status_at = now_us.saturating_add(us(STATUS_EVERY));
+            }
+            Step::Status => {
+                let flags = match answer {
+                    Answer::Ok(Some(l)) => l
+                        .strip_prefix('F')
+                        .and_then(|h| u8::from_str_radix(h, 16).ok()),
+                    _ => None,
+                };
+                if let Some((frame, _)) = flags.and_then(status_error) {
+                    self.wire.out.push_back(Output::Frame(frame.at(now_us)));
                 }
-                None => return Ok(Answer::Ok(None)),
-                Some(Token::Bell) => return Ok(Answer::Bell),
-                Some(Token::Ok | Token::Prompt) => return Ok(Answer::Ok(None)),
-                Some(Token::Line(l)) => {
-                    let is_frame = decode(&l).is_some();
-                    let ack = matches!(l.as_str(), "z" | "Z");
-                    if ack && matches!(first, 't' | 'T' | 'r' | 'R') {
-                        return Ok(Answer::Ok(None));
-                    }
-                    if is_frame {
-                        self.frame_line(&l);
-                        continue;
-                    }
-                    if l.starts_with(first) {
-                        return Ok(Answer::Ok(Some(l)));
-                    }
-                    tracing::debug!("slcan:{}: ignored {l:?} waiting for {cmd}", self.port);
+                if self.refused > 0 {
+                    self.refused = 0;
+                    let e = self.adapter(AdapterError::SendRefused { flags });
+                    self.wire.out.push_back(Output::Error(e));
                 }
+            }
+            Step::CloseLast => {
+                self.wire.finish(Ok(()));
             }
         }
     }
 
-    /// Reads and drops whatever the adapter says within `d`.
-    async fn settle(&mut self, d: Duration) -> Result<(), BusError> {
-        let until = Instant::now() + d;
-        while self
-            .reader
-            .next(&mut self.stream, until)
-            .await
-            .map_err(|e| self.adapter(e))?
-            .is_some()
-        {}
-        self.reader.clear();
-        Ok(())
+    /// What comes next when nothing is awaited.
+    fn advance(&mut self, now_us: u64) {
+        if self.wire.finished.is_some() || self.asked.is_some() || self.phase != Phase::Running {
+            return;
+        }
+        // The send is done once the line is out, so the frame is stamped
+        // before any answer to it; the adapter's `z` (or bell) is matched
+        // as it comes.
+        while let Some((ticket, line)) = self.queued.pop_front() {
+            self.write(&line);
+            self.pending
+                .push_back(now_us.saturating_add(us(ANSWER_WITHIN)));
+            self.wire.out.push_back(Output::Done(ticket, Ok(())));
+        }
+        if !self.pending.is_empty() {
+            return;
+        }
+        if self.refused > 0 || now_us >= self.status_at {
+            self.status_at = now_us.saturating_add(us(STATUS_EVERY));
+            self.ask(Step::Status, now_us);
+        } else if self.closing {
+            self.ask(Step::CloseLast, now_us);
+        }
     }
 }
 
+impl Core for SlcanCore {
+    type Command = Transmit;
+    const ADAPTER_FLOW_CONTROL: bool = false;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn command_for_frame(
+        &self,
+        frame: &CanFrame,
+        _link: Option<&LinkHint>,
+    ) -> Result<Option<Transmit>, BusError> {
+        encode(frame)
+            .map(|line| Some(Transmit(line)))
+            .map_err(BusError::unsupported)
+    }
+
+    fn command_for_prepare(&self, _link: Option<&LinkHint>) -> Option<Transmit> {
+        None
+    }
+
+    fn handle_open(&mut self, now_us: u64) {
+        // Empty the adapter's line buffer, close the channel if it was
+        // open (a bell then is fine), set the bitrate and open.
+        self.wire.out.push_back(Output::Write(b"\r\r\r".to_vec()));
+        self.phase = Phase::Settling {
+            until: now_us.saturating_add(us(SETTLE)),
+        };
+    }
+
+    fn handle_command(&mut self, ticket: Ticket, command: Transmit, now_us: u64) {
+        self.queued.push_back((ticket, command.0));
+        self.advance(now_us);
+    }
+
+    fn handle_bytes(&mut self, bytes: &[u8], now_us: u64) {
+        self.wire.push(bytes);
+        while let Some(t) = self.wire.next_token() {
+            self.token(t, now_us);
+        }
+        self.advance(now_us);
+    }
+
+    fn handle_timeout(&mut self, now_us: u64) {
+        if let Phase::Settling { until } = self.phase {
+            if now_us >= until {
+                self.wire.lines.clear();
+                self.phase = Phase::Starting;
+                self.ask(Step::CloseFirst, now_us);
+            }
+            return;
+        }
+        if self.asked.as_ref().is_some_and(|a| now_us >= a.deadline) {
+            self.answered(Answer::Silent, now_us);
+        } else if self.asked.is_none() && self.pending.front().is_some_and(|p| *p <= now_us) {
+            return self.fail(AdapterError::Silent {
+                command: "a frame to send".into(),
+                waited_ms: ANSWER_WITHIN.as_millis() as u64,
+            });
+        }
+        self.advance(now_us);
+    }
+
+    fn handle_close(&mut self, now_us: u64) {
+        self.closing = true;
+        if self.phase != Phase::Running {
+            // Never opened the channel: nothing to close.
+            self.wire.finish(Ok(()));
+        }
+        self.advance(now_us);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.wire.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        if self.wire.finished.is_some() {
+            return None;
+        }
+        match (&self.phase, &self.asked) {
+            (Phase::Settling { until }, _) => Some(*until),
+            (_, Some(a)) => Some(a.deadline),
+            (Phase::Running, None) => Some(match self.pending.front() {
+                Some(p) => *p,
+                None => self.status_at,
+            }),
+            _ => None,
+        }
+    }
+
+    fn finished(&self) -> Option<Result<(), AdapterError>> {
+        self.wire.finished.clone()
+    }
+
+    fn notes(&self, _now_us: u64) -> Vec<String> {
+        Vec::new()
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,7 +564,175 @@ mod tests {
         assert_eq!(words, "A4 (error warning, error passive, bus error)");
     }
 
+    use crate::transport::adapter::{cuts, noise, talk, whole_and_cut, Drive};
+
+    const MS: u64 = 1000;
+
+    fn t745() -> CanFrame {
+        CanFrame::classic(CanId::Standard(0x745), &[0x02, 0x10, 0xC0]).unwrap()
+    }
+
+    /// A core through its start-up: `\r\r\r`, 100 ms of settling, `C`,
+    /// `S6`, `O`, each answered with a bare CR.
+    fn running() -> Drive<SlcanCore> {
+        let mut d = Drive::new(SlcanCore::new("slcan:test", 500_000).unwrap());
+        assert_eq!(d.written, ["\r\r\r"]);
+        // Left-over output of the adapter is dropped, however it ends.
+        d.feed(b"t1230\rgarbage");
+        assert_eq!(d.wait(100 * MS), ["C\r"]);
+        assert_eq!(d.feed(b"\x07"), ["S6\r"], "a bell to the first C is fine");
+        assert_eq!(d.feed(b"\r"), ["O\r"]);
+        assert_eq!(d.feed(b"\r"), Vec::<String>::new());
+        assert!(d.frames.is_empty(), "{:?}", d.frames);
+        d
+    }
+
+    fn send(d: &mut Drive<SlcanCore>, f: &CanFrame) -> Vec<String> {
+        let c = d.core.command_for_frame(f, None).unwrap().unwrap();
+        let before = d.written.len();
+        let t = d.command(c);
+        assert!(matches!(d.done.last(), Some((done, Ok(()))) if *done == t));
+        d.written[before..].to_vec()
+    }
+
+    #[test]
+    fn a_bare_cr_acknowledges_a_transmit_as_slcanpty_does() {
+        let mut d = running();
+        assert_eq!(send(&mut d, &t745()), ["t74530210C0\r"]);
+        // slcanpty's ack, then the answer with a device timestamp.
+        d.feed(b"\rt76530250C0EA60\r");
+        assert_eq!(d.frames.len(), 1);
+        assert_eq!(d.frames[0].data(), [0x02, 0x50, 0xC0]);
+        // Acknowledged: no "silent" error when the answer deadline passes;
+        // the idle status read comes instead.
+        assert_eq!(d.wait(1000 * MS), ["F\r"]);
+        d.feed(b"F00\r");
+        assert!(d.core.finished().is_none());
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+    }
+
+    #[test]
+    fn a_z_acknowledges_too_and_frames_between_are_kept() {
+        let mut d = running();
+        send(&mut d, &t745());
+        send(&mut d, &t745());
+        d.feed(b"z\rt76530250C0\rZ\r");
+        assert_eq!(d.frames.len(), 1);
+        d.wait(999 * MS);
+        assert!(d.core.finished().is_none());
+    }
+
+    #[test]
+    fn a_refused_transmit_reads_the_flags_and_names_them() {
+        let mut d = running();
+        send(&mut d, &t745());
+        assert_eq!(d.feed(b"\x07"), ["F\r"]);
+        d.feed(b"F20\r");
+        let e = d.errors_text();
+        assert!(
+            e.contains("refused to send a frame (bell); status flags 20 (error passive)"),
+            "{e}"
+        );
+        // The flags also arrive as the error frame SocketCAN would give.
+        assert!(d.frames.iter().any(CanFrame::is_error), "{:?}", d.frames);
+    }
+
+    #[test]
+    fn an_unacknowledged_transmit_stops_the_adapter_after_a_second() {
+        let mut d = running();
+        send(&mut d, &t745());
+        d.wait(999 * MS);
+        assert!(d.core.finished().is_none());
+        d.wait(2 * MS);
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert!(matches!(end, AdapterError::Silent { .. }), "{end}");
+    }
+
+    #[test]
+    fn a_refused_bitrate_is_fatal_and_names_the_command() {
+        let mut d = Drive::new(SlcanCore::new("slcan:test", 250_000).unwrap());
+        d.wait(100 * MS);
+        assert_eq!(d.feed(b"\r"), ["S5\r"]);
+        d.feed(b"\x07");
+        let end = d.core.finished().unwrap().unwrap_err();
+        assert_eq!(
+            end.to_string(),
+            "the adapter does not know \"S5\" (it answered `?`)"
+        );
+    }
+
+    #[test]
+    fn sends_wait_for_the_start_and_close_sends_c() {
+        let mut d = Drive::new(SlcanCore::new("slcan:test", 500_000).unwrap());
+        let c = d.core.command_for_frame(&t745(), None).unwrap().unwrap();
+        d.command(c);
+        assert!(d.done.is_empty());
+        d.wait(100 * MS);
+        d.feed(b"\r");
+        d.feed(b"\r");
+        // Open accepted: the queued transmit goes out.
+        assert_eq!(d.feed(b"\r"), ["t74530210C0\r"]);
+        assert_eq!(d.done.len(), 1);
+        d.feed(b"z\r");
+        d.core.handle_close(d.now);
+        assert_eq!(d.pump(), ["C\r"]);
+        d.feed(b"\r");
+        assert!(matches!(d.core.finished(), Some(Ok(()))));
+    }
+
+    #[test]
+    fn fd_and_error_frames_are_refused_by_kind() {
+        let d = running();
+        let fd = CanFrame::fd(CanId::Standard(0x745), &[0; 12], 0).unwrap();
+        let e = d.core.command_for_frame(&fd, None).unwrap_err();
+        assert!(matches!(
+            e,
+            BusError::Unsupported {
+                what: Unsupported::FdThroughSlcan
+            }
+        ));
+    }
+
     proptest! {
+        #[test]
+        fn the_core_never_panics_on_any_bytes(
+            chunks in noise(),
+            waits in proptest::collection::vec(0u64..1_500_000, 0..40),
+        ) {
+            for start in [false, true] {
+                let mut d = if start {
+                    running()
+                } else {
+                    Drive::new(SlcanCore::new("slcan:p", 500_000).unwrap())
+                };
+                d.shake(&chunks, &waits, |d, i| {
+                    let transmit = d.core.command_for_frame(&t745(), None).ok().flatten();
+                    transmit.filter(|_| i % 3 == 0)
+                });
+                prop_assert_eq!(d.broken(), None);
+            }
+        }
+
+        #[test]
+        fn what_the_core_does_does_not_depend_on_how_the_bytes_were_chunked(
+            bytes in talk(&["z\r", "\r", "\x07", "F04\r"], "[tT][0-9A-F]{3,8}[0-8][0-9A-F]{0,16}\r"),
+            at in cuts(),
+        ) {
+            let start = || {
+                let mut d = running();
+                send(&mut d, &t745());
+                d
+            };
+            let (whole, chunked) = whole_and_cut(start, &bytes, &at);
+            // The frames the bus carried are the same; when the core asks
+            // for the status flags (and so how a later CR reads) may move
+            // with the chunks, as it would with a real port's timing.
+            let data = |d: &Drive<SlcanCore>| -> Vec<CanFrame> {
+                d.frames.iter().filter(|f| !f.is_error()).copied().collect()
+            };
+            prop_assert_eq!(data(&chunked), data(&whole));
+        }
+
         #[test]
         fn every_classic_frame_round_trips(
             ext in any::<bool>(),

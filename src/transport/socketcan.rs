@@ -24,7 +24,7 @@ use socketcan::{CanAnyFrame, CanRawFrame, Socket, SocketOptions};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::{BusClock, BusError, CanBus};
+use super::{BusClock, BusError, CanBus, Doing, InterfaceProblem, Unsupported};
 use crate::frame::{CanFrame, CanId, FrameKind, IfName, CAN_ERR_FLAG, CAN_ERR_MASK};
 
 // Linux errno values (asm-generic, the same on x86 and arm). The crate set
@@ -60,7 +60,7 @@ pub struct SocketCanBus {
     fd_capable: bool,
     /// Set once the interface is gone: the kernel unbinds the socket then, so
     /// later reads would block forever instead of failing again.
-    removed: Option<String>,
+    removed: Option<InterfaceProblem>,
     clock: BusClock,
 }
 
@@ -80,21 +80,13 @@ impl SocketCanBus {
     /// Fails with [`BusError::Interface`] when the kernel has no SocketCAN,
     /// the interface does not exist or is not CAN, or it is down.
     pub fn open(iface: &str) -> Result<SocketCanBus, BusError> {
-        let interface_error = |message: String| BusError::Interface {
-            iface: iface.to_string(),
-            message,
-        };
-        let name = IfName::new(iface).ok_or_else(|| {
-            interface_error(
-                "is not a valid interface name (1 to 15 characters, no spaces)".to_string(),
-            )
-        })?;
+        let name = IfName::new(iface).ok_or_else(|| interface(iface, InterfaceProblem::BadName))?;
         let sock = socketcan::CanFdSocket::open(iface).map_err(|e| open_error(iface, e))?;
 
         let sys = SysNet::read(iface);
         if let Some(flags) = sys.flags {
             if flags & IFF_UP == 0 {
-                return Err(interface_error(down_message(iface)));
+                return Err(interface(iface, InterfaceProblem::Down));
             }
         }
         let fd_capable = sys.mtu.is_none_or(|mtu| mtu > CAN_MTU);
@@ -139,16 +131,14 @@ impl SocketCanBus {
     }
 
     /// Maps an errno from a running socket; remembers removal.
-    fn run_error(&mut self, doing: &str, e: io::Error) -> BusError {
+    fn run_error(&mut self, doing: Doing, e: io::Error) -> BusError {
         let iface = self.iface.to_string();
-        let message = match e.raw_os_error() {
-            Some(ENETDOWN) => format!("went down while {doing}: {}", down_message(&iface)),
+        let problem = match e.raw_os_error() {
+            Some(ENETDOWN) => InterfaceProblem::WentDown { doing },
             Some(ENODEV | ENXIO) => {
-                let m = format!(
-                    "was removed while {doing} (adapter unplugged?): check `ip link show` and reopen"
-                );
-                self.removed = Some(m.clone());
-                m
+                let p = InterfaceProblem::Removed { doing };
+                self.removed = Some(p);
+                p
             }
             _ => {
                 return BusError::Io {
@@ -157,17 +147,14 @@ impl SocketCanBus {
                 }
             }
         };
-        BusError::Interface { iface, message }
+        BusError::Interface { iface, problem }
     }
 }
 
 impl CanBus for SocketCanBus {
     async fn send(&mut self, frame: &CanFrame) -> Result<(), BusError> {
-        if let Some(m) = &self.removed {
-            return Err(BusError::Interface {
-                iface: self.iface.to_string(),
-                message: m.clone(),
-            });
+        if let Some(problem) = self.removed {
+            return Err(interface(&self.iface.to_string(), problem));
         }
         if frame.is_fd() && !self.fd_capable {
             return Err(fd_unsupported(self.iface));
@@ -187,9 +174,7 @@ impl CanBus for SocketCanBus {
                     if waited >= TX_QUEUE_PATIENCE {
                         return Err(BusError::Interface {
                             iface: self.iface.to_string(),
-                            message: "transmit queue stays full: no node acknowledges our frames \
-                                      (is the adapter connected to the car's bus, at the right bitrate?)"
-                                .to_string(),
+                            problem: InterfaceProblem::TxQueueFull,
                         });
                     }
                     tokio::time::sleep(TX_QUEUE_RETRY).await;
@@ -199,7 +184,7 @@ impl CanBus for SocketCanBus {
                 Err(e) if e.raw_os_error() == Some(EINVAL) && frame.is_fd() => {
                     return Err(fd_unsupported(self.iface));
                 }
-                Err(e) => return Err(self.run_error("sending", e)),
+                Err(e) => return Err(self.run_error(Doing::Sending, e)),
             }
         }
     }
@@ -207,11 +192,8 @@ impl CanBus for SocketCanBus {
     /// Cancel-safe: a frame is read from the socket only once it is there,
     /// in one non-blocking call, so a dropped future loses nothing.
     async fn recv(&mut self) -> Result<CanFrame, BusError> {
-        if let Some(m) = &self.removed {
-            return Err(BusError::Interface {
-                iface: self.iface.to_string(),
-                message: m.clone(),
-            });
+        if let Some(problem) = self.removed {
+            return Err(interface(&self.iface.to_string(), problem));
         }
         let result = self
             .fd
@@ -226,7 +208,7 @@ impl CanBus for SocketCanBus {
                     context: format!("{}: the kernel delivered a malformed frame", self.iface),
                     source: io::Error::new(io::ErrorKind::InvalidData, e),
                 }),
-            Err(e) => Err(self.run_error("receiving", e)),
+            Err(e) => Err(self.run_error(Doing::Receiving, e)),
         }
     }
 
@@ -235,19 +217,8 @@ impl CanBus for SocketCanBus {
     }
 }
 
-fn down_message(iface: &str) -> String {
-    if iface.starts_with("vcan") {
-        format!("is down: `sudo ip link set {iface} up`")
-    } else {
-        format!("is down: `sudo ip link set {iface} up type can bitrate 500000`")
-    }
-}
-
 fn fd_unsupported(iface: IfName) -> BusError {
-    BusError::Unsupported(format!(
-        "{iface} carries classic CAN only (MTU 16), not CAN FD: enable FD on the adapter \
-         (`ip link set {iface} type can bitrate 500000 dbitrate 2000000 fd on`, or `mtu 72` on vcan)"
-    ))
+    BusError::unsupported(Unsupported::FdOnClassicInterface { iface })
 }
 
 /// What /sys/class/net says about an interface; `None` where unreadable
@@ -283,24 +254,22 @@ impl SysNet {
 }
 
 fn open_error(iface: &str, e: io::Error) -> BusError {
-    let message = match e.raw_os_error() {
-        Some(EAFNOSUPPORT) => no_kernel_support(),
+    let problem = match e.raw_os_error() {
+        Some(EAFNOSUPPORT) => InterfaceProblem::NoKernelSupport,
         Some(ENODEV | ENXIO) => {
             // The name lookup may come before the socket is created, so a
             // kernel without CAN can also surface as "no such device": ask
             // the kernel for an unbound-to-any-interface CAN socket to tell.
             if let Err(probe) = socketcan::CanFdSocket::open_iface(0) {
                 if probe.raw_os_error() == Some(EAFNOSUPPORT) {
-                    return interface(iface, no_kernel_support());
+                    return interface(iface, InterfaceProblem::NoKernelSupport);
                 }
             }
             let sys = SysNet::read(iface);
             if sys.exists == Some(true) && sys.arp_type != Some(ARPHRD_CAN) {
-                format!("is not a CAN interface (check `ip -details link show {iface}`)")
+                InterfaceProblem::NotCan
             } else {
-                format!(
-                    "no CAN interface named {iface}: check the adapter is plugged in and `ip link show`"
-                )
+                InterfaceProblem::NoSuchInterface
             }
         }
         _ => {
@@ -310,20 +279,14 @@ fn open_error(iface: &str, e: io::Error) -> BusError {
             }
         }
     };
-    interface(iface, message)
+    interface(iface, problem)
 }
 
-fn interface(iface: &str, message: String) -> BusError {
+fn interface(iface: &str, problem: InterfaceProblem) -> BusError {
     BusError::Interface {
         iface: iface.to_string(),
-        message,
+        problem,
     }
-}
-
-fn no_kernel_support() -> String {
-    "this kernel has no SocketCAN support (socket(AF_CAN) is not supported): \
-     load the `can` and `can_raw` modules, or use a kernel built with CONFIG_CAN"
-        .to_string()
 }
 
 fn id_word(id: CanId) -> u32 {

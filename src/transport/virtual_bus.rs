@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{BusError, CanBus};
+use super::{BusError, CanBus, CloseReason};
 use crate::frame::{CanFrame, IfName};
 
 /// The bus itself; hands out endpoints and taps. Cloning gives another
@@ -189,10 +189,7 @@ impl CanBus for VirtualEndpoint {
                 return Ok(frame);
             }
             if *self.alive.borrow_and_update() <= 1 {
-                return Err(BusError::Closed(format!(
-                    "no other endpoint is left on the virtual bus {}",
-                    self.iface
-                )));
+                return Err(BusError::closed(CloseReason::NoPeers { iface: self.iface }));
             }
             tokio::select! {
                 biased;
@@ -200,13 +197,11 @@ impl CanBus for VirtualEndpoint {
                     // Our own sender lives in the bus until we drop, so the
                     // queue cannot report "closed" here; treat it as closed
                     // anyway rather than assume.
-                    return frame.ok_or_else(|| {
-                        BusError::Closed(format!("the virtual bus {} is gone", self.iface))
-                    });
+                    return frame.ok_or(BusError::closed(CloseReason::VirtualBusGone { iface: self.iface }));
                 }
                 changed = self.alive.changed() => {
                     if changed.is_err() {
-                        return Err(BusError::Closed(format!("the virtual bus {} is gone", self.iface)));
+                        return Err(BusError::closed(CloseReason::VirtualBusGone { iface: self.iface }));
                     }
                 }
             }
@@ -291,7 +286,12 @@ mod tests {
             "recv returned {waited:?} with the hold alive"
         );
         drop(hold);
-        assert!(matches!(a.recv().await, Err(BusError::Closed(_))));
+        assert!(matches!(
+            a.recv().await,
+            Err(BusError::Closed {
+                reason: CloseReason::NoPeers { .. }
+            })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -361,7 +361,12 @@ mod tests {
         // What was sent before the peer left still arrives...
         assert_eq!(b.recv().await.unwrap().data(), [9]);
         // ...then the bus reports closed instead of waiting forever.
-        assert!(matches!(b.recv().await, Err(BusError::Closed(_))));
+        assert!(matches!(
+            b.recv().await,
+            Err(BusError::Closed {
+                reason: CloseReason::NoPeers { .. }
+            })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -373,7 +378,12 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(!waiter.is_finished());
         drop(a);
-        assert!(matches!(waiter.await.unwrap(), Err(BusError::Closed(_))));
+        assert!(matches!(
+            waiter.await.unwrap(),
+            Err(BusError::Closed {
+                reason: CloseReason::NoPeers { .. }
+            })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
