@@ -103,17 +103,13 @@ pub enum Command {
     Man,
 }
 
-/// The longest wait a command takes: one day. Longer values are typos, and
-/// deadlines computed from them must stay far from overflow.
-const MAX_SECONDS: f64 = 86_400.0;
-
 /// A value clap handed to one of the parsers below that it cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgError {
     #[error("{0:?} is not a number of seconds")]
     NotSeconds(String),
-    #[error("{0}: expected seconds from 0 to {MAX_SECONDS}")]
+    #[error("{0}: expected seconds from 0 to {max}", max = crate::seconds::MAX)]
     SecondsOutOfRange(String),
     #[error("{0}: expected more than 0 seconds")]
     ZeroSeconds(String),
@@ -127,14 +123,10 @@ pub enum ArgError {
 
 /// `--listen`-style seconds: a number from 0 to a day (fractions allowed).
 pub fn parse_seconds(s: &str) -> Result<std::time::Duration, ArgError> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| ArgError::NotSeconds(s.to_owned()))?;
-    if !(0.0..=MAX_SECONDS).contains(&v) {
-        return Err(ArgError::SecondsOutOfRange(s.to_owned()));
-    }
-    std::time::Duration::try_from_secs_f64(v).map_err(|_| ArgError::SecondsOutOfRange(s.to_owned()))
+    crate::seconds::parse(s).map_err(|e| match e {
+        crate::seconds::SecondsError::NotANumber => ArgError::NotSeconds(s.to_owned()),
+        _ => ArgError::SecondsOutOfRange(s.to_owned()),
+    })
 }
 
 /// `--timeout`-style seconds: as [`parse_seconds`], but above 0.

@@ -38,8 +38,13 @@ pub enum LearnError {
     MarkSyntax { text: String },
     #[error("{text:?}: no role `{role}`: expected one of {}", Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))]
     UnknownRole { text: String, role: String },
-    #[error("{text:?}: `{seconds}` is not a number of seconds from the first frame (0 or more)")]
-    Seconds { text: String, seconds: String },
+    #[error("{text:?}: `{seconds}` is not a number of seconds from the first frame: {source}")]
+    Seconds {
+        text: String,
+        seconds: String,
+        #[source]
+        source: crate::seconds::SecondsError,
+    },
     #[error("{text:?}: expected a value such as 1, 0, on, off, open, closed, locked, unlocked or accessory")]
     EmptyValue { text: String },
     #[error("{what}: no broadcast frames to learn from")]
@@ -75,18 +80,15 @@ impl Mark {
                 text: text.to_owned(),
             });
         }
-        let bad_secs = || LearnError::Seconds {
+        let offset_us = crate::seconds::parse_us(secs).map_err(|source| LearnError::Seconds {
             text: text.to_owned(),
             seconds: secs.trim().to_owned(),
-        };
-        let s: f64 = secs.trim().parse().map_err(|_| bad_secs())?;
-        if !(0.0..=1.0e7).contains(&s) {
-            return Err(bad_secs());
-        }
+            source,
+        })?;
         Ok(Mark {
             role,
             label,
-            at_us: origin_us.saturating_add((s * 1e6).round() as u64),
+            at_us: origin_us.saturating_add(offset_us),
         })
     }
 
