@@ -77,12 +77,7 @@ fn us(d: Duration) -> u64 {
 
 pub fn run(args: SimulateArgs) -> CliResult<u8> {
     if args.list {
-        let mut out = io::stdout().lock();
-        let width = Scenario::all().map(|s| s.id().len()).max().unwrap_or(0);
-        for s in Scenario::all() {
-            writeln!(out, "{:width$}  {}", s.id(), s.spec().summary)?;
-        }
-        return Ok(super::exit::OK);
+        return list();
     }
     let profile = profile::load(&args.profile)?;
     let spec = match &args.iface {
@@ -94,12 +89,48 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
             iface: s.to_string(),
         });
     }
-    let iface = spec.as_ref().map_or_else(
+    let cfg = sim_config(&args, spec.as_ref());
+    crate::sim::check_only_bus(&profile, &cfg)?;
+    let (node, what) = node_factory(&args, &profile, &cfg)?;
+    let header = super::record::header(&origin(&args, spec.as_ref(), &what));
+    let out = output(args.record.as_ref())?;
+    let duration = args.duration.map(us);
+    match &spec {
+        Some(i) => {
+            eprintln!("trunkdiag: simulating {what} on {i}; Ctrl-C stops");
+            on_interface(
+                i,
+                &profile,
+                node(),
+                duration,
+                args.record.is_some(),
+                out,
+                &header,
+            )?;
+        }
+        None => on_virtual_time(node(), cfg.iface, duration, out, &header)?,
+    }
+    Ok(super::exit::OK)
+}
+
+/// `--list`: one line per scenario.
+fn list() -> CliResult<u8> {
+    let mut out = io::stdout().lock();
+    let width = Scenario::all().map(|s| s.id().len()).max().unwrap_or(0);
+    for s in Scenario::all() {
+        writeln!(out, "{:width$}  {}", s.id(), s.spec().summary)?;
+    }
+    Ok(super::exit::OK)
+}
+
+/// The car's settings from the arguments: answer delay, presses, the
+/// interface it plays on, the bus it is limited to.
+fn sim_config(args: &SimulateArgs, spec: Option<&IfaceSpec>) -> SimConfig {
+    let iface = spec.map_or_else(
         || crate::frame::IfName::new("vcan0").unwrap_or_default(),
         IfaceSpec::name,
     );
-    let duration = args.duration.map(us);
-    let cfg = SimConfig {
+    SimConfig {
         p2_us: args.p2_ms.saturating_mul(1000),
         presses: vec![
             (us(args.fob_at), Press::FobTrunk),
@@ -109,14 +140,30 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
         iface,
         only_bus: args.bus.clone(),
         ..SimConfig::default()
-    };
-    crate::sim::check_only_bus(&profile, &cfg)?;
+    }
+}
+
+/// What plays the car (a scenario's vehicle or a capture's ECU clone), built
+/// where it runs, and its description for the recording's header.
+type NodeFactory = Box<dyn FnOnce() -> Node>;
+
+fn node_factory(
+    args: &SimulateArgs,
+    profile: &profile::Profile,
+    cfg: &SimConfig,
+) -> CliResult<(NodeFactory, String)> {
     let bcm = profile.bcm();
-    let (node, what): (Box<dyn FnOnce() -> Node>, String) = match &args.from_capture {
+    Ok(match &args.from_capture {
         Some(path) => {
             let pairs = LearnedPairs::from_file(path, bcm.request_id, bcm.response_id)?;
             let n = pairs.answers.len();
-            let (req, resp, p2, pad) = (bcm.request_id, bcm.response_id, cfg.p2_us, cfg.padding);
+            let (req, resp, p2, pad, iface) = (
+                bcm.request_id,
+                bcm.response_id,
+                cfg.p2_us,
+                cfg.padding,
+                cfg.iface,
+            );
             (
                 Box::new(move || {
                     Node::Clone(Box::new(CaptureClone::new(
@@ -125,7 +172,7 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
                 }),
                 format!(
                     "an ECU clone of {} answering {n} request(s) learnt from {}",
-                    profile.bcm().name,
+                    bcm.name,
                     path.display()
                 ),
             )
@@ -140,8 +187,16 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
                 format!("scenario {scenario} on profile {}", profile.id),
             )
         }
-    };
-    let origin = super::record::Origin {
+    })
+}
+
+/// What the recording's header says produced it.
+fn origin<'a>(
+    args: &'a SimulateArgs,
+    spec: Option<&'a IfaceSpec>,
+    what: &str,
+) -> super::record::Origin<'a> {
+    super::record::Origin {
         profile: Some(&args.profile),
         source: format!(
             "{what}; presses: fob {} s, cabin {} s after the first tester request (or {} s after start){}",
@@ -150,15 +205,18 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
             args.tester_wait.as_secs_f64(),
             if args.iface.is_some() { "" } else { "; no tester" }
         ),
-        medium: match &spec {
+        medium: match spec {
             Some(s) => super::record::Medium::live(s),
             None => super::record::Medium::Simulator {
                 epoch_us: DEFAULT_EPOCH_US,
             },
         },
-    };
-    let header = super::record::header(&origin);
-    let out: Box<dyn Write> = match &args.record {
+    }
+}
+
+/// `--record FILE`, or standard output.
+fn output(record: Option<&PathBuf>) -> CliResult<Box<dyn Write>> {
+    Ok(match record {
         Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
             CliError::Create {
                 path: path.to_path_buf(),
@@ -166,72 +224,86 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
             }
         })?)),
         None => Box::new(io::stdout().lock()),
-    };
-    match &spec {
-        Some(i) => {
-            eprintln!("trunkdiag: simulating {what} on {i}; Ctrl-C stops");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let bus = i.open(profile.bitrate)?;
-                let until = duration.map(|d| crate::transport::CanBus::now_us(&bus) + d);
-                let mut node = node();
-                let run = async {
-                    match args.record {
-                        Some(_) => {
-                            let mut bus = RecordingBus::new(bus, out, &header)?;
-                            node.run(&mut bus, until).await
-                        }
-                        None => {
-                            let mut bus = bus;
-                            node.run(&mut bus, until).await
-                        }
-                    }
-                };
-                // Ctrl-C and SIGTERM stop the car between two steps: the
-                // node's run only yields at awaits, after a sent frame is
-                // recorded, so the log holds every frame that went out.
-                let signals = crate::tester::Shutdown::on_signals();
-                tokio::select! {
-                    r = run => r,
-                    () = signals.wait() => Ok(()),
-                }
-            })?;
-        }
-        None => {
-            let mut node = node();
-            let until_rel = duration.unwrap_or(15_000_000);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .start_paused(true)
-                .build()?;
-            let frames = rt.block_on(async {
-                let bus = VirtualBus::new(DEFAULT_EPOCH_US);
-                let mut tap = bus.tap();
-                let mut endpoint = bus.endpoint(iface);
-                // A silent second member keeps the bus open, as a listener
-                // would (the tap has every frame; the hold keeps none).
-                let _listener = bus.hold();
-                let until = bus.now_us() + until_rel;
-                node.run(&mut endpoint, Some(until)).await?;
-                let mut frames = Vec::new();
-                while let Ok(f) = tap.try_recv() {
-                    frames.push(f);
-                }
-                Ok::<_, CliError>(frames)
-            })?;
-            let mut w = CandumpWriter::new(out);
-            for h in &header {
-                w.comment(h)?;
+    })
+}
+
+/// The car on a real interface until `duration` or Ctrl-C/SIGTERM; with
+/// `record`, every frame it sees and sends goes to `out`.
+fn on_interface(
+    spec: &IfaceSpec,
+    profile: &profile::Profile,
+    mut node: Node,
+    duration: Option<u64>,
+    record: bool,
+    out: Box<dyn Write>,
+    header: &[String],
+) -> CliResult<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let bus = spec.open(profile.bitrate)?;
+        let until = duration.map(|d| crate::transport::CanBus::now_us(&bus) + d);
+        let run = async {
+            if record {
+                let mut bus = RecordingBus::new(bus, out, header)?;
+                node.run(&mut bus, until).await
+            } else {
+                let mut bus = bus;
+                node.run(&mut bus, until).await
             }
-            for f in &frames {
-                w.frame(f)?;
-            }
-            w.flush()?;
+        };
+        // Ctrl-C and SIGTERM stop the car between two steps: the
+        // node's run only yields at awaits, after a sent frame is
+        // recorded, so the log holds every frame that went out.
+        let signals = crate::tester::Shutdown::on_signals();
+        tokio::select! {
+            r = run => r,
+            () = signals.wait() => Ok(()),
         }
+    })?;
+    Ok(())
+}
+
+/// The car alone on the in-process virtual bus, on paused (virtual) time,
+/// for `duration` (15 s by default); every frame written to `out` as a
+/// candump log.
+fn on_virtual_time(
+    mut node: Node,
+    iface: crate::frame::IfName,
+    duration: Option<u64>,
+    out: Box<dyn Write>,
+    header: &[String],
+) -> CliResult<()> {
+    let until_rel = duration.unwrap_or(15_000_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    let frames = rt.block_on(async {
+        let bus = VirtualBus::new(DEFAULT_EPOCH_US);
+        let mut tap = bus.tap();
+        let mut endpoint = bus.endpoint(iface);
+        // A silent second member keeps the bus open, as a listener
+        // would (the tap has every frame; the hold keeps none).
+        let _listener = bus.hold();
+        let until = bus.now_us() + until_rel;
+        node.run(&mut endpoint, Some(until)).await?;
+        let mut frames = Vec::new();
+        while let Ok(f) = tap.try_recv() {
+            frames.push(f);
+        }
+        Ok::<_, CliError>(frames)
+    })?;
+    let mut w = CandumpWriter::new(out);
+    for h in header {
+        w.comment(h)?;
     }
-    Ok(super::exit::OK)
+    for f in &frames {
+        w.frame(f)?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 /// The two kinds of simulated node, behind one runner call.
