@@ -169,7 +169,7 @@ pub fn run(args: BatchArgs, quiet: bool) -> CliResult<u8> {
                 [
                     file,
                     outcome.label.clone(),
-                    top.map_or_else(String::new, |v| v.id.clone()),
+                    top.map_or_else(String::new, |v| v.id.to_string()),
                     top.map_or_else(String::new, |v| {
                         format!("{:?}", v.confidence).to_lowercase()
                     }),
@@ -284,7 +284,7 @@ fn write_line(
         index: o.index,
         job: o.label.clone(),
         profile: o.profile.clone(),
-        verdict: top.map(|v| v.id.clone()),
+        verdict: top.map(|v| v.id.to_string()),
         confidence: top.map(|v| v.confidence),
         exit,
         error,

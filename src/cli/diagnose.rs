@@ -429,7 +429,7 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
         out,
         "{} {}  ({} confidence)",
         st.verdict(top.is_fault(), "Verdict:"),
-        st.verdict(top.is_fault(), &top.id),
+        st.verdict(top.is_fault(), top.id.id()),
         confidence(top.confidence)
     )?;
     writeln!(out, "{}", top.summary)?;

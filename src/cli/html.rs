@@ -172,7 +172,7 @@ fn verdict(h: &mut String, v: &Verdict) {
         "<section class=\"verdict {class}\" aria-labelledby=\"verdict-h\">\n\
          <h2 id=\"verdict-h\">{word}: <span class=\"id\">{}</span> \
          <span class=\"conf\">({} confidence)</span></h2>\n<p class=\"summary\">{}</p>\n",
-        esc(&v.id),
+        esc(v.id.id()),
         conf_word(v.confidence),
         esc(&v.summary)
     );
@@ -207,7 +207,7 @@ fn others(h: &mut String, r: &Report) {
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&v.id),
+            esc(v.id.id()),
             conf_word(v.confidence),
             esc(&v.summary)
         );
@@ -611,7 +611,7 @@ fn rests_on(h: &mut String, r: &Report, v: &Verdict) {
     let _ = writeln!(
         h,
         "<p>The verdict <strong>{}</strong> rests on {} vehicle data item(s) of the profile.</p>",
-        esc(&v.id),
+        esc(v.id.id()),
         used.len()
     );
     for level in crate::profile::Level::ALL {

@@ -666,6 +666,7 @@ async fn active_test<B: CanBus>(
 mod tests {
     use super::*;
     use crate::transport::VirtualBus;
+    use crate::verdict::{Cause, VerdictId};
 
     fn name(s: &str) -> IfName {
         IfName::new(s).unwrap()
@@ -778,7 +779,12 @@ mod tests {
         nissan_bcm_that_drops_out(&bus, 4);
         let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
         let top = r.top().unwrap();
-        assert_eq!(top.id, "bcm-unreachable", "{:?}", r.verdicts);
+        assert_eq!(
+            top.id,
+            VerdictId::Known(Cause::BcmUnreachable),
+            "{:?}",
+            r.verdicts
+        );
         assert!(
             top.evidence
                 .iter()
@@ -852,7 +858,11 @@ mod tests {
             );
             assert_eq!(start.elapsed(), plan().timeout, "{spec}");
             let r = diagnose_on(&bus, spec).await;
-            assert_eq!(r.top().unwrap().id, "no-bus-activity", "{spec}");
+            assert_eq!(
+                r.top().unwrap().id,
+                VerdictId::Known(Cause::NoBusActivity),
+                "{spec}"
+            );
         }
     }
 
@@ -884,7 +894,12 @@ mod tests {
         let bus = VirtualBus::new(1_000_000);
         broadcaster(&bus, 124);
         let r = scripted_on(&bus, "nissan-altima-2013-2018").await.unwrap();
-        assert_eq!(r.top().unwrap().id, "bcm-unreachable", "{:#?}", r.verdicts);
+        assert_eq!(
+            r.top().unwrap().id,
+            VerdictId::Known(Cause::BcmUnreachable),
+            "{:#?}",
+            r.verdicts
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -892,7 +907,12 @@ mod tests {
         let bus = VirtualBus::new(1_000_000);
         broadcaster(&bus, 124);
         let r = diagnose_on(&bus, "nissan-altima-2013-2018").await;
-        assert_eq!(r.top().unwrap().id, "bcm-unreachable", "{:#?}", r.verdicts);
+        assert_eq!(
+            r.top().unwrap().id,
+            VerdictId::Known(Cause::BcmUnreachable),
+            "{:#?}",
+            r.verdicts
+        );
         assert!(r.source.notes.iter().any(|n| n.contains("session")));
     }
 
@@ -922,7 +942,12 @@ mod tests {
         assert!(polls >= 10, "{polls} polls");
         assert!(!r.source.notes.iter().any(|n| n.contains("retry")));
         // Lockout set and no press seen: valet-lockout, low confidence.
-        assert_eq!(r.top().unwrap().id, "valet-lockout", "{:#?}", r.verdicts);
+        assert_eq!(
+            r.top().unwrap().id,
+            VerdictId::Known(Cause::ValetLockout),
+            "{:#?}",
+            r.verdicts
+        );
     }
 
     /// One or two lost answers to the session start do not cost the reads
@@ -941,7 +966,12 @@ mod tests {
                 "{:?}",
                 r.source.notes
             );
-            assert_eq!(r.top().unwrap().id, "valet-lockout", "{:#?}", r.verdicts);
+            assert_eq!(
+                r.top().unwrap().id,
+                VerdictId::Known(Cause::ValetLockout),
+                "{:#?}",
+                r.verdicts
+            );
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::Cause;
+use super::{Cause, VerdictId};
 use crate::evidence::{Evidence, FobRange, ReleaseAttempt, Seen};
 use crate::profile::{ItemRef, Profile, ReleaseInput, Role};
 
@@ -136,30 +136,6 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The cause a finding names: one of the cause table, or one a profile's
-/// DTC table adds (`[[cause]]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(in crate::verdict) enum FoundCause {
-    Builtin(Cause),
-    Profile(String),
-}
-
-impl FoundCause {
-    /// A cause id as a profile's DTC table gives it.
-    pub(in crate::verdict) fn of_id(id: &str) -> FoundCause {
-        id.parse()
-            .map_or_else(|_| FoundCause::Profile(id.to_owned()), FoundCause::Builtin)
-    }
-
-    /// The stable id.
-    pub(in crate::verdict) fn id(&self) -> &str {
-        match self {
-            FoundCause::Builtin(c) => c.id(),
-            FoundCause::Profile(id) => id,
-        }
-    }
-}
-
 /// What a fired condition hands back.
 #[derive(Default)]
 pub(in crate::verdict) struct Support {
@@ -173,7 +149,7 @@ pub(in crate::verdict) struct Support {
     /// For a set row: the members in rank order.
     pub(in crate::verdict) ranked: Vec<Cause>,
     /// For `ProfileDtcCause`: the cause the profile maps the code to.
-    pub(in crate::verdict) cause: Option<FoundCause>,
+    pub(in crate::verdict) cause: Option<VerdictId>,
     /// For `ProfileDtcCause`: the findings for further cause ids.
     pub(in crate::verdict) also: Vec<Support>,
     /// Words of this row that replace the cause's own (summary, explanation).

@@ -3,14 +3,14 @@
 
 use std::cmp::Reverse;
 
-use super::facts::FoundCause;
 use super::table::{Rule, Strength};
 use super::Confidence;
+use super::VerdictId;
 use crate::profile::ItemRef;
 
 /// A cause the rules found, before wording.
 pub(in crate::verdict) struct Finding {
-    pub(in crate::verdict) cause: FoundCause,
+    pub(in crate::verdict) cause: VerdictId,
     pub(in crate::verdict) words: Option<(&'static str, &'static str)>,
     /// The row that found it: strength, name and questions come from it.
     pub(in crate::verdict) rule: &'static Rule,

@@ -41,11 +41,58 @@ pub enum Confidence {
     High,
 }
 
+/// The cause a verdict names: one of the cause table, or one a profile
+/// adds (`[[cause]]`, named by its DTC table). Profiles may not redefine a
+/// built-in id, so build one from an id with [`VerdictId::of_id`], which
+/// never puts a built-in id in the `Profile` arm.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum VerdictId {
+    /// A cause of the cause table.
+    Known(Cause),
+    /// A cause id the profile adds.
+    Profile(String),
+}
+
+impl VerdictId {
+    /// A cause id as a profile's DTC table gives it.
+    pub fn of_id(id: &str) -> VerdictId {
+        id.parse()
+            .map_or_else(|_| VerdictId::Profile(id.to_owned()), VerdictId::Known)
+    }
+
+    /// The stable id (JSON, text, file names).
+    pub fn id(&self) -> &str {
+        match self {
+            VerdictId::Known(c) => c.id(),
+            VerdictId::Profile(id) => id,
+        }
+    }
+}
+
+impl From<Cause> for VerdictId {
+    fn from(c: Cause) -> VerdictId {
+        VerdictId::Known(c)
+    }
+}
+
+impl std::fmt::Display for VerdictId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// The stable id, as a string.
+impl Serialize for VerdictId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
 /// One possible cause, with everything the user needs to act on it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
-    /// Stable id (the cause table, or a profile-added cause id).
-    pub id: String,
+    /// The cause: the cause table's, or a profile-added cause.
+    pub id: VerdictId,
     pub confidence: Confidence,
     /// How strongly the evidence points here (ranks the verdicts).
     pub strength: Strength,
@@ -96,7 +143,7 @@ impl Verdict {
 
     /// True when this verdict is a fault (exit code 1), false for `no-fault-found`.
     pub fn is_fault(&self) -> bool {
-        self.id != Cause::NoFaultFound.id()
+        self.id != VerdictId::Known(Cause::NoFaultFound)
     }
 }
 
@@ -108,7 +155,7 @@ impl Serialize for Verdict {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Json<'a> {
-            id: &'a str,
+            id: &'a VerdictId,
             confidence: Confidence,
             strength: Strength,
             rule: RuleId,

@@ -9,11 +9,11 @@
 
 use std::cmp::Reverse;
 
-use super::facts::{Facts, FoundCause, Support};
+use super::facts::{Facts, Support};
 use super::finding::Finding;
 use super::table::{Rule, RuleId, Strength, Supports, RULES};
 use super::words::word;
-use super::{Cause, Confidence, Verdict};
+use super::{Cause, Confidence, Verdict, VerdictId};
 use crate::evidence::Evidence;
 use crate::profile::Profile;
 
@@ -88,12 +88,12 @@ fn findings(f: &Facts, row: usize, rule: &'static Rule, s: Support, out: &mut Ve
     } else {
         rule.confidence
     };
-    let causes: Vec<(FoundCause, &Support)> = match rule.supports {
-        Supports::One(c) => vec![(FoundCause::Builtin(c), &s)],
+    let causes: Vec<(VerdictId, &Support)> = match rule.supports {
+        Supports::One(c) => vec![(VerdictId::Known(c), &s)],
         Supports::Set(_) => s
             .ranked
             .iter()
-            .map(|&c| (FoundCause::Builtin(c), &s))
+            .map(|&c| (VerdictId::Known(c), &s))
             .collect(),
         Supports::ProfileDtcCause => std::iter::once(&s)
             .chain(s.also.iter())
@@ -120,7 +120,7 @@ fn findings(f: &Facts, row: usize, rule: &'static Rule, s: Support, out: &mut Ve
 fn fallback(evidence: Vec<String>, notes: Vec<String>) -> Finding {
     let rule = RuleId::NothingLocated.rule();
     Finding {
-        cause: FoundCause::Builtin(Cause::Inconclusive),
+        cause: VerdictId::Known(Cause::Inconclusive),
         words: None,
         rule,
         row: RULES.len().saturating_sub(1),

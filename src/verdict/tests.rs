@@ -187,7 +187,7 @@ level = "placeholder"
 "#;
 
 fn ids(v: &[Verdict]) -> Vec<&str> {
-    v.iter().map(|x| x.id.as_str()).collect()
+    v.iter().map(|x| x.id.id()).collect()
 }
 
 struct Case {
@@ -946,7 +946,7 @@ fn traffic_without_the_expected_ids_names_the_bus_to_connect_to() {
     let v = s.run();
     let top = &v[0];
     assert_eq!(
-        (top.id.as_str(), top.rule),
+        (top.id.id(), top.rule),
         ("wrong-bus", RuleId::ExpectedIdsMissing)
     );
     // Not alone: what the MS-CAN frames show still follows it.
@@ -970,7 +970,7 @@ fn traffic_without_the_expected_ids_names_the_bus_to_connect_to() {
 #[test]
 fn a_verdict_on_this_model_items_only_lists_nothing_below() {
     let v = Sim::new("nissan-altima-2013-2018").run();
-    assert_eq!(v[0].id, "no-bus-activity");
+    assert_eq!(v[0].id, VerdictId::Known(Cause::NoBusActivity));
     assert!(v[0].rests_on.is_empty() && !v[0].unverified);
 }
 
@@ -983,7 +983,7 @@ fn next_steps_leave_out_a_check_the_user_already_reported() {
         }
         let v = s.run();
         v.iter()
-            .find(|v| v.id == "trunk-latch")
+            .find(|v| v.id == VerdictId::Known(Cause::TrunkLatch))
             .map(|v| v.next_steps.clone())
             .unwrap()
     };
@@ -1119,4 +1119,20 @@ fn every_rule_fires_in_a_case_or_a_capture() {
         never.is_empty(),
         "rules that no case or capture makes fire: {never:?}"
     );
+}
+
+#[test]
+fn verdict_ids_are_typed_and_serialize_as_their_id() {
+    for c in Cause::ALL {
+        let id = VerdictId::of_id(c.id());
+        assert_eq!(id, VerdictId::Known(c));
+        assert_eq!(id.to_string(), c.id());
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{}\"", c.id())
+        );
+    }
+    let extra = VerdictId::of_id("door-module");
+    assert_eq!(extra, VerdictId::Profile("door-module".to_owned()));
+    assert_eq!(serde_json::to_string(&extra).unwrap(), "\"door-module\"");
 }

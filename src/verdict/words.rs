@@ -2,8 +2,8 @@
 //! the user has not already answered, what it rests on by level, the
 //! safety lines.
 
-use super::facts::FoundCause;
 use super::finding::Finding;
+use super::VerdictId;
 use super::{text, RestsOn, Verdict};
 use crate::evidence::Evidence;
 use crate::profile::{ItemRef, Level, Profile};
@@ -20,7 +20,7 @@ pub(in crate::verdict) fn word(profile: &Profile, ev: &Evidence, x: Finding) -> 
     }
     let unverified = rests_on.iter().any(|r| r.level == Level::Placeholder);
     Verdict {
-        id: x.cause.id().to_owned(),
+        id: x.cause,
         confidence: x.confidence,
         strength: x.rule.strength,
         rule: x.rule.id,
@@ -40,10 +40,10 @@ pub(in crate::verdict) fn word(profile: &Profile, ev: &Evidence, x: Finding) -> 
 fn cause_words(
     profile: &Profile,
     ev: &Evidence,
-    cause: &FoundCause,
+    cause: &VerdictId,
 ) -> (String, String, Vec<String>) {
     match cause {
-        FoundCause::Builtin(c) => (
+        VerdictId::Known(c) => (
             c.summary().to_owned(),
             c.explanation().to_owned(),
             c.next_steps()
@@ -55,7 +55,7 @@ fn cause_words(
                 .map(|s| (*s).to_owned())
                 .collect(),
         ),
-        FoundCause::Profile(extra) => match profile.extra_cause(extra) {
+        VerdictId::Profile(extra) => match profile.extra_cause(extra) {
             Some(e) => (e.summary.clone(), e.summary.clone(), e.next_steps.clone()),
             None => (
                 format!("Cause `{extra}` (from the profile's DTC table)."),

@@ -1,8 +1,8 @@
 //! Conditions on the battery voltage and on the trouble codes the profile
 //! maps to a cause.
 
-use super::super::facts::{Facts, FoundCause, Support};
-use super::super::Cause;
+use super::super::facts::{Facts, Support};
+use super::super::{Cause, VerdictId};
 use crate::profile::Level;
 
 pub(in crate::verdict) fn battery_low(f: &Facts) -> Option<Support> {
@@ -23,13 +23,13 @@ pub(in crate::verdict) fn battery_low(f: &Facts) -> Option<Support> {
 }
 
 /// Trouble codes the profile maps to `cause`, with their evidence.
-fn mapped_dtcs(f: &Facts, cause: &FoundCause) -> Option<Support> {
+fn mapped_dtcs(f: &Facts, cause: &VerdictId) -> Option<Support> {
     let mut s: Option<Support> = None;
     for d in &f.ev.dtcs {
         let Some(m) = f.profile.dtc_meaning_of(d.code) else {
             continue;
         };
-        if m.cause.as_deref().map(FoundCause::of_id).as_ref() != Some(cause) {
+        if m.cause.as_deref().map(VerdictId::of_id).as_ref() != Some(cause) {
             continue;
         }
         let status = d
@@ -57,28 +57,28 @@ fn mapped_dtcs(f: &Facts, cause: &FoundCause) -> Option<Support> {
 }
 
 pub(in crate::verdict) fn battery_dtc(f: &Facts) -> Option<Support> {
-    mapped_dtcs(f, &FoundCause::Builtin(Cause::LowBattery))
+    mapped_dtcs(f, &VerdictId::Known(Cause::LowBattery))
 }
 
 pub(in crate::verdict) fn bcm_fault_dtc(f: &Facts) -> Option<Support> {
-    mapped_dtcs(f, &FoundCause::Builtin(Cause::BcmFault))
+    mapped_dtcs(f, &VerdictId::Known(Cause::BcmFault))
 }
 
 /// The rows above take these; `profile-dtc` takes every other cause.
-const OWN_ROWS: [FoundCause; 2] = [
-    FoundCause::Builtin(Cause::LowBattery),
-    FoundCause::Builtin(Cause::BcmFault),
+const OWN_ROWS: [VerdictId; 2] = [
+    VerdictId::Known(Cause::LowBattery),
+    VerdictId::Known(Cause::BcmFault),
 ];
 
 pub(in crate::verdict) fn profile_dtc(f: &Facts) -> Option<Support> {
     // One finding per other cause, in the order their codes were read.
-    let mut causes: Vec<FoundCause> = Vec::new();
+    let mut causes: Vec<VerdictId> = Vec::new();
     for d in &f.ev.dtcs {
         let Some(c) = f
             .profile
             .dtc_meaning_of(d.code)
             .and_then(|m| m.cause.as_deref())
-            .map(FoundCause::of_id)
+            .map(VerdictId::of_id)
         else {
             continue;
         };
