@@ -38,6 +38,12 @@ pub fn parse_us(s: &str) -> Result<u64, SecondsError> {
     Ok((value(s)? * 1e6).round() as u64)
 }
 
+/// Whole microseconds of a duration, saturating: the one conversion of a
+/// `Duration` to the frames' time unit.
+pub fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! a tester on vcan0), or in-process on virtual time to write a recording;
 //! `--from-capture` runs an ECU clone answering from a capture.
 
+use crate::seconds::us;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -67,12 +68,6 @@ pub struct SimulateArgs {
     /// adapter wired to that bus alone hears the car.
     #[arg(long, value_name = "BUS")]
     pub bus: Option<String>,
-}
-
-/// Microseconds of a duration [`parse_seconds`](super::parse_seconds)
-/// bounded to a day: far from overflow.
-fn us(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 pub fn run(args: SimulateArgs) -> CliResult<u8> {

@@ -35,6 +35,7 @@
 //! completions out), serialising the probe, commands, requests and the
 //! monitor; `serial`'s one driver runs it on the port or connection.
 
+use crate::seconds::us;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -215,10 +216,6 @@ pub struct ElmCore {
     /// The monitor ran at all / the adapter cannot monitor.
     monitored: bool,
     cannot_monitor: bool,
-}
-
-fn us(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl ElmCore {

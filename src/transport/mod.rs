@@ -384,7 +384,7 @@ impl BusClock {
 fn system_now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .map(crate::seconds::us)
         .unwrap_or(0)
 }
 

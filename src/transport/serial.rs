@@ -257,7 +257,6 @@ type Request<C> = (<C as Core>::Command, oneshot::Sender<Result<(), BusError>>);
 /// owns the port and runs the core.
 pub struct AdapterBus<C: Core> {
     name: String,
-    iface: IfName,
     clock: BusClock,
     core: Arc<Mutex<C>>,
     inbox: Arc<Inbox>,
@@ -324,7 +323,6 @@ impl<C: Core> AdapterBus<C> {
         let task = tokio::spawn(driver.run(port, rx));
         Ok(AdapterBus {
             name,
-            iface,
             clock,
             core,
             inbox,
@@ -366,7 +364,8 @@ impl<C: Core> CanBus for AdapterBus<C> {
     }
 
     async fn recv(&mut self) -> Result<CanFrame, BusError> {
-        self.inbox.next().await.map(|f| f.on(self.iface))
+        // drain() named each frame's interface when it queued it.
+        self.inbox.next().await
     }
 
     fn now_us(&self) -> u64 {

@@ -17,6 +17,7 @@
 //! `now_us` in, bytes to write, frames and errors out); `serial`'s one
 //! driver runs it on the port, so `recv` reads a queue and is cancel-safe.
 
+use crate::seconds::us;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -228,10 +229,6 @@ pub struct SlcanCore {
     /// Transmits waiting for the adapter to be running (or a command's answer).
     queued: VecDeque<(Ticket, String)>,
     closing: bool,
-}
-
-fn us(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl SlcanCore {
