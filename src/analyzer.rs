@@ -775,7 +775,8 @@ mod tests {
         a.feed(&f(0x6F6, &[0x5A], 0)); // 9.0 V
         a.feed(&f(0x123, &[1, 2], 10));
         a.feed(&f(0x7DF, &[2, 1, 0], 20)); // diagnostic: never unknown
-                                           // 29-bit: OBD-II (ISO 15765-4) is diagnostic, J1939-style is a node.
+
+        // 29-bit: OBD-II (ISO 15765-4) is diagnostic, J1939-style is a node.
         for (raw, t) in [(0x18DB33F1, 30), (0x18DAF110, 31), (0x18FEF100, 40)] {
             a.feed(&CanFrame::classic(CanId::Extended(raw), &[1]).unwrap().at(t));
         }

@@ -62,15 +62,6 @@ impl NormalFixed {
             source,
         })
     }
-
-    /// The id again.
-    pub fn id(self) -> CanId {
-        let prefix: u32 = match self.kind {
-            TargetKind::Physical => 0x18DA,
-            TargetKind::Functional => 0x18DB,
-        };
-        CanId::Extended(prefix << 16 | u32::from(self.target) << 8 | u32::from(self.source))
-    }
 }
 
 /// True for diagnostic traffic, never a node of the car's own network:
@@ -149,7 +140,13 @@ mod tests {
         fn normal_fixed_round_trips(raw in 0u32..=0x1FFF_FFFF) {
             let id = CanId::Extended(raw);
             match NormalFixed::parse(id) {
-                Some(n) => prop_assert_eq!(n.id(), id),
+                Some(n) => {
+                    let again = match n.kind {
+                        TargetKind::Physical => crate::isotp::normal_fixed_physical_id(n.target, n.source),
+                        TargetKind::Functional => crate::isotp::normal_fixed_functional_id(n.target, n.source),
+                    };
+                    prop_assert_eq!(again, id);
+                }
                 None => prop_assert!(!matches!(raw >> 16, 0x18DA | 0x18DB)),
             }
         }
