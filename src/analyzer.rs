@@ -32,7 +32,7 @@ use crate::isotp::{self, Reassembled, Reassembler};
 use crate::profile::Profile;
 
 /// Frame classes of the dispatch table; `BROADCAST + i` is the profile's
-/// broadcast frame `i` (its place in `Profile::broadcast_ids`), so decoding
+/// broadcast frame `i` (its index from `Profile::broadcast_entries`), so decoding
 /// needs no second lookup.
 const OTHER: u16 = 0;
 const KNOWN: u16 = 1;
@@ -56,6 +56,9 @@ pub struct AnalyzerStats {
     pub response_pending: u64,
     /// The VIN, if the conversation on the BCM's ids carried one.
     pub vin: Option<Vin>,
+    /// Messages on the BCM's ids from another extended address (another
+    /// module sharing the ids), left out of the evidence.
+    pub other_address_messages: u64,
 }
 
 /// A request the BCM has not answered yet.
@@ -163,7 +166,7 @@ impl<'p> Analyzer<'p> {
         for raw in diag::ids::STANDARD {
             set(CanId::Standard(raw), KNOWN);
         }
-        for (i, id) in profile.broadcast_ids().enumerate() {
+        for (i, id) in profile.broadcast_entries() {
             let class = u16::try_from(i).ok().and_then(|i| BROADCAST.checked_add(i));
             set(id, class.unwrap_or(KNOWN));
         }
@@ -309,6 +312,12 @@ impl<'p> Analyzer<'p> {
     }
 
     fn message(&mut self, m: Reassembled) {
+        let bcm = self.profile.bcm();
+        let is_request = m.id == bcm.request_id;
+        if !bcm.owns(m.address, is_request) {
+            self.stats.other_address_messages += 1;
+            return;
+        }
         if !m.complete {
             self.stats.incomplete_messages += 1;
             return;
@@ -316,7 +325,7 @@ impl<'p> Analyzer<'p> {
         self.stats.bcm_messages += 1;
         let t = m.t_us;
         let payload = m.payload.as_slice();
-        if m.id == self.profile.bcm().request_id {
+        if is_request {
             self.request(t, m.start_us, payload);
         } else {
             self.response(t, payload);

@@ -462,7 +462,15 @@ const PAD: u8 = 0x55;
 enum TpLink {
     Classic,
     Fd,
+    /// Classic CAN with ISO-TP extended addressing: every frame we send
+    /// starts with our target byte 0x40, every frame the kernel sends with
+    /// 0x58 (different bytes, so a swap cannot pass).
+    Extended,
 }
+
+/// Extended addressing: the byte we put first, the byte the kernel puts first.
+const EXT_TARGET: u8 = 0x40;
+const EXT_SOURCE: u8 = 0x58;
 
 impl TpLink {
     /// The `-L mtu:tx_dl:tx_flags` option: CAN FD MTU, TX_DL 64, BRS.
@@ -470,12 +478,24 @@ impl TpLink {
         match self {
             TpLink::Classic => vec![],
             TpLink::Fd => vec!["-L".into(), "72:64:1".into()],
+            // The kernel's tx address first, then the rx address it accepts.
+            TpLink::Extended => vec!["-x".into(), format!("{EXT_SOURCE:02X}:{EXT_TARGET:02X}")],
         }
+    }
+
+    /// Bytes before the N_PCI.
+    fn at(self) -> usize {
+        usize::from(self == TpLink::Extended)
+    }
+
+    /// ISO-TP PCI type of a frame (after any address byte).
+    fn pci(self, frame: &CanFrame) -> Option<u8> {
+        frame.data().get(self.at()).map(|b| b >> 4)
     }
 
     fn format(self) -> FrameFormat {
         match self {
-            TpLink::Classic => FrameFormat::Classic,
+            TpLink::Classic | TpLink::Extended => FrameFormat::Classic,
             TpLink::Fd => FrameFormat::Fd {
                 tx_dl: 64,
                 brs: true,
@@ -497,6 +517,10 @@ impl TpLink {
                 CanId::Extended(0x18DA_40F1 + (i << 16)),
                 CanId::Extended(0x18DA_F140 + (i << 16)),
             ),
+            TpLink::Extended => (
+                CanId::Standard(0x680 + 2 * i as u16),
+                CanId::Standard(0x681 + 2 * i as u16),
+            ),
         }
     }
 }
@@ -515,11 +539,6 @@ enum Seen {
     /// A frame we sent, with our clock when the channel released it.
     Sent(CanFrame, u64),
     Received(CanFrame),
-}
-
-/// ISO-TP PCI type of a frame's first byte (no address byte in these tests).
-fn pci(frame: &CanFrame) -> Option<u8> {
-    frame.data().first().map(|b| b >> 4)
 }
 
 /// Drives `chan` over `bus` until it reports a whole message sent or
@@ -629,6 +648,12 @@ fn tp_config(iface: &str, link: TpLink, tx: CanId, rx: CanId, case: &TpCase) -> 
     cfg.st_min = case.st_min;
     cfg.max_rx_len = 4095;
     cfg.iface = IfName::new(iface).unwrap();
+    if link == TpLink::Extended {
+        cfg.addressing = trunkdiag::isotp::Addressing::Extended {
+            target: EXT_TARGET,
+            source: EXT_SOURCE,
+        };
+    }
     cfg
 }
 
@@ -747,8 +772,8 @@ async fn isotp_to_kernel(link: TpLink, iface: &str) {
         let frames: Vec<(bool, u8)> = log
             .iter()
             .filter_map(|s| match s {
-                Seen::Sent(f, _) => pci(f).map(|p| (true, p)),
-                Seen::Received(f) if f.id == kernel => pci(f).map(|p| (false, p)),
+                Seen::Sent(f, _) => link.pci(f).map(|p| (true, p)),
+                Seen::Received(f) if f.id == kernel => link.pci(f).map(|p| (false, p)),
                 Seen::Received(_) => None,
             })
             .collect();
@@ -759,8 +784,15 @@ async fn isotp_to_kernel(link: TpLink, iface: &str) {
         let st = trunkdiag::isotp::st_min_us(case.st_min);
         for s in &log {
             if let Seen::Received(f) = s {
-                if f.id == kernel && pci(f) == Some(3) {
-                    assert_eq!(f.data().get(2), Some(&case.st_min), "{name}: FC {f:?}");
+                if f.id == kernel && link.pci(f) == Some(3) {
+                    assert_eq!(
+                        f.data().get(2 + link.at()),
+                        Some(&case.st_min),
+                        "{name}: FC {f:?}"
+                    );
+                    if link == TpLink::Extended {
+                        assert_eq!(f.data().first(), Some(&EXT_SOURCE), "{name}: FC {f:?}");
+                    }
                 }
             }
         }
@@ -768,7 +800,7 @@ async fn isotp_to_kernel(link: TpLink, iface: &str) {
         let mut since_fc = false;
         for s in &log {
             match s {
-                Seen::Sent(f, at) if pci(f) == Some(2) => {
+                Seen::Sent(f, at) if link.pci(f) == Some(2) => {
                     if let (Some(prev), false) = (last_cf, since_fc) {
                         assert!(
                             at - prev >= st,
@@ -779,7 +811,7 @@ async fn isotp_to_kernel(link: TpLink, iface: &str) {
                     last_cf = Some(*at);
                     since_fc = false;
                 }
-                Seen::Received(f) if f.id == kernel && pci(f) == Some(3) => since_fc = true,
+                Seen::Received(f) if f.id == kernel && link.pci(f) == Some(3) => since_fc = true,
                 _ => {}
             }
         }
@@ -851,8 +883,8 @@ async fn isotp_from_kernel(link: TpLink, iface: &str) {
         let frames: Vec<(bool, u8)> = log
             .iter()
             .filter_map(|s| match s {
-                Seen::Received(f) if f.id == kernel => pci(f).map(|p| (true, p)),
-                Seen::Sent(f, _) => pci(f).map(|p| (false, p)),
+                Seen::Received(f) if f.id == kernel => link.pci(f).map(|p| (true, p)),
+                Seen::Sent(f, _) => link.pci(f).map(|p| (false, p)),
                 Seen::Received(_) => None,
             })
             .collect();
@@ -860,10 +892,13 @@ async fn isotp_from_kernel(link: TpLink, iface: &str) {
         for s in &log {
             if let Seen::Sent(f, _) = s {
                 assert_eq!(
-                    (f.data().get(1), f.data().get(2)),
+                    (f.data().get(1 + link.at()), f.data().get(2 + link.at())),
                     (Some(&case.block_size), Some(&case.st_min)),
                     "{name}: our FC {f:?}"
                 );
+                if link == TpLink::Extended {
+                    assert_eq!(f.data().first(), Some(&EXT_TARGET), "{name}: our FC {f:?}");
+                }
             }
         }
         // The padding variant really reached the wire.
@@ -871,13 +906,26 @@ async fn isotp_from_kernel(link: TpLink, iface: &str) {
             theirs.iter().all(|f| f.is_fd() == (link == TpLink::Fd)),
             "{name}"
         );
-        if link == TpLink::Classic {
+        if link != TpLink::Fd {
             if case.padded {
                 assert!(theirs.iter().all(|f| f.len() == 8), "{name}: {theirs:?}");
-            } else if case.size < 7 {
+            } else if case.size < 7 && link == TpLink::Classic {
                 assert_eq!(
                     theirs.first().map(|f| f.len()),
                     Some(case.size + 1),
+                    "{name}"
+                );
+            }
+        }
+        if link == TpLink::Extended {
+            assert!(
+                theirs.iter().all(|f| f.data().first() == Some(&EXT_SOURCE)),
+                "{name}: the kernel's frames start with its address: {theirs:?}"
+            );
+            if !case.padded && case.size < 6 {
+                assert_eq!(
+                    theirs.first().map(|f| f.len()),
+                    Some(case.size + 2),
                     "{name}"
                 );
             }
@@ -914,6 +962,22 @@ async fn isotp_kernel_classic_messages_are_received_by_us() {
 async fn isotp_kernel_fd_messages_are_received_by_us() {
     if in_vm() {
         isotp_from_kernel(TpLink::Fd, "vtpffrom").await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
+async fn isotp_extended_kernel_receives_our_messages() {
+    if in_vm() {
+        isotp_to_kernel(TpLink::Extended, "vtpxto").await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
+async fn isotp_extended_kernel_messages_are_received_by_us() {
+    if in_vm() {
+        isotp_from_kernel(TpLink::Extended, "vtpxfrom").await;
     }
 }
 

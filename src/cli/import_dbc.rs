@@ -64,7 +64,9 @@ fn dbc_reference(dbc: &Path, write: Option<&Path>) -> String {
 
 pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
     let file = DbcFile::read(&args.dbc)?;
-    let mut frames: BTreeMap<CanId, (String, Vec<(Role, DbcSignal)>)> = BTreeMap::new();
+    // (id, page as (byte, value)) → message name and its signals.
+    type Frames = BTreeMap<(CanId, Option<(u8, u8)>), (String, Vec<(Role, DbcSignal)>)>;
+    let mut frames = Frames::new();
     for text in &args.roles {
         let (role, message, signal) =
             parse_role(text).ok_or(CliError::RoleSignal { text: text.clone() })?;
@@ -75,7 +77,7 @@ pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
             ));
         }
         frames
-            .entry(sig.id)
+            .entry((sig.id, sig.page.map(|p| (p.byte, p.value))))
             .or_insert_with(|| (sig.message.clone(), Vec::new()))
             .1
             .push((role, sig));
@@ -94,8 +96,9 @@ pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
         "Items imported by `trunkdiag profiles import-dbc` from {name}; add them to a profile."
     ))
     .blank();
-    for (&id, (message, sigs)) in &frames {
-        w.frame(id, message);
+    for (&(id, _), (message, sigs)) in &frames {
+        let page = sigs.first().and_then(|(_, s)| s.page);
+        w.frame_page(id, message, page);
         for (role, s) in sigs {
             let at = if args.inline {
                 SignalAt::Bits {

@@ -180,14 +180,14 @@ fn show_buses(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
 fn show_bcm(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     let b = p.bcm();
     let addr = p.item(b.addressing_item);
-    write!(
-        out,
-        "\n{}: {} on 0x{} → 0x{}",
-        b.name,
-        b.protocol.label(),
-        b.request_id,
-        b.response_id,
-    )?;
+    let ids = match p.item(b.addressing_item) {
+        Some(i) => i.location.clone(),
+        None => format!("0x{} → 0x{}", b.request_id, b.response_id),
+    };
+    write!(out, "\n{}: {} on {ids}", b.name, b.protocol.label())?;
+    if let crate::profile::Addressing::Extended { .. } = b.addressing {
+        write!(out, " (ISO-TP extended addressing)")?;
+    }
     match addr {
         Some(i) => provenance(out, p, i)?,
         None => writeln!(out)?,
@@ -240,7 +240,7 @@ fn show_frames(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             Some(d) if d.name != fr.bus => format!(" (on {})", fr.bus),
             _ => String::new(),
         };
-        writeln!(out, "\nframe 0x{} {}{bus}", fr.id, fr.name)?;
+        writeln!(out, "\nframe {} {}{bus}", fr.label(), fr.name)?;
         for f in &fr.signals {
             if let Some(i) = p.item(f.item) {
                 let scale = if f.scale != 1.0 {

@@ -94,7 +94,7 @@ impl<'p> Watch<'p> {
         if !broadcast && id == self.bcm_response {
             let answers = self.reasm.feed(frame).into_iter();
             for m in answers.chain(self.reasm.next_pending()) {
-                if m.complete {
+                if m.complete && self.profile.bcm().owns(m.address, false) {
                     self.profile
                         .decode_response(&m.payload, |item, _, v| values.push((item, v)));
                 }

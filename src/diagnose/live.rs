@@ -210,12 +210,8 @@ async fn diagnose<B: CanBus>(
     let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
     let bcm = profile.bcm();
-    if bcm.addressing == profile::Addressing::Extended {
-        return Err(DiagnoseError::ExtendedAddressing {
-            profile: profile.id.clone(),
-        });
-    }
     let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
+    isotp.addressing = bcm.addressing.into();
     isotp.iface = iface;
     let mut client = ClientConfig::for_protocol(bcm.protocol);
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
@@ -611,10 +607,22 @@ async fn active_test<B: CanBus>(
     };
     let speed = feed.last(Role::SpeedKmh);
     let volts = feed.last(Role::BatteryVoltage);
+    // Out of Park by the profile's own gear condition (`when = "not"`).
+    let out_of_park = feed.last(Role::Gear).filter(|&g| {
+        profile
+            .release_conditions
+            .iter()
+            .any(|c| c.role == Role::Gear && c.blocks(g))
+    });
     let refuse = if speed.is_some_and(|v| v > 0.5) {
         Some(format!(
             "refused the active test: the vehicle is moving ({:.1} km/h)",
             speed.unwrap_or_default()
+        ))
+    } else if let Some(g) = out_of_park {
+        Some(format!(
+            "refused the active test: the gear selector reads {}, not Park",
+            profile.value_name(Role::Gear, g)
         ))
     } else if volts.is_some_and(|v| v < profile.limits.low_battery_volts) {
         Some(format!(

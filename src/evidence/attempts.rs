@@ -32,6 +32,8 @@ impl Seen {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PressContext {
     pub speed_kmh: Option<f64>,
+    /// The gear selector's code at the press (the profile's values name it).
+    pub gear: Option<f64>,
     pub ignition_on: Option<bool>,
     pub doors_locked: Option<bool>,
     pub lockout: Option<bool>,
@@ -256,6 +258,7 @@ fn context_at_press(
             Role::SpeedKmh => {
                 a.context.speed_kmh = Some(a.context.speed_kmh.map_or(v, |x| x.max(v)))
             }
+            Role::Gear => a.context.gear = Some(v),
             Role::IgnitionOn => {
                 a.context.ignition_on = Some(a.context.ignition_on.unwrap_or(false) || set)
             }

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::NamedValue;
+use super::model::{NamedValue, Selector};
 use super::signal::{BitField, ByteOrder, Mux};
 use crate::frame::CanId;
 
@@ -59,6 +59,9 @@ pub const MAX_IMPORTS: usize = 4;
 pub struct DbcFile {
     pub path: PathBuf,
     dbc: can_dbc::Dbc,
+    /// Messages written with an opendbc pseudo-id, by name: their real id
+    /// and page (the DBC parser keeps only the id's low 16 bits).
+    pages: std::collections::HashMap<String, (u16, Selector)>,
 }
 
 /// One signal, in the profile's terms.
@@ -75,6 +78,23 @@ pub struct DbcSignal {
     pub unit: Option<String>,
     pub values: Vec<NamedValue>,
     pub mux: Option<Mux>,
+    /// The page of a multiplexed frame an opendbc pseudo-id names
+    /// (`0x40100620`: CAN id 0x620 whose data byte 0 is 0x10).
+    pub page: Option<Selector>,
+}
+
+/// opendbc writes a frame multiplexed by data byte 0 (Toyota's body
+/// frames) as a 29-bit pseudo-id: `0x40` in the top byte, the page value in
+/// bits 16-23, the 11-bit CAN id below (`0x40100620` = 0x620, byte 0 =
+/// 0x10). The real id and the page, or `None` for an ordinary id.
+pub fn opendbc_page(raw: u32) -> Option<(u16, Selector)> {
+    (raw & 0xFF00_F800 == 0x4000_0000).then_some((
+        (raw & 0x7FF) as u16,
+        Selector {
+            byte: 0,
+            value: (raw >> 16) as u8,
+        },
+    ))
 }
 
 fn import_of(line: &str) -> Option<&str> {
@@ -135,9 +155,20 @@ impl DbcFile {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        // `BO_ <id> <name>: ...` with an opendbc pseudo-id.
+        let pages = text
+            .lines()
+            .filter_map(|l| {
+                let mut t = l.trim_start().strip_prefix("BO_ ")?.split_whitespace();
+                let raw: u32 = t.next()?.parse().ok()?;
+                let name = t.next()?.trim_end_matches(':');
+                Some((name.to_owned(), opendbc_page(raw)?))
+            })
+            .collect();
         Ok(DbcFile {
             path: path.to_owned(),
             dbc,
+            pages,
         })
     }
 
@@ -216,11 +247,17 @@ impl DbcFile {
                 ))
             }
         };
-        let id = match m.id {
-            can_dbc::MessageId::Standard(x) => CanId::standard(u32::from(x)),
-            can_dbc::MessageId::Extended(x) => CanId::extended(x),
+        let (id, page) = match (self.pages.get(&m.name), m.id) {
+            (Some(&(id, page)), _) => (CanId::standard(u32::from(id)), Some(page)),
+            (None, can_dbc::MessageId::Standard(x)) => (CanId::standard(u32::from(x)), None),
+            (None, can_dbc::MessageId::Extended(x)) => (CanId::extended(x), None),
+        };
+        let id = id.ok_or_else(|| unsupported("its message id is out of range"))?;
+        if page.is_some() && bits.bits().any(|b| b < 8) {
+            return Err(unsupported(
+                "it overlaps byte 0, which selects the page of its multiplexed frame",
+            ));
         }
-        .ok_or_else(|| unsupported("its message id is out of range"))?;
         let values = self
             .dbc
             .value_descriptions_for_signal(m.id, &s.name)
@@ -242,6 +279,7 @@ impl DbcFile {
             unit: (!s.unit.is_empty()).then(|| s.unit.clone()),
             values,
             mux,
+            page,
         })
     }
 }

@@ -77,6 +77,7 @@ role_table! {
     LidOpen = "lid_open", Lid, "Non-zero: the trunk lid is open.";
     IgnitionOn = "ignition_on", State, "Non-zero: ignition ON.";
     SpeedKmh = "speed_kmh", State, "Vehicle speed in km/h.";
+    Gear = "gear", State, "The gear selector position: a code the item's values name (a release condition says which code is Park).";
     BatteryVoltage = "battery_voltage", State, "Vehicle battery voltage in volts.";
     DoorsLocked = "doors_locked", State, "Non-zero: (other) doors locked.";
     DriverDoorLocked = "driver_door_locked", State, "Non-zero: driver door locked.";
@@ -253,19 +254,22 @@ pub use crate::diag::Protocol;
 #[serde(rename_all = "lowercase")]
 pub enum Addressing {
     Normal,
-    Extended,
+    /// ISO-TP extended addressing: every frame starts with an address byte.
+    Extended {
+        /// The byte put before the N_PCI of every frame sent on the request id.
+        target: u8,
+        /// The byte every frame of the module on the response id starts with.
+        source: u8,
+    },
 }
 
 impl From<Addressing> for crate::isotp::Addressing {
     fn from(a: Addressing) -> crate::isotp::Addressing {
         match a {
             Addressing::Normal => crate::isotp::Addressing::Normal,
-            // The address byte's value is not in the profile; a passive
-            // reassembler keeps one stream per address byte it meets.
-            Addressing::Extended => crate::isotp::Addressing::Extended {
-                target: 0,
-                source: 0,
-            },
+            Addressing::Extended { target, source } => {
+                crate::isotp::Addressing::Extended { target, source }
+            }
         }
     }
 }
@@ -314,6 +318,21 @@ pub struct Bcm {
     pub dtc_format: Option<DtcFormat>,
     pub dtc_clear: Option<Exchange>,
     pub part_number: Option<Exchange>,
+}
+
+impl Bcm {
+    /// Whether a message with this extended address byte (`None`: none) on
+    /// the request id (`request`) or the response id is this module's. With
+    /// extended addressing several modules share the ids (Toyota's 0x750
+    /// carries the body ECU at 0x40 and the door ECUs at 0x90..).
+    pub fn owns(&self, address: Option<u8>, request: bool) -> bool {
+        match self.addressing {
+            Addressing::Normal => true,
+            Addressing::Extended { target, source } => {
+                address == Some(if request { target } else { source })
+            }
+        }
+    }
 }
 
 /// A named raw value, e.g. `1 = inhibited`.
@@ -450,7 +469,45 @@ pub struct BroadcastFrame {
     pub id: CanId,
     /// The bus it is sent on.
     pub bus: String,
+    /// A multiplexed frame: decoded only when this byte has this value
+    /// (Toyota's 0x620 with byte 0 = 0x10); other pages on the same id are
+    /// other messages.
+    pub selector: Option<Selector>,
     pub signals: Vec<Field>,
+    /// The next frame on the same id (another selector), if any.
+    #[serde(skip)]
+    pub(crate) next_same_id: Option<usize>,
+}
+
+/// Which page of a multiplexed frame a [`BroadcastFrame`] is: data byte
+/// `byte` equals `value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Selector {
+    pub byte: u8,
+    pub value: u8,
+}
+
+impl Selector {
+    /// Whether a payload is this page.
+    pub fn matches(self, data: &[u8]) -> bool {
+        data.get(usize::from(self.byte)) == Some(&self.value)
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "byte {} = 0x{:02X}", self.byte, self.value)
+    }
+}
+
+impl BroadcastFrame {
+    /// `0x620` or `0x620 [byte 0 = 0x10]`.
+    pub fn label(&self) -> String {
+        match self.selector {
+            None => format!("0x{}", self.id),
+            Some(s) => format!("0x{} [{s}]", self.id),
+        }
+    }
 }
 
 /// What a DTC means on this vehicle.
@@ -482,6 +539,9 @@ pub enum ConditionTest {
     Above { value: f64 },
     /// Blocked while the role's value is non-zero.
     Set,
+    /// Blocked while the role's value is anything but this (a gear other
+    /// than Park).
+    Not { value: f64 },
 }
 
 /// Which press a release condition applies to.
@@ -533,6 +593,7 @@ impl ReleaseCondition {
         match self.test {
             ConditionTest::Above { value: limit } => value > limit,
             ConditionTest::Set => value != 0.0,
+            ConditionTest::Not { value: want } => value != want,
         }
     }
 }
@@ -606,9 +667,20 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Broadcast frame ids this profile decodes.
+    /// Broadcast frame ids this profile decodes, each once (the pages of a
+    /// multiplexed id share it).
     pub fn broadcast_ids(&self) -> impl Iterator<Item = CanId> + '_ {
-        self.frames.iter().map(|f| f.id)
+        self.broadcast_entries().map(|(_, id)| id)
+    }
+
+    /// Each broadcast id once with the index
+    /// [`decode_broadcast_at`](Self::decode_broadcast_at) takes for it.
+    pub fn broadcast_entries(&self) -> impl Iterator<Item = (usize, CanId)> + '_ {
+        self.frames
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| self.frame_index.get(&f.id) == Some(i))
+            .map(|(i, f)| (i, f.id))
     }
 
     /// Decodes every signal of a broadcast frame the profile knows, calling
@@ -633,16 +705,26 @@ impl Profile {
         frame: &CanFrame,
         mut sink: impl FnMut(ItemRef, Role, f64),
     ) -> bool {
-        let Some(f) = self.frames.get(index).filter(|_| frame.is_data()) else {
+        if !frame.is_data() {
             return false;
-        };
-        let data = frame.data();
-        for s in &f.signals {
-            if let Some(v) = s.decode(data) {
-                sink(s.item, s.role, v);
-            }
         }
-        true
+        let data = frame.data();
+        // The page of a multiplexed id whose selector matches (a frame
+        // without a selector is the id's only one).
+        let mut at = Some(index);
+        while let Some(f) = at.and_then(|i| self.frames.get(i)) {
+            if f.selector.is_none_or(|s| s.matches(data)) {
+                for s in &f.signals {
+                    if let Some(v) = s.decode(data) {
+                        sink(s.item, s.role, v);
+                    }
+                }
+                return true;
+            }
+            at = f.next_same_id;
+        }
+        // Another page of a multiplexed id: a known frame, nothing to read.
+        self.frames.get(index).is_some()
     }
 
     /// Decodes a data reply for `key`; `data` is the payload after the echo
@@ -747,6 +829,15 @@ impl Profile {
     /// True when some data field or signal carries this role.
     pub fn has_role(&self, role: Role) -> bool {
         self.fields().any(|f| f.role == role)
+    }
+
+    /// What a value of a role reads as: the name the first item with that
+    /// role gives it (`Drive`), else the number itself.
+    pub fn value_name(&self, role: Role, value: f64) -> String {
+        self.fields()
+            .filter(|f| f.role == role)
+            .find_map(|f| f.value_name(value as i64))
+            .map_or_else(|| format!("{value}"), str::to_owned)
     }
 
     /// Every data field and broadcast signal.

@@ -136,6 +136,10 @@ pub(crate) struct Bcm {
     pub request_id: Spanned<u32>,
     pub response_id: Spanned<u32>,
     pub addressing: Option<Spanned<String>>,
+    /// Extended addressing: the byte before the N_PCI of frames sent to it.
+    pub target_address: Option<Spanned<u32>>,
+    /// Extended addressing: the byte its answers start with (default: `target_address`).
+    pub source_address: Option<Spanned<u32>>,
     #[serde(default = "yes")]
     pub answers: bool,
     pub source: Option<Spanned<String>>,
@@ -218,8 +222,17 @@ pub(crate) struct Frame {
     pub length: Option<Spanned<u32>>,
     /// The bus it is sent on; its signals inherit it.
     pub bus: Option<Spanned<String>>,
+    /// A multiplexed frame's page: `{ byte = 0, value = 0x10 }`.
+    pub selector: Option<Spanned<Selector>>,
     #[serde(default)]
     pub signal: Vec<Field>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Selector {
+    pub byte: u32,
+    pub value: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use crate::frame::CanId;
 
-use super::{Level, Role};
+use super::{Level, Role, Selector};
 
 /// Where a signal item's bits come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,11 +127,25 @@ impl ProfileWriter {
 
     /// A `[[frame]]` table: id (and `extended` for a 29-bit one), name.
     pub fn frame(&mut self, id: CanId, name: &str) -> &mut Self {
+        self.frame_page(id, name, None)
+    }
+
+    /// A `[[frame]]` table that may be one page of a multiplexed id
+    /// (`selector = { byte = 0, value = 0x10 }`).
+    pub fn frame_page(&mut self, id: CanId, name: &str, page: Option<Selector>) -> &mut Self {
         self.table("[[frame]]").id("id", id);
         if id.is_extended() {
             self.bool("extended", true);
         }
-        self.str("name", name).blank()
+        self.str("name", name);
+        if let Some(p) = page {
+            let _ = writeln!(
+                self.text,
+                "selector = {{ byte = {}, value = 0x{:02X} }}",
+                p.byte, p.value
+            );
+        }
+        self.blank()
     }
 
     /// A `[[frame.signal]]` item of the frame written last.

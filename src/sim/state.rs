@@ -31,6 +31,8 @@ pub struct VehicleState {
     pub lid_open: bool,
     pub ignition: bool,
     pub speed_kmh: f64,
+    /// The gear selector's code as the profile's gear item reads it.
+    pub gear: f64,
     pub doors_locked: bool,
     pub battery_volts: f64,
     pub dtcs: Vec<Dtc>,
@@ -52,6 +54,7 @@ impl VehicleState {
             Role::LidOpen => b(self.lid_open),
             Role::IgnitionOn => b(self.ignition),
             Role::SpeedKmh => self.speed_kmh,
+            Role::Gear => self.gear,
             Role::BatteryVoltage => self.battery_volts,
             Role::DoorsLocked | Role::DriverDoorLocked => b(self.doors_locked),
             _ => 0.0,

@@ -68,6 +68,10 @@ struct Periodic {
 enum PeriodicKind {
     /// Index into the profile's broadcast frames.
     Profile(usize),
+    /// Another page of a multiplexed profile frame (same id, a selector
+    /// value no page of the profile has) whose bits at that frame's signals
+    /// read the opposite: decoded as the profile's page it would mislead.
+    Decoy(usize),
     /// A node the profile does not know.
     Foreign(CanId),
 }
@@ -116,6 +120,14 @@ impl SimVehicle {
         let spec = scenario.spec();
         let bcm = profile.bcm();
         let mut iso = IsoTpConfig::new(bcm.response_id, bcm.request_id);
+        // The module's side of the link: it sends its own address byte and
+        // takes only frames carrying the tester's target byte.
+        if let crate::profile::Addressing::Extended { target, source } = bcm.addressing {
+            iso.addressing = crate::isotp::Addressing::Extended {
+                target: source,
+                source: target,
+            };
+        }
         iso.tx_padding = cfg.padding;
         iso.iface = cfg.iface;
         let dtcs = spec
@@ -141,6 +153,7 @@ impl SimVehicle {
             lid_open: false,
             ignition: true,
             speed_kmh: spec.speed_kmh,
+            gear: sim_gear(profile, spec.speed_kmh > 0.0),
             // The fob's unlock is what shows up when its trunk function is
             // missing, so that car starts locked.
             doors_locked: spec.fob == FobPath::UnlockOnly,
@@ -221,6 +234,14 @@ impl SimVehicle {
                 period_us: period_us(f),
                 kind: PeriodicKind::Profile(i),
             });
+            if f.selector.is_some() {
+                offset += 7_000;
+                self.periodic.push(Periodic {
+                    next_at: now_us + offset,
+                    period_us: period_us(f),
+                    kind: PeriodicKind::Decoy(i),
+                });
+            }
         }
         // On another bus, the foreign nodes are that bus's own modules.
         let foreign = if self.default_heard || self.spec.wire == Wire::AnotherBus {
@@ -375,6 +396,11 @@ impl SimVehicle {
                 .frames
                 .get(fi)
                 .and_then(|f| encode_frame(f, &self.state)),
+            PeriodicKind::Decoy(fi) => self
+                .profile
+                .frames
+                .get(fi)
+                .and_then(|f| decoy_page(&self.profile, f, &self.state)),
             PeriodicKind::Foreign(id) => {
                 self.foreign_counter = self.foreign_counter.wrapping_add(1);
                 let c = self.foreign_counter;
@@ -522,6 +548,32 @@ impl SimVehicle {
     }
 }
 
+/// The gear code a stationary car (Park) or a moving one (Drive) shows:
+/// Park is the code a `gear` release condition names; Drive the value the
+/// gear item names "Drive" or "D", else Park + 1.
+fn sim_gear(profile: &Profile, moving: bool) -> f64 {
+    let park = profile
+        .release_conditions
+        .iter()
+        .find_map(|c| match (c.role, &c.test) {
+            (Role::Gear, crate::profile::ConditionTest::Not { value }) => Some(*value),
+            _ => None,
+        })
+        .unwrap_or(0.0);
+    if !moving {
+        return park;
+    }
+    profile
+        .fields()
+        .filter(|f| f.role == Role::Gear)
+        .flat_map(|f| f.values.iter())
+        .find(|v| {
+            let n = v.name.to_ascii_lowercase();
+            n == "d" || n == "drive"
+        })
+        .map_or(park + 1.0, |v| v.raw as f64)
+}
+
 /// A broadcast frame with every signal encoded from the state.
 pub(crate) fn encode_frame(f: &BroadcastFrame, state: &VehicleState) -> Option<CanFrame> {
     let len = f
@@ -537,6 +589,39 @@ pub(crate) fn encode_frame(f: &BroadcastFrame, state: &VehicleState) -> Option<C
     let (info, rest): (Vec<_>, Vec<_>) = f.signals.iter().partition(|s| s.role == Role::Info);
     for s in info.into_iter().chain(rest) {
         let _ = s.encode(&mut data, state.value(s.role, Source::Broadcast));
+    }
+    if let Some(sel) = f.selector {
+        if let Some(b) = data.get_mut(usize::from(sel.byte)) {
+            *b = sel.value;
+        }
+    }
+    CanFrame::classic(f.id, &data).ok()
+}
+
+/// Another page of the multiplexed frame `f`: a selector value none of the
+/// profile's pages on that id has, and every bit of `f`'s signals flipped.
+fn decoy_page(profile: &Profile, f: &BroadcastFrame, state: &VehicleState) -> Option<CanFrame> {
+    let sel = f.selector?;
+    let taken = |v: u8| {
+        profile
+            .frames
+            .iter()
+            .any(|p| p.id == f.id && p.selector.is_some_and(|s| s.value == v))
+    };
+    let value = (1..=255u8)
+        .map(|k| sel.value.wrapping_add(k))
+        .find(|&v| !taken(v))?;
+    let page = encode_frame(f, state)?;
+    let mut data = page.data().to_vec();
+    for s in &f.signals {
+        for bit in s.bits.bits() {
+            if let Some(b) = usize::try_from(bit / 8).ok().and_then(|i| data.get_mut(i)) {
+                *b ^= 1 << (bit % 8);
+            }
+        }
+    }
+    if let Some(b) = data.get_mut(usize::from(sel.byte)) {
+        *b = value;
     }
     CanFrame::classic(f.id, &data).ok()
 }

@@ -171,6 +171,8 @@ rules! {
         "The fob was pressed (or its range reported short), no fob trunk request reached the bus, and the cabin switch opened the trunk. Programming first when the fob's lock/unlock reaches the car.";
     ForeignNodeRequestLost = "foreign-node-request-lost": One(Cause::AftermarketInterference), Strong, High, foreign_request_lost, asks ALARM_ASKS, alone false,
         "Identifiers this model does not have are on the bus and a broadcast trunk request never reached the BCM's input (high with an alarm reported, else one step lower).";
+    ConditionUnwatchedPress = "condition-unwatched-press": One(Cause::ReleaseInhibited), Strong, High, condition_unwatched_press, asks &[], alone false,
+        "A press reached the BCM with the lid shut while a release condition of the profile, read at the press (moving at a speed, out of Park), blocked it, but the opener output was not monitored: the state was read, so the condition explains it by design; one rank below a watched refusal.";
     LockoutUnwatchedPress = "lockout-unwatched-press": One(Cause::ValetLockout), Strong, Medium, lockout_unwatched_press, asks &[], alone false,
         "A press reached the BCM with the lid shut and the lockout flag set, but the opener output was not monitored (the profile has none, or its reads were missed): the lockout explains it by design, one step below a watched refusal.";
     DrivenLidShut = "driven-lid-shut": Set(ELECTRICAL), Strong, Medium, driven_lid_shut, asks STUCK_ASKS, alone false,

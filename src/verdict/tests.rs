@@ -312,7 +312,7 @@ fn cases() -> Vec<Case> {
             top: &["release-inhibited"],
             confidence: Some(Confidence::Medium),
             unverified: Some(true),
-            mentions: &["speed 30.0 km/h", "5 km/h"],
+            mentions: &["moving at 30 km/h at the press", "5 km/h"],
         },
         Case {
             name: "stuck lid, no observations: cheapest first",
@@ -538,6 +538,28 @@ fn cases() -> Vec<Case> {
             confidence: Some(Confidence::Low),
             unverified: Some(true),
             mentions: &["nothing this profile can read explains it"],
+        },
+        Case {
+            name: "ford: a fob request while driving at 47 km/h in Drive, output not watched: inhibited by design",
+            sim: || {
+                // 0x415 Veh_V_ActlBrk 4706 x 0.01 km/h and 0x230 gear 3
+                // (Drive), as a real 2017 Fusion sends them at 47 km/h.
+                fusion()
+                    .bcast(0.0, 0x415, &[0x12, 0x62, 0, 0, 0, 0, 0, 0])
+                    .bcast(0.0, 0x230, &[0x30, 0x06, 0, 0, 0, 0, 0, 0])
+                    .bcast(0.5, 0x331, &[0; 8])
+                    .bcast(1.0, 0x331, &[0x02, 0, 0, 0, 0, 0, 0, 0])
+                    .bcast(1.3, 0x331, &[0; 8])
+                    .bcast(4.5, 0x3B3, &[0x40, 0, 0, 0, 0, 0, 0, 0])
+            },
+            top: &["release-inhibited"],
+            confidence: Some(Confidence::Medium),
+            unverified: Some(true),
+            mentions: &[
+                "moving at 47 km/h at the press",
+                "in gear Drive at the press",
+                "opener output not monitored",
+            ],
         },
         Case {
             name: "bcm stops answering before the press: unreachable first",
@@ -952,7 +974,7 @@ fn traffic_without_the_expected_ids_names_the_bus_to_connect_to() {
     // Not alone: what the MS-CAN frames show still follows it.
     assert!(v.len() > 1, "{:?}", ids(&v));
     let ev = top.evidence.join(" | ");
-    assert!(ev.contains("no 0x3B3 or 0x331 from the Ford Fusion's hs-can bus after 3 s: is the adapter on pins 6/14 at 500 kbit/s?"), "{ev}");
+    assert!(ev.contains("no 0x3B3 or 0x331 or 0x415 or 0x230 from the Ford Fusion's hs-can bus after 3 s: is the adapter on pins 6/14 at 500 kbit/s?"), "{ev}");
     assert!(ev.contains("heard instead: 0x3B1, 0x110, 0x384, the Fusion's ms-can bus frames (pins 3/11 at 125 kbit/s)"), "{ev}");
     assert!(
         !top.summary.contains("Nothing was heard"),

@@ -25,6 +25,69 @@ impl Builder {
         }
     }
 
+    /// `addressing`, and with "extended" its `target_address` (required) and
+    /// `source_address` (the target's by default).
+    fn addressing(&mut self, fi: usize, b: &schema::Bcm) -> Addressing {
+        let byte = |this: &mut Self, v: &Option<Spanned<u32>>, key: &str| -> Option<u8> {
+            let v = v.as_ref()?;
+            match u8::try_from(*v.get_ref()) {
+                Ok(x) => Some(x),
+                Err(_) => {
+                    this.at(
+                        fi,
+                        v.span(),
+                        format!(
+                            "expected {key} from 0x00 to 0xFF, found 0x{:X}",
+                            v.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        match b
+            .addressing
+            .as_ref()
+            .map(|a| (a.get_ref().as_str(), a.span()))
+        {
+            None | Some(("normal", _)) => {
+                for (v, key) in [
+                    (&b.target_address, "target_address"),
+                    (&b.source_address, "source_address"),
+                ] {
+                    if let Some(v) = v {
+                        self.at(fi, v.span(), format!("expected no {key} with normal addressing (it needs addressing = \"extended\")"));
+                    }
+                }
+                Addressing::Normal
+            }
+            Some(("extended", span)) => {
+                let target = byte(self, &b.target_address, "target_address");
+                let source = byte(self, &b.source_address, "source_address");
+                match target {
+                    Some(target) => Addressing::Extended {
+                        target,
+                        source: source.unwrap_or(target),
+                    },
+                    None => {
+                        if b.target_address.is_none() {
+                            self.at(fi, span, "expected `target_address` (the address byte before each frame's N_PCI) with addressing = \"extended\"");
+                        }
+                        Addressing::Normal
+                    }
+                }
+            }
+            Some((other, span)) => {
+                self.at(
+                    fi,
+                    span,
+                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
+                );
+                Addressing::Normal
+            }
+        }
+    }
+
     pub(super) fn bcm(&mut self, fi: usize, b: &schema::Bcm) -> Bcm {
         let text = b.protocol.get_ref().as_str();
         let protocol = match BCM_PROTOCOLS.into_iter().find(|p| p.as_str() == text) {
@@ -38,22 +101,7 @@ impl Builder {
                 Protocol::Uds
             }
         };
-        let addressing = match b
-            .addressing
-            .as_ref()
-            .map(|a| (a.get_ref().as_str(), a.span()))
-        {
-            None | Some(("normal", _)) => Addressing::Normal,
-            Some(("extended", _)) => Addressing::Extended,
-            Some((other, span)) => {
-                self.at(
-                    fi,
-                    span,
-                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
-                );
-                Addressing::Normal
-            }
-        };
+        let addressing = self.addressing(fi, b);
         let request_id = self.can_id(fi, &b.request_id, false);
         let response_id = self.can_id(fi, &b.response_id, false);
         if request_id == response_id {
@@ -66,7 +114,12 @@ impl Builder {
         let name = b.name.clone().unwrap_or_else(|| "BCM".to_owned());
         let named = Named {
             name: format!("{name} diagnostic ids"),
-            location: format!("0x{request_id} → 0x{response_id}"),
+            location: match addressing {
+                Addressing::Normal => format!("0x{request_id} → 0x{response_id}"),
+                Addressing::Extended { target, source } => {
+                    format!("0x{request_id} [{target:02X}] → 0x{response_id} [{source:02X}]")
+                }
+            },
             kind: ItemKind::Addressing,
             role: None,
             bus: None,

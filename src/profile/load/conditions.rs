@@ -53,8 +53,12 @@ impl Builder {
                 value: *v.get_ref(),
             }),
             ("set", None) => Some(ConditionTest::Set),
-            ("above", None) => {
-                self.at(fi, c.when.span(), "expected `value` with when = \"above\"");
+            ("not", Some(v)) => Some(ConditionTest::Not {
+                value: *v.get_ref(),
+            }),
+            ("above" | "not", None) => {
+                let msg = format!("expected `value` with when = \"{}\"", c.when.get_ref());
+                self.at(fi, c.when.span(), msg);
                 None
             }
             ("set", Some(v)) => {
@@ -65,7 +69,7 @@ impl Builder {
                 self.at(
                     fi,
                     c.when.span(),
-                    format!("expected when = \"above\" or \"set\", found \"{other}\""),
+                    format!("expected when = \"above\", \"set\" or \"not\", found \"{other}\""),
                 );
                 None
             }
@@ -91,6 +95,7 @@ impl Builder {
         }
         let location = match &test {
             Some(ConditionTest::Above { value }) => format!("{} above {value}", c.role.get_ref()),
+            Some(ConditionTest::Not { value }) => format!("{} not {value}", c.role.get_ref()),
             _ => format!("{} set", c.role.get_ref()),
         };
         let named = Named {

@@ -47,14 +47,17 @@ impl Builder {
         };
         match parsed.signal(message.get_ref(), signal.get_ref()) {
             Ok(sig) => {
-                if prefix.starts_with("0x") && prefix != format!("0x{}", sig.id) {
+                let want = match sig.page {
+                    Some(p) => format!("0x{} [{p}]", sig.id),
+                    None => format!("0x{}", sig.id),
+                };
+                if prefix.starts_with("0x") && prefix != want {
                     self.at(
                         file,
                         message.span(),
                         format!(
-                            "expected the frame's id: {} is 0x{} in {}, not {prefix}",
+                            "expected the frame's id: {} is {want} in {}, not {prefix}",
                             sig.message,
-                            sig.id,
                             dbc.get_ref()
                         ),
                     );

@@ -422,3 +422,122 @@ fn ford_reads_0x3b3_and_0x331_on_hs_can_and_names_the_ms_can_items() {
     );
     assert!(!p.census_complete);
 }
+
+/// A small profile with `bcm` and `frames` given as TOML text.
+fn mini(bcm: &str, frames: &str) -> String {
+    format!(
+        "[profile]\nid = \"t\"\nmake = \"t\"\nmodel = \"t\"\nyears = [2020, 2020]\n\n\
+         [[bus]]\nname = \"hs-can\"\nbitrate = 500000\nlevel = \"placeholder\"\n\n\
+         [bcm]\nprotocol = \"kwp\"\nrequest_id = 0x750\nresponse_id = 0x758\nlevel = \"placeholder\"\n{bcm}\n{frames}"
+    )
+}
+
+#[test]
+fn extended_addressing_carries_its_bytes_and_is_checked() {
+    let p = parse(
+        "t.toml",
+        &mini("addressing = \"extended\"\ntarget_address = 0x40\n", ""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.bcm.addressing,
+        Addressing::Extended {
+            target: 0x40,
+            source: 0x40
+        }
+    );
+    assert_eq!(
+        crate::isotp::Addressing::from(p.bcm.addressing),
+        crate::isotp::Addressing::Extended {
+            target: 0x40,
+            source: 0x40
+        }
+    );
+    assert!(p.bcm.owns(Some(0x40), true) && !p.bcm.owns(Some(0x90), false));
+    assert!(!p.bcm.owns(None, false));
+    let two = parse(
+        "t.toml",
+        &mini(
+            "addressing = \"extended\"\ntarget_address = 0x40\nsource_address = 0x58\n",
+            "",
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(two.bcm.owns(Some(0x58), false) && !two.bcm.owns(Some(0x40), false));
+    let cases = [
+        ("addressing = \"extended\"\n", "expected `target_address`"),
+        (
+            "target_address = 0x40\n",
+            "expected no target_address with normal addressing",
+        ),
+        (
+            "addressing = \"extended\"\ntarget_address = 0x140\n",
+            "expected target_address from 0x00 to 0xFF, found 0x140",
+        ),
+    ];
+    for (bcm, want) in cases {
+        let problems = problems_of(&mini(bcm, ""));
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{bcm}: {problems:?}"
+        );
+        assert!(
+            problems.iter().all(|p| p.starts_with("t.toml:")),
+            "{problems:?}"
+        );
+    }
+}
+
+#[test]
+fn selector_pages_share_an_id_and_are_checked() {
+    let page = |v: u8, bits: &str, extra: &str| {
+        format!(
+            "[[frame]]\nid = 0x620\nname = \"p{v:02X}\"\nselector = {{ byte = 0, value = 0x{v:02X} }}\n{extra}\n\
+             [[frame.signal]]\nname = \"lid {v:02X}\"\nrole = \"lid_open\"\nbits = \"{bits}\"\nlevel = \"placeholder\"\n\n"
+        )
+    };
+    let p = parse(
+        "t.toml",
+        &mini(
+            "",
+            &(page(0x10, "41|1@0+", "") + &page(0x11, "42|1@0+", "")),
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.broadcast_ids().count(), 1, "one id, two pages");
+    let lid = |data: [u8; 8]| {
+        let f = CanFrame::classic(CanId::Standard(0x620), &data).unwrap();
+        let mut v = Vec::new();
+        assert!(p.decode_broadcast(&f, |i, _, x| v.push((p.item(i).unwrap().name.clone(), x))));
+        v
+    };
+    assert_eq!(
+        lid([0x10, 0, 0, 0, 0, 0x06, 0, 0]),
+        vec![("lid 10".to_owned(), 1.0)]
+    );
+    assert_eq!(
+        lid([0x11, 0, 0, 0, 0, 0x02, 0, 0]),
+        vec![("lid 11".to_owned(), 0.0)]
+    );
+    assert!(lid([0x12, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]).is_empty());
+    let cases = [
+        (page(0x10, "3|1@0+", ""), "to leave the selector byte 0 alone"),
+        (page(0x10, "41|1@0+", "") + &page(0x10, "42|1@0+", ""), "is defined twice"),
+        (
+            page(0x10, "41|1@0+", "")
+                + "[[frame]]\nid = 0x620\nname = \"plain\"\n\n[[frame.signal]]\nname = \"x\"\nrole = \"info\"\nbits = \"50|1@0+\"\nlevel = \"placeholder\"\n",
+            "to have a selector (a multiplexed id), or none to",
+        ),
+        (
+            "[[frame]]\nid = 0x620\nname = \"far\"\nselector = { byte = 9, value = 0x10 }\n".to_owned(),
+            "expected a selector byte below the frame length (8)",
+        ),
+    ];
+    for (frames, want) in cases {
+        let problems = problems_of(&mini("", &frames));
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{want}: {problems:?}"
+        );
+    }
+}

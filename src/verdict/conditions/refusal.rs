@@ -61,7 +61,14 @@ pub(in crate::verdict) fn blocking(
         }
         let (blocks, what) = match (c.role, &c.test) {
             (Role::SpeedKmh, _) => match a.context.speed_kmh {
-                Some(v) => (c.blocks(v), format!("speed {v:.1} km/h")),
+                Some(v) => (c.blocks(v), format!("moving at {v:.0} km/h")),
+                None => continue,
+            },
+            (Role::Gear, _) => match a.context.gear {
+                Some(v) => (
+                    c.blocks(v),
+                    format!("in gear {}", f.profile.value_name(Role::Gear, v)),
+                ),
                 None => continue,
             },
             (Role::IgnitionOn, _) => match a.context.ignition_on {
@@ -72,7 +79,9 @@ pub(in crate::verdict) fn blocking(
                 Some(v) => (v, "doors locked".to_owned()),
                 None => continue,
             },
-            (_, ConditionTest::Above { .. } | ConditionTest::Set) => continue,
+            (_, ConditionTest::Above { .. } | ConditionTest::Set | ConditionTest::Not { .. }) => {
+                continue
+            }
         };
         if blocks {
             out.push((what, c.text.clone(), c.item, c.role));
@@ -93,23 +102,38 @@ pub(in crate::verdict) fn unexplained_refusals<'a>(f: &Facts<'a>) -> Vec<&'a Rel
 }
 
 pub(in crate::verdict) fn condition_at_press(f: &Facts) -> Option<Support> {
+    condition_presses(f, Outcome::Refused)
+}
+
+pub(in crate::verdict) fn condition_unwatched_press(f: &Facts) -> Option<Support> {
+    condition_presses(f, Outcome::StuckUnwatched).map(|s| {
+        s.note(
+            "The opener output was not monitored: the release condition explains the shut lid; \
+             a watch of the output would confirm it.",
+        )
+    })
+}
+
+/// The presses with `outcome` that a release condition read at the press blocked.
+fn condition_presses(f: &Facts, outcome: Outcome) -> Option<Support> {
     let mut s: Option<Support> = None;
     for (a, o) in &f.all {
-        if *o != Outcome::Refused || a.context.lockout == Some(true) {
+        if *o != outcome || a.context.lockout == Some(true) {
             continue;
         }
-        for (what, text, item, role) in blocking(f, a) {
-            let ctx: Vec<ItemRef> = f.ev.series_of(role).map(|x| x.item).collect();
-            s = Some(
-                s.take()
-                    .unwrap_or_default()
-                    .line(format!("{what} at the press: {text}"))
-                    .line(f.describe(a))
-                    .items(a.items.iter().copied())
-                    .items(ctx)
-                    .resting_on([item]),
-            );
+        let blocked = blocking(f, a);
+        if blocked.is_empty() {
+            continue;
         }
+        let mut sup = s.take().unwrap_or_default();
+        for (what, text, item, role) in blocked {
+            let ctx: Vec<ItemRef> = f.ev.series_of(role).map(|x| x.item).collect();
+            sup = sup
+                .line(format!("{what} at the press: {text}"))
+                .items(ctx)
+                .resting_on([item]);
+        }
+        s = Some(sup.line(f.describe(a)).items(a.items.iter().copied()));
     }
     s
 }
