@@ -59,6 +59,31 @@ pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
         include_str!("../../../vehicles/ford-fusion-2013-2020.toml"),
     ),
     (
+        "hyundai-kona-2018-2023",
+        "vehicles/hyundai-kona-2018-2023.toml",
+        include_str!("../../../vehicles/hyundai-kona-2018-2023.toml"),
+    ),
+    (
+        "hyundai-sonata-2018-2023",
+        "vehicles/hyundai-sonata-2018-2023.toml",
+        include_str!("../../../vehicles/hyundai-sonata-2018-2023.toml"),
+    ),
+    (
+        "kia-optima-2016-2020",
+        "vehicles/kia-optima-2016-2020.toml",
+        include_str!("../../../vehicles/kia-optima-2016-2020.toml"),
+    ),
+    (
+        "toyota-camry-2018-2024",
+        "vehicles/toyota-camry-2018-2024.toml",
+        include_str!("../../../vehicles/toyota-camry-2018-2024.toml"),
+    ),
+    (
+        "toyota-rav4-2019-2025",
+        "vehicles/toyota-rav4-2019-2025.toml",
+        include_str!("../../../vehicles/toyota-rav4-2019-2025.toml"),
+    ),
+    (
         "generic-uds",
         "vehicles/generic-uds.toml",
         include_str!("../../../vehicles/generic-uds.toml"),
@@ -76,6 +101,31 @@ pub(crate) const BUNDLED_LAYOUTS: &[(&str, &str, &str)] = &[
         "nissan-body-l3x",
         "vehicles/layouts/nissan-body-l3x.toml",
         include_str!("../../../vehicles/layouts/nissan-body-l3x.toml"),
+    ),
+    (
+        "hyundai-kia-body",
+        "vehicles/layouts/hyundai-kia-body.toml",
+        include_str!("../../../vehicles/layouts/hyundai-kia-body.toml"),
+    ),
+    (
+        "hyundai-kia-motion",
+        "vehicles/layouts/hyundai-kia-motion.toml",
+        include_str!("../../../vehicles/layouts/hyundai-kia-motion.toml"),
+    ),
+    (
+        "toyota-body",
+        "vehicles/layouts/toyota-body.toml",
+        include_str!("../../../vehicles/layouts/toyota-body.toml"),
+    ),
+    (
+        "toyota-body-ecu",
+        "vehicles/layouts/toyota-body-ecu.toml",
+        include_str!("../../../vehicles/layouts/toyota-body-ecu.toml"),
+    ),
+    (
+        "toyota-motion",
+        "vehicles/layouts/toyota-motion.toml",
+        include_str!("../../../vehicles/layouts/toyota-motion.toml"),
     ),
 ];
 
