@@ -648,3 +648,63 @@ fn toyota_pseudo_ids_import_as_pages_with_the_hand_written_bits() {
     assert_eq!(lid([0x10, 0, 0, 0, 0, 0x02, 0, 0]), vec![1.0]);
     assert!(lid([0x11, 0, 0, 0, 0, 0x02, 0, 0]).is_empty());
 }
+
+/// The RAV4 and the Kona have a liftgate: their reports' own words say so
+/// (verdict ids and names quoted from the car's data stay as they are),
+/// while a Camry's say trunk.
+#[test]
+fn a_liftgate_car_reads_liftgate_in_its_report() {
+    for (car, word, other) in [
+        ("toyota-rav4-2019-2025", "liftgate", "trunk"),
+        ("hyundai-kona-2018-2023", "liftgate", "trunk"),
+        ("toyota-camry-2018-2024", "trunk", "liftgate"),
+    ] {
+        let run = trunkdiag(&[
+            "diagnose",
+            "--sim",
+            "trunk-actuator",
+            "--profile",
+            car,
+            "--no-prompt",
+            "--json",
+            "--observe",
+            "click=yes",
+            "--observe",
+            "key-blade-opens=yes",
+        ]);
+        assert_eq!(run.code, 1, "{car}: {}", run.stderr);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let top = &json["verdicts"][0];
+        let mut words = vec![
+            top["summary"].as_str().unwrap().to_owned(),
+            top["explanation"].as_str().unwrap().to_owned(),
+        ];
+        for key in ["next_steps", "safety"] {
+            words.extend(
+                top[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned()),
+            );
+        }
+        let text = words.join(" | ").to_lowercase();
+        assert!(text.contains(word), "{car}: {text}");
+        assert!(!text.contains(other), "{car}: {text}");
+        let human = trunkdiag(&[
+            "diagnose",
+            "--sim",
+            "trunk-actuator",
+            "--profile",
+            car,
+            "--no-prompt",
+        ]);
+        assert!(
+            human
+                .stdout
+                .contains(&format!("How to get into the {word} now:")),
+            "{car}: {}",
+            human.stdout
+        );
+    }
+}

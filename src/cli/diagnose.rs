@@ -482,7 +482,8 @@ fn write_text(out: &mut impl Write, r: &Report, st: Style) -> io::Result<()> {
     for (i, s) in top.next_steps.iter().enumerate() {
         writeln!(out, "  {}. {s}", i + 1)?;
     }
-    writeln!(out, "\n{}", st.bold("How to get into the trunk now:"))?;
+    let heading = format!("How to get into the {} now:", r.lid.as_str());
+    writeln!(out, "\n{}", st.bold(&heading))?;
     for s in &top.access_now {
         writeln!(out, "  - {s}")?;
     }

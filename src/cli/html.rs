@@ -78,7 +78,7 @@ pub fn render(report: &Report, generated: &str) -> String {
         list(
             &mut h,
             "access",
-            "How to get into the trunk now",
+            &format!("How to get into the {} now", report.lid.as_str()),
             &v.access_now,
             false,
         );

@@ -119,6 +119,8 @@ pub struct DtcLine {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub profile: ProfileChoice,
+    /// Trunk or liftgate: how the report names the lid.
+    pub lid: crate::profile::Lid,
     pub source: SourceInfo,
     /// Ranked: first = most likely.
     pub verdicts: Vec<Verdict>,
@@ -139,6 +141,7 @@ impl Report {
         let dtcs = evidence.dtcs.iter().map(|d| dtc_line(profile, d)).collect();
         Report {
             profile: choice,
+            lid: profile.lid,
             source,
             verdicts,
             dtcs,

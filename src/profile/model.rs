@@ -631,6 +631,43 @@ pub enum ProfileOrigin {
     File(String),
 }
 
+/// What a car's rear opening is, for the words a person reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lid {
+    /// A sedan's trunk (decklid).
+    #[default]
+    Trunk,
+    /// A hatch, SUV or crossover's liftgate (tailgate, back door).
+    Liftgate,
+}
+
+impl Lid {
+    pub const ALL: [Lid; 2] = [Lid::Trunk, Lid::Liftgate];
+
+    /// The name profiles use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lid::Trunk => "trunk",
+            Lid::Liftgate => "liftgate",
+        }
+    }
+
+    /// `text` as a person with this car reads it: the shared words say
+    /// "trunk"; a liftgate car gets "liftgate" instead (and "liftgate" for
+    /// "trunk lid"). Names quoted from the car's data are not passed here.
+    pub fn words(self, text: &str) -> String {
+        match self {
+            Lid::Trunk => text.to_owned(),
+            Lid::Liftgate => text
+                .replace("trunk lid", "liftgate")
+                .replace("Trunk lid", "Liftgate")
+                .replace("trunk", "liftgate")
+                .replace("Trunk", "Liftgate"),
+        }
+    }
+}
+
 /// One vehicle family, ready for the analyzer and the rules.
 #[derive(Clone, Debug, Serialize)]
 pub struct Profile {
@@ -638,6 +675,8 @@ pub struct Profile {
     pub make: String,
     pub model: String,
     pub generation: Option<String>,
+    /// Trunk or liftgate: the words of its reports.
+    pub lid: Lid,
     pub years: (u16, u16),
     pub description: String,
     pub vin: Vec<VinPattern>,

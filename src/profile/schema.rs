@@ -44,6 +44,8 @@ pub(crate) struct Identity {
     pub make: String,
     pub model: String,
     pub generation: Option<String>,
+    /// What the car's rear lid is called: "trunk" (default) or "liftgate".
+    pub lid: Option<Spanned<String>>,
     pub years: Spanned<Vec<u16>>,
     #[serde(default)]
     pub description: String,

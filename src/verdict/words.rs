@@ -19,19 +19,22 @@ pub(in crate::verdict) fn word(profile: &Profile, ev: &Evidence, x: Finding) -> 
         explanation.push_str(n);
     }
     let unverified = rests_on.iter().any(|r| r.level == Level::Placeholder);
+    // The shared words say "trunk"; a liftgate car reads its own word (the
+    // evidence quotes the car's data and stays as it is).
+    let lid = profile.lid;
     Verdict {
         id: x.cause,
         confidence: x.confidence,
         strength: x.rule.strength,
         rule: x.rule.id,
-        summary,
-        explanation: explanation.trim().to_owned(),
+        summary: lid.words(&summary),
+        explanation: lid.words(explanation.trim()),
         evidence: x.evidence,
-        next_steps: steps,
+        next_steps: steps.iter().map(|s| lid.words(s)).collect(),
         unverified,
         rests_on,
         access_now: profile.access_now.clone(),
-        safety: text::SAFETY.iter().map(|s| (*s).to_owned()).collect(),
+        safety: text::SAFETY.iter().map(|s| lid.words(s)).collect(),
     }
 }
 

@@ -463,9 +463,27 @@ impl Builder {
         if !need_profile {
             return None;
         }
-        let (_, identity) = identity?;
+        let (ifile, identity) = identity?;
         let identity = identity.into_inner();
+        let lid = match &identity.lid {
+            None => Lid::Trunk,
+            Some(l) => match Lid::ALL.into_iter().find(|x| x.as_str() == l.get_ref()) {
+                Some(x) => x,
+                None => {
+                    self.at(
+                        ifile,
+                        l.span(),
+                        format!(
+                            "expected lid = \"trunk\" or \"liftgate\", found \"{}\"",
+                            l.get_ref()
+                        ),
+                    );
+                    Lid::Trunk
+                }
+            },
+        };
         Some(Profile {
+            lid,
             id: identity.id.into_inner(),
             make: identity.make,
             model: identity.model,
