@@ -6,6 +6,7 @@
 # the scenario's cause; the Camry's recording must hold extended-addressed
 # requests to 0x750 and answers from 0x758 starting with 0x40.
 . /vm/checks/live.inc
+mkdir -p "$LIVE"
 
 for run in "toyota-camry-2018-2024 trunk-wiring vcanT" \
            "toyota-camry-2018-2024 release-inhibited vcanU" \
