@@ -180,9 +180,10 @@ fn show_buses(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
 fn show_bcm(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     let b = p.bcm();
     let addr = p.item(b.addressing_item);
+    let (to, from) = b.addressing.labels();
     write!(
         out,
-        "\n{}: {} on 0x{} → 0x{}",
+        "\n{}: {} on 0x{}{to} → 0x{}{from}",
         b.name,
         b.protocol.label(),
         b.request_id,

@@ -48,9 +48,6 @@ pub enum DiagnoseError {
     /// The async runtime that drives the bus could not start.
     #[error("bus: cannot start the bus driver: {0}")]
     Runtime(#[source] std::io::Error),
-    /// The profile's BCM uses addressing a live run cannot do yet.
-    #[error("bus: profile {profile}: extended ISO-TP addressing needs the BCM's address byte, which profiles do not carry yet")]
-    ExtendedAddressing { profile: String },
     /// Safety: handing control back failed, so an output may still be
     /// driven. Always stops the run loudly.
     #[error("bus: could not hand everything back to the BCM: {failures}")]

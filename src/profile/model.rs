@@ -253,19 +253,35 @@ pub use crate::diag::Protocol;
 #[serde(rename_all = "lowercase")]
 pub enum Addressing {
     Normal,
-    Extended,
+    /// ISO 15765-2 extended addressing: `target` is the byte put before
+    /// the N_PCI of every frame sent on the request id, `source` the byte
+    /// every frame of this module on the response id starts with.
+    Extended {
+        target: u8,
+        source: u8,
+    },
+}
+
+impl Addressing {
+    /// The address bytes as `profiles show` prints them after the ids:
+    /// `(" [40]", " [40]")`, empty for normal addressing.
+    pub fn labels(self) -> (String, String) {
+        match self {
+            Addressing::Normal => (String::new(), String::new()),
+            Addressing::Extended { target, source } => {
+                (format!(" [{target:02X}]"), format!(" [{source:02X}]"))
+            }
+        }
+    }
 }
 
 impl From<Addressing> for crate::isotp::Addressing {
     fn from(a: Addressing) -> crate::isotp::Addressing {
         match a {
             Addressing::Normal => crate::isotp::Addressing::Normal,
-            // The address byte's value is not in the profile; a passive
-            // reassembler keeps one stream per address byte it meets.
-            Addressing::Extended => crate::isotp::Addressing::Extended {
-                target: 0,
-                source: 0,
-            },
+            Addressing::Extended { target, source } => {
+                crate::isotp::Addressing::Extended { target, source }
+            }
         }
     }
 }

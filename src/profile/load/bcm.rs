@@ -38,22 +38,7 @@ impl Builder {
                 Protocol::Uds
             }
         };
-        let addressing = match b
-            .addressing
-            .as_ref()
-            .map(|a| (a.get_ref().as_str(), a.span()))
-        {
-            None | Some(("normal", _)) => Addressing::Normal,
-            Some(("extended", _)) => Addressing::Extended,
-            Some((other, span)) => {
-                self.at(
-                    fi,
-                    span,
-                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
-                );
-                Addressing::Normal
-            }
-        };
+        let addressing = self.addressing(fi, b);
         let request_id = self.can_id(fi, &b.request_id, false);
         let response_id = self.can_id(fi, &b.response_id, false);
         if request_id == response_id {
@@ -66,7 +51,10 @@ impl Builder {
         let name = b.name.clone().unwrap_or_else(|| "BCM".to_owned());
         let named = Named {
             name: format!("{name} diagnostic ids"),
-            location: format!("0x{request_id} → 0x{response_id}"),
+            location: {
+                let (to, from) = addressing.labels();
+                format!("0x{request_id}{to} → 0x{response_id}{from}")
+            },
             kind: ItemKind::Addressing,
             role: None,
             bus: None,
@@ -136,6 +124,66 @@ impl Builder {
             dtc_format,
             dtc_clear,
             part_number,
+        }
+    }
+
+    /// `addressing`, `target_address` and `source_address`: normal takes
+    /// no address byte, extended needs `target_address`; each is 0..=255.
+    fn addressing(&mut self, fi: usize, b: &schema::Bcm) -> Addressing {
+        let mut byte = |key: &str, v: &Option<Spanned<i64>>| {
+            v.as_ref().map(|v| match u8::try_from(*v.get_ref()) {
+                Ok(x) => (x, v.span()),
+                Err(_) => {
+                    self.at(
+                        fi,
+                        v.span(),
+                        format!("expected {key} from 0 to 255 (0xFF), found {}", v.get_ref()),
+                    );
+                    (0, v.span())
+                }
+            })
+        };
+        let target = byte("target_address", &b.target_address);
+        let source = byte("source_address", &b.source_address);
+        match b
+            .addressing
+            .as_ref()
+            .map(|a| (a.get_ref().as_str(), a.span()))
+        {
+            None | Some(("normal", _)) => {
+                for (key, given) in [("target_address", &target), ("source_address", &source)] {
+                    if let Some((_, span)) = given {
+                        self.at(
+                            fi,
+                            span.clone(),
+                            format!("expected no {key} with normal addressing (it takes `addressing = \"extended\"`)"),
+                        );
+                    }
+                }
+                Addressing::Normal
+            }
+            Some(("extended", span)) => match target {
+                Some((target, _)) => Addressing::Extended {
+                    target,
+                    source: source.map_or(target, |(s, _)| s),
+                },
+                None => {
+                    self.at(
+                        fi,
+                        span,
+                        "expected `target_address` (the byte before the N_PCI, e.g. 0x40) with addressing = \"extended\"",
+                    );
+                    Addressing::Normal
+                }
+            },
+            Some((other, span)) => {
+                self.at(
+                    fi,
+                    span,
+                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
+                );
+                Addressing::Normal
+            }
         }
     }
 }
