@@ -309,6 +309,19 @@ impl<'p> Analyzer<'p> {
     }
 
     fn message(&mut self, m: Reassembled) {
+        // With extended addressing other modules share the BCM's ids under
+        // their own address byte (Toyota 0x750 [90] is not 0x750 [40]):
+        // theirs are not this module's requests or answers.
+        let bcm = self.profile.bcm();
+        let addressing = isotp::Addressing::from(bcm.addressing);
+        let ours = if m.id == bcm.request_id {
+            addressing.tx_address()
+        } else {
+            addressing.rx_address()
+        };
+        if m.address != ours {
+            return;
+        }
         if !m.complete {
             self.stats.incomplete_messages += 1;
             return;

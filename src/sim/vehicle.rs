@@ -116,6 +116,8 @@ impl SimVehicle {
         let spec = scenario.spec();
         let bcm = profile.bcm();
         let mut iso = IsoTpConfig::new(bcm.response_id, bcm.request_id);
+        // The BCM's end: it sends with the source byte, takes the target's.
+        iso.addressing = crate::isotp::Addressing::from(bcm.addressing).peer();
         iso.tx_padding = cfg.padding;
         iso.iface = cfg.iface;
         let dtcs = spec
@@ -266,7 +268,11 @@ impl SimVehicle {
         if let Some(ecm) = self.ecm.as_mut() {
             ecm.handle_frame(now_us, frame, self.state.battery_volts);
         }
-        if !self.spec.bus_alive || frame.id != self.profile.bcm().request_id {
+        if !self.spec.bus_alive
+            || frame.id != self.profile.bcm().request_id
+            || !self.isotp.config().addressing.accepts(frame.data())
+        {
+            // Another module's request (or another sub-address on the id).
             return;
         }
         self.anchor(now_us);
