@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use trunkdiag::frame::{CanFrame, CanId, FrameKind, IfName, CANFD_BRS, CANFD_ESI, CANFD_FDF};
-use trunkdiag::isotp::{FrameFormat, IsoTpChannel, IsoTpConfig, IsoTpEvent};
+use trunkdiag::isotp::{Addressing, FrameFormat, IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use trunkdiag::transport::{BusError, CanBus, SocketCanBus};
 
 /// A guard on waits that should end at once; reaching it is a failure, not
@@ -953,6 +953,154 @@ async fn isotp_kernel_padding_checks_reject_wrong_padding() {
         // isotprecv prints an empty line when its read fails (EBADMSG).
         let out = finish(recv, "isotprecv").unwrap();
         assert_eq!(out, "\n", "padding {tx_padding:?} with isotprecv {check:?}");
+    }
+}
+
+// ISO-TP extended addressing against the kernel's (`isotpsend -x` /
+// `isotprecv -x`, CAN_ISOTP_EXTEND_ADDR): the kernel sends with address
+// byte KERNEL_AE and takes frames starting with OUR_AE, so a swapped or
+// missing byte on either side fails. Names start with `isotp_extended_`
+// (VM group 62).
+
+const OUR_AE: u8 = 0x40;
+const KERNEL_AE: u8 = 0x58;
+/// One single-frame and one multi-frame message (extended SF holds 6).
+const EXT_SIZES: [usize; 2] = [5, 200];
+
+/// Our end of an extended-addressed link with the kernel on `iface`.
+fn ext_config(iface: &str, tx: CanId, rx: CanId) -> IsoTpConfig {
+    let mut cfg = IsoTpConfig::new(tx, rx);
+    cfg.addressing = Addressing::Extended {
+        target: OUR_AE,
+        source: KERNEL_AE,
+    };
+    cfg.tx_padding = Some(PAD);
+    cfg.iface = IfName::new(iface).unwrap();
+    cfg
+}
+
+/// can-utils' `-x <tx addr>:<rx addr>` for the kernel's end.
+fn kernel_ext_args(kernel: CanId, ours: CanId) -> Vec<String> {
+    vec![
+        "-s".into(),
+        utils_id(kernel),
+        "-d".into(),
+        utils_id(ours),
+        "-x".into(),
+        format!("{KERNEL_AE:02X}:{OUR_AE:02X}"),
+        "-p".into(),
+        format!("{PAD:02X}:{PAD:02X}"),
+    ]
+}
+
+/// Every frame on `id` in the log starts with `ae`; how many there were.
+fn all_start_with(log: &[Seen], id: CanId, ae: u8, name: &str) -> usize {
+    let frames: Vec<&CanFrame> = log
+        .iter()
+        .map(|s| match s {
+            Seen::Sent(f, _) | Seen::Received(f) => f,
+        })
+        .filter(|f| f.id == id)
+        .collect();
+    for f in &frames {
+        assert_eq!(f.data().first(), Some(&ae), "{name}: {f:?}");
+    }
+    frames.len()
+}
+
+#[tokio::test]
+#[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
+async fn isotp_extended_kernel_receives_our_messages() {
+    if !in_vm() {
+        return;
+    }
+    let iface = "vtpxto";
+    fresh_vcan(iface, None);
+    let mut bus = SocketCanBus::open(iface).unwrap();
+    for (i, size) in EXT_SIZES.into_iter().enumerate() {
+        let name = format!("extended to isotprecv, {size} bytes");
+        let (ours, kernel) = (
+            CanId::Standard(0x750 + 0x10 * i as u16),
+            CanId::Standard(0x758 + 0x10 * i as u16),
+        );
+        let mut args = kernel_ext_args(kernel, ours);
+        args.push(iface.into());
+        let recv = Command::new("isotprecv")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_isotp_bound(iface, ours);
+        let payload = tp_payload(size, 200 + i as u32);
+        let mut chan = IsoTpChannel::new(ext_config(iface, ours, kernel));
+        chan.send(bus.now_us(), &payload).unwrap();
+        let mut log = Vec::new();
+        let sent = tp_pump(&mut bus, &mut chan, &mut log).await;
+        assert!(
+            matches!(sent, Ok(IsoTpEvent::Sent { .. })),
+            "{name}: {sent:?}"
+        );
+        let out = finish(recv, "isotprecv").unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out, format!("{}\n", tp_hex(&payload)), "{name}");
+        let sent_frames = all_start_with(&log, ours, OUR_AE, &name);
+        // 200 bytes: FF with 5, then 33 CFs of 6; the kernel's FC with its byte.
+        let want = if size <= 6 {
+            1
+        } else {
+            1 + (size - 5).div_ceil(6)
+        };
+        assert_eq!(sent_frames, want, "{name}");
+        let fcs = all_start_with(&log, kernel, KERNEL_AE, &name);
+        assert_eq!(fcs, usize::from(size > 6), "{name}: kernel flow controls");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
+async fn isotp_extended_kernel_messages_are_received_by_us() {
+    if !in_vm() {
+        return;
+    }
+    let iface = "vtpxfrom";
+    fresh_vcan(iface, None);
+    let mut bus = SocketCanBus::open(iface).unwrap();
+    for (i, size) in EXT_SIZES.into_iter().enumerate() {
+        let name = format!("extended from isotpsend, {size} bytes");
+        let (ours, kernel) = (
+            CanId::Standard(0x750 + 0x10 * i as u16),
+            CanId::Standard(0x758 + 0x10 * i as u16),
+        );
+        let mut args = kernel_ext_args(kernel, ours);
+        args.push(iface.into());
+        let payload = tp_payload(size, 300 + i as u32);
+        let mut chan = IsoTpChannel::new(ext_config(iface, ours, kernel));
+        let mut send = Command::new("isotpsend")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut stdin = send.stdin.take().unwrap();
+            std::io::Write::write_all(&mut stdin, tp_hex(&payload).as_bytes()).unwrap();
+        }
+        let mut log = Vec::new();
+        let got = tp_pump(&mut bus, &mut chan, &mut log).await;
+        finish(send, "isotpsend").unwrap_or_else(|e| panic!("{name}: {e}"));
+        match got {
+            Ok(IsoTpEvent::Received { payload: p, .. }) => assert_eq!(p, payload, "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        let theirs = all_start_with(&log, kernel, KERNEL_AE, &name);
+        let want = if size <= 6 {
+            1
+        } else {
+            1 + (size - 5).div_ceil(6)
+        };
+        assert_eq!(theirs, want, "{name}");
+        // Our flow control carried our byte (the kernel would not go on otherwise).
+        let fcs = all_start_with(&log, ours, OUR_AE, &name);
+        assert_eq!(fcs, usize::from(size > 6), "{name}: our flow controls");
     }
 }
 
