@@ -217,3 +217,38 @@ fn live_diagnose_reaches_the_simulated_bcm_through_extended_addressing() {
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["verdicts"][0]["id"], "valet-lockout", "{r:#}");
 }
+
+#[test]
+fn decode_follows_an_extended_pair_and_leaves_other_sub_addresses_out() {
+    let log = capture(0x02, 0x00);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ext.log");
+    std::fs::write(&path, &log.text).unwrap();
+    let path = path.to_str().unwrap();
+    let p = profile();
+    for how in [
+        vec!["--pair", "750/40:758/40"],
+        vec!["--profile", p.as_str()],
+    ] {
+        let mut args = vec!["capture", "decode", path, "--json"];
+        args.extend(&how);
+        let (code, out, err) = trunkdiag(&args);
+        assert_eq!(code, 0, "{how:?}: {err}");
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len() as u32, log.ours, "{how:?}: {out}");
+        // Ours answered 02 in its segmented answer; the other module's 00
+        // answers are not among them.
+        let answers: Vec<&str> = lines
+            .iter()
+            .filter(|l| l["kind"] == "positive" && l["sid"] == "22")
+            .filter_map(|l| l["payload"].as_str())
+            .collect();
+        assert_eq!(answers, ["62B00102010203040506"; 4], "{how:?}: {out}");
+    }
+    let (code, _, err) = trunkdiag(&["capture", "decode", path, "--pair", "750/40:758"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("REQ/AE:RESP/AE"), "{err}");
+}
