@@ -252,3 +252,34 @@ fn decode_follows_an_extended_pair_and_leaves_other_sub_addresses_out() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("REQ/AE:RESP/AE"), "{err}");
 }
+
+#[test]
+fn decode_finds_an_extended_conversation_by_itself() {
+    let log = capture(0x02, 0x00);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ext.log");
+    std::fs::write(&path, &log.text).unwrap();
+    let path = path.to_str().unwrap();
+    let (code, out, err) = trunkdiag(&["capture", "decode", path]);
+    assert_eq!(code, 0, "{err}");
+    // Our module made 5 exchanges, the one at 0x90 made 4: ours is the pair.
+    assert!(
+        out.contains("750/40 → 758/40  physical, response = request + 8, extended addressing"),
+        "{out}"
+    );
+    let (code, out, err) = trunkdiag(&["capture", "decode", path, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let found: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let c = &found["conversations"][0];
+    assert_eq!(
+        (&c["request"], &c["response"], &c["addresses"]),
+        (
+            &serde_json::json!("750"),
+            &serde_json::json!("758"),
+            &serde_json::json!(["40", "40"])
+        ),
+        "{found}"
+    );
+    assert_eq!(lines.count() as u32, log.ours, "{out}");
+}

@@ -194,15 +194,19 @@ impl Plan {
                 roles.push((id, Role { dir, protocol }));
             }
         };
+        let mut addressed = Vec::new();
         for c in &found {
             add(c.request, Dir::Request);
             if let Some(r) = c.response {
                 add(r, Dir::Response);
+                if let Some((target, Some(source))) = c.addresses {
+                    addressed.push((c.request, r, Addressing::Extended { target, source }));
+                }
             }
         }
         Ok(Plan {
             roles,
-            addressed: Vec::new(),
+            addressed,
             found: Some(found),
         })
     }
@@ -383,6 +387,10 @@ pub struct ConversationLine {
     pub requests: u32,
     /// Answers matched to a request on `request`.
     pub answers: u32,
+    /// ISO-TP extended addressing: the address bytes of requests and
+    /// answers (hex), absent with normal addressing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<[String; 2]>,
 }
 
 impl From<&Conversation> for ConversationLine {
@@ -393,6 +401,9 @@ impl From<&Conversation> for ConversationLine {
             relation: c.relation.map(|r| r.as_str()),
             requests: c.requests,
             answers: c.answers,
+            addresses: c
+                .addresses
+                .and_then(|(q, r)| Some([format!("{q:02X}"), format!("{:02X}", r?)])),
         }
     }
 }
@@ -434,15 +445,20 @@ fn print_found(out: &mut impl Write, found: &[Conversation], json: bool) -> CliR
         };
         let ids: Vec<String> = group
             .iter()
-            .filter_map(|c| c.response.map(|r| r.to_string()))
+            .filter_map(Conversation::response_text)
             .collect();
         let answers: u32 = group.iter().map(|c| c.answers).sum();
         writeln!(
             out,
-            "  {} → {}  {}: {} requests, {} answers matched",
-            first.request,
+            "  {} → {}  {}{}: {} requests, {} answers matched",
+            first.request_text(),
             ids.join(" "),
             relation.label(),
+            if first.addresses.is_some() {
+                ", extended addressing"
+            } else {
+                ""
+            },
             first.requests,
             answers
         )?;
