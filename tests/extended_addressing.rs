@@ -101,6 +101,15 @@ impl Log {
             self.ours += 2;
         }
     }
+
+    /// The log in a file of a new temporary directory (kept while held).
+    fn written(&self) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ext.log");
+        std::fs::write(&path, &self.text).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        (dir, path)
+    }
 }
 
 /// Our BCM answers DID B001 with `ours` (segmented: 6 trailing bytes make
@@ -121,13 +130,11 @@ fn capture(ours: u8, other: u8) -> Log {
 }
 
 fn replay(log: &Log) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ext.log");
-    std::fs::write(&path, &log.text).unwrap();
+    let (_dir, path) = log.written();
     let (code, out, err) = trunkdiag(&[
         "diagnose",
         "--replay",
-        path.to_str().unwrap(),
+        &path,
         "--profile",
         &profile(),
         "--no-prompt",
@@ -221,10 +228,8 @@ fn live_diagnose_reaches_the_simulated_bcm_through_extended_addressing() {
 #[test]
 fn decode_follows_an_extended_pair_and_leaves_other_sub_addresses_out() {
     let log = capture(0x02, 0x00);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ext.log");
-    std::fs::write(&path, &log.text).unwrap();
-    let path = path.to_str().unwrap();
+    let (_dir, path) = log.written();
+    let path = path.as_str();
     let p = profile();
     for how in [
         vec!["--pair", "750/40:758/40"],
@@ -256,10 +261,8 @@ fn decode_follows_an_extended_pair_and_leaves_other_sub_addresses_out() {
 #[test]
 fn decode_finds_an_extended_conversation_by_itself() {
     let log = capture(0x02, 0x00);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ext.log");
-    std::fs::write(&path, &log.text).unwrap();
-    let path = path.to_str().unwrap();
+    let (_dir, path) = log.written();
+    let path = path.as_str();
     let (code, out, err) = trunkdiag(&["capture", "decode", path]);
     assert_eq!(code, 0, "{err}");
     // Our module made 5 exchanges, the one at 0x90 made 4: ours is the pair.

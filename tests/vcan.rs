@@ -1008,99 +1008,81 @@ fn all_start_with(log: &[Seen], id: CanId, ae: u8, name: &str) -> usize {
     frames.len()
 }
 
-#[tokio::test]
-#[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
-async fn isotp_extended_kernel_receives_our_messages() {
-    if !in_vm() {
-        return;
-    }
-    let iface = "vtpxto";
+/// One direction, both sizes: to the kernel (`isotprecv` must print our
+/// payload) or from it (`isotpsend`'s payload must reach us whole).
+/// Every frame of the sender starts with its byte, every flow control with
+/// the receiver's.
+async fn isotp_extended(to_kernel: bool, iface: &str) {
     fresh_vcan(iface, None);
     let mut bus = SocketCanBus::open(iface).unwrap();
     for (i, size) in EXT_SIZES.into_iter().enumerate() {
-        let name = format!("extended to isotprecv, {size} bytes");
+        let tool = if to_kernel { "isotprecv" } else { "isotpsend" };
+        let name = format!("extended with {tool}, {size} bytes");
         let (ours, kernel) = (
             CanId::Standard(0x750 + 0x10 * i as u16),
             CanId::Standard(0x758 + 0x10 * i as u16),
         );
         let mut args = kernel_ext_args(kernel, ours);
         args.push(iface.into());
-        let recv = Command::new("isotprecv")
-            .args(&args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_isotp_bound(iface, ours);
-        let payload = tp_payload(size, 200 + i as u32);
+        let payload = tp_payload(size, 200 + 100 * u32::from(to_kernel) + i as u32);
         let mut chan = IsoTpChannel::new(ext_config(iface, ours, kernel));
-        chan.send(bus.now_us(), &payload).unwrap();
+        let mut peer = Command::new(tool);
+        peer.args(&args).stdout(Stdio::piped());
+        let peer = if to_kernel {
+            let recv = peer.spawn().unwrap();
+            wait_isotp_bound(iface, ours);
+            chan.send(bus.now_us(), &payload).unwrap();
+            recv
+        } else {
+            // Our socket is open before isotpsend starts: nothing can be missed.
+            let mut send = peer.stdin(Stdio::piped()).spawn().unwrap();
+            let mut stdin = send.stdin.take().unwrap();
+            std::io::Write::write_all(&mut stdin, tp_hex(&payload).as_bytes()).unwrap();
+            send
+        };
         let mut log = Vec::new();
-        let sent = tp_pump(&mut bus, &mut chan, &mut log).await;
-        assert!(
-            matches!(sent, Ok(IsoTpEvent::Sent { .. })),
-            "{name}: {sent:?}"
-        );
-        let out = finish(recv, "isotprecv").unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out, format!("{}\n", tp_hex(&payload)), "{name}");
-        let sent_frames = all_start_with(&log, ours, OUR_AE, &name);
-        // 200 bytes: FF with 5, then 33 CFs of 6; the kernel's FC with its byte.
+        let got = tp_pump(&mut bus, &mut chan, &mut log).await;
+        let out = finish(peer, tool).unwrap_or_else(|e| panic!("{name}: {e}"));
+        match got {
+            Ok(IsoTpEvent::Sent { .. }) if to_kernel => {
+                assert_eq!(out, format!("{}\n", tp_hex(&payload)), "{name}")
+            }
+            Ok(IsoTpEvent::Received { payload: p, .. }) if !to_kernel => {
+                assert_eq!(p, payload, "{name}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        let (sender, receiver) = if to_kernel {
+            ((ours, OUR_AE), (kernel, KERNEL_AE))
+        } else {
+            ((kernel, KERNEL_AE), (ours, OUR_AE))
+        };
+        // 200 bytes: FF with 5, then 33 CFs of 6, and one flow control.
         let want = if size <= 6 {
             1
         } else {
             1 + (size - 5).div_ceil(6)
         };
-        assert_eq!(sent_frames, want, "{name}");
-        let fcs = all_start_with(&log, kernel, KERNEL_AE, &name);
-        assert_eq!(fcs, usize::from(size > 6), "{name}: kernel flow controls");
+        let sent = all_start_with(&log, sender.0, sender.1, &name);
+        assert_eq!(sent, want, "{name}: frames of the sender");
+        let fcs = all_start_with(&log, receiver.0, receiver.1, &name);
+        assert_eq!(fcs, usize::from(size > 6), "{name}: flow controls");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
+async fn isotp_extended_kernel_receives_our_messages() {
+    if in_vm() {
+        isotp_extended(true, "vtpxto").await;
     }
 }
 
 #[tokio::test]
 #[ignore = "needs SocketCAN: runs in the VM (scripts/vcan-test)"]
 async fn isotp_extended_kernel_messages_are_received_by_us() {
-    if !in_vm() {
-        return;
-    }
-    let iface = "vtpxfrom";
-    fresh_vcan(iface, None);
-    let mut bus = SocketCanBus::open(iface).unwrap();
-    for (i, size) in EXT_SIZES.into_iter().enumerate() {
-        let name = format!("extended from isotpsend, {size} bytes");
-        let (ours, kernel) = (
-            CanId::Standard(0x750 + 0x10 * i as u16),
-            CanId::Standard(0x758 + 0x10 * i as u16),
-        );
-        let mut args = kernel_ext_args(kernel, ours);
-        args.push(iface.into());
-        let payload = tp_payload(size, 300 + i as u32);
-        let mut chan = IsoTpChannel::new(ext_config(iface, ours, kernel));
-        let mut send = Command::new("isotpsend")
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            let mut stdin = send.stdin.take().unwrap();
-            std::io::Write::write_all(&mut stdin, tp_hex(&payload).as_bytes()).unwrap();
-        }
-        let mut log = Vec::new();
-        let got = tp_pump(&mut bus, &mut chan, &mut log).await;
-        finish(send, "isotpsend").unwrap_or_else(|e| panic!("{name}: {e}"));
-        match got {
-            Ok(IsoTpEvent::Received { payload: p, .. }) => assert_eq!(p, payload, "{name}"),
-            other => panic!("{name}: {other:?}"),
-        }
-        let theirs = all_start_with(&log, kernel, KERNEL_AE, &name);
-        let want = if size <= 6 {
-            1
-        } else {
-            1 + (size - 5).div_ceil(6)
-        };
-        assert_eq!(theirs, want, "{name}");
-        // Our flow control carried our byte (the kernel would not go on otherwise).
-        let fcs = all_start_with(&log, ours, OUR_AE, &name);
-        assert_eq!(fcs, usize::from(size > 6), "{name}: our flow controls");
+    if in_vm() {
+        isotp_extended(false, "vtpxfrom").await;
     }
 }
 
