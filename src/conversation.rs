@@ -13,6 +13,12 @@
 //! that request id. Periodic broadcasts that happen to sit on diagnostic
 //! ids (a Nissan body bus's 0x791 / 0x792 / 0x794) fail the first test.
 //!
+//! Every frame is also read as ISO-TP extended addressing (byte 0 an
+//! address, the N_PCI after it): an id whose frames are ISO-TP only that
+//! way (Toyota's 0x750 [40] → 0x758 [40]) pairs the same way, and the
+//! conversation names the address bytes of the pair answered most (other
+//! modules share the ids under their own byte).
+//!
 //! Above [`crate::isotp`] (the frame shapes) and [`crate::diag`] (what a
 //! request and an answer are); one pass over the frames, no allocation per
 //! frame, memory bounded by the number of ids.
@@ -104,6 +110,28 @@ pub struct Conversation {
     pub requests: u32,
     /// Answers on the response id matched to a request on the request id.
     pub answers: u32,
+    /// ISO-TP extended addressing: the address byte every request starts
+    /// with and the one every answer starts with (`None`: normal addressing).
+    pub addresses: Option<Addresses>,
+}
+
+impl Conversation {
+    /// The request id as `--pair` takes it: `750/40` with an address byte.
+    pub fn request_text(&self) -> String {
+        match self.addresses {
+            Some((ae, _)) => format!("{}/{ae:02X}", self.request),
+            None => self.request.to_string(),
+        }
+    }
+
+    /// The answering id as `--pair` takes it, if anyone answered.
+    pub fn response_text(&self) -> Option<String> {
+        let r = self.response?;
+        Some(match self.addresses {
+            Some((_, Some(ae))) => format!("{r}/{ae:02X}"),
+            _ => r.to_string(),
+        })
+    }
 }
 
 /// What one id sent.
@@ -130,6 +158,14 @@ impl Tally {
     }
 }
 
+/// Extended addressing: the requests' address byte, and the answers' (if
+/// anyone answered).
+pub type Addresses = (u8, Option<u8>);
+
+/// An id, and the address byte its frames start with when read as
+/// extended addressing.
+type Endpoint = (CanId, Option<u8>);
+
 /// Requests kept for matching answers at most (a bus full of request-like
 /// broadcasts must not make matching quadratic).
 const MAX_RECENT: usize = 1024;
@@ -141,10 +177,14 @@ pub struct Finder {
     /// 11-bit ids by value (no hashing on the per-frame path).
     std_ids: Vec<Tally>,
     ext_ids: HashMap<u32, Tally>,
-    /// Recent requests: (time of its first frame, id, SID), oldest first.
-    recent: VecDeque<(u64, CanId, u8)>,
-    /// (request id, response id) → answers matched.
-    links: HashMap<(CanId, CanId), u32>,
+    /// What each id sent read as extended addressing (byte 0 an address,
+    /// the N_PCI after it).
+    ae_ids: HashMap<CanId, Tally>,
+    /// Recent requests: (time of its first frame, id and address byte, SID),
+    /// oldest first.
+    recent: VecDeque<(u64, Endpoint, u8)>,
+    /// (request, response) → answers matched.
+    links: HashMap<(Endpoint, Endpoint), u32>,
     /// How long after a request an answer may come (P2*, margin included).
     window_us: u64,
 }
@@ -160,19 +200,21 @@ impl Finder {
         Finder {
             std_ids: vec![Tally::default(); 0x800],
             ext_ids: HashMap::new(),
+            ae_ids: HashMap::new(),
             recent: VecDeque::new(),
             links: HashMap::new(),
             window_us: Timing::DEFAULT.p2_star_us,
         }
     }
 
-    /// One captured frame (normal addressing: the PCI is the first byte).
+    /// One captured frame, read both ways: normal addressing (the PCI is
+    /// the first byte) and extended (an address byte, then the PCI).
     pub fn feed(&mut self, frame: &CanFrame) {
         if !frame.is_data() {
             return;
         }
         let id = frame.id;
-        let t = frame.timestamp_us;
+        let data = frame.data();
         let tally = match id {
             CanId::Standard(raw) => match self.std_ids.get_mut(usize::from(raw)) {
                 Some(t) => t,
@@ -180,29 +222,51 @@ impl Finder {
             },
             CanId::Extended(raw) => self.ext_ids.entry(raw).or_default(),
         };
+        let normal = Self::count(tally, data);
+        if let Some((&ae, rest)) = data.split_first() {
+            let extended = Self::count(self.ae_ids.entry(id).or_default(), rest);
+            self.link(frame.timestamp_us, (id, Some(ae)), extended);
+        }
+        self.link(frame.timestamp_us, (id, None), normal);
+    }
+
+    /// Counts one frame's bytes (after any address byte) in `tally`; the
+    /// SID of a request (`Ok`) or the service an answer answers (`Err`).
+    fn count(tally: &mut Tally, data: &[u8]) -> Option<Result<u8, u8>> {
         tally.frames = tally.frames.saturating_add(1);
-        let (len, head) = match shape(frame.data()) {
+        let (len, head) = match shape(data) {
             Shape::Start { len, head } => (len, head),
-            Shape::Consecutive | Shape::FlowControl => return,
+            Shape::Consecutive | Shape::FlowControl => return None,
             Shape::NotIsoTp => {
                 tally.not_iso_tp = tally.not_iso_tp.saturating_add(1);
-                return;
+                return None;
             }
         };
         tally.starts = tally.starts.saturating_add(1);
-        let Some(&first) = head.first() else { return };
+        let &first = head.first()?;
         if is_request_sid(first) {
             tally.requests = tally.requests.saturating_add(1);
-            if self.recent.len() == MAX_RECENT {
-                self.recent.pop_front();
-            }
-            self.recent.push_back((t, id, first));
-            return;
+            return Some(Ok(first));
         }
-        let Some(sid) = answered_sid(head, len) else {
-            return;
-        };
+        let sid = answered_sid(head, len)?;
         tally.answers = tally.answers.saturating_add(1);
+        Some(Err(sid))
+    }
+
+    /// Keeps a request for matching, or matches an answer to the newest
+    /// request for its service from another id read the same way.
+    fn link(&mut self, t: u64, at: Endpoint, what: Option<Result<u8, u8>>) {
+        let sid = match what {
+            None => return,
+            Some(Ok(sid)) => {
+                if self.recent.len() == MAX_RECENT {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back((t, at, sid));
+                return;
+            }
+            Some(Err(sid)) => sid,
+        };
         while self
             .recent
             .front()
@@ -215,17 +279,17 @@ impl Finder {
         let mut newest = None;
         let mut related = None;
         for &(tq, q, s) in self.recent.iter().rev() {
-            if s != sid || q == id || tq > t {
+            if s != sid || q.0 == at.0 || tq > t || q.1.is_some() != at.1.is_some() {
                 continue;
             }
             newest = newest.or(Some(q));
-            if Relation::between(q, id).is_some() {
+            if Relation::between(q.0, at.0).is_some() {
                 related = Some(q);
                 break;
             }
         }
         if let Some(q) = related.or(newest) {
-            *self.links.entry((q, id)).or_default() += 1;
+            *self.links.entry((q, at)).or_default() += 1;
         }
     }
 
@@ -247,13 +311,28 @@ impl Finder {
     }
 
     pub fn finish(self) -> Vec<Conversation> {
-        let tally = |id: CanId| {
+        let normal = |id: CanId| {
             let t = match id {
                 CanId::Standard(raw) => self.std_ids.get(usize::from(raw)),
                 CanId::Extended(raw) => self.ext_ids.get(&raw),
             };
             t.copied().unwrap_or_default()
         };
+        // An id whose frames are ISO-TP only after an address byte is read
+        // that way; every other id as normal addressing.
+        let extended = |id: CanId| {
+            let e = self.ae_ids.get(&id).copied().unwrap_or_default();
+            !normal(id).is_iso_tp() && e.is_iso_tp()
+        };
+        let tally = |id: CanId| {
+            if extended(id) {
+                self.ae_ids.get(&id).copied().unwrap_or_default()
+            } else {
+                normal(id)
+            }
+        };
+        // Links read the way their ids are: both extended or both normal.
+        let read_as = |(id, ae): Endpoint| ae.is_some() == extended(id);
         let asks = |id: CanId| {
             let t = tally(id);
             t.is_iso_tp() && t.mostly(t.requests)
@@ -265,8 +344,21 @@ impl Finder {
         let mut found: BTreeMap<(CanId, CanId), Conversation> = BTreeMap::new();
         // Pairs without a usual relation: the request id each answering id
         // answered most, if that is most of what it answered.
-        let mut observed: BTreeMap<CanId, (CanId, u32)> = BTreeMap::new();
-        for (&(q, r), &n) in &self.links {
+        let mut observed: BTreeMap<CanId, (CanId, u32, Option<Addresses>)> = BTreeMap::new();
+        // With extended addressing several modules share an id by address
+        // byte: the address pair answered most is the conversation's.
+        let mut links: BTreeMap<(CanId, CanId), (u32, Option<Addresses>)> = BTreeMap::new();
+        for (&(qe, re), &n) in &self.links {
+            if !read_as(qe) || !read_as(re) {
+                continue;
+            }
+            let addresses = qe.1.map(|a| (a, re.1));
+            let e = links.entry((qe.0, re.0)).or_insert((0, addresses));
+            if n > e.0 || (n == e.0 && addresses < e.1) {
+                *e = (n, addresses);
+            }
+        }
+        for (&(q, r), &(n, addresses)) in &links {
             if !asks(q) || !answers(r) {
                 continue;
             }
@@ -280,18 +372,19 @@ impl Finder {
                             relation: Some(relation),
                             requests: tally(q).requests,
                             answers: n,
+                            addresses,
                         },
                     );
                 }
                 None => {
-                    let best = observed.entry(r).or_insert((q, 0));
+                    let best = observed.entry(r).or_insert((q, 0, addresses));
                     if n > best.1 || (n == best.1 && q < best.0) {
-                        *best = (q, n);
+                        *best = (q, n, addresses);
                     }
                 }
             }
         }
-        for (r, (q, n)) in observed {
+        for (r, (q, n, addresses)) in observed {
             if n >= 2 && u64::from(n) * 2 > u64::from(tally(r).answers) {
                 found.insert(
                     (q, r),
@@ -301,6 +394,7 @@ impl Finder {
                         relation: Some(Relation::Observed),
                         requests: tally(q).requests,
                         answers: n,
+                        addresses,
                     },
                 );
             }
@@ -329,6 +423,7 @@ impl Finder {
                 relation: None,
                 requests: t.requests,
                 answers: 0,
+                addresses: None,
             })
             .collect();
         out.append(&mut unanswered);

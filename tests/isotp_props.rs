@@ -37,15 +37,11 @@ impl Pair {
         b.tx_id = a.rx_id;
         b.rx_id = a.tx_id;
         b.addressing = match a.addressing {
-            Addressing::Extended { target, source } => Addressing::Extended {
-                target: source,
-                source: target,
-            },
             Addressing::NormalFixed { source, target } => Addressing::NormalFixed {
                 source: target,
                 target: source,
             },
-            other => other,
+            other => other.peer(),
         };
         Pair::with(a, b)
     }
@@ -793,6 +789,79 @@ proptest! {
         prop_assert_eq!(seen.len(), 1);
         prop_assert_eq!(&seen[0].payload, &msg);
         prop_assert_eq!(seen[0].address, addressing.tx_address());
+    }
+
+    /// Extended addressing both ways, single and multi frame, while another
+    /// module on the same two ids (its own address byte) sends single,
+    /// first, consecutive and flow-control frames: neither end takes them.
+    #[test]
+    fn extended_ignores_another_sub_address_on_the_same_ids(
+        target in any::<u8>(),
+        source in any::<u8>(),
+        other in any::<u8>(),
+        len in prop_oneof![1usize..=6, 7usize..=300],
+        tester_sends in any::<bool>(),
+    ) {
+        prop_assume!(other != target && other != source);
+        let cfg = IsoTpConfig {
+            addressing: Addressing::Extended { target, source },
+            ..IsoTpConfig::new(CanId::Standard(0x750), CanId::Standard(0x758))
+        };
+        let mut pair = Pair::new(cfg);
+        let msg = payload(len);
+        let foreign = [
+            [other, 0x03, 0x22, 0xB0, 0x01, 0xCC, 0xCC, 0xCC],
+            [other, 0x10, 0x20, 1, 2, 3, 4, 5],
+            [other, 0x21, 6, 7, 8, 9, 10, 11],
+            [other, 0x30, 0x00, 0x00, 0xCC, 0xCC, 0xCC, 0xCC],
+            [other, 0x32, 0x00, 0x00, 0xCC, 0xCC, 0xCC, 0xCC],
+        ];
+        let inject = |pair: &mut Pair| {
+            for d in &foreign {
+                pair.a.handle_frame(pair.now, &frame(CanId::Standard(0x758), d));
+                pair.b.handle_frame(pair.now, &frame(CanId::Standard(0x750), d));
+            }
+        };
+        inject(&mut pair);
+        if tester_sends {
+            pair.a.send(0, &msg).unwrap();
+        } else {
+            pair.b.send(0, &msg).unwrap();
+        }
+        // The first frame goes out, then the other module talks, then the rest.
+        let (from, side) = if tester_sends { (&mut pair.a, Side::A) } else { (&mut pair.b, Side::B) };
+        let first = from.poll_transmit(0).unwrap();
+        pair.wire.push((side, first));
+        if tester_sends {
+            pair.b.handle_frame(0, &first);
+        } else {
+            pair.a.handle_frame(0, &first);
+        }
+        inject(&mut pair);
+        pair.drive();
+        let got: Vec<Vec<u8>> = if tester_sends {
+            pair.received_by_b()
+        } else {
+            pair.a_events
+                .iter()
+                .filter_map(|e| match e {
+                    IsoTpEvent::Received { payload, .. } => Some(payload.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        prop_assert_eq!(got, vec![msg.clone()]);
+        prop_assert!(pair.a.is_idle() && pair.b.is_idle());
+        for (side, f) in &pair.wire {
+            let want = match side { Side::A => target, Side::B => source };
+            prop_assert_eq!(f.data().first(), Some(&want), "{:?}", f);
+        }
+        let sender_events = if tester_sends { &pair.a_events } else { &pair.b_events };
+        prop_assert!(
+            sender_events.iter().all(|e| matches!(e, IsoTpEvent::Sent { .. })),
+            "{:?}",
+            sender_events
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use trunkdiag::frame::{CanFrame, CanId, FrameKind, IfName, CANFD_BRS, CANFD_ESI, CANFD_FDF};
-use trunkdiag::isotp::{FrameFormat, IsoTpChannel, IsoTpConfig, IsoTpEvent};
+use trunkdiag::isotp::{Addressing, FrameFormat, IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use trunkdiag::transport::{BusError, CanBus, SocketCanBus};
 
 /// A guard on waits that should end at once; reaching it is a failure, not
@@ -649,7 +649,7 @@ fn tp_config(iface: &str, link: TpLink, tx: CanId, rx: CanId, case: &TpCase) -> 
     cfg.max_rx_len = 4095;
     cfg.iface = IfName::new(iface).unwrap();
     if link == TpLink::Extended {
-        cfg.addressing = trunkdiag::isotp::Addressing::Extended {
+        cfg.addressing = Addressing::Extended {
             target: EXT_TARGET,
             source: EXT_SOURCE,
         };

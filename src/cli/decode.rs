@@ -28,11 +28,14 @@ pub struct DecodeArgs {
     #[command(flatten)]
     pub input: CaptureInput,
     /// A tester/ECU id pair to follow, request id first (hex, e.g. 641:651;
-    /// 8 digits or more than 0x7FF for 29-bit ids). Repeatable. Without it
-    /// (and without --profile) the conversations are found in the capture:
-    /// ids that send requests and the ids that answer them.
-    #[arg(long = "pair", value_name = "REQ:RESP", value_parser = parse_pair)]
-    pub pairs: Vec<(CanId, CanId)>,
+    /// 8 digits or more than 0x7FF for 29-bit ids). With ISO-TP extended
+    /// addressing each id carries its address byte after a slash:
+    /// 750/40:758/40 follows only frames on 0x750 starting with 0x40 and on
+    /// 0x758 starting with 0x40. Repeatable. Without it (and without
+    /// --profile) the conversations are found in the capture: ids that send
+    /// requests and the ids that answer them.
+    #[arg(long = "pair", value_name = "REQ[/AE]:RESP[/AE]", value_parser = parse_pair)]
+    pub pairs: Vec<(CanId, CanId, Addressing)>,
     /// The protocol of the followed pairs. Default: UDS for --pair; for the
     /// conversations found, OBD-II services (0x01-0x0A) are named as OBD-II
     /// and the rest as UDS.
@@ -74,11 +77,34 @@ pub fn parse_can_id(s: &str) -> Result<CanId, ArgError> {
     id.ok_or_else(|| ArgError::CanIdOutOfRange(s.to_owned()))
 }
 
-fn parse_pair(s: &str) -> Result<(CanId, CanId), ArgError> {
-    let (a, b) = s
-        .split_once(':')
-        .ok_or_else(|| ArgError::NotPair(s.to_owned()))?;
-    Ok((parse_can_id(a)?, parse_can_id(b)?))
+/// `REQ:RESP`, or `REQ/AE:RESP/AE` with extended addressing (both ids
+/// carry an address byte or neither does).
+fn parse_pair(s: &str) -> Result<(CanId, CanId, Addressing), ArgError> {
+    let not_pair = || ArgError::NotPair(s.to_owned());
+    let (a, b) = s.split_once(':').ok_or_else(not_pair)?;
+    let byte = |t: &str| {
+        let t = t.trim();
+        let t = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .unwrap_or(t);
+        crate::hex::parse_u32(t.as_bytes())
+            .filter(|_| t.len() <= 2)
+            .and_then(|v| u8::try_from(v).ok())
+            .ok_or_else(not_pair)
+    };
+    match (a.split_once('/'), b.split_once('/')) {
+        (None, None) => Ok((parse_can_id(a)?, parse_can_id(b)?, Addressing::Normal)),
+        (Some((a, target)), Some((b, source))) => Ok((
+            parse_can_id(a)?,
+            parse_can_id(b)?,
+            Addressing::Extended {
+                target: byte(target)?,
+                source: byte(source)?,
+            },
+        )),
+        _ => Err(not_pair()),
+    }
 }
 
 /// How one followed id is read.
@@ -92,8 +118,9 @@ struct Role {
 /// The followed ids and what they carry.
 struct Plan {
     roles: Vec<(CanId, Role)>,
-    /// `--profile`: the BCM's request and response ids and their addressing.
-    bcm_addressing: Option<(CanId, CanId, Addressing)>,
+    /// The followed pairs (request, response) that are not normally
+    /// addressed, with their addressing.
+    addressed: Vec<(CanId, CanId, Addressing)>,
     /// Without `--pair` / `--profile`: the conversations found.
     found: Option<Vec<Conversation>>,
 }
@@ -113,16 +140,14 @@ impl Plan {
         };
         let mut pairs = args.pairs.clone();
         let mut pair_protocol = args.protocol;
-        let mut bcm_addressing = None;
         if let Some(name) = &args.profile {
             let profile = crate::profile::load(name)?;
             let bcm = profile.bcm();
-            pairs.push((bcm.request_id, bcm.response_id));
+            pairs.push((bcm.request_id, bcm.response_id, bcm.addressing.into()));
             pair_protocol = pair_protocol.or(Some(bcm.protocol));
-            bcm_addressing = Some((bcm.request_id, bcm.response_id, bcm.addressing.into()));
         }
         let protocol = Some(pair_protocol.unwrap_or(Protocol::Uds));
-        for &(req, resp) in &pairs {
+        for &(req, resp, _) in &pairs {
             add(
                 req,
                 Role {
@@ -140,7 +165,10 @@ impl Plan {
         }
         Ok(Plan {
             roles,
-            bcm_addressing,
+            addressed: pairs
+                .into_iter()
+                .filter(|p| p.2 != Addressing::Normal)
+                .collect(),
             found: None,
         })
     }
@@ -166,24 +194,44 @@ impl Plan {
                 roles.push((id, Role { dir, protocol }));
             }
         };
+        let mut addressed = Vec::new();
         for c in &found {
             add(c.request, Dir::Request);
             if let Some(r) = c.response {
                 add(r, Dir::Response);
+                if let Some((target, Some(source))) = c.addresses {
+                    addressed.push((c.request, r, Addressing::Extended { target, source }));
+                }
             }
         }
         Ok(Plan {
             roles,
-            bcm_addressing: None,
+            addressed,
             found: Some(found),
         })
     }
 
-    /// The profile's addressing on its BCM's ids; normal everywhere else.
+    /// The addressing given for `id` (`--pair .../AE`, the profile's BCM);
+    /// normal everywhere else.
     fn addressing(&self, id: CanId) -> Addressing {
-        match self.bcm_addressing {
-            Some((req, resp, a)) if id == req || id == resp => a,
-            _ => Addressing::Normal,
+        self.addressed
+            .iter()
+            .find(|(req, resp, _)| id == *req || id == *resp)
+            .map_or(Addressing::Normal, |p| p.2)
+    }
+
+    /// Whether a message is the followed pair's: on an extended-addressed
+    /// pair, requests start with the target byte and answers with the
+    /// source byte; other sub-addresses on the same ids are other modules.
+    fn is_followed(&self, m: &Reassembled) -> bool {
+        match self
+            .addressed
+            .iter()
+            .find(|(req, resp, _)| m.id == *req || m.id == *resp)
+        {
+            Some((req, _, a)) if m.id == *req => m.address == a.tx_address(),
+            Some((_, _, a)) => m.address == a.rx_address(),
+            None => true,
         }
     }
 
@@ -339,6 +387,10 @@ pub struct ConversationLine {
     pub requests: u32,
     /// Answers matched to a request on `request`.
     pub answers: u32,
+    /// ISO-TP extended addressing: the address bytes of requests and
+    /// answers (hex), absent with normal addressing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<[String; 2]>,
 }
 
 impl From<&Conversation> for ConversationLine {
@@ -349,6 +401,9 @@ impl From<&Conversation> for ConversationLine {
             relation: c.relation.map(|r| r.as_str()),
             requests: c.requests,
             answers: c.answers,
+            addresses: c
+                .addresses
+                .and_then(|(q, r)| Some([format!("{q:02X}"), format!("{:02X}", r?)])),
         }
     }
 }
@@ -390,15 +445,20 @@ fn print_found(out: &mut impl Write, found: &[Conversation], json: bool) -> CliR
         };
         let ids: Vec<String> = group
             .iter()
-            .filter_map(|c| c.response.map(|r| r.to_string()))
+            .filter_map(Conversation::response_text)
             .collect();
         let answers: u32 = group.iter().map(|c| c.answers).sum();
         writeln!(
             out,
-            "  {} → {}  {}: {} requests, {} answers matched",
-            first.request,
+            "  {} → {}  {}{}: {} requests, {} answers matched",
+            first.request_text(),
             ids.join(" "),
             relation.label(),
+            if first.addresses.is_some() {
+                ", extended addressing"
+            } else {
+                ""
+            },
             first.requests,
             answers
         )?;
@@ -448,7 +508,7 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     }
     let mut tally = Tally::default();
     for m in messages {
-        let Some(role) = plan.role(m.id) else {
+        let Some(role) = plan.role(m.id).filter(|_| plan.is_followed(&m)) else {
             continue;
         };
         let l = line(&m, role);
@@ -506,8 +566,32 @@ mod tests {
         assert!(parse_pair("641").is_err());
         assert_eq!(
             parse_pair("641:651"),
-            Ok((CanId::Standard(0x641), CanId::Standard(0x651)))
+            Ok((
+                CanId::Standard(0x641),
+                CanId::Standard(0x651),
+                Addressing::Normal
+            ))
         );
+        assert_eq!(
+            parse_pair("750/40:758/0x41"),
+            Ok((
+                CanId::Standard(0x750),
+                CanId::Standard(0x758),
+                Addressing::Extended {
+                    target: 0x40,
+                    source: 0x41
+                }
+            ))
+        );
+        for bad in [
+            "750/40:758",
+            "750:758/40",
+            "750/140:758/40",
+            "750/:758/40",
+            "750/4G:758/40",
+        ] {
+            assert!(parse_pair(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

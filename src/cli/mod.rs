@@ -117,7 +117,7 @@ pub enum ArgError {
     NotCanId(String),
     #[error("{0:?} is not a CAN id: expected at most 0x1FFFFFFF")]
     CanIdOutOfRange(String),
-    #[error("{0:?}: expected REQ:RESP, e.g. 7E0:7E8")]
+    #[error("{0:?}: expected REQ:RESP, e.g. 7E0:7E8, or with extended addressing REQ/AE:RESP/AE, e.g. 750/40:758/40")]
     NotPair(String),
 }
 

@@ -180,14 +180,15 @@ fn show_buses(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
 fn show_bcm(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     let b = p.bcm();
     let addr = p.item(b.addressing_item);
-    let ids = match p.item(b.addressing_item) {
-        Some(i) => i.location.clone(),
-        None => format!("0x{} → 0x{}", b.request_id, b.response_id),
-    };
-    write!(out, "\n{}: {} on {ids}", b.name, b.protocol.label())?;
-    if let crate::profile::Addressing::Extended { .. } = b.addressing {
-        write!(out, " (ISO-TP extended addressing)")?;
-    }
+    let (to, from) = b.addressing.labels();
+    write!(
+        out,
+        "\n{}: {} on 0x{}{to} → 0x{}{from}",
+        b.name,
+        b.protocol.label(),
+        b.request_id,
+        b.response_id,
+    )?;
     match addr {
         Some(i) => provenance(out, p, i)?,
         None => writeln!(out)?,

@@ -18,7 +18,7 @@ use crate::diag::describe::MessageKind;
 use crate::diag::{describe, Dir, Protocol};
 use crate::frame::CanId;
 use crate::hex::encode_upper;
-use crate::isotp::IsoTpConfig;
+use crate::isotp::{Addressing, IsoTpConfig};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
 use crate::transport::AnyBus;
 
@@ -64,6 +64,9 @@ pub struct Target {
     pub session: Option<u8>,
     /// The profile's DTC read request, when it has its own.
     pub dtc_read: Option<Vec<u8>>,
+    /// The profile's ISO-TP addressing (its address bytes when extended);
+    /// normal when --tx or --rx name other ids.
+    pub addressing: Addressing,
 }
 
 impl LinkArgs {
@@ -75,7 +78,12 @@ impl LinkArgs {
             None => None,
         };
         let bcm = profile.as_ref().map(|p| p.bcm().clone());
+        let own_ids = self.tx.is_none() && self.rx.is_none();
         Ok(Target {
+            addressing: bcm
+                .as_ref()
+                .filter(|_| own_ids)
+                .map_or(Addressing::Normal, |b| b.addressing.into()),
             bitrate: profile.as_ref().map_or(500_000, |p| p.bitrate),
             tx: self
                 .tx
@@ -117,6 +125,7 @@ pub fn with_tester<T>(
         let bus = spec.open(target.bitrate)?;
         let mut isotp = IsoTpConfig::new(target.tx, target.rx);
         isotp.iface = spec.name();
+        isotp.addressing = target.addressing;
         let client = ClientConfig::for_protocol(target.protocol);
         let mut tester = Tester::new(bus, isotp, client, Shutdown::on_signals());
         if let Some(path) = &link.record {

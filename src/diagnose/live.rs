@@ -23,7 +23,7 @@ use crate::capture::candump::{CandumpWriter, LogThread};
 use crate::diag::{ClientConfig, ClientError};
 use crate::evidence::Observations;
 use crate::frame::{CanFrame, CanId, Direction, IfName};
-use crate::isotp::IsoTpConfig;
+use crate::isotp::{Addressing, IsoTpConfig};
 use crate::profile::{self, Profile, Role};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
 use crate::transport::{BusError, CanBus};
@@ -213,6 +213,7 @@ async fn diagnose<B: CanBus>(
     let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
     isotp.addressing = bcm.addressing.into();
     isotp.iface = iface;
+    isotp.addressing = bcm.addressing.into();
     let mut client = ClientConfig::for_protocol(bcm.protocol);
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
     if let Some(k) = &bcm.keep_alive {
@@ -292,16 +293,18 @@ async fn read_vin<B: CanBus>(
     shutdown: &Shutdown,
     heard: &Arc<AtomicBool>,
 ) -> Result<Option<Vin>, DiagnoseError> {
-    let mut tries: Vec<(CanId, CanId, ClientConfig, Vec<u8>)> = vec![
+    let mut tries: Vec<(CanId, CanId, Addressing, ClientConfig, Vec<u8>)> = vec![
         (
             CanId::Standard(0x7E0),
             CanId::Standard(0x7E8),
+            Addressing::Normal,
             ClientConfig::obd(),
             vec![0x09, 0x02],
         ),
         (
             CanId::Standard(0x7E0),
             CanId::Standard(0x7E8),
+            Addressing::Normal,
             ClientConfig::uds(),
             vec![0x22, 0xF1, 0x90],
         ),
@@ -310,24 +313,26 @@ async fn read_vin<B: CanBus>(
         if let Ok(p) = profile::load(&s.id) {
             let b = p.bcm();
             if b.protocol == profile::Protocol::Kwp
-                && !tries
-                    .iter()
-                    .any(|t| t.0 == b.request_id && t.1 == b.response_id)
+                && !tries.iter().any(|t| {
+                    t.0 == b.request_id && t.1 == b.response_id && t.2 == b.addressing.into()
+                })
             {
                 tries.push((
                     b.request_id,
                     b.response_id,
+                    b.addressing.into(),
                     ClientConfig::kwp(),
                     vec![0x1A, 0x90],
                 ));
             }
         }
     }
-    for (req_id, resp_id, mut cfg, req) in tries {
+    for (req_id, resp_id, addressing, mut cfg, req) in tries {
         cfg.p2_star_us = 1_000_000;
         let bus = open()?;
         let mut isotp = IsoTpConfig::new(req_id, resp_id);
         isotp.iface = iface;
+        isotp.addressing = addressing;
         let mut t = Tester::new(bus, isotp, cfg, shutdown.clone());
         t.set_tap(tap(tx.clone(), record.cloned(), Arc::clone(heard)));
         let r = tokio::time::timeout(VIN_TIMEOUT, t.request(&req)).await;

@@ -153,11 +153,11 @@ impl IsoTpChannel {
             return;
         }
         let mut bytes = frame.data();
-        if let Some(want) = self.cfg.addressing.rx_address() {
-            match bytes.split_first() {
-                Some((a, rest)) if *a == want => bytes = rest,
-                _ => return,
-            }
+        if !self.cfg.addressing.accepts(bytes) {
+            return;
+        }
+        if self.cfg.addressing.has_address_byte() {
+            bytes = bytes.get(1..).unwrap_or_default();
         }
         let pdu = match decode(bytes) {
             Ok(p) => p,

@@ -64,6 +64,25 @@ impl Addressing {
         }
     }
 
+    /// The same addressing seen from the other end (the module answering a
+    /// tester): extended swaps the byte sent and the byte expected.
+    pub fn peer(self) -> Addressing {
+        match self {
+            Addressing::Extended { target, source } => Addressing::Extended {
+                target: source,
+                source: target,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether the data of a frame on the receiving id is for us: it
+    /// starts with our receive address byte, or there is none to check.
+    pub fn accepts(self, data: &[u8]) -> bool {
+        self.rx_address()
+            .is_none_or(|want| data.first() == Some(&want))
+    }
+
     /// Whether frames carry an address byte before the N_PCI.
     pub fn has_address_byte(self) -> bool {
         self.tx_address().is_some()

@@ -254,13 +254,26 @@ pub use crate::diag::Protocol;
 #[serde(rename_all = "lowercase")]
 pub enum Addressing {
     Normal,
-    /// ISO-TP extended addressing: every frame starts with an address byte.
+    /// ISO 15765-2 extended addressing: `target` is the byte put before
+    /// the N_PCI of every frame sent on the request id, `source` the byte
+    /// every frame of this module on the response id starts with.
     Extended {
-        /// The byte put before the N_PCI of every frame sent on the request id.
         target: u8,
-        /// The byte every frame of the module on the response id starts with.
         source: u8,
     },
+}
+
+impl Addressing {
+    /// The address bytes as `profiles show` prints them after the ids:
+    /// `(" [40]", " [40]")`, empty for normal addressing.
+    pub fn labels(self) -> (String, String) {
+        match self {
+            Addressing::Normal => (String::new(), String::new()),
+            Addressing::Extended { target, source } => {
+                (format!(" [{target:02X}]"), format!(" [{source:02X}]"))
+            }
+        }
+    }
 }
 
 impl From<Addressing> for crate::isotp::Addressing {

@@ -138,10 +138,12 @@ pub(crate) struct Bcm {
     pub request_id: Spanned<u32>,
     pub response_id: Spanned<u32>,
     pub addressing: Option<Spanned<String>>,
-    /// Extended addressing: the byte before the N_PCI of frames sent to it.
-    pub target_address: Option<Spanned<u32>>,
-    /// Extended addressing: the byte its answers start with (default: `target_address`).
-    pub source_address: Option<Spanned<u32>>,
+    /// Extended addressing: the byte before the N_PCI of every frame sent
+    /// on `request_id`.
+    pub target_address: Option<Spanned<i64>>,
+    /// Extended addressing: the byte every frame on `response_id` starts
+    /// with; `target_address` when absent.
+    pub source_address: Option<Spanned<i64>>,
     #[serde(default = "yes")]
     pub answers: bool,
     pub source: Option<Spanned<String>>,

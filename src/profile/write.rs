@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use crate::frame::CanId;
 
-use super::{Level, Role, Selector};
+use super::{Addressing, Level, Role, Selector};
 
 /// Where a signal item's bits come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,6 +105,20 @@ impl ProfileWriter {
     pub fn id(&mut self, key: &str, id: CanId) -> &mut Self {
         let _ = writeln!(self.text, "{key} = 0x{:X}", id.raw());
         self
+    }
+
+    /// A `[bcm]`'s `addressing`, with its address bytes when extended.
+    pub fn addressing(&mut self, a: Addressing) -> &mut Self {
+        match a {
+            Addressing::Normal => self.str("addressing", "normal"),
+            Addressing::Extended { target, source } => {
+                let _ = writeln!(
+                    self.text,
+                    "addressing = \"extended\"\ntarget_address = 0x{target:02X}\nsource_address = 0x{source:02X}"
+                );
+                self
+            }
+        }
     }
 
     /// A list of CAN ids as hex, `[0x3B3, 0x331]`.
@@ -233,6 +247,10 @@ mod tests {
             .str("protocol", "uds")
             .id("request_id", CanId::standard(0x7E0).unwrap())
             .id("response_id", CanId::standard(0x7E8).unwrap())
+            .addressing(Addressing::Extended {
+                target: 0x40,
+                source: 0x41,
+            })
             .provenance(Level::Placeholder, "a test")
             .blank()
             .frame(lid, "body");
@@ -257,6 +275,14 @@ mod tests {
         let p =
             crate::profile::parse("written.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(p.model, "a \"quoted\" car");
+        assert_eq!(
+            p.bcm().addressing,
+            Addressing::Extended {
+                target: 0x40,
+                source: 0x41
+            },
+            "{text}"
+        );
         let frame = CanFrame::classic(lid, &[0, 3, 0, 0, 0, 0, 0, 0])
             .unwrap()
             .at(1);

@@ -27,7 +27,9 @@ impl Pair {
     fn new(profile: &str, scenario: &str, cfg: SimConfig) -> Pair {
         let profile = profile::load(profile).unwrap();
         let bcm = profile.bcm();
-        let tester = IsoTpChannel::new(IsoTpConfig::new(bcm.request_id, bcm.response_id));
+        let mut iso = IsoTpConfig::new(bcm.request_id, bcm.response_id);
+        iso.addressing = bcm.addressing.into();
+        let tester = IsoTpChannel::new(iso);
         let car = SimVehicle::new(&profile, Scenario::from_id(scenario).unwrap(), cfg);
         Pair {
             profile,

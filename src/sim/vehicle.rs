@@ -120,14 +120,8 @@ impl SimVehicle {
         let spec = scenario.spec();
         let bcm = profile.bcm();
         let mut iso = IsoTpConfig::new(bcm.response_id, bcm.request_id);
-        // The module's side of the link: it sends its own address byte and
-        // takes only frames carrying the tester's target byte.
-        if let crate::profile::Addressing::Extended { target, source } = bcm.addressing {
-            iso.addressing = crate::isotp::Addressing::Extended {
-                target: source,
-                source: target,
-            };
-        }
+        // The BCM's end: it sends with the source byte, takes the target's.
+        iso.addressing = crate::isotp::Addressing::from(bcm.addressing).peer();
         iso.tx_padding = cfg.padding;
         iso.iface = cfg.iface;
         let dtcs = spec
@@ -287,7 +281,11 @@ impl SimVehicle {
         if let Some(ecm) = self.ecm.as_mut() {
             ecm.handle_frame(now_us, frame, self.state.battery_volts);
         }
-        if !self.spec.bus_alive || frame.id != self.profile.bcm().request_id {
+        if !self.spec.bus_alive
+            || frame.id != self.profile.bcm().request_id
+            || !self.isotp.config().addressing.accepts(frame.data())
+        {
+            // Another module's request (or another sub-address on the id).
             return;
         }
         self.anchor(now_us);

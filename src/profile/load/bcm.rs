@@ -25,69 +25,6 @@ impl Builder {
         }
     }
 
-    /// `addressing`, and with "extended" its `target_address` (required) and
-    /// `source_address` (the target's by default).
-    fn addressing(&mut self, fi: usize, b: &schema::Bcm) -> Addressing {
-        let byte = |this: &mut Self, v: &Option<Spanned<u32>>, key: &str| -> Option<u8> {
-            let v = v.as_ref()?;
-            match u8::try_from(*v.get_ref()) {
-                Ok(x) => Some(x),
-                Err(_) => {
-                    this.at(
-                        fi,
-                        v.span(),
-                        format!(
-                            "expected {key} from 0x00 to 0xFF, found 0x{:X}",
-                            v.get_ref()
-                        ),
-                    );
-                    None
-                }
-            }
-        };
-        match b
-            .addressing
-            .as_ref()
-            .map(|a| (a.get_ref().as_str(), a.span()))
-        {
-            None | Some(("normal", _)) => {
-                for (v, key) in [
-                    (&b.target_address, "target_address"),
-                    (&b.source_address, "source_address"),
-                ] {
-                    if let Some(v) = v {
-                        self.at(fi, v.span(), format!("expected no {key} with normal addressing (it needs addressing = \"extended\")"));
-                    }
-                }
-                Addressing::Normal
-            }
-            Some(("extended", span)) => {
-                let target = byte(self, &b.target_address, "target_address");
-                let source = byte(self, &b.source_address, "source_address");
-                match target {
-                    Some(target) => Addressing::Extended {
-                        target,
-                        source: source.unwrap_or(target),
-                    },
-                    None => {
-                        if b.target_address.is_none() {
-                            self.at(fi, span, "expected `target_address` (the address byte before each frame's N_PCI) with addressing = \"extended\"");
-                        }
-                        Addressing::Normal
-                    }
-                }
-            }
-            Some((other, span)) => {
-                self.at(
-                    fi,
-                    span,
-                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
-                );
-                Addressing::Normal
-            }
-        }
-    }
-
     pub(super) fn bcm(&mut self, fi: usize, b: &schema::Bcm) -> Bcm {
         let text = b.protocol.get_ref().as_str();
         let protocol = match BCM_PROTOCOLS.into_iter().find(|p| p.as_str() == text) {
@@ -114,11 +51,9 @@ impl Builder {
         let name = b.name.clone().unwrap_or_else(|| "BCM".to_owned());
         let named = Named {
             name: format!("{name} diagnostic ids"),
-            location: match addressing {
-                Addressing::Normal => format!("0x{request_id} → 0x{response_id}"),
-                Addressing::Extended { target, source } => {
-                    format!("0x{request_id} [{target:02X}] → 0x{response_id} [{source:02X}]")
-                }
+            location: {
+                let (to, from) = addressing.labels();
+                format!("0x{request_id}{to} → 0x{response_id}{from}")
             },
             kind: ItemKind::Addressing,
             role: None,
@@ -189,6 +124,66 @@ impl Builder {
             dtc_format,
             dtc_clear,
             part_number,
+        }
+    }
+
+    /// `addressing`, `target_address` and `source_address`: normal takes
+    /// no address byte, extended needs `target_address`; each is 0..=255.
+    fn addressing(&mut self, fi: usize, b: &schema::Bcm) -> Addressing {
+        let mut byte = |key: &str, v: &Option<Spanned<i64>>| {
+            v.as_ref().map(|v| match u8::try_from(*v.get_ref()) {
+                Ok(x) => (x, v.span()),
+                Err(_) => {
+                    self.at(
+                        fi,
+                        v.span(),
+                        format!("expected {key} from 0 to 255 (0xFF), found {}", v.get_ref()),
+                    );
+                    (0, v.span())
+                }
+            })
+        };
+        let target = byte("target_address", &b.target_address);
+        let source = byte("source_address", &b.source_address);
+        match b
+            .addressing
+            .as_ref()
+            .map(|a| (a.get_ref().as_str(), a.span()))
+        {
+            None | Some(("normal", _)) => {
+                for (key, given) in [("target_address", &target), ("source_address", &source)] {
+                    if let Some((_, span)) = given {
+                        self.at(
+                            fi,
+                            span.clone(),
+                            format!("expected no {key} with normal addressing (it takes `addressing = \"extended\"`)"),
+                        );
+                    }
+                }
+                Addressing::Normal
+            }
+            Some(("extended", span)) => match target {
+                Some((target, _)) => Addressing::Extended {
+                    target,
+                    source: source.map_or(target, |(s, _)| s),
+                },
+                None => {
+                    self.at(
+                        fi,
+                        span,
+                        "expected `target_address` (the byte before the N_PCI, e.g. 0x40) with addressing = \"extended\"",
+                    );
+                    Addressing::Normal
+                }
+            },
+            Some((other, span)) => {
+                self.at(
+                    fi,
+                    span,
+                    format!("expected addressing \"normal\" or \"extended\", found \"{other}\""),
+                );
+                Addressing::Normal
+            }
         }
     }
 }

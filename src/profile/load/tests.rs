@@ -423,6 +423,97 @@ fn ford_reads_0x3b3_and_0x331_on_hs_can_and_names_the_ms_can_items() {
     assert!(!p.census_complete);
 }
 
+/// `two_bus_profile` with `lines` added to its `[bcm]`.
+fn with_bcm_addressing(lines: &str) -> String {
+    two_bus_profile("").replacen(
+        "response_id = 0x72E\n",
+        &format!("response_id = 0x72E\n{lines}"),
+        1,
+    )
+}
+
+/// The 1-based line of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.starts_with(needle)).unwrap() + 1
+}
+
+#[test]
+fn extended_addressing_carries_its_address_bytes() {
+    let text = with_bcm_addressing("addressing = \"extended\"\ntarget_address = 0x40\n");
+    let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.bcm.addressing,
+        Addressing::Extended {
+            target: 0x40,
+            source: 0x40
+        }
+    );
+    assert_eq!(
+        crate::isotp::Addressing::from(p.bcm.addressing),
+        crate::isotp::Addressing::Extended {
+            target: 0x40,
+            source: 0x40
+        }
+    );
+    let item = p.item(p.bcm.addressing_item).unwrap();
+    assert!(
+        item.location.ends_with("[40] → 0x72E [40]"),
+        "{}",
+        item.location
+    );
+    let text = with_bcm_addressing(
+        "addressing = \"extended\"\ntarget_address = 0x40\nsource_address = 0x58\n",
+    );
+    let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.bcm.addressing,
+        Addressing::Extended {
+            target: 0x40,
+            source: 0x58
+        }
+    );
+}
+
+#[test]
+fn bad_address_bytes_are_named_at_their_line() {
+    for (lines, needle, says) in [
+        (
+            "addressing = \"extended\"\n",
+            "addressing",
+            "expected `target_address`",
+        ),
+        (
+            "target_address = 0x40\n",
+            "target_address",
+            "expected no target_address with normal addressing",
+        ),
+        (
+            "addressing = \"normal\"\nsource_address = 0x40\n",
+            "source_address",
+            "expected no source_address with normal addressing",
+        ),
+        (
+            "addressing = \"extended\"\ntarget_address = 0x140\n",
+            "target_address",
+            "expected target_address from 0 to 255",
+        ),
+        (
+            "addressing = \"extended\"\ntarget_address = 0x40\nsource_address = -1\n",
+            "source_address",
+            "expected source_address from 0 to 255",
+        ),
+    ] {
+        let text = with_bcm_addressing(lines);
+        let problems = problems_of(&text);
+        let line = line_of(&text, needle);
+        assert_eq!(problems.len(), 1, "{lines}: {problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("t.toml:{line}:")) && problems[0].contains(says),
+            "{lines}: {problems:?}"
+        );
+    }
+}
+
 /// A small profile with `bcm` and `frames` given as TOML text.
 fn mini(bcm: &str, frames: &str) -> String {
     format!(
@@ -433,7 +524,7 @@ fn mini(bcm: &str, frames: &str) -> String {
 }
 
 #[test]
-fn extended_addressing_carries_its_bytes_and_is_checked() {
+fn extended_addressing_says_which_messages_are_the_bcms() {
     let p = parse(
         "t.toml",
         &mini("addressing = \"extended\"\ntarget_address = 0x40\n", ""),
@@ -464,28 +555,6 @@ fn extended_addressing_carries_its_bytes_and_is_checked() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(two.bcm.owns(Some(0x58), false) && !two.bcm.owns(Some(0x40), false));
-    let cases = [
-        ("addressing = \"extended\"\n", "expected `target_address`"),
-        (
-            "target_address = 0x40\n",
-            "expected no target_address with normal addressing",
-        ),
-        (
-            "addressing = \"extended\"\ntarget_address = 0x140\n",
-            "expected target_address from 0x00 to 0xFF, found 0x140",
-        ),
-    ];
-    for (bcm, want) in cases {
-        let problems = problems_of(&mini(bcm, ""));
-        assert!(
-            problems.iter().any(|p| p.contains(want)),
-            "{bcm}: {problems:?}"
-        );
-        assert!(
-            problems.iter().all(|p| p.starts_with("t.toml:")),
-            "{problems:?}"
-        );
-    }
 }
 
 #[test]
