@@ -54,6 +54,7 @@ fn random_layouts_rank_the_role_bits_first() {
             };
             let frame = &layout.frames[truth.frame];
             let want = Place {
+                page: None,
                 id: frame.id,
                 byte: truth.byte,
                 lo: truth.bit,
@@ -75,6 +76,7 @@ fn random_layouts_rank_the_role_bits_first() {
                 for f in layout.frames.iter().filter(|f| f.id == top.id) {
                     let hits_counter = f.counter.is_some_and(|(b, lo, len)| {
                         top.overlaps(&Place {
+                            page: None,
                             id: f.id,
                             byte: b,
                             lo,
@@ -83,6 +85,7 @@ fn random_layouts_rank_the_role_bits_first() {
                     });
                     let hits_checksum = f.checksum.is_some_and(|(b, _, _)| {
                         top.overlaps(&Place {
+                            page: None,
                             id: f.id,
                             byte: b,
                             lo: 0,
@@ -329,6 +332,7 @@ fn live_guide_on_a_virtual_bus_learns_the_layout() {
         for role in LAYOUT_ROLES {
             let truth = layout.role(role).unwrap();
             let want = Place {
+                page: None,
                 id: layout.frames[truth.frame].id,
                 byte: truth.byte,
                 lo: truth.bit,

@@ -64,10 +64,15 @@ fn scaling(c: &Candidate) -> (Option<(f64, f64)>, Option<String>) {
 
 /// The draft profile TOML.
 pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
-    let mut by_frame: BTreeMap<CanId, Vec<(&RoleResult, &Candidate)>> = BTreeMap::new();
+    // By frame, and by page of a multiplexed frame.
+    type ByFrame<'a> = BTreeMap<(CanId, Option<u8>), Vec<(&'a RoleResult, &'a Candidate)>>;
+    let mut by_frame = ByFrame::new();
     for r in &learned.roles {
         if let Some(best) = r.best() {
-            by_frame.entry(best.place.id).or_default().push((r, best));
+            by_frame
+                .entry((best.place.id, best.place.page))
+                .or_default()
+                .push((r, best));
         }
     }
     let vin = info.vin.as_deref().unwrap_or("not read");
@@ -137,8 +142,13 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
             .blank();
         }
     }
-    for (&id, items) in &by_frame {
-        w.frame(id, &format!("learned 0x{id}"));
+    for (&(id, page), items) in &by_frame {
+        let selector = items.first().and_then(|(_, c)| c.place.selector());
+        let name = match page {
+            Some(p) => format!("learned 0x{id} page 0x{p:02X}"),
+            None => format!("learned 0x{id}"),
+        };
+        w.frame_page(id, &name, selector);
         for (r, c) in items {
             let (scale, note) = scaling(c);
             let source = format!(
@@ -179,7 +189,8 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
             });
         }
     }
-    let ids: Vec<CanId> = by_frame.keys().copied().collect();
+    let mut ids: Vec<CanId> = by_frame.keys().map(|k| k.0).collect();
+    ids.dedup();
     w.comment("Only the frames learned from are listed: other identifiers are not unknown nodes.")
         .table("[census]")
         .bool("complete", false)

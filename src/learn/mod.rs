@@ -155,11 +155,14 @@ impl Kind {
 }
 
 /// A bit or a small field of a broadcast frame: bits `lo..lo+len` of
-/// byte `byte` (bit 0 least significant).
+/// byte `byte` (bit 0 least significant), on one page of a multiplexed id
+/// (data byte 0 = `page`) when the frame is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Place {
     #[serde(serialize_with = "ser_display")]
     pub id: CanId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u8>,
     pub byte: u8,
     pub lo: u8,
     pub len: u8,
@@ -194,9 +197,15 @@ impl Place {
         (word & self.mask()) >> (u32::from(self.byte) * 8 + u32::from(self.lo))
     }
 
-    /// True when the two share a bit.
+    /// True when the two share a bit (of the same page).
     pub fn overlaps(&self, other: &Place) -> bool {
-        self.id == other.id && self.mask() & other.mask() != 0
+        self.id == other.id && self.page == other.page && self.mask() & other.mask() != 0
+    }
+
+    /// The page as a profile selector (data byte 0 = the page value).
+    pub fn selector(&self) -> Option<crate::profile::Selector> {
+        self.page
+            .map(|value| crate::profile::Selector { byte: 0, value })
     }
 
     /// `byte B bits 1-2`, with the byte letter of service manuals.
@@ -214,7 +223,16 @@ impl Place {
 
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{} {} ({})", self.id, self.words(), self.dbc())
+        match self.page {
+            None => write!(f, "0x{} {} ({})", self.id, self.words(), self.dbc()),
+            Some(p) => write!(
+                f,
+                "0x{} [byte 0 = 0x{p:02X}] {} ({})",
+                self.id,
+                self.words(),
+                self.dbc()
+            ),
+        }
     }
 }
 
@@ -355,9 +373,22 @@ impl Learner {
         let mut rejected = Vec::new();
         let mut per_id = Vec::new();
         for (&id, series) in &self.series {
-            let analysis = frames::analyse(id, series);
-            rejected.extend(analysis.rejected.iter().cloned());
-            per_id.push((series, analysis));
+            // A frame multiplexed by byte 0 is learned page by page: a
+            // role bit lives on one page, other pages carry other things.
+            match frames::pages(series) {
+                Some(pages) => {
+                    for (page, part) in pages {
+                        let analysis = frames::analyse(id, Some(page), &part);
+                        rejected.extend(analysis.rejected.iter().cloned());
+                        per_id.push((std::borrow::Cow::Owned(part), analysis));
+                    }
+                }
+                None => {
+                    let analysis = frames::analyse(id, None, series);
+                    rejected.extend(analysis.rejected.iter().cloned());
+                    per_id.push((std::borrow::Cow::Borrowed(series.as_slice()), analysis));
+                }
+            }
         }
         let mut roles: Vec<Role> = marks.iter().map(|m| m.role).collect();
         roles.sort();

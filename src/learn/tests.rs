@@ -153,12 +153,14 @@ fn one_mark_that_two_places_follow_is_a_tie_and_another_mark_separates() {
     };
     let ignition = Place {
         id: CanId::standard(0x200).unwrap(),
+        page: None,
         byte: 1,
         lo: 3,
         len: 1,
     };
     let wake = Place {
         id: CanId::standard(0x300).unwrap(),
+        page: None,
         byte: 0,
         lo: 0,
         len: 1,
@@ -209,4 +211,90 @@ fn again_asks_each_step_of_the_tied_roles_only() {
         ]
     );
     assert!(guide::again(&[], 0, 6).is_empty());
+}
+
+/// A frame multiplexed by byte 0 (Toyota's 0x620: page 0x10 the body
+/// state, pages 0x11 and 0x12 other messages): the lid bit lives on page
+/// 0x10 only, while page 0x11 carries an unrelated bit at the same place
+/// that flips on its own. Learned page by page, the lid is found on its
+/// page, and the draft names the selector; the same frames learned as one
+/// stream would see that bit change on nearly every frame.
+#[test]
+fn learns_a_multiplexed_frame_page_by_page() {
+    let mut l = Learner::new(LearnConfig::default());
+    let mut noise = 0x9E37_79B9u32;
+    let mut lid = false;
+    for i in 0..900u64 {
+        let t = i * 33_000;
+        let s = t / 1_000_000;
+        lid = match s {
+            8 | 20 => true,
+            12 | 24 => false,
+            _ => lid,
+        };
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        let page = [0x10u8, 0x11, 0x12][(i % 3) as usize];
+        let mut d = [page, 0, 0, 0, 0, 0, 0, 0];
+        match page {
+            0x10 => d[5] = u8::from(lid) << 1,
+            0x11 => d[5] = u8::from(noise.is_multiple_of(5)) << 1,
+            _ => d[3] = (i / 3 % 256) as u8,
+        }
+        l.push(&frame(0x620, t, &d));
+    }
+    for (s, v) in [(8.0, "1"), (12.0, "0"), (20.0, "1"), (24.0, "0")] {
+        l.mark(Mark::parse(&format!("lid_open={v}@{s}"), 0).unwrap());
+    }
+    let out = l.finish();
+    let r = out.role(Role::LidOpen).unwrap();
+    let best = r.best().unwrap_or_else(|| panic!("{:#?}", r));
+    assert_eq!(best.place.page, Some(0x10), "{best:#?}");
+    assert_eq!((best.place.byte, best.place.lo, best.place.len), (5, 1, 1));
+    assert!(
+        r.candidates
+            .iter()
+            .all(|c| c.place.page != Some(0x11) || c.score < best.score),
+        "{:#?}",
+        r.candidates
+    );
+    let text = draft_profile(
+        &out,
+        &DraftInfo {
+            id: "learned-pages".into(),
+            vin: None,
+            date: "2026-12-06".into(),
+            year: 2026,
+            bitrate: 500_000,
+            from: "a test".into(),
+        },
+    );
+    assert!(
+        text.contains("selector = { byte = 0, value = 0x10 }"),
+        "{text}"
+    );
+    // The draft loads, and reads the lid only on its page.
+    let p = crate::profile::parse("draft.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut v = Vec::new();
+    for d in [[0x10u8, 0, 0, 0, 0, 2, 0, 0], [0x11, 0, 0, 0, 0, 2, 0, 0]] {
+        p.decode_broadcast(&frame(0x620, 0, &d), |_, role, x| {
+            if role == Role::LidOpen {
+                v.push(x)
+            }
+        });
+    }
+    assert_eq!(v, vec![1.0]);
+}
+
+/// An ordinary frame whose byte 0 is a rolling counter is not taken for
+/// pages.
+#[test]
+fn a_counter_in_byte_0_is_not_a_page_selector() {
+    let series: Vec<(u64, u64)> = (0..200u64).map(|i| (i, i % 16)).collect();
+    assert!(frames::pages(&series).is_none());
+    let pages: Vec<(u64, u64)> = (0..200u64)
+        .map(|i| (i, [0x10, 0x11][i as usize % 2]))
+        .collect();
+    assert_eq!(frames::pages(&pages).map(|p| p.len()), Some(2));
 }
