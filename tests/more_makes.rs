@@ -29,6 +29,25 @@ fn trunkdiag(args: &[&str]) -> Run {
     }
 }
 
+/// `profiles import-dbc DBC [--inline] --role R=M.S ...`: the items it prints.
+fn import_dbc(dbc: &Path, inline: bool, roles: &[&str]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["profiles", "import-dbc"]).arg(dbc);
+    if inline {
+        cmd.arg("--inline");
+    }
+    for r in roles {
+        cmd.args(["--role", r]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -222,25 +241,15 @@ fn cgw1_imported_from_opendbc_matches_the_hand_written_items() {
     let Some(dbc) = common::shared_data("dbc/hyundai_can.dbc") else {
         return;
     };
-    let out = Command::new(BIN)
-        .args(["profiles", "import-dbc"])
-        .arg(&dbc)
-        .args([
-            "--role",
+    let items = import_dbc(
+        &dbc,
+        false,
+        &[
             "lid_open=CGW1.CF_Gway_TrunkTgSw",
-            "--role",
             "door_open=CGW1.CF_Gway_DrvDrSw",
-            "--role",
             "info=CGW1.CF_Gway_IGNSw",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let items = String::from_utf8(out.stdout).unwrap();
     assert!(items.contains("id = 0x541"), "{items}");
     let kona = profile::load("hyundai-kona-2018-2023").unwrap();
     let hand = |name: &str| {
@@ -572,25 +581,15 @@ fn toyota_pseudo_ids_import_as_pages_with_the_hand_written_bits() {
     let Some(dbc) = common::shared_data("dbc/toyota_2017_ref_pt.dbc") else {
         return;
     };
-    let out = Command::new(BIN)
-        .args(["profiles", "import-dbc", "--inline"])
-        .arg(&dbc)
-        .args([
-            "--role",
+    let items = import_dbc(
+        &dbc,
+        true,
+        &[
             "lid_open=BDB1S01_10.BCTY",
-            "--role",
             "ignition_on=BDB1S01_10.IG_BDB",
-            "--role",
             "info=BDB1S05_13.LSWD",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let items = String::from_utf8(out.stdout).unwrap();
     assert!(
         items.contains("id = 0x620\nname = \"BDB1S01_10\"\nselector = { byte = 0, value = 0x10 }"),
         "{items}"
