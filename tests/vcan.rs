@@ -1294,10 +1294,21 @@ fn recording_of_a_live_run_matches_candump() {
     let (bus, _) = frames_by_id(&read(&candump));
     let (sim, _) = frames_by_id(&read(&dir.join("sim.log")));
     let (diag, _) = frames_by_id(&read(&dir.join("diag.log")));
-    // The ids diagnose sends on in the VM's runs (profile
-    // nissan-altima-2013-2018): the BCM request id, and the OBD-II ids of a
-    // VIN read. Recordings carry no direction marks, as `candump -l`.
-    let diag_sent: BTreeSet<String> = ["745", "7DF", "7E0"]
+    // The ids diagnose sends on: the BCM request id of the profile its
+    // recording names in its header (the Altima's 0x745 for group 40, the
+    // Camry's 0x750 and the Kona's 0x770 for group 63), and the OBD-II ids
+    // of a VIN read. Recordings carry no direction marks, as `candump -l`.
+    let diag_text = read(&dir.join("diag.log"));
+    let profile = diag_text
+        .lines()
+        .find_map(|l| l.strip_prefix("# profile: "))
+        .expect("diagnose's recording names its profile");
+    let request = trunkdiag::profile::load(profile.trim())
+        .unwrap_or_else(|e| panic!("{profile}: {e}"))
+        .bcm()
+        .request_id
+        .to_string();
+    let diag_sent: BTreeSet<String> = [request.as_str(), "7DF", "7E0"]
         .into_iter()
         .map(String::from)
         .filter(|id| diag.contains_key(id))
