@@ -73,7 +73,8 @@ impl ObservationValue for FobRange {
 pub struct Question {
     /// The `--observe` key.
     pub key: &'static str,
-    pub text: &'static str,
+    /// The shared words; a liftgate car's report words them its way.
+    pub text: std::borrow::Cow<'static, str>,
     /// Accepted answers, first = the usual one.
     pub answers: &'static [&'static str],
 }
@@ -111,7 +112,7 @@ macro_rules! observation_table {
                 match self {
                     $( ObservationKey::$variant => Question {
                         key: $key,
-                        text: $question,
+                        text: std::borrow::Cow::Borrowed($question),
                         answers: <$ty as ObservationValue>::ANSWERS,
                     }, )*
                 }

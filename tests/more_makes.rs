@@ -690,6 +690,28 @@ fn a_liftgate_car_reads_liftgate_in_its_report() {
         let text = words.join(" | ").to_lowercase();
         assert!(text.contains(word), "{car}: {text}");
         assert!(!text.contains(other), "{car}: {text}");
+        // The questions a terminal would ask, as the JSON lists them.
+        let asked = trunkdiag(&[
+            "diagnose",
+            "--sim",
+            "trunk-actuator",
+            "--profile",
+            car,
+            "--no-prompt",
+            "--json",
+        ]);
+        let asked: serde_json::Value = serde_json::from_str(&asked.stdout).unwrap();
+        let questions: Vec<String> = asked["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["text"].as_str().unwrap().to_lowercase())
+            .collect();
+        assert!(!questions.is_empty(), "{car}: no question asked");
+        assert!(
+            questions.iter().all(|q| !q.contains(other)),
+            "{car}: {questions:?}"
+        );
         let human = trunkdiag(&[
             "diagnose",
             "--sim",

@@ -397,5 +397,11 @@ pub fn questions(report: &Report) -> Vec<Question> {
         .into_iter()
         .filter(|k| keys.contains(k) && !k.is_answered(o))
         .map(ObservationKey::question)
+        .map(|mut q| {
+            if report.lid != profile::Lid::Trunk {
+                q.text = report.lid.words(&q.text).into();
+            }
+            q
+        })
         .collect()
 }
