@@ -268,7 +268,14 @@ impl<'p> Analyzer<'p> {
             CanId::Extended(raw) => match self.ext_class.get(&raw) {
                 Some(&class) => class,
                 None if diag::ids::is_diagnostic(id) => KNOWN,
-                None => OTHER,
+                // A GMLAN parameter id at another priority or source address.
+                None => match self.profile.gmlan_frame(id) {
+                    Some(i) => u16::try_from(i)
+                        .ok()
+                        .and_then(|i| BROADCAST.checked_add(i))
+                        .unwrap_or(KNOWN),
+                    None => OTHER,
+                },
             },
         }
     }
@@ -775,6 +782,38 @@ mod tests {
             (4, Some(5), Some(50))
         );
         assert_eq!(b.census.len(), 1);
+    }
+
+    /// A GMLAN parameter-id frame is dispatched at every priority and
+    /// source address, and counts as a known id in the census.
+    #[test]
+    fn gmlan_parameter_ids_are_dispatched_by_arbitration_id() {
+        let p = crate::profile::parse(
+            "t.toml",
+            "[profile]\nid = \"t\"\nmake = \"t\"\nmodel = \"t\"\nyears = [2020, 2020]\n\n\
+             [[bus]]\nname = \"sw-can\"\nbitrate = 33333\nlevel = \"placeholder\"\n\n\
+             [bcm]\nprotocol = \"uds\"\nrequest_id = 0x241\nresponse_id = 0x641\nlevel = \"placeholder\"\n\n\
+             [[frame]]\nid = 0x318\ngmlan = true\nname = \"door\"\n\n\
+             [[frame.signal]]\nname = \"ajar\"\nrole = \"door_open\"\nbits = \"0|1@1+\"\nlevel = \"placeholder\"\n",
+        )
+        .unwrap();
+        let mut a = Analyzer::new(&p);
+        for (k, raw) in [0x1063_0000u32, 0x0C63_0040, 0x1063_0013]
+            .into_iter()
+            .enumerate()
+        {
+            let f = CanFrame::classic(CanId::Extended(raw), &[k as u8 % 2, 0, 0, 0, 0, 0, 0, 0])
+                .unwrap()
+                .at(k as u64 * 100_000);
+            a.feed(&f);
+        }
+        let samples: u64 = a
+            .evidence()
+            .series_of(crate::profile::Role::DoorOpen)
+            .map(|s| s.samples)
+            .sum();
+        assert_eq!(samples, 3);
+        assert_eq!(a.class(CanId::Extended(0x1063_2000)), OTHER);
     }
 
     #[test]

@@ -729,3 +729,55 @@ fn a_liftgate_car_reads_liftgate_in_its_report() {
         );
     }
 }
+
+// -------------------------------------------------------------------- GM --
+
+/// opendbc's two GM low-speed DBCs write the driver's-door frame as
+/// 0x10630000 and 0x80630000 (GMLAN parameter ids: `UseGMParameterIDs`);
+/// both import as arbitration id 0x318 with `gmlan = true`, and the items
+/// read the frame at any priority and source address.
+#[test]
+fn gm_parameter_id_dbcs_import_by_arbitration_id() {
+    for (file, role) in [
+        (
+            "dbc/gm_global_a_lowspeed.dbc",
+            "door_open=DriverDoorStatus.DriverDoorOpened",
+        ),
+        (
+            "dbc/gm_global_a_lowspeed_1818125.dbc",
+            "door_open=Driver_Door_Status.DDAjrSwAtv",
+        ),
+    ] {
+        let Some(dbc) = common::shared_data(file) else {
+            return;
+        };
+        let items = import_dbc(&dbc, true, &[role]);
+        assert!(
+            items.contains("id = 0x318\ngmlan = true\n"),
+            "{file}: {items}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gm.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[profile]\nid = \"gm\"\nmake = \"test\"\nmodel = \"test\"\nyears = [2020, 2020]\n\n\
+                 [[bus]]\nname = \"sw-can\"\nbitrate = 33333\nlevel = \"placeholder\"\n\n\
+                 [bcm]\nprotocol = \"uds\"\nrequest_id = 0x241\nresponse_id = 0x641\nlevel = \"placeholder\"\n\n{items}"
+            ),
+        )
+        .unwrap();
+        let p = profile::load(path.to_str().unwrap()).unwrap();
+        for raw in [0x1063_0000u32, 0x0063_0040, 0x0C63_0013] {
+            // Bit 0 of byte 0 in DBC Motorola numbering `0|1@0+`.
+            let f = CanFrame::classic(CanId::Extended(raw), &[0x01]).unwrap();
+            let mut v = Vec::new();
+            p.decode_broadcast(&f, |_, r, x| {
+                if r == Role::DoorOpen {
+                    v.push(x)
+                }
+            });
+            assert_eq!(v, vec![1.0], "{file} {raw:08X}");
+        }
+    }
+}

@@ -76,8 +76,10 @@ pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
                 "--inline: a multiplexed signal needs its DBC; leave --inline out for it",
             ));
         }
+        // A GMLAN parameter id is one frame whatever its priority and source.
+        let id = sig.gmlan.map_or(sig.id, crate::profile::gmlan_canonical_id);
         frames
-            .entry((sig.id, sig.page.map(|p| (p.byte, p.value))))
+            .entry((id, sig.page.map(|p| (p.byte, p.value))))
             .or_insert_with(|| (sig.message.clone(), Vec::new()))
             .1
             .push((role, sig));
@@ -98,7 +100,10 @@ pub fn run(args: ImportDbcArgs) -> CliResult<u8> {
     .blank();
     for (&(id, _), (message, sigs)) in &frames {
         let page = sigs.first().and_then(|(_, s)| s.page);
-        w.frame_page(id, message, page);
+        match sigs.first().and_then(|(_, s)| s.gmlan) {
+            Some(arb) => w.gmlan_frame(arb, message),
+            None => w.frame_page(id, message, page),
+        };
         for (role, s) in sigs {
             let at = if args.inline {
                 SignalAt::Bits {

@@ -62,6 +62,12 @@ pub struct DbcFile {
     /// Messages written with an opendbc pseudo-id, by name: their real id
     /// and page (the DBC parser keeps only the id's low 16 bits).
     pages: std::collections::HashMap<String, (u16, Selector)>,
+    /// The file says `BA_DEF_DEF_ "UseGMParameterIDs" 1`: its 29-bit ids
+    /// are GMLAN parameter ids, matched by arbitration id.
+    gm_parameter_ids: bool,
+    /// Every message's id as the `BO_` line writes it, by name (the DBC
+    /// parser keeps only 16 bits of an id without the extended flag).
+    raw_ids: std::collections::HashMap<String, u32>,
 }
 
 /// One signal, in the profile's terms.
@@ -81,6 +87,9 @@ pub struct DbcSignal {
     /// The page of a multiplexed frame an opendbc pseudo-id names
     /// (`0x40100620`: CAN id 0x620 whose data byte 0 is 0x10).
     pub page: Option<Selector>,
+    /// In a file of GMLAN parameter ids: the message's arbitration id
+    /// (`(id >> 13) & 0x1FFF`), which any priority and source address share.
+    pub gmlan: Option<u16>,
 }
 
 /// opendbc writes a frame multiplexed by data byte 0 (Toyota's body
@@ -155,20 +164,33 @@ impl DbcFile {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        // `BO_ <id> <name>: ...` with an opendbc pseudo-id.
-        let pages = text
+        // `BO_ <id> <name>: ...`: each message's whole id, and the pages of
+        // opendbc pseudo-ids.
+        let raw_ids: std::collections::HashMap<String, u32> = text
             .lines()
             .filter_map(|l| {
                 let mut t = l.trim_start().strip_prefix("BO_ ")?.split_whitespace();
                 let raw: u32 = t.next()?.parse().ok()?;
                 let name = t.next()?.trim_end_matches(':');
-                Some((name.to_owned(), opendbc_page(raw)?))
+                Some((name.to_owned(), raw))
             })
             .collect();
+        let pages = raw_ids
+            .iter()
+            .filter_map(|(name, &raw)| Some((name.clone(), opendbc_page(raw)?)))
+            .collect();
+        let gm_parameter_ids = text.lines().any(|l| {
+            let mut t = l.split_whitespace();
+            t.next() == Some("BA_DEF_DEF_")
+                && t.next() == Some("\"UseGMParameterIDs\"")
+                && t.next().map(|v| v.trim_end_matches(';')) == Some("1")
+        });
         Ok(DbcFile {
             path: path.to_owned(),
             dbc,
             pages,
+            gm_parameter_ids,
+            raw_ids,
         })
     }
 
@@ -280,6 +302,12 @@ impl DbcFile {
             values,
             mux,
             page,
+            // The id without the DBC's extended flag (bit 31).
+            gmlan: self
+                .gm_parameter_ids
+                .then(|| self.raw_ids.get(&m.name))
+                .flatten()
+                .map(|&raw| ((raw & 0x1FFF_FFFF) >> 13) as u16 & 0x1FFF),
         })
     }
 }

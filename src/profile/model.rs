@@ -490,6 +490,25 @@ pub struct BroadcastFrame {
     /// The next frame on the same id (another selector), if any.
     #[serde(skip)]
     pub(crate) next_same_id: Option<usize>,
+    /// A GMLAN parameter-id frame: `id` holds the arbitration id at GM's
+    /// usual priority and source 0, and any 29-bit frame with this
+    /// arbitration id is this frame.
+    pub gmlan_arbitration_id: Option<u16>,
+}
+
+/// The GMLAN arbitration id of a 29-bit id: `(id >> 13) & 0x1FFF` (GMLAN
+/// parameter ids put a priority above it and the sender's address below).
+pub fn gmlan_arbitration_id(id: CanId) -> Option<u16> {
+    match id {
+        CanId::Extended(raw) => Some(((raw >> 13) & 0x1FFF) as u16),
+        CanId::Standard(_) => None,
+    }
+}
+
+/// The id a GMLAN parameter-id frame is written with: priority 4 (GM's usual
+/// body-bus priority), the arbitration id, source address 0.
+pub fn gmlan_canonical_id(arbitration_id: u16) -> CanId {
+    CanId::Extended(0x1000_0000 | (u32::from(arbitration_id & 0x1FFF) << 13))
 }
 
 /// Which page of a multiplexed frame a [`BroadcastFrame`] is: data byte
@@ -514,11 +533,16 @@ impl fmt::Display for Selector {
 }
 
 impl BroadcastFrame {
-    /// `0x620` or `0x620 [byte 0 = 0x10]`.
+    /// `0x620`, `0x620 [byte 0 = 0x10]`, or `GMLAN 0x318` for a GMLAN
+    /// parameter-id frame.
     pub fn label(&self) -> String {
-        match self.selector {
+        let id = match self.gmlan_arbitration_id {
+            Some(arb) => format!("GMLAN 0x{arb:03X}"),
             None => format!("0x{}", self.id),
-            Some(s) => format!("0x{} [{s}]", self.id),
+        };
+        match self.selector {
+            None => id,
+            Some(s) => format!("{id} [{s}]"),
         }
     }
 }
@@ -714,6 +738,9 @@ pub struct Profile {
     pub origin: ProfileOrigin,
     #[serde(skip)]
     pub(crate) frame_index: HashMap<CanId, usize>,
+    /// GMLAN arbitration id → its frame's index (parameter-id frames).
+    #[serde(skip)]
+    pub(crate) gmlan_index: HashMap<u16, usize>,
     #[serde(skip)]
     pub(crate) known_ids: HashSet<CanId>,
 }
@@ -740,8 +767,8 @@ impl Profile {
     /// false when the frame is not a profile broadcast frame. One hash
     /// lookup, no allocation.
     pub fn decode_broadcast(&self, frame: &CanFrame, sink: impl FnMut(ItemRef, Role, f64)) -> bool {
-        match self.frame_index.get(&frame.id) {
-            Some(&i) => self.decode_broadcast_at(i, frame, sink),
+        match self.broadcast_index(frame.id) {
+            Some(i) => self.decode_broadcast_at(i, frame, sink),
             None => false,
         }
     }
@@ -818,7 +845,29 @@ impl Profile {
     /// ids ([`diag::ids::is_diagnostic`](crate::diag::ids::is_diagnostic))
     /// are always known.
     pub fn is_known_id(&self, id: CanId) -> bool {
-        crate::diag::ids::is_diagnostic(id) || self.known_ids.contains(&id)
+        crate::diag::ids::is_diagnostic(id)
+            || self.known_ids.contains(&id)
+            || self.gmlan_frame(id).is_some()
+    }
+
+    /// The index of the broadcast frame a frame with this id is (its first
+    /// page): by exact id, else by GMLAN arbitration id.
+    #[inline]
+    pub fn broadcast_index(&self, id: CanId) -> Option<usize> {
+        self.frame_index
+            .get(&id)
+            .copied()
+            .or_else(|| self.gmlan_frame(id))
+    }
+
+    /// The GMLAN parameter-id frame a 29-bit id is, whatever its priority
+    /// and source address.
+    #[inline]
+    pub fn gmlan_frame(&self, id: CanId) -> Option<usize> {
+        if self.gmlan_index.is_empty() {
+            return None;
+        }
+        self.gmlan_index.get(&gmlan_arbitration_id(id)?).copied()
     }
 
     /// The known identifiers (census list and decoded frames), sorted.

@@ -228,6 +228,11 @@ pub(crate) struct Frame {
     pub bus: Option<Spanned<String>>,
     /// A multiplexed frame's page: `{ byte = 0, value = 0x10 }`.
     pub selector: Option<Spanned<Selector>>,
+    /// `id` is a GMLAN arbitration id (13 bits): the frame is any 29-bit id
+    /// `priority << 26 | id << 13 | source address`, whatever the priority
+    /// and source.
+    #[serde(default)]
+    pub gmlan: bool,
     #[serde(default)]
     pub signal: Vec<Field>,
 }

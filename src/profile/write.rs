@@ -144,6 +144,15 @@ impl ProfileWriter {
         self.frame_page(id, name, None)
     }
 
+    /// A `[[frame]]` named by its GMLAN arbitration id (`gmlan = true`).
+    pub fn gmlan_frame(&mut self, arbitration_id: u16, name: &str) -> &mut Self {
+        let _ = writeln!(
+            self.text,
+            "[[frame]]\nid = 0x{arbitration_id:03X}\ngmlan = true"
+        );
+        self.str("name", name).blank()
+    }
+
     /// A `[[frame]]` table that may be one page of a multiplexed id
     /// (`selector = { byte = 0, value = 0x10 }`).
     pub fn frame_page(&mut self, id: CanId, name: &str, page: Option<Selector>) -> &mut Self {

@@ -22,7 +22,17 @@ impl Builder {
         let mut defined_in: Vec<usize> = Vec::new();
         for (fi, part) in parts.iter_mut() {
             for fr in std::mem::take(&mut part.frame) {
-                let id = self.can_id(*fi, &fr.id, fr.extended);
+                let gmlan = fr.gmlan.then(|| {
+                    let raw = *fr.id.get_ref();
+                    if raw > 0x1FFF {
+                        self.at(*fi, fr.id.span(), format!("expected a GMLAN arbitration id of 13 bits (0x0000-0x1FFF) with gmlan = true, found 0x{raw:X}"));
+                    }
+                    (raw & 0x1FFF) as u16
+                });
+                let id = match gmlan {
+                    Some(arb) => gmlan_canonical_id(arb),
+                    None => self.can_id(*fi, &fr.id, fr.extended),
+                };
                 let len = match &fr.length {
                     Some(l) => {
                         let v = *l.get_ref() as usize;
@@ -54,9 +64,13 @@ impl Builder {
                         }
                     }
                 });
-                let prefix = match selector {
-                    Some(sel) => format!("0x{id} [{sel}]"),
+                let shown = match gmlan {
+                    Some(arb) => format!("GMLAN 0x{arb:03X}"),
                     None => format!("0x{id}"),
+                };
+                let prefix = match selector {
+                    Some(sel) => format!("{shown} [{sel}]"),
+                    None => shown,
                 };
                 let bus = self.bus_of(*fi, &fr.bus, None);
                 let mut signals = Vec::new();
@@ -114,6 +128,7 @@ impl Builder {
                             selector,
                             signals,
                             next_same_id: None,
+                            gmlan_arbitration_id: gmlan,
                         });
                     }
                 }

@@ -47,9 +47,13 @@ impl Builder {
         };
         match parsed.signal(message.get_ref(), signal.get_ref()) {
             Ok(sig) => {
-                let want = match sig.page {
-                    Some(p) => format!("0x{} [{p}]", sig.id),
+                let shown = match sig.gmlan {
+                    Some(arb) => format!("GMLAN 0x{arb:03X}"),
                     None => format!("0x{}", sig.id),
+                };
+                let want = match sig.page {
+                    Some(p) => format!("{shown} [{p}]"),
+                    None => shown,
                 };
                 if prefix.starts_with("0x") && prefix != want {
                     self.at(

@@ -448,6 +448,13 @@ impl Builder {
         let bcm = self.bcm_section(&bcm, need_profile);
         let reads = self.data_reads(parts);
         let (frames, frame_index) = self.broadcasts(parts, fd, frame_max);
+        // GMLAN arbitration id → its first frame (parameter-id frames).
+        let mut gmlan_index = HashMap::new();
+        for (i, f) in frames.iter().enumerate() {
+            if let Some(arb) = f.gmlan_arbitration_id {
+                gmlan_index.entry(arb).or_insert(i);
+            }
+        }
         let causes = self.causes(parts);
         let dtcs = self.dtcs(parts, &causes);
         let release_conditions = self.release_conditions(parts, &reads, &frames);
@@ -506,6 +513,7 @@ impl Builder {
             census_complete,
             items: std::mem::take(&mut self.items),
             origin: ProfileOrigin::Bundled,
+            gmlan_index,
             frame_index,
             known_ids,
         })

@@ -596,3 +596,43 @@ fn selector_pages_share_an_id_and_are_checked() {
         );
     }
 }
+
+/// A GMLAN parameter-id frame (`gmlan = true`, the 13-bit arbitration id)
+/// is every 29-bit id with that arbitration id, whatever its priority and
+/// source address: 0x10630000 and 0x00630000 (opendbc's two GM low-speed
+/// DBCs) and a sender's 0x0C630040 are all arbitration id 0x318.
+#[test]
+fn gmlan_parameter_id_frames_match_any_priority_and_source() {
+    let text = mini(
+        "",
+        "[[frame]]\nid = 0x318\ngmlan = true\nname = \"Driver_Door_Status\"\n\n\
+         [[frame.signal]]\nname = \"ajar\"\nrole = \"door_open\"\nbits = \"0|1@1+\"\nlevel = \"placeholder\"\n",
+    );
+    let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.frames[0].label(), "GMLAN 0x318");
+    let read = |raw: u32| {
+        let f = CanFrame::classic(CanId::Extended(raw), &[1, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        let mut v = Vec::new();
+        p.decode_broadcast(&f, |_, _, x| v.push(x));
+        (v, p.is_known_id(f.id))
+    };
+    for raw in [0x1063_0000, 0x0063_0000, 0x0C63_0040, 0x1C63_00FF] {
+        assert_eq!(read(raw), (vec![1.0], true), "{raw:08X}");
+    }
+    for raw in [0x1063_2000, 0x1062_E000] {
+        assert_eq!(read(raw), (vec![], false), "{raw:08X}");
+    }
+    // An 11-bit 0x318 is another frame.
+    let f = CanFrame::classic(CanId::Standard(0x318), &[1; 8]).unwrap();
+    assert!(!p.decode_broadcast(&f, |_, _, _| {}));
+    let problems = problems_of(&mini(
+        "",
+        "[[frame]]\nid = 0x2318\ngmlan = true\nname = \"too wide\"\n",
+    ));
+    assert!(
+        problems
+            .iter()
+            .any(|m| m.contains("expected a GMLAN arbitration id of 13 bits")),
+        "{problems:?}"
+    );
+}
