@@ -1396,13 +1396,23 @@ fn bad_input_exits_2() {
 #[test]
 fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
     let dir = tempfile::tempdir().unwrap();
-    for car in ["ford-fusion-2013-2020", "nissan-altima-2007-2012"] {
+    // Each car with a scenario its profile can show (the new cars have no
+    // lockout item, so no valet lockout).
+    for (car, scenario) in [
+        ("ford-fusion-2013-2020", "valet-lockout"),
+        ("nissan-altima-2007-2012", "valet-lockout"),
+        ("hyundai-kona-2018-2023", "release-inhibited"),
+        ("hyundai-sonata-2018-2023", "release-inhibited"),
+        ("kia-optima-2016-2020", "release-inhibited"),
+        ("toyota-camry-2018-2024", "release-inhibited"),
+        ("toyota-rav4-2019-2025", "release-inhibited"),
+    ] {
         let rec = dir.path().join(format!("{car}.log"));
         let rec = rec.to_str().unwrap();
         let live = trunkdiag(&[
             "diagnose",
             "--sim",
-            "valet-lockout",
+            scenario,
             "--sim-car",
             car,
             "--profile",
@@ -1416,7 +1426,7 @@ fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
         let live: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
         assert_eq!(live["profile"]["id"], car);
         assert_eq!(live["profile"]["how"], "auto");
-        assert_eq!(live["verdicts"][0]["id"], "valet-lockout");
+        assert_eq!(live["verdicts"][0]["id"], scenario, "{car}");
 
         let replay = trunkdiag(&[
             "diagnose",
@@ -1431,7 +1441,7 @@ fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
         let replay: serde_json::Value = serde_json::from_str(&replay.stdout).unwrap();
         assert_eq!(replay["profile"]["id"], car);
         assert_eq!(replay["profile"]["vin"], live["profile"]["vin"]);
-        assert_eq!(replay["verdicts"][0]["id"], "valet-lockout");
+        assert_eq!(replay["verdicts"][0]["id"], scenario, "{car}");
     }
 }
 

@@ -48,6 +48,28 @@ fn import_dbc(dbc: &Path, inline: bool, roles: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A test profile: a header, one bus, the BCM lines given, then `items`
+/// (imported inline, so no DBC file is needed to load it).
+fn profile_with(bus: &str, bcm: &str, items: &str) -> profile::Profile {
+    let text = format!(
+        "[profile]\nid = \"t\"\nmake = \"test\"\nmodel = \"test\"\nyears = [2020, 2020]\n\n\
+         [[bus]]\n{bus}\nlevel = \"placeholder\"\n\n[bcm]\n{bcm}\nlevel = \"placeholder\"\n\n{items}"
+    );
+    profile::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Every value `p` decodes for `role` from one frame.
+fn decoded(p: &profile::Profile, id: CanId, data: &[u8], role: Role) -> Vec<f64> {
+    let f = CanFrame::classic(id, data).unwrap();
+    let mut v = Vec::new();
+    p.decode_broadcast(&f, |_, r, x| {
+        if r == role {
+            v.push(x)
+        }
+    });
+    v
+}
+
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -379,16 +401,7 @@ fn a_press_while_the_real_fusion_drives_is_release_inhibited_on_its_speed() {
 #[test]
 fn toyota_reads_the_lid_from_page_0x10_only() {
     let camry = profile::load("toyota-camry-2018-2024").unwrap();
-    let lid = |data: [u8; 8]| -> Vec<f64> {
-        let f = CanFrame::classic(CanId::standard(0x620).unwrap(), &data).unwrap();
-        let mut v = Vec::new();
-        camry.decode_broadcast(&f, |_, r, x| {
-            if r == Role::LidOpen {
-                v.push(x)
-            }
-        });
-        v
-    };
+    let lid = |data: [u8; 8]| decoded(&camry, CanId::Standard(0x620), &data, Role::LidOpen);
     assert_eq!(lid([0x10, 0, 0, 0, 0, 0x02, 0, 0]), vec![1.0]);
     assert_eq!(lid([0x10, 0, 0, 0, 0, 0x00, 0, 0]), vec![0.0]);
     assert!(lid([0x11, 0, 0, 0, 0, 0x02, 0, 0]).is_empty());
@@ -488,55 +501,6 @@ fn toyota_body_ecu_is_told_apart_from_other_sub_addresses() {
 
 // ------------------------------------------------------------- all five --
 
-/// `--profile auto` finds each new car by the VIN its simulated engine ECU
-/// answers (OBD-II 09 02), live on the virtual bus and again from the
-/// recording of that run.
-#[test]
-fn auto_finds_each_new_car_by_its_vin_live_and_in_the_recording() {
-    let dir = tempfile::tempdir().unwrap();
-    for car in [
-        "hyundai-kona-2018-2023",
-        "hyundai-sonata-2018-2023",
-        "kia-optima-2016-2020",
-        "toyota-camry-2018-2024",
-        "toyota-rav4-2019-2025",
-    ] {
-        let rec = dir.path().join(format!("{car}.log"));
-        let rec = rec.to_str().unwrap();
-        let live = trunkdiag(&[
-            "diagnose",
-            "--sim",
-            "release-inhibited",
-            "--sim-car",
-            car,
-            "--profile",
-            "auto",
-            "--no-prompt",
-            "--json",
-            "--record",
-            rec,
-        ]);
-        assert_eq!(live.code, 1, "{car}: {}", live.stderr);
-        let live: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
-        assert_eq!(live["profile"]["id"], car);
-        assert_eq!(live["profile"]["how"], "auto");
-        assert_eq!(live["verdicts"][0]["id"], "release-inhibited", "{car}");
-        let replay = trunkdiag(&[
-            "diagnose",
-            "--replay",
-            rec,
-            "--profile",
-            "auto",
-            "--no-prompt",
-            "--json",
-        ]);
-        assert_eq!(replay.code, 1, "{car}: {}", replay.stderr);
-        let replay: serde_json::Value = serde_json::from_str(&replay.stdout).unwrap();
-        assert_eq!(replay["profile"]["id"], car);
-        assert_eq!(replay["profile"]["vin"], live["profile"]["vin"]);
-    }
-}
-
 /// `profiles list` names the five new cars and `profiles show` gives each
 /// item's level and source; the Camry's body ECU shows its address bytes.
 #[test]
@@ -621,29 +585,12 @@ fn toyota_pseudo_ids_import_as_pages_with_the_hand_written_bits() {
         );
     }
     // The imported items load, and read the lid on page 0x10 only.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("imported.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[profile]\nid = \"imported\"\nmake = \"test\"\nmodel = \"test\"\nyears = [2020, 2020]\n\n\
-             [[bus]]\nname = \"hs-can\"\nbitrate = 500000\nlevel = \"placeholder\"\n\n\
-             [bcm]\nprotocol = \"kwp\"\nrequest_id = 0x750\nresponse_id = 0x758\naddressing = \"extended\"\n\
-             target_address = 0x40\nlevel = \"placeholder\"\n\n{items}"
-        ),
-    )
-    .unwrap();
-    let p = profile::load(path.to_str().unwrap()).unwrap();
-    let lid = |data: [u8; 8]| {
-        let f = CanFrame::classic(CanId::standard(0x620).unwrap(), &data).unwrap();
-        let mut v = Vec::new();
-        p.decode_broadcast(&f, |_, r, x| {
-            if r == Role::LidOpen {
-                v.push(x)
-            }
-        });
-        v
-    };
+    let p = profile_with(
+        "name = \"hs-can\"\nbitrate = 500000",
+        "protocol = \"kwp\"\nrequest_id = 0x750\nresponse_id = 0x758\naddressing = \"extended\"\ntarget_address = 0x40",
+        &items,
+    );
+    let lid = |data: [u8; 8]| decoded(&p, CanId::Standard(0x620), &data, Role::LidOpen);
     assert_eq!(lid([0x10, 0, 0, 0, 0, 0x02, 0, 0]), vec![1.0]);
     assert!(lid([0x11, 0, 0, 0, 0, 0x02, 0, 0]).is_empty());
 }
@@ -756,27 +703,14 @@ fn gm_parameter_id_dbcs_import_by_arbitration_id() {
             items.contains("id = 0x318\ngmlan = true\n"),
             "{file}: {items}"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gm.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[profile]\nid = \"gm\"\nmake = \"test\"\nmodel = \"test\"\nyears = [2020, 2020]\n\n\
-                 [[bus]]\nname = \"sw-can\"\nbitrate = 33333\nlevel = \"placeholder\"\n\n\
-                 [bcm]\nprotocol = \"uds\"\nrequest_id = 0x241\nresponse_id = 0x641\nlevel = \"placeholder\"\n\n{items}"
-            ),
-        )
-        .unwrap();
-        let p = profile::load(path.to_str().unwrap()).unwrap();
+        let p = profile_with(
+            "name = \"sw-can\"\nbitrate = 33333",
+            "protocol = \"uds\"\nrequest_id = 0x241\nresponse_id = 0x641",
+            &items,
+        );
         for raw in [0x1063_0000u32, 0x0063_0040, 0x0C63_0013] {
             // Bit 0 of byte 0 in DBC Motorola numbering `0|1@0+`.
-            let f = CanFrame::classic(CanId::Extended(raw), &[0x01]).unwrap();
-            let mut v = Vec::new();
-            p.decode_broadcast(&f, |_, r, x| {
-                if r == Role::DoorOpen {
-                    v.push(x)
-                }
-            });
+            let v = decoded(&p, CanId::Extended(raw), &[0x01], Role::DoorOpen);
             assert_eq!(v, vec![1.0], "{file} {raw:08X}");
         }
     }

@@ -307,7 +307,9 @@ impl DbcFile {
                 .gm_parameter_ids
                 .then(|| self.raw_ids.get(&m.name))
                 .flatten()
-                .map(|&raw| ((raw & 0x1FFF_FFFF) >> 13) as u16 & 0x1FFF),
+                .and_then(|&raw| {
+                    crate::profile::gmlan_arbitration_id(CanId::Extended(raw & 0x1FFF_FFFF))
+                }),
         })
     }
 }

@@ -536,14 +536,20 @@ impl BroadcastFrame {
     /// `0x620`, `0x620 [byte 0 = 0x10]`, or `GMLAN 0x318` for a GMLAN
     /// parameter-id frame.
     pub fn label(&self) -> String {
-        let id = match self.gmlan_arbitration_id {
-            Some(arb) => format!("GMLAN 0x{arb:03X}"),
-            None => format!("0x{}", self.id),
-        };
-        match self.selector {
-            None => id,
-            Some(s) => format!("{id} [{s}]"),
-        }
+        frame_label(self.id, self.gmlan_arbitration_id, self.selector)
+    }
+}
+
+/// How a broadcast frame is named in items and messages: `0x620`,
+/// `0x620 [byte 0 = 0x10]` for a page, `GMLAN 0x318` for a parameter id.
+pub fn frame_label(id: CanId, gmlan: Option<u16>, selector: Option<Selector>) -> String {
+    let id = match gmlan {
+        Some(arb) => format!("GMLAN 0x{arb:03X}"),
+        None => format!("0x{id}"),
+    };
+    match selector {
+        None => id,
+        Some(s) => format!("{id} [{s}]"),
     }
 }
 

@@ -64,14 +64,7 @@ impl Builder {
                         }
                     }
                 });
-                let shown = match gmlan {
-                    Some(arb) => format!("GMLAN 0x{arb:03X}"),
-                    None => format!("0x{id}"),
-                };
-                let prefix = match selector {
-                    Some(sel) => format!("{shown} [{sel}]"),
-                    None => shown,
-                };
+                let prefix = frame_label(id, gmlan, selector);
                 let bus = self.bus_of(*fi, &fr.bus, None);
                 let mut signals = Vec::new();
                 for s in &fr.signal {

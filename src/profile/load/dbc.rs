@@ -47,15 +47,10 @@ impl Builder {
         };
         match parsed.signal(message.get_ref(), signal.get_ref()) {
             Ok(sig) => {
-                let shown = match sig.gmlan {
-                    Some(arb) => format!("GMLAN 0x{arb:03X}"),
-                    None => format!("0x{}", sig.id),
-                };
-                let want = match sig.page {
-                    Some(p) => format!("{shown} [{p}]"),
-                    None => shown,
-                };
-                if prefix.starts_with("0x") && prefix != want {
+                let want = frame_label(sig.id, sig.gmlan, sig.page);
+                // A frame's signal (not a data field's) must name its frame.
+                let is_frame = prefix.starts_with("0x") || prefix.starts_with("GMLAN ");
+                if is_frame && prefix != want {
                     self.at(
                         file,
                         message.span(),
