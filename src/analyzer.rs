@@ -102,10 +102,13 @@ impl Exchanges {
     fn new(profile: &Profile) -> Exchanges {
         let bcm = profile.bcm();
         let active = profile.active_test();
+        let session = bcm.and_then(|b| b.session.as_ref());
         Exchanges {
-            session_request: bcm.session.as_ref().map(|s| s.request.clone()),
-            session_response: bcm.session.as_ref().and_then(|s| s.response_prefix.clone()),
-            dtc_read_request: bcm.dtc_read.as_ref().map(|s| s.request.clone()),
+            session_request: session.map(|s| s.request.clone()),
+            session_response: session.and_then(|s| s.response_prefix.clone()),
+            dtc_read_request: bcm
+                .and_then(|b| b.dtc_read.as_ref())
+                .map(|s| s.request.clone()),
             active_test_request: active.map(|a| a.start.request.clone()),
             active_test_response: active.and_then(|a| a.start.response_prefix.clone()),
         }
@@ -171,11 +174,13 @@ impl<'p> Analyzer<'p> {
             set(id, class.unwrap_or(KNOWN));
         }
         // The BCM's ids last: a diagnostic id is never also decoded as a signal.
-        set(bcm.request_id, BCM_REQUEST);
-        set(bcm.response_id, BCM_RESPONSE);
         let mut reassembler = Reassembler::new();
-        reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
-        let protocol = bcm.protocol;
+        if let Some(bcm) = bcm {
+            set(bcm.request_id, BCM_REQUEST);
+            set(bcm.response_id, BCM_RESPONSE);
+            reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
+        }
+        let protocol = bcm.map_or(diag::Protocol::Uds, |b| b.protocol);
         Analyzer {
             profile,
             ev: Evidence::new(profile),
@@ -319,7 +324,10 @@ impl<'p> Analyzer<'p> {
     }
 
     fn message(&mut self, m: Reassembled) {
-        let bcm = self.profile.bcm();
+        // Messages are only reassembled on a profile BCM's ids.
+        let Some(bcm) = self.profile.bcm() else {
+            return;
+        };
         let is_request = m.id == bcm.request_id;
         if !bcm.owns(m.address, is_request) {
             self.stats.other_address_messages += 1;
@@ -614,8 +622,8 @@ mod tests {
     fn obd_trouble_codes_carry_no_status() {
         let p = profile::load("generic-uds").unwrap();
         let (req, resp) = (
-            p.bcm().request_id.raw() as u16,
-            p.bcm().response_id.raw() as u16,
+            p.bcm().unwrap().request_id.raw() as u16,
+            p.bcm().unwrap().response_id.raw() as u16,
         );
         let mut a = Analyzer::new(&p);
         a.feed(&sf(req, &[0x03], 0));

@@ -194,7 +194,7 @@ fn a_profile_from_a_path_uses_its_own_layouts_dir() {
     let p = trunkdiag::profile::load(path.to_str().unwrap()).unwrap();
     assert_eq!(p.id, "my-altima");
     assert_eq!(
-        p.bcm().response_id,
+        p.bcm().unwrap().response_id,
         trunkdiag::frame::CanId::Standard(0x766)
     );
     // And the environment directory lists it.

@@ -16,7 +16,7 @@ fn tester_for(
     profile: &profile::Profile,
     bus: trunkdiag::transport::VirtualEndpoint,
 ) -> Tester<trunkdiag::transport::VirtualEndpoint> {
-    let bcm = profile.bcm();
+    let bcm = profile.bcm().unwrap();
     let client = ClientConfig::for_protocol(bcm.protocol);
     Tester::new(
         bus,

@@ -1306,6 +1306,7 @@ fn recording_of_a_live_run_matches_candump() {
     let request = trunkdiag::profile::load(profile.trim())
         .unwrap_or_else(|e| panic!("{profile}: {e}"))
         .bcm()
+        .unwrap()
         .request_id
         .to_string();
     let diag_sent: BTreeSet<String> = [request.as_str(), "7DF", "7E0"]

@@ -33,8 +33,10 @@ fn profiles() -> &'static [(trunkdiag::profile::Profile, Vec<CanId>)] {
             .map(|n| {
                 let p = trunkdiag::profile::load(n).expect("bundled profile");
                 let mut ids: Vec<CanId> = p.broadcast_ids().collect();
-                ids.push(p.bcm.request_id);
-                ids.push(p.bcm.response_id);
+                if let Some(b) = p.bcm() {
+                    ids.push(b.request_id);
+                    ids.push(b.response_id);
+                }
                 ids.extend(COMMON_IDS.iter().map(|&x| CanId::Standard(x)));
                 (p, ids)
             })

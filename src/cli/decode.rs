@@ -142,7 +142,12 @@ impl Plan {
         let mut pair_protocol = args.protocol;
         if let Some(name) = &args.profile {
             let profile = crate::profile::load(name)?;
-            let bcm = profile.bcm();
+            let Some(bcm) = profile.bcm() else {
+                return Err(CliError::NoBodyModule {
+                    command: "capture decode",
+                    profile: profile.id.clone(),
+                });
+            };
             pairs.push((bcm.request_id, bcm.response_id, bcm.addressing.into()));
             pair_protocol = pair_protocol.or(Some(bcm.protocol));
         }

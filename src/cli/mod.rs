@@ -167,6 +167,13 @@ pub enum CliError {
     /// `record` through an ELM327, which only listens while it talks.
     #[error("record --iface {iface}: an ELM327 cannot record a bus without talking to it; use diagnose/request --record through it, or an SLCAN or SocketCAN adapter")]
     Elm327CannotRecord { iface: String },
+    /// A profile that names no body module (none is published for the car)
+    /// where a command needs one.
+    #[error("{command} --profile {profile}: this profile names no body module (no address is published for the car); give the ids yourself (--tx/--rx, --pair)")]
+    NoBodyModule {
+        command: &'static str,
+        profile: String,
+    },
     #[error("{text:?} is not a request: expected hex bytes, e.g. 22F190")]
     Request { text: String },
     #[error("--session {text:?}: expected one hex byte, e.g. 03")]

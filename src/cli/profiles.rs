@@ -178,7 +178,13 @@ fn show_buses(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
 
 /// The BCM: protocol, ids and its exchanges.
 fn show_bcm(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
-    let b = p.bcm();
+    let Some(b) = p.bcm() else {
+        writeln!(
+            out,
+            "\nbody module: none named (no address is published for this car): no request, output or trouble-code evidence; broadcasts only"
+        )?;
+        return Ok(());
+    };
     let addr = p.item(b.addressing_item);
     let (to, from) = b.addressing.labels();
     write!(

@@ -77,8 +77,20 @@ impl LinkArgs {
             Some(name) => Some(crate::profile::load(name)?),
             None => None,
         };
-        let bcm = profile.as_ref().map(|p| p.bcm().clone());
         let own_ids = self.tx.is_none() && self.rx.is_none();
+        let bcm = match &profile {
+            Some(p) => match p.bcm() {
+                Some(b) => Some(b.clone()),
+                None if own_ids => {
+                    return Err(CliError::NoBodyModule {
+                        command: "request",
+                        profile: p.id.clone(),
+                    })
+                }
+                None => None,
+            },
+            None => None,
+        };
         Ok(Target {
             addressing: bcm
                 .as_ref()

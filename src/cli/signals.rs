@@ -65,21 +65,24 @@ struct Watch<'p> {
     last: HashMap<ItemRef, f64>,
     first_us: Option<u64>,
     reasm: Reassembler,
-    bcm_response: CanId,
+    /// `None` when the profile names no body module.
+    bcm_response: Option<CanId>,
 }
 
 impl<'p> Watch<'p> {
     fn new(profile: &'p Profile) -> Watch<'p> {
         let bcm = profile.bcm();
         let mut reasm = Reassembler::new();
-        reasm.follow(bcm.response_id, bcm.addressing.into());
+        if let Some(bcm) = bcm {
+            reasm.follow(bcm.response_id, bcm.addressing.into());
+        }
         Watch {
             profile,
             fields: profile.fields().map(|f| (f.item, f)).collect(),
             last: HashMap::new(),
             first_us: None,
             reasm,
-            bcm_response: bcm.response_id,
+            bcm_response: bcm.map(|b| b.response_id),
         }
     }
 
@@ -91,10 +94,10 @@ impl<'p> Watch<'p> {
         let broadcast = self
             .profile
             .decode_broadcast(frame, |item, _, v| values.push((item, v)));
-        if !broadcast && id == self.bcm_response {
+        if !broadcast && Some(id) == self.bcm_response {
             let answers = self.reasm.feed(frame).into_iter();
             for m in answers.chain(self.reasm.next_pending()) {
-                if m.complete && self.profile.bcm().owns(m.address, false) {
+                if m.complete && self.profile.bcm().is_some_and(|b| b.owns(m.address, false)) {
                     self.profile
                         .decode_response(&m.payload, |item, _, v| values.push((item, v)));
                 }

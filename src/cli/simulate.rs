@@ -147,9 +147,14 @@ fn node_factory(
     profile: &profile::Profile,
     cfg: &SimConfig,
 ) -> CliResult<(NodeFactory, String)> {
-    let bcm = profile.bcm();
     Ok(match &args.from_capture {
         Some(path) => {
+            let Some(bcm) = profile.bcm() else {
+                return Err(CliError::NoBodyModule {
+                    command: "simulate --from-capture",
+                    profile: profile.id.clone(),
+                });
+            };
             let pairs = LearnedPairs::from_file(path, bcm.request_id, bcm.response_id)?;
             let n = pairs.answers.len();
             let (req, resp, p2, pad, iface) = (

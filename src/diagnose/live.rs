@@ -209,19 +209,35 @@ async fn diagnose<B: CanBus>(
     }
     let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
-    let bcm = profile.bcm();
-    let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
-    isotp.addressing = bcm.addressing.into();
+    let (mut isotp, mut client) = match profile.bcm() {
+        Some(bcm) => {
+            let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
+            isotp.addressing = bcm.addressing.into();
+            let mut client = ClientConfig::for_protocol(bcm.protocol);
+            if let Some(k) = &bcm.keep_alive {
+                client.keepalive = k.request.clone();
+            }
+            if let Some(ms) = bcm.keep_alive_period_ms {
+                client.s3_keepalive_us = Some(u64::from(ms) * 1000);
+            }
+            (isotp, client)
+        }
+        None => {
+            // No body module named: the run only listens. The tester is
+            // built on the OBD-II engine ids but sends nothing: with no
+            // [bcm] the profile has no session, reads, DTC read or output.
+            operator.say(&format!(
+                "{} {}: no body module address is published; listening to the broadcast frames only",
+                profile.make, profile.model
+            ));
+            (
+                IsoTpConfig::new(CanId::Standard(0x7E0), CanId::Standard(0x7E8)),
+                ClientConfig::uds(),
+            )
+        }
+    };
     isotp.iface = iface;
-    isotp.addressing = bcm.addressing.into();
-    let mut client = ClientConfig::for_protocol(bcm.protocol);
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
-    if let Some(k) = &bcm.keep_alive {
-        client.keepalive = k.request.clone();
-    }
-    if let Some(ms) = bcm.keep_alive_period_ms {
-        client.s3_keepalive_us = Some(u64::from(ms) * 1000);
-    }
     let bus = open()?;
     let mut tester = Tester::new(bus, isotp, client, shutdown);
     tester.set_tap(tap(tx, record, heard));
@@ -311,7 +327,7 @@ async fn read_vin<B: CanBus>(
     ];
     for s in profile::list() {
         if let Ok(p) = profile::load(&s.id) {
-            let b = p.bcm();
+            let Some(b) = p.bcm() else { continue };
             if b.protocol == profile::Protocol::Kwp
                 && !tries.iter().any(|t| {
                     t.0 == b.request_id && t.1 == b.response_id && t.2 == b.addressing.into()
@@ -360,12 +376,13 @@ async fn session_work<B: CanBus>(
     feed: &mut Feed<'_>,
 ) -> Result<(), TesterError> {
     let bcm = profile.bcm();
+    let session = bcm.and_then(|b| b.session.as_ref());
     let mut reads = Reads {
-        session: bcm.session.as_ref().map(|s| {
+        session: session.map(|s| {
             let session = s.request.get(1).copied().unwrap_or_default();
             (s.request.clone(), session)
         }),
-        open: bcm.session.is_none(),
+        open: session.is_none(),
         retries_left: SESSION_RETRIES,
         items: profile
             .data_reads()
@@ -377,7 +394,7 @@ async fn session_work<B: CanBus>(
         operator.say("opening the diagnostic session with the BCM");
         reads.open_session(t, plan, notes).await?;
     }
-    if let Some(d) = &bcm.dtc_read {
+    if let Some(d) = bcm.and_then(|b| b.dtc_read.as_ref()) {
         operator.say("reading trouble codes");
         let ids = t.ids();
         let mut r = bounded(plan, ids, &d.request, t.request(&d.request)).await;

@@ -320,11 +320,12 @@ pub fn replay_with(
     if evidence.frames_seen == 0 {
         notes.push("the capture holds no frames".to_owned());
     }
-    if evidence.reachability.diag_requests == 0 {
-        notes.push(format!(
+    match profile.bcm() {
+        Some(bcm) if evidence.reachability.diag_requests == 0 => notes.push(format!(
             "no diagnostic request to the BCM (0x{}) is in the capture: DTCs and BCM data were not read",
-            profile.bcm().request_id
-        ));
+            bcm.request_id
+        )),
+        _ => {}
     }
     let mut choice = choice;
     if choice.vin.is_none() {

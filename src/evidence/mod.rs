@@ -114,9 +114,9 @@ impl Evidence {
         let ctx = ProfileFacts {
             items: profile.items.clone(),
             window_us: profile.limits.release_window_us,
-            session_item: bcm.session.as_ref().map(|s| s.item),
-            dtc_read_item: bcm.dtc_read.as_ref().map(|s| s.item),
-            addressing_item: Some(bcm.addressing_item),
+            session_item: bcm.and_then(|b| b.session.as_ref()).map(|s| s.item),
+            dtc_read_item: bcm.and_then(|b| b.dtc_read.as_ref()).map(|s| s.item),
+            addressing_item: bcm.map(|b| b.addressing_item),
             active_test_item: profile.active_test().map(|a| a.start.item),
         };
         Evidence {

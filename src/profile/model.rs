@@ -728,7 +728,8 @@ pub struct Profile {
     pub fd: bool,
     /// Every bus, the default first.
     pub buses: Vec<Bus>,
-    pub bcm: Bcm,
+    /// `None` for a car whose body module's address is not published.
+    pub bcm: Option<Bcm>,
     pub reads: Vec<DataRead>,
     pub frames: Vec<BroadcastFrame>,
     pub dtcs: Vec<DtcMeaning>,
@@ -883,9 +884,10 @@ impl Profile {
         v
     }
 
-    /// The BCM as a diagnostic target.
-    pub fn bcm(&self) -> &Bcm {
-        &self.bcm
+    /// The BCM as a diagnostic target; `None` when the profile names none
+    /// (no address is published for the car: broadcasts only).
+    pub fn bcm(&self) -> Option<&Bcm> {
+        self.bcm.as_ref()
     }
 
     /// The data reads to poll, in profile order.
@@ -972,8 +974,19 @@ impl Profile {
         };
         self.vin.iter().any(|p| {
             p.wmi == wmi
-                && p.vds_prefixes.iter().any(|v| vds.starts_with(v.as_str()))
+                && p.vds_prefixes.iter().any(|v| vds_matches(vds, v))
                 && p.year_chars.contains(year)
         })
     }
+}
+
+/// Whether VIN positions 4-9 (`vds`) start with `prefix`, where `?` in the
+/// prefix stands for any character (Volkswagen puts its model code in
+/// positions 7-8: `???BU`).
+fn vds_matches(vds: &str, prefix: &str) -> bool {
+    prefix.len() <= vds.len()
+        && prefix
+            .bytes()
+            .zip(vds.bytes())
+            .all(|(p, v)| p == b'?' || p == v)
 }

@@ -285,7 +285,7 @@ mod tests {
             crate::profile::parse("written.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(p.model, "a \"quoted\" car");
         assert_eq!(
-            p.bcm().addressing,
+            p.bcm().unwrap().addressing,
             Addressing::Extended {
                 target: 0x40,
                 source: 0x41

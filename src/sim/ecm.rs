@@ -105,7 +105,12 @@ fn vin_for(profile: &Profile) -> Option<String> {
     let vds = p.vds_prefixes.first()?;
     let year = p.year_chars.chars().next()?;
     // Positions 4-8: the pattern's prefix, then filler.
-    let mut vds5: String = vds.chars().take(5).collect();
+    // A `?` (any character) becomes filler too.
+    let mut vds5: String = vds
+        .chars()
+        .take(5)
+        .map(|c| if c == '?' { 'A' } else { c })
+        .collect();
     while vds5.len() < 5 {
         vds5.push('A');
     }

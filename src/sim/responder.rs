@@ -100,7 +100,9 @@ impl Responder {
         let Some(&sid) = req.first() else {
             return Answer::silent();
         };
-        let bcm = profile.bcm();
+        let Some(bcm) = profile.bcm() else {
+            return Answer::silent();
+        };
         let uds = bcm.protocol == Protocol::Uds;
 
         // The profile's own exchanges first: they define this BCM.

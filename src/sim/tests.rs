@@ -26,7 +26,7 @@ struct Pair {
 impl Pair {
     fn new(profile: &str, scenario: &str, cfg: SimConfig) -> Pair {
         let profile = profile::load(profile).unwrap();
-        let bcm = profile.bcm();
+        let bcm = profile.bcm().unwrap();
         let mut iso = IsoTpConfig::new(bcm.request_id, bcm.response_id);
         iso.addressing = bcm.addressing.into();
         let tester = IsoTpChannel::new(iso);
@@ -258,7 +258,7 @@ fn silent_bcm_and_dead_bus() {
     let mut p = Pair::new(NISSAN, "bcm-unreachable", SimConfig::default());
     assert!(p.ask(&hex("10 C0")).is_empty());
     p.run_until(3_000_000);
-    let resp = p.profile.bcm().response_id;
+    let resp = p.profile.bcm().unwrap().response_id;
     assert!(p.log.iter().all(|f| f.id != resp), "not even flow control");
     assert!(
         p.log.iter().any(|f| f.id == CanId::Standard(0x60D)),
@@ -268,7 +268,7 @@ fn silent_bcm_and_dead_bus() {
     let mut p = Pair::new(FORD, "no-bus-activity", SimConfig::default());
     assert!(p.ask(&hex("10 03")).is_empty());
     p.run_until(30_000_000);
-    let tester = p.profile.bcm().request_id;
+    let tester = p.profile.bcm().unwrap().request_id;
     assert!(p.log.iter().all(|f| f.id == tester), "{:?}", p.log.first());
 }
 
@@ -282,7 +282,7 @@ fn only_one_bus_sends_that_bus_alone() {
     assert!(p.ask(&hex("10 03")).is_empty(), "the BCM is on hs-can");
     p.run_until(3_000_000);
     let ids: BTreeSet<u32> = p.log.iter().map(|f| f.id.raw()).collect();
-    let tester = p.profile.bcm().request_id.raw();
+    let tester = p.profile.bcm().unwrap().request_id.raw();
     assert_eq!(
         ids,
         BTreeSet::from([0x110, 0x384, 0x3B1, tester]),
@@ -342,7 +342,7 @@ struct Observed {
 fn observe(profile: &str, scenario: &str) -> Observed {
     let mut p = Pair::new(profile, scenario, SimConfig::default());
     p.run_until(500_000);
-    let session = p.profile.bcm().session.clone().unwrap().request;
+    let session = p.profile.bcm().unwrap().session.clone().unwrap().request;
     p.ask(&session);
     let reads: Vec<Vec<u8>> = p
         .profile
@@ -587,7 +587,7 @@ fn every_scenario_shows_its_picture_on_nissan_and_ford() {
             // The BCM's fob input (data read) vs. the request on the bus.
             let fob_data = {
                 let mut p = Pair::new(profile, s, SimConfig::default());
-                let req = p.profile.bcm().session.clone().unwrap().request;
+                let req = p.profile.bcm().unwrap().session.clone().unwrap().request;
                 p.ask(&req);
                 let read = p
                     .profile
@@ -691,7 +691,7 @@ fn clone_answers_what_the_capture_recorded() {
     let mon = p.ask1(&hex("21 44"));
     p.ask(&hex("18 02 FF 00"));
     let pn = p.ask1(&hex("21 83"));
-    let bcm = p.profile.bcm().clone();
+    let bcm = p.profile.bcm().unwrap().clone();
     let pairs = LearnedPairs::learn(p.log.clone(), bcm.request_id, bcm.response_id);
     assert_eq!(pairs.answer(&hex("10 C0")), Some(hex("50 C0")));
     assert_eq!(pairs.answer(&hex("21 44")), Some(mon));
@@ -771,7 +771,7 @@ fn wrong_bus_sends_nothing_of_the_default_bus() {
             .filter(|f| f.bus == default)
             .map(|f| f.id.raw())
             .collect();
-        let bcm = p.profile.bcm().response_id;
+        let bcm = p.profile.bcm().unwrap().response_id;
         assert!(p.log.len() > 20, "{profile}: {} frames", p.log.len());
         for f in &p.log {
             assert!(

@@ -118,10 +118,17 @@ pub struct SimVehicle {
 impl SimVehicle {
     pub fn new(profile: &Profile, scenario: Scenario, cfg: SimConfig) -> SimVehicle {
         let spec = scenario.spec();
-        let bcm = profile.bcm();
-        let mut iso = IsoTpConfig::new(bcm.response_id, bcm.request_id);
-        // The BCM's end: it sends with the source byte, takes the target's.
-        iso.addressing = crate::isotp::Addressing::from(bcm.addressing).peer();
+        // A profile without a BCM gets a channel that never hears a request
+        // (`handle_frame` passes none to it).
+        let mut iso = match profile.bcm() {
+            Some(bcm) => {
+                let mut iso = IsoTpConfig::new(bcm.response_id, bcm.request_id);
+                // The BCM's end: it sends with the source byte, takes the target's.
+                iso.addressing = crate::isotp::Addressing::from(bcm.addressing).peer();
+                iso
+            }
+            None => IsoTpConfig::new(CanId::Standard(0x7E8), CanId::Standard(0x7E0)),
+        };
         iso.tx_padding = cfg.padding;
         iso.iface = cfg.iface;
         let dtcs = spec
@@ -162,7 +169,8 @@ impl SimVehicle {
             (Some(_), None) => false,
         };
         let another_bus = spec.wire == Wire::AnotherBus;
-        let bcm_heard = on_wire(Some(profile.bcm().bus.as_str())) && !another_bus;
+        let bcm_heard =
+            profile.bcm().is_some_and(|b| on_wire(Some(b.bus.as_str()))) && !another_bus;
         let ecm_heard = on_wire(profile.default_bus().map(|b| b.name.as_str())) && !another_bus;
         let ecm = if spec.bus_alive && ecm_heard {
             Ecm::new(profile, &cfg)
@@ -282,7 +290,7 @@ impl SimVehicle {
             ecm.handle_frame(now_us, frame, self.state.battery_volts);
         }
         if !self.spec.bus_alive
-            || frame.id != self.profile.bcm().request_id
+            || self.profile.bcm().map(|b| b.request_id) != Some(frame.id)
             || !self.isotp.config().addressing.accepts(frame.data())
         {
             // Another module's request (or another sub-address on the id).

@@ -8,21 +8,11 @@ use super::*;
 const BCM_PROTOCOLS: [Protocol; 2] = [Protocol::Kwp, Protocol::Uds];
 
 impl Builder {
-    /// The `[bcm]` table; a missing one is a problem when a profile is built.
-    pub(super) fn bcm_section(
-        &mut self,
-        bcm: &Section<schema::Bcm>,
-        need_profile: bool,
-    ) -> Option<Bcm> {
-        match bcm {
-            Some((fi, b)) => Some(self.bcm(*fi, b.get_ref())),
-            None => {
-                if need_profile {
-                    self.at(0, 0..0, "expected a [bcm] table (diagnostic target)");
-                }
-                None
-            }
-        }
+    /// The `[bcm]` table. A profile without one reads broadcasts only: for
+    /// a car whose body module's address is not published, guessing one
+    /// would present a guess as fact.
+    pub(super) fn bcm_section(&mut self, bcm: &Section<schema::Bcm>) -> Option<Bcm> {
+        bcm.as_ref().map(|(fi, b)| self.bcm(*fi, b.get_ref()))
     }
 
     pub(super) fn bcm(&mut self, fi: usize, b: &schema::Bcm) -> Bcm {

@@ -46,11 +46,15 @@ impl Builder {
                     );
                 }
                 for p in &v.vds_prefix {
-                    if p.get_ref().len() > 6 || p.get_ref().is_empty() {
+                    let text = p.get_ref();
+                    if text.len() > 6
+                        || text.is_empty()
+                        || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '?')
+                    {
                         self.at(
                             *fi,
                             p.span(),
-                            "expected a VDS prefix of 1-6 characters (VIN positions 4-9)",
+                            "expected a VDS prefix of 1-6 letters or digits (VIN positions 4-9; `?` for any character)",
                         );
                     }
                 }

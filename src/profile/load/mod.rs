@@ -445,7 +445,7 @@ impl Builder {
         } else {
             crate::frame::CAN_MAX_DLEN
         };
-        let bcm = self.bcm_section(&bcm, need_profile);
+        let bcm = self.bcm_section(&bcm);
         let reads = self.data_reads(parts);
         let (frames, frame_index) = self.broadcasts(parts, fd, frame_max);
         // GMLAN arbitration id → its first frame (parameter-id frames).
@@ -466,6 +466,26 @@ impl Builder {
             .unwrap_or_default();
 
         self.check_overlaps(&reads, &frames);
+        if bcm.is_none() && need_profile {
+            // Reads and the output test go to the body module.
+            if let Some(r) = reads.first() {
+                self.at(
+                    0,
+                    0..0,
+                    format!(
+                        "expected a [bcm] table: [[data]] \"{}\" is read from the body module",
+                        r.name
+                    ),
+                );
+            }
+            if active_test.is_some() {
+                self.at(
+                    0,
+                    0..0,
+                    "expected a [bcm] table: [active_test] is sent to the body module",
+                );
+            }
+        }
 
         if !need_profile {
             return None;
@@ -501,7 +521,7 @@ impl Builder {
             bitrate,
             fd,
             buses,
-            bcm: bcm?,
+            bcm,
             reads,
             frames,
             dtcs,

@@ -37,11 +37,11 @@ fn every_bundled_profile_and_layout_loads_cleanly() {
 #[test]
 fn nissan_l33_follows_the_vehicle_data() {
     let p = bundled("nissan-altima-2013-2018");
-    assert_eq!(p.bcm.request_id, CanId::Standard(0x745));
-    assert_eq!(p.bcm.response_id, CanId::Standard(0x765));
-    assert_eq!(p.bcm.protocol, Protocol::Kwp);
+    assert_eq!(p.bcm().unwrap().request_id, CanId::Standard(0x745));
+    assert_eq!(p.bcm().unwrap().response_id, CanId::Standard(0x765));
+    assert_eq!(p.bcm().unwrap().protocol, Protocol::Kwp);
     assert_eq!(
-        p.bcm.session.as_ref().map(|s| s.request.clone()),
+        p.bcm().unwrap().session.as_ref().map(|s| s.request.clone()),
         Some(vec![0x10, 0xC0])
     );
     // Each item at the level its source supports.
@@ -112,6 +112,20 @@ fn nissan_l33_follows_the_vehicle_data() {
 }
 
 #[test]
+fn a_question_mark_in_a_vds_prefix_is_any_character() {
+    let mut p = bundled("nissan-altima-2013-2018");
+    p.vin = vec![VinPattern {
+        wmi: "3VW".into(),
+        vds_prefixes: vec!["???BU".into()],
+        year_chars: "K".into(),
+    }];
+    assert!(p.matches_vin("3VWC57BU5KM000001"));
+    assert!(p.matches_vin("3vw2b7bu5km000001"));
+    assert!(!p.matches_vin("3VWC57AU5KM000001"));
+    assert!(!p.matches_vin("3VWC57BU5LM000001"));
+}
+
+#[test]
 fn nissan_l34_assumes_the_bcm_layout_at_most_related() {
     let p = bundled("nissan-altima-2019");
     let bcm_items = p.items.iter().filter(|i| {
@@ -148,10 +162,10 @@ fn nissan_l34_assumes_the_bcm_layout_at_most_related() {
 #[test]
 fn ford_follows_the_vehicle_data() {
     let p = bundled("ford-fusion-2013-2020");
-    assert_eq!(p.bcm.request_id, CanId::Standard(0x726));
-    assert_eq!(p.bcm.response_id, CanId::Standard(0x72E));
+    assert_eq!(p.bcm().unwrap().request_id, CanId::Standard(0x726));
+    assert_eq!(p.bcm().unwrap().response_id, CanId::Standard(0x72E));
     assert!(
-        p.item(p.bcm.addressing_item).unwrap().level == Level::Placeholder,
+        p.item(p.bcm().unwrap().addressing_item).unwrap().level == Level::Placeholder,
         "0x72E is a placeholder"
     );
     for name in [
@@ -266,7 +280,7 @@ fn buses_and_levels_load() {
         ("ms-can", Level::RelatedModel)
     );
     assert_eq!(p.frames[0].bus, "ms-can");
-    assert_eq!(p.bcm.bus, "hs-can");
+    assert_eq!(p.bcm().unwrap().bus, "hs-can");
     assert_eq!(item_by_name(&p, "ms-can bus").level, Level::Placeholder);
     assert_eq!(Level::RelatedModel.label(), "from a related model");
     assert!(Level::ThisModel < Level::RelatedModel && Level::RelatedModel < Level::Placeholder);
@@ -442,20 +456,20 @@ fn extended_addressing_carries_its_address_bytes() {
     let text = with_bcm_addressing("addressing = \"extended\"\ntarget_address = 0x40\n");
     let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        p.bcm.addressing,
+        p.bcm().unwrap().addressing,
         Addressing::Extended {
             target: 0x40,
             source: 0x40
         }
     );
     assert_eq!(
-        crate::isotp::Addressing::from(p.bcm.addressing),
+        crate::isotp::Addressing::from(p.bcm().unwrap().addressing),
         crate::isotp::Addressing::Extended {
             target: 0x40,
             source: 0x40
         }
     );
-    let item = p.item(p.bcm.addressing_item).unwrap();
+    let item = p.item(p.bcm().unwrap().addressing_item).unwrap();
     assert!(
         item.location.ends_with("[40] → 0x72E [40]"),
         "{}",
@@ -466,7 +480,7 @@ fn extended_addressing_carries_its_address_bytes() {
     );
     let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        p.bcm.addressing,
+        p.bcm().unwrap().addressing,
         Addressing::Extended {
             target: 0x40,
             source: 0x58
@@ -530,8 +544,8 @@ fn extended_addressing_says_which_messages_are_the_bcms() {
         &mini("addressing = \"extended\"\ntarget_address = 0x40\n", ""),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(p.bcm.owns(Some(0x40), true) && !p.bcm.owns(Some(0x90), false));
-    assert!(!p.bcm.owns(None, false));
+    assert!(p.bcm().unwrap().owns(Some(0x40), true) && !p.bcm().unwrap().owns(Some(0x90), false));
+    assert!(!p.bcm().unwrap().owns(None, false));
     let two = parse(
         "t.toml",
         &mini(
@@ -540,7 +554,9 @@ fn extended_addressing_says_which_messages_are_the_bcms() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(two.bcm.owns(Some(0x58), false) && !two.bcm.owns(Some(0x40), false));
+    assert!(
+        two.bcm().unwrap().owns(Some(0x58), false) && !two.bcm().unwrap().owns(Some(0x40), false)
+    );
 }
 
 #[test]

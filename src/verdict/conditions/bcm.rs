@@ -14,7 +14,7 @@ pub(in crate::verdict) fn bus_alive_line(f: &Facts) -> String {
 
 pub(in crate::verdict) fn bcm_silent(f: &Facts) -> Option<Support> {
     let r = &f.ev.reachability;
-    let bcm = f.profile.bcm();
+    let bcm = f.profile.bcm()?;
     fire(r.diag_requests > 0 && r.diag_responses == 0).map(|s| {
         s.line(format!(
             "{} request(s) to the BCM on 0x{} and no reply on 0x{}",
@@ -42,7 +42,7 @@ pub(in crate::verdict) fn dropped_out(f: &Facts, late: bool) -> Option<Support> 
     if after_presses != late {
         return None;
     }
-    let bcm = f.profile.bcm();
+    let bcm = f.profile.bcm()?;
     let since = r
         .silent_since_us
         .map(|t| format!(" from {}", f.clock.at(t)))
