@@ -38,7 +38,9 @@ const OTHER: u16 = 0;
 const KNOWN: u16 = 1;
 const BCM_REQUEST: u16 = 2;
 const BCM_RESPONSE: u16 = 3;
-const BROADCAST: u16 = 4;
+/// GMLAN: the BCM's UUDT answers (single frames on request id + 0x300).
+const BCM_UUDT: u16 = 4;
+const BROADCAST: u16 = 5;
 
 /// What the analyzer counted besides the evidence record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -178,6 +180,11 @@ impl<'p> Analyzer<'p> {
         if let Some(bcm) = bcm {
             set(bcm.request_id, BCM_REQUEST);
             set(bcm.response_id, BCM_RESPONSE);
+            if bcm.protocol == diag::Protocol::Gmlan {
+                if let Some(u) = diag::gmlan::uudt_id(bcm.request_id) {
+                    set(u, BCM_UUDT);
+                }
+            }
             reassembler.follow_pair(bcm.request_id, bcm.response_id, bcm.addressing.into());
         }
         let protocol = bcm.map_or(diag::Protocol::Uds, |b| b.protocol);
@@ -221,6 +228,7 @@ impl<'p> Analyzer<'p> {
                     self.message(m);
                 }
             }
+            BCM_UUDT => self.uudt(t, frame.data()),
             OTHER | KNOWN => {}
             broadcast => {
                 let ev = &mut self.ev;
@@ -344,6 +352,29 @@ impl<'p> Analyzer<'p> {
             self.request(t, m.start_us, payload);
         } else {
             self.response(t, payload);
+        }
+    }
+
+    /// A GMLAN UUDT frame of the BCM: a trouble code of its report is the
+    /// DTC read's answer.
+    fn uudt(&mut self, t: u64, data: &[u8]) {
+        self.stats.bcm_messages += 1;
+        match diag::gmlan::parse_uudt(data) {
+            Some(diag::gmlan::Uudt::Dtc(rec)) => {
+                self.ev.bcm(t, BcmEvent::Positive(Purpose::DtcRead));
+                self.ev.bcm(
+                    t,
+                    BcmEvent::Dtc {
+                        dtc: rec.dtc,
+                        status: Some(rec.status),
+                    },
+                );
+            }
+            Some(diag::gmlan::Uudt::EndOfReport) => {
+                self.ev.bcm(t, BcmEvent::Positive(Purpose::DtcRead));
+            }
+            Some(diag::gmlan::Uudt::Packet { .. }) => {}
+            None => self.stats.malformed_replies += 1,
         }
     }
 

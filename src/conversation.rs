@@ -37,6 +37,9 @@ pub enum Relation {
     RequestPlus8,
     /// 11-bit physical: response id = request id + 0x20 (Nissan).
     RequestPlus20,
+    /// GMLAN USDT: a GM module asked on 0x2xx answers on request id + 0x400
+    /// (its UUDT single frames come on request id + 0x300).
+    GmlanUsdt,
     /// 29-bit normal fixed: `18DA<target><source>` answered on `18DA<source><target>`.
     NormalFixed,
     /// A functional request (0x7DF, `18DB<target><source>`) answered by one of many.
@@ -51,6 +54,7 @@ impl Relation {
         match self {
             Relation::RequestPlus8 => "request+8",
             Relation::RequestPlus20 => "request+0x20",
+            Relation::GmlanUsdt => "gmlan-usdt",
             Relation::NormalFixed => "normal-fixed",
             Relation::Functional => "functional",
             Relation::Observed => "observed",
@@ -62,6 +66,7 @@ impl Relation {
         match self {
             Relation::RequestPlus8 => "physical, response = request + 8",
             Relation::RequestPlus20 => "physical, response = request + 0x20",
+            Relation::GmlanUsdt => "GMLAN, response = request + 0x400 (UUDT on + 0x300)",
             Relation::NormalFixed => "29-bit normal fixed",
             Relation::Functional => "functional",
             Relation::Observed => "answers this request id consistently",
@@ -78,6 +83,8 @@ impl Relation {
                     Some(Relation::RequestPlus8)
                 } else if r == q.wrapping_add(0x20) {
                     Some(Relation::RequestPlus20)
+                } else if crate::diag::gmlan::is_usdt_pair(request, response) {
+                    Some(Relation::GmlanUsdt)
                 } else {
                     None
                 }
@@ -358,8 +365,25 @@ impl Finder {
                 *e = (n, addresses);
             }
         }
+        // A GMLAN scan asks services this reader does not know: its ids
+        // need only not be mostly the other side (the +0x400 relation on
+        // 0x2xx ids is specific enough).
+        let asks_loosely = |id: CanId| {
+            let t = tally(id);
+            t.is_iso_tp() && !t.mostly(t.answers)
+        };
+        let answers_loosely = |id: CanId| {
+            let t = tally(id);
+            t.is_iso_tp() && !t.mostly(t.requests)
+        };
         for (&(q, r), &(n, addresses)) in &links {
-            if !asks(q) || !answers(r) {
+            let gmlan = Relation::between(q, r) == Some(Relation::GmlanUsdt);
+            let paired = if gmlan {
+                asks_loosely(q) && answers_loosely(r)
+            } else {
+                asks(q) && answers(r)
+            };
+            if !paired {
                 continue;
             }
             match Relation::between(q, r) {

@@ -263,7 +263,16 @@ pub struct Tester<B: CanBus> {
     events: Vec<ClientEvent>,
     /// `close` ran: whatever is still held was tried and reported there.
     closed: bool,
+    /// UUDT frames being collected: their id and data so far.
+    uudt: Option<(CanId, Vec<Vec<u8>>)>,
+    /// The SID of the request whose UUDT answers are collected, and its
+    /// refusal on the USDT id if one came.
+    uudt_refusal: Option<(u8, Option<Nrc>)>,
 }
+
+/// The most UUDT frames one request collects (a module with more codes
+/// than this is cut short, not buffered without bound).
+const UUDT_FRAMES_MAX: usize = 512;
 
 impl<B: CanBus> Tester<B> {
     pub fn new(mut bus: B, isotp: IsoTpConfig, client: ClientConfig, shutdown: Shutdown) -> Self {
@@ -279,6 +288,8 @@ impl<B: CanBus> Tester<B> {
             channel: IsoTpChannel::new(isotp),
             client: Client::new(client),
             tap: None,
+            uudt: None,
+            uudt_refusal: None,
             shutdown,
             returns: Arc::new(Mutex::new(Vec::new())),
             transport_error: None,
@@ -324,6 +335,56 @@ impl<B: CanBus> Tester<B> {
         self.exchange(req, true).await
     }
 
+    /// Sends a request whose answer comes as UUDT frames on `id` (GMLAN's
+    /// trouble-code read `A9 81`) and returns their data: until `done` says
+    /// a frame ends the report, or `window` passes. A refusal on the USDT
+    /// id (`7F A9 ..`) is an error like any negative answer.
+    pub async fn request_uudt(
+        &mut self,
+        req: &[u8],
+        id: CanId,
+        window: Duration,
+        done: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Vec<u8>>, TesterError> {
+        self.uudt = Some((id, Vec::new()));
+        self.uudt_refusal = Some((req.first().copied().unwrap_or_default(), None));
+        let result = self.collect_uudt(req, window, &done).await;
+        let got = self.uudt.take().map(|(_, v)| v).unwrap_or_default();
+        let refused = self.uudt_refusal.take().and_then(|(_, nrc)| nrc);
+        result?;
+        match refused {
+            // responsePending only delays the frames.
+            Some(nrc) if nrc != Nrc::ResponsePending => Err(self.negative(req, nrc)),
+            _ => Ok(got),
+        }
+    }
+
+    async fn collect_uudt(
+        &mut self,
+        req: &[u8],
+        window: Duration,
+        done: &impl Fn(&[u8]) -> bool,
+    ) -> Result<(), TesterError> {
+        let until = Instant::now() + window;
+        self.request_positive(req).await?;
+        loop {
+            let finished = self
+                .uudt
+                .as_ref()
+                .is_some_and(|(_, got)| got.last().is_some_and(|f| done(f)))
+                || self
+                    .uudt_refusal
+                    .is_some_and(|(_, nrc)| nrc.is_some_and(|n| n != Nrc::ResponsePending));
+            if finished || Instant::now() >= until {
+                return Ok(());
+            }
+            self.flush().await?;
+            if self.wait(Some(until), true).await? {
+                return Ok(());
+            }
+        }
+    }
+
     /// Like [`request`](Self::request), but a negative response is an error;
     /// returns the positive payload (empty when suppressed).
     pub async fn request_positive(&mut self, req: &[u8]) -> Result<Vec<u8>, TesterError> {
@@ -340,7 +401,8 @@ impl<B: CanBus> Tester<B> {
     pub async fn open_session(&mut self, session: u8) -> Result<Vec<u8>, TesterError> {
         let req = match self.protocol() {
             Protocol::Kwp => kwp::start_session(session),
-            Protocol::Uds | Protocol::Obd => uds::session_control(session, false),
+            // GMLAN's InitiateDiagnosticOperation has the same shape.
+            Protocol::Uds | Protocol::Obd | Protocol::Gmlan => uds::session_control(session, false),
         };
         let resp = self.request_positive(&req).await?;
         if self.protocol() == Protocol::Uds {
@@ -360,23 +422,22 @@ impl<B: CanBus> Tester<B> {
     }
 
     /// Takes an output over with an I/O control request (UDS 0x2F, KWP
-    /// 0x30) and returns the handle that hands it back.
+    /// 0x30, GMLAN device control 0xAE) and returns the handle that hands it back.
     pub async fn io_control(&mut self, req: &[u8]) -> Result<IoControl, TesterError> {
-        let ident = match (self.protocol(), req) {
-            (Protocol::Uds, [0x2F, _, _, _, ..]) => 3,
-            (Protocol::Kwp, [0x30, _, _, ..]) => 2,
-            _ => return Err(TesterError::NotIoControl(req.to_vec())),
-        };
+        let shaped = matches!(
+            (self.protocol(), req),
+            (Protocol::Uds, [0x2F, _, _, _, ..])
+                | (Protocol::Kwp, [0x30, _, _, ..])
+                | (Protocol::Gmlan, [0xAE, _, ..])
+        );
+        if !shaped {
+            return Err(TesterError::NotIoControl(req.to_vec()));
+        }
         let result = self.request_positive(req).await;
         // The client registers the output whenever the module may have acted
         // (a positive answer, or none we could trust); the return request is
         // the restore request for the same identifier.
-        let key = req.get(..ident);
-        let return_request = self
-            .client
-            .restore_requests()
-            .into_iter()
-            .find(|r| r.get(..ident) == key);
+        let return_request = self.client.return_request_of(req);
         match (result, return_request) {
             (Ok(_), Some(return_request)) => Ok(IoControl {
                 return_request,
@@ -641,6 +702,15 @@ impl<B: CanBus> Tester<B> {
                 moved = true;
                 match ev {
                     IsoTpEvent::Received { payload, at_us } => {
+                        // A UUDT request's refusal comes on the USDT id after
+                        // the client closed the request: kept for it.
+                        if let (Some(u), [0x7F, sid, code, ..]) =
+                            (self.uudt_refusal.as_mut(), payload.as_slice())
+                        {
+                            if u.0 == *sid {
+                                u.1 = Some(Nrc::from(*code));
+                            }
+                        }
                         self.client.handle_message(at_us, &payload)
                     }
                     IsoTpEvent::Sent { at_us } => self.client.handle_sent(at_us),
@@ -692,6 +762,11 @@ impl<B: CanBus> Tester<B> {
                 let frame = frame?;
                 if let Some(tap) = self.tap.as_mut() {
                     tap(&as_on_the_bus(&frame, frame.timestamp_us), Direction::Rx);
+                }
+                if let Some((id, got)) = self.uudt.as_mut() {
+                    if frame.id == *id && got.len() < UUDT_FRAMES_MAX {
+                        got.push(frame.data().to_vec());
+                    }
                 }
                 let now = self.bus.now_us();
                 self.channel.handle_frame(now, &frame);

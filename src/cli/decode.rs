@@ -113,6 +113,26 @@ struct Role {
     dir: Dir,
     /// `None`: OBD-II or UDS by service id.
     protocol: Option<Protocol>,
+    /// GMLAN UUDT answers: single CAN frames without ISO-TP framing.
+    uudt: bool,
+}
+
+impl Role {
+    fn new(dir: Dir, protocol: Option<Protocol>) -> Role {
+        Role {
+            dir,
+            protocol,
+            uudt: false,
+        }
+    }
+
+    fn uudt() -> Role {
+        Role {
+            dir: Dir::Response,
+            protocol: Some(Protocol::Gmlan),
+            uudt: true,
+        }
+    }
 }
 
 /// The followed ids and what they carry.
@@ -153,20 +173,14 @@ impl Plan {
         }
         let protocol = Some(pair_protocol.unwrap_or(Protocol::Uds));
         for &(req, resp, _) in &pairs {
-            add(
-                req,
-                Role {
-                    dir: Dir::Request,
-                    protocol,
-                },
-            )?;
-            add(
-                resp,
-                Role {
-                    dir: Dir::Response,
-                    protocol,
-                },
-            )?;
+            add(req, Role::new(Dir::Request, protocol))?;
+            add(resp, Role::new(Dir::Response, protocol))?;
+            // GMLAN modules also answer with UUDT frames on request + 0x300.
+            if protocol == Some(Protocol::Gmlan) {
+                if let Some(u) = crate::diag::gmlan::uudt_id(req) {
+                    add(u, Role::uudt())?;
+                }
+            }
         }
         Ok(Plan {
             roles,
@@ -192,18 +206,25 @@ impl Plan {
             finder.feed(&frame);
         }
         let found = finder.finish();
-        let protocol = args.protocol;
         let mut roles: Vec<(CanId, Role)> = Vec::new();
-        let mut add = |id: CanId, dir: Dir| {
+        let mut add = |id: CanId, role: Role| {
             if !roles.iter().any(|(i, _)| *i == id) {
-                roles.push((id, Role { dir, protocol }));
+                roles.push((id, role));
             }
         };
         let mut addressed = Vec::new();
         for c in &found {
-            add(c.request, Dir::Request);
+            // A GMLAN pair is read as GMLAN, and its UUDT id followed too.
+            let gmlan = c.relation == Some(crate::conversation::Relation::GmlanUsdt);
+            let protocol = args.protocol.or(gmlan.then_some(Protocol::Gmlan));
+            add(c.request, Role::new(Dir::Request, protocol));
+            if gmlan {
+                if let Some(u) = crate::diag::gmlan::uudt_id(c.request) {
+                    add(u, Role::uudt());
+                }
+            }
             if let Some(r) = c.response {
-                add(r, Dir::Response);
+                add(r, Role::new(Dir::Response, protocol));
                 if let Some((target, Some(source))) = c.addresses {
                     addressed.push((c.request, r, Addressing::Extended { target, source }));
                 }
@@ -304,6 +325,9 @@ impl From<&crate::diag::dtc::DtcRecord> for DtcLine {
 }
 
 fn line(m: &Reassembled, role: Role) -> MessageLine {
+    if role.uudt {
+        return uudt_line(m);
+    }
     let protocol = role
         .protocol
         .unwrap_or_else(|| guess_protocol(&m.payload, role.dir));
@@ -332,6 +356,29 @@ fn line(m: &Reassembled, role: Role) -> MessageLine {
         dtcs: d.dtcs.iter().map(DtcLine::from).collect(),
         detail: d.detail,
         malformed: d.malformed,
+    }
+}
+
+/// One GMLAN UUDT frame as a message line.
+fn uudt_line(m: &Reassembled) -> MessageLine {
+    let (detail, dtc) = crate::diag::describe::describe_uudt(&m.payload);
+    MessageLine {
+        t: m.t_us as f64 / 1e6,
+        id: m.id.to_string(),
+        dir: Dir::Response,
+        protocol: Protocol::Gmlan,
+        payload: encode_upper(&m.payload),
+        complete: true,
+        len: u32::try_from(m.payload.len()).unwrap_or(u32::MAX),
+        frames: 1,
+        kind: MessageKind::Positive,
+        service: "UUDT",
+        sid: String::new(),
+        nrc: None,
+        nrc_name: None,
+        dtcs: dtc.iter().map(DtcLine::from).collect(),
+        detail,
+        malformed: false,
     }
 }
 
@@ -485,9 +532,17 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     let plan = Plan::new(args)?;
     let mut reader = args.input.open()?;
     let mut reasm = Reassembler::new();
-    for (id, _) in &plan.roles {
-        reasm.follow(*id, plan.addressing(*id));
+    for (id, role) in &plan.roles {
+        if !role.uudt {
+            reasm.follow(*id, plan.addressing(*id));
+        }
     }
+    let uudt_ids: Vec<CanId> = plan
+        .roles
+        .iter()
+        .filter(|(_, r)| r.uudt)
+        .map(|(id, _)| *id)
+        .collect();
     // Messages end when their last frame comes, or when something cuts
     // them short (possibly much later): collected and put in time order of
     // their last frame before printing. A stable sort keeps capture order
@@ -496,6 +551,19 @@ pub fn run(args: &DecodeArgs) -> CliResult<u8> {
     let result = loop {
         match reader.next_frame() {
             Ok(Some(frame)) => {
+                if frame.is_data() && uudt_ids.contains(&frame.id) {
+                    messages.push(Reassembled {
+                        id: frame.id,
+                        t_us: frame.timestamp_us,
+                        start_us: frame.timestamp_us,
+                        payload: frame.data().to_vec(),
+                        expected_len: 0,
+                        complete: true,
+                        frames: 1,
+                        address: None,
+                    });
+                    continue;
+                }
                 messages.extend(reasm.feed(&frame));
                 messages.extend(reasm.next_pending());
             }

@@ -12,7 +12,7 @@ use super::request::{with_tester, LinkArgs, Target};
 use super::CliResult;
 use super::{exit, CliError};
 use crate::diag::dtc::DtcRecord;
-use crate::diag::{kwp, obd, uds, DecodeError, Protocol};
+use crate::diag::{gmlan, kwp, obd, uds, DecodeError, Protocol};
 
 #[derive(Args, Debug)]
 pub struct DtcArgs {
@@ -56,6 +56,7 @@ pub fn read_request(protocol: Protocol) -> Vec<u8> {
         Protocol::Uds => uds::read_dtcs_by_status(0xFF),
         Protocol::Kwp => kwp::read_dtcs_by_status(0x02, 0xFF00),
         Protocol::Obd => obd::read_dtcs(0x03),
+        Protocol::Gmlan => gmlan::read_dtcs_by_status(0xFF),
     }
 }
 
@@ -72,7 +73,24 @@ pub fn parse_read(protocol: Protocol, resp: &[u8]) -> Result<Vec<DtcRecord>, Dec
                 .map(|dtc| DtcRecord { dtc, status: 0 })
                 .collect()
         }),
+        // GMLAN answers with UUDT frames, read by `parse_uudt_report`.
+        Protocol::Gmlan => Ok(Vec::new()),
     }
+}
+
+/// The codes in GMLAN's UUDT answer frames (up to the end of the report).
+pub fn parse_uudt_report(frames: &[Vec<u8>]) -> Vec<DtcRecord> {
+    frames
+        .iter()
+        .map_while(|f| match gmlan::parse_uudt(f) {
+            Some(gmlan::Uudt::EndOfReport) => None,
+            other => Some(other),
+        })
+        .filter_map(|u| match u {
+            Some(gmlan::Uudt::Dtc(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The request that clears every code, per protocol.
@@ -80,7 +98,7 @@ pub fn clear_request(protocol: Protocol) -> Vec<u8> {
     match protocol {
         Protocol::Uds => uds::clear_dtcs(0xFF_FFFF),
         Protocol::Kwp => kwp::clear_dtcs(0xFF00),
-        Protocol::Obd => vec![0x04],
+        Protocol::Obd | Protocol::Gmlan => vec![0x04],
     }
 }
 
@@ -97,13 +115,29 @@ fn read(args: &ReadArgs) -> CliResult<u8> {
         .dtc_read
         .clone()
         .unwrap_or_else(|| read_request(protocol));
-    let payload = with_tester(&args.link, &target, async |t| {
+    let uudt = (protocol == Protocol::Gmlan)
+        .then(|| gmlan::uudt_id(target.tx))
+        .flatten();
+    let (payload, frames) = with_tester(&args.link, &target, async |t| {
         if let Some(session) = target.session {
             t.open_session(session).await?;
         }
-        t.request_positive(&req).await
+        match uudt {
+            // GMLAN: one UUDT frame per code on request id + 0x300.
+            Some(id) => {
+                let done = |f: &[u8]| gmlan::parse_uudt(f) == Some(gmlan::Uudt::EndOfReport);
+                let frames = t
+                    .request_uudt(&req, id, std::time::Duration::from_secs(2), done)
+                    .await?;
+                Ok((Vec::new(), frames))
+            }
+            None => t.request_positive(&req).await.map(|p| (p, Vec::new())),
+        }
     })?;
-    let records = parse_read(protocol, &payload)?;
+    let records = match uudt {
+        Some(_) => parse_uudt_report(&frames),
+        None => parse_read(protocol, &payload)?,
+    };
     let out = ReadOutput {
         count: records.len(),
         dtcs: records.iter().map(DtcLine::from).collect(),

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use super::{
-    kwp, service_name, uds, Nrc, Protocol, NEGATIVE_RESPONSE_SID, POSITIVE_OFFSET, SPRMIB,
+    gmlan, kwp, service_name, uds, Nrc, Protocol, NEGATIVE_RESPONSE_SID, POSITIVE_OFFSET, SPRMIB,
 };
 use crate::hex::encode_upper;
 
@@ -111,6 +111,7 @@ impl ClientConfig {
             Protocol::Uds => Self::uds(),
             Protocol::Kwp => Self::kwp(),
             Protocol::Obd => Self::obd(),
+            Protocol::Gmlan => Self::gmlan(),
         }
     }
 
@@ -135,6 +136,17 @@ impl ClientConfig {
             protocol: Protocol::Kwp,
             keepalive: kwp::tester_present(true),
             kwp_io_restore: KwpIoRestore::ZeroState,
+            ..ClientConfig::uds()
+        }
+    }
+
+    /// GMLAN: `3E` (answered `7E`) every 2 s while an output is held, so
+    /// the module does not end device control on its own (GMW3110's S3 is
+    /// 5 s).
+    pub fn gmlan() -> Self {
+        ClientConfig {
+            protocol: Protocol::Gmlan,
+            keepalive: vec![0x3E],
             ..ClientConfig::uds()
         }
     }
@@ -283,6 +295,10 @@ enum Control {
         lid: u8,
         control: u8,
         state_len: usize,
+    },
+    /// GMLAN device control of one CPID; `20` hands every one back.
+    Gmlan {
+        cpid: u8,
     },
 }
 
@@ -705,31 +721,54 @@ impl Client {
     /// took over (most recent first) and to leave the session it opened.
     /// Empty when nothing is held.
     pub fn restore_requests(&self) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = self
-            .controls
-            .iter()
-            .rev()
-            .map(|c| match *c {
-                Control::Uds { did } => uds::return_control(did),
-                Control::Kwp {
-                    lid,
-                    control,
-                    state_len,
-                } => match self.cfg.kwp_io_restore {
-                    KwpIoRestore::ZeroState => {
-                        kwp::io_control_local(lid, control, &vec![0; state_len])
-                    }
-                    KwpIoRestore::ReturnControlParameter => kwp::io_control_local(lid, 0x00, &[]),
-                },
-            })
-            .collect();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for c in self.controls.iter().rev() {
+            let r = self.return_request(c);
+            // GMLAN's one `20` hands back every CPID: send it once.
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
         if self.session.is_some() {
-            out.push(match self.cfg.protocol {
+            let leave = match self.cfg.protocol {
                 Protocol::Kwp => kwp::start_session(kwp::session::STANDARD),
                 Protocol::Uds | Protocol::Obd => uds::session_control(uds::session::DEFAULT, false),
-            });
+                // GMLAN has no sessions to leave: `20` ends every mode.
+                Protocol::Gmlan => gmlan::return_to_normal(),
+            };
+            if !out.contains(&leave) {
+                out.push(leave);
+            }
         }
         out
+    }
+
+    /// The request that hands back the output `req` takes over, when the
+    /// client holds it (after the module may have acted on `req`).
+    pub fn return_request_of(&self, req: &[u8]) -> Option<Vec<u8>> {
+        let Effect::Take(c) = self.effect_of_request(req) else {
+            return None;
+        };
+        let key = control_key(&c);
+        self.controls
+            .iter()
+            .find(|x| control_key(x) == key)
+            .map(|c| self.return_request(c))
+    }
+
+    fn return_request(&self, c: &Control) -> Vec<u8> {
+        match *c {
+            Control::Uds { did } => uds::return_control(did),
+            Control::Kwp {
+                lid,
+                control,
+                state_len,
+            } => match self.cfg.kwp_io_restore {
+                KwpIoRestore::ZeroState => kwp::io_control_local(lid, control, &vec![0; state_len]),
+                KwpIoRestore::ReturnControlParameter => kwp::io_control_local(lid, 0x00, &[]),
+            },
+            Control::Gmlan { .. } => gmlan::return_to_normal(),
+        }
     }
 
     fn name(&self, sid: u8) -> &'static str {
@@ -777,7 +816,10 @@ impl Client {
     }
 
     fn effect_of(&self, cur: &Outstanding) -> Effect {
-        let req = cur.req.as_slice();
+        self.effect_of_request(cur.req.as_slice())
+    }
+
+    fn effect_of_request(&self, req: &[u8]) -> Effect {
         match (self.cfg.protocol, req) {
             (Protocol::Uds, [0x2F, hi, lo, param, ..]) => {
                 let c = Control::Uds {
@@ -814,6 +856,16 @@ impl Client {
             (Protocol::Uds, [0x10, s, ..]) => Effect::Session(s & !SPRMIB),
             (Protocol::Kwp, [0x10, s, ..]) => Effect::Session(*s),
             (Protocol::Uds | Protocol::Kwp, [0x11, ..]) => Effect::Reset,
+            (Protocol::Gmlan, [gmlan::DEVICE_CONTROL, cpid, ..]) => {
+                let c = Control::Gmlan { cpid: *cpid };
+                if gmlan::device_control_takes(req) {
+                    Effect::Take(c)
+                } else {
+                    Effect::Release(c)
+                }
+            }
+            // ReturnToNormalOperation ends device control and every mode.
+            (Protocol::Gmlan, [gmlan::RETURN_TO_NORMAL, ..]) => Effect::Reset,
             _ => Effect::None,
         }
     }
@@ -848,6 +900,7 @@ fn control_key(c: &Control) -> (u8, u16) {
     match *c {
         Control::Uds { did } => (0, did),
         Control::Kwp { lid, .. } => (1, u16::from(lid)),
+        Control::Gmlan { cpid } => (2, u16::from(cpid)),
     }
 }
 
@@ -862,6 +915,9 @@ fn echo_len(protocol: Protocol, sid: u8) -> usize {
         (Protocol::Kwp, 0x10 | 0x1A | 0x21 | 0x31 | 0x3B) => 1,
         (Protocol::Kwp, 0x14) => 2,
         (Protocol::Obd, 0x01 | 0x02 | 0x09) => 1,
+        // GMLAN: `5A <did>`, `EE <cpid>`, `67 <level>`, `62 <pid>`.
+        (Protocol::Gmlan, 0x1A | 0xAE | 0x27) => 1,
+        (Protocol::Gmlan, 0x22) => 2,
         _ => 0,
     }
 }

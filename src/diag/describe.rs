@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use super::dtc::DtcRecord;
 use super::{
-    kwp, obd, service_name, uds, DecodeError, Nrc, Protocol, Reader, NEGATIVE_RESPONSE_SID, SPRMIB,
+    gmlan, kwp, obd, service_name, uds, DecodeError, Nrc, Protocol, Reader, NEGATIVE_RESPONSE_SID,
+    SPRMIB,
 };
 use crate::hex::encode_upper;
 
@@ -95,10 +96,17 @@ pub fn describe(protocol: Protocol, payload: &[u8], dir: Dir) -> Described {
                     let nrc = Nrc::from(code);
                     d.nrc = Some(nrc);
                     let extra = payload.len() - 3;
-                    if extra == 0 {
-                        Ok(format!("{nrc}: {}", nrc.description()))
-                    } else {
-                        Err(Malformed::AfterNrc { extra, nrc })
+                    let gm = (protocol == Protocol::Gmlan)
+                        .then(|| gmlan::nrc_words(code))
+                        .flatten();
+                    match gm {
+                        // GMLAN's device-control refusal may carry two
+                        // more bytes (the limit exceeded).
+                        Some((name, words)) if extra == 0 || sid == gmlan::DEVICE_CONTROL => {
+                            Ok(format!("0x{code:02X} {name}: {words}"))
+                        }
+                        _ if extra == 0 => Ok(format!("{nrc}: {}", nrc.description())),
+                        _ => Err(Malformed::AfterNrc { extra, nrc }),
                     }
                 }
                 (Some(&sid), None) => {
@@ -138,6 +146,10 @@ fn response_request_sid(protocol: Protocol, sid: u8) -> Option<u8> {
         Protocol::Obd => (0x41..=0x4F).contains(&sid).then(|| sid - 0x40),
         Protocol::Uds | Protocol::Kwp => {
             ((0x50..=0x7E).contains(&sid) || (0xC1..=0xC7).contains(&sid)).then(|| sid - 0x40)
+        }
+        Protocol::Gmlan => {
+            let req = sid.wrapping_sub(0x40);
+            (sid >= 0x40 && gmlan::is_service(req)).then_some(req)
         }
     }
 }
@@ -354,7 +366,122 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, Malformed> {
             let pid = r.u8().ok_or(Malformed::RequestShort("PID"))?;
             Ok(format!("PID 0x{pid:02X}"))
         }
+        (Protocol::Gmlan, _) => gmlan_request_detail(sid, &mut r),
         _ => Ok(format!("{} byte(s) of parameters", r.remaining())),
+    }
+}
+
+fn gmlan_request_detail(sid: u8, r: &mut Reader<'_>) -> Result<String, Malformed> {
+    match sid {
+        0x10 => {
+            let s = r.u8().ok_or(Malformed::RequestShort("sub-function"))?;
+            let name = match s {
+                0x02 => "disableAllDTCs",
+                0x03 => "enableDTCsDuringDevCntrl",
+                0x04 => "wakeUpLinks",
+                _ => "unknown sub-function",
+            };
+            Ok(format!("sub-function 0x{s:02X} ({name})"))
+        }
+        0x1A | 0x3B => {
+            let did = r.u8().ok_or(Malformed::RequestShort("data identifier"))?;
+            Ok(format!("DID 0x{did:02X}"))
+        }
+        0x22 => {
+            let ids = r.rest();
+            if ids.is_empty() || !ids.len().is_multiple_of(2) {
+                return Err(Malformed::DidLength(ids.len()));
+            }
+            let list: Vec<String> = ids
+                .chunks_exact(2)
+                .map(|c| format!("0x{:04X}", uds::be16(c)))
+                .collect();
+            Ok(format!("PID {}", list.join(", ")))
+        }
+        0x27 => {
+            let level = r.u8().ok_or(Malformed::RequestShort("security level"))?;
+            Ok(format!("level 0x{level:02X}"))
+        }
+        0xA9 => {
+            let sub = r.u8().ok_or(Malformed::RequestShort("sub-function"))?;
+            let name = match sub {
+                0x80 => "readStatusOfDTCByDTCNumber",
+                0x81 => "readStatusOfDTCByStatusMask",
+                0x82 => "sendOnChangeDTCCount",
+                _ => "unknown sub-function",
+            };
+            match r.u8() {
+                Some(mask) => Ok(format!(
+                    "{name}, status mask 0x{mask:02X} (answers as UUDT frames)"
+                )),
+                None => Ok(format!("{name} (answers as UUDT frames)")),
+            }
+        }
+        0xAA => {
+            let sub = r.u8().ok_or(Malformed::RequestShort("sub-function"))?;
+            Ok(format!("rate 0x{sub:02X} packets {}", spaced(r.rest()))
+                .trim_end()
+                .to_owned())
+        }
+        0xAE => {
+            let cpid = r.u8().ok_or(Malformed::RequestShort("CPID"))?;
+            Ok(format!("CPID 0x{cpid:02X} control {}", spaced(r.rest()))
+                .trim_end()
+                .to_owned())
+        }
+        0x20 | 0x3E | 0x04 | 0x28 | 0xA2 => Ok(String::new()),
+        _ => Ok(format!("{} byte(s) of parameters", r.remaining())),
+    }
+}
+
+fn gmlan_response_detail(rsid: u8, r: &mut Reader<'_>) -> Result<String, Malformed> {
+    match rsid {
+        0x5A | 0x7B => {
+            let did = r.u8().ok_or(Malformed::ResponseShort("data identifier"))?;
+            Ok(format!("DID 0x{did:02X} {}", data_words(r.rest())))
+        }
+        0x62 => {
+            let pid = r.u16().ok_or(Malformed::ResponseShort("PID"))?;
+            Ok(format!("PID 0x{pid:04X} {}", data_words(r.rest())))
+        }
+        0x67 => {
+            let level = r.u8().ok_or(Malformed::ResponseShort("security level"))?;
+            Ok(format!("level 0x{level:02X} {}", data_words(r.rest())))
+        }
+        0xEE => {
+            let cpid = r.u8().ok_or(Malformed::ResponseShort("CPID"))?;
+            Ok(format!("CPID 0x{cpid:02X}"))
+        }
+        0xE2 => {
+            let state = r.u8().ok_or(Malformed::ResponseShort("programmed state"))?;
+            Ok(format!("programmed state 0x{state:02X}"))
+        }
+        _ => Ok(data_words(r.rest()).replace("no data", "")),
+    }
+}
+
+/// One UUDT frame (GMLAN's single-frame answers on request id + 0x300):
+/// the trouble code it carries, or what else it is.
+pub fn describe_uudt(data: &[u8]) -> (String, Option<DtcRecord>) {
+    match gmlan::parse_uudt(data) {
+        Some(gmlan::Uudt::Dtc(rec)) => (
+            format!(
+                "UUDT trouble code {} status 0x{:02X} ({})",
+                rec.dtc,
+                rec.status,
+                rec.dtc.description()
+            ),
+            Some(rec),
+        ),
+        Some(gmlan::Uudt::EndOfReport) => ("UUDT end of the trouble-code report".into(), None),
+        Some(gmlan::Uudt::Packet { dpid }) => (
+            format!(
+                "UUDT packet 0x{dpid:02X} {}",
+                data_words(data.get(1..).unwrap_or_default())
+            ),
+            None,
+        ),
+        None => (format!("UUDT {}", data_words(data)), None),
     }
 }
 
@@ -366,6 +493,10 @@ fn response_detail(
     let mut r = Reader::new(p);
     let rsid = r.u8().unwrap_or_default();
     let echo = p.get(1).copied().unwrap_or_default();
+    if protocol == Protocol::Gmlan {
+        let _ = dtcs;
+        return gmlan_response_detail(rsid, &mut r);
+    }
     match (protocol, rsid) {
         (Protocol::Uds, 0x50) => {
             let t = uds::parse_session_control(p, echo)?;

@@ -17,6 +17,7 @@
 pub mod client;
 pub mod describe;
 pub mod dtc;
+pub mod gmlan;
 pub mod ids;
 pub mod kwp;
 pub mod nrc;
@@ -36,11 +37,13 @@ pub enum Protocol {
     Uds,
     Kwp,
     Obd,
+    /// GM's GMLAN diagnostics (USDT on ISO-TP, UUDT single frames).
+    Gmlan,
 }
 
 impl Protocol {
     /// Every protocol, in the order the CLI offers them.
-    pub const ALL: [Protocol; 3] = [Protocol::Uds, Protocol::Kwp, Protocol::Obd];
+    pub const ALL: [Protocol; 4] = [Protocol::Uds, Protocol::Kwp, Protocol::Obd, Protocol::Gmlan];
 
     /// The name in profiles, JSON and arguments (`uds`, `kwp`, `obd`).
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Protocol {
             Protocol::Uds => "uds",
             Protocol::Kwp => "kwp",
             Protocol::Obd => "obd",
+            Protocol::Gmlan => "gmlan",
         }
     }
 
@@ -57,6 +61,7 @@ impl Protocol {
             Protocol::Uds => "UDS",
             Protocol::Kwp => "KWP2000",
             Protocol::Obd => "OBD-II",
+            Protocol::Gmlan => "GMLAN",
         }
     }
 }
@@ -112,10 +117,13 @@ impl Reply {
 
 /// Whether `sid` is a request service some diagnostic protocol defines:
 /// OBD-II modes 0x01–0x0A, the UDS / KWP2000 services 0x10–0x3E and
-/// 0x83–0x88. What a passive reader asks of a message before calling it a
+/// 0x83–0x88, GMLAN's 0xA2, 0xA5, 0xA9, 0xAA and 0xAE. What a passive reader asks of a message before calling it a
 /// request.
 pub fn is_request_sid(sid: u8) -> bool {
-    matches!(sid, 0x01..=0x0A | 0x10..=0x3E | 0x83..=0x88)
+    matches!(
+        sid,
+        0x01..=0x0A | 0x10..=0x3E | 0x83..=0x88 | 0xA2 | 0xA5 | 0xA9 | 0xAA | 0xAE
+    )
 }
 
 /// The request SID a message answers, read from its first bytes and its
@@ -237,6 +245,8 @@ pub fn no_response_expected(protocol: Protocol, request: &[u8]) -> bool {
         Protocol::Uds => uds::suppresses_positive_response(request),
         Protocol::Kwp => kwp::response_not_required(request),
         Protocol::Obd => false,
+        // Its positive answer comes as UUDT frames, not on the USDT id.
+        Protocol::Gmlan => gmlan::answer_is_uudt(request),
     }
 }
 
@@ -245,6 +255,7 @@ pub fn service_name(protocol: Protocol, sid: u8) -> &'static str {
         Protocol::Uds => uds::service_name(sid),
         Protocol::Kwp => kwp::service_name(sid),
         Protocol::Obd => obd::service_name(sid),
+        Protocol::Gmlan => gmlan::service_name(sid),
     }
 }
 

@@ -397,7 +397,30 @@ async fn session_work<B: CanBus>(
     if let Some(d) = bcm.and_then(|b| b.dtc_read.as_ref()) {
         operator.say("reading trouble codes");
         let ids = t.ids();
-        let mut r = bounded(plan, ids, &d.request, t.request(&d.request)).await;
+        // GMLAN answers with UUDT frames on request id + 0x300: the tap
+        // hands them to the analyzer; this waits for the report's end.
+        let uudt = bcm
+            .filter(|b| b.dtc_format == Some(profile::DtcFormat::GmlanUudt))
+            .and_then(|b| crate::diag::gmlan::uudt_id(b.request_id));
+        if let Some(id) = uudt {
+            let done = |f: &[u8]| {
+                crate::diag::gmlan::parse_uudt(f) == Some(crate::diag::gmlan::Uudt::EndOfReport)
+            };
+            let window = plan.timeout.min(Duration::from_secs(2));
+            let r = bounded(
+                plan,
+                ids,
+                &d.request,
+                t.request_uudt(&d.request, id, window, done),
+            )
+            .await;
+            soft(r, notes, "DTC read")?;
+        }
+        let mut r = if uudt.is_some() {
+            Ok(Response::Suppressed)
+        } else {
+            bounded(plan, ids, &d.request, t.request(&d.request)).await
+        };
         if is_timeout(&r) {
             // Once more: trouble codes are worth a second ask.
             r = bounded(plan, ids, &d.request, t.request(&d.request)).await;

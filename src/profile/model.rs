@@ -307,6 +307,9 @@ pub enum DtcFormat {
     Uds3Byte,
     /// OBD-II mode 03: `43 (<hi> <lo>)×n` (some ECUs put a count first on CAN).
     Obd,
+    /// GMLAN `A9 81`: one UUDT frame per code, `81 <hi> <lo> <failure
+    /// type> <status>`, ended by code 0000.
+    GmlanUudt,
 }
 
 /// The body control module as a diagnostic target.
@@ -434,6 +437,8 @@ pub enum DataKey {
     Did(u16),
     /// OBD-II mode 01 PID `01 <pid>` → `41 <pid> …`.
     ObdPid(u8),
+    /// GMLAN readDataByIdentifier `1A <did>` → `5A <did> …`.
+    GmlanDid(u8),
 }
 
 impl DataKey {
@@ -442,6 +447,7 @@ impl DataKey {
             DataKey::LocalId(l) => vec![0x21, l],
             DataKey::Did(d) => vec![0x22, (d >> 8) as u8, d as u8],
             DataKey::ObdPid(p) => vec![0x01, p],
+            DataKey::GmlanDid(d) => vec![0x1A, d],
         }
     }
     /// The start of a positive reply, which [`Profile::decode_data`] strips.
@@ -450,6 +456,7 @@ impl DataKey {
             DataKey::LocalId(l) => vec![0x61, l],
             DataKey::Did(d) => vec![0x62, (d >> 8) as u8, d as u8],
             DataKey::ObdPid(p) => vec![0x41, p],
+            DataKey::GmlanDid(d) => vec![0x5A, d],
         }
     }
 }
@@ -460,6 +467,7 @@ impl fmt::Display for DataKey {
             DataKey::LocalId(l) => write!(f, "KWP 21 {l:02X}"),
             DataKey::Did(d) => write!(f, "UDS 22 {d:04X}"),
             DataKey::ObdPid(p) => write!(f, "OBD 01 {p:02X}"),
+            DataKey::GmlanDid(d) => write!(f, "GMLAN 1A {d:02X}"),
         }
     }
 }

@@ -184,6 +184,8 @@ pub(crate) struct DataRead {
     pub lid: Option<Spanned<u32>>,
     pub did: Option<Spanned<u32>>,
     pub obd_pid: Option<Spanned<u32>>,
+    /// GMLAN ReadDataByIdentifier `1A <did>` (one byte).
+    pub gmlan_did: Option<Spanned<u32>>,
     #[serde(default)]
     pub needs_session: bool,
     #[serde(default)]

@@ -26,6 +26,8 @@ pub(crate) struct Answer {
     /// A slow service: the answer comes after a responsePending.
     pub slow: bool,
     pub effect: Effect,
+    /// GMLAN UUDT frames (data) to send on the request id + 0x300.
+    pub uudt: Vec<[u8; 8]>,
 }
 
 impl Answer {
@@ -34,6 +36,7 @@ impl Answer {
             reply: Some(reply),
             slow: false,
             effect: Effect::None,
+            uudt: Vec::new(),
         }
     }
     fn negative(sid: u8, nrc: Nrc) -> Answer {
@@ -44,6 +47,7 @@ impl Answer {
             reply: None,
             slow: false,
             effect: Effect::None,
+            uudt: Vec::new(),
         }
     }
     fn with(mut self, effect: Effect) -> Answer {
@@ -62,6 +66,9 @@ const NRC_WRONG_SESSION_KWP: u8 = 0x80;
 const UDS_TIMING: [u8; 4] = [0x00, 0x32, 0x01, 0xF4];
 /// A DTC status: testFailed and confirmedDTC (the reference data's layout).
 pub(crate) const DTC_STATUS: u8 = 0x09;
+/// A GMLAN DTC status byte the simulated BCM reports (a reference value:
+/// GMW3110's bit meanings are not published with a license).
+pub(crate) const GMLAN_DTC_STATUS: u8 = 0x2F;
 /// Placeholder part number answered to the profile's part-number read.
 const PART_NUMBER: &[u8] = b"284B2-SIM0A";
 
@@ -104,6 +111,7 @@ impl Responder {
             return Answer::silent();
         };
         let uds = bcm.protocol == Protocol::Uds;
+        let gmlan = bcm.protocol == Protocol::Gmlan;
 
         // The profile's own exchanges first: they define this BCM.
         if let Some(s) = &bcm.session {
@@ -173,7 +181,8 @@ impl Responder {
         if let Some(at) = profile.active_test() {
             let stop = at.stop.as_ref().filter(|s| req == s.request.as_slice());
             if req == at.start.request.as_slice() || stop.is_some() {
-                if !self.in_session {
+                // GMLAN device control needs no session.
+                if !self.in_session && !gmlan {
                     let nrc = if uds {
                         Nrc::ServiceNotSupportedInActiveSession
                     } else {
@@ -196,6 +205,8 @@ impl Responder {
         }
         if uds {
             self.uds_other(state, req, sid)
+        } else if gmlan {
+            gmlan_other(req, sid)
         } else {
             kwp_other(req, sid)
         }
@@ -246,6 +257,25 @@ impl Responder {
                 }
                 Some(Answer::positive(reply))
             }
+            Some(DtcFormat::GmlanUudt) => {
+                // `A9 81 <mask>`: one UUDT frame per matching code, then
+                // the end of the report; nothing on the USDT id.
+                if req.len() != 3 || req.get(..2)? != request.get(..2)? {
+                    return None;
+                }
+                let mask = *req.get(2)?;
+                let mut answer = Answer::silent();
+                if GMLAN_DTC_STATUS & mask != 0 {
+                    for d in &state.dtcs {
+                        let with_ft = Dtc::with_failure_type(d.code, d.failure_type.unwrap_or(0));
+                        answer
+                            .uudt
+                            .push(diag::gmlan::uudt_dtc(with_ft, GMLAN_DTC_STATUS, 0x00));
+                    }
+                }
+                answer.uudt.push(diag::gmlan::uudt_end_of_report(0x00));
+                Some(answer)
+            }
             Some(DtcFormat::Obd) | None => None,
         }
     }
@@ -282,6 +312,23 @@ impl Responder {
             0x19 => Answer::negative(sid, Nrc::SubFunctionNotSupported),
             _ => Answer::negative(sid, Nrc::ServiceNotSupported),
         }
+    }
+}
+
+/// GMLAN services the profile does not name.
+fn gmlan_other(req: &[u8], sid: u8) -> Answer {
+    match sid {
+        // InitiateDiagnosticOperation: `50`, no echo.
+        0x10 => Answer::positive(vec![0x50]),
+        0x3E => Answer::positive(vec![0x7E]),
+        // ReturnToNormalOperation ends device control.
+        0x20 => Answer::positive(vec![0x60]).with(Effect::ActiveTestStop),
+        0x1A | 0x22 | 0xAE => Answer::negative(sid, Nrc::RequestOutOfRange),
+        0xA9 => match req.get(1) {
+            Some(0x81) => Answer::negative(sid, Nrc::RequestOutOfRange),
+            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+        },
+        _ => Answer::negative(sid, Nrc::ServiceNotSupported),
     }
 }
 

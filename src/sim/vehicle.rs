@@ -102,6 +102,9 @@ pub struct SimVehicle {
     /// Replies waiting for their time, in order.
     replies: ReplyQueue,
     out: VecDeque<CanFrame>,
+    /// Turns of GMLAN parameter-id frames: each goes out with another
+    /// priority and sender address, as on a real body bus.
+    gmlan_counter: u32,
     /// Times the BCM drove the opener (for the intermittent wiring).
     drives: u32,
     foreign_counter: u8,
@@ -191,6 +194,7 @@ impl SimVehicle {
             timeline: Vec::new(),
             replies: ReplyQueue::default(),
             out: VecDeque::new(),
+            gmlan_counter: 0,
             drives: 0,
             foreign_counter: 0,
             ecm,
@@ -397,11 +401,17 @@ impl SimVehicle {
             p.next_at = p.next_at.saturating_add(p.period_us.max(1));
         }
         let frame = match p.kind {
-            PeriodicKind::Profile(fi) => self
-                .profile
-                .frames
-                .get(fi)
-                .and_then(|f| encode_frame(f, &self.state)),
+            PeriodicKind::Profile(fi) => {
+                self.gmlan_counter = self.gmlan_counter.wrapping_add(1);
+                let turn = self.gmlan_counter;
+                self.profile.frames.get(fi).and_then(|f| {
+                    let frame = encode_frame(f, &self.state)?;
+                    match f.gmlan_arbitration_id {
+                        Some(arb) => gmlan_sender_varied(frame, arb, turn),
+                        None => Some(frame),
+                    }
+                })
+            }
             PeriodicKind::Decoy(fi) => self
                 .profile
                 .frames
@@ -442,6 +452,18 @@ impl SimVehicle {
             Effect::ActiveTestStart => self.active_test(now_us),
             Effect::ActiveTestStop => {
                 self.state.output = false;
+            }
+        }
+        // GMLAN UUDT answers: single frames on the request id + 0x300.
+        let uudt_id = self
+            .profile
+            .bcm()
+            .and_then(|b| diag::gmlan::uudt_id(b.request_id));
+        if let Some(id) = uudt_id {
+            for data in &answer.uudt {
+                if let Ok(f) = CanFrame::classic(id, data) {
+                    self.out.push_back(f.on(self.cfg.iface));
+                }
             }
         }
         let Some(reply) = answer.reply else {
@@ -602,6 +624,16 @@ pub(crate) fn encode_frame(f: &BroadcastFrame, state: &VehicleState) -> Option<C
         }
     }
     CanFrame::classic(f.id, &data).ok()
+}
+
+/// A GMLAN parameter-id frame with the priority and sender address of this
+/// turn (4/0x00, 0/0x00 as opendbc's two GM body DBCs write the same frame,
+/// 6/0x40): only the 13-bit arbitration id names the frame.
+fn gmlan_sender_varied(frame: CanFrame, arb: u16, turn: u32) -> Option<CanFrame> {
+    const SENDERS: [(u32, u32); 3] = [(4, 0x00), (0, 0x00), (6, 0x40)];
+    let (prio, source) = SENDERS[(turn % 3) as usize];
+    let raw = (prio << 26) | (u32::from(arb & 0x1FFF) << 13) | source;
+    CanFrame::classic(CanId::Extended(raw), frame.data()).ok()
 }
 
 /// Another page of the multiplexed frame `f`: a selector value none of the

@@ -5,7 +5,7 @@ use super::items::Named;
 use super::*;
 
 /// The protocols a `[bcm]` may name, by [`Protocol::as_str`].
-const BCM_PROTOCOLS: [Protocol; 2] = [Protocol::Kwp, Protocol::Uds];
+const BCM_PROTOCOLS: [Protocol; 3] = [Protocol::Kwp, Protocol::Uds, Protocol::Gmlan];
 
 impl Builder {
     /// The `[bcm]` table. A profile without one reads broadcasts only: for
@@ -23,7 +23,7 @@ impl Builder {
                 self.at(
                     fi,
                     b.protocol.span(),
-                    format!("expected protocol \"kwp\" or \"uds\", found \"{text}\""),
+                    format!("expected protocol \"kwp\", \"uds\" or \"gmlan\", found \"{text}\""),
                 );
                 Protocol::Uds
             }
@@ -69,8 +69,9 @@ impl Builder {
             "kwp-2byte" => Some(DtcFormat::Kwp2Byte),
             "uds-3byte" => Some(DtcFormat::Uds3Byte),
             "obd" => Some(DtcFormat::Obd),
+            "gmlan-uudt" => Some(DtcFormat::GmlanUudt),
             other => {
-                self.at(fi, f.span(), format!("expected dtc_format \"kwp-2byte\", \"uds-3byte\" or \"obd\", found \"{other}\""));
+                self.at(fi, f.span(), format!("expected dtc_format \"kwp-2byte\", \"uds-3byte\", \"obd\" or \"gmlan-uudt\", found \"{other}\""));
                 None
             }
         });

@@ -27,6 +27,31 @@ impl Builder {
 
     pub(super) fn data_read(&mut self, fi: usize, d: &schema::DataRead) -> Option<DataRead> {
         let key = match (&d.lid, &d.did, &d.obd_pid) {
+            (None, None, None) if d.gmlan_did.is_some() => {
+                let g = d.gmlan_did.as_ref()?;
+                match u8::try_from(*g.get_ref()) {
+                    Ok(v) => DataKey::GmlanDid(v),
+                    Err(_) => {
+                        self.at(
+                            fi,
+                            g.span(),
+                            "expected a GMLAN data identifier from 0x00 to 0xFF",
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ if d.gmlan_did.is_some() => {
+                self.at(
+                    fi,
+                    d.name.span(),
+                    format!(
+                        "expected exactly one of `lid`, `did`, `obd_pid` or `gmlan_did` for data read `{}`",
+                        d.name.get_ref()
+                    ),
+                );
+                return None;
+            }
             (Some(l), None, None) => match u8::try_from(*l.get_ref()) {
                 Ok(v) => DataKey::LocalId(v),
                 Err(_) => {
@@ -53,7 +78,7 @@ impl Builder {
                     fi,
                     d.name.span(),
                     format!(
-                        "expected exactly one of `lid`, `did` or `obd_pid` for data read `{}`",
+                        "expected exactly one of `lid`, `did`, `obd_pid` or `gmlan_did` for data read `{}`",
                         d.name.get_ref()
                     ),
                 );

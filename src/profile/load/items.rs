@@ -191,10 +191,13 @@ impl Builder {
         let location = format!(
             "{} → {}",
             fmt_hex(&request),
-            response_prefix
-                .as_deref()
-                .map(fmt_hex)
-                .unwrap_or_else(|| "(no reply)".into())
+            response_prefix.as_deref().map(fmt_hex).unwrap_or_else(|| {
+                if crate::diag::gmlan::answer_is_uudt(&request) {
+                    "(UUDT frames)".into()
+                } else {
+                    "(no reply)".into()
+                }
+            })
         );
         let named = Named {
             name: name.to_owned(),

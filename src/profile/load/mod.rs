@@ -84,6 +84,16 @@ pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
         include_str!("../../../vehicles/toyota-rav4-2019-2025.toml"),
     ),
     (
+        "chevrolet-malibu-2016-2024",
+        "vehicles/chevrolet-malibu-2016-2024.toml",
+        include_str!("../../../vehicles/chevrolet-malibu-2016-2024.toml"),
+    ),
+    (
+        "chevrolet-equinox-2018-2024",
+        "vehicles/chevrolet-equinox-2018-2024.toml",
+        include_str!("../../../vehicles/chevrolet-equinox-2018-2024.toml"),
+    ),
+    (
         "generic-uds",
         "vehicles/generic-uds.toml",
         include_str!("../../../vehicles/generic-uds.toml"),
@@ -126,6 +136,16 @@ pub(crate) const BUNDLED_LAYOUTS: &[(&str, &str, &str)] = &[
         "toyota-motion",
         "vehicles/layouts/toyota-motion.toml",
         include_str!("../../../vehicles/layouts/toyota-motion.toml"),
+    ),
+    (
+        "gm-global-a-bcm",
+        "vehicles/layouts/gm-global-a-bcm.toml",
+        include_str!("../../../vehicles/layouts/gm-global-a-bcm.toml"),
+    ),
+    (
+        "gm-global-a-body",
+        "vehicles/layouts/gm-global-a-body.toml",
+        include_str!("../../../vehicles/layouts/gm-global-a-body.toml"),
     ),
 ];
 
