@@ -209,6 +209,11 @@ async fn diagnose<B: CanBus>(
     }
     let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
+    let mut notes = Vec::new();
+    if let Some(note) = super::off_connector_note(&profile) {
+        operator.say(&note);
+        notes.push(note);
+    }
     let (mut isotp, mut client) = match profile.bcm() {
         Some(bcm) => {
             let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
@@ -241,7 +246,6 @@ async fn diagnose<B: CanBus>(
     let bus = open()?;
     let mut tester = Tester::new(bus, isotp, client, shutdown);
     tester.set_tap(tap(tx, record, heard));
-    let mut notes = Vec::new();
     let mut feed = Feed {
         frames,
         analyzer: Analyzer::new(&profile),

@@ -320,6 +320,7 @@ pub fn replay_with(
     if evidence.frames_seen == 0 {
         notes.push("the capture holds no frames".to_owned());
     }
+    notes.extend(off_connector_note(profile));
     match profile.bcm() {
         Some(bcm) if evidence.reachability.diag_requests == 0 => notes.push(format!(
             "no diagnostic request to the BCM (0x{}) is in the capture: DTCs and BCM data were not read",
@@ -405,4 +406,43 @@ pub fn questions(report: &Report) -> Vec<Question> {
             q
         })
         .collect()
+}
+
+/// What a run at the OBD connector cannot hear: the frames of buses the
+/// profile places behind a gateway, and what the tool reads instead. `None`
+/// when every frame's bus is at the connector.
+pub fn off_connector_note(profile: &Profile) -> Option<String> {
+    let off = profile.buses_off_connector();
+    if off.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = off
+        .iter()
+        .map(|(bus, words)| {
+            let shown: Vec<&str> = words.iter().copied().filter(|w| *w != "other").collect();
+            format!(
+                "the {} frames are on the \"{}\" bus",
+                and_list(&shown),
+                bus.name
+            )
+        })
+        .collect();
+    let instead = match profile.bcm() {
+        Some(b) => format!(
+            "not at the OBD connector: reading the {} over {} instead (a tap on that bus shows the frames)",
+            b.name,
+            b.protocol.label()
+        ),
+        None => "not at the OBD connector: a tap on that bus is needed to see them".to_owned(),
+    };
+    Some(format!("{}, {instead}", parts.join("; ")))
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(words: &[&str]) -> String {
+    match words {
+        [] => "body".to_owned(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }

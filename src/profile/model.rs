@@ -86,6 +86,25 @@ role_table! {
 }
 
 impl Role {
+    /// A word or two for a person: the lid, the ignition, the locks...
+    pub fn short_word(self) -> &'static str {
+        match self {
+            Role::Lockout => "valet/lockout",
+            Role::FobTrunkRequest => "fob request",
+            Role::CabinTrunkRequest => "cabin switch",
+            Role::TrunkRequest => "release request",
+            Role::OpenerOutput => "opener",
+            Role::LidOpen => "lid",
+            Role::IgnitionOn => "ignition",
+            Role::SpeedKmh => "speed",
+            Role::Gear => "gear",
+            Role::BatteryVoltage => "battery",
+            Role::DoorsLocked | Role::DriverDoorLocked => "lock",
+            Role::DoorOpen => "door",
+            Role::Info => "other",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == name)
     }
@@ -968,6 +987,28 @@ impl Profile {
     /// The profile-added cause with this id, if any.
     pub fn extra_cause(&self, id: &str) -> Option<&ExtraCause> {
         self.causes.iter().find(|c| c.id == id)
+    }
+
+    /// The buses carrying some of this profile's frames that are not at the
+    /// OBD connector (no pins: behind a gateway), each with the words of
+    /// the roles its frames carry ("lid", "ignition").
+    pub fn buses_off_connector(&self) -> Vec<(&Bus, Vec<&'static str>)> {
+        self.buses
+            .iter()
+            .filter(|b| b.pins.is_empty())
+            .filter_map(|b| {
+                let mut words: Vec<&'static str> = Vec::new();
+                for f in self.frames.iter().filter(|f| f.bus == b.name) {
+                    for s in &f.signals {
+                        let w = s.role.short_word();
+                        if !words.contains(&w) {
+                            words.push(w);
+                        }
+                    }
+                }
+                (!words.is_empty()).then_some((b, words))
+            })
+            .collect()
     }
 
     /// True when this VIN matches one of the profile's patterns.

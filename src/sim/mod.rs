@@ -59,7 +59,8 @@ pub struct SimConfig {
     /// Send only what this bus of the profile carries, as an adapter wired
     /// to that bus alone hears the car: its broadcast frames, and the BCM's
     /// (or the engine ECU's) answers only when they are on it. `None`:
-    /// every bus on the one wire.
+    /// every bus at the OBD connector on the one wire (a bus the profile
+    /// gives no connector pins, such as one behind a gateway, is left out).
     pub only_bus: Option<String>,
 }
 

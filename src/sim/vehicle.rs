@@ -231,6 +231,13 @@ impl SimVehicle {
             if self.cfg.only_bus.as_ref().is_some_and(|b| *b != f.bus) {
                 continue;
             }
+            // The simulated adapter is at the OBD connector: a bus the
+            // profile places elsewhere (no pins, e.g. behind a gateway) is
+            // heard only when `only_bus` names it.
+            let at_connector = self.profile.bus(&f.bus).is_none_or(|b| !b.pins.is_empty());
+            if self.cfg.only_bus.is_none() && !at_connector {
+                continue;
+            }
             if self.spec.wire == Wire::AnotherBus && default_bus.as_ref() == Some(&f.bus) {
                 continue;
             }

@@ -22,6 +22,15 @@ pub(in crate::verdict) fn word(profile: &Profile, ev: &Evidence, x: Finding) -> 
     // The shared words say "trunk"; a liftgate car reads its own word (the
     // evidence quotes the car's data and stays as it is).
     let lid = profile.lid;
+    let mut evidence = x.evidence;
+    // A car whose body module is not published: every verdict says what
+    // the tool cannot see.
+    if profile.bcm().is_none() {
+        evidence.push(lid.words(&format!(
+            "not seen: no body-module address is published for the {} {}, so no trunk request, opener output or trouble code can be read; this rests on the broadcast frames only",
+            profile.make, profile.model
+        )));
+    }
     Verdict {
         id: x.cause,
         confidence: x.confidence,
@@ -29,7 +38,7 @@ pub(in crate::verdict) fn word(profile: &Profile, ev: &Evidence, x: Finding) -> 
         rule: x.rule.id,
         summary: lid.words(&summary),
         explanation: lid.words(explanation.trim()),
-        evidence: x.evidence,
+        evidence,
         next_steps: steps.iter().map(|s| lid.words(s)).collect(),
         unverified,
         rests_on,
