@@ -84,6 +84,16 @@ pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
         include_str!("../../../vehicles/toyota-rav4-2019-2025.toml"),
     ),
     (
+        "vw-jetta-2019-2024",
+        "vehicles/vw-jetta-2019-2024.toml",
+        include_str!("../../../vehicles/vw-jetta-2019-2024.toml"),
+    ),
+    (
+        "vw-tiguan-2018-2024",
+        "vehicles/vw-tiguan-2018-2024.toml",
+        include_str!("../../../vehicles/vw-tiguan-2018-2024.toml"),
+    ),
+    (
         "generic-uds",
         "vehicles/generic-uds.toml",
         include_str!("../../../vehicles/generic-uds.toml"),
@@ -126,6 +136,16 @@ pub(crate) const BUNDLED_LAYOUTS: &[(&str, &str, &str)] = &[
         "toyota-motion",
         "vehicles/layouts/toyota-motion.toml",
         include_str!("../../../vehicles/layouts/toyota-motion.toml"),
+    ),
+    (
+        "vw-mqb-j519",
+        "vehicles/layouts/vw-mqb-j519.toml",
+        include_str!("../../../vehicles/layouts/vw-mqb-j519.toml"),
+    ),
+    (
+        "vw-mqb-powertrain",
+        "vehicles/layouts/vw-mqb-powertrain.toml",
+        include_str!("../../../vehicles/layouts/vw-mqb-powertrain.toml"),
     ),
 ];
 
