@@ -94,6 +94,26 @@ pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
         include_str!("../../../vehicles/vw-tiguan-2018-2024.toml"),
     ),
     (
+        "honda-civic-2016-2021",
+        "vehicles/honda-civic-2016-2021.toml",
+        include_str!("../../../vehicles/honda-civic-2016-2021.toml"),
+    ),
+    (
+        "subaru-global-2017-2024",
+        "vehicles/subaru-global-2017-2024.toml",
+        include_str!("../../../vehicles/subaru-global-2017-2024.toml"),
+    ),
+    (
+        "mazda-cx5-2017-2021",
+        "vehicles/mazda-cx5-2017-2021.toml",
+        include_str!("../../../vehicles/mazda-cx5-2017-2021.toml"),
+    ),
+    (
+        "jeep-cherokee-2019-2023",
+        "vehicles/jeep-cherokee-2019-2023.toml",
+        include_str!("../../../vehicles/jeep-cherokee-2019-2023.toml"),
+    ),
+    (
         "generic-uds",
         "vehicles/generic-uds.toml",
         include_str!("../../../vehicles/generic-uds.toml"),
