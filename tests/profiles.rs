@@ -114,12 +114,12 @@ fn check_accepts_every_bundled_file() {
         .map(|p| p.display().to_string())
         .collect();
     files.sort();
-    assert_eq!(files.len(), 17);
+    assert_eq!(files.len(), 29);
     let mut args = vec!["profiles", "check"];
     args.extend(files.iter().map(String::as_str));
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.lines().filter(|l| l.ends_with(": ok")).count(), 17);
+    assert_eq!(out.lines().filter(|l| l.ends_with(": ok")).count(), 29);
 }
 
 #[test]

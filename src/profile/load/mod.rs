@@ -94,6 +94,36 @@ pub(crate) const BUNDLED: &[(&str, &str, &str)] = &[
         include_str!("../../../vehicles/chevrolet-equinox-2018-2024.toml"),
     ),
     (
+        "vw-jetta-2019-2024",
+        "vehicles/vw-jetta-2019-2024.toml",
+        include_str!("../../../vehicles/vw-jetta-2019-2024.toml"),
+    ),
+    (
+        "vw-tiguan-2018-2024",
+        "vehicles/vw-tiguan-2018-2024.toml",
+        include_str!("../../../vehicles/vw-tiguan-2018-2024.toml"),
+    ),
+    (
+        "honda-civic-2016-2021",
+        "vehicles/honda-civic-2016-2021.toml",
+        include_str!("../../../vehicles/honda-civic-2016-2021.toml"),
+    ),
+    (
+        "subaru-global-2017-2024",
+        "vehicles/subaru-global-2017-2024.toml",
+        include_str!("../../../vehicles/subaru-global-2017-2024.toml"),
+    ),
+    (
+        "mazda-cx5-2017-2021",
+        "vehicles/mazda-cx5-2017-2021.toml",
+        include_str!("../../../vehicles/mazda-cx5-2017-2021.toml"),
+    ),
+    (
+        "jeep-cherokee-2019-2023",
+        "vehicles/jeep-cherokee-2019-2023.toml",
+        include_str!("../../../vehicles/jeep-cherokee-2019-2023.toml"),
+    ),
+    (
         "generic-uds",
         "vehicles/generic-uds.toml",
         include_str!("../../../vehicles/generic-uds.toml"),
@@ -146,6 +176,16 @@ pub(crate) const BUNDLED_LAYOUTS: &[(&str, &str, &str)] = &[
         "gm-global-a-body",
         "vehicles/layouts/gm-global-a-body.toml",
         include_str!("../../../vehicles/layouts/gm-global-a-body.toml"),
+    ),
+    (
+        "vw-mqb-j519",
+        "vehicles/layouts/vw-mqb-j519.toml",
+        include_str!("../../../vehicles/layouts/vw-mqb-j519.toml"),
+    ),
+    (
+        "vw-mqb-powertrain",
+        "vehicles/layouts/vw-mqb-powertrain.toml",
+        include_str!("../../../vehicles/layouts/vw-mqb-powertrain.toml"),
     ),
 ];
 
