@@ -239,6 +239,12 @@ impl<'p> Analyzer<'p> {
         }
     }
 
+    /// A press the person told the tool about (the car's bus does not show
+    /// that input).
+    pub fn told_press(&mut self, t_us: u64, input: crate::profile::ReleaseInput) {
+        self.ev.told_press(t_us, input);
+    }
+
     /// The 11-bit ids whose frames [`feed`](Self::feed) needs whole: the
     /// BCM's pair and the broadcasts. Every other frame only counts, so a
     /// reader may count those per id instead of building them and hand the

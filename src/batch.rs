@@ -477,6 +477,7 @@ fn live_job(
         actuate: false,
         observations,
         fail_on_silence: true,
+        told: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

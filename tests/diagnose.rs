@@ -1398,6 +1398,8 @@ fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
     let dir = tempfile::tempdir().unwrap();
     // Each car with a scenario its profile can show (the new cars have no
     // lockout item, so no valet lockout).
+    // (A lid-only car sees no press: the simulated person tells of each,
+    // and the lid staying shut leads to the refusal first.)
     for (car, scenario) in [
         ("ford-fusion-2013-2020", "valet-lockout"),
         ("nissan-altima-2007-2012", "valet-lockout"),
@@ -1406,6 +1408,14 @@ fn auto_finds_the_simulated_car_by_its_vin_live_and_in_the_recording() {
         ("kia-optima-2016-2020", "release-inhibited"),
         ("toyota-camry-2018-2024", "release-inhibited"),
         ("toyota-rav4-2019-2025", "release-inhibited"),
+        ("chevrolet-malibu-2016-2024", "valet-lockout"),
+        ("chevrolet-equinox-2018-2024", "valet-lockout"),
+        ("vw-jetta-2019-2024", "valet-lockout"),
+        ("vw-tiguan-2018-2024", "release-inhibited"),
+        ("honda-civic-2016-2021", "release-inhibited"),
+        ("subaru-global-2017-2024", "release-inhibited"),
+        ("mazda-cx5-2017-2021", "release-inhibited"),
+        ("jeep-cherokee-2019-2023", "release-inhibited"),
     ] {
         let rec = dir.path().join(format!("{car}.log"));
         let rec = rec.to_str().unwrap();

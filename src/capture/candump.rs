@@ -782,21 +782,32 @@ const LOG_QUEUE: usize = 16 * 1024;
 /// write per buffer of lines, not one per frame. Dropping it writes what is
 /// left and waits for the thread.
 pub struct LogThread {
-    tx: Option<mpsc::SyncSender<CanFrame>>,
+    tx: Option<mpsc::SyncSender<LogLine>>,
     thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+/// What the writer thread writes: a frame, or a `# ` comment line between
+/// frames (a press the person told the tool about).
+enum LogLine {
+    Frame(CanFrame),
+    Comment(String),
 }
 
 impl LogThread {
     pub fn spawn<W: Write + Send + 'static>(mut log: CandumpWriter<W>) -> LogThread {
-        let (tx, rx) = mpsc::sync_channel::<CanFrame>(LOG_QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<LogLine>(LOG_QUEUE);
         let thread = std::thread::spawn(move || {
-            while let Ok(f) = rx.recv() {
-                log.frame(&f)?;
+            let write = |log: &mut CandumpWriter<W>, line: LogLine| match line {
+                LogLine::Frame(f) => log.frame(&f),
+                LogLine::Comment(c) => log.comment(&c),
+            };
+            while let Ok(line) = rx.recv() {
+                write(&mut log, line)?;
                 let since = Instant::now();
                 // What else is already queued, up to the flush bound.
                 while since.elapsed() < FLUSH_WITHIN {
                     match rx.try_recv() {
-                        Ok(f) => log.frame(&f)?,
+                        Ok(line) => write(&mut log, line)?,
                         Err(_) => break,
                     }
                 }
@@ -813,9 +824,18 @@ impl LogThread {
     /// Queues a frame; an error once the writer thread has stopped (a write
     /// failed: [`finish`](Self::finish) says why).
     pub fn frame(&self, f: &CanFrame) -> io::Result<()> {
+        self.send(LogLine::Frame(*f))
+    }
+
+    /// Queues a `# text` line after the frames queued so far.
+    pub fn comment(&self, text: &str) -> io::Result<()> {
+        self.send(LogLine::Comment(text.to_owned()))
+    }
+
+    fn send(&self, line: LogLine) -> io::Result<()> {
         match &self.tx {
             Some(tx) => tx
-                .send(*f)
+                .send(line)
                 .map_err(|_| io::Error::other("the recording's writer stopped")),
             None => Err(io::Error::other("the recording is closed")),
         }

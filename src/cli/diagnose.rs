@@ -269,6 +269,7 @@ fn live_iface(
         actuate: args.actuate,
         observations,
         fail_on_silence: args.no_prompt,
+        told: None,
     };
     let record = args
         .record
@@ -533,8 +534,12 @@ fn live_sim(
         (None, given) => given,
     };
     let sim_profile = crate::profile::load(car)?;
+    // The simulated person tells the run of the presses the car's bus
+    // does not show (a car without a published body module).
+    let told: crate::diagnose::live::ToldPresses = Default::default();
     let mut cfg = crate::sim::SimConfig {
         only_bus: args.sim_bus.clone(),
+        told: crate::sim::ToldSink(Some(std::sync::Arc::clone(&told))),
         ..crate::sim::SimConfig::default()
     };
     crate::sim::check_only_bus(&sim_profile, &cfg)?;
@@ -560,6 +565,7 @@ fn live_sim(
         // A silent simulated car is a scenario to learn from, not a broken
         // adapter: it gets its no-bus-activity verdict even for scripts.
         fail_on_silence: false,
+        told: Some(told),
     };
     let record = args
         .record

@@ -10,6 +10,7 @@
 //! bus endpoints; SocketCAN opens the interface, the simulator hands out
 //! virtual-bus endpoints with the simulated vehicle on the other end.
 
+use crate::profile::ReleaseInput;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -53,7 +54,13 @@ pub struct LivePlan {
     /// once, instead of listening on and concluding `no-bus-activity` (the
     /// verdict a person at the car gets, with its next steps).
     pub fail_on_silence: bool,
+    /// Presses told by the simulated person of an in-process simulated car
+    /// (bus time, input), for a car whose bus does not show them.
+    pub told: Option<ToldPresses>,
 }
+
+/// Presses told to the run as they happen: (bus time, input).
+pub type ToldPresses = Arc<std::sync::Mutex<Vec<(u64, ReleaseInput)>>>;
 
 /// The person at the car, or nobody (`--no-prompt`, no terminal, tests).
 pub trait Operator: Send {
@@ -86,12 +93,41 @@ impl Operator for Unattended {
 struct Feed<'p> {
     frames: mpsc::Receiver<CanFrame>,
     analyzer: Analyzer<'p>,
+    /// Presses told by a simulated person, drained with the frames.
+    told: Option<ToldPresses>,
+    /// The recording, for the `# press` lines of told presses.
+    record: Option<Arc<LogThread>>,
+    /// The bus time of the latest frame drained.
+    last_us: u64,
 }
 
 impl Feed<'_> {
     fn drain(&mut self) {
         while let Ok(f) = self.frames.try_recv() {
+            self.last_us = self.last_us.max(f.timestamp_us);
             self.analyzer.feed(&f);
+        }
+        let told: Vec<(u64, ReleaseInput)> = match &self.told {
+            Some(t) => t
+                .lock()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for (t, input) in told {
+            self.tell(t, input);
+        }
+    }
+
+    /// A press the person told the tool about: evidence, and a `# press`
+    /// line in the recording so that a replay reads it too.
+    fn tell(&mut self, t_us: u64, input: ReleaseInput) {
+        self.analyzer.told_press(t_us, input);
+        if let Some(w) = &self.record {
+            if let Err(e) = w.comment(&super::told_press_line(t_us, input)) {
+                tracing::error!("recording stopped: {e}");
+                self.record = None;
+            }
         }
     }
 
@@ -245,10 +281,14 @@ async fn diagnose<B: CanBus>(
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
     let bus = open()?;
     let mut tester = Tester::new(bus, isotp, client, shutdown);
+    let record_for_feed = record.clone();
     tester.set_tap(tap(tx, record, heard));
     let mut feed = Feed {
         frames,
         analyzer: Analyzer::new(&profile),
+        told: plan.told.clone(),
+        record: record_for_feed,
+        last_us: 0,
     };
     let outcome = {
         let profile = &profile;
@@ -434,15 +474,23 @@ async fn session_work<B: CanBus>(
     poll(t, plan, &mut reads, notes).await?;
     // The release attempt.
     let prompts = [
-        "press the trunk button on the key fob now, then press Enter",
-        "now press the cabin trunk switch, then press Enter",
+        (
+            "press the trunk button on the key fob now, then press Enter",
+            ReleaseInput::Fob,
+        ),
+        (
+            "now press the cabin trunk switch, then press Enter",
+            ReleaseInput::Cabin,
+        ),
     ];
     let mut prompted = false;
-    for text in prompts {
+    for (text, input) in prompts {
+        feed.drain();
+        let asked_at = feed.last_us;
         match operator.ask_press(text) {
             Some(mut done) => {
                 prompted = true;
-                watch(
+                let confirmed = watch(
                     t,
                     plan,
                     &mut reads,
@@ -452,6 +500,11 @@ async fn session_work<B: CanBus>(
                     Some(&mut done),
                 )
                 .await?;
+                // A car whose bus does not show this input: the person's
+                // word is the press, from the moment they were asked.
+                if confirmed && !profile.sees_presses() {
+                    feed.tell(asked_at, input);
+                }
                 // Let the output and the lid show after the confirmation.
                 watch(
                     t,
@@ -473,6 +526,7 @@ async fn session_work<B: CanBus>(
             plan.listen.as_secs_f64()
         ));
         watch(t, plan, &mut reads, notes, feed, plan.listen, None).await?;
+        // Told presses of a simulated person come with the frames.
     }
     if plan.actuate {
         active_test(t, profile, plan, operator, notes, feed, &mut reads).await?;
@@ -618,20 +672,22 @@ async fn watch<B: CanBus>(
     feed: &mut Feed<'_>,
     duration: Duration,
     mut done: Option<&mut oneshot::Receiver<()>>,
-) -> Result<(), TesterError> {
+) -> Result<bool, TesterError> {
     let end = tokio::time::Instant::now() + duration;
     loop {
         let tick = tokio::time::Instant::now() + POLL_PERIOD;
         poll(t, plan, reads, notes).await?;
         feed.drain();
         if let Some(d) = done.as_mut() {
-            if !matches!(d.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
-                return Ok(());
+            match d.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => {}
+                // Confirmed, or the prompt went away.
+                r => return Ok(r.is_ok()),
             }
         }
         let now = tokio::time::Instant::now();
         if now >= end {
-            return Ok(());
+            return Ok(false);
         }
         t.idle(tick.min(end).saturating_duration_since(now)).await?;
     }
@@ -736,6 +792,7 @@ mod tests {
             actuate: false,
             observations: Observations::default(),
             fail_on_silence: false,
+            told: None,
         }
     }
 
@@ -877,6 +934,7 @@ mod tests {
         let b = bus.clone();
         let plan = LivePlan {
             fail_on_silence: true,
+            told: None,
             ..plan()
         };
         run(

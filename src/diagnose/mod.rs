@@ -359,15 +359,28 @@ pub fn feed_capture(
         wanted.insert(id);
     }
     let mut census = Census::default();
+    // `# press` lines: presses the person told the tool about, fed as they
+    // come between the frames.
+    let mut told = 0;
+    let mut tell = |reader: &CaptureReader, analyzer: &mut Analyzer<'_>| {
+        for a in reader.annotations().get(told..).unwrap_or_default() {
+            if let Some((t, input)) = parse_told_press(&a.text) {
+                analyzer.told_press(t, input);
+            }
+        }
+        told = reader.annotations().len();
+    };
     while let Some(frame) = reader.next_frame_of(&wanted, &mut census)? {
         if let Some(t) = census.take_latest() {
             analyzer.time_seen(t);
         }
         analyzer.feed(frame);
+        tell(reader, analyzer);
     }
     if let Some(t) = census.take_latest() {
         analyzer.time_seen(t);
     }
+    tell(reader, analyzer);
     for e in census.entries() {
         analyzer.counted(CanId::Standard(e.id), e.frames, e.first_us, e.last_us);
     }
@@ -446,3 +459,5 @@ fn and_list(words: &[&str]) -> String {
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
+
+pub use crate::evidence::{parse_told_press, told_press_line};

@@ -49,6 +49,9 @@ pub struct ReleaseAttempt {
     /// When the request was first seen (rising edge), or the active test was accepted.
     pub t_us: u64,
     pub request_seen: bool,
+    /// The person told the tool about this press (the car's bus does not
+    /// show the input): nothing is known of the request itself.
+    pub told: bool,
     /// A broadcast (undifferentiated) trunk request was seen with this press.
     pub bus_request_seen: bool,
     /// The BCM's own fob/cabin request input was set with this press.
@@ -104,18 +107,26 @@ pub fn derive_attempts(
             .filter(|a| {
                 near(a)
                     && (input == ReleaseInput::Bus
-                        || (a.input == input && !a.items.contains(&item)))
+                        || (a.input == input
+                            && item.is_some_and(|i| !a.items.contains(&i))
+                            && !a.told))
             })
             .min_by_key(|a| a.t_us.abs_diff(t));
         match merge {
             Some(a) => {
                 a.bus_request_seen |= input == ReleaseInput::Bus;
                 a.t_us = a.t_us.min(t);
-                if !a.items.contains(&item) {
+                if let Some(item) = item.filter(|i| !a.items.contains(i)) {
                     a.items.push(item);
                 }
             }
-            None => attempts.push(new_attempt(input, t, Some(item))),
+            None => {
+                let mut a = new_attempt(input, t, item);
+                // A told press: the person's word, not a request on the bus.
+                a.told = item.is_none();
+                a.request_seen = item.is_some();
+                attempts.push(a);
+            }
         }
     }
     if let Some((t, item)) = active_test {
@@ -216,6 +227,7 @@ fn bcm_input_seen(
     used: &mut Vec<ItemRef>,
 ) -> Seen {
     match a.input {
+        ReleaseInput::Fob | ReleaseInput::Cabin if a.told => Seen::NotMonitored,
         ReleaseInput::Fob | ReleaseInput::Cabin => Seen::Yes,
         ReleaseInput::ActiveTest => Seen::NotMonitored,
         ReleaseInput::Bus => {
@@ -277,6 +289,7 @@ fn new_attempt(input: ReleaseInput, t: u64, item: Option<ItemRef>) -> ReleaseAtt
         input,
         t_us: t,
         request_seen: true,
+        told: false,
         bus_request_seen: input == ReleaseInput::Bus,
         bcm_input_seen: Seen::NotMonitored,
         output_driven: Seen::NotMonitored,

@@ -51,7 +51,7 @@ pub use bcm::{
 pub use census::UnknownId;
 pub use items::ItemUse;
 pub use limits::{SeriesLimits, SeriesSummary};
-pub use presses::{ActiveTestRun, Press};
+pub use presses::{parse_told_press, told_press_line, ActiveTestRun, Press};
 pub use series::{BatteryStats, Change, ItemSeries, LockChange};
 
 /// Everything the rules look at. Build with [`Evidence::new`], feed it, then

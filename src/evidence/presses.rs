@@ -7,12 +7,15 @@ use serde::Serialize;
 use super::{Evidence, Seen};
 use crate::profile::{ItemRef, ReleaseInput, Role};
 
-/// A rising request edge: someone pressed, or the bus says so.
+/// A rising request edge: someone pressed, or the bus says so; or a press
+/// the person told the tool about (`item` `None`) on a car whose bus does
+/// not show that input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Press {
     pub t_us: u64,
     pub input: ReleaseInput,
-    pub item: ItemRef,
+    /// The request item whose edge it was; `None` for a told press.
+    pub item: Option<ItemRef>,
 }
 
 /// The active test the tool ran (opt-in).
@@ -44,7 +47,26 @@ impl Evidence {
             Role::CabinTrunkRequest => ReleaseInput::Cabin,
             _ => ReleaseInput::Bus,
         };
-        self.presses.push(Press { t_us, input, item });
+        self.presses.push(Press {
+            t_us,
+            input,
+            item: Some(item),
+        });
+        self.open_window(t_us);
+    }
+
+    /// A press the person told the tool about (a prompt answered, a
+    /// recording's `# press` line): its time and input, no item. For a car
+    /// whose bus does not show that input (no body module published).
+    pub fn told_press(&mut self, t_us: u64, input: ReleaseInput) {
+        if self.presses.len() >= self.limits.presses {
+            return;
+        }
+        self.presses.push(Press {
+            t_us,
+            input,
+            item: None,
+        });
         self.open_window(t_us);
     }
 
@@ -72,4 +94,37 @@ impl Evidence {
             self.open_window(t_us);
         }
     }
+}
+
+/// The recording line of a press the person told the tool about: `press
+/// fob 1700000002.028000` (the input, then the time on the frames' clock,
+/// seconds). Written after the frames heard up to then; read back by a
+/// replay of the recording.
+pub fn told_press_line(t_us: u64, input: ReleaseInput) -> String {
+    format!(
+        "press {} {}.{:06}",
+        input.as_str(),
+        t_us / 1_000_000,
+        t_us % 1_000_000
+    )
+}
+
+/// Reads a [`told_press_line`]; `None` for any other comment.
+pub fn parse_told_press(text: &str) -> Option<(u64, ReleaseInput)> {
+    let mut words = text.split_whitespace();
+    if words.next()? != "press" {
+        return None;
+    }
+    let input = match words.next()? {
+        "fob" => ReleaseInput::Fob,
+        "cabin" => ReleaseInput::Cabin,
+        _ => return None,
+    };
+    let (secs, frac) = words.next()?.split_once('.')?;
+    if words.next().is_some() || frac.len() != 6 {
+        return None;
+    }
+    let secs: u64 = secs.parse().ok()?;
+    let frac: u64 = frac.parse().ok()?;
+    Some((secs.checked_mul(1_000_000)?.checked_add(frac)?, input))
 }

@@ -599,7 +599,7 @@ fn attempts_derive_from_series_and_presses_alone() {
     let presses = [Press {
         t_us: S,
         input: ReleaseInput::Cabin,
-        item: req,
+        item: Some(req),
     }];
     let a = derive_attempts(&series, &presses, None, 3 * S);
     assert_eq!(a.len(), 1);

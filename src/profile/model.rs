@@ -729,11 +729,14 @@ impl Lid {
     pub fn words(self, text: &str) -> String {
         match self {
             Lid::Trunk => text.to_owned(),
+            // The tool's own name stays as it is.
             Lid::Liftgate => text
+                .replace("trunkdiag", "\u{0}")
                 .replace("trunk lid", "liftgate")
                 .replace("Trunk lid", "Liftgate")
                 .replace("trunk", "liftgate")
-                .replace("Trunk", "Liftgate"),
+                .replace("Trunk", "Liftgate")
+                .replace('\u{0}', "trunkdiag"),
         }
     }
 }
@@ -1009,6 +1012,16 @@ impl Profile {
                 (!words.is_empty()).then_some((b, words))
             })
             .collect()
+    }
+
+    /// Whether the bus shows presses at all: the profile has a request
+    /// item of some kind. A car without one (a lid-only car) learns of each
+    /// press from the person; a car that shows some presses is not told of
+    /// the others, so its evidence stays what its bus shows.
+    pub fn sees_presses(&self) -> bool {
+        Role::ALL
+            .into_iter()
+            .any(|r| r.is_request() && self.has_role(r))
     }
 
     /// True when this VIN matches one of the profile's patterns.

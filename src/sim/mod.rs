@@ -35,6 +35,7 @@ pub use state::{Source, VehicleState};
 pub use vehicle::{Press, SimVehicle};
 
 use crate::frame::IfName;
+use std::sync::{Arc, Mutex};
 
 /// How the simulated car behaves apart from its scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +63,28 @@ pub struct SimConfig {
     /// every bus at the OBD connector on the one wire (a bus the profile
     /// gives no connector pins, such as one behind a gateway, is left out).
     pub only_bus: Option<String>,
+    /// The simulated person tells the tool of each press here (bus time,
+    /// input) when the profile's bus does not show that input: the word a
+    /// person gives at a car whose body module is not published.
+    pub told: ToldSink,
+}
+
+/// Where the simulated person's told presses go (shared with the run that
+/// watches the car); two sinks are equal when they are the same list.
+#[derive(Clone, Debug, Default)]
+pub struct ToldSink(pub Option<ToldList>);
+
+/// Told presses as (bus time, input), oldest first.
+pub type ToldList = Arc<Mutex<Vec<(u64, crate::profile::ReleaseInput)>>>;
+
+impl PartialEq for ToldSink {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -78,6 +101,7 @@ impl Default for SimConfig {
             s3_us: 5_000_000,
             iface: IfName::new("vcan0").unwrap_or_default(),
             only_bus: None,
+            told: ToldSink::default(),
         }
     }
 }

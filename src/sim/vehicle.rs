@@ -224,6 +224,11 @@ impl SimVehicle {
         if !self.spec.bus_alive {
             return;
         }
+        // No body module to be asked: the person starts pressing when the
+        // tool starts watching.
+        if self.profile.bcm().is_none() {
+            self.anchor(now_us);
+        }
         // Stagger the frames a little, as separate ECUs would.
         let mut offset = 0;
         let default_bus = self.profile.default_bus().map(|b| b.name.clone());
@@ -522,6 +527,19 @@ impl SimVehicle {
     }
 
     fn press(&mut self, t: u64, press: Press) {
+        // The person says what they pressed, whatever reaches the car, when
+        // the car's bus would not show it.
+        let pressed = match press {
+            Press::FobTrunk => ReleaseInput::Fob,
+            Press::CabinSwitch => ReleaseInput::Cabin,
+        };
+        if !self.profile.sees_presses() {
+            if let Some(told) = &self.cfg.told.0 {
+                if let Ok(mut v) = told.lock() {
+                    v.push((t, pressed));
+                }
+            }
+        }
         let input = match press {
             Press::FobTrunk => match self.spec.fob {
                 FobPath::Works => {

@@ -212,9 +212,14 @@ impl Clock {
 
 pub(in crate::verdict) fn describe(ev: &Evidence, clock: &Clock, a: &ReleaseAttempt) -> String {
     let mut s = format!(
-        "{} press at {}: request seen",
+        "{} press at {}: {}",
         a.input.as_str().replace('_', " "),
-        clock.at(a.t_us)
+        clock.at(a.t_us),
+        if a.told {
+            "told by the person (the request is not visible on this car)"
+        } else {
+            "request seen"
+        }
     );
     if a.bus_request_seen && a.input != ReleaseInput::Bus {
         s.push_str(" (also as a broadcast request)");

@@ -8,6 +8,17 @@ use Cause::{TrunkActuator as ACT, TrunkFuse as FUSE, TrunkLatch as LATCH, TrunkW
 /// The causes the bus cannot separate when the opener was driven and the
 /// lid stayed shut, cheapest check first.
 pub(in crate::verdict) const ELECTRICAL: &[Cause] = &[FUSE, WIRE, ACT, LATCH];
+/// The causes of a lid that stayed shut at a press the person told of, on a
+/// car that shows only the lid: a refusal by design, a lockout, or the
+/// release itself; cheapest check first.
+pub(in crate::verdict) const UNSEEN_PATH: &[Cause] = &[
+    Cause::ReleaseInhibited,
+    Cause::ValetLockout,
+    FUSE,
+    WIRE,
+    ACT,
+    LATCH,
+];
 /// The causes of a fob press that never reached the bus (the order when
 /// the fob's lock/unlock is not seen reaching the car).
 pub(in crate::verdict) const FOB: &[Cause] = &[Cause::KeyFobBattery, Cause::KeyFobProgramming];

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::conditions::*;
 use super::facts::{Facts, Support};
-use super::narrowing::{ELECTRICAL, FOB};
+use super::narrowing::{ELECTRICAL, FOB, UNSEEN_PATH};
 use super::{Cause, Confidence};
 use crate::observation::ObservationKey;
 
@@ -193,6 +193,8 @@ rules! {
         "The BCM reported a trouble code the profile maps to another cause.";
     LidShutUnwatched = "lid-shut-unwatched": Set(ELECTRICAL), Possible, Low, lid_shut_unwatched, asks STUCK_ASKS, alone false,
         "The lid stayed shut after a press whose opener output was not monitored, or there is no trunk data and the owner's observations point at the release.";
+    LidShutTold = "lid-shut-told": Set(UNSEEN_PATH), Possible, Low, lid_shut_told, asks STUCK_ASKS, alone false,
+        "The lid stayed shut at a press the person told of, on a car whose bus shows neither the request nor the output (no body module published): a refusal by design, a lockout or the release path, cheapest check first.";
     FobUnheard = "fob-unheard": Set(FOB), Possible, Low, fob_unheard, asks FOB_ASKS, alone false,
         "The fob was pressed (or its range reported short) and no fob trunk request reached the bus; the cabin switch was not shown to work.";
     BcmDroppedOutLate = "bcm-dropped-out-late": One(Cause::BcmUnreachable), Possible, Low, bcm_dropped_out_late, asks &[], alone false,

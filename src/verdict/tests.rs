@@ -1080,11 +1080,19 @@ fn fired_on_capture(
     let mut reader = crate::capture::CaptureReader::open(log, Default::default())
         .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     let mut analyzer = crate::analyzer::Analyzer::new(profile);
+    let mut told = 0;
     while let Some(frame) = reader
         .next_frame()
         .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
     {
         analyzer.feed(&frame);
+        // `# press` lines: presses the person told of.
+        for a in reader.annotations().get(told..).unwrap_or_default() {
+            if let Some((t, input)) = crate::evidence::parse_told_press(&a.text) {
+                analyzer.told_press(t, input);
+            }
+        }
+        told = reader.annotations().len();
     }
     let (ev, _) = analyzer.finish(observations);
     fired(profile, &ev)

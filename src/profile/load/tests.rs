@@ -652,3 +652,12 @@ fn gmlan_parameter_id_frames_match_any_priority_and_source() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn liftgate_words_keep_the_tools_name() {
+    assert_eq!(
+        Lid::Liftgate.words("trunkdiag cannot see the trunk lid or the Trunk"),
+        "trunkdiag cannot see the liftgate or the Liftgate"
+    );
+    assert_eq!(Lid::Trunk.words("the trunk"), "the trunk");
+}

@@ -26,7 +26,9 @@ pub(in crate::verdict) fn driven_lid_shut(f: &Facts) -> Option<Support> {
 }
 
 pub(in crate::verdict) fn lid_shut_unwatched(f: &Facts) -> Option<Support> {
-    let unwatched = f.all_with(Outcome::StuckUnwatched);
+    let mut unwatched = f.all_with(Outcome::StuckUnwatched);
+    // A press only the person told of is `lid_shut_told`'s.
+    unwatched.retain(|a| !a.told);
     let obs = &f.ev.observations;
     let obs_only = f.all.is_empty()
         && (obs.click.is_some()
@@ -46,6 +48,38 @@ pub(in crate::verdict) fn lid_shut_unwatched(f: &Facts) -> Option<Support> {
     if obs_only {
         s = s.note("No trunk data was seen on the bus: this rests on what you observed only.");
     }
+    Some(s)
+}
+
+/// The lid stayed shut at a press the person told of, on a car whose bus
+/// shows neither the request nor the output: anything from a refusal by
+/// design to the latch; the words say what cannot be seen.
+pub(in crate::verdict) fn lid_shut_told(f: &Facts) -> Option<Support> {
+    let mut told = f.all_with(Outcome::StuckUnwatched);
+    told.retain(|a| a.told);
+    if told.is_empty() {
+        return None;
+    }
+    let (order, _, why) = narrowing(f);
+    // A click heard at the lid: the opener was driven, so neither a refusal
+    // nor a lockout stopped it.
+    let mut ranked = if f.ev.observations.click == Some(true) {
+        Vec::new()
+    } else {
+        vec![
+            crate::cause::Cause::ReleaseInhibited,
+            crate::cause::Cause::ValetLockout,
+        ]
+    };
+    ranked.extend_from_slice(order);
+    let mut s = Support::default()
+        .presses(f, &told)
+        .ranked(&ranked)
+        .line(why);
+    s.words = Some((
+        "The trunk did not open at the press you made, and this car shows only the lid: the cause can be anywhere from a refusal by design to the latch.",
+        "No body-module address is published for this car, so trunkdiag cannot see whether your press reached the body module, whether it refused by design (moving, locked, valet or trunk-lock switch) or whether it drove the opener. Check cheapest first: the car's state and any valet or trunk-lock switch, then the fuse, the wiring, the actuator and the latch.",
+    ));
     Some(s)
 }
 
