@@ -43,12 +43,20 @@ fn outcome(profile: &Profile, analyzer: Analyzer<'_>) -> Outcome {
 fn simple_path(profile: &Profile, bytes: &[u8], opts: ReadOptions) -> Outcome {
     let mut r = reader(bytes, opts);
     let mut a = Analyzer::new(profile);
+    let mut told = 0;
     loop {
         match r.next_frame() {
             Ok(Some(f)) => a.feed(&f),
             Ok(None) => break,
             Err(e) => return Err(e.to_string()),
         }
+        // `# press` lines, presses the person told of, as they come.
+        for n in r.annotations().get(told..).unwrap_or_default() {
+            if let Some((t, input)) = trunkdiag::evidence::parse_told_press(&n.text) {
+                a.told_press(t, input);
+            }
+        }
+        told = r.annotations().len();
     }
     outcome(profile, a)
 }

@@ -502,7 +502,7 @@ async fn session_work<B: CanBus>(
                 .await?;
                 // A car whose bus does not show this input: the person's
                 // word is the press, from the moment they were asked.
-                if confirmed && !profile.sees_presses() {
+                if confirmed && profile.takes_told_presses() {
                     feed.tell(asked_at, input);
                 }
                 // Let the output and the lid show after the confirmation.

@@ -160,8 +160,11 @@ pub struct Bus {
     pub name: String,
     pub bitrate: u32,
     pub fd: bool,
-    /// OBD-II connector pins (e.g. `[6, 14]`); empty when not at the connector.
+    /// OBD-II connector pins (e.g. `[6, 14]`); empty when not given.
     pub pins: Vec<u8>,
+    /// The profile says the bus is not at the connector (`pins = []`:
+    /// behind a gateway, reached only by a tap).
+    pub off_connector: bool,
     pub item: ItemRef,
 }
 
@@ -998,7 +1001,7 @@ impl Profile {
     pub fn buses_off_connector(&self) -> Vec<(&Bus, Vec<&'static str>)> {
         self.buses
             .iter()
-            .filter(|b| b.pins.is_empty())
+            .filter(|b| b.off_connector)
             .filter_map(|b| {
                 let mut words: Vec<&'static str> = Vec::new();
                 for f in self.frames.iter().filter(|f| f.bus == b.name) {
@@ -1022,6 +1025,13 @@ impl Profile {
         Role::ALL
             .into_iter()
             .any(|r| r.is_request() && self.has_role(r))
+    }
+
+    /// Whether the person is asked to tell of presses: a lid-only car (no
+    /// body module published, no request on its bus). A car with a body
+    /// module keeps to what its bus and its module show.
+    pub fn takes_told_presses(&self) -> bool {
+        self.bcm.is_none() && !self.sees_presses()
     }
 
     /// True when this VIN matches one of the profile's patterns.

@@ -239,7 +239,7 @@ impl SimVehicle {
             // The simulated adapter is at the OBD connector: a bus the
             // profile places elsewhere (no pins, e.g. behind a gateway) is
             // heard only when `only_bus` names it.
-            let at_connector = self.profile.bus(&f.bus).is_none_or(|b| !b.pins.is_empty());
+            let at_connector = self.profile.bus(&f.bus).is_none_or(|b| !b.off_connector);
             if self.cfg.only_bus.is_none() && !at_connector {
                 continue;
             }
@@ -533,7 +533,7 @@ impl SimVehicle {
             Press::FobTrunk => ReleaseInput::Fob,
             Press::CabinSwitch => ReleaseInput::Cabin,
         };
-        if !self.profile.sees_presses() {
+        if self.profile.takes_told_presses() {
             if let Some(told) = &self.cfg.told.0 {
                 if let Ok(mut v) = told.lock() {
                     v.push((t, pressed));

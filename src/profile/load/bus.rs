@@ -82,11 +82,15 @@ impl Builder {
                     Level::Placeholder
                 }
             };
+            // `pins = []` says the bus is not at the connector (behind a
+            // gateway); no `pins` says nothing about where it is.
+            let off_connector = b.pins.as_ref().is_some_and(|p| p.get_ref().is_empty());
             let mut bus = Bus {
                 name: name.clone(),
                 bitrate: br,
                 fd: b.fd,
                 pins,
+                off_connector,
                 item: ItemRef(0),
             };
             let location = [bus.bitrate_text(), bus.pins_text()]
