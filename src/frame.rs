@@ -137,6 +137,55 @@ impl fmt::Debug for IfName {
     }
 }
 
+/// The bitrate of GM's single-wire CAN (SAE J2411 "33.3 kbit/s").
+pub const SINGLE_WIRE_BITRATE: u32 = 33_333;
+
+/// The kind of wire a CAN bus is, which decides the transceiver an adapter
+/// needs to reach it. Profiles name it on each bus; adapters are opened
+/// for it. Here because both `profile` and `transport` need it and
+/// neither may know the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusKind {
+    /// Two-wire CAN (ISO 11898-2; CAN FD too), e.g. OBD-II pins 6/14: what
+    /// every CAN adapter's transceiver is for.
+    #[default]
+    HighSpeed,
+    /// GM's single-wire CAN (LS-GMLAN, SAE J2411): one wire, OBD-II pin
+    /// 1, 33.3 kbit/s. Needs a single-wire transceiver.
+    SingleWire,
+}
+
+impl BusKind {
+    pub const ALL: [BusKind; 2] = [BusKind::HighSpeed, BusKind::SingleWire];
+
+    /// The name profiles and JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusKind::HighSpeed => "high-speed",
+            BusKind::SingleWire => "single-wire",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<BusKind> {
+        BusKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// In words: `high-speed CAN`, `single-wire CAN`.
+    pub fn label(self) -> &'static str {
+        match self {
+            BusKind::HighSpeed => "high-speed CAN",
+            BusKind::SingleWire => "single-wire CAN",
+        }
+    }
+}
+
+impl fmt::Display for BusKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a frame could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

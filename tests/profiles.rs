@@ -175,6 +175,40 @@ fn check_reports_every_semantic_problem() {
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 }
 
+/// A single-wire bus (GM LS-GMLAN) is shown with its kind, pin and rate;
+/// one at a high-speed rate and pins is refused at its lines, exit 2.
+#[test]
+fn a_single_wire_bus_is_shown_by_kind_and_checked() {
+    let f = data("single-wire-body.toml");
+    let (code, out, err) = run(&["profiles", "show", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nbus sw-can: single-wire CAN, OBD-II pin 1, 33.3 kbit/s  [placeholder]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nbus hs-can (default): 500 kbit/s, OBD-II pins 6/14  [placeholder]"),
+        "{out}"
+    );
+    let (code, json, _) = run(&["profiles", "show", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["buses"][1]["kind"], "single-wire", "{json}");
+    assert_eq!(v["buses"][0]["kind"], "high-speed", "{json}");
+
+    let f = data("broken-single-wire.toml");
+    let (code, _, err) = run(&["profiles", "check", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let p = f.display();
+    for want in [
+        format!("{p}:11:11: expected bitrate = 33333 for a single-wire bus"),
+        format!("{p}:12:8: expected pins = [1] for a single-wire bus"),
+    ] {
+        assert!(err.lines().any(|l| l.starts_with(&want)), "{want}\n{err}");
+    }
+    assert!(err.contains("2 problem(s)"), "{err}");
+}
+
 #[test]
 fn a_profile_from_a_path_uses_its_own_layouts_dir() {
     let dir = tempfile::tempdir().unwrap();

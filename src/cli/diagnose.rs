@@ -217,9 +217,15 @@ fn where_to_connect(profile_spec: &str) -> String {
     let Some(p) = loaded else {
         return "connect the adapter to the OBD-II connector's CAN pins 6/14 (500 kbit/s); the profile is picked from the VIN".to_owned();
     };
-    let at = |b: &crate::profile::Bus| match b.pins_text() {
-        t if t.is_empty() => b.bitrate_text(),
-        t => format!("OBD-II {t}, {}", b.bitrate_text()),
+    let at = |b: &crate::profile::Bus| {
+        let at = match b.pins_text() {
+            t if t.is_empty() => b.bitrate_text(),
+            t => format!("OBD-II {t}, {}", b.bitrate_text()),
+        };
+        match b.kind {
+            crate::profile::BusKind::SingleWire => format!("{}, {at}", b.kind.label()),
+            crate::profile::BusKind::HighSpeed => at,
+        }
     };
     let Some(first) = p.default_bus() else {
         return format!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{exit, CliResult};
-use crate::profile::{self, Profile};
+use crate::profile::{self, BusKind, Profile};
 
 #[derive(Args, Debug)]
 pub struct ProfilesArgs {
@@ -155,17 +155,25 @@ fn show_header(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
 /// Each bus, the default first.
 fn show_buses(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     for (n, b) in p.buses.iter().enumerate() {
+        let pins = match b.pins_text() {
+            t if t.is_empty() => t,
+            t => format!(", OBD-II {t}"),
+        };
+        let at = match b.kind {
+            // `single-wire CAN, OBD-II pin 1, 33.3 kbit/s`: the kind first,
+            // it decides the adapter.
+            BusKind::SingleWire => format!("{}{pins}, {}", b.kind.label(), b.bitrate_text()),
+            BusKind::HighSpeed => format!(
+                "{}{}{pins}",
+                b.bitrate_text(),
+                if b.fd { ", CAN FD" } else { "" }
+            ),
+        };
         write!(
             out,
-            "\nbus {}{}: {}{}{}",
+            "\nbus {}{}: {at}",
             b.name,
             if n == 0 { " (default)" } else { "" },
-            b.bitrate_text(),
-            if b.fd { ", CAN FD" } else { "" },
-            match b.pins_text() {
-                t if t.is_empty() => t,
-                t => format!(", OBD-II {t}"),
-            }
         )?;
         if let Some(i) = p.item(b.item) {
             provenance(out, p, i)?;

@@ -153,11 +153,17 @@ pub enum ItemKind {
     Bus,
 }
 
+/// What kind of wire a bus is (high-speed or GM's single-wire CAN): the
+/// one type `transport` opens adapters for.
+pub use crate::frame::BusKind;
+
 /// A CAN bus of the vehicle, and where to reach it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Bus {
     /// e.g. "hs-can", "ms-can", "body".
     pub name: String,
+    /// High-speed (two wires) or single-wire (GM LS-GMLAN, 33.3 kbit/s).
+    pub kind: BusKind,
     pub bitrate: u32,
     pub fd: bool,
     /// OBD-II connector pins (e.g. `[6, 14]`); empty when not given.
@@ -169,21 +175,24 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// `pins 6/14`, or `""` when the profile gives none.
+    /// `pins 6/14`, `pin 1`, or `""` when the profile gives none.
     pub fn pins_text(&self) -> String {
-        if self.pins.is_empty() {
-            return String::new();
+        match self.pins.as_slice() {
+            [] => String::new(),
+            [one] => format!("pin {one}"),
+            many => {
+                let p: Vec<String> = many.iter().map(u8::to_string).collect();
+                format!("pins {}", p.join("/"))
+            }
         }
-        let p: Vec<String> = self.pins.iter().map(u8::to_string).collect();
-        format!("pins {}", p.join("/"))
     }
 
-    /// `500 kbit/s`.
+    /// `500 kbit/s`; `33.3 kbit/s` for single-wire CAN's 33333 bit/s.
     pub fn bitrate_text(&self) -> String {
-        if self.bitrate.is_multiple_of(1000) {
-            format!("{} kbit/s", self.bitrate / 1000)
-        } else {
-            format!("{} bit/s", self.bitrate)
+        match self.bitrate {
+            b if b.is_multiple_of(1000) => format!("{} kbit/s", b / 1000),
+            crate::frame::SINGLE_WIRE_BITRATE => "33.3 kbit/s".to_owned(),
+            b => format!("{b} bit/s"),
         }
     }
 }
@@ -966,6 +975,17 @@ impl Profile {
     /// The bus of this name.
     pub fn bus(&self, name: &str) -> Option<&Bus> {
         self.buses.iter().find(|b| b.name == name)
+    }
+
+    /// Whether anything the profile reads is on the bus of this name: a
+    /// broadcast frame, or any item (a signal, a data field, the BCM's
+    /// addressing or exchanges) but the bus's own.
+    pub fn bus_carries_items(&self, name: &str) -> bool {
+        self.frames.iter().any(|f| f.bus == name)
+            || self
+                .items
+                .iter()
+                .any(|i| i.kind != ItemKind::Bus && i.bus == name)
     }
 
     /// True when some data field or signal carries this role.

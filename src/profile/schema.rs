@@ -84,8 +84,9 @@ pub(crate) struct Vin {
 /// The buses of a profile: `[[bus]]` tables, or one old-style `[bus]` table.
 #[derive(Debug)]
 pub(crate) enum Buses {
-    /// `[bus]`: one bus, named "hs-can" unless it says otherwise.
-    One(Bus),
+    /// `[bus]`: one bus, named "hs-can" unless it says otherwise (boxed:
+    /// a table is much larger than the list).
+    One(Box<Bus>),
     /// `[[bus]]`: the first is the default bus.
     Many(Vec<Spanned<Bus>>),
 }
@@ -96,10 +97,11 @@ impl<'de> Deserialize<'de> for Buses {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Buses;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("[[bus]] tables (name, bitrate, fd, pins, level, source)")
+                f.write_str("[[bus]] tables (name, kind, bitrate, fd, pins, level, source)")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Buses, A::Error> {
-                Bus::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Buses::One)
+                Bus::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|b| Buses::One(Box::new(b)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -121,6 +123,9 @@ impl<'de> Deserialize<'de> for Buses {
 pub(crate) struct Bus {
     /// e.g. "hs-can", "ms-can", "body"; items name it with `bus = "..."`.
     pub name: Option<Spanned<String>>,
+    /// `high-speed` (the default; a CAN FD bus too) or `single-wire`
+    /// (GM LS-GMLAN: 33333 bit/s, OBD-II pin 1).
+    pub kind: Option<Spanned<String>>,
     pub bitrate: Spanned<u32>,
     #[serde(default)]
     pub fd: bool,

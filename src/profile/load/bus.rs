@@ -1,7 +1,10 @@
-//! `[[bus]]` (or the old single `[bus]`): each bus's name, bitrate, CAN FD
-//! flag, OBD-II connector pins and provenance. The first is the default.
+//! `[[bus]]` (or the old single `[bus]`): each bus's name, kind
+//! (high-speed, or GM's single-wire CAN at 33333 bit/s on pin 1), bitrate,
+//! CAN FD flag, OBD-II connector pins and provenance. The first is the
+//! default.
 
 use super::*;
+use crate::frame::SINGLE_WIRE_BITRATE;
 
 /// The name of the one bus an old-style `[bus]` table describes.
 pub(crate) const DEFAULT_BUS: &str = "hs-can";
@@ -14,14 +17,14 @@ impl Builder {
                 self.at(
                     0,
                     0..0,
-                    "expected [[bus]] tables (name, bitrate, fd, pins, level, source)",
+                    "expected [[bus]] tables (name, kind, bitrate, fd, pins, level, source)",
                 );
             }
             return Vec::new();
         };
         let fi = *fi;
         let tables: Vec<(&schema::Bus, Range<usize>, bool)> = match section.get_ref() {
-            schema::Buses::One(b) => vec![(b, section.span(), true)],
+            schema::Buses::One(b) => vec![(&**b, section.span(), true)],
             schema::Buses::Many(v) => v.iter().map(|b| (b.get_ref(), b.span(), false)).collect(),
         };
         if tables.is_empty() && need_profile {
@@ -52,8 +55,41 @@ impl Builder {
                     format!("expected each bus name once; \"{name}\" is given twice"),
                 );
             }
+            let kind = match &b.kind {
+                None => BusKind::HighSpeed,
+                Some(k) => BusKind::from_name(k.get_ref()).unwrap_or_else(|| {
+                    self.at(
+                        fi,
+                        k.span(),
+                        format!(
+                            "expected a bus `kind` (high-speed, single-wire), found {:?}",
+                            k.get_ref()
+                        ),
+                    );
+                    BusKind::HighSpeed
+                }),
+            };
             let br = *b.bitrate.get_ref();
-            if !(10_000..=1_000_000).contains(&br) {
+            if kind == BusKind::SingleWire {
+                if br != SINGLE_WIRE_BITRATE {
+                    self.at(
+                        fi,
+                        b.bitrate.span(),
+                        format!(
+                            "expected bitrate = {SINGLE_WIRE_BITRATE} for a single-wire bus \
+                             (GM LS-GMLAN runs at 33.3 kbit/s), found {br}"
+                        ),
+                    );
+                }
+                if b.fd {
+                    let at = b.kind.as_ref().map_or(span.clone(), |k| k.span());
+                    self.at(
+                        fi,
+                        at,
+                        "expected no `fd = true` on a single-wire bus: it is classic CAN only",
+                    );
+                }
+            } else if !(10_000..=1_000_000).contains(&br) {
                 self.at(
                     fi,
                     b.bitrate.span(),
@@ -72,6 +108,20 @@ impl Builder {
                         ),
                     }
                 }
+                // An error, not a guess: the pins are where the person puts
+                // the adapter, and single-wire CAN at the OBD-II connector
+                // is pin 1 only (no pins: the bus is not at the connector).
+                let given = p.get_ref();
+                if kind == BusKind::SingleWire && !given.is_empty() && given.as_slice() != [1] {
+                    self.at(
+                        fi,
+                        p.span(),
+                        format!(
+                            "expected pins = [1] for a single-wire bus (LS-GMLAN is on OBD-II \
+                             pin 1; leave `pins` out when it is not at the connector), found {given:?}"
+                        ),
+                    );
+                }
             }
             let what = format!("bus \"{name}\"");
             let level = match &b.level {
@@ -87,13 +137,18 @@ impl Builder {
             let off_connector = b.pins.as_ref().is_some_and(|p| p.get_ref().is_empty());
             let mut bus = Bus {
                 name: name.clone(),
+                kind,
                 bitrate: br,
                 fd: b.fd,
                 pins,
                 off_connector,
                 item: ItemRef(0),
             };
-            let location = [bus.bitrate_text(), bus.pins_text()]
+            let kind_text = match kind {
+                BusKind::HighSpeed => String::new(),
+                BusKind::SingleWire => kind.label().to_owned(),
+            };
+            let location = [kind_text, bus.bitrate_text(), bus.pins_text()]
                 .into_iter()
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()

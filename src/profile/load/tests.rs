@@ -334,6 +334,95 @@ fn the_old_single_bus_table_is_one_bus_named_hs_can() {
     assert_eq!((p.buses[0].name.as_str(), p.bitrate), ("hs-can", 250_000));
 }
 
+/// `two_bus_profile` with its second bus turned into GM's single-wire CAN,
+/// `bus` the text of that `[[bus]]` table's body.
+fn single_wire_profile(bus: &str) -> String {
+    two_bus_profile("").replace(
+        "name = \"ms-can\"\nbitrate = 125000\npins = [3, 11]\nlevel = \"placeholder\"\n",
+        &format!("name = \"ms-can\"\n{bus}level = \"placeholder\"\n"),
+    )
+}
+
+#[test]
+fn a_single_wire_bus_loads_at_33333_on_pin_1() {
+    let text = single_wire_profile("kind = \"single-wire\"\nbitrate = 33333\npins = [1]\n");
+    let p = parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let (hs, sw) = (&p.buses[0], &p.buses[1]);
+    assert_eq!(
+        (hs.kind, sw.kind),
+        (BusKind::HighSpeed, BusKind::SingleWire)
+    );
+    assert_eq!(
+        (sw.bitrate_text(), sw.pins_text()),
+        ("33.3 kbit/s".into(), "pin 1".into())
+    );
+    assert_eq!(
+        item_by_name(&p, "ms-can bus").location,
+        "single-wire CAN, 33.3 kbit/s, pin 1"
+    );
+    assert!(p.bus_carries_items("ms-can") && p.bus_carries_items("hs-can"));
+    let json = serde_json::to_value(&p.buses).unwrap();
+    assert_eq!(json[0]["kind"], "high-speed");
+    assert_eq!(json[1]["kind"], "single-wire");
+    // Without pins (not at the connector) it loads too.
+    let text = single_wire_profile("kind = \"single-wire\"\nbitrate = 33333\n");
+    assert!(problems_of(&text).is_empty(), "{:?}", problems_of(&text));
+}
+
+#[test]
+fn a_single_wire_bus_at_another_rate_or_pin_is_refused_at_its_line() {
+    let line_of = |text: &str, want: &str| {
+        text.lines()
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(|l| l.starts_with(want))
+            .unwrap()
+            + 1
+    };
+    let text = single_wire_profile(
+        "kind = \"single-wire\"\nbitrate = 500000\npins = [6, 14]\nfd = true\n",
+    );
+    let problems = problems_of(&text);
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    let rate = format!(
+        "t.toml:{}:11: expected bitrate = 33333 for a single-wire bus (GM LS-GMLAN runs at 33.3 kbit/s), found 500000",
+        line_of(&text, "bitrate = 500000")
+    );
+    let pins = format!(
+        "t.toml:{}:8: expected pins = [1] for a single-wire bus",
+        line_of(&text, "pins = [6, 14]")
+    );
+    let fd = format!(
+        "t.toml:{}:8: expected no `fd = true` on a single-wire bus",
+        line_of(&text, "kind = \"single-wire\"")
+    );
+    for want in [rate, pins, fd] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(&want)),
+            "{want}\n{problems:?}"
+        );
+    }
+    let text = single_wire_profile("kind = \"low-speed\"\nbitrate = 33333\n");
+    let problems = problems_of(&text).join("\n");
+    assert!(
+        problems.contains(&format!(
+            "t.toml:{}:8: expected a bus `kind` (high-speed, single-wire), found \"low-speed\"",
+            line_of(&text, "kind = ")
+        )),
+        "{problems}"
+    );
+    // The old rule still holds for a high-speed bus, which 33333 is inside.
+    let text = single_wire_profile("bitrate = 5000\n");
+    assert!(
+        problems_of(&text)
+            .join("\n")
+            .contains("expected a bitrate from 10000 to 1000000 bit/s, found 5000"),
+        "{:?}",
+        problems_of(&text)
+    );
+    assert!(problems_of(&single_wire_profile("bitrate = 33333\n")).is_empty());
+}
+
 /// The roles a frame's payload decodes to, by item name.
 fn decoded(p: &Profile, id: u16, data: &[u8]) -> Vec<(String, f64)> {
     let f = CanFrame::classic(CanId::Standard(id), data).unwrap();
