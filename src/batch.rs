@@ -470,7 +470,7 @@ fn live_job(
     opts: &RunOptions,
 ) -> Result<Report, DiagnoseError> {
     let spec = IfaceSpec::parse(iface)?;
-    let bitrate = crate::diagnose::bus_bitrate(profile);
+    let bus = crate::diagnose::bus_to_open(profile);
     let plan = LivePlan {
         listen: opts.listen,
         timeout: opts.timeout,
@@ -485,7 +485,7 @@ fn live_job(
         .map_err(DiagnoseError::Runtime)?;
     rt.block_on(async {
         live::run(
-            || spec.open(bitrate),
+            || spec.open(bus),
             spec.name(),
             ("live", iface.to_owned()),
             profile,

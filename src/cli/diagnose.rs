@@ -265,7 +265,7 @@ fn live_iface(
     observations: Observations,
 ) -> CliResult<(Profile, Report)> {
     let spec = super::iface_spec(iface)?;
-    let bitrate = diagnose::bus_bitrate(&args.profile);
+    let bus = diagnose::bus_to_open(&args.profile);
     if !args.json {
         eprintln!("trunkdiag: {}", where_to_connect(&args.profile));
     }
@@ -304,7 +304,7 @@ fn live_iface(
             &mut unattended
         };
         live::run(
-            || spec.open(bitrate),
+            || spec.open(bus),
             spec.name(),
             ("live", iface.to_owned()),
             &args.profile,

@@ -14,7 +14,7 @@ use super::{exit, CliError, CliResult};
 use crate::capture::{CaptureReader, ReadOptions};
 use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark, Outcome, Place};
 use crate::profile::Role;
-use crate::transport::{BusError, BusUse, CanBus};
+use crate::transport::{BusError, BusUse, CanBus, PhysicalBus};
 
 /// The countdown before each "now", in seconds.
 const COUNTDOWN_S: u64 = 3;
@@ -265,7 +265,7 @@ fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
         rounds: args.rounds.max(1),
     };
     let origin = rt.block_on(async {
-        let mut bus = spec.open(args.bitrate)?;
+        let mut bus = spec.open(PhysicalBus::high_speed(args.bitrate))?;
         let origin = bus.now_us();
         let mut err = std::io::stderr();
         tokio::select! {

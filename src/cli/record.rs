@@ -20,7 +20,7 @@ use clap::Args;
 
 use super::{exit, CliError, CliResult};
 use crate::capture::candump::{CandumpWriter, FLUSH_WITHIN};
-use crate::transport::{BusError, BusUse, CanBus, IfaceSpec};
+use crate::transport::{BusError, BusUse, CanBus, IfaceSpec, PhysicalBus};
 
 /// Where the frames of a recording travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,7 +191,7 @@ pub fn run(args: RecordArgs) -> CliResult<u8> {
                 iface: spec.to_string(),
             });
         }
-        let mut bus = spec.open(args.bitrate)?;
+        let mut bus = spec.open(PhysicalBus::high_speed(args.bitrate))?;
         let origin = Origin {
             profile: None,
             source: "plain recording of every frame on the bus (nothing sent)".to_owned(),

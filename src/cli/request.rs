@@ -20,7 +20,7 @@ use crate::frame::CanId;
 use crate::hex::encode_upper;
 use crate::isotp::{Addressing, IsoTpConfig};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
-use crate::transport::AnyBus;
+use crate::transport::{AnyBus, PhysicalBus};
 
 /// How to reach the module.
 #[derive(Args, Debug, Clone)]
@@ -58,8 +58,9 @@ pub struct Target {
     pub tx: CanId,
     pub rx: CanId,
     pub protocol: Protocol,
-    /// The bus bitrate (the profile's; 500 kbit/s without one).
-    pub bitrate: u32,
+    /// The bus the adapter is opened for (the profile's default bus;
+    /// high-speed 500 kbit/s without one).
+    pub bus: PhysicalBus,
     /// The session the profile's BCM needs for reads (e.g. Nissan `10 C0`).
     pub session: Option<u8>,
     /// The profile's DTC read request, when it has its own.
@@ -96,7 +97,11 @@ impl LinkArgs {
                 .as_ref()
                 .filter(|_| own_ids)
                 .map_or(Addressing::Normal, |b| b.addressing.into()),
-            bitrate: profile.as_ref().map_or(500_000, |p| p.bitrate),
+            bus: profile
+                .as_ref()
+                .map_or(PhysicalBus::high_speed(500_000), |p| {
+                    crate::diagnose::physical_bus(p)
+                }),
             tx: self
                 .tx
                 .or(bcm.as_ref().map(|b| b.request_id))
@@ -134,7 +139,7 @@ pub fn with_tester<T>(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let bus = spec.open(target.bitrate)?;
+        let bus = spec.open(target.bus)?;
         let mut isotp = IsoTpConfig::new(target.tx, target.rx);
         isotp.iface = spec.name();
         isotp.addressing = target.addressing;

@@ -242,7 +242,7 @@ fn on_interface(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let bus = spec.open(profile.bitrate)?;
+        let bus = spec.open(crate::diagnose::physical_bus(profile))?;
         let until = duration.map(|d| crate::transport::CanBus::now_us(&bus) + d);
         let run = async {
             if record {

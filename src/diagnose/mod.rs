@@ -25,7 +25,7 @@ use crate::frame::CanId;
 use crate::observation::ObservationKey;
 pub use crate::observation::{Observations, Question};
 use crate::profile::{self, Level, Profile, ProfileError};
-use crate::transport::BusError;
+use crate::transport::{BusError, PhysicalBus};
 use crate::verdict::{self, Verdict};
 
 /// The profile used when nothing better is known.
@@ -187,15 +187,25 @@ fn dtc_line(profile: &Profile, d: &crate::evidence::DtcRecord) -> DtcLine {
 
 // ------------------------------------------------------------------ profile
 
-/// The bus bitrate for a live run under `profile_spec` (a serial adapter
-/// needs it before it can listen): the profile's, or 500 kbit/s for `auto`
-/// and for a profile that does not load (which then fails with its own
-/// message where it is loaded for the run).
-pub fn bus_bitrate(profile_spec: &str) -> u32 {
+/// The bus a live run under `profile_spec` opens its adapter for (a serial
+/// adapter needs it before it can listen): the profile's default bus, its
+/// bitrate and kind of wire, or high-speed 500 kbit/s for `auto` and for a
+/// profile that does not load (which then fails with its own message where
+/// it is loaded for the run).
+pub fn bus_to_open(profile_spec: &str) -> PhysicalBus {
+    let fallback = PhysicalBus::high_speed(500_000);
     match profile_spec {
-        "auto" => 500_000,
-        spec => crate::profile::load(spec).map_or(500_000, |p| p.bitrate),
+        "auto" => fallback,
+        spec => crate::profile::load(spec).map_or(fallback, |p| physical_bus(&p)),
     }
+}
+
+/// A profile's default bus as an adapter is opened for it.
+pub fn physical_bus(p: &Profile) -> PhysicalBus {
+    p.default_bus()
+        .map_or(PhysicalBus::high_speed(p.bitrate), |b| {
+            PhysicalBus::new(b.bitrate, b.kind)
+        })
 }
 
 /// Loads the profile named on the command line; `auto` picks it from the

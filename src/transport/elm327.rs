@@ -30,6 +30,12 @@
 //! address: wrong profile, ignition off, another bus); after one, it is a
 //! missed answer, noted in the report, and the client sees no answer.
 //!
+//! GM's single-wire CAN (LS-GMLAN, a bus opened with
+//! [`BusKind::SingleWire`]) is reached only by an STN chip with SW-CAN: the
+//! core asks `STI` first and selects [`stn_single_wire_protocol`]; a plain
+//! ELM327, or an STN that answers `?`, is refused
+//! ([`Unsupported::ElmSingleWire`]) before anything goes on the bus.
+//!
 //! [`ElmCore`] is the protocol without the port (sans-IO: bytes and
 //! `now_us` in; bytes to write, serial speeds to try, frames, errors and
 //! completions out), serialising the probe, commands, requests and the
@@ -41,7 +47,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
-use super::{AdapterError, BusError, LinkHint, Probed, Unsupported};
+use super::{
+    AdapterError, BusError, BusKind, LinkHint, PhysicalBus, Probed, SingleWireRefusal, Unsupported,
+};
 use crate::frame::{CanFrame, CanId};
 use crate::hex;
 
@@ -120,6 +128,9 @@ enum Step {
     Request { tx: CanId, payload: String },
     /// The link's header and filter are set.
     LinkApplied { tx: CanId, rx: CanId },
+    /// `STP63` / `STP64` on an STN chip (11- / 29-bit requests); a plain
+    /// ELM327 is refused here instead, before anything is sent.
+    SingleWire { extended: bool },
     /// The receive filter was opened for the monitor.
     FilterOpened,
 }
@@ -173,12 +184,21 @@ enum Phase {
     Ready,
 }
 
+/// How the adapter is told the bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Medium {
+    /// An ELM327 protocol (`ATSP6`...) for a two-wire bus at this rate.
+    HighSpeed { bitrate: u32 },
+    /// GM's single-wire CAN: an STN protocol ([`stn_single_wire_protocol`]),
+    /// once `STI` says the adapter is an STN chip.
+    SingleWire,
+}
+
 /// The ELM327 / STN protocol without the port (see the module doc).
 #[derive(Debug)]
 pub struct ElmCore {
     name: String,
-    bitrate: u32,
-    protocol: char,
+    medium: Medium,
     /// Serial speeds to probe; empty: one probe at the speed in use (TCP).
     bauds: Vec<u32>,
     /// Where a failed probe looked, for the error.
@@ -219,16 +239,24 @@ pub struct ElmCore {
 }
 
 impl ElmCore {
-    /// A core for the adapter at `endpoint` on a bus at `bitrate`; fails
-    /// for a bitrate an ELM327 has no protocol for.
-    pub fn new(endpoint: &ElmEndpoint, bitrate: u32) -> Result<ElmCore, BusError> {
+    /// A core for the adapter at `endpoint` on `bus`; fails for a
+    /// high-speed bitrate an ELM327 has no protocol for. Single-wire CAN is
+    /// refused later, once the adapter said whether it is an STN chip.
+    pub fn new(endpoint: &ElmEndpoint, bus: PhysicalBus) -> Result<ElmCore, BusError> {
         let name = endpoint.to_string();
-        let protocol = protocol_for(bitrate, false).ok_or_else(|| {
-            BusError::unsupported(Unsupported::ElmBitrate {
-                adapter: name.clone(),
-                bitrate,
-            })
-        })?;
+        let medium = match bus.kind {
+            BusKind::SingleWire => Medium::SingleWire,
+            BusKind::HighSpeed => {
+                let bitrate = bus.bitrate;
+                protocol_for(bitrate, false).ok_or_else(|| {
+                    BusError::unsupported(Unsupported::ElmBitrate {
+                        adapter: name.clone(),
+                        bitrate,
+                    })
+                })?;
+                Medium::HighSpeed { bitrate }
+            }
+        };
         let (bauds, tried) = match endpoint {
             ElmEndpoint::Serial { baud: Some(b), .. } => (vec![*b], Probed::Bauds(vec![*b])),
             ElmEndpoint::Serial { baud: None, .. } => {
@@ -238,8 +266,7 @@ impl ElmCore {
         };
         Ok(ElmCore {
             name,
-            bitrate,
-            protocol,
+            medium,
             bauds,
             tried,
             wire: Wire::new(Dialect::Elm),
@@ -354,16 +381,23 @@ impl ElmCore {
         let mut steps = Vec::new();
         match &op {
             Op::Init => {
+                let single_wire = self.medium == Medium::SingleWire;
                 steps.push(Step::Reset);
                 steps.push(Step::Must("ATE0".into()));
                 steps.push(Step::May("ATL0".into()));
                 steps.push(Step::Must("ATS1".into()));
                 steps.push(Step::Must("ATH1".into()));
-                steps.push(Step::Must(format!("ATSP{}", self.protocol)));
+                if single_wire {
+                    // Who it is decides whether it can reach the bus at all.
+                    steps.push(Step::Info(Info::Sti));
+                }
+                steps.push(self.protocol_step(false));
                 steps.push(Step::Must("ATCAF1".into()));
                 steps.push(Step::May("ATCFC1".into()));
                 steps.push(Step::Info(Info::Ati));
-                steps.push(Step::Info(Info::Sti));
+                if !single_wire {
+                    steps.push(Step::Info(Info::Sti));
+                }
                 steps.push(Step::Info(Info::Volts));
             }
             Op::Prepare(_) => {
@@ -414,6 +448,18 @@ impl ElmCore {
         self.advance(now_us);
     }
 
+    /// Selects the bus for requests with 11- or 29-bit ids: `ATSP6`..`9`,
+    /// or the STN's single-wire protocol.
+    fn protocol_step(&self, extended: bool) -> Step {
+        match self.medium {
+            Medium::HighSpeed { bitrate } => {
+                let proto = protocol_for(bitrate, extended).unwrap_or('6');
+                Step::Must(format!("ATSP{proto}"))
+            }
+            Medium::SingleWire => Step::SingleWire { extended },
+        }
+    }
+
     /// Points the adapter at the module: header, answer filter, flow
     /// control (or the named fallback).
     fn link_steps(&self, tx: CanId, rx: CanId) -> Vec<Step> {
@@ -422,8 +468,7 @@ impl ElmCore {
         }
         let mut steps = Vec::new();
         if self.applied.map(|a| a.0) != Some(tx) {
-            let proto = protocol_for(self.bitrate, tx.is_extended()).unwrap_or('6');
-            steps.push(Step::Must(format!("ATSP{proto}")));
+            steps.push(self.protocol_step(tx.is_extended()));
             match tx {
                 CanId::Standard(id) => steps.push(Step::Must(format!("ATSH{id:03X}"))),
                 CanId::Extended(id) => {
@@ -477,7 +522,14 @@ impl ElmCore {
                 } else {
                     self.version.clone().unwrap_or_else(|| self.ati.clone())
                 };
-                let note = format!("{}: adapter {id}; battery {} (ATRV)", self.name, self.volts);
+                let mut note =
+                    format!("{}: adapter {id}; battery {} (ATRV)", self.name, self.volts);
+                if self.medium == Medium::SingleWire {
+                    note.push_str(&format!(
+                        "; on single-wire CAN (STP{})",
+                        stn_single_wire_protocol(false)
+                    ));
+                }
                 tracing::info!("{note}");
                 self.note(note);
             }
@@ -572,6 +624,18 @@ impl ElmCore {
                 self.filter_open = true;
                 return;
             }
+            Step::SingleWire { .. } if !self.stn => {
+                let version = self
+                    .version
+                    .clone()
+                    .unwrap_or_else(|| "it gave no version".to_owned());
+                let why = SingleWireRefusal::PlainElm { version };
+                return self.op_failed(single_wire_refused(why), now_us);
+            }
+            Step::SingleWire { extended } => (
+                format!("STP{}", stn_single_wire_protocol(*extended)),
+                COMMAND_WAIT,
+            ),
         };
         match &step {
             Step::StopMonitor => {
@@ -723,6 +787,22 @@ impl ElmCore {
                 return self.op_failed(AdapterError::Refused { command }, now_us)
             }
             Step::Must(_) => {
+                let error = AdapterError::Unexpected {
+                    command,
+                    line: lines.join(" / "),
+                    expected: "OK",
+                };
+                return self.op_failed(error, now_us);
+            }
+            Step::SingleWire { .. } if ok => {}
+            Step::SingleWire { .. } if lines.iter().any(|l| l == "?") => {
+                let why = SingleWireRefusal::StnWithoutSingleWire {
+                    sti: self.sti.clone(),
+                    command,
+                };
+                return self.op_failed(single_wire_refused(why), now_us);
+            }
+            Step::SingleWire { .. } => {
                 let error = AdapterError::Unexpected {
                     command,
                     line: lines.join(" / "),
@@ -996,6 +1076,36 @@ impl Core for ElmCore {
     }
 }
 
+/// Why the core stops: the adapter cannot reach single-wire CAN.
+fn single_wire_refused(why: SingleWireRefusal) -> AdapterError {
+    AdapterError::Unsupported {
+        what: Unsupported::ElmSingleWire { why },
+    }
+}
+
+/// The STN protocol (`STP`) for single-wire CAN with requests on 11-bit
+/// (`false`) or 29-bit ids, the adapter doing ISO-TP (`ATCAF1`) as with
+/// `ATSP6` / `ATSP7` on a high-speed bus.
+///
+/// What is confirmed: the STN/OBDLink reference's `STP` table (as quoted
+/// in public OBDLink and STN driver sources; the manual itself was not at
+/// hand) numbers single-wire CAN at 33.3 kbit/s 61 to 64: 61 / 62 are
+/// ISO 11898 (raw CAN, variable DLC) with 11- / 29-bit Tx, 63 / 64 are
+/// ISO 15765 (DLC 8) with 11- / 29-bit Tx, the split of high-speed 31-34
+/// (33 being ISO 15765, 11-bit, 500 kbit/s: `ATSP6`'s twin). ISO 15765
+/// with padding to 8 bytes is what this core speaks, so 63 / 64, not 61.
+/// What is not: that an OBDLink with SW-CAN runs `ATCAF1`, `ATFCSH`/
+/// `ATFCSD`/`ATFCSM1` and `STMA` on 63 as it does on `ATSP6` (not tried on
+/// one). `STP` only selects the protocol: trunkdiag never sends `STCSWM`,
+/// so it never asks for the high-voltage wake-up.
+pub fn stn_single_wire_protocol(extended: bool) -> u8 {
+    if extended {
+        64
+    } else {
+        63
+    }
+}
+
 /// The ELM327's protocol number for a bus.
 pub fn protocol_for(bitrate: u32, extended: bool) -> Option<char> {
     match (bitrate, extended) {
@@ -1105,6 +1215,9 @@ mod tests {
         atma: &'static str,
         /// Requests answered before `NO DATA` to every one.
         answers: Option<usize>,
+        /// An STN chip: its answer to `STI`; it then accepts ST commands
+        /// (but those in `refuse`). None: a plain ELM327, `?` to them all.
+        stn: Option<&'static str>,
     }
 
     /// The adapter as a closure: each write gets its answer.
@@ -1128,9 +1241,11 @@ mod tests {
                 "" => return Some(">".into()),
                 "ATZ" | "ATI" => "ELM327 v1.5".to_owned(),
                 "ATRV" => "12.4V".to_owned(),
-                "ATMA" => return Some(format!("{shown}{}", script.atma)),
+                "ATMA" | "STMA" => return Some(format!("{shown}{}", script.atma)),
+                "STI" if script.stn.is_some() => script.stn.unwrap_or_default().to_owned(),
                 c if c.starts_with("AT") || c.starts_with("ST") => {
-                    if c.starts_with("ST") || script.refuse.iter().any(|r| c.starts_with(r)) {
+                    let plain = c.starts_with("ST") && script.stn.is_none();
+                    if plain || script.refuse.iter().any(|r| c.starts_with(r)) {
                         "?".to_owned()
                     } else {
                         "OK".to_owned()
@@ -1169,7 +1284,8 @@ mod tests {
 
     /// Probed and initialised through `reply`.
     fn ready(reply: &mut dyn FnMut(&str) -> Option<String>) -> Drive<ElmCore> {
-        let mut d = Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap());
+        let mut d =
+            Drive::new(ElmCore::new(&endpoint(), PhysicalBus::high_speed(500_000)).unwrap());
         assert_eq!(d.bauds, [38_400]);
         assert_eq!(d.written, ["\r"]);
         let ati = d.wait(250 * MS);
@@ -1224,13 +1340,13 @@ mod tests {
             port: "/dev/test".into(),
             baud: None,
         };
-        let mut d = Drive::new(ElmCore::new(&open, 500_000).unwrap());
+        let mut d = Drive::new(ElmCore::new(&open, PhysicalBus::high_speed(500_000)).unwrap());
         d.wait(750 * MS);
         assert_eq!(d.bauds, [38_400, 9_600]);
         assert_eq!(d.wait(250 * MS), ["ATI\r"]);
         assert_eq!(d.feed(b"ELM327 v2.1\r\r>"), ["ATZ\r"]);
         // Nobody at any speed.
-        let mut d = Drive::new(ElmCore::new(&open, 500_000).unwrap());
+        let mut d = Drive::new(ElmCore::new(&open, PhysicalBus::high_speed(500_000)).unwrap());
         d.wait(5 * 750 * MS);
         let end = d.core.finished().unwrap().unwrap_err();
         assert_eq!(
@@ -1393,7 +1509,8 @@ mod tests {
 
     #[test]
     fn a_silent_adapter_is_fatal_naming_the_command() {
-        let mut d = Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap());
+        let mut d =
+            Drive::new(ElmCore::new(&endpoint(), PhysicalBus::high_speed(500_000)).unwrap());
         d.wait(250 * MS);
         assert_eq!(d.feed(b"ELM327 v1.5\r\r>"), ["ATZ\r"]);
         d.wait(5000 * MS);
@@ -1404,9 +1521,148 @@ mod tests {
         );
     }
 
+    fn single_wire() -> PhysicalBus {
+        PhysicalBus::new(crate::frame::SINGLE_WIRE_BITRATE, BusKind::SingleWire)
+    }
+
+    /// Probed and initialised for single-wire CAN through `reply`, as far
+    /// as the adapter lets it go.
+    fn on_single_wire(reply: &mut dyn FnMut(&str) -> Option<String>) -> Drive<ElmCore> {
+        let mut d = Drive::new(ElmCore::new(&endpoint(), single_wire()).unwrap());
+        let ati = d.wait(250 * MS);
+        d.play(ati, reply);
+        d
+    }
+
+    /// Why the core stopped, if it refused single-wire CAN.
+    fn refusal(d: &Drive<ElmCore>) -> (Option<SingleWireRefusal>, String) {
+        let end = d.core.finished().and_then(Result::err);
+        let text = end.as_ref().map(ToString::to_string).unwrap_or_default();
+        let why = match end {
+            Some(AdapterError::Unsupported {
+                what: Unsupported::ElmSingleWire { why },
+            }) => Some(why),
+            _ => None,
+        };
+        (why, text)
+    }
+
+    #[test]
+    fn a_plain_elm327_is_refused_single_wire_can_and_told_what_reaches_it() {
+        let mut reply = adapter(Script::default());
+        let d = on_single_wire(&mut reply);
+        let (why, text) = refusal(&d);
+        assert_eq!(
+            why,
+            Some(SingleWireRefusal::PlainElm {
+                version: "ELM327 v1.5".into()
+            }),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("a plain ELM327 (ELM327 v1.5; no STN chip answered STI) has no single-wire transceiver on pin 1, so it cannot reach single-wire CAN (GM LS-GMLAN, OBD-II pin 1, 33.3 kbit/s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("an OBDLink/STN adapter with SW-CAN")
+                && text.contains("a SocketCAN interface with a single-wire transceiver"),
+            "{text}"
+        );
+        // Asked who it is, then stopped: no protocol at all was selected.
+        assert!(d.written.iter().any(|w| w == "STI\r"), "{:?}", d.written);
+        assert!(
+            !d.written
+                .iter()
+                .any(|w| w.starts_with("STP") || w.starts_with("ATSP")),
+            "{:?}",
+            d.written
+        );
+    }
+
+    #[test]
+    fn an_stn_adapter_is_put_on_single_wire_can_with_stp63() {
+        let mut reply = adapter(Script {
+            stn: Some("STN2255 v5.10.3"),
+            atma: "3E9 01 00 00 00\r",
+            ..Script::default()
+        });
+        let mut d = on_single_wire(&mut reply);
+        assert!(d.core.finished().is_none(), "{:?}", d.core.finished());
+        let at = |cmd: &str| d.written.iter().position(|w| w == cmd);
+        // Identified first, then its single-wire protocol (ISO 15765,
+        // 11-bit); never an ELM327 protocol.
+        assert!(at("STI\r") < at("STP63\r") && at("STP63\r") < at("ATCAF1\r"));
+        assert!(
+            !d.written.iter().any(|w| w.starts_with("ATSP")),
+            "{:?}",
+            d.written
+        );
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(
+            notes.contains("STN2255 v5.10.3 (OBDLink/STN)")
+                && notes.contains("on single-wire CAN (STP63)"),
+            "{notes}"
+        );
+        // The module is addressed on the same protocol; broadcasts are
+        // heard with STMA.
+        let prepare = d.core.command_for_prepare(Some(&hint())).unwrap();
+        let w = run(&mut d, prepare, &mut reply);
+        assert_eq!(
+            w,
+            [
+                "STP63\r",
+                "ATSH745\r",
+                "ATFCSH745\r",
+                "ATFCSD300000\r",
+                "ATFCSM1\r",
+                "ATCRA765\r"
+            ]
+        );
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        let w = run(&mut d, r, &mut reply);
+        assert!(
+            w.ends_with(&["ATCRA\r".to_owned(), "STMA\r".to_owned()]),
+            "{w:?}"
+        );
+        assert!(d.frames.iter().any(|f| f.id == CanId::Standard(0x3E9)));
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+    }
+
+    #[test]
+    fn an_stn_adapter_that_answers_a_question_mark_to_stp63_is_refused() {
+        let mut reply = adapter(Script {
+            stn: Some("STN1110 v4.2.0"),
+            refuse: vec!["STP6"],
+            ..Script::default()
+        });
+        let d = on_single_wire(&mut reply);
+        let (why, text) = refusal(&d);
+        assert_eq!(
+            why,
+            Some(SingleWireRefusal::StnWithoutSingleWire {
+                sti: "STN1110 v4.2.0".into(),
+                command: "STP63".into()
+            }),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("this STN adapter (STN1110 v4.2.0) answered `?` to STP63: it has no single-wire CAN transceiver, so it cannot reach single-wire CAN"),
+            "{text}"
+        );
+        assert!(
+            text.contains("OBDLink/STN adapter with SW-CAN") && text.contains("SocketCAN"),
+            "{text}"
+        );
+        assert!(
+            !d.written.iter().any(|w| w == "ATCAF1\r"),
+            "{:?}",
+            d.written
+        );
+    }
+
     #[test]
     fn a_bitrate_without_protocol_is_refused_at_open() {
-        let e = ElmCore::new(&endpoint(), 125_000).unwrap_err();
+        let e = ElmCore::new(&endpoint(), PhysicalBus::high_speed(125_000)).unwrap_err();
         assert!(
             e.to_string().contains("500 or 250 kbit/s only, not 125000"),
             "{e}"
@@ -1423,7 +1679,7 @@ mod tests {
             let mut d = if ready_first {
                 ready(&mut adapter(Script::default()))
             } else {
-                Drive::new(ElmCore::new(&endpoint(), 500_000).unwrap())
+                Drive::new(ElmCore::new(&endpoint(), PhysicalBus::high_speed(500_000)).unwrap())
             };
             d.shake(&chunks, &waits, |d, i| match i % 4 {
                 1 => Some(request(&d.core, &[0x02, 0x10, 0xC0])),

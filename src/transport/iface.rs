@@ -14,7 +14,7 @@ use std::fmt;
 
 use super::elm327::ElmEndpoint;
 use super::serial::{self, Elm327Bus, SlcanBus};
-use super::{BusError, CanBus, LinkHint};
+use super::{BusError, CanBus, LinkHint, PhysicalBus};
 use crate::frame::{CanFrame, IfName};
 
 /// A parsed `--iface` value.
@@ -214,21 +214,22 @@ impl IfaceSpec {
         }
     }
 
-    /// Opens the bus. `default_bitrate`: the profile's bus, when the spec
-    /// names none (SLCAN; an ELM327 picks its protocol from it).
-    pub fn open(&self, default_bitrate: u32) -> Result<AnyBus, BusError> {
+    /// Opens the bus for `bus`, the profile's (its bitrate when the spec
+    /// names none, and its kind of wire): SLCAN sets the bitrate and
+    /// refuses single-wire CAN, an ELM327 picks its protocol from both,
+    /// SocketCAN takes the interface as it was set up (the kernel cannot
+    /// tell a single-wire transceiver, so nothing is refused there).
+    pub fn open(&self, bus: PhysicalBus) -> Result<AnyBus, BusError> {
         match self {
             IfaceSpec::SocketCan(n) => open_socketcan(n),
-            IfaceSpec::Slcan { port, bitrate } => Ok(AnyBus::Slcan(serial::open_slcan(
-                port,
-                bitrate.unwrap_or(default_bitrate),
-                self.name(),
-            )?)),
-            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(serial::open_elm327(
-                e,
-                default_bitrate,
-                self.name(),
-            )?)),
+            IfaceSpec::Slcan { port, bitrate } => {
+                let bus = PhysicalBus {
+                    bitrate: bitrate.unwrap_or(bus.bitrate),
+                    ..bus
+                };
+                Ok(AnyBus::Slcan(serial::open_slcan(port, bus, self.name())?))
+            }
+            IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(serial::open_elm327(e, bus, self.name())?)),
         }
     }
 }

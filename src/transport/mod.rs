@@ -194,6 +194,78 @@ pub enum Unsupported {
     /// A request before `configure_link` told the ELM327 where to send it.
     #[error("{adapter}: no ISO-TP link configured before the first request")]
     ElmNoLink { adapter: String },
+    /// Single-wire CAN (GM LS-GMLAN) through an ELM327-family adapter that
+    /// cannot reach it: a plain ELM327, or an STN chip without SW-CAN.
+    #[error(
+        "{why}, so it cannot reach single-wire CAN (GM LS-GMLAN, OBD-II pin 1, 33.3 kbit/s): \
+             use an OBDLink/STN adapter with SW-CAN (such as the OBDLink MX+), or a SocketCAN \
+             interface with a single-wire transceiver at 33333 bit/s"
+    )]
+    ElmSingleWire { why: SingleWireRefusal },
+    /// Single-wire CAN through an SLCAN adapter.
+    #[error(
+        "SLCAN adapters cannot reach single-wire CAN (GM LS-GMLAN, OBD-II pin 1, 33.3 kbit/s): \
+             the Lawicel bitrates S0-S8 have no 33.3 kbit/s, the `s` bit-timing registers that \
+             could set it differ from one adapter's CAN controller to the next (so trunkdiag does \
+             not guess them), and the adapter's transceiver is for two-wire CAN; use a SocketCAN \
+             interface with a single-wire transceiver at 33333 bit/s, or an OBDLink with SW-CAN"
+    )]
+    SingleWireThroughSlcan,
+}
+
+/// Why an ELM327-family adapter cannot reach single-wire CAN
+/// ([`Unsupported::ElmSingleWire`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SingleWireRefusal {
+    /// No STN chip answered `STI`: a plain ELM327 or a clone (`version`:
+    /// what it said at reset).
+    PlainElm { version: String },
+    /// An STN chip (`sti`: its `STI` line) answered `?` to its single-wire
+    /// protocol `command`.
+    StnWithoutSingleWire { sti: String, command: String },
+}
+
+impl std::fmt::Display for SingleWireRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SingleWireRefusal::PlainElm { version } => write!(
+                f,
+                "a plain ELM327 ({version}; no STN chip answered STI) has no single-wire \
+                 transceiver on pin 1"
+            ),
+            SingleWireRefusal::StnWithoutSingleWire { sti, command } => write!(
+                f,
+                "this STN adapter ({sti}) answered `?` to {command}: it has no single-wire \
+                 CAN transceiver"
+            ),
+        }
+    }
+}
+
+/// What kind of wire the bus is (high-speed, or GM's single-wire CAN).
+pub use crate::frame::BusKind;
+
+/// The bus an adapter is opened for: its bitrate and its kind of wire.
+/// SocketCAN takes the interface as it was set up (the kernel cannot tell
+/// which transceiver is behind it); SLCAN sets the bitrate and refuses
+/// single-wire CAN; an ELM327 picks its protocol from both, and reaches
+/// single-wire CAN only as an STN chip with SW-CAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhysicalBus {
+    pub bitrate: u32,
+    pub kind: BusKind,
+}
+
+impl PhysicalBus {
+    pub fn new(bitrate: u32, kind: BusKind) -> PhysicalBus {
+        PhysicalBus { bitrate, kind }
+    }
+
+    /// A two-wire bus at `bitrate` (what `--bitrate` alone describes).
+    pub fn high_speed(bitrate: u32) -> PhysicalBus {
+        PhysicalBus::new(bitrate, BusKind::HighSpeed)
+    }
 }
 
 /// A CAN bus endpoint.
@@ -287,6 +359,9 @@ pub enum AdapterError {
         line: String,
         expected: &'static str,
     },
+    /// Setting the adapter up showed it cannot reach the bus.
+    #[error("{what}")]
+    Unsupported { what: Unsupported },
 }
 
 impl AdapterError {

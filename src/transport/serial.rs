@@ -22,7 +22,9 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use super::adapter::{Core, Output, Ticket};
 use super::elm327::{self, ElmCore, ElmEndpoint};
 use super::slcan::{self, SlcanCore};
-use super::{AdapterError, BusClock, BusError, CanBus, CloseReason, LinkHint, OpenError};
+use super::{
+    AdapterError, BusClock, BusError, CanBus, CloseReason, LinkHint, OpenError, PhysicalBus,
+};
 use crate::frame::{CanFrame, IfName};
 
 /// Frames a bus holds for `recv` before it drops (and counts) new ones.
@@ -128,12 +130,13 @@ pub type SlcanBus = AdapterBus<SlcanCore>;
 /// An open ELM327 / STN adapter.
 pub type Elm327Bus = AdapterBus<ElmCore>;
 
-/// Opens an SLCAN adapter's port and starts it at `bitrate`. Must be called
-/// inside a tokio runtime. Errors of the adapter's start-up (silent, a
-/// bitrate refused) come with the first `send` or `recv`.
-pub fn open_slcan(port: &str, bitrate: u32, iface: IfName) -> Result<SlcanBus, BusError> {
+/// Opens an SLCAN adapter's port and starts it at the bus's bitrate (a
+/// bitrate SLCAN has no code for, or single-wire CAN, fails here). Must be
+/// called inside a tokio runtime. Errors of the adapter's start-up (silent,
+/// a bitrate refused) come with the first `send` or `recv`.
+pub fn open_slcan(port: &str, bus: PhysicalBus, iface: IfName) -> Result<SlcanBus, BusError> {
     let name = format!("slcan:{port}");
-    let core = SlcanCore::new(&name, bitrate).map_err(|error| BusError::Adapter {
+    let core = SlcanCore::new(&name, bus).map_err(|error| BusError::Adapter {
         adapter: name.clone(),
         error,
     })?;
@@ -152,15 +155,16 @@ pub fn open_slcan(port: &str, bitrate: u32, iface: IfName) -> Result<SlcanBus, B
 
 /// Opens an ELM327 (a serial port at once, so a wrong port fails here,
 /// with the same hints as SLCAN) and starts the core, which probes the
-/// serial speed and initialises it for the protocol of a bus at `bitrate`.
-/// Must be called inside a tokio runtime. Start-up errors come with the
-/// first `send` or `recv`.
+/// serial speed and initialises it for the protocol of `bus` (single-wire
+/// CAN only on an STN chip with SW-CAN). Must be called inside a tokio
+/// runtime. Start-up errors (a plain ELM327 on single-wire CAN among them)
+/// come with the first `send` or `recv`.
 pub fn open_elm327(
     endpoint: &ElmEndpoint,
-    bitrate: u32,
+    bus: PhysicalBus,
     iface: IfName,
 ) -> Result<Elm327Bus, BusError> {
-    let core = ElmCore::new(endpoint, bitrate)?;
+    let core = ElmCore::new(endpoint, bus)?;
     let endpoint = match endpoint {
         ElmEndpoint::Serial { port, baud } => Endpoint::Serial {
             port: port.clone(),

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
-use super::{AdapterError, BusError, LinkHint, Unsupported};
+use super::{AdapterError, BusError, BusKind, LinkHint, PhysicalBus, Unsupported};
 use crate::frame::{CanFrame, CanId, FrameKind};
 use crate::hex;
 
@@ -232,12 +232,20 @@ pub struct SlcanCore {
 }
 
 impl SlcanCore {
-    /// A core for an adapter named `name` (`slcan:PORT`) on a bus at
-    /// `bitrate`; fails for a bitrate SLCAN cannot set.
-    pub fn new(name: &str, bitrate: u32) -> Result<SlcanCore, AdapterError> {
+    /// A core for an adapter named `name` (`slcan:PORT`) on `bus`; fails
+    /// for a bitrate SLCAN cannot set, and for single-wire CAN: `S0`-`S8`
+    /// have no 33.3 kbit/s, and the `s` bit-timing registers that could
+    /// set it belong to each adapter's own CAN controller (a guess could
+    /// put the wrong rate on the car's bus), so it is refused, not guessed.
+    pub fn new(name: &str, bus: PhysicalBus) -> Result<SlcanCore, AdapterError> {
+        if bus.kind == BusKind::SingleWire {
+            return Err(AdapterError::Unsupported {
+                what: Unsupported::SingleWireThroughSlcan,
+            });
+        }
         Ok(SlcanCore {
             name: name.to_owned(),
-            bitrate: bitrate_command(bitrate)?,
+            bitrate: bitrate_command(bus.bitrate)?,
             wire: Wire::new(Dialect::Slcan),
             phase: Phase::Unopened,
             pending: VecDeque::new(),
@@ -565,6 +573,33 @@ mod tests {
 
     const MS: u64 = 1000;
 
+    /// Single-wire CAN is refused by kind, before the port is touched,
+    /// saying why and what reaches it.
+    #[test]
+    fn single_wire_can_is_refused_with_what_reaches_it() {
+        let sw = PhysicalBus::new(crate::frame::SINGLE_WIRE_BITRATE, BusKind::SingleWire);
+        let e = SlcanCore::new("slcan:test", sw).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                AdapterError::Unsupported {
+                    what: Unsupported::SingleWireThroughSlcan
+                }
+            ),
+            "{e}"
+        );
+        let text = e.to_string();
+        for want in [
+            "cannot reach single-wire CAN (GM LS-GMLAN, OBD-II pin 1, 33.3 kbit/s)",
+            "S0-S8 have no 33.3 kbit/s",
+            "`s` bit-timing registers",
+            "a SocketCAN interface with a single-wire transceiver at 33333 bit/s",
+            "an OBDLink with SW-CAN",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+    }
+
     fn t745() -> CanFrame {
         CanFrame::classic(CanId::Standard(0x745), &[0x02, 0x10, 0xC0]).unwrap()
     }
@@ -572,7 +607,8 @@ mod tests {
     /// A core through its start-up: `\r\r\r`, 100 ms of settling, `C`,
     /// `S6`, `O`, each answered with a bare CR.
     fn running() -> Drive<SlcanCore> {
-        let mut d = Drive::new(SlcanCore::new("slcan:test", 500_000).unwrap());
+        let mut d =
+            Drive::new(SlcanCore::new("slcan:test", PhysicalBus::high_speed(500_000)).unwrap());
         assert_eq!(d.written, ["\r\r\r"]);
         // Left-over output of the adapter is dropped, however it ends.
         d.feed(b"t1230\rgarbage");
@@ -647,7 +683,8 @@ mod tests {
 
     #[test]
     fn a_refused_bitrate_is_fatal_and_names_the_command() {
-        let mut d = Drive::new(SlcanCore::new("slcan:test", 250_000).unwrap());
+        let mut d =
+            Drive::new(SlcanCore::new("slcan:test", PhysicalBus::high_speed(250_000)).unwrap());
         d.wait(100 * MS);
         assert_eq!(d.feed(b"\r"), ["S5\r"]);
         d.feed(b"\x07");
@@ -660,7 +697,8 @@ mod tests {
 
     #[test]
     fn sends_wait_for_the_start_and_close_sends_c() {
-        let mut d = Drive::new(SlcanCore::new("slcan:test", 500_000).unwrap());
+        let mut d =
+            Drive::new(SlcanCore::new("slcan:test", PhysicalBus::high_speed(500_000)).unwrap());
         let c = d.core.command_for_frame(&t745(), None).unwrap().unwrap();
         d.command(c);
         assert!(d.done.is_empty());
@@ -700,7 +738,7 @@ mod tests {
                 let mut d = if start {
                     running()
                 } else {
-                    Drive::new(SlcanCore::new("slcan:p", 500_000).unwrap())
+                    Drive::new(SlcanCore::new("slcan:p", PhysicalBus::high_speed(500_000)).unwrap())
                 };
                 d.shake(&chunks, &waits, |d, i| {
                     let transmit = d.core.command_for_frame(&t745(), None).ok().flatten();
