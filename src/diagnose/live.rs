@@ -250,6 +250,9 @@ async fn diagnose<B: CanBus>(
         operator.say(&note);
         notes.push(note);
     }
+    if let Some(line) = single_wire_advice(&profile) {
+        operator.say(&line);
+    }
     let (mut isotp, mut client) = match profile.bcm() {
         Some(bcm) => {
             let mut isotp = IsoTpConfig::new(bcm.request_id, bcm.response_id);
@@ -341,6 +344,36 @@ async fn diagnose<B: CanBus>(
     };
     let report = Report::new(&profile, choice, src, evidence);
     Ok((profile, report))
+}
+
+/// One line for the person when the frames or the BCM the profile reads are
+/// on GM's single-wire CAN, which needs its own transceiver (a plain
+/// ELM327 or a CANable hears nothing there); `None` otherwise.
+fn single_wire_advice(profile: &Profile) -> Option<String> {
+    let bus = profile
+        .buses
+        .iter()
+        .find(|b| b.kind == profile::BusKind::SingleWire && profile.bus_carries_items(&b.name))?;
+    let frames = profile.frames.iter().any(|f| f.bus == bus.name);
+    let bcm = profile.bcm().is_some_and(|b| b.bus == bus.name);
+    let what = match (bcm, frames) {
+        (true, true) => "the body module and the body frames of this car are",
+        (true, false) => "the body module of this car is",
+        (false, true) => "the body frames of this car are",
+        (false, false) => "some of what this profile reads is",
+    };
+    let at: Vec<String> = [bus.pins_text(), bus.bitrate_text()]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect();
+    Some(format!(
+        "{what} on the single-wire bus {} (LS-GMLAN, {}): use a SocketCAN interface with a \
+         single-wire transceiver at {} bit/s, or an OBDLink with SW-CAN; a plain ELM327 cannot \
+         reach it",
+        bus.name,
+        at.join(", "),
+        bus.bitrate
+    ))
 }
 
 /// Tries OBD 09 02, UDS 22 F190 and KWP 1A 90 (on the bundled KWP BCMs)
