@@ -494,3 +494,51 @@ fn told_press_lines_read_back() {
         assert_eq!(parse_told_press(bad), None, "{bad}");
     }
 }
+
+/// `learn --gmlan` groups a GM body bus's 29-bit frames by arbitration id:
+/// the lid bit the simulator sends under three ids is learned once, as
+/// GMLAN 0x355, and the draft loads and reads it.
+#[test]
+fn learn_groups_gmlan_parameter_ids_by_arbitration_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let draft = dir.path().join("draft.toml");
+    let log = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/captures/chevrolet-equinox-2018-2024/no-fault-found.log"
+    );
+    let marks = [
+        "lid_open=1@2.4",
+        "lid_open=0@4.4",
+        "lid_open=1@5.4",
+        "lid_open=0@7.4",
+    ];
+    let mut args = vec!["learn", "--replay", log, "--gmlan", "--json", "--write"];
+    let draft_s = draft.to_str().unwrap().to_owned();
+    args.push(&draft_s);
+    for m in &marks {
+        args.push("--event");
+        args.push(m);
+    }
+    let run = trunkdiag(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&draft).unwrap();
+    assert!(text.contains("id = 0x355\ngmlan = true\n"), "{text}");
+    let check = trunkdiag(&["profiles", "check", &draft_s]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    // Without --gmlan the same bit is three identifiers, none named 0x355.
+    let mut plain: Vec<&str> = vec!["learn", "--replay", log, "--json"];
+    for m in &marks {
+        plain.push("--event");
+        plain.push(m);
+    }
+    let plain = trunkdiag(&plain);
+    let j: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
+    let grouped: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        j["learned"]["identifiers"].as_u64().unwrap()
+            > grouped["learned"]["identifiers"].as_u64().unwrap(),
+        "{} vs {}",
+        j["learned"]["identifiers"],
+        grouped["learned"]["identifiers"]
+    );
+}

@@ -69,6 +69,10 @@ pub struct LearnArgs {
     /// Candidates shown per role.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// A GM body bus: group 29-bit frames by their GMLAN arbitration id
+    /// (any priority and sender), and write them as `gmlan = true` frames.
+    #[arg(long)]
+    pub gmlan: bool,
     /// Skip malformed lines/packets (and count them) instead of failing.
     #[arg(long)]
     pub lenient: bool,
@@ -94,6 +98,7 @@ struct NotLearned {
 pub fn run(args: LearnArgs) -> CliResult<u8> {
     let cfg = LearnConfig {
         keep: args.top.max(1),
+        gmlan: args.gmlan,
         ..LearnConfig::default()
     };
     let mut learner = Learner::new(cfg);

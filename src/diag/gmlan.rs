@@ -141,6 +141,16 @@ pub fn uudt_id(request_id: CanId) -> Option<CanId> {
     }
 }
 
+/// Whether an 11-bit id is one of GMLAN's diagnostic ids in the usual
+/// ranges: functional requests 0x101, physical USDT requests 0x240-0x25F,
+/// their UUDT answers 0x540-0x55F and USDT answers 0x640-0x65F.
+pub fn is_diagnostic_id(id: CanId) -> bool {
+    matches!(
+        id,
+        CanId::Standard(0x101 | 0x240..=0x25F | 0x540..=0x55F | 0x640..=0x65F)
+    )
+}
+
 /// Whether `(request, response)` follow GMLAN's USDT rule (`+0x400`,
 /// request ids 0x200-0x2FF, the physical request range of GM modules).
 pub fn is_usdt_pair(request: CanId, response: CanId) -> bool {

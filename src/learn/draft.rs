@@ -148,7 +148,13 @@ pub fn draft_profile(learned: &Learned, info: &DraftInfo) -> String {
             Some(p) => format!("learned 0x{id} page 0x{p:02X}"),
             None => format!("learned 0x{id}"),
         };
-        w.frame_page(id, &name, selector);
+        match crate::profile::gmlan_arbitration_id(id).filter(|_| learned.gmlan) {
+            Some(arb) => {
+                let name = format!("learned GMLAN 0x{arb:03X}");
+                w.gmlan_frame(arb, &name)
+            }
+            None => w.frame_page(id, &name, selector),
+        };
         for (r, c) in items {
             let (scale, note) = scaling(c);
             let source = format!(

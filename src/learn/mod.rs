@@ -119,6 +119,9 @@ pub struct LearnConfig {
     pub after_us: u64,
     /// Candidates kept per role.
     pub keep: usize,
+    /// GMLAN parameter ids: 29-bit frames are grouped by their 13-bit
+    /// arbitration id, whatever their priority and sender (a GM body bus).
+    pub gmlan: bool,
 }
 
 impl Default for LearnConfig {
@@ -127,6 +130,7 @@ impl Default for LearnConfig {
             before_us: 300_000,
             after_us: 3_000_000,
             keep: 5,
+            gmlan: false,
         }
     }
 }
@@ -302,6 +306,9 @@ pub struct Learned {
     pub rejected: Vec<Rejected>,
     /// First and last frame time.
     pub span_us: Option<(u64, u64)>,
+    /// 29-bit ids were grouped as GMLAN parameter ids (the draft names
+    /// their frames by arbitration id).
+    pub gmlan: bool,
 }
 
 impl Learned {
@@ -338,15 +345,21 @@ impl Learner {
             None => (t, t),
             Some((a, b)) => (a.min(t), b.max(t)),
         });
-        if !frame.is_data() || frame.is_empty() || is_diagnostic_id(frame.id) {
+        let gm_diagnostic = self.cfg.gmlan && crate::diag::gmlan::is_diagnostic_id(frame.id);
+        if !frame.is_data() || frame.is_empty() || is_diagnostic_id(frame.id) || gm_diagnostic {
             return;
         }
         let mut word = [0u8; 8];
         for (w, b) in word.iter_mut().zip(frame.data()) {
             *w = *b;
         }
+        // One frame of a GM body bus comes under several 29-bit ids.
+        let id = match crate::profile::gmlan_arbitration_id(frame.id) {
+            Some(arb) if self.cfg.gmlan => crate::profile::gmlan_canonical_id(arb),
+            _ => frame.id,
+        };
         self.series
-            .entry(frame.id)
+            .entry(id)
             .or_default()
             .push((t, u64::from_le_bytes(word)));
     }
@@ -421,6 +434,7 @@ impl Learner {
             roles,
             rejected,
             span_us: self.span,
+            gmlan: self.cfg.gmlan,
         }
     }
 }
