@@ -5,35 +5,12 @@
 
 mod common;
 
+use common::run::{json_lines, trunkdiag};
+
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use trunkdiag::frame::CanId;
 use trunkdiag::profile::{self, gmlan_arbitration_id};
-
-const BIN: &str = env!("CARGO_BIN_EXE_trunkdiag");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn trunkdiag(args: &[&str]) -> Run {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 /// scapy's real GMLAN trace (a module reprogrammed through 0x241/0x641):
 /// found without `--pair` by the +0x400 relation, read as GMLAN. The

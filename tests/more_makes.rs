@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::run::{json_lines, trunkdiag};
+
 use std::path::Path;
 use std::process::Command;
 
@@ -13,21 +15,6 @@ use trunkdiag::frame::{CanFrame, CanId};
 use trunkdiag::profile::{self, Role};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trunkdiag");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn trunkdiag(args: &[&str]) -> Run {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// `profiles import-dbc DBC [--inline] --role R=M.S ...`: the items it prints.
 fn import_dbc(dbc: &Path, inline: bool, roles: &[&str]) -> String {
@@ -68,13 +55,6 @@ fn decoded(p: &profile::Profile, id: CanId, data: &[u8], role: Role) -> Vec<f64>
         }
     });
     v
-}
-
-fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// One candump line.

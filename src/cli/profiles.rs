@@ -334,7 +334,7 @@ fn show_limits(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             " (incomplete list: unknown ids are not evidence)"
         }
     )?;
-    writeln!(out, "\nget into the trunk now:")?;
+    writeln!(out, "\n{}", p.lid.words("get into the trunk now:"))?;
     for l in &p.access_now {
         writeln!(out, "  - {l}")?;
     }

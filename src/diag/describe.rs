@@ -265,17 +265,7 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, Malformed> {
                 None => Ok(format!("report 0x{sub:02X}")),
             }
         }
-        (Protocol::Uds, 0x22) => {
-            let ids = r.rest();
-            if ids.is_empty() || !ids.len().is_multiple_of(2) {
-                return Err(Malformed::DidLength(ids.len()));
-            }
-            let list: Vec<String> = ids
-                .chunks_exact(2)
-                .map(|c| format!("0x{:04X}", uds::be16(c)))
-                .collect();
-            Ok(format!("DID {}", list.join(", ")))
-        }
+        (Protocol::Uds, 0x22) => id_list("DID", r.rest()),
         (Protocol::Uds | Protocol::Kwp, 0x27) => {
             r.u8().ok_or(Malformed::RequestShort("security level"))?;
             match uds::decode_security_access(p)? {
@@ -371,6 +361,19 @@ fn request_detail(protocol: Protocol, p: &[u8]) -> Result<String, Malformed> {
     }
 }
 
+/// `DID 0xF190, 0xF18C`: a list of 2-byte identifiers (UDS DIDs, GMLAN
+/// PIDs).
+fn id_list(what: &str, ids: &[u8]) -> Result<String, Malformed> {
+    if ids.is_empty() || !ids.len().is_multiple_of(2) {
+        return Err(Malformed::DidLength(ids.len()));
+    }
+    let list: Vec<String> = ids
+        .chunks_exact(2)
+        .map(|c| format!("0x{:04X}", uds::be16(c)))
+        .collect();
+    Ok(format!("{what} {}", list.join(", ")))
+}
+
 fn gmlan_request_detail(sid: u8, r: &mut Reader<'_>) -> Result<String, Malformed> {
     match sid {
         0x10 => {
@@ -387,17 +390,7 @@ fn gmlan_request_detail(sid: u8, r: &mut Reader<'_>) -> Result<String, Malformed
             let did = r.u8().ok_or(Malformed::RequestShort("data identifier"))?;
             Ok(format!("DID 0x{did:02X}"))
         }
-        0x22 => {
-            let ids = r.rest();
-            if ids.is_empty() || !ids.len().is_multiple_of(2) {
-                return Err(Malformed::DidLength(ids.len()));
-            }
-            let list: Vec<String> = ids
-                .chunks_exact(2)
-                .map(|c| format!("0x{:04X}", uds::be16(c)))
-                .collect();
-            Ok(format!("PID {}", list.join(", ")))
-        }
+        0x22 => id_list("PID", r.rest()),
         0x27 => {
             let level = r.u8().ok_or(Malformed::RequestShort("security level"))?;
             Ok(format!("level 0x{level:02X}"))

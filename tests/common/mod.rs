@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod pty;
+pub mod run;
 pub mod skip;
 
 pub use skip::skip;

@@ -26,62 +26,49 @@ impl Builder {
     }
 
     pub(super) fn data_read(&mut self, fi: usize, d: &schema::DataRead) -> Option<DataRead> {
-        let key = match (&d.lid, &d.did, &d.obd_pid) {
-            (None, None, None) if d.gmlan_did.is_some() => {
-                let g = d.gmlan_did.as_ref()?;
-                match u8::try_from(*g.get_ref()) {
-                    Ok(v) => DataKey::GmlanDid(v),
-                    Err(_) => {
-                        self.at(
-                            fi,
-                            g.span(),
-                            "expected a GMLAN data identifier from 0x00 to 0xFF",
-                        );
-                        return None;
-                    }
-                }
-            }
-            _ if d.gmlan_did.is_some() => {
-                self.at(
-                    fi,
-                    d.name.span(),
-                    format!(
-                        "expected exactly one of `lid`, `did`, `obd_pid` or `gmlan_did` for data read `{}`",
-                        d.name.get_ref()
-                    ),
-                );
-                return None;
-            }
-            (Some(l), None, None) => match u8::try_from(*l.get_ref()) {
-                Ok(v) => DataKey::LocalId(v),
-                Err(_) => {
-                    self.at(fi, l.span(), "expected a KWP local id from 0x00 to 0xFF");
-                    return None;
-                }
-            },
-            (None, Some(dd), None) => match u16::try_from(*dd.get_ref()) {
-                Ok(v) => DataKey::Did(v),
-                Err(_) => {
-                    self.at(fi, dd.span(), "expected a UDS DID from 0x0000 to 0xFFFF");
-                    return None;
-                }
-            },
-            (None, None, Some(p)) => match u8::try_from(*p.get_ref()) {
-                Ok(v) => DataKey::ObdPid(v),
-                Err(_) => {
-                    self.at(fi, p.span(), "expected an OBD-II PID from 0x00 to 0xFF");
-                    return None;
-                }
-            },
-            _ => {
-                self.at(
-                    fi,
-                    d.name.span(),
-                    format!(
-                        "expected exactly one of `lid`, `did`, `obd_pid` or `gmlan_did` for data read `{}`",
-                        d.name.get_ref()
-                    ),
-                );
+        // Exactly one key; each in its own range.
+        let ranged = |v: &Spanned<u32>, max: u32, make: fn(u32) -> DataKey, what: &str| {
+            (*v.get_ref() <= max)
+                .then(|| make(*v.get_ref()))
+                .ok_or_else(|| (v.span(), format!("expected {what}")))
+        };
+        let key = match (&d.lid, &d.did, &d.obd_pid, &d.gmlan_did) {
+            (Some(l), None, None, None) => ranged(
+                l,
+                0xFF,
+                |v| DataKey::LocalId(v as u8),
+                "a KWP local id from 0x00 to 0xFF",
+            ),
+            (None, Some(dd), None, None) => ranged(
+                dd,
+                0xFFFF,
+                |v| DataKey::Did(v as u16),
+                "a UDS DID from 0x0000 to 0xFFFF",
+            ),
+            (None, None, Some(p), None) => ranged(
+                p,
+                0xFF,
+                |v| DataKey::ObdPid(v as u8),
+                "an OBD-II PID from 0x00 to 0xFF",
+            ),
+            (None, None, None, Some(g)) => ranged(
+                g,
+                0xFF,
+                |v| DataKey::GmlanDid(v as u8),
+                "a GMLAN data identifier from 0x00 to 0xFF",
+            ),
+            _ => Err((
+                d.name.span(),
+                format!(
+                    "expected exactly one of `lid`, `did`, `obd_pid` or `gmlan_did` for data read `{}`",
+                    d.name.get_ref()
+                ),
+            )),
+        };
+        let key = match key {
+            Ok(k) => k,
+            Err((span, message)) => {
+                self.at(fi, span, message);
                 return None;
             }
         };
