@@ -15,7 +15,13 @@ struct Frame {
     len: u8,
 }
 
-const PROFILES: [&str; 3] = ["nissan-altima-2013-2018", "ford-fusion-2013-2020", "generic-uds"];
+const PROFILES: [&str; 5] = [
+    "nissan-altima-2013-2018",
+    "ford-fusion-2013-2020",
+    "chevrolet-equinox-2018-2024",
+    "honda-civic-2016-2021",
+    "generic-uds",
+];
 /// Ids every profile gets besides its own: OBD-II functional and ECM
 /// answer, and two ids no profile knows (unknown-node evidence).
 const COMMON_IDS: [u16; 4] = [0x7DF, 0x7E8, 0x6F6, 0x5FF];
@@ -36,6 +42,7 @@ fn profiles() -> &'static [(trunkdiag::profile::Profile, Vec<CanId>)] {
                 if let Some(b) = p.bcm() {
                     ids.push(b.request_id);
                     ids.push(b.response_id);
+                    ids.extend(trunkdiag::diag::gmlan::uudt_id(b.request_id));
                 }
                 ids.extend(COMMON_IDS.iter().map(|&x| CanId::Standard(x)));
                 (p, ids)

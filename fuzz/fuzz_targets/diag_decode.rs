@@ -1,11 +1,12 @@
 //! Any payload through every diagnostic decoder: `describe` for each
-//! protocol and direction, and the UDS, KWP2000 and OBD-II reply parsers.
+//! protocol and direction, the UDS, KWP2000 and OBD-II reply parsers, and
+//! GMLAN's UUDT frames.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use trunkdiag::diag::{describe, kwp, obd, uds, Dir, Protocol};
+use trunkdiag::diag::{describe, gmlan, kwp, obd, uds, Dir, Protocol};
 
 fuzz_target!(|data: &[u8]| {
-    for p in [Protocol::Uds, Protocol::Kwp, Protocol::Obd] {
+    for p in Protocol::ALL {
         for d in [Dir::Request, Dir::Response] {
             let _ = describe(p, data, d);
         }
@@ -25,4 +26,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = obd::parse_current_data(data, b);
     let _ = obd::parse_dtcs(data, b);
     let _ = obd::parse_vin(data);
+    let _ = gmlan::parse_uudt(data);
+    let _ = trunkdiag::diag::describe::describe_uudt(data);
 });
