@@ -171,6 +171,13 @@ fn gm_scenarios_read_uudt_codes_and_varied_parameter_ids() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let live: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(live["verdicts"][0]["id"], "low-battery");
+    // The run names the bus the body frames need and what reaches it.
+    let notes = live["source"]["notes"].to_string();
+    assert!(
+        notes.contains("single-wire bus sw-gmlan (LS-GMLAN, pin 1, 33.3 kbit/s)")
+            && notes.contains("a plain ELM327 cannot reach it"),
+        "{notes}"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     // The DTC read and its UUDT end-of-report frame.
     assert!(text.contains(" 241#03A981FF"), "no GMLAN DTC read");

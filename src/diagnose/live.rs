@@ -252,6 +252,7 @@ async fn diagnose<B: CanBus>(
     }
     if let Some(line) = single_wire_advice(&profile) {
         operator.say(&line);
+        notes.push(line);
     }
     let (mut isotp, mut client) = match profile.bcm() {
         Some(bcm) => {
