@@ -526,3 +526,32 @@ fn learn_groups_gmlan_parameter_ids_by_arbitration_id() {
         grouped["learned"]["identifiers"]
     );
 }
+
+/// A script that reads only the first JSON line and closes the pipe gets a
+/// quiet exit, not an error (serde_json keeps the broken pipe inside).
+#[test]
+fn decode_json_into_a_closed_pipe_exits_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let Some(pcap) = common::shared_data("scapy/candump_gmlan_scanner.pcap.gz") else {
+        return;
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+        .args(["capture", "decode", "--byte-swapped-ids", "--json"])
+        .arg(&pcap)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("gmlan-usdt"), "{first}");
+    // The reader is dropped here: the rest (more than a pipe holds) has
+    // nowhere to go.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("error"), "{err}");
+    assert_ne!(out.status.code(), Some(2), "{err}");
+}

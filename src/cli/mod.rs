@@ -246,6 +246,10 @@ impl CliError {
         if let CliError::Io(e) = self {
             return e.kind() == std::io::ErrorKind::BrokenPipe;
         }
+        // serde_json keeps the io::Error inside, out of its source chain.
+        if let CliError::Json(e) = self {
+            return e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(err) = cur {
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
