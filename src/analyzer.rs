@@ -241,8 +241,8 @@ impl<'p> Analyzer<'p> {
 
     /// A press the person told the tool about (the car's bus does not show
     /// that input).
-    pub fn told_press(&mut self, t_us: u64, input: crate::profile::ReleaseInput) {
-        self.ev.told_press(t_us, input);
+    pub fn told_press(&mut self, t_us: u64, until_us: u64, input: crate::profile::ReleaseInput) {
+        self.ev.told_press(t_us, until_us, input);
     }
 
     /// The 11-bit ids whose frames [`feed`](Self::feed) needs whole: the

@@ -459,13 +459,27 @@ fn lid_only_cars_name_what_they_cannot_see_when_the_lid_stays_shut() {
 fn told_press_lines_read_back() {
     use trunkdiag::diagnose::{parse_told_press, told_press_line};
     use trunkdiag::profile::ReleaseInput;
-    for (t, input) in [
-        (1_700_000_002_028_000u64, ReleaseInput::Fob),
-        (5, ReleaseInput::Cabin),
+    for (t, until, input) in [
+        (
+            1_700_000_002_028_000u64,
+            1_700_000_002_028_000,
+            ReleaseInput::Fob,
+        ),
+        (5, 5, ReleaseInput::Cabin),
+        // Asked at one time, answered at another.
+        (
+            1_700_000_002_000_000,
+            1_700_000_009_500_000,
+            ReleaseInput::Fob,
+        ),
     ] {
-        let line = told_press_line(t, input);
-        assert_eq!(parse_told_press(&line), Some((t, input)), "{line}");
+        let line = told_press_line(t, until, input);
+        assert_eq!(parse_told_press(&line), Some((t, until, input)), "{line}");
     }
+    assert_eq!(
+        told_press_line(2_000_000, 9_500_000, ReleaseInput::Cabin),
+        "press cabin 2.000000 9.500000"
+    );
     for bad in [
         "press",
         "press fob",
@@ -474,6 +488,9 @@ fn told_press_lines_read_back() {
         "press fob x.000000",
         "pressed fob 1.000000",
         "press fob 1.000000 extra",
+        "press fob 2.000000 1.000000",
+        "press fob 1.000000 2.000000 3.000000",
+        "press fob 1.00000x",
     ] {
         assert_eq!(parse_told_press(bad), None, "{bad}");
     }

@@ -115,16 +115,16 @@ impl Feed<'_> {
             None => Vec::new(),
         };
         for (t, input) in told {
-            self.tell(t, input);
+            self.tell(t, t, input);
         }
     }
 
     /// A press the person told the tool about: evidence, and a `# press`
     /// line in the recording so that a replay reads it too.
-    fn tell(&mut self, t_us: u64, input: ReleaseInput) {
-        self.analyzer.told_press(t_us, input);
+    fn tell(&mut self, t_us: u64, until_us: u64, input: ReleaseInput) {
+        self.analyzer.told_press(t_us, until_us, input);
         if let Some(w) = &self.record {
-            if let Err(e) = w.comment(&super::told_press_line(t_us, input)) {
+            if let Err(e) = w.comment(&super::told_press_line(t_us, until_us, input)) {
                 tracing::error!("recording stopped: {e}");
                 self.record = None;
             }
@@ -537,7 +537,10 @@ async fn session_work<B: CanBus>(
                 // A car whose bus does not show this input: the person's
                 // word is the press, from the moment they were asked.
                 if confirmed && profile.takes_told_presses() {
-                    feed.tell(asked_at, input);
+                    // The press came between the question and the answer.
+                    feed.drain();
+                    let answered_at = feed.last_us;
+                    feed.tell(asked_at, answered_at, input);
                 }
                 // Let the output and the lid show after the confirmation.
                 watch(
@@ -962,6 +965,87 @@ mod tests {
         .await
         .unwrap();
         report
+    }
+
+    /// A person who answers a press prompt only after the lid has opened
+    /// and closed again (they walked back to the laptop).
+    struct SlowPerson {
+        answer_after: Duration,
+        asked: usize,
+    }
+
+    impl Operator for SlowPerson {
+        fn ask_press(&mut self, _: &str) -> Option<oneshot::Receiver<()>> {
+            self.asked += 1;
+            if self.asked > 1 {
+                return None;
+            }
+            let (tx, rx) = oneshot::channel();
+            let after = self.answer_after;
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(());
+            });
+            Some(rx)
+        }
+        fn confirm(&mut self, _: &str) -> bool {
+            false
+        }
+        fn say(&mut self, _: &str) {}
+    }
+
+    /// A lid-only car: the person's confirmed press is a told press
+    /// covering the time from the question to the answer, so a lid that
+    /// opened 4 s after the question (past the 3 s release window from it)
+    /// counts when the answer came 7 s after the question.
+    #[tokio::test(start_paused = true)]
+    async fn a_told_press_covers_the_time_until_the_answer() {
+        let car = crate::profile::load("jeep-cherokee-2019-2023").unwrap();
+        let bus = VirtualBus::new(1_000_000);
+        let _car = crate::sim::spawn_on(
+            &bus,
+            &car,
+            crate::sim::Scenario::from_id("no-fault-found").unwrap(),
+            crate::sim::SimConfig {
+                // The fob 4 s after the question: past a 3 s window from it.
+                presses: vec![(4_000_000, crate::sim::Press::FobTrunk)],
+                ..crate::sim::SimConfig::default()
+            },
+        );
+        let b = bus.clone();
+        let plan = LivePlan {
+            listen: Duration::from_secs(10),
+            ..plan()
+        };
+        let (_, report) = run(
+            move || Ok(b.endpoint(name("tester"))),
+            name("vbus"),
+            ("live", "vcan9".into()),
+            "jeep-cherokee-2019-2023",
+            &plan,
+            &mut SlowPerson {
+                answer_after: Duration::from_secs(7),
+                asked: 0,
+            },
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        let top = report.top().unwrap();
+        assert_eq!(
+            top.id,
+            VerdictId::Known(Cause::NoFaultFound),
+            "{:?}",
+            report.verdicts
+        );
+        assert!(
+            top.evidence.iter().any(|e| e.starts_with("fob press at")
+                && e.contains("told by the person")
+                && e.contains("lid opened")),
+            "{:?}",
+            top.evidence
+        );
     }
 
     async fn scripted_on(bus: &VirtualBus, spec: &str) -> Result<Report, DiagnoseError> {

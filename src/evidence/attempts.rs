@@ -52,6 +52,10 @@ pub struct ReleaseAttempt {
     /// The person told the tool about this press (the car's bus does not
     /// show the input): nothing is known of the request itself.
     pub told: bool,
+    /// A told press came at the latest here (the person's answer); its
+    /// window reaches past it. `None` for a press seen at one time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_us: Option<u64>,
     /// A broadcast (undifferentiated) trunk request was seen with this press.
     pub bus_request_seen: bool,
     /// The BCM's own fob/cabin request input was set with this press.
@@ -94,6 +98,7 @@ pub fn derive_attempts(
         t_us: t,
         input,
         item,
+        until_us,
     } in edges
     {
         // One press shows as edges of several items (a broadcast and the
@@ -122,9 +127,11 @@ pub fn derive_attempts(
             }
             None => {
                 let mut a = new_attempt(input, t, item);
-                // A told press: the person's word, not a request on the bus.
+                // A told press: the person's word, not a request on the bus,
+                // made some time up to `until_us`.
                 a.told = item.is_none();
                 a.request_seen = item.is_some();
+                a.until_us = (until_us > t).then_some(until_us);
                 attempts.push(a);
             }
         }
@@ -136,9 +143,12 @@ pub fn derive_attempts(
     let starts: Vec<u64> = attempts.iter().map(|a| a.t_us).collect();
     for (i, a) in attempts.iter_mut().enumerate() {
         let next = starts.get(i + 1).copied().filter(|&n| n > a.t_us);
-        let end = next.map_or(a.t_us + window, |n| {
-            (a.t_us + window).min(n.saturating_sub(1))
-        });
+        // A told press may have come as late as its answer.
+        let reach = a
+            .t_us
+            .max(a.until_us.unwrap_or(a.t_us))
+            .saturating_add(window);
+        let end = next.map_or(reach, |n| reach.min(n.saturating_sub(1)));
         fill_attempt(series, window_us, a, end);
     }
     attempts
@@ -290,6 +300,7 @@ fn new_attempt(input: ReleaseInput, t: u64, item: Option<ItemRef>) -> ReleaseAtt
         t_us: t,
         request_seen: true,
         told: false,
+        until_us: None,
         bus_request_seen: input == ReleaseInput::Bus,
         bcm_input_seen: Seen::NotMonitored,
         output_driven: Seen::NotMonitored,

@@ -16,6 +16,9 @@ pub struct Press {
     pub input: ReleaseInput,
     /// The request item whose edge it was; `None` for a told press.
     pub item: Option<ItemRef>,
+    /// A told press happened between `t_us` and this (the question and the
+    /// person's answer); `t_us` for a press seen on the bus.
+    pub until_us: u64,
 }
 
 /// The active test the tool ran (opt-in).
@@ -51,23 +54,29 @@ impl Evidence {
             t_us,
             input,
             item: Some(item),
+            until_us: t_us,
         });
         self.open_window(t_us);
     }
 
     /// A press the person told the tool about (a prompt answered, a
-    /// recording's `# press` line): its time and input, no item. For a car
-    /// whose bus does not show that input (no body module published).
-    pub fn told_press(&mut self, t_us: u64, input: ReleaseInput) {
+    /// recording's `# press` line): when it happened, between `t_us` and
+    /// `until_us` (the question and the answer; the same time for a press a
+    /// simulated person makes), its input, no item. For a car whose bus
+    /// does not show presses (no body module published).
+    pub fn told_press(&mut self, t_us: u64, until_us: u64, input: ReleaseInput) {
         if self.presses.len() >= self.limits.presses {
             return;
         }
+        let until_us = until_us.max(t_us);
         self.presses.push(Press {
             t_us,
             input,
             item: None,
+            until_us,
         });
         self.open_window(t_us);
+        self.open_window(until_us);
     }
 
     /// Keeps every item's changes within the window either side of `t_us`.
@@ -100,17 +109,18 @@ impl Evidence {
 /// fob 1700000002.028000` (the input, then the time on the frames' clock,
 /// seconds). Written after the frames heard up to then; read back by a
 /// replay of the recording.
-pub fn told_press_line(t_us: u64, input: ReleaseInput) -> String {
-    format!(
-        "press {} {}.{:06}",
-        input.as_str(),
-        t_us / 1_000_000,
-        t_us % 1_000_000
-    )
+pub fn told_press_line(t_us: u64, until_us: u64, input: ReleaseInput) -> String {
+    let secs = |t: u64| format!("{}.{:06}", t / 1_000_000, t % 1_000_000);
+    if until_us > t_us {
+        format!("press {} {} {}", input.as_str(), secs(t_us), secs(until_us))
+    } else {
+        format!("press {} {}", input.as_str(), secs(t_us))
+    }
 }
 
-/// Reads a [`told_press_line`]; `None` for any other comment.
-pub fn parse_told_press(text: &str) -> Option<(u64, ReleaseInput)> {
+/// Reads a [`told_press_line`]: `(from, until, input)`; `None` for any
+/// other comment.
+pub fn parse_told_press(text: &str) -> Option<(u64, u64, ReleaseInput)> {
     let mut words = text.split_whitespace();
     if words.next()? != "press" {
         return None;
@@ -120,11 +130,22 @@ pub fn parse_told_press(text: &str) -> Option<(u64, ReleaseInput)> {
         "cabin" => ReleaseInput::Cabin,
         _ => return None,
     };
-    let (secs, frac) = words.next()?.split_once('.')?;
-    if words.next().is_some() || frac.len() != 6 {
+    let time = |w: &str| -> Option<u64> {
+        let (secs, frac) = w.split_once('.')?;
+        if frac.len() != 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let secs: u64 = secs.parse().ok()?;
+        let frac: u64 = frac.parse().ok()?;
+        secs.checked_mul(1_000_000)?.checked_add(frac)
+    };
+    let from = time(words.next()?)?;
+    let until = match words.next() {
+        Some(w) => time(w).filter(|&u| u >= from)?,
+        None => from,
+    };
+    if words.next().is_some() {
         return None;
     }
-    let secs: u64 = secs.parse().ok()?;
-    let frac: u64 = frac.parse().ok()?;
-    Some((secs.checked_mul(1_000_000)?.checked_add(frac)?, input))
+    Some((from, until, input))
 }

@@ -600,6 +600,7 @@ fn attempts_derive_from_series_and_presses_alone() {
         t_us: S,
         input: ReleaseInput::Cabin,
         item: Some(req),
+        until_us: S,
     }];
     let a = derive_attempts(&series, &presses, None, 3 * S);
     assert_eq!(a.len(), 1);

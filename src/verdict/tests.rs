@@ -1088,8 +1088,8 @@ fn fired_on_capture(
         analyzer.feed(&frame);
         // `# press` lines: presses the person told of.
         for a in reader.annotations().get(told..).unwrap_or_default() {
-            if let Some((t, input)) = crate::evidence::parse_told_press(&a.text) {
-                analyzer.told_press(t, input);
+            if let Some((t, until, input)) = crate::evidence::parse_told_press(&a.text) {
+                analyzer.told_press(t, until, input);
             }
         }
         told = reader.annotations().len();
