@@ -73,11 +73,17 @@ fn emulated_car(mode: &str, lockout: bool) -> Option<EmulatedCar> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready", "the emulator did not start");
+    // The emulator's own log lines share its stdout: skip them (a few at
+    // most) until the peer says it is ready.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let ready = (0..20).any(|_| {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).unwrap_or(0);
+        seen.push(line.trim().to_owned());
+        n > 0 && line.trim() == "ready"
+    });
+    assert!(ready, "the emulator did not start: {seen:?}");
     Some(EmulatedCar {
         _emulator: Reaped(child),
         pty,

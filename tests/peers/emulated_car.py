@@ -112,7 +112,10 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with emulator:
-        print("ready", flush=True)
+        # One write: the emulator's own log lines (its thread) go to the
+        # same stdout and must not land inside this line.
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
         stop.wait()
 
 
