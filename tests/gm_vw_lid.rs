@@ -572,3 +572,37 @@ fn decode_json_into_a_closed_pipe_exits_quietly() {
     assert!(!err.contains("error"), "{err}");
     assert_ne!(out.status.code(), Some(2), "{err}");
 }
+
+/// A GM body module that never answers: the DTC read's empty UUDT window is
+/// said, with the adapter that could never hear the answers.
+#[test]
+fn a_silent_gm_module_leaves_a_note_about_its_uudt_answers() {
+    let run = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "bcm-unreachable",
+        "--profile",
+        "chevrolet-malibu-2016-2024",
+        "--no-prompt",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let notes = report["source"]["notes"].to_string();
+    assert!(notes.contains("no UUDT answer heard on 0x541"), "{notes}");
+    // A module that answers leaves no such note.
+    let ok = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "no-fault-found",
+        "--profile",
+        "chevrolet-malibu-2016-2024",
+        "--no-prompt",
+        "--json",
+    ]);
+    let ok: serde_json::Value = serde_json::from_str(&ok.stdout).unwrap();
+    assert!(
+        !ok["source"]["notes"].to_string().contains("UUDT"),
+        "{}",
+        ok["source"]["notes"]
+    );
+}

@@ -492,6 +492,13 @@ async fn session_work<B: CanBus>(
                 t.request_uudt(&d.request, id, window, done),
             )
             .await;
+            // Not even the end of the report: the answers never reached us.
+            if r.as_ref().is_ok_and(Vec::is_empty) {
+                notes.push(format!(
+                    "DTC read: no UUDT answer heard on 0x{id}: the module may be silent, and through an ELM327 they cannot be heard at all (its receive filter passes only 0x{})",
+                    ids.1
+                ));
+            }
             soft(r, notes, "DTC read")?;
         }
         let mut r = if uudt.is_some() {
