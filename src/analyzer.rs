@@ -245,6 +245,14 @@ impl<'p> Analyzer<'p> {
         self.ev.told_press(t_us, until_us, input);
     }
 
+    /// A recording's comment line, in its place between the frames: a
+    /// `# press` line is a told press; any other comment says nothing.
+    pub fn comment(&mut self, text: &str) {
+        if let Some((t, until, input)) = crate::evidence::parse_told_press(text) {
+            self.told_press(t, until, input);
+        }
+    }
+
     /// The 11-bit ids whose frames [`feed`](Self::feed) needs whole: the
     /// BCM's pair and the broadcasts. Every other frame only counts, so a
     /// reader may count those per id instead of building them and hand the

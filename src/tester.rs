@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::diag::client::{ClientConfig, ClientError, ClientEvent, RequestId, Timing};
-use crate::diag::{kwp, service_name, uds, Client, Nrc, Protocol};
+use crate::diag::{gmlan, kwp, service_name, uds, Client, Nrc, Protocol};
 use crate::frame::{CanFrame, CanId, Direction};
 use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpError, IsoTpEvent};
 use crate::transport::{BusError, CanBus, LinkHint};
@@ -263,11 +263,19 @@ pub struct Tester<B: CanBus> {
     events: Vec<ClientEvent>,
     /// `close` ran: whatever is still held was tried and reported there.
     closed: bool,
-    /// UUDT frames being collected: their id and data so far.
-    uudt: Option<(CanId, Vec<Vec<u8>>)>,
-    /// The SID of the request whose UUDT answers are collected, and its
-    /// refusal on the USDT id if one came.
-    uudt_refusal: Option<(u8, Option<Nrc>)>,
+    /// The UUDT answers being collected, while a request waits for them.
+    uudt: Option<Uudt>,
+}
+
+/// A request answered by UUDT frames, while its answers come in.
+struct Uudt {
+    /// The id they come on.
+    id: CanId,
+    /// The request's SID: a `7F <sid> ..` on the USDT id refuses it.
+    sid: u8,
+    frames: Vec<Vec<u8>>,
+    /// Its refusal (not responsePending, which only delays the frames).
+    refused: Option<Nrc>,
 }
 
 /// The most UUDT frames one request collects (a module with more codes
@@ -289,7 +297,6 @@ impl<B: CanBus> Tester<B> {
             client: Client::new(client),
             tap: None,
             uudt: None,
-            uudt_refusal: None,
             shutdown,
             returns: Arc::new(Mutex::new(Vec::new())),
             transport_error: None,
@@ -336,45 +343,39 @@ impl<B: CanBus> Tester<B> {
     }
 
     /// Sends a request whose answer comes as UUDT frames on `id` (GMLAN's
-    /// trouble-code read `A9 81`) and returns their data: until `done` says
-    /// a frame ends the report, or `window` passes. A refusal on the USDT
-    /// id (`7F A9 ..`) is an error like any negative answer.
+    /// trouble-code read `A9 81`) and returns their data: until a frame
+    /// ends the report, or `window` passes. A refusal on the USDT id
+    /// (`7F A9 ..`) is an error like any negative answer.
     pub async fn request_uudt(
         &mut self,
         req: &[u8],
         id: CanId,
         window: Duration,
-        done: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Vec<u8>>, TesterError> {
-        self.uudt = Some((id, Vec::new()));
-        self.uudt_refusal = Some((req.first().copied().unwrap_or_default(), None));
-        let result = self.collect_uudt(req, window, &done).await;
-        let got = self.uudt.take().map(|(_, v)| v).unwrap_or_default();
-        let refused = self.uudt_refusal.take().and_then(|(_, nrc)| nrc);
+        self.uudt = Some(Uudt {
+            id,
+            sid: req.first().copied().unwrap_or_default(),
+            frames: Vec::new(),
+            refused: None,
+        });
+        let result = self.collect_uudt(req, window).await;
+        let got = self.uudt.take();
         result?;
-        match refused {
-            // responsePending only delays the frames.
-            Some(nrc) if nrc != Nrc::ResponsePending => Err(self.negative(req, nrc)),
-            _ => Ok(got),
+        match got {
+            Some(Uudt {
+                refused: Some(nrc), ..
+            }) => Err(self.negative(req, nrc)),
+            got => Ok(got.map(|u| u.frames).unwrap_or_default()),
         }
     }
 
-    async fn collect_uudt(
-        &mut self,
-        req: &[u8],
-        window: Duration,
-        done: &impl Fn(&[u8]) -> bool,
-    ) -> Result<(), TesterError> {
+    async fn collect_uudt(&mut self, req: &[u8], window: Duration) -> Result<(), TesterError> {
         let until = Instant::now() + window;
         self.request_positive(req).await?;
         loop {
-            let finished = self
-                .uudt
-                .as_ref()
-                .is_some_and(|(_, got)| got.last().is_some_and(|f| done(f)))
-                || self
-                    .uudt_refusal
-                    .is_some_and(|(_, nrc)| nrc.is_some_and(|n| n != Nrc::ResponsePending));
+            let finished = self.uudt.as_ref().is_some_and(|u| {
+                u.refused.is_some() || u.frames.last().is_some_and(|f| gmlan::ends_report(f))
+            });
             if finished || Instant::now() >= until {
                 return Ok(());
             }
@@ -705,10 +706,11 @@ impl<B: CanBus> Tester<B> {
                         // A UUDT request's refusal comes on the USDT id after
                         // the client closed the request: kept for it.
                         if let (Some(u), [0x7F, sid, code, ..]) =
-                            (self.uudt_refusal.as_mut(), payload.as_slice())
+                            (self.uudt.as_mut(), payload.as_slice())
                         {
-                            if u.0 == *sid {
-                                u.1 = Some(Nrc::from(*code));
+                            let nrc = Nrc::from(*code);
+                            if u.sid == *sid && nrc != Nrc::ResponsePending {
+                                u.refused = Some(nrc);
                             }
                         }
                         self.client.handle_message(at_us, &payload)
@@ -763,9 +765,9 @@ impl<B: CanBus> Tester<B> {
                 if let Some(tap) = self.tap.as_mut() {
                     tap(&as_on_the_bus(&frame, frame.timestamp_us), Direction::Rx);
                 }
-                if let Some((id, got)) = self.uudt.as_mut() {
-                    if frame.id == *id && got.len() < UUDT_FRAMES_MAX {
-                        got.push(frame.data().to_vec());
+                if let Some(u) = self.uudt.as_mut() {
+                    if frame.id == u.id && u.frames.len() < UUDT_FRAMES_MAX {
+                        u.frames.push(frame.data().to_vec());
                     }
                 }
                 let now = self.bus.now_us();

@@ -11,32 +11,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose")
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
 
-fn trunkdiag(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("TRUNKDIAG_PROFILES")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::run::{trunkdiag, Run};
 
 // ------------------------------------------------------------------ builder
 

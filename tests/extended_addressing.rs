@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 
 const PROFILE: &str = "tests/data/profiles/extended-bcm.toml";
 const REQ: u16 = 0x750;
@@ -22,19 +21,11 @@ fn profile() -> String {
         .into_owned()
 }
 
+mod common;
+
 fn trunkdiag(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("TRUNKDIAG_PROFILES")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = common::run::trunkdiag(args);
+    (r.code, r.stdout, r.stderr)
 }
 
 /// One message as extended-addressed classic CAN frames (ISO 15765-2:

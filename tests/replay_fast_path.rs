@@ -52,9 +52,7 @@ fn simple_path(profile: &Profile, bytes: &[u8], opts: ReadOptions) -> Outcome {
         }
         // `# press` lines, presses the person told of, as they come.
         for n in r.annotations().get(told..).unwrap_or_default() {
-            if let Some((t, until, input)) = trunkdiag::evidence::parse_told_press(&n.text) {
-                a.told_press(t, until, input);
-            }
+            a.comment(&n.text);
         }
         told = r.annotations().len();
     }

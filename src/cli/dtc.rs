@@ -73,24 +73,9 @@ pub fn parse_read(protocol: Protocol, resp: &[u8]) -> Result<Vec<DtcRecord>, Dec
                 .map(|dtc| DtcRecord { dtc, status: 0 })
                 .collect()
         }),
-        // GMLAN answers with UUDT frames, read by `parse_uudt_report`.
+        // GMLAN answers with UUDT frames: `gmlan::report_dtcs`.
         Protocol::Gmlan => Ok(Vec::new()),
     }
-}
-
-/// The codes in GMLAN's UUDT answer frames (up to the end of the report).
-pub fn parse_uudt_report(frames: &[Vec<u8>]) -> Vec<DtcRecord> {
-    frames
-        .iter()
-        .map_while(|f| match gmlan::parse_uudt(f) {
-            Some(gmlan::Uudt::EndOfReport) => None,
-            other => Some(other),
-        })
-        .filter_map(|u| match u {
-            Some(gmlan::Uudt::Dtc(r)) => Some(r),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The request that clears every code, per protocol.
@@ -125,9 +110,8 @@ fn read(args: &ReadArgs) -> CliResult<u8> {
         match uudt {
             // GMLAN: one UUDT frame per code on request id + 0x300.
             Some(id) => {
-                let done = |f: &[u8]| gmlan::parse_uudt(f) == Some(gmlan::Uudt::EndOfReport);
                 let frames = t
-                    .request_uudt(&req, id, std::time::Duration::from_secs(2), done)
+                    .request_uudt(&req, id, std::time::Duration::from_secs(2))
                     .await?;
                 Ok((Vec::new(), frames))
             }
@@ -135,7 +119,7 @@ fn read(args: &ReadArgs) -> CliResult<u8> {
         }
     })?;
     let records = match uudt {
-        Some(_) => parse_uudt_report(&frames),
+        Some(_) => gmlan::report_dtcs(&frames),
         None => parse_read(protocol, &payload)?,
     };
     let out = ReadOutput {

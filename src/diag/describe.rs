@@ -486,8 +486,8 @@ fn response_detail(
     let mut r = Reader::new(p);
     let rsid = r.u8().unwrap_or_default();
     let echo = p.get(1).copied().unwrap_or_default();
+    // GMLAN's trouble codes come as UUDT frames (`describe_uudt`), not here.
     if protocol == Protocol::Gmlan {
-        let _ = dtcs;
         return gmlan_response_detail(rsid, &mut r);
     }
     match (protocol, rsid) {

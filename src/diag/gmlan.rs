@@ -192,6 +192,24 @@ pub fn parse_uudt(data: &[u8]) -> Option<Uudt> {
     }
 }
 
+/// Whether a UUDT frame ends an `A9 81` report.
+pub fn ends_report(data: &[u8]) -> bool {
+    parse_uudt(data) == Some(Uudt::EndOfReport)
+}
+
+/// The trouble codes of an `A9 81` report's UUDT frames, up to its end
+/// (frames that are not codes are passed over).
+pub fn report_dtcs(frames: &[Vec<u8>]) -> Vec<DtcRecord> {
+    frames
+        .iter()
+        .take_while(|f| !ends_report(f))
+        .filter_map(|f| match parse_uudt(f) {
+            Some(Uudt::Dtc(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The UUDT frame data of one trouble code (`81 hi lo ft status`, padded).
 pub fn uudt_dtc(dtc: Dtc, status: u8, padding: u8) -> [u8; 8] {
     let [_, hi, mid, ft] = dtc.to_u24().to_be_bytes();
@@ -253,6 +271,13 @@ mod tests {
             Some(Uudt::Dtc(DtcRecord { dtc, status: 0x2F }))
         );
         assert_eq!(parse_uudt(&uudt_end_of_report(0)), Some(Uudt::EndOfReport));
+        let frames = vec![
+            f.to_vec(),
+            vec![0x07, 0x01],
+            uudt_end_of_report(0).to_vec(),
+            f.to_vec(),
+        ];
+        assert_eq!(report_dtcs(&frames), vec![DtcRecord { dtc, status: 0x2F }]);
         assert_eq!(parse_uudt(&[0x81]), None);
         assert_eq!(parse_uudt(&[]), None);
     }

@@ -59,8 +59,9 @@ pub struct LivePlan {
     pub told: Option<ToldPresses>,
 }
 
-/// Presses told to the run as they happen: (bus time, input).
-pub type ToldPresses = Arc<std::sync::Mutex<Vec<(u64, ReleaseInput)>>>;
+/// Presses told to the run as they happen: (bus time, input); the list a
+/// simulated person writes to.
+pub type ToldPresses = crate::sim::ToldList;
 
 /// The person at the car, or nobody (`--no-prompt`, no terminal, tests).
 pub trait Operator: Send {
@@ -481,15 +482,12 @@ async fn session_work<B: CanBus>(
             .filter(|b| b.dtc_format == Some(profile::DtcFormat::GmlanUudt))
             .and_then(|b| crate::diag::gmlan::uudt_id(b.request_id));
         if let Some(id) = uudt {
-            let done = |f: &[u8]| {
-                crate::diag::gmlan::parse_uudt(f) == Some(crate::diag::gmlan::Uudt::EndOfReport)
-            };
             let window = plan.timeout.min(Duration::from_secs(2));
             let r = bounded(
                 plan,
                 ids,
                 &d.request,
-                t.request_uudt(&d.request, id, window, done),
+                t.request_uudt(&d.request, id, window),
             )
             .await;
             // Not even the end of the report: the answers never reached us.
@@ -500,17 +498,14 @@ async fn session_work<B: CanBus>(
                 ));
             }
             soft(r, notes, "DTC read")?;
-        }
-        let mut r = if uudt.is_some() {
-            Ok(Response::Suppressed)
         } else {
-            bounded(plan, ids, &d.request, t.request(&d.request)).await
-        };
-        if is_timeout(&r) {
-            // Once more: trouble codes are worth a second ask.
-            r = bounded(plan, ids, &d.request, t.request(&d.request)).await;
+            let mut r = bounded(plan, ids, &d.request, t.request(&d.request)).await;
+            if is_timeout(&r) {
+                // Once more: trouble codes are worth a second ask.
+                r = bounded(plan, ids, &d.request, t.request(&d.request)).await;
+            }
+            soft(r, notes, "DTC read")?;
         }
-        soft(r, notes, "DTC read")?;
     }
     poll(t, plan, &mut reads, notes).await?;
     // The release attempt.

@@ -374,9 +374,7 @@ pub fn feed_capture(
     let mut told = 0;
     let mut tell = |reader: &CaptureReader, analyzer: &mut Analyzer<'_>| {
         for a in reader.annotations().get(told..).unwrap_or_default() {
-            if let Some((t, until, input)) = parse_told_press(&a.text) {
-                analyzer.told_press(t, until, input);
-            }
+            analyzer.comment(&a.text);
         }
         told = reader.annotations().len();
     };

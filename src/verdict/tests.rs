@@ -1088,9 +1088,7 @@ fn fired_on_capture(
         analyzer.feed(&frame);
         // `# press` lines: presses the person told of.
         for a in reader.annotations().get(told..).unwrap_or_default() {
-            if let Some((t, until, input)) = crate::evidence::parse_told_press(&a.text) {
-                analyzer.told_press(t, until, input);
-            }
+            analyzer.comment(&a.text);
         }
         told = reader.annotations().len();
     }
