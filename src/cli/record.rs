@@ -216,6 +216,12 @@ pub fn run(args: RecordArgs) -> CliResult<u8> {
             }
         };
         let n = record(&mut bus, &mut log, stop).await?;
+        // What the bus lost or could not do (a full receive queue) is said
+        // at the end of the recording too, where a reader of it looks.
+        for note in bus.notes() {
+            eprintln!("trunkdiag: {note}");
+            log.comment(&format!("note: {note}"))?;
+        }
         log.flush()?;
         Ok::<_, CliError>((n, args.output.clone()))
     })?;

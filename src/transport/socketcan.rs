@@ -14,10 +14,19 @@
 //!
 //! Timestamps are µs since the UNIX epoch: the wall clock read once at open,
 //! advanced by the monotonic clock (see `BusClock`), so deadlines never jump.
+//! The socket asks for a receive queue of [`RECEIVE_QUEUE`] bytes and for
+//! the kernel's drop counter (`SO_RXQ_OVFL`), so frames read with `recvmsg`
+//! carry the number the kernel threw away because we read too slowly; a
+//! run that lost frames says so in its notes (like `candump -d`).
+//!
 //! This module knows nothing about ISO-TP or diagnostics.
 
 use std::io;
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
+
+use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags};
 
 use socketcan::frame::{can_frame_default, canfd_frame_default};
 use socketcan::{CanAnyFrame, CanRawFrame, Socket, SocketOptions};
@@ -47,6 +56,12 @@ const ARPHRD_CAN: u32 = 280;
 /// The MTU of an interface that only carries classic frames (`CAN_MTU`).
 const CAN_MTU: u32 = 16;
 
+/// The receive queue asked for, in bytes of the kernel's accounting (about
+/// 1 kB per queued classic frame on x86-64, so some 8000 frames: four
+/// seconds of a saturated 500 kbit/s bus). Without privilege the kernel
+/// caps it at `net.core.rmem_max`; that smaller queue is still used.
+const RECEIVE_QUEUE: usize = 8 << 20;
+
 /// How long a send keeps retrying while the kernel's transmit queue is full
 /// (`ENOBUFS`): on a real bus that means nobody acknowledges our frames.
 const TX_QUEUE_PATIENCE: Duration = Duration::from_millis(500);
@@ -62,6 +77,10 @@ pub struct SocketCanBus {
     /// later reads would block forever instead of failing again.
     removed: Option<InterfaceProblem>,
     clock: BusClock,
+    /// The kernel's count of frames dropped on this socket because its
+    /// receive queue was full, as of the last frame read (`None`: the
+    /// kernel does not report it).
+    dropped: Option<u32>,
 }
 
 impl std::fmt::Debug for SocketCanBus {
@@ -70,6 +89,7 @@ impl std::fmt::Debug for SocketCanBus {
             .field("iface", &self.iface)
             .field("fd_capable", &self.fd_capable)
             .field("removed", &self.removed)
+            .field("dropped", &self.dropped)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +120,15 @@ impl SocketCanBus {
         // Bus-off, controller and protocol errors are part of a diagnosis.
         sock.set_error_filter_accept_all()
             .map_err(|e| io_error("enabling error frames", e))?;
+        // A larger queue (forced past rmem_max when privileged), and the
+        // drop counter. Neither is needed to work: failures leave the
+        // defaults, and a missing counter reads as "not reported".
+        if nixsock::setsockopt(&sock, sockopt::RcvBufForce, &RECEIVE_QUEUE).is_err() {
+            let _ = nixsock::setsockopt(&sock, sockopt::RcvBuf, &RECEIVE_QUEUE);
+        }
+        let dropped = nixsock::setsockopt(&sock, sockopt::RxqOvfl, &1)
+            .is_ok()
+            .then_some(0);
         // Deprecated in tokio because a `T` that merely borrows its fd could
         // close it while registered; ours owns the socket for its whole life
         // and never hands it out, which is the sound case. The replacement
@@ -118,7 +147,14 @@ impl SocketCanBus {
             fd_capable,
             removed: None,
             clock: BusClock::start(),
+            dropped,
         })
+    }
+
+    /// Frames the kernel dropped on this socket (its receive queue was
+    /// full), as of the last frame read; `None` when it does not say.
+    pub fn dropped(&self) -> Option<u32> {
+        self.dropped
     }
 
     pub fn iface(&self) -> IfName {
@@ -198,22 +234,113 @@ impl CanBus for SocketCanBus {
         let result = self
             .fd
             .async_io(Interest::READABLE.add(Interest::ERROR), |sock| {
-                sock.read_raw_frame()
+                read_frame(sock.as_raw_fd())
             })
             .await;
         match result {
-            Ok(raw) => from_raw(raw)
-                .map(|f| f.at(self.clock.now_us()).on(self.iface))
-                .map_err(|e| BusError::Io {
-                    context: format!("{}: the kernel delivered a malformed frame", self.iface),
-                    source: io::Error::new(io::ErrorKind::InvalidData, e),
-                }),
+            Ok((raw, dropped)) => {
+                if dropped.is_some() {
+                    self.dropped = dropped;
+                }
+                from_raw(raw)
+                    .map(|f| f.at(self.clock.now_us()).on(self.iface))
+                    .map_err(|e| BusError::Io {
+                        context: format!("{}: the kernel delivered a malformed frame", self.iface),
+                        source: io::Error::new(io::ErrorKind::InvalidData, e),
+                    })
+            }
             Err(e) => Err(self.run_error(Doing::Receiving, e)),
         }
     }
 
     fn now_us(&self) -> u64 {
         self.clock.now_us()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        dropped_note(self.iface, self.dropped).into_iter().collect()
+    }
+}
+
+/// What a run that lost frames to a full receive queue must say.
+fn dropped_note(iface: IfName, dropped: Option<u32>) -> Option<String> {
+    let n = dropped.filter(|&n| n > 0)?;
+    Some(format!(
+        "the kernel dropped {n} frame(s) on {iface} because trunkdiag read too slowly \
+         (its receive queue was full): what was heard is not everything on the bus"
+    ))
+}
+
+/// The kernel's `struct can_frame` and `struct canfd_frame` sizes.
+const CLASSIC_SIZE: usize = 16;
+const FD_SIZE: usize = 72;
+
+/// One frame from the socket with `recvmsg`, and the drop counter that came
+/// with it. `WouldBlock` when none is waiting (the socket is non-blocking).
+fn read_frame(fd: std::os::fd::RawFd) -> io::Result<(CanRawFrame, Option<u32>)> {
+    let mut buf = [0u8; FD_SIZE];
+    let mut space = nix::cmsg_space!(u32);
+    let (len, dropped) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = nixsock::recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::empty())
+            .map_err(io::Error::from)?;
+        let mut dropped = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::RxqOvfl(n) = c {
+                    dropped = Some(n);
+                }
+            }
+        }
+        (msg.bytes, dropped)
+    };
+    Ok((parse_kernel_frame(buf.get(..len).unwrap_or(&[]))?, dropped))
+}
+
+/// A kernel frame struct from its bytes (native byte order): `can_id`
+/// (4), `len` (1), `flags` or pad (1), reserved (1), `len8_dlc` (1), data.
+/// Any size but the two the kernel writes is an error.
+fn parse_kernel_frame(bytes: &[u8]) -> io::Result<CanRawFrame> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the kernel delivered {} bytes, expected a CAN frame ({CLASSIC_SIZE}) \
+                 or a CAN FD frame ({FD_SIZE})",
+                bytes.len()
+            ),
+        )
+    };
+    if bytes.len() != CLASSIC_SIZE && bytes.len() != FD_SIZE {
+        return Err(bad());
+    }
+    let (head, data) = bytes.split_at(8);
+    let id: [u8; 4] = head
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(bad)?;
+    let can_id = u32::from_ne_bytes(id);
+    let len = head.get(4).copied().unwrap_or(0);
+    let flags = head.get(5).copied().unwrap_or(0);
+    let len8_dlc = head.get(7).copied().unwrap_or(0);
+    if bytes.len() == CLASSIC_SIZE {
+        let mut raw = can_frame_default();
+        raw.can_id = can_id;
+        raw.can_dlc = len;
+        raw.len8_dlc = len8_dlc;
+        for (slot, byte) in raw.data.iter_mut().zip(data) {
+            *slot = *byte;
+        }
+        Ok(CanRawFrame::Classic(raw))
+    } else {
+        let mut raw = canfd_frame_default();
+        raw.can_id = can_id;
+        raw.len = len;
+        raw.flags = flags;
+        for (slot, byte) in raw.data.iter_mut().zip(data) {
+            *slot = *byte;
+        }
+        Ok(CanRawFrame::Fd(raw))
     }
 }
 
@@ -490,6 +617,55 @@ mod tests {
             }
             assert_eq!(from_raw(CanRawFrame::Classic(r)).unwrap(), f, "{f:?}");
         }
+    }
+
+    #[test]
+    fn kernel_bytes_read_as_the_frames_they_encode() {
+        // The bytes of `struct can_frame` as the kernel writes them.
+        for (frame, word, dlc, len8) in classic_table() {
+            let mut b = [0u8; CLASSIC_SIZE];
+            b[..4].copy_from_slice(&word.to_ne_bytes());
+            b[4] = dlc;
+            b[7] = len8;
+            for (slot, byte) in b[8..].iter_mut().zip(frame.data()) {
+                *slot = *byte;
+            }
+            let got = from_raw(parse_kernel_frame(&b).unwrap()).unwrap();
+            assert_eq!(got, frame, "{b:02X?}");
+        }
+        // And of `struct canfd_frame`.
+        let data: Vec<u8> = (0..48).collect();
+        let mut b = [0u8; FD_SIZE];
+        b[..4].copy_from_slice(&(0x18DA_F110 | CAN_EFF_FLAG).to_ne_bytes());
+        b[4] = 48;
+        b[5] = CANFD_BRS | CANFD_FDF;
+        b[8..56].copy_from_slice(&data);
+        let got = from_raw(parse_kernel_frame(&b).unwrap()).unwrap();
+        let want =
+            CanFrame::fd(CanId::Extended(0x18DA_F110), &data, CANFD_BRS | CANFD_FDF).unwrap();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn kernel_byte_counts_other_than_the_two_structs_are_errors() {
+        for n in 0..=FD_SIZE + 8 {
+            let b = vec![0xFFu8; n];
+            let r = parse_kernel_frame(&b);
+            assert_eq!(r.is_ok(), n == CLASSIC_SIZE || n == FD_SIZE, "{n} bytes");
+            if let Ok(raw) = r {
+                // Hostile lengths inside a right-sized struct: no panic.
+                let _ = from_raw(raw);
+            }
+        }
+    }
+
+    #[test]
+    fn dropped_frames_are_said_only_when_there_were_some() {
+        let iface = IfName::new("can0").unwrap();
+        assert_eq!(dropped_note(iface, None), None);
+        assert_eq!(dropped_note(iface, Some(0)), None);
+        let note = dropped_note(iface, Some(17)).unwrap();
+        assert!(note.contains("dropped 17 frame(s) on can0"), "{note}");
     }
 
     #[test]
