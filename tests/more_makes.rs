@@ -364,11 +364,11 @@ fn a_press_while_the_real_fusion_drives_is_release_inhibited_on_its_speed() {
     assert_ne!(top["confidence"], "low", "{top}");
     let evidence = top["evidence"].to_string();
     assert!(
-        evidence.contains("moving at 47 km/h at the press"),
+        evidence.contains("gate closed: vehicle moving at 47 km/h"),
         "{evidence}"
     );
     assert!(
-        evidence.contains("in gear Drive at the press"),
+        evidence.contains("gate closed: in gear Drive"),
         "{evidence}"
     );
 }

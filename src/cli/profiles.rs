@@ -282,12 +282,13 @@ fn show_frames(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Release conditions and the DTCs the profile explains.
+/// Gates (release conditions) and the DTCs the profile explains.
 fn show_conditions_and_dtcs(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     if !p.release_conditions.is_empty() {
-        writeln!(out, "\nrelease conditions:")?;
+        writeln!(out, "\ngates (the release's enable conditions):")?;
         for c in &p.release_conditions {
-            write!(out, "  {}", c.text)?;
+            let inputs: Vec<&str> = c.inputs.iter().map(|i| i.as_str()).collect();
+            write!(out, "  {} [{}]", c.text, inputs.join(", "))?;
             match p.item(c.item) {
                 Some(i) => provenance(out, p, i)?,
                 None => writeln!(out)?,

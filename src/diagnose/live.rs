@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::{choose_profile, DiagnoseError, ProfileChoice, Report, SourceInfo};
 use crate::analyzer::{vin_in_reply, Analyzer, Vin};
 use crate::capture::candump::{CandumpWriter, LogThread};
-use crate::diag::{ClientConfig, ClientError};
+use crate::diag::{ClientConfig, ClientError, Nrc};
 use crate::evidence::Observations;
 use crate::frame::{CanFrame, CanId, Direction, IfName};
 use crate::isotp::{Addressing, IsoTpConfig};
@@ -130,6 +130,16 @@ impl Feed<'_> {
                 self.record = None;
             }
         }
+    }
+
+    /// The last value of any item with this role, and where it was read.
+    fn last_reading(&mut self, role: Role) -> Option<(f64, String)> {
+        self.drain();
+        let ev = self.analyzer.evidence();
+        ev.series_of(role)
+            .filter(|s| s.samples > 0)
+            .max_by_key(|s| s.last_us)
+            .map(|s| (s.last_value, ev.label(s.item)))
     }
 
     /// The last value of any item with this role.
@@ -798,7 +808,15 @@ async fn active_test<B: CanBus>(
         Ok(h) => Some(h),
         Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => return Err(e),
         Err(e) => {
-            notes.push(format!("the BCM refused the active test: {e}"));
+            notes.push(match &e {
+                TesterError::Negative { nrc, .. } if *nrc == Nrc::ConditionsNotCorrect => {
+                    format!(
+                        "the BCM refused the active test: conditions not correct (NRC 0x22): {}",
+                        closed_gates(profile, feed)
+                    )
+                }
+                _ => format!("the BCM refused the active test: {e}"),
+            });
             None
         }
     };
@@ -814,6 +832,48 @@ async fn active_test<B: CanBus>(
     Ok(())
 }
 
+/// What a "conditions not correct" answer to the active test means on
+/// this car: the gates that read closed now (with their values and where
+/// they were read), or that the refusing condition is one the profile
+/// cannot read.
+fn closed_gates(profile: &Profile, feed: &mut Feed<'_>) -> String {
+    gates_in_words(profile, |role| feed.last_reading(role))
+}
+
+/// [`closed_gates`] on any source of (value, where read) by role.
+fn gates_in_words(
+    profile: &Profile,
+    mut reading: impl FnMut(Role) -> Option<(f64, String)>,
+) -> String {
+    let mut closed = Vec::new();
+    let mut open = Vec::new();
+    for c in &profile.release_conditions {
+        let Some((v, from)) = reading(c.role) else {
+            continue;
+        };
+        let words = profile.state_words(c.role, v);
+        if c.blocks(v) {
+            closed.push(format!(
+                "gate closed: {words} (read from {from}): {}",
+                c.text
+            ));
+        } else {
+            open.push(format!("{words} ({from})"));
+        }
+    }
+    if !closed.is_empty() {
+        return closed.join("; ");
+    }
+    if open.is_empty() {
+        "a condition this profile cannot read (none of its gates was heard)".to_owned()
+    } else {
+        format!(
+            "a condition this profile cannot read (the gates it reads are open: {})",
+            open.join(", ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,6 +882,36 @@ mod tests {
 
     fn name(s: &str) -> IfName {
         IfName::new(s).unwrap()
+    }
+
+    #[test]
+    fn a_conditions_not_correct_refusal_names_the_closed_gate_or_says_it_cannot() {
+        let p = profile::load("ford-fusion-2013-2020").unwrap();
+        let none = gates_in_words(&p, |_| None);
+        assert_eq!(
+            none,
+            "a condition this profile cannot read (none of its gates was heard)"
+        );
+        let at = |lockout: f64, speed: f64| {
+            move |role: Role| match role {
+                Role::Lockout => Some((lockout, "DID D101".to_owned())),
+                Role::SpeedKmh => Some((speed, "0x415".to_owned())),
+                _ => None,
+            }
+        };
+        let open = gates_in_words(&p, at(0.0, 0.0));
+        assert!(
+            open.starts_with("a condition this profile cannot read (the gates it reads are open: ")
+                && open.contains("vehicle stopped (0 km/h) (0x415)")
+                && open.contains("lockout flag clear (DID D101)"),
+            "{open}"
+        );
+        let shut = gates_in_words(&p, at(1.0, 23.0));
+        assert!(
+            shut.contains("gate closed: lockout flag set (read from DID D101)")
+                && shut.contains("gate closed: vehicle moving at 23 km/h (read from 0x415)"),
+            "{shut}"
+        );
     }
 
     fn plan() -> LivePlan {

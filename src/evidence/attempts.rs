@@ -37,9 +37,32 @@ pub struct PressContext {
     pub ignition_on: Option<bool>,
     pub doors_locked: Option<bool>,
     pub lockout: Option<bool>,
+    /// Every state and lockout value at the press, with the item it was
+    /// read from: what the profile's gates are checked against.
+    pub readings: Vec<Reading>,
     /// The items these values came from (kept apart from the attempt's own
     /// items: a verdict rests on them only when it uses the context).
     pub items: Vec<ItemRef>,
+}
+
+/// One value at a press and where it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Reading {
+    pub role: Role,
+    pub value: f64,
+    pub item: ItemRef,
+}
+
+impl PressContext {
+    /// The value of `role` at the press and its item: the highest of a
+    /// role read in several places (any "set" wins, the fastest speed).
+    pub fn reading(&self, role: Role) -> Option<Reading> {
+        self.readings
+            .iter()
+            .filter(|r| r.role == role)
+            .copied()
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+    }
 }
 
 /// One press of a trunk input and what followed within the window.
@@ -288,8 +311,23 @@ fn context_at_press(
                 a.context.doors_locked = Some(a.context.doors_locked.unwrap_or(false) || set)
             }
             Role::Lockout => a.context.lockout = Some(a.context.lockout.unwrap_or(false) || set),
+            // Read for a gate on it only: low-battery rules read the
+            // series themselves.
+            Role::BatteryVoltage => {
+                a.context.readings.push(Reading {
+                    role: s.role,
+                    value: v,
+                    item: s.item,
+                });
+                continue;
+            }
             _ => continue,
         }
+        a.context.readings.push(Reading {
+            role: s.role,
+            value: v,
+            item: s.item,
+        });
         used.push(s.item);
     }
 }

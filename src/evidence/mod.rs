@@ -43,7 +43,7 @@ mod series;
 #[cfg(test)]
 mod tests;
 
-pub use attempts::{derive_attempts, PressContext, ReleaseAttempt, Seen};
+pub use attempts::{derive_attempts, PressContext, Reading, ReleaseAttempt, Seen};
 pub use bcm::{
     BcmEvent, DtcReadState, DtcRecord, NegativeResponse, Purpose, Reachability, SessionStart,
     MAX_NEGATIVE_RESPONSES,

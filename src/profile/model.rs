@@ -619,6 +619,8 @@ pub struct ExtraCause {
 pub enum ConditionTest {
     /// Blocked while the role's value is above this.
     Above { value: f64 },
+    /// Blocked while the role's value is below this (battery voltage).
+    Below { value: f64 },
     /// Blocked while the role's value is non-zero.
     Set,
     /// Blocked while the role's value is anything but this (a gear other
@@ -674,6 +676,7 @@ impl ReleaseCondition {
     pub fn blocks(&self, value: f64) -> bool {
         match self.test {
             ConditionTest::Above { value: limit } => value > limit,
+            ConditionTest::Below { value: limit } => value < limit,
             ConditionTest::Set => value != 0.0,
             ConditionTest::Not { value: want } => value != want,
         }
@@ -1000,6 +1003,24 @@ impl Profile {
             .filter(|f| f.role == role)
             .find_map(|f| f.value_name(value as i64))
             .map_or_else(|| format!("{value}"), str::to_owned)
+    }
+
+    /// A state value in words, as a gate reads it: "vehicle moving at
+    /// 23 km/h", "in gear Drive", "doors locked", "battery at 10.4 V".
+    pub fn state_words(&self, role: Role, v: f64) -> String {
+        match role {
+            Role::SpeedKmh if v < 0.5 => "vehicle stopped (0 km/h)".to_owned(),
+            Role::SpeedKmh => format!("vehicle moving at {v:.0} km/h"),
+            Role::Gear => format!("in gear {}", self.value_name(Role::Gear, v)),
+            Role::IgnitionOn if v != 0.0 => "ignition ON".to_owned(),
+            Role::IgnitionOn => "ignition OFF".to_owned(),
+            Role::DoorsLocked | Role::DriverDoorLocked if v != 0.0 => "doors locked".to_owned(),
+            Role::DoorsLocked | Role::DriverDoorLocked => "doors unlocked".to_owned(),
+            Role::BatteryVoltage => format!("battery at {v:.1} V"),
+            Role::Lockout if v != 0.0 => "lockout flag set".to_owned(),
+            Role::Lockout => "lockout flag clear".to_owned(),
+            other => format!("{} = {}", other.short_word(), self.value_name(other, v)),
+        }
     }
 
     /// Every data field and broadcast signal.

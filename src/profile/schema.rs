@@ -29,6 +29,10 @@ pub(crate) struct ProfileFile {
     pub dtc: Vec<Dtc>,
     #[serde(default)]
     pub cause: Vec<Cause>,
+    /// `[[gate]]`: the release's enable conditions.
+    #[serde(default)]
+    pub gate: Vec<Condition>,
+    /// The older name of `[[gate]]`, still read.
     #[serde(default)]
     pub release_condition: Vec<Condition>,
     pub active_test: Option<Spanned<ActiveTest>>,
@@ -279,7 +283,9 @@ pub(crate) struct Cause {
 pub(crate) struct Condition {
     pub name: Spanned<String>,
     pub role: Spanned<String>,
-    /// `above` (needs `value`) or `set` (non-zero).
+    /// `above` or `below` (need `value`: closed above / below it), `not`
+    /// (needs `value`: closed at any other value) or `set` (closed while
+    /// non-zero).
     pub when: Spanned<String>,
     pub value: Option<Spanned<f64>>,
     pub inputs: Option<Vec<Spanned<String>>>,

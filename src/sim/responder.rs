@@ -4,7 +4,7 @@
 //! and ISO-TP belong to the vehicle.
 
 use crate::diag::{self, Dtc, Nrc, POSITIVE_OFFSET, SPRMIB};
-use crate::profile::{DataRead, DtcFormat, Profile, Protocol};
+use crate::profile::{DataRead, DtcFormat, Profile, Protocol, ReleaseInput};
 
 use super::scenario::DiagPath;
 use super::state::{Source, VehicleState};
@@ -189,6 +189,15 @@ impl Responder {
                         Nrc::from(NRC_WRONG_SESSION_KWP)
                     };
                     return Answer::negative(sid, nrc);
+                }
+                // A gate of the active test that reads closed: the BCM
+                // refuses in the present conditions.
+                let gated = profile.release_conditions.iter().any(|c| {
+                    c.inputs.contains(&ReleaseInput::ActiveTest)
+                        && c.blocks(state.value(c.role, Source::Data))
+                });
+                if stop.is_none() && gated {
+                    return Answer::negative(sid, Nrc::ConditionsNotCorrect);
                 }
                 let exchange = stop.unwrap_or(&at.start);
                 let reply = exchange

@@ -312,7 +312,7 @@ fn cases() -> Vec<Case> {
             top: &["release-inhibited"],
             confidence: Some(Confidence::Medium),
             unverified: Some(true),
-            mentions: &["moving at 30 km/h at the press", "5 km/h"],
+            mentions: &["gate closed: vehicle moving at 30 km/h", "5 km/h"],
         },
         Case {
             name: "stuck lid, no observations: cheapest first",
@@ -556,8 +556,8 @@ fn cases() -> Vec<Case> {
             confidence: Some(Confidence::Medium),
             unverified: Some(true),
             mentions: &[
-                "moving at 47 km/h at the press",
-                "in gear Drive at the press",
+                "gate closed: vehicle moving at 47 km/h",
+                "gate closed: in gear Drive",
                 "opener output not monitored",
             ],
         },
@@ -827,7 +827,7 @@ fn cases() -> Vec<Case> {
             top: &["valet-lockout"],
             confidence: Some(Confidence::Low),
             unverified: Some(true),
-            mentions: &["lockout flag set at the press", "not monitored"],
+            mentions: &["gate closed at the press: lockout flag set", "not monitored"],
         },
         Case {
             name: "three fob presses and a cabin press under lockout",

@@ -1,4 +1,5 @@
-//! `[[release_condition]]`: what the BCM refuses a release in.
+//! `[[gate]]` (formerly `[[release_condition]]`): the release's enable
+//! conditions, what the BCM refuses a release in.
 
 use super::items::Named;
 use super::*;
@@ -23,7 +24,11 @@ impl Builder {
             .collect();
         let mut release_conditions = Vec::new();
         for (fi, part) in parts.iter_mut() {
-            for c in std::mem::take(&mut part.release_condition) {
+            let gates = std::mem::take(&mut part.gate);
+            for c in gates
+                .into_iter()
+                .chain(std::mem::take(&mut part.release_condition))
+            {
                 if let Some(rc) = self.condition(*fi, &c, &roles_present) {
                     release_conditions.push(rc);
                 }
@@ -52,11 +57,14 @@ impl Builder {
             ("above", Some(v)) => Some(ConditionTest::Above {
                 value: *v.get_ref(),
             }),
+            ("below", Some(v)) => Some(ConditionTest::Below {
+                value: *v.get_ref(),
+            }),
             ("set", None) => Some(ConditionTest::Set),
             ("not", Some(v)) => Some(ConditionTest::Not {
                 value: *v.get_ref(),
             }),
-            ("above" | "not", None) => {
+            ("above" | "below" | "not", None) => {
                 let msg = format!("expected `value` with when = \"{}\"", c.when.get_ref());
                 self.at(fi, c.when.span(), msg);
                 None
@@ -69,7 +77,7 @@ impl Builder {
                 self.at(
                     fi,
                     c.when.span(),
-                    format!("expected when = \"above\", \"set\" or \"not\", found \"{other}\""),
+                    format!("expected when = \"above\", \"below\", \"set\" or \"not\", found \"{other}\""),
                 );
                 None
             }
@@ -95,6 +103,7 @@ impl Builder {
         }
         let location = match &test {
             Some(ConditionTest::Above { value }) => format!("{} above {value}", c.role.get_ref()),
+            Some(ConditionTest::Below { value }) => format!("{} below {value}", c.role.get_ref()),
             Some(ConditionTest::Not { value }) => format!("{} not {value}", c.role.get_ref()),
             _ => format!("{} set", c.role.get_ref()),
         };

@@ -2,8 +2,8 @@
 //! release conditions, refusals nothing explains.
 
 use super::super::facts::{fire, Facts, Outcome, Support};
-use crate::evidence::ReleaseAttempt;
-use crate::profile::{ConditionTest, ItemRef, Role};
+use crate::evidence::{PressContext, Reading, ReleaseAttempt};
+use crate::profile::{ItemRef, Role};
 
 pub(in crate::verdict) fn lockout_items(f: &Facts) -> Vec<ItemRef> {
     f.ev.series_of(Role::Lockout).map(|s| s.item).collect()
@@ -38,53 +38,98 @@ pub(in crate::verdict) fn lockout_presses(f: &Facts, outcome: Outcome) -> Option
     }
     let lock = lockout_items(f);
     let names: Vec<String> = lock.iter().map(|&i| f.ev.label(i)).collect();
+    // The profile's own lockout gate, when it has one, says what the
+    // flag means for this car (and rests on its source).
+    let gates: Vec<_> = f
+        .profile
+        .release_conditions
+        .iter()
+        .filter(|c| c.role == Role::Lockout && presses.iter().any(|a| c.inputs.contains(&a.input)))
+        .collect();
+    let said: Vec<&str> = gates.iter().map(|c| c.text.as_str()).collect();
+    let line = if said.is_empty() {
+        format!(
+            "gate closed at the press: lockout flag set (read from {})",
+            names.join("; ")
+        )
+    } else {
+        format!(
+            "gate closed at the press: lockout flag set (read from {}): {}",
+            names.join("; "),
+            said.join("; ")
+        )
+    };
     Some(
         Support::default()
-            .line(format!(
-                "lockout flag set at the press ({})",
-                names.join("; ")
-            ))
+            .line(line)
             .presses(f, &presses)
-            .resting_on(lock),
+            .resting_on(lock)
+            .resting_on(gates.iter().map(|c| c.item)),
     )
 }
 
-/// The release conditions that blocked a refused press: (what, condition text, item, role).
-pub(in crate::verdict) fn blocking(
-    f: &Facts,
-    a: &ReleaseAttempt,
-) -> Vec<(String, String, ItemRef, Role)> {
+/// A gate (release condition) that read closed at a press.
+pub(in crate::verdict) struct ClosedGate {
+    /// The value in words: "vehicle moving at 23 km/h".
+    pub what: String,
+    /// Where it was read: the item's label (frame or DID).
+    pub read_from: String,
+    /// The gate's own words.
+    pub text: String,
+    /// The gate (its level and source) and the item the value came from.
+    pub gate: ItemRef,
+    pub reading: ItemRef,
+    pub role: Role,
+}
+
+impl ClosedGate {
+    /// The evidence line: "fob press at 2.014 s: gate closed: vehicle
+    /// moving at 23 km/h (read from ...): the BCM ignores ...".
+    pub fn line(&self, f: &Facts, a: &ReleaseAttempt) -> String {
+        format!(
+            "{} press at {}: gate closed: {} (read from {}): {}",
+            a.input.as_str().replace('_', " "),
+            f.clock.at(a.t_us),
+            self.what,
+            self.read_from,
+            self.text
+        )
+    }
+}
+
+/// The value a gate on `role` reads at a press: either lock role reads
+/// the locks (a car may publish only one of them).
+pub(crate) fn gate_reading(ctx: &PressContext, role: Role) -> Option<Reading> {
+    match role {
+        Role::DoorsLocked | Role::DriverDoorLocked => ctx
+            .reading(Role::DoorsLocked)
+            .into_iter()
+            .chain(ctx.reading(Role::DriverDoorLocked))
+            .max_by(|a, b| a.value.total_cmp(&b.value)),
+        r => ctx.reading(r),
+    }
+}
+
+/// The gates other than the lockout that read closed at a press of their
+/// input (a gate whose value was not heard at the press is not judged).
+pub(in crate::verdict) fn blocking(f: &Facts, a: &ReleaseAttempt) -> Vec<ClosedGate> {
     let mut out = Vec::new();
     for c in &f.profile.release_conditions {
         if c.role == Role::Lockout || !c.inputs.contains(&a.input) {
             continue;
         }
-        let (blocks, what) = match (c.role, &c.test) {
-            (Role::SpeedKmh, _) => match a.context.speed_kmh {
-                Some(v) => (c.blocks(v), format!("moving at {v:.0} km/h")),
-                None => continue,
-            },
-            (Role::Gear, _) => match a.context.gear {
-                Some(v) => (
-                    c.blocks(v),
-                    format!("in gear {}", f.profile.value_name(Role::Gear, v)),
-                ),
-                None => continue,
-            },
-            (Role::IgnitionOn, _) => match a.context.ignition_on {
-                Some(v) => (v, "ignition ON".to_owned()),
-                None => continue,
-            },
-            (Role::DoorsLocked | Role::DriverDoorLocked, _) => match a.context.doors_locked {
-                Some(v) => (v, "doors locked".to_owned()),
-                None => continue,
-            },
-            (_, ConditionTest::Above { .. } | ConditionTest::Set | ConditionTest::Not { .. }) => {
-                continue
-            }
+        let Some(r) = gate_reading(&a.context, c.role) else {
+            continue;
         };
-        if blocks {
-            out.push((what, c.text.clone(), c.item, c.role));
+        if c.blocks(r.value) {
+            out.push(ClosedGate {
+                what: f.profile.state_words(c.role, r.value),
+                read_from: f.ev.label(r.item),
+                text: c.text.clone(),
+                gate: c.item,
+                reading: r.item,
+                role: c.role,
+            });
         }
     }
     out
@@ -126,12 +171,12 @@ fn condition_presses(f: &Facts, outcome: Outcome) -> Option<Support> {
             continue;
         }
         let mut sup = s.take().unwrap_or_default();
-        for (what, text, item, role) in blocked {
-            let ctx: Vec<ItemRef> = f.ev.series_of(role).map(|x| x.item).collect();
+        for g in blocked {
+            let ctx: Vec<ItemRef> = f.ev.series_of(g.role).map(|x| x.item).collect();
             sup = sup
-                .line(format!("{what} at the press: {text}"))
+                .line(g.line(f, a))
                 .items(ctx)
-                .resting_on([item]);
+                .resting_on([g.gate, g.reading]);
         }
         s = Some(sup.line(f.describe(a)).items(a.items.iter().copied()));
     }
@@ -165,12 +210,46 @@ pub(in crate::verdict) fn unexplained_refusal(f: &Facts) -> Option<Support> {
         // design; without a fault DTC or general rejects that is likelier
         // than a BCM fault, and its checks (Park, ignition, locks) are the
         // cheapest. The profile just cannot show which state blocked it.
-        Support::default().presses(f, &presses).line(
+        let mut s = Support::default().presses(f, &presses).line(
             "the BCM saw the request and did not act, and nothing this profile can read \
              explains it: it may refuse by design in a state this bus does not show \
              (ignition ON, moving, not in Park, doors locked)",
-        )
+        );
+        // The gates this profile does read, open at the press: what the
+        // refusal is not.
+        for a in &presses {
+            let open = open_gates(f, a);
+            if !open.is_empty() {
+                s = s.line(format!(
+                    "{} press at {}: the gates this profile reads were open: {}",
+                    a.input.as_str().replace('_', " "),
+                    f.clock.at(a.t_us),
+                    open.join(", ")
+                ));
+            }
+        }
+        s
     })
+}
+
+/// The gates of a press's input that read open at it, in words with where
+/// they were read.
+fn open_gates(f: &Facts, a: &ReleaseAttempt) -> Vec<String> {
+    f.profile
+        .release_conditions
+        .iter()
+        .filter(|c| c.inputs.contains(&a.input))
+        .filter_map(|c| {
+            let r = gate_reading(&a.context, c.role)?;
+            (!c.blocks(r.value)).then(|| {
+                format!(
+                    "{} (read from {})",
+                    f.profile.state_words(c.role, r.value),
+                    f.ev.label(r.item)
+                )
+            })
+        })
+        .collect()
 }
 
 pub(in crate::verdict) fn unexplained_refusal_bcm(f: &Facts) -> Option<Support> {
