@@ -120,13 +120,13 @@ impl Builder {
         let confirm = self.confirm(fi, n, &s.confirm, roles_present, bcm);
         let location = confirm
             .as_ref()
-            .map_or_else(|| format!("relearn step {n}"), |c| format!("relearn step {n}: {}", c.words()));
+            .map_or_else(|| "no confirmation".to_owned(), Confirm::words);
         let entry = RelearnEntry {
             source: &s.source,
             level: &s.level,
         };
         let named = Named {
-            name: s.action.get_ref().clone(),
+            name: format!("relearn step {n}"),
             location,
             kind: ItemKind::Relearn,
             role: confirm.as_ref().and_then(Confirm::role),
