@@ -119,7 +119,9 @@ impl<'p> Watch<'p> {
         let mut seen = None;
         for (item, v) in hits {
             if let Some(s) = self.see(f.timestamp_us, item, v) {
-                seen.get_or_insert_with(|| self.sighting(f.timestamp_us, item, v, s, frame_of(self.profile, f)));
+                seen.get_or_insert_with(|| {
+                    self.sighting(f.timestamp_us, item, v, s, frame_of(self.profile, f))
+                });
             }
         }
         seen
@@ -164,7 +166,14 @@ impl<'p> Watch<'p> {
         }
     }
 
-    fn sighting(&self, at_us: u64, item: ItemRef, v: f64, from: Option<f64>, frame: String) -> Sighting {
+    fn sighting(
+        &self,
+        at_us: u64,
+        item: ItemRef,
+        v: f64,
+        from: Option<f64>,
+        frame: String,
+    ) -> Sighting {
         let info = self.profile.item(item);
         let value_name = self
             .profile

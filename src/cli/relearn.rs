@@ -187,7 +187,9 @@ pub fn run(args: RelearnArgs) -> CliResult<u8> {
             return Err(CliError::RoutineNotAllowed { step, routine: id });
         }
         if !args.yes && io::stdin().is_terminal() && !confirm_routine(&routines)? {
-            return Err(CliError::Usage("the routine was not allowed: nothing was sent"));
+            return Err(CliError::Usage(
+                "the routine was not allowed: nothing was sent",
+            ));
         }
     }
     let mut ui = Ui {
@@ -238,7 +240,10 @@ fn confirm_routine(routines: &[(usize, u16)]) -> CliResult<bool> {
     io::stderr().flush()?;
     let mut line = String::new();
     io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// The steps as watched, and the final check (when every step was seen).
@@ -266,7 +271,15 @@ fn on_sim(
         let bus = crate::transport::VirtualBus::new(crate::sim::DEFAULT_EPOCH_US);
         let _ignition_on = bus.hold();
         drop(crate::sim::spawn_on(&bus, profile, scenario, cfg));
-        walk(bus.endpoint(name), name, profile, relearn, ui, Shutdown::new()).await
+        walk(
+            bus.endpoint(name),
+            name,
+            profile,
+            relearn,
+            ui,
+            Shutdown::new(),
+        )
+        .await
     })?;
     Ok((walk, Vec::new()))
 }
@@ -285,7 +298,15 @@ fn on_iface(
     let walk = rt.block_on(async {
         let bus = spec.open(crate::diagnose::physical_bus(profile))?;
         let notes = bus.notes();
-        let w = walk(bus, spec.name(), profile, relearn, ui, Shutdown::on_signals()).await?;
+        let w = walk(
+            bus,
+            spec.name(),
+            profile,
+            relearn,
+            ui,
+            Shutdown::on_signals(),
+        )
+        .await?;
         Ok::<_, CliError>((w, notes))
     })?;
     Ok(walk)
@@ -361,7 +382,14 @@ async fn walk<B: CanBus>(
             let mut all = true;
             for (i, step) in relearn.steps.iter().enumerate() {
                 if !all {
-                    steps.push(step_out(profile, Some(i + 1), step, Status::NotReached, None, None));
+                    steps.push(step_out(
+                        profile,
+                        Some(i + 1),
+                        step,
+                        Status::NotReached,
+                        None,
+                        None,
+                    ));
                     continue;
                 }
                 ui.step(i + 1, relearn.steps.len(), step);
@@ -374,8 +402,16 @@ async fn walk<B: CanBus>(
                         let Some(mut w) = Watch::new(profile, &step.confirm) else {
                             continue;
                         };
-                        watch(t, &heard, profile, &mut w, step.timeout_us, ui, &mut session_open)
-                            .await?
+                        watch(
+                            t,
+                            &heard,
+                            profile,
+                            &mut w,
+                            step.timeout_us,
+                            ui,
+                            &mut session_open,
+                        )
+                        .await?
                     }
                 };
                 ui.seen(status, evidence.as_ref(), last, step);
@@ -386,9 +422,16 @@ async fn walk<B: CanBus>(
                 let check = final_check(profile);
                 ui.check(&check);
                 let mut w = Watch::lid_opens(profile);
-                let (status, evidence, last) =
-                    watch(t, &heard, profile, &mut w, CHECK_TIMEOUT_US, ui, &mut session_open)
-                        .await?;
+                let (status, evidence, last) = watch(
+                    t,
+                    &heard,
+                    profile,
+                    &mut w,
+                    CHECK_TIMEOUT_US,
+                    ui,
+                    &mut session_open,
+                )
+                .await?;
                 let mut out = step_out(profile, None, &check, status, evidence, last);
                 out.level = None;
                 out.source = None;
@@ -488,9 +531,7 @@ async fn watch<B: CanBus>(
                 open_session(t, profile, session_open).await?;
             }
             if let Response::Positive { payload } = t.request(&key.request()).await? {
-                let at = heard
-                    .lock()
-                    .map_or(last_us, |h| h.last_us.max(last_us));
+                let at = heard.lock().map_or(last_us, |h| h.last_us.max(last_us));
                 if let Some(rest) = payload.strip_prefix(key.echo().as_slice()) {
                     if let Some(seen) = w.data(at, key, rest) {
                         return Ok((Status::Confirmed, Some(value_evidence(heard, seen)), None));
@@ -540,12 +581,14 @@ async fn routine<B: CanBus>(
             Some(RoutineResult::Pass) => "passed".to_owned(),
             Some(RoutineResult::Fail) => "failed".to_owned(),
             Some(RoutineResult::Other) => "still running or an unnamed status".to_owned(),
-            None => crate::diag::describe::describe(
-                crate::diag::Protocol::Uds,
-                answer,
-                crate::diag::Dir::Response,
-            )
-            .detail,
+            None => {
+                crate::diag::describe::describe(
+                    crate::diag::Protocol::Uds,
+                    answer,
+                    crate::diag::Dir::Response,
+                )
+                .detail
+            }
         };
         Evidence::Routine {
             at_s,
@@ -765,10 +808,7 @@ impl Ui {
         let line = match (status, evidence) {
             (Status::Confirmed, Some(e)) => format!("  confirmed: {}", e.words()),
             (_, Some(e)) => format!("  not confirmed: {}", e.words()),
-            _ => format!(
-                "  not seen within {} s{still}",
-                step.timeout_us / 1_000_000
-            ),
+            _ => format!("  not seen within {} s{still}", step.timeout_us / 1_000_000),
         };
         self.say(&line);
     }

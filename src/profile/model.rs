@@ -705,7 +705,11 @@ pub enum Confirm {
     /// A UDS routine: `31 01 <id>` starts it, `31 03 <id>` reads its result,
     /// whose status bytes (after `71 03 <id>`) start with `pass` or `fail`.
     /// An actuation: run only when asked to.
-    Routine { id: u16, pass: Vec<u8>, fail: Vec<u8> },
+    Routine {
+        id: u16,
+        pass: Vec<u8>,
+        fail: Vec<u8>,
+    },
 }
 
 impl Confirm {

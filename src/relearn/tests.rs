@@ -81,10 +81,23 @@ fn other_pages_and_frames_are_not_the_step() {
 #[test]
 fn routine_results_read_against_pass_and_fail() {
     let r = |b: &[u8]| routine_result(0x0203, &[0x00], &[0x01], b);
-    assert_eq!(r(&[0x71, 0x03, 0x02, 0x03, 0x00]), Some(RoutineResult::Pass));
-    assert_eq!(r(&[0x71, 0x03, 0x02, 0x03, 0x01, 0x07]), Some(RoutineResult::Fail));
-    assert_eq!(r(&[0x71, 0x03, 0x02, 0x03, 0x02]), Some(RoutineResult::Other));
-    assert_eq!(r(&[0x71, 0x03, 0x02, 0x03]), Some(RoutineResult::Other), "no status yet");
+    assert_eq!(
+        r(&[0x71, 0x03, 0x02, 0x03, 0x00]),
+        Some(RoutineResult::Pass)
+    );
+    assert_eq!(
+        r(&[0x71, 0x03, 0x02, 0x03, 0x01, 0x07]),
+        Some(RoutineResult::Fail)
+    );
+    assert_eq!(
+        r(&[0x71, 0x03, 0x02, 0x03, 0x02]),
+        Some(RoutineResult::Other)
+    );
+    assert_eq!(
+        r(&[0x71, 0x03, 0x02, 0x03]),
+        Some(RoutineResult::Other),
+        "no status yet"
+    );
     assert_eq!(r(&[0x71, 0x03, 0x02, 0x04, 0x00]), None, "another routine");
     assert_eq!(r(&[0x71, 0x01, 0x02, 0x03, 0x00]), None, "a start's answer");
     assert_eq!(r(&[0x71]), None, "cut short");
@@ -104,17 +117,29 @@ fn rav4_rests_on_its_related_model_procedure_and_signals() {
         .find(|(l, _)| *l == Level::RelatedModel)
         .map(|(_, n)| n.join("; "))
         .unwrap();
-    assert!(related.contains("Toyota power back door reset"), "{related}");
+    assert!(
+        related.contains("Toyota power back door reset"),
+        "{related}"
+    );
     assert!(related.contains("BCTY"), "{related}");
     // The lock state is known for this model: not listed below it.
-    assert!(rests.iter().all(|(_, n)| !n.join(" ").contains("driver door locked (")), "{rests:?}");
+    assert!(
+        rests
+            .iter()
+            .all(|(_, n)| !n.join(" ").contains("driver door locked (")),
+        "{rests:?}"
+    );
     assert!(rests.iter().all(|(l, _)| *l != Level::ThisModel));
 }
 
 #[test]
 fn a_role_only_in_data_replies_is_polled() {
     let kona = profile::load("hyundai-kona-2018-2023").unwrap();
-    assert_eq!(polled_read(&kona, Role::LidOpen), None, "0x541 shows the lid");
+    assert_eq!(
+        polled_read(&kona, Role::LidOpen),
+        None,
+        "0x541 shows the lid"
+    );
     assert_eq!(
         polled_read(&kona, Role::DriverDoorLocked),
         Some(DataKey::Did(0xBC04))

@@ -123,10 +123,16 @@ impl RelearnCar {
             return None;
         };
         let id = u16::from_be_bytes([hi, lo]);
-        let (k, pass, fail) = self.steps.iter().enumerate().find_map(|(k, s)| match &s.confirm {
-            Confirm::Routine { id: r, pass, fail } if *r == id => Some((k, pass.clone(), fail.clone())),
-            _ => None,
-        })?;
+        let (k, pass, fail) =
+            self.steps
+                .iter()
+                .enumerate()
+                .find_map(|(k, s)| match &s.confirm {
+                    Confirm::Routine { id: r, pass, fail } if *r == id => {
+                        Some((k, pass.clone(), fail.clone()))
+                    }
+                    _ => None,
+                })?;
         match sub {
             0x01 => {
                 self.started = Some(id);

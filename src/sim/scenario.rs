@@ -278,7 +278,10 @@ impl Scenario {
 
     /// Every scenario id, causes first: what an unknown id is told.
     pub fn ids() -> Vec<&'static str> {
-        Self::all().chain(Self::relearn_all()).map(Scenario::id).collect()
+        Self::all()
+            .chain(Self::relearn_all())
+            .map(Scenario::id)
+            .collect()
     }
 
     /// The cause it reproduces; `None` for a relearn scenario.
@@ -340,7 +343,9 @@ mod tests {
     fn unknown_id_names_the_known_ones() {
         let e = Scenario::from_id("flat-tyre").unwrap_err().to_string();
         assert!(
-            e.contains("flat-tyre") && e.contains("valet-lockout") && e.contains("relearn-step-missed"),
+            e.contains("flat-tyre")
+                && e.contains("valet-lockout")
+                && e.contains("relearn-step-missed"),
             "{e}"
         );
     }

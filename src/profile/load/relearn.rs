@@ -49,7 +49,11 @@ impl Builder {
             .map(|f| f.role)
             .collect();
         if r.procedure.get_ref().trim().is_empty() {
-            self.at(fi, r.procedure.span(), "expected the procedure's name, found an empty string");
+            self.at(
+                fi,
+                r.procedure.span(),
+                "expected the procedure's name, found an empty string",
+            );
         }
         if r.step.is_empty() {
             self.at(fi, span.clone(), "expected at least one [[relearn.step]]");
@@ -156,13 +160,24 @@ impl Builder {
         match (&c.role, &c.routine) {
             (Some(role), None) => {
                 if c.pass.is_some() || c.fail.is_some() {
-                    self.at(fi, span, format!("{shape}: `pass` and `fail` go with a routine (step {n})"));
+                    self.at(
+                        fi,
+                        span,
+                        format!("{shape}: `pass` and `fail` go with a routine (step {n})"),
+                    );
                     return None;
                 }
                 let r = match Role::from_name(role.get_ref()) {
                     Some(r) => r,
                     None => {
-                        self.at(fi, role.span(), format!("expected a role for relearn step {n}, found \"{}\"", role.get_ref()));
+                        self.at(
+                            fi,
+                            role.span(),
+                            format!(
+                                "expected a role for relearn step {n}, found \"{}\"",
+                                role.get_ref()
+                            ),
+                        );
                         return None;
                     }
                 };
@@ -183,7 +198,11 @@ impl Builder {
                         value: *v.get_ref(),
                     }),
                     _ => {
-                        self.at(fi, span, format!("{shape}: exactly one of `becomes` and `equals` (step {n})"));
+                        self.at(
+                            fi,
+                            span,
+                            format!("{shape}: exactly one of `becomes` and `equals` (step {n})"),
+                        );
                         None
                     }
                 }
@@ -195,20 +214,36 @@ impl Builder {
                 }
                 let raw = *id.get_ref();
                 let Ok(id16) = u16::try_from(raw) else {
-                    self.at(fi, id.span(), format!("expected a routine identifier from 0x0000 to 0xFFFF, found {raw}"));
+                    self.at(
+                        fi,
+                        id.span(),
+                        format!("expected a routine identifier from 0x0000 to 0xFFFF, found {raw}"),
+                    );
                     return None;
                 };
                 if bcm.is_none_or(|b| b.protocol != Protocol::Uds) {
                     self.at(fi, id.span(), format!("expected a UDS [bcm]: relearn step {n} runs a UDS routine (31 01 {id16:04X}) on the body module"));
                 }
                 let (Some(pass), Some(fail)) = (&c.pass, &c.fail) else {
-                    self.at(fi, span, format!("{shape}: a routine needs both `pass` and `fail` (step {n})"));
+                    self.at(
+                        fi,
+                        span,
+                        format!("{shape}: a routine needs both `pass` and `fail` (step {n})"),
+                    );
                     return None;
                 };
                 let pass_b = self.hex(fi, pass);
                 let fail_b = self.hex(fi, fail);
-                if !pass_b.is_empty() && (pass_b.starts_with(&fail_b) || fail_b.starts_with(&pass_b)) {
-                    self.at(fi, fail.span(), format!("expected `fail` to differ from `pass` in its first bytes (step {n})"));
+                if !pass_b.is_empty()
+                    && (pass_b.starts_with(&fail_b) || fail_b.starts_with(&pass_b))
+                {
+                    self.at(
+                        fi,
+                        fail.span(),
+                        format!(
+                            "expected `fail` to differ from `pass` in its first bytes (step {n})"
+                        ),
+                    );
                 }
                 Some(Confirm::Routine {
                     id: id16,
@@ -217,7 +252,11 @@ impl Builder {
                 })
             }
             _ => {
-                self.at(fi, span, format!("{shape}: exactly one of `role` and `routine` (step {n})"));
+                self.at(
+                    fi,
+                    span,
+                    format!("{shape}: exactly one of `role` and `routine` (step {n})"),
+                );
                 None
             }
         }
