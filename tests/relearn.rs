@@ -373,12 +373,22 @@ fn a_step_only_a_data_read_shows_is_polled_from_the_module() {
         "{ role = \"driver_door_locked\", becomes = 0 }",
     );
     let path = profile_file(&dir, &relearn);
-    let r = trunkdiag(&["relearn", "--sim", "liftgate-needs-relearn", "--profile", &path, "--json"]);
+    let r = trunkdiag(&[
+        "relearn",
+        "--sim",
+        "liftgate-needs-relearn",
+        "--profile",
+        &path,
+        "--json",
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v = json(&r);
     let polled = &v["steps"][1]["evidence"];
     assert_eq!(polled["frame"], "UDS 22 BC04", "{v}");
-    assert_eq!((polled["from"].as_f64(), polled["value"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!(
+        (polled["from"].as_f64(), polled["value"].as_f64()),
+        (Some(1.0), Some(0.0))
+    );
     assert_eq!(v["check"]["status"], "confirmed");
 }
 
@@ -386,7 +396,18 @@ fn a_step_only_a_data_read_shows_is_polled_from_the_module() {
 fn profiles_show_lists_the_relearn_steps() {
     let r = trunkdiag(&["profiles", "show", RAV4]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("relearn (trunkdiag relearn): Toyota power back door reset"), "{}", r.stdout);
-    assert!(r.stdout.contains("2. Unlock the doors once"), "{}", r.stdout);
-    assert!(r.stdout.contains("[confirmed by driver_door_locked becomes 0 within 120 s]"));
+    assert!(
+        r.stdout
+            .contains("relearn (trunkdiag relearn): Toyota power back door reset"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2. Unlock the doors once"),
+        "{}",
+        r.stdout
+    );
+    assert!(r
+        .stdout
+        .contains("[confirmed by driver_door_locked becomes 0 within 120 s]"));
 }

@@ -915,3 +915,81 @@ fn page(o: &Outcome, generated: &str) -> String {
     page_end(&mut h);
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relearn that polls the module (in its session) leaves the session
+    /// at the end: the last request on the module's id is `10 01`.
+    #[tokio::test(start_paused = true)]
+    async fn the_session_opened_for_a_polled_step_is_left() {
+        let text = r#"
+[profile]
+id = "t"
+make = "T"
+model = "R"
+years = [2020, 2021]
+layouts = ["hyundai-kia-body", "hyundai-kia-motion"]
+
+[[bus]]
+name = "c-can"
+bitrate = 500000
+pins = [6, 14]
+level = "placeholder"
+
+[relearn]
+procedure = "p"
+level = "placeholder"
+
+[[relearn.step]]
+do = "unlock"
+confirm = { role = "driver_door_locked", becomes = 0 }
+timeout_s = 30
+if_not = "the locks"
+level = "placeholder"
+"#;
+        let profile = crate::profile::parse("t.toml", text).unwrap();
+        let relearn = profile.relearn.clone().unwrap();
+        let scenario = crate::sim::Scenario::from_id("liftgate-needs-relearn").unwrap();
+        let cfg = crate::sim::SimConfig::default();
+        let name = cfg.iface;
+        let bus = crate::transport::VirtualBus::new(crate::sim::DEFAULT_EPOCH_US);
+        let mut tap = bus.tap();
+        let _hold = bus.hold();
+        drop(crate::sim::spawn_on(&bus, &profile, scenario, cfg));
+        let mut ui = Ui {
+            out: Box::new(io::sink()),
+        };
+        let walk = walk(
+            bus.endpoint(name),
+            name,
+            &profile,
+            &relearn,
+            &mut ui,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(walk.steps[0].status, Status::Confirmed);
+        let requests: Vec<Vec<u8>> = std::iter::from_fn(|| tap.try_recv().ok())
+            .filter(|f| f.id == CanId::Standard(0x770))
+            .map(|f| f.data().to_vec())
+            .collect();
+        assert!(
+            requests
+                .iter()
+                .any(|d| d.starts_with(&[0x03, 0x22, 0xBC, 0x04])),
+            "polled"
+        );
+        assert!(requests
+            .first()
+            .is_some_and(|d| d.starts_with(&[0x02, 0x10, 0x03])));
+        assert!(
+            requests
+                .last()
+                .is_some_and(|d| d.starts_with(&[0x02, 0x10, 0x01])),
+            "{requests:02X?}"
+        );
+    }
+}
