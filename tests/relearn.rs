@@ -411,3 +411,49 @@ fn profiles_show_lists_the_relearn_steps() {
         .stdout
         .contains("[confirmed by driver_door_locked becomes 0 within 120 s]"));
 }
+
+#[test]
+fn every_step_seen_but_a_lid_that_stays_shut_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    // One step the parked car shows at once (the selector in P: code 0 on
+    // these cars' gear lever, the sim's Park), then the healthy presses of
+    // a diagnosis scenario whose opener fuse is blown: the lid never opens.
+    let relearn = r#"
+[relearn]
+procedure = "park"
+level = "placeholder"
+
+[[relearn.step]]
+do = "Put the selector in P."
+confirm = { role = "gear", equals = 0 }
+timeout_s = 30
+if_not = "the selector"
+level = "placeholder"
+"#;
+    let path = profile_file(&dir, relearn);
+    let r = trunkdiag(&[
+        "relearn",
+        "--sim",
+        "trunk-fuse",
+        "--profile",
+        &path,
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = json(&r);
+    assert_eq!(v["steps"][0]["status"], "confirmed", "{v}");
+    assert_eq!(
+        v["steps"][0]["evidence"]["from"],
+        Value::Null,
+        "a reading, not a change"
+    );
+    assert_eq!(v["result"], "check-failed");
+    assert_eq!(v["check"]["status"], "not-confirmed");
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("did not open within 120 s"),
+        "{v}"
+    );
+}
