@@ -442,7 +442,6 @@ async fn walk<B: CanBus>(
             Ok(Walk { steps, check })
         })
         .await;
-    // An error of the terminal comes back as a tester error's text.
     walk.map_err(CliError::from)
 }
 
