@@ -18,6 +18,7 @@ pub mod isotp;
 pub mod learn;
 pub mod observation;
 pub mod profile;
+pub mod relearn;
 pub mod seconds;
 pub mod sim;
 pub mod tester;

@@ -89,6 +89,25 @@ pub fn render(report: &Report, generated: &str) -> String {
     h
 }
 
+/// The opening of a page (head, inline CSS, `<main>`) titled `title`:
+/// what every trunkdiag page shares (`relearn --report` builds on it).
+pub(crate) fn page_start(title: &str) -> String {
+    let mut h = String::with_capacity(16 * 1024);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        esc(title)
+    );
+    h
+}
+
+/// The closing of a page begun with [`page_start`].
+pub(crate) fn page_end(h: &mut String) {
+    h.push_str("</main>\n</body>\n</html>\n");
+}
+
 /// An index page for a batch's reports: [file name, job name, verdict id, confidence].
 pub fn index(rows: &[[String; 4]], generated: &str) -> String {
     let mut h = String::new();
@@ -584,7 +603,7 @@ fn evidence(h: &mut String, v: &Verdict) {
     list(h, "evidence", "Evidence", &lines, false);
 }
 
-fn list(h: &mut String, id: &str, title: &str, items: &[String], ordered: bool) {
+pub(crate) fn list(h: &mut String, id: &str, title: &str, items: &[String], ordered: bool) {
     if items.is_empty() {
         return;
     }
@@ -641,7 +660,7 @@ fn rests_on(h: &mut String, r: &Report, v: &Verdict) {
 }
 
 /// HTML text escaping.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

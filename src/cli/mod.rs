@@ -18,6 +18,7 @@ pub mod import_dbc;
 pub mod input;
 pub mod learn;
 pub mod record;
+pub mod relearn;
 pub mod request;
 pub mod signals;
 pub mod simulate;
@@ -92,6 +93,9 @@ pub enum Command {
     /// requests and lockout of this car, from a capture with the moments
     /// marked; write a draft profile.
     Learn(learn::LearnArgs),
+    /// Walk through the profile's relearn of a power liftgate or trunk
+    /// (after battery work), each step confirmed on the bus.
+    Relearn(relearn::RelearnArgs),
     /// Many diagnoses in one run (a jobs file, or captures and directories): one JSON line per job.
     Batch(batch::BatchArgs),
     /// Print a shell completion script (e.g. `trunkdiag completions bash > /etc/bash_completion.d/trunkdiag`).
@@ -174,6 +178,12 @@ pub enum CliError {
         command: &'static str,
         profile: String,
     },
+    /// `relearn` with a profile that carries no procedure.
+    #[error("profile {profile} has no relearn procedure: expected a [relearn] table (vehicles/README.md says which cars have one and why the others do not)")]
+    NoRelearn { profile: String },
+    /// A relearn step runs a routine and `--run-routine` was not given.
+    #[error("relearn step {step} runs UDS routine 0x{routine:04X} on the body module, which makes it act: give --run-routine to allow it")]
+    RoutineNotAllowed { step: usize, routine: u16 },
     #[error("{text:?} is not a request: expected hex bytes, e.g. 22F190")]
     Request { text: String },
     #[error("--session {text:?}: expected one hex byte, e.g. 03")]
@@ -348,6 +358,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
         Command::Learn(args) => learn::run(args),
+        Command::Relearn(args) => relearn::run(args),
         Command::Completions { shell } => {
             // Into a buffer first: the generator panics on a write error
             // (a closed pipe), and main exits quietly on one.

@@ -130,6 +130,7 @@ fn show(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
     show_data_reads(out, p)?;
     show_frames(out, p)?;
     show_conditions_and_dtcs(out, p)?;
+    show_relearn(out, p)?;
     show_limits(out, p)?;
     show_levels(out, p)?;
     Ok(())
@@ -309,6 +310,29 @@ fn show_conditions_and_dtcs(out: &mut impl Write, p: &Profile) -> std::io::Resul
                 writeln!(out, "      source: {}", d.source)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The relearn procedure (`trunkdiag relearn`), step by step.
+fn show_relearn(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
+    let Some(r) = &p.relearn else {
+        return Ok(());
+    };
+    write!(out, "\nrelearn (trunkdiag relearn): {}", r.procedure)?;
+    match p.item(r.item) {
+        Some(i) => provenance(out, p, i)?,
+        None => writeln!(out)?,
+    }
+    for (n, s) in r.steps.iter().enumerate() {
+        writeln!(
+            out,
+            "  {}. {}  [confirmed by {} within {} s]",
+            n + 1,
+            s.action,
+            s.confirm.words(),
+            s.timeout_us / 1_000_000
+        )?;
     }
     Ok(())
 }

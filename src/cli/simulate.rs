@@ -24,10 +24,15 @@ pub struct SimulateArgs {
     /// List the scenarios, one line each, and exit.
     #[arg(long)]
     pub list: bool,
+    /// With --list: the relearn scenarios (a power lid after a power loss,
+    /// for `trunkdiag relearn --sim`) instead of the diagnosis ones.
+    #[arg(long, requires = "list")]
+    pub relearn: bool,
     /// Vehicle profile (bundled name or path to a .toml file).
     #[arg(long, default_value = "nissan-altima-2013-2018")]
     pub profile: String,
-    /// Scenario: a cause id of the diagnosis (see --list).
+    /// Scenario: a cause id of the diagnosis (see --list), or a relearn
+    /// scenario (see --list --relearn).
     #[arg(long, required_unless_present_any = ["list", "from_capture"])]
     pub scenario: Option<String>,
     #[arg(long, help = format!(
@@ -72,7 +77,7 @@ pub struct SimulateArgs {
 
 pub fn run(args: SimulateArgs) -> CliResult<u8> {
     if args.list {
-        return list();
+        return list(args.relearn);
     }
     let profile = profile::load(&args.profile)?;
     let spec = match &args.iface {
@@ -108,11 +113,17 @@ pub fn run(args: SimulateArgs) -> CliResult<u8> {
     Ok(super::exit::OK)
 }
 
-/// `--list`: one line per scenario.
-fn list() -> CliResult<u8> {
+/// `--list`: one line per scenario (the diagnosis ones, one per cause,
+/// which scripts read; or with `--relearn` the relearn ones).
+fn list(relearn: bool) -> CliResult<u8> {
     let mut out = io::stdout().lock();
-    let width = Scenario::all().map(|s| s.id().len()).max().unwrap_or(0);
-    for s in Scenario::all() {
+    let all: Vec<Scenario> = if relearn {
+        Scenario::relearn_all().collect()
+    } else {
+        Scenario::all().collect()
+    };
+    let width = all.iter().map(|s| s.id().len()).max().unwrap_or(0);
+    for s in all {
         writeln!(out, "{:width$}  {}", s.id(), s.spec().summary)?;
     }
     Ok(super::exit::OK)
@@ -180,6 +191,11 @@ fn node_factory(
         None => {
             let id = args.scenario.as_deref().unwrap_or_default();
             let scenario = Scenario::from_id(id)?;
+            if scenario.cause().is_none() && profile.relearn.is_none() {
+                return Err(CliError::NoRelearn {
+                    profile: profile.id.clone(),
+                });
+            }
             let p = profile.clone();
             let c = cfg.clone();
             (

@@ -151,6 +151,9 @@ pub enum ItemKind {
     Addressing,
     /// A bus of the vehicle (name, bitrate, connector pins).
     Bus,
+    /// A relearn procedure or one of its steps (what the person does and
+    /// what confirms it): a make's published words, not CAN data.
+    Relearn,
 }
 
 /// What kind of wire a bus is (high-speed or GM's single-wire CAN): the
@@ -691,6 +694,70 @@ pub struct ActiveTest {
     pub max_duration_ms: u32,
 }
 
+/// What confirms a relearn step: a value the profile already reads, or a
+/// calibration routine's result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Confirm {
+    /// The role's value changes to `value` while the step is watched (the
+    /// module must see the change, as "close the gate by hand" needs).
+    Becomes { role: Role, value: f64 },
+    /// The role reads `value` at some moment while the step is watched (a
+    /// state, such as the selector in P).
+    Equals { role: Role, value: f64 },
+    /// A UDS routine: `31 01 <id>` starts it, `31 03 <id>` reads its result,
+    /// whose status bytes (after `71 03 <id>`) start with `pass` or `fail`.
+    /// An actuation: run only when asked to.
+    Routine {
+        id: u16,
+        pass: Vec<u8>,
+        fail: Vec<u8>,
+    },
+}
+
+impl Confirm {
+    /// The role the step watches, if it watches one.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Confirm::Becomes { role, .. } | Confirm::Equals { role, .. } => Some(*role),
+            Confirm::Routine { .. } => None,
+        }
+    }
+
+    /// Plain words: `lid_open becomes 0`, `UDS routine 0x0203 passes`.
+    pub fn words(&self) -> String {
+        match self {
+            Confirm::Becomes { role, value } => format!("{role} becomes {value}"),
+            Confirm::Equals { role, value } => format!("{role} reads {value}"),
+            Confirm::Routine { id, .. } => format!("UDS routine 0x{id:04X} passes"),
+        }
+    }
+}
+
+/// One step of a relearn: what the person does, and what on the bus says
+/// it was done.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RelearnStep {
+    /// What the person does, in plain words (`do` in the profile).
+    pub action: String,
+    pub confirm: Confirm,
+    /// How long the step is watched before it counts as not done.
+    pub timeout_us: u64,
+    /// What to check when the step is not confirmed in time.
+    pub if_not: String,
+    pub item: ItemRef,
+}
+
+/// A make's procedure to re-initialise a power liftgate or trunk (after a
+/// battery disconnect, a fuse change): steps confirmed one by one on the bus.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Relearn {
+    pub procedure: String,
+    /// The procedure's own level and source.
+    pub item: ItemRef,
+    pub steps: Vec<RelearnStep>,
+}
+
 /// VIN pattern: WMI, VDS prefix and model-year characters (VIN position 10).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VinPattern {
@@ -781,6 +848,9 @@ pub struct Profile {
     pub causes: Vec<ExtraCause>,
     pub release_conditions: Vec<ReleaseCondition>,
     pub active_test: Option<ActiveTest>,
+    /// The make's relearn procedure, when the car has a power lid and the
+    /// procedure is published.
+    pub relearn: Option<Relearn>,
     pub limits: Limits,
     pub access_now: Vec<String>,
     /// True when `known_ids` lists the whole bus (unknown ids are evidence);

@@ -39,6 +39,7 @@ pub(crate) struct ProfileFile {
     pub limits: Option<Spanned<Limits>>,
     pub census: Option<Spanned<Census>>,
     pub owner: Option<Spanned<Owner>>,
+    pub relearn: Option<Spanned<Relearn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,4 +332,44 @@ pub(crate) struct Owner {
     /// Where the facts come from: for readers of the file, not used by the rules.
     #[allow(dead_code)]
     pub source: Option<String>,
+}
+
+/// `[relearn]`: the make's procedure to re-initialise a power lid.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Relearn {
+    pub procedure: Spanned<String>,
+    pub source: Option<Spanned<String>>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+    #[serde(default)]
+    pub step: Vec<Spanned<RelearnStep>>,
+}
+
+/// `[[relearn.step]]`: what the person does and what confirms it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RelearnStep {
+    #[serde(rename = "do")]
+    pub action: Spanned<String>,
+    pub confirm: Spanned<Confirm>,
+    pub timeout_s: Spanned<f64>,
+    pub if_not: Spanned<String>,
+    pub source: Option<Spanned<String>>,
+    /// `this-model`, `related-model`, `placeholder` or `learned`.
+    pub level: Spanned<String>,
+}
+
+/// A step's confirmation: `{ role = "lid_open", becomes = 0 }`,
+/// `{ role = "gear", equals = 32 }` or `{ routine = 0x0203, pass = "00",
+/// fail = "01" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Confirm {
+    pub role: Option<Spanned<String>>,
+    pub becomes: Option<Spanned<f64>>,
+    pub equals: Option<Spanned<f64>>,
+    pub routine: Option<Spanned<i64>>,
+    pub pass: Option<Spanned<String>>,
+    pub fail: Option<Spanned<String>>,
 }

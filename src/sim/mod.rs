@@ -20,6 +20,7 @@ mod clone;
 mod ecm;
 pub mod layout;
 mod record;
+mod relearn;
 mod reply;
 mod responder;
 mod runner;
@@ -30,7 +31,7 @@ mod vehicle;
 pub use clone::{CaptureClone, LearnedPairs};
 pub use record::RecordingBus;
 pub use runner::{run, spawn_on, spawn_virtual, SimNode, DEFAULT_EPOCH_US};
-pub use scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, Wire};
+pub use scenario::{DiagPath, FobPath, LidPath, RelearnPath, Scenario, ScenarioSpec, Wire};
 pub use state::{Source, VehicleState};
 pub use vehicle::{Press, SimVehicle};
 
@@ -110,9 +111,9 @@ impl Default for SimConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    /// Scenarios are the causes: the error names the known cause ids.
-    #[error("no scenario `{}`: expected one of {}", .0.id, crate::cause::CAUSE_IDS.join(", "))]
-    UnknownScenario(crate::cause::ParseCauseError),
+    /// Scenarios are the causes and the relearn scenarios: the error names them.
+    #[error("no scenario `{id}`: expected one of {}", Scenario::ids().join(", "))]
+    UnknownScenario { id: String },
     #[error("reading the capture to clone: {0}")]
     Capture(#[from] crate::capture::CaptureError),
     #[error("the capture has no request/response pair between 0x{request} and 0x{response}: expected a recorded diagnostic session with this BCM")]

@@ -3,10 +3,13 @@
 //! compile), as a table of how the simulated car differs from a healthy one.
 //! The table is data; what each column does to the car is code in
 //! [`super::vehicle`]. The scenario's id and words are the cause's.
+//! Beside them, the relearn scenarios ([`RelearnPath`]): a power lid after a
+//! power loss, for `trunkdiag relearn`; they are not causes, so a diagnosis
+//! library (one capture per cause) does not hold them.
 
 use std::fmt;
 
-use crate::cause::{Cause, ParseCauseError};
+use crate::cause::Cause;
 
 /// What happens to a press of the key fob's trunk button.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +57,20 @@ pub enum Wire {
     AnotherBus,
 }
 
+/// Whether the car's power lid needs its relearn (the profile's `[relearn]`
+/// steps) before it acts on a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelearnPath {
+    /// No relearn needed (every diagnosis scenario).
+    NotNeeded,
+    /// After a power loss: the lid ignores open requests until the steps
+    /// have been seen in order; the simulated person does each one.
+    Needed,
+    /// As `Needed`, but the person never does one step (the last one
+    /// confirmed by a value; a routine's result reads fail when no step is).
+    StepMissed,
+}
+
 /// One row of the scenario table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScenarioSpec {
@@ -81,6 +98,8 @@ pub struct ScenarioSpec {
     /// The simulated person presses the fob and the cabin switch (false:
     /// nobody touches the trunk release while the tool watches).
     pub presses: bool,
+    /// A power lid waiting for its relearn.
+    pub relearn: RelearnPath,
 }
 
 const HEALTHY: ScenarioSpec = ScenarioSpec {
@@ -98,7 +117,31 @@ const HEALTHY: ScenarioSpec = ScenarioSpec {
     foreign: &[],
     wire: Wire::Car,
     presses: true,
+    relearn: RelearnPath::NotNeeded,
 };
+
+/// The relearn scenarios: (id, row). The person does the profile's steps
+/// instead of the usual presses, then presses the fob once to open the lid.
+const RELEARN: [(&str, ScenarioSpec); 2] = [
+    (
+        "liftgate-needs-relearn",
+        ScenarioSpec {
+            summary: "power lid after a power loss: ignores open requests until the profile's relearn steps are seen in order; the person does each, then presses the fob",
+            presses: false,
+            relearn: RelearnPath::Needed,
+            ..HEALTHY
+        },
+    ),
+    (
+        "relearn-step-missed",
+        ScenarioSpec {
+            summary: "as liftgate-needs-relearn, but the person never does the last step the bus confirms: the lid stays disabled",
+            presses: false,
+            relearn: RelearnPath::StepMissed,
+            ..HEALTHY
+        },
+    ),
+];
 
 /// The scenario of each cause: no wildcard arm, so a new cause row needs
 /// its scenario here before the crate builds.
@@ -192,48 +235,81 @@ const fn spec_of(cause: Cause) -> &'static ScenarioSpec {
     }
 }
 
-/// A scenario: the cause it reproduces.
+/// A scenario: the cause it reproduces, or one of the relearn scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scenario(Cause);
+pub struct Scenario(Kind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Cause(Cause),
+    /// Index into `RELEARN`.
+    Relearn(usize),
+}
 
 impl Scenario {
-    /// The scenario with this id (a cause id); the error lists the known ones.
+    /// The scenario with this id (a cause id, or a relearn scenario's); the
+    /// error lists the known ones.
     pub fn from_id(id: &str) -> Result<Scenario, super::SimError> {
-        Ok(Scenario(id.parse::<Cause>()?))
+        if let Ok(c) = id.parse::<Cause>() {
+            return Ok(Scenario(Kind::Cause(c)));
+        }
+        RELEARN
+            .iter()
+            .position(|(r, _)| *r == id)
+            .map(|i| Scenario(Kind::Relearn(i)))
+            .ok_or_else(|| super::SimError::UnknownScenario { id: id.to_owned() })
     }
 
     /// The scenario of `cause`.
     pub fn of(cause: Cause) -> Scenario {
-        Scenario(cause)
+        Scenario(Kind::Cause(cause))
     }
 
-    /// One scenario per cause, in the cause table's order.
+    /// One scenario per cause, in the cause table's order (what a
+    /// diagnosis library holds; `simulate --list`).
     pub fn all() -> impl Iterator<Item = Scenario> {
-        Cause::ALL.into_iter().map(Scenario)
+        Cause::ALL.into_iter().map(Scenario::of)
     }
 
-    pub fn cause(self) -> Cause {
-        self.0
+    /// The relearn scenarios (`simulate --list --relearn`).
+    pub fn relearn_all() -> impl Iterator<Item = Scenario> {
+        (0..RELEARN.len()).map(|i| Scenario(Kind::Relearn(i)))
+    }
+
+    /// Every scenario id, causes first: what an unknown id is told.
+    pub fn ids() -> Vec<&'static str> {
+        Self::all()
+            .chain(Self::relearn_all())
+            .map(Scenario::id)
+            .collect()
+    }
+
+    /// The cause it reproduces; `None` for a relearn scenario.
+    pub fn cause(self) -> Option<Cause> {
+        match self.0 {
+            Kind::Cause(c) => Some(c),
+            Kind::Relearn(_) => None,
+        }
     }
 
     pub fn id(self) -> &'static str {
-        self.0.id()
+        match self.0 {
+            Kind::Cause(c) => c.id(),
+            Kind::Relearn(i) => RELEARN.get(i).map_or("", |(id, _)| *id),
+        }
     }
 
     pub fn spec(self) -> &'static ScenarioSpec {
-        spec_of(self.0)
+        match self.0 {
+            Kind::Cause(c) => spec_of(c),
+            Kind::Relearn(i) => RELEARN.get(i).map_or(&HEALTHY, |(_, s)| s),
+        }
     }
 }
 
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())
-    }
-}
-
-impl From<ParseCauseError> for super::SimError {
-    fn from(e: ParseCauseError) -> Self {
-        super::SimError::UnknownScenario(e)
     }
 }
 
@@ -252,10 +328,24 @@ mod tests {
     }
 
     #[test]
+    fn relearn_scenarios_are_not_causes_and_need_a_relearn() {
+        let ids: Vec<&str> = Scenario::relearn_all().map(Scenario::id).collect();
+        assert_eq!(ids, ["liftgate-needs-relearn", "relearn-step-missed"]);
+        for s in Scenario::relearn_all() {
+            assert_eq!(Scenario::from_id(s.id()).ok(), Some(s));
+            assert_eq!(s.cause(), None);
+            assert_ne!(s.spec().relearn, RelearnPath::NotNeeded, "{s}");
+        }
+        assert!(Scenario::all().all(|s| s.spec().relearn == RelearnPath::NotNeeded));
+    }
+
+    #[test]
     fn unknown_id_names_the_known_ones() {
         let e = Scenario::from_id("flat-tyre").unwrap_err().to_string();
         assert!(
-            e.contains("flat-tyre") && e.contains("valet-lockout"),
+            e.contains("flat-tyre")
+                && e.contains("valet-lockout")
+                && e.contains("relearn-step-missed"),
             "{e}"
         );
     }

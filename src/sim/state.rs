@@ -60,4 +60,21 @@ impl VehicleState {
             _ => 0.0,
         }
     }
+
+    /// Sets what a role reads (both on the bus and in data replies), for
+    /// the simulated person's relearn steps; roles of a press or the opener
+    /// are the car's own doing and are left alone.
+    pub fn set(&mut self, role: Role, value: f64) {
+        let on = value != 0.0;
+        match role {
+            Role::Lockout => self.lockout = on,
+            Role::LidOpen => self.lid_open = on,
+            Role::IgnitionOn => self.ignition = on,
+            Role::SpeedKmh => self.speed_kmh = value,
+            Role::Gear => self.gear = value,
+            Role::BatteryVoltage => self.battery_volts = value,
+            Role::DoorsLocked | Role::DriverDoorLocked => self.doors_locked = on,
+            _ => {}
+        }
+    }
 }

@@ -782,3 +782,114 @@ fn wrong_bus_sends_nothing_of_the_default_bus() {
         }
     }
 }
+
+const RAV4: &str = "toyota-rav4-2019-2025";
+
+/// The lid's values on the bus, in order, with repeats dropped.
+fn changes(p: &Pair, role: Role) -> Vec<f64> {
+    let mut out: Vec<f64> = Vec::new();
+    for v in p.broadcast_values().remove(&role).unwrap_or_default() {
+        if out.last() != Some(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+#[test]
+fn relearned_liftgate_opens_after_the_steps_in_order() {
+    let mut p = Pair::new(RAV4, "liftgate-needs-relearn", SimConfig::default());
+    p.run_until(20_000_000);
+    // The power loss left the gate open and the doors locked; the person
+    // closes the gate, unlocks, then presses the fob: the gate opens.
+    assert_eq!(changes(&p, Role::LidOpen), [1.0, 0.0, 1.0, 0.0]);
+    assert_eq!(changes(&p, Role::DriverDoorLocked), [1.0, 0.0]);
+}
+
+#[test]
+fn a_missed_step_leaves_the_liftgate_disabled() {
+    let mut p = Pair::new(RAV4, "relearn-step-missed", SimConfig::default());
+    p.run_until(20_000_000);
+    // Closed by hand, never unlocked: the fob's press is ignored.
+    assert_eq!(changes(&p, Role::LidOpen), [1.0, 0.0]);
+    assert_eq!(changes(&p, Role::DriverDoorLocked), [1.0]);
+    let requests = p.broadcast_values().remove(&Role::TrunkRequest).unwrap();
+    assert!(requests.contains(&1.0), "the press reached the bus");
+}
+
+/// A UDS profile whose relearn is a calibration routine (a test profile:
+/// no bundled car publishes a routine id).
+fn routine_profile() -> &'static str {
+    r#"
+[profile]
+id = "test-routine"
+make = "Test"
+model = "Routine"
+years = [2020, 2021]
+layouts = ["hyundai-kia-body", "hyundai-kia-motion"]
+
+[[bus]]
+name = "c-can"
+bitrate = 500000
+pins = [6, 14]
+level = "placeholder"
+
+[relearn]
+procedure = "close, then calibrate"
+level = "placeholder"
+
+[[relearn.step]]
+do = "Close the gate by hand."
+confirm = { role = "lid_open", becomes = 0 }
+timeout_s = 30
+if_not = "the gate"
+level = "placeholder"
+
+[[relearn.step]]
+do = "Nothing: the tool runs the calibration."
+confirm = { routine = 0x0203, pass = "00", fail = "01" }
+timeout_s = 10
+if_not = "the module"
+level = "placeholder"
+"#
+}
+
+#[test]
+fn the_calibration_routine_passes_only_after_the_steps_before_it() {
+    let profile = profile::parse("test-routine.toml", routine_profile()).unwrap();
+    let run = |scenario: &str, wait_us: u64| {
+        let bcm = profile.bcm().unwrap();
+        let iso = IsoTpConfig::new(bcm.request_id, bcm.response_id);
+        let mut p = Pair {
+            profile: profile.clone(),
+            car: SimVehicle::new(
+                &profile,
+                Scenario::from_id(scenario).unwrap(),
+                SimConfig::default(),
+            ),
+            tester: IsoTpChannel::new(iso),
+            now: 1_000,
+            log: Vec::new(),
+            replies: Vec::new(),
+        };
+        p.run_until(wait_us);
+        let started = p.ask1(&hex("31 01 02 03"));
+        (started, p.ask1(&hex("31 03 02 03")))
+    };
+    // Before the gate was closed: the result reads fail.
+    assert_eq!(
+        run("liftgate-needs-relearn", 100_000),
+        (hex("71 01 02 03"), hex("71 03 02 03 01"))
+    );
+    // After it: pass.
+    assert_eq!(
+        run("liftgate-needs-relearn", 4_000_000),
+        (hex("71 01 02 03"), hex("71 03 02 03 00"))
+    );
+    // The person never closes the gate (the last step a value confirms):
+    // the routine after it fails however long the tool waits.
+    assert_eq!(
+        run("relearn-step-missed", 10_000_000),
+        (hex("71 01 02 03"), hex("71 03 02 03 01"))
+    );
+}

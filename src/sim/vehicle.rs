@@ -10,6 +10,7 @@ use crate::isotp::{IsoTpChannel, IsoTpConfig, IsoTpEvent};
 use crate::profile::{BroadcastFrame, Profile, ReleaseInput, Role};
 
 use super::ecm::Ecm;
+use super::relearn::RelearnCar;
 use super::reply::ReplyQueue;
 use super::responder::{Effect, Responder};
 use super::scenario::{DiagPath, FobPath, LidPath, Scenario, ScenarioSpec, Wire};
@@ -35,6 +36,8 @@ enum Happening {
     LidOpens,
     /// The user closes the lid again.
     LidCloses,
+    /// The person does this relearn step (its index in the profile's).
+    RelearnStep(usize),
 }
 
 /// How long the BCM's request inputs stay set after a press (long enough
@@ -116,6 +119,9 @@ pub struct SimVehicle {
     /// False when `only_bus` leaves the default bus out (where the foreign
     /// nodes of a scenario are).
     default_heard: bool,
+    /// A power lid waiting for its relearn (a relearn scenario on a
+    /// profile with a procedure).
+    relearn: Option<RelearnCar>,
 }
 
 impl SimVehicle {
@@ -147,7 +153,7 @@ impl SimVehicle {
                     .collect()
             })
             .unwrap_or_default();
-        let state = VehicleState {
+        let mut state = VehicleState {
             lockout: spec.lockout,
             fob_input: false,
             fob_on_bus: false,
@@ -164,6 +170,10 @@ impl SimVehicle {
             battery_volts: spec.battery_volts,
             dtcs,
         };
+        let relearn = RelearnCar::new(profile, spec.relearn);
+        if let Some(r) = &relearn {
+            r.power_lost(&mut state);
+        }
         // What an adapter on `only_bus` hears: the default bus carries the
         // engine ECU, the BCM answers on its own bus.
         let on_wire = |bus: Option<&str>| match (&cfg.only_bus, bus) {
@@ -200,6 +210,7 @@ impl SimVehicle {
             ecm,
             bcm_heard,
             default_heard: ecm_heard,
+            relearn,
         }
     }
 
@@ -226,7 +237,8 @@ impl SimVehicle {
         }
         // No body module to be asked: the person starts pressing when the
         // tool starts watching.
-        if self.profile.bcm().is_none() {
+        // Nor after a power loss: the person starts on the relearn's steps.
+        if self.profile.bcm().is_none() || self.relearn.is_some() {
             self.anchor(now_us);
         }
         // Stagger the frames a little, as separate ECUs would.
@@ -285,6 +297,13 @@ impl SimVehicle {
             return;
         }
         self.anchored_at = Some(at);
+        if let Some(r) = &self.relearn {
+            let check = r.check_at();
+            for (offset, k) in r.actions() {
+                self.schedule(at.saturating_add(offset), Happening::RelearnStep(k));
+            }
+            self.schedule(at.saturating_add(check), Happening::Press(Press::FobTrunk));
+        }
         if !self.spec.presses {
             return;
         }
@@ -455,6 +474,12 @@ impl SimVehicle {
     }
 
     fn request(&mut self, now_us: u64, payload: &[u8]) {
+        // The relearn's calibration routine, when the profile has one.
+        if let Some(reply) = self.relearn.as_mut().and_then(|r| r.routine(payload)) {
+            self.replies
+                .push(now_us.saturating_add(self.cfg.p2_us), reply);
+            return;
+        }
         let answer =
             self.responder
                 .answer(&self.profile, &self.state, self.spec.diag, payload, now_us);
@@ -523,6 +548,15 @@ impl SimVehicle {
                 }
             }
             Happening::LidCloses => self.state.lid_open = false,
+            Happening::RelearnStep(k) => {
+                if let Some(r) = &self.relearn {
+                    r.act(k, &mut self.state);
+                }
+            }
+        }
+        // The body module follows the relearn's steps as the car shows them.
+        if let Some(r) = self.relearn.as_mut() {
+            r.observe(&self.state);
         }
     }
 
@@ -567,7 +601,9 @@ impl SimVehicle {
         };
         self.schedule(t.saturating_add(PRESS_HOLD_US), Happening::Released);
         let Some(input) = input else { return };
-        if !self.spec.bcm_acts || self.blocked(input) {
+        // A power lid not yet relearned ignores the request.
+        let disabled = self.relearn.as_ref().is_some_and(|r| !r.done());
+        if !self.spec.bcm_acts || disabled || self.blocked(input) {
             return;
         }
         self.schedule(t.saturating_add(OUTPUT_DELAY_US), Happening::OutputOn);

@@ -5,7 +5,7 @@
 //! Owns: the bundled profiles (embedded with `include_str!`), name and path
 //! resolution (`TRUNKDIAG_PROFILES`), layout merging and the schema → model
 //! conversion, one file per TOML section (`identity`, `bus`, `bcm`, `data`,
-//! `broadcasts`, `dtcs`, `conditions`, `active_test`, `limits`, `census`;
+//! `broadcasts`, `dtcs`, `conditions`, `active_test`, `limits`, `census`, `relearn`;
 //! what their entries share is in `items`). Must not know about the CLI or
 //! output formats.
 
@@ -21,6 +21,7 @@ mod dtcs;
 mod identity;
 mod items;
 mod limits;
+mod relearn;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -493,6 +494,7 @@ impl Builder {
         let limits = single!(self, parts, limits, "[limits]");
         let census = single!(self, parts, census, "[census]");
         let owner = single!(self, parts, owner, "[owner]");
+        let relearn = single!(self, parts, relearn, "[relearn]");
 
         let (years, vins) = self.identity(&identity, need_profile);
         let buses = self.buses(&bus, need_profile);
@@ -519,6 +521,8 @@ impl Builder {
         let dtcs = self.dtcs(parts, &causes);
         let release_conditions = self.release_conditions(parts, &reads, &frames);
         let active_test = active.map(|(fi, a)| self.active_test(fi, a.into_inner()));
+        let relearn =
+            relearn.and_then(|(fi, r)| self.relearn(fi, r, &reads, &frames, bcm.as_ref()));
         let lim = self.limits(&limits);
         let (known_ids, census_complete) = self.census(&census, &frames);
         let access_now = owner
@@ -588,6 +592,7 @@ impl Builder {
             causes,
             release_conditions,
             active_test,
+            relearn,
             limits: lim,
             access_now,
             census_complete,

@@ -750,3 +750,216 @@ fn liftgate_words_keep_the_tools_name() {
     );
     assert_eq!(Lid::Trunk.words("the trunk"), "the trunk");
 }
+
+#[test]
+fn every_bundled_relearn_step_names_a_role_the_profile_reads() {
+    let mut with = Vec::new();
+    for (name, _, _) in BUNDLED {
+        let p = bundled(name);
+        let Some(r) = &p.relearn else { continue };
+        with.push(*name);
+        assert!(!r.steps.is_empty(), "{name}");
+        assert!(
+            p.has_role(Role::LidOpen),
+            "{name}: the final check reads the lid"
+        );
+        for (i, s) in r.steps.iter().enumerate() {
+            match s.confirm.role() {
+                Some(role) => assert!(p.has_role(role), "{name} step {}: {role}", i + 1),
+                None => assert!(p.bcm().is_some(), "{name} step {}: a routine", i + 1),
+            }
+            // A make's procedure is never more than its level says: the
+            // step says where it comes from.
+            let item = p.item(s.item).unwrap();
+            assert!(!item.source.is_empty(), "{name} step {}", i + 1);
+            assert_ne!(
+                item.level,
+                Level::ThisModel,
+                "{name} step {}: a make's procedure",
+                i + 1
+            );
+        }
+    }
+    assert_eq!(with, ["toyota-rav4-2019-2025"]);
+}
+
+#[test]
+fn rav4_relearn_is_toyotas_back_door_reset_at_related_model() {
+    let p = bundled("toyota-rav4-2019-2025");
+    let r = p.relearn.as_ref().unwrap();
+    assert_eq!(p.item(r.item).unwrap().level, Level::RelatedModel);
+    let confirms: Vec<String> = r.steps.iter().map(|s| s.confirm.words()).collect();
+    assert_eq!(
+        confirms,
+        ["lid_open becomes 0", "driver_door_locked becomes 0"]
+    );
+    assert_eq!(r.steps[0].timeout_us, 120_000_000);
+    assert!(r.steps[1].if_not.contains("10 s"));
+}
+
+fn relearn_profile(relearn: &str) -> String {
+    two_bus_profile(&format!("\n{relearn}"))
+}
+
+const GOOD_STEP: &str = r#"
+[relearn]
+procedure = "p"
+level = "placeholder"
+
+[[relearn.step]]
+do = "close it"
+confirm = { role = "lid_open", becomes = 0 }
+timeout_s = 30
+if_not = "the lid"
+level = "placeholder"
+"#;
+
+#[test]
+fn a_relearn_loads_with_its_items() {
+    let routine = r#"
+[[relearn.step]]
+do = "nothing: the tool calibrates"
+confirm = { routine = 0x0203, pass = "00", fail = "01 02" }
+timeout_s = 5.5
+if_not = "the module"
+source = "a manual"
+level = "related-model"
+"#;
+    let p = parse("t.toml", &relearn_profile(&format!("{GOOD_STEP}{routine}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = p.relearn.as_ref().unwrap();
+    assert_eq!(r.procedure, "p");
+    assert_eq!(
+        r.steps[0].confirm,
+        Confirm::Becomes {
+            role: Role::LidOpen,
+            value: 0.0
+        }
+    );
+    assert_eq!(
+        r.steps[1].confirm,
+        Confirm::Routine {
+            id: 0x0203,
+            pass: vec![0],
+            fail: vec![1, 2]
+        }
+    );
+    assert_eq!(r.steps[1].timeout_us, 5_500_000);
+    let step2 = p.item(r.steps[1].item).unwrap();
+    assert_eq!(
+        (step2.name.as_str(), step2.kind, step2.level),
+        ("relearn step 2", ItemKind::Relearn, Level::RelatedModel)
+    );
+}
+
+/// The problems of a relearn section, each with the line it names.
+fn relearn_problems(relearn: &str) -> Vec<(usize, String)> {
+    let text = relearn_profile(relearn);
+    problems_of(&text)
+        .into_iter()
+        .map(|p| {
+            let line = p
+                .strip_prefix("t.toml:")
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let text_line = text.lines().nth(line.max(1) - 1).unwrap_or("").to_owned();
+            (line, format!("{p} [{text_line}]"))
+        })
+        .collect()
+}
+
+#[test]
+fn bad_relearn_tables_are_named_at_their_line() {
+    let cases: [(&str, &str, &str); 8] = [
+        (
+            "role = \"lid_open\", becomes",
+            "role = \"boot\", becomes",
+            "expected a role for relearn step 1, found \"boot\"",
+        ),
+        (
+            "role = \"lid_open\", becomes",
+            "role = \"speed_kmh\", becomes",
+            "expected a data field or signal with role `speed_kmh`",
+        ),
+        (
+            "becomes = 0",
+            "becomes = 0, equals = 1",
+            "exactly one of `becomes` and `equals`",
+        ),
+        (
+            "timeout_s = 30",
+            "timeout_s = 0",
+            "expected timeout_s of relearn step 1 above 0",
+        ),
+        ("timeout_s = 30", "timeout_s = 601", "at most 600"),
+        (
+            "if_not = \"the lid\"",
+            "if_not = \" \"",
+            "expected `if_not` of relearn step 1",
+        ),
+        (
+            "level = \"placeholder\"\n\n[[",
+            "level = \"thismodel\"\n\n[[",
+            "expected a level",
+        ),
+        (
+            "confirm = { role = \"lid_open\", becomes = 0 }",
+            "confirm = { routine = 0x10203, pass = \"00\", fail = \"01\" }",
+            "expected a routine identifier from 0x0000 to 0xFFFF",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(GOOD_STEP.contains(from), "{from}");
+        let problems = relearn_problems(&GOOD_STEP.replacen(from, to, 1));
+        assert!(
+            problems
+                .iter()
+                .any(|(line, p)| *line > 0 && p.contains(want)),
+            "{to}: {problems:?}"
+        );
+    }
+    // Each points at the line it is about.
+    let problems = relearn_problems(&GOOD_STEP.replace("\"lid_open\"", "\"boot\""));
+    assert!(
+        problems.iter().all(|(_, p)| p.contains("[confirm = ")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_routine_needs_a_uds_module_and_distinct_results() {
+    let routine = GOOD_STEP.replace(
+        "{ role = \"lid_open\", becomes = 0 }",
+        "{ routine = 0x0203, pass = \"00\", fail = \"00 01\" }",
+    );
+    let problems = relearn_problems(&routine);
+    assert!(
+        problems
+            .iter()
+            .any(|(_, p)| p.contains("expected `fail` to differ from `pass`")),
+        "{problems:?}"
+    );
+    let kwp = relearn_profile(&GOOD_STEP.replace(
+        "{ role = \"lid_open\", becomes = 0 }",
+        "{ routine = 0x0203, pass = \"00\", fail = \"01\" }",
+    ))
+    .replace("protocol = \"uds\"", "protocol = \"kwp\"");
+    let problems = problems_of(&kwp);
+    assert!(
+        problems.iter().any(|p| p.contains("expected a UDS [bcm]")),
+        "{problems:?}"
+    );
+    let empty = relearn_problems("[relearn]\nprocedure = \"p\"\nlevel = \"placeholder\"\n");
+    assert!(
+        empty
+            .iter()
+            .any(|(_, p)| p.contains("expected at least one [[relearn.step]]")),
+        "{empty:?}"
+    );
+    let unknown = relearn_problems(&GOOD_STEP.replace("do = ", "does = "));
+    assert!(
+        unknown.iter().any(|(l, p)| *l > 0 && p.contains("does")),
+        "{unknown:?}"
+    );
+}
