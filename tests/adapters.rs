@@ -204,6 +204,8 @@ struct Script {
     /// `ATMA` prints one body frame and monitors until a byte comes, then
     /// says `STOPPED`, as an ELM327 does.
     monitor: bool,
+    /// What that monitor prints instead of the body frame.
+    monitor_lines: Option<&'static str>,
     /// The BCM answers this many requests, then the adapter says `NO DATA`
     /// to every one; `None`: it always answers.
     bcm_answers: Option<usize>,
@@ -247,7 +249,8 @@ fn serve(mut port: std::fs::File, script: &Script, heard: &Heard) -> std::io::Re
             "ATZ" | "ATI" => "ELM327 v1.5".into(),
             "ATRV" => "12.4V".into(),
             "ATMA" if script.monitor => {
-                port.write_all(b"6F6 7D 00 00 00\r")?;
+                let lines = script.monitor_lines.unwrap_or("6F6 7D 00 00 00\r");
+                port.write_all(lines.as_bytes())?;
                 // Any byte stops the monitor.
                 if reader.read(&mut byte)? == 0 {
                     return Ok(());
@@ -518,6 +521,169 @@ fn an_adapter_unplugged_mid_session_fails_the_run_and_keeps_the_recording() {
         .filter(|l| l.contains("765#046144"))
         .count();
     assert!(frames >= 3, "{}", text(&cat.stdout));
+}
+
+// ---------------------------------------------------------------------
+// The preflight (`trunkdiag check`) through these adapters
+
+/// `check --json` on `iface` for the Nissan profile: its report and exit code.
+fn check(iface: &str, extra: &[&str]) -> (serde_json::Value, Option<i32>) {
+    let args = [
+        &["check", "--iface", iface, "--profile", PROFILE, "--json"][..],
+        extra,
+    ]
+    .concat();
+    let out = trunkdiag(&args);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    (v, out.status.code())
+}
+
+/// The support found for capability `name`.
+fn capability<'a>(report: &'a serde_json::Value, name: &str) -> &'a str {
+    report["adapter"]["capabilities"]
+        .as_array()
+        .and_then(|caps| caps.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["support"].as_str())
+        .unwrap_or_else(|| panic!("no capability {name}: {report:#}"))
+}
+
+fn findings(report: &serde_json::Value) -> String {
+    report["findings"].to_string()
+}
+
+#[test]
+fn check_names_each_emulated_adapter_and_what_it_cannot_do() {
+    let _serial = one_at_a_time();
+    for mode in ["elm", "slcan"] {
+        let Some(car) = emulated_car(mode, false) else {
+            return;
+        };
+        let i = iface(mode, &car.pty.ours);
+        let (r, code) = check(&i, &[]);
+        assert_eq!(code, Some(0), "{mode}: {r:#}");
+        assert_eq!(r["body_module"]["answered"], "yes", "{mode}: {r:#}");
+        assert_eq!(r["body_module"]["request"], "3E 01", "{mode}");
+        assert_eq!(r["can_go_on"], true);
+        if mode == "elm" {
+            // The emulator answers STI as an STN1100 does: the kind comes
+            // from what it answered, not from its ELM327 version string.
+            assert_eq!(r["adapter"]["kind"], "STN (OBDLink)", "{r:#}");
+            let firmware = r["adapter"]["firmware"].as_str().unwrap_or_default();
+            assert!(firmware.starts_with("STN"), "{r:#}");
+            assert_eq!(capability(&r, "STN commands"), "ok");
+            assert_eq!(capability(&r, "echo off"), "ok");
+            assert_eq!(capability(&r, "headers"), "ok");
+            assert_eq!(capability(&r, "protocol and CAN speed"), "ok");
+            // The emulated adapter answers ATMA with `?` (tests/peers).
+            assert_eq!(capability(&r, "monitor"), "absent");
+            assert_eq!(capability(&r, "multi-frame send"), "not-probed");
+            assert_eq!(r["topology"]["port"], "not-watched", "{r:#}");
+            assert!(findings(&r).contains("STMA answered `?`"), "{r:#}");
+            // It never monitored: how many frames it would drop is unknown.
+            assert_eq!(r["bus"]["dropped"], serde_json::Value::Null);
+        } else {
+            assert_eq!(r["adapter"]["kind"], "SLCAN", "{r:#}");
+            let firmware = r["adapter"]["firmware"].as_str().unwrap_or_default();
+            assert!(firmware.starts_with('V'), "{r:#}");
+            assert_eq!(capability(&r, "listen-only"), "ok");
+            assert_eq!(capability(&r, "CAN FD"), "absent");
+            // The emulated car sends no broadcast: only the BCM's answer.
+            assert_eq!(r["topology"]["port"], "gatewayed", "{r:#}");
+        }
+    }
+}
+
+#[test]
+fn check_finds_the_frames_an_elm327_dropped_with_buffer_full() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            buffer_full_after: Some(3),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, _) = check(&i, &[]);
+    // A plain ELM327: `?` to STI, whatever its version says.
+    assert_eq!(r["adapter"]["kind"], "ELM327", "{r:#}");
+    assert_eq!(capability(&r, "STN commands"), "absent");
+    let dropped = &r["bus"]["dropped"];
+    assert_eq!(dropped["count"], 1, "{r:#}");
+    assert_eq!(dropped["exact"], false);
+    assert!(
+        dropped["source"].to_string().contains("BUFFER FULL"),
+        "{r:#}"
+    );
+    assert_eq!(capability(&r, "monitor"), "limited");
+    let f = findings(&r);
+    assert!(
+        f.contains("frames were dropped") && f.contains("silence is not proof"),
+        "{f}"
+    );
+    // The three frames before it were heard and counted.
+    assert!(r["bus"]["frames"].as_u64().unwrap() >= 4, "{r:#}");
+    // One question, read-only: no session opened.
+    let heard = heard.lock().unwrap();
+    assert!(heard.iter().any(|c| c == "3E01"), "{heard:?}");
+    assert!(!heard.iter().any(|c| c.starts_with("10")), "{heard:?}");
+}
+
+#[test]
+fn check_calls_a_port_with_only_diagnostic_traffic_gatewayed() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_elm(
+        &pty.theirs,
+        Script {
+            monitor: true,
+            // A scan tool's OBD-II question, an engine's answer and a
+            // gateway's heartbeat: no body frame.
+            monitor_lines: Some("7DF 02 01 00\r7E8 06 41 00 BE 3F A8 13\r3E8 01 00\r"),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, code) = check(&i, &[]);
+    assert_eq!(r["topology"]["port"], "gatewayed", "{r:#}");
+    assert_eq!(capability(&r, "monitor"), "ok");
+    let f = findings(&r);
+    assert!(
+        f.contains("the body frames are behind the gateway: reading the body module over its diagnostics instead"),
+        "{f}"
+    );
+    // The body module answered: the session can go on, over diagnostics.
+    assert_eq!(code, Some(0), "{r:#}");
+}
+
+#[test]
+fn check_with_a_silent_body_module_says_it_may_be_asleep() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_elm(
+        &pty.theirs,
+        Script {
+            bcm_answers: Some(0),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, code) = check(&i, &["--listen", "0.5"]);
+    assert_eq!(code, Some(2), "{r:#}");
+    assert_eq!(r["body_module"]["answered"], "no", "{r:#}");
+    assert!(
+        findings(&r)
+            .contains("it may be asleep: open a door or switch to accessory, then run again"),
+        "{r:#}"
+    );
 }
 
 // ---------------------------------------------------------------------
