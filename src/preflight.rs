@@ -381,9 +381,30 @@ fn topology(tally: &Tally, profile: Option<&Profile>, watched: bool) -> Topology
     }
 }
 
+/// What a live `diagnose` adds to its notes from its adapter's facts: each
+/// capability that failed or fell short, and frames dropped on the way in
+/// (a run that dropped frames says so: silence is not proof). Nothing for
+/// a bus that is no adapter (the simulator, a replay).
+pub fn run_notes(facts: &AdapterFacts) -> Vec<String> {
+    let mut findings = Vec::new();
+    adapter_findings(facts, &mut findings);
+    findings
+        .into_iter()
+        .filter(|f| {
+            f.severity != Severity::Ok && !f.text.contains("does not report dropped frames")
+        })
+        .map(|f| {
+            if f.todo.is_empty() {
+                format!("preflight: {}", f.text)
+            } else {
+                format!("preflight: {} ({})", f.text, f.todo)
+            }
+        })
+        .collect()
+}
+
 /// The adapter's part of the findings: a failed or limited capability,
-/// and frames dropped on the way in. Also what a live `diagnose` adds to
-/// its notes.
+/// and frames dropped on the way in.
 pub fn adapter_findings(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
     for c in &facts.capabilities {
         // Features a session does without: their absence is no problem.
@@ -795,6 +816,31 @@ mod tests {
         let mut i = inputs(socketcan(Some(0)), Tally::default(), None, answered());
         i.failure = Some("no answer to \"O\"".into());
         assert!(!assess(i).can_go_on);
+    }
+
+    #[test]
+    fn a_live_run_notes_what_the_adapter_lacked_and_what_it_dropped() {
+        assert!(run_notes(&AdapterFacts::default()).is_empty());
+        assert!(run_notes(&socketcan(Some(0))).is_empty());
+        let notes = run_notes(&socketcan(Some(3))).join("\n");
+        assert!(
+            notes.starts_with("preflight: frames were dropped on the way in: 3 frame(s)")
+                && notes.contains("silence is not proof"),
+            "{notes}"
+        );
+        let mut elm = socketcan(None);
+        elm.kind = "ELM327";
+        elm.capabilities = vec![Capability::new(
+            "monitor",
+            Support::Absent,
+            "ATMA answered ?",
+        )];
+        let notes = run_notes(&elm);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("preflight: monitor (ELM327)"),
+            "{notes:?}"
+        );
     }
 
     #[test]

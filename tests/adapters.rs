@@ -692,25 +692,33 @@ fn check_with_a_silent_body_module_says_it_may_be_asleep() {
 /// Runs a scripted SLCAN adapter with the Nissan BCM behind it on `path`:
 /// it acknowledges transmits with `z` and answers the BCM's requests, and
 /// after `refuse_after` transmits rings the bell instead (status `F20`,
-/// error passive: nobody acknowledges on the bus).
-fn scripted_slcan(path: &Path, refuse_after: usize) {
+/// error passive: nobody acknowledges on the bus). Its status read (`F`)
+/// answers `status`.
+fn scripted_slcan(path: &Path, refuse_after: usize, status: &'static str) {
     let port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .unwrap();
     std::thread::spawn(move || {
-        let _ = serve_slcan(port, refuse_after);
+        let _ = serve_slcan(port, refuse_after, status);
     });
 }
 
-fn serve_slcan(mut port: std::fs::File, refuse_after: usize) -> std::io::Result<()> {
+fn serve_slcan(
+    mut port: std::fs::File,
+    refuse_after: usize,
+    status: &'static str,
+) -> std::io::Result<()> {
     let mut reader = port.try_clone()?;
     let mut sent = 0;
     while let Some(cmd) = read_command(&mut reader)? {
         let Some(frame) = cmd.strip_prefix("t745") else {
-            let answer = if cmd == "F" { "F20\r" } else { "\r" };
-            port.write_all(answer.as_bytes())?;
+            if cmd == "F" {
+                write!(port, "{status}\r")?;
+            } else {
+                port.write_all(b"\r")?;
+            }
             continue;
         };
         sent += 1;
@@ -742,7 +750,7 @@ fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
     let Some(pty) = pty_pair() else {
         return;
     };
-    scripted_slcan(&pty.theirs, 6);
+    scripted_slcan(&pty.theirs, 6, "F20");
     let i = format!("slcan:{}", pty.ours.display());
     let rec = pty.dir.path().join("run.log");
     let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
@@ -873,4 +881,44 @@ fn adapters_lists_what_it_finds_or_says_how_to_connect() {
         listing.starts_with("no adapter found") || listing.lines().all(|l| l.contains("(--iface ")),
         "{listing}"
     );
+}
+
+/// An SLCAN adapter whose status flags report a data overrun: the live
+/// diagnosis still gives its verdict, and its notes say frames were
+/// dropped (so silence is not proof); its adapter facts are in the JSON.
+#[test]
+fn a_diagnosis_whose_adapter_overran_says_frames_were_dropped() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_slcan(&pty.theirs, usize::MAX, "F08");
+    let i = format!("slcan:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(
+        notes.contains("preflight: frames were dropped on the way in")
+            && notes.contains("silence is not proof"),
+        "{notes}"
+    );
+    let adapter = &json["source"]["adapter"];
+    assert_eq!(adapter["kind"], "SLCAN", "{json:#}");
+    assert!(
+        adapter["dropped"]["count"].as_u64().unwrap() >= 1,
+        "{adapter:#}"
+    );
+    // A status of no overrun: no such note.
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_slcan(&pty.theirs, usize::MAX, "F00");
+    let i = format!("slcan:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(!notes.contains("frames were dropped"), "{notes}");
+    assert_eq!(json["source"]["adapter"]["dropped"]["count"], 0, "{json:#}");
 }
