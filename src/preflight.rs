@@ -291,15 +291,18 @@ pub fn assess(inputs: Inputs<'_>) -> Preflight {
     let topology = topology(&tally, profile, watched(&facts));
     let mut findings = Vec::new();
     if let Some(f) = failure {
+        // What was heard before it failed proves nothing either way.
         findings.push(Finding::new(
             Severity::Stop,
             format!("the adapter failed: {f}"),
             "fix what the message names, then run `trunkdiag check` again",
         ));
+        capability_findings(&facts, &mut findings);
+    } else {
+        adapter_findings(&facts, &mut findings);
+        bus_findings(&bus, &mut findings);
+        topology_findings(&topology, &bus, profile, &body, &mut findings);
     }
-    adapter_findings(&facts, &mut findings);
-    bus_findings(&bus, &mut findings);
-    topology_findings(&topology, &bus, profile, &body, &mut findings);
     body_findings(&body, profile, &mut findings);
     let can_go_on = !findings.iter().any(|f| f.severity == Severity::Stop);
     Preflight {
@@ -406,6 +409,12 @@ pub fn run_notes(facts: &AdapterFacts) -> Vec<String> {
 /// The adapter's part of the findings: a failed or limited capability,
 /// and frames dropped on the way in.
 pub fn adapter_findings(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
+    capability_findings(facts, findings);
+    drop_finding(facts, findings);
+}
+
+/// A capability that failed or fell short, with what to do.
+fn capability_findings(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
     for c in &facts.capabilities {
         // Features a session does without: their absence is no problem.
         let optional = matches!(c.name, "CAN FD" | "STN commands" | "version");
@@ -424,6 +433,10 @@ pub fn adapter_findings(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
         };
         findings.push(finding);
     }
+}
+
+/// Frames dropped on the way in, none, or not reported.
+fn drop_finding(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
     findings.push(match &facts.dropped {
         Some(d) if d.count > 0 => {
             let what = if d.exact {

@@ -272,7 +272,7 @@ fn support_word(s: Support) -> &'static str {
 
 fn print_text(w: &mut impl Write, r: &Preflight) -> io::Result<()> {
     let a = &r.adapter;
-    let firmware = a.firmware.as_deref().unwrap_or("not given");
+    let firmware = a.firmware.as_deref().unwrap_or("no version given");
     writeln!(w, "Adapter: {} on {} ({firmware})", a.kind, r.iface)?;
     for c in &a.capabilities {
         writeln!(
