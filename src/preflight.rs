@@ -457,9 +457,14 @@ fn drop_finding(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
                  loading the machine (on an ELM327: a faster serial speed, or an OBDLink)",
             )
         }
-        Some(d) => Finding::new(
+        Some(d) if d.exact => Finding::new(
             Severity::Ok,
             format!("no frame was dropped on the way in ({})", d.source),
+            "",
+        ),
+        Some(d) => Finding::new(
+            Severity::Ok,
+            format!("no overflow was reported ({})", d.source),
             "",
         ),
         None if facts.kind.is_empty() => return,

@@ -578,7 +578,9 @@ impl Core for SlcanCore {
     fn facts(&self, _now_us: u64) -> AdapterFacts {
         let not_reached = "not reached: the adapter's start-up stopped before it";
         let version = match &self.version {
-            Some(Reply::Text(v)) => Capability::new("version", Support::Ok, format!("V: {v}")),
+            Some(Reply::Text(v)) => {
+                Capability::new("version", Support::Ok, format!("V answered {v}"))
+            }
             Some(Reply::Accepted) => {
                 Capability::new("version", Support::Limited, "V answered without a version")
             }
