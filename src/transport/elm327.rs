@@ -1011,7 +1011,8 @@ impl ElmCore {
                 "own flow control",
                 Support::Limited,
                 format!(
-                    "{c} refused: the adapter's default flow control, right for modules                      answering 7E8-7EF only"
+                    "{c} refused: the adapter's default flow control, right for modules \
+                     answering 7E8-7EF only"
                 ),
             ),
             None => Capability::new(
@@ -1032,7 +1033,8 @@ impl ElmCore {
                 "monitor",
                 Support::Limited,
                 format!(
-                    "{monitor} delivered {} frame(s), then BUFFER FULL: the adapter cannot pass                      a busy bus on at this serial speed and drops frames",
+                    "{monitor} delivered {} frame(s), then BUFFER FULL: the adapter cannot pass \
+                     a busy bus on at this serial speed and drops frames",
                     self.monitor_frames
                 ),
             )
@@ -1040,7 +1042,10 @@ impl ElmCore {
             Capability::new(
                 "monitor",
                 Support::Limited,
-                format!("{monitor} stopped by itself after {} frame(s)", self.monitor_frames),
+                format!(
+                    "{monitor} stopped by itself after {} frame(s)",
+                    self.monitor_frames
+                ),
             )
         } else if self.monitored {
             let end = if self.monitor_stopped {
@@ -1718,6 +1723,76 @@ mod tests {
         d.wait(1000 * MS);
         let notes = d.core.notes(d.now).join("\n");
         assert!(notes.contains("the bus was watched"), "{notes}");
+    }
+
+    /// The support of capability `name` in the core's facts.
+    fn support(d: &Drive<ElmCore>, name: &str) -> Support {
+        let facts = d.core.facts(d.now);
+        facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {facts:?}"))
+            .support
+    }
+
+    #[test]
+    fn the_facts_are_what_was_tried_not_what_the_version_says() {
+        let mut reply = adapter(Script {
+            refuse: vec!["ATL0", "ATFCSH"],
+            atma: "6F6 70 00 00 00\r6F6 71 00 00 00\rBUFFER FULL\r\r>",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let facts = d.core.facts(d.now);
+        // It says ELM327 v1.5, and STI was refused: a plain ELM327.
+        assert_eq!(facts.kind, "ELM327");
+        assert_eq!(facts.firmware.as_deref(), Some("ELM327 v1.5"));
+        assert_eq!(support(&d, "STN commands"), Support::Absent);
+        assert_eq!(support(&d, "echo off"), Support::Ok);
+        // Nothing asked yet: the monitor and flow control were not tried,
+        // and no drop count is claimed.
+        assert_eq!(support(&d, "monitor"), Support::NotProbed);
+        assert_eq!(support(&d, "own flow control"), Support::NotProbed);
+        assert_eq!(facts.dropped, None);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        assert_eq!(support(&d, "own flow control"), Support::Limited);
+        assert_eq!(support(&d, "monitor"), Support::Limited);
+        let facts = d.core.facts(d.now);
+        let clone = facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == "clone limits")
+            .unwrap();
+        assert_eq!(clone.support, Support::Limited);
+        assert!(
+            clone.detail.contains("ATL0") && clone.detail.contains("ATFCSH745"),
+            "{clone:?}"
+        );
+        let dropped = facts.dropped.unwrap();
+        assert_eq!((dropped.count, dropped.exact), (1, false));
+    }
+
+    #[test]
+    fn an_stn_chip_is_asked_its_hardware_and_a_clean_monitor_is_ok() {
+        let mut reply = adapter(Script {
+            stn: Some("STN1110 v4.2.0"),
+            atma: "6F6 7D 00 00 00\r",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        assert!(d.written.iter().any(|w| w == "STDI\r"), "{:?}", d.written);
+        let facts = d.core.facts(d.now);
+        assert_eq!(facts.kind, "STN (OBDLink)");
+        assert_eq!(facts.firmware.as_deref(), Some("STN1110 v4.2.0"));
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        let r = request(&d.core, &[0x02, 0x21, 0x44]);
+        run(&mut d, r, &mut reply);
+        assert_eq!(support(&d, "monitor"), Support::Ok);
+        assert_eq!(support(&d, "clone limits"), Support::Ok);
+        assert_eq!(d.core.facts(d.now).dropped.map(|x| x.count), Some(0));
     }
 
     #[test]
