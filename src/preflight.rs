@@ -29,6 +29,10 @@ pub const HEARTBEAT_IDS: usize = 2;
 /// counted.
 const LISTED_IDS: usize = 48;
 
+/// Distinct ids a [`Tally`] keeps apart; frames of further ids are counted
+/// together (a bus of random 29-bit ids must not grow it without bound).
+const MAX_IDS: usize = 4096;
+
 /// Bus load above this share is called high: an adapter or a slow reader
 /// may start to drop frames.
 const HIGH_LOAD_PERCENT: f64 = 80.0;
@@ -51,15 +55,15 @@ pub fn frame_bits(frame: &CanFrame) -> u64 {
 }
 
 /// What was heard while listening, one frame at a time (bounded: one entry
-/// per distinct id).
+/// per distinct id, up to 4096 ids).
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
     pub frames: u64,
     pub error_frames: u64,
     pub bits: u64,
-    first_us: Option<u64>,
-    last_us: u64,
     pub ids: HashMap<CanId, u64>,
+    /// Frames of ids beyond the first [`MAX_IDS`].
+    pub beyond: u64,
 }
 
 impl Tally {
@@ -71,9 +75,13 @@ impl Tally {
         }
         self.frames += 1;
         self.bits += frame_bits(frame);
-        self.first_us.get_or_insert(frame.timestamp_us);
-        self.last_us = self.last_us.max(frame.timestamp_us);
-        *self.ids.entry(frame.id).or_insert(0) += 1;
+        if let Some(n) = self.ids.get_mut(&frame.id) {
+            *n += 1;
+        } else if self.ids.len() < MAX_IDS {
+            self.ids.insert(frame.id, 1);
+        } else {
+            self.beyond += 1;
+        }
     }
 }
 
@@ -345,6 +353,10 @@ fn topology(tally: &Tally, profile: Option<&Profile>, watched: bool) -> Topology
                 class,
             });
         }
+    }
+    if tally.beyond > 0 {
+        // More ids than kept: a busy bus of node traffic, whatever they are.
+        others += HEARTBEAT_IDS + 1;
     }
     let port = if tally.frames == 0 {
         Port::Silent
@@ -859,6 +871,17 @@ mod tests {
             notes[0].starts_with("preflight: monitor (ELM327)"),
             "{notes:?}"
         );
+    }
+
+    #[test]
+    fn a_tally_keeps_a_bounded_number_of_ids() {
+        let mut t = Tally::default();
+        for id in 0..(MAX_IDS as u32 + 10) {
+            t.push(&frame(CanId::Extended(0x100_0000 + id), 1, 0));
+        }
+        assert_eq!(t.ids.len(), MAX_IDS);
+        assert_eq!(t.beyond, 10);
+        assert_eq!(t.frames, MAX_IDS as u64 + 10);
     }
 
     #[test]
