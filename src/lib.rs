@@ -17,6 +17,7 @@ pub mod hex;
 pub mod isotp;
 pub mod learn;
 pub mod observation;
+pub mod preflight;
 pub mod profile;
 pub mod relearn;
 pub mod seconds;

@@ -329,6 +329,11 @@ impl<B: CanBus> Tester<B> {
         self.bus.notes()
     }
 
+    /// What the adapter is and what it was found to do (see [`CanBus::facts`]).
+    pub fn bus_facts(&self) -> crate::transport::AdapterFacts {
+        self.bus.facts()
+    }
+
     /// The requests `close` would send now (outputs held, session open).
     pub fn restore_requests(&self) -> Vec<Vec<u8>> {
         self.client.restore_requests()

@@ -204,6 +204,8 @@ struct Script {
     /// `ATMA` prints one body frame and monitors until a byte comes, then
     /// says `STOPPED`, as an ELM327 does.
     monitor: bool,
+    /// What that monitor prints instead of the body frame.
+    monitor_lines: Option<&'static str>,
     /// The BCM answers this many requests, then the adapter says `NO DATA`
     /// to every one; `None`: it always answers.
     bcm_answers: Option<usize>,
@@ -247,7 +249,8 @@ fn serve(mut port: std::fs::File, script: &Script, heard: &Heard) -> std::io::Re
             "ATZ" | "ATI" => "ELM327 v1.5".into(),
             "ATRV" => "12.4V".into(),
             "ATMA" if script.monitor => {
-                port.write_all(b"6F6 7D 00 00 00\r")?;
+                let lines = script.monitor_lines.unwrap_or("6F6 7D 00 00 00\r");
+                port.write_all(lines.as_bytes())?;
                 // Any byte stops the monitor.
                 if reader.read(&mut byte)? == 0 {
                     return Ok(());
@@ -521,30 +524,201 @@ fn an_adapter_unplugged_mid_session_fails_the_run_and_keeps_the_recording() {
 }
 
 // ---------------------------------------------------------------------
+// The preflight (`trunkdiag check`) through these adapters
+
+/// `check --json` on `iface` for the Nissan profile: its report and exit code.
+fn check(iface: &str, extra: &[&str]) -> (serde_json::Value, Option<i32>) {
+    let args = [
+        &["check", "--iface", iface, "--profile", PROFILE, "--json"][..],
+        extra,
+    ]
+    .concat();
+    let out = trunkdiag(&args);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    (v, out.status.code())
+}
+
+/// The support found for capability `name`.
+fn capability<'a>(report: &'a serde_json::Value, name: &str) -> &'a str {
+    report["adapter"]["capabilities"]
+        .as_array()
+        .and_then(|caps| caps.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["support"].as_str())
+        .unwrap_or_else(|| panic!("no capability {name}: {report:#}"))
+}
+
+fn findings(report: &serde_json::Value) -> String {
+    report["findings"].to_string()
+}
+
+#[test]
+fn check_names_each_emulated_adapter_and_what_it_cannot_do() {
+    let _serial = one_at_a_time();
+    for mode in ["elm", "slcan"] {
+        let Some(car) = emulated_car(mode, false) else {
+            return;
+        };
+        let i = iface(mode, &car.pty.ours);
+        let (r, code) = check(&i, &[]);
+        assert_eq!(code, Some(0), "{mode}: {r:#}");
+        assert_eq!(r["body_module"]["answered"], "yes", "{mode}: {r:#}");
+        assert_eq!(r["body_module"]["request"], "3E 01", "{mode}");
+        assert_eq!(r["can_go_on"], true);
+        if mode == "elm" {
+            // The emulator answers STI as an STN1100 does: the kind comes
+            // from what it answered, not from its ELM327 version string.
+            assert_eq!(r["adapter"]["kind"], "STN (OBDLink)", "{r:#}");
+            let firmware = r["adapter"]["firmware"].as_str().unwrap_or_default();
+            assert!(firmware.starts_with("STN"), "{r:#}");
+            assert_eq!(capability(&r, "STN commands"), "ok");
+            assert_eq!(capability(&r, "echo off"), "ok");
+            assert_eq!(capability(&r, "headers"), "ok");
+            assert_eq!(capability(&r, "protocol and CAN speed"), "ok");
+            // The emulated adapter answers ATMA with `?` (tests/peers).
+            assert_eq!(capability(&r, "monitor"), "absent");
+            assert_eq!(capability(&r, "multi-frame send"), "not-probed");
+            assert_eq!(r["topology"]["port"], "not-watched", "{r:#}");
+            assert!(findings(&r).contains("STMA answered `?`"), "{r:#}");
+            // It never monitored: how many frames it would drop is unknown.
+            assert_eq!(r["bus"]["dropped"], serde_json::Value::Null);
+        } else {
+            assert_eq!(r["adapter"]["kind"], "SLCAN", "{r:#}");
+            let firmware = r["adapter"]["firmware"].as_str().unwrap_or_default();
+            assert!(firmware.starts_with('V'), "{r:#}");
+            assert_eq!(capability(&r, "listen-only"), "ok");
+            assert_eq!(capability(&r, "CAN FD"), "absent");
+            // The emulated car sends no broadcast: only the BCM's answer.
+            assert_eq!(r["topology"]["port"], "gatewayed", "{r:#}");
+        }
+    }
+}
+
+#[test]
+fn check_finds_the_frames_an_elm327_dropped_with_buffer_full() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            buffer_full_after: Some(3),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, _) = check(&i, &[]);
+    // A plain ELM327: `?` to STI, whatever its version says.
+    assert_eq!(r["adapter"]["kind"], "ELM327", "{r:#}");
+    assert_eq!(capability(&r, "STN commands"), "absent");
+    let dropped = &r["bus"]["dropped"];
+    assert_eq!(dropped["count"], 1, "{r:#}");
+    assert_eq!(dropped["exact"], false);
+    assert!(
+        dropped["source"].to_string().contains("BUFFER FULL"),
+        "{r:#}"
+    );
+    assert_eq!(capability(&r, "monitor"), "limited");
+    let f = findings(&r);
+    assert!(
+        f.contains("frames were dropped") && f.contains("silence is not proof"),
+        "{f}"
+    );
+    // The three frames before it were heard and counted.
+    assert!(r["bus"]["frames"].as_u64().unwrap() >= 4, "{r:#}");
+    // One question, read-only: no session opened.
+    let heard = heard.lock().unwrap();
+    assert!(heard.iter().any(|c| c == "3E01"), "{heard:?}");
+    assert!(!heard.iter().any(|c| c.starts_with("10")), "{heard:?}");
+}
+
+#[test]
+fn check_calls_a_port_with_only_diagnostic_traffic_gatewayed() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_elm(
+        &pty.theirs,
+        Script {
+            monitor: true,
+            // A scan tool's OBD-II question, an engine's answer and a
+            // gateway's heartbeat: no body frame.
+            monitor_lines: Some("7DF 02 01 00\r7E8 06 41 00 BE 3F A8 13\r3E8 01 00\r"),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, code) = check(&i, &[]);
+    assert_eq!(r["topology"]["port"], "gatewayed", "{r:#}");
+    assert_eq!(capability(&r, "monitor"), "ok");
+    let f = findings(&r);
+    assert!(
+        f.contains("the body frames are behind the gateway: reading the body module over its diagnostics instead"),
+        "{f}"
+    );
+    // The body module answered: the session can go on, over diagnostics.
+    assert_eq!(code, Some(0), "{r:#}");
+}
+
+#[test]
+fn check_with_a_silent_body_module_says_it_may_be_asleep() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_elm(
+        &pty.theirs,
+        Script {
+            bcm_answers: Some(0),
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, code) = check(&i, &["--listen", "0.5"]);
+    assert_eq!(code, Some(2), "{r:#}");
+    assert_eq!(r["body_module"]["answered"], "no", "{r:#}");
+    assert!(
+        findings(&r)
+            .contains("it may be asleep: open a door or switch to accessory, then run again"),
+        "{r:#}"
+    );
+}
+
+// ---------------------------------------------------------------------
 // A scripted SLCAN adapter
 
 /// Runs a scripted SLCAN adapter with the Nissan BCM behind it on `path`:
 /// it acknowledges transmits with `z` and answers the BCM's requests, and
 /// after `refuse_after` transmits rings the bell instead (status `F20`,
-/// error passive: nobody acknowledges on the bus).
-fn scripted_slcan(path: &Path, refuse_after: usize) {
+/// error passive: nobody acknowledges on the bus). Its status read (`F`)
+/// answers `status`.
+fn scripted_slcan(path: &Path, refuse_after: usize, status: &'static str) {
     let port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .unwrap();
     std::thread::spawn(move || {
-        let _ = serve_slcan(port, refuse_after);
+        let _ = serve_slcan(port, refuse_after, status);
     });
 }
 
-fn serve_slcan(mut port: std::fs::File, refuse_after: usize) -> std::io::Result<()> {
+fn serve_slcan(
+    mut port: std::fs::File,
+    refuse_after: usize,
+    status: &'static str,
+) -> std::io::Result<()> {
     let mut reader = port.try_clone()?;
     let mut sent = 0;
     while let Some(cmd) = read_command(&mut reader)? {
         let Some(frame) = cmd.strip_prefix("t745") else {
-            let answer = if cmd == "F" { "F20\r" } else { "\r" };
-            port.write_all(answer.as_bytes())?;
+            if cmd == "F" {
+                write!(port, "{status}\r")?;
+            } else {
+                port.write_all(b"\r")?;
+            }
             continue;
         };
         sent += 1;
@@ -576,7 +750,7 @@ fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
     let Some(pty) = pty_pair() else {
         return;
     };
-    scripted_slcan(&pty.theirs, 6);
+    scripted_slcan(&pty.theirs, 6, "F20");
     let i = format!("slcan:{}", pty.ours.display());
     let rec = pty.dir.path().join("run.log");
     let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
@@ -707,4 +881,44 @@ fn adapters_lists_what_it_finds_or_says_how_to_connect() {
         listing.starts_with("no adapter found") || listing.lines().all(|l| l.contains("(--iface ")),
         "{listing}"
     );
+}
+
+/// An SLCAN adapter whose status flags report a data overrun: the live
+/// diagnosis still gives its verdict, and its notes say frames were
+/// dropped (so silence is not proof); its adapter facts are in the JSON.
+#[test]
+fn a_diagnosis_whose_adapter_overran_says_frames_were_dropped() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_slcan(&pty.theirs, usize::MAX, "F08");
+    let i = format!("slcan:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(
+        notes.contains("preflight: frames were dropped on the way in")
+            && notes.contains("silence is not proof"),
+        "{notes}"
+    );
+    let adapter = &json["source"]["adapter"];
+    assert_eq!(adapter["kind"], "SLCAN", "{json:#}");
+    assert!(
+        adapter["dropped"]["count"].as_u64().unwrap() >= 1,
+        "{adapter:#}"
+    );
+    // A status of no overrun: no such note.
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    scripted_slcan(&pty.theirs, usize::MAX, "F00");
+    let i = format!("slcan:{}", pty.ours.display());
+    let rec = pty.dir.path().join("run.log");
+    let out = trunkdiag(&diagnose_args(&i, rec.to_str().unwrap(), "2"));
+    let (_, json) = verdict(&out);
+    let notes = json["source"]["notes"].to_string();
+    assert!(!notes.contains("frames were dropped"), "{notes}");
+    assert_eq!(json["source"]["adapter"]["dropped"]["count"], 0, "{json:#}");
 }

@@ -955,3 +955,57 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("Broken pipe"), "{err}");
 }
+
+/// `check` refuses what it cannot use with a message naming what was
+/// expected, and an interface that is not there is a report that cannot go
+/// on (exit 2), in text and in JSON.
+#[test]
+fn check_names_bad_arguments_and_a_missing_interface() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["check", "--iface", "usb:/dev/x"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("expected can0, vcan0"),
+        "{}",
+        run.stderr
+    );
+    let run = sb.run(&["check", "--iface", "vcan0", "--listen", "soon"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("not a number of seconds"),
+        "{}",
+        run.stderr
+    );
+    let run = sb.run(&["check", "--iface", "vcan0", "--profile", "no-such-car"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no-such-car"), "{}", run.stderr);
+    let run = sb.run(&[
+        "check",
+        "--iface",
+        "nosuchcan7",
+        "--listen",
+        "0.1",
+        "--json",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["can_go_on"], false);
+    assert_eq!(report["adapter"]["kind"], "SocketCAN");
+    let stop = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["severity"] == "stop")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        stop["text"].as_str().unwrap().contains("nosuchcan7"),
+        "{report:#}"
+    );
+    let run = sb.run(&["check", "--iface", "nosuchcan7", "--listen", "0.1"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stdout.contains("STOP") && run.stdout.contains("The session cannot go on"),
+        "{}",
+        run.stdout
+    );
+}

@@ -776,6 +776,7 @@ mod tests {
             skipped_lines: 0,
             analyzer: stats,
             notes: Vec::new(),
+            adapter: None,
         };
         let report = Report::new(&profile, choice, source, ev);
         let page = render(&report, "now");

@@ -10,6 +10,7 @@ use crate::observation::ObservationError;
 
 pub mod batch;
 pub mod capture;
+pub mod check;
 pub mod decode;
 pub mod diagnose;
 pub mod dtc;
@@ -78,6 +79,11 @@ pub enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Why won't the trunk open? Diagnose from the car, a capture or the simulator.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Before a session: what the adapter can really do, the bus (load,
+    /// error and dropped frames), whether this port is gatewayed, and
+    /// whether the body module answers. Exit 0 when a session can go on, 2
+    /// when it cannot.
+    Check(check::CheckArgs),
     /// Read or clear the module's trouble codes over the bus.
     Dtc(dtc::DtcArgs),
     /// Send one raw diagnostic request and print the decoded answer.
@@ -352,6 +358,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Capture(args) => capture::run(args),
         Command::Profiles(args) => profiles::run(args),
         Command::Diagnose(args) => diagnose::run(args),
+        Command::Check(args) => check::run(&args),
         Command::Dtc(args) => dtc::run(args),
         Command::Record(args) => record::run(args),
         Command::Adapters => adapters(),

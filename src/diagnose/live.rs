@@ -314,6 +314,11 @@ async fn diagnose<B: CanBus>(
             .await
     };
     notes.extend(tester.bus_notes());
+    // The preflight's adapter part, from the probe the adapter ran as it
+    // opened (no second listen): what it could not do, frames it dropped.
+    let facts = tester.bus_facts();
+    notes.extend(crate::preflight::run_notes(&facts));
+    let adapter = (!facts.kind.is_empty()).then_some(facts);
     drop(tester);
     feed.drain();
     let analyzer = feed.analyzer;
@@ -353,6 +358,7 @@ async fn diagnose<B: CanBus>(
         skipped_lines: 0,
         analyzer: stats,
         notes,
+        adapter,
     };
     let report = Report::new(&profile, choice, src, evidence);
     Ok((profile, report))

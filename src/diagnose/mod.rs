@@ -95,6 +95,10 @@ pub struct SourceInfo {
     pub analyzer: AnalyzerStats,
     /// What the run did or could not do, in plain words.
     pub notes: Vec<String>,
+    /// A live run's adapter: what it is and what its probe found (the
+    /// preflight's adapter part); `None` for replays and the simulator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<crate::transport::AdapterFacts>,
 }
 
 /// A DTC as the report shows it.
@@ -350,6 +354,7 @@ pub fn replay_with(
         skipped_lines: reader.bad_lines(),
         analyzer: stats,
         notes,
+        adapter: None,
     };
     Ok(Report::new(profile, choice, source, evidence))
 }

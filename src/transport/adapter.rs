@@ -72,6 +72,9 @@ pub trait Core: Send + 'static {
     fn finished(&self) -> Option<Result<(), AdapterError>>;
     /// What the adapter could not do or did differently, for the report.
     fn notes(&self, now_us: u64) -> Vec<String>;
+    /// What the adapter is and what its probe found (see
+    /// [`CanBus::facts`](super::CanBus::facts)).
+    fn facts(&self, now_us: u64) -> super::AdapterFacts;
 }
 
 /// What every core keeps the same way: the line splitter, its outputs in

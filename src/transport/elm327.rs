@@ -48,7 +48,8 @@ use std::time::Duration;
 
 use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
 use super::{
-    AdapterError, BusError, BusKind, LinkHint, PhysicalBus, Probed, SingleWireRefusal, Unsupported,
+    AdapterError, AdapterFacts, BusError, BusKind, Capability, DropCount, LinkHint, PhysicalBus,
+    Probed, SingleWireRefusal, Support, Unsupported,
 };
 use crate::frame::{CanFrame, CanId};
 use crate::hex;
@@ -139,6 +140,8 @@ enum Step {
 enum Info {
     Ati,
     Sti,
+    /// `STDI` on an STN chip: its hardware.
+    Stdi,
     Volts,
 }
 
@@ -236,6 +239,18 @@ pub struct ElmCore {
     /// The monitor ran at all / the adapter cannot monitor.
     monitored: bool,
     cannot_monitor: bool,
+    /// Each configuration command tried and whether it was accepted (the
+    /// latest answer per command): what `facts` reports as probed.
+    answers: Vec<(String, bool)>,
+    stdi: String,
+    /// `BUFFER FULL` reports: the adapter dropped frames each time.
+    buffer_full: u64,
+    /// Frames the monitor delivered.
+    monitor_frames: u64,
+    /// The monitor was stopped by a byte and answered with the prompt.
+    monitor_stopped: bool,
+    /// The monitor ended by itself (a prompt nobody asked for).
+    monitor_quit: bool,
 }
 
 impl ElmCore {
@@ -295,6 +310,12 @@ impl ElmCore {
             monitor_since_us: None,
             monitored: false,
             cannot_monitor: false,
+            answers: Vec::new(),
+            stdi: String::new(),
+            buffer_full: 0,
+            monitor_frames: 0,
+            monitor_stopped: false,
+            monitor_quit: false,
         })
     }
 
@@ -603,6 +624,7 @@ impl ElmCore {
             Step::FlowControlFallback => ("ATFCSM0".to_owned(), COMMAND_WAIT),
             Step::Info(Info::Ati) => ("ATI".to_owned(), COMMAND_WAIT),
             Step::Info(Info::Sti) => ("STI".to_owned(), COMMAND_WAIT),
+            Step::Info(Info::Stdi) => ("STDI".to_owned(), COMMAND_WAIT),
             Step::Info(Info::Volts) => ("ATRV".to_owned(), COMMAND_WAIT),
             Step::Request { payload, .. } => (payload.clone(), REQUEST_WAIT),
             Step::StopMonitor | Step::Drain { .. } => (String::new(), COMMAND_WAIT),
@@ -706,6 +728,7 @@ impl ElmCore {
                     Some(f) => self.deliver(f, now_us),
                     None if l == "BUFFER FULL" => {
                         self.can_monitor = false;
+                        self.buffer_full += 1;
                         let e = self.err(AdapterError::BufferFull);
                         self.wire.out.push_back(Output::Error(e));
                     }
@@ -748,6 +771,7 @@ impl ElmCore {
         } else if l == "?" {
             AdapterError::Refused { command }
         } else if l == "BUFFER FULL" {
+            self.buffer_full += 1;
             AdapterError::BufferFull
         } else if let Some((hint, _)) = error_line(&l) {
             AdapterError::Reported {
@@ -775,6 +799,10 @@ impl ElmCore {
             ..
         } = asked;
         let ok = lines.iter().any(|l| l == "OK");
+        if let Step::Must(_) | Step::May(_) | Step::FlowControl(_) | Step::SingleWire { .. } = step
+        {
+            self.answered_command(&command, ok);
+        }
         match step {
             Step::Reset => {
                 self.version = lines
@@ -832,9 +860,15 @@ impl ElmCore {
             Step::Info(Info::Sti) => {
                 self.sti = lines.join(" ");
                 self.stn = !self.sti.is_empty() && self.sti != "?";
+                if self.stn {
+                    // Its hardware, for the check (which SW-CAN, which board).
+                    self.steps.push_front(Step::Info(Info::Stdi));
+                }
             }
+            Step::Info(Info::Stdi) => self.stdi = lines.join(" "),
             Step::Info(Info::Volts) => self.volts = lines.join(" "),
-            Step::StopMonitor | Step::Drain { .. } | Step::Request { .. } => {}
+            Step::StopMonitor => self.monitor_stopped = true,
+            Step::Drain { .. } | Step::Request { .. } => {}
             Step::StartMonitor | Step::LinkApplied { .. } | Step::FilterOpened => {}
         }
         self.advance(now_us);
@@ -847,6 +881,7 @@ impl ElmCore {
             Token::Prompt => {
                 // It stopped by itself: do not restart it in a loop.
                 self.can_monitor = false;
+                self.monitor_quit = true;
                 self.monitor_ended(now_us);
                 let n = format!(
                     "{}: the adapter stopped monitoring by itself; broadcasts after that were not watched",
@@ -866,6 +901,7 @@ impl ElmCore {
             Token::Bell | Token::Ok => return,
         };
         if let Some(f) = parse_frame(&line) {
+            self.monitor_frames += 1;
             return self.deliver(f, now_us);
         }
         let error = match line.as_str() {
@@ -875,7 +911,10 @@ impl ElmCore {
                 None
             }
             // Stops by itself; no more monitoring.
-            "BUFFER FULL" => Some(AdapterError::BufferFull),
+            "BUFFER FULL" => {
+                self.buffer_full += 1;
+                Some(AdapterError::BufferFull)
+            }
             _ => match error_line(&line) {
                 Some((hint, _)) => Some(AdapterError::Reported {
                     report: line,
@@ -898,6 +937,203 @@ impl ElmCore {
         }
         self.steps.push_back(Step::Drain { lenient });
         self.advance(now_us);
+    }
+
+    /// Keeps the latest answer to a configuration command (bounded: one
+    /// entry per distinct command).
+    fn answered_command(&mut self, command: &str, ok: bool) {
+        match self.answers.iter_mut().find(|(c, _)| c == command) {
+            Some(a) => a.1 = ok,
+            None => self.answers.push((command.to_owned(), ok)),
+        }
+    }
+
+    /// The latest answer to a command starting with `prefix`.
+    fn accepted(&self, prefix: &str) -> Option<(&str, bool)> {
+        self.answers
+            .iter()
+            .rev()
+            .find(|(c, _)| c.starts_with(prefix))
+            .map(|(c, ok)| (c.as_str(), *ok))
+    }
+
+    /// What was found by trying each thing (see [`Core::facts`]).
+    fn probed_facts(&self) -> AdapterFacts {
+        let not_reached = || "not reached: the adapter's start-up stopped before it".to_owned();
+        let tried = |name: &'static str, prefix: &str, ok: &str, refused: &str| match self
+            .accepted(prefix)
+        {
+            Some((c, true)) => Capability::new(name, Support::Ok, format!("{c} accepted: {ok}")),
+            Some((c, false)) => {
+                Capability::new(name, Support::Absent, format!("{c} refused: {refused}"))
+            }
+            None => Capability::new(name, Support::NotProbed, not_reached()),
+        };
+        let mut caps = vec![
+            tried(
+                "echo off",
+                "ATE0",
+                "commands are not echoed back",
+                "every answer starts with the command",
+            ),
+            tried(
+                "headers",
+                "ATH1",
+                "every frame comes with its id",
+                "frames come without their ids",
+            ),
+        ];
+        let (proto_prefix, medium) = match self.medium {
+            Medium::HighSpeed { bitrate } => {
+                ("ATSP", format!("ISO 15765 at {} kbit/s", bitrate / 1000))
+            }
+            Medium::SingleWire => ("STP", "single-wire CAN at 33.3 kbit/s".to_owned()),
+        };
+        caps.push(tried(
+            "protocol and CAN speed",
+            proto_prefix,
+            &medium,
+            "the adapter has no protocol for this bus",
+        ));
+        caps.push(tried(
+            "ISO-TP by the adapter",
+            "ATCAF1",
+            "it frames requests and reassembles answers",
+            "it cannot frame requests",
+        ));
+        caps.push(match self.accepted("ATFCS") {
+            Some((_, true)) => Capability::new(
+                "own flow control",
+                Support::Ok,
+                "ATFCSH/ATFCSD/ATFCSM1 accepted: flow control for any module",
+            ),
+            Some((c, false)) => Capability::new(
+                "own flow control",
+                Support::Limited,
+                format!(
+                    "{c} refused: the adapter's default flow control, right for modules \
+                     answering 7E8-7EF only"
+                ),
+            ),
+            None => Capability::new(
+                "own flow control",
+                Support::NotProbed,
+                "set with the first request: none was sent",
+            ),
+        });
+        let monitor = if self.stn { "STMA" } else { "ATMA" };
+        caps.push(if self.cannot_monitor {
+            Capability::new(
+                "monitor",
+                Support::Absent,
+                format!("{monitor} answered `?`: broadcast frames cannot be watched"),
+            )
+        } else if self.buffer_full > 0 {
+            Capability::new(
+                "monitor",
+                Support::Limited,
+                format!(
+                    "{monitor} delivered {} frame(s), then BUFFER FULL: the adapter cannot pass \
+                     a busy bus on at this serial speed and drops frames",
+                    self.monitor_frames
+                ),
+            )
+        } else if self.monitor_quit {
+            Capability::new(
+                "monitor",
+                Support::Limited,
+                format!(
+                    "{monitor} stopped by itself after {} frame(s)",
+                    self.monitor_frames
+                ),
+            )
+        } else if self.monitored {
+            let end = if self.monitor_stopped {
+                "and stopped cleanly when asked"
+            } else {
+                "and is still running"
+            };
+            Capability::new(
+                "monitor",
+                Support::Ok,
+                format!("{monitor} delivered {} frame(s) {end}", self.monitor_frames),
+            )
+        } else {
+            Capability::new(
+                "monitor",
+                Support::NotProbed,
+                "the monitor starts after the first request: none was sent",
+            )
+        });
+        caps.push(Capability::new(
+            "multi-frame send",
+            Support::NotProbed,
+            "requests go out as single frames (up to 7 bytes); a longer one was not tried",
+        ));
+        caps.push(if self.stn {
+            let stdi = if self.stdi.is_empty() || self.stdi == "?" {
+                String::new()
+            } else {
+                format!("; STDI: {}", self.stdi)
+            };
+            Capability::new(
+                "STN commands",
+                Support::Ok,
+                format!("STI: {}{stdi}", self.sti),
+            )
+        } else if self.sti.is_empty() {
+            Capability::new("STN commands", Support::NotProbed, not_reached())
+        } else {
+            Capability::new(
+                "STN commands",
+                Support::Absent,
+                "STI answered `?`: a plain ELM327 (or a clone), whatever its version says",
+            )
+        });
+        let refused: Vec<&str> = self
+            .answers
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        caps.push(if refused.is_empty() {
+            Capability::new(
+                "clone limits",
+                Support::Ok,
+                "every command tried was accepted",
+            )
+        } else {
+            Capability::new(
+                "clone limits",
+                Support::Limited,
+                format!("refused {}: probably a clone", refused.join(", ")),
+            )
+        });
+        if !self.volts.is_empty() {
+            caps.push(Capability::new(
+                "battery voltage",
+                Support::Ok,
+                format!("ATRV: {}", self.volts),
+            ));
+        }
+        let firmware = if self.stn {
+            Some(self.sti.clone())
+        } else {
+            self.version
+                .clone()
+                .or_else(|| (!self.ati.is_empty()).then(|| self.ati.clone()))
+        };
+        AdapterFacts {
+            kind: if self.stn { "STN (OBDLink)" } else { "ELM327" },
+            firmware,
+            capabilities: caps,
+            dropped: (self.monitored || self.buffer_full > 0).then(|| DropCount {
+                count: self.buffer_full,
+                exact: false,
+                source: "BUFFER FULL reports of the adapter (each: an unknown number of frames)"
+                    .to_owned(),
+            }),
+        }
     }
 
     fn monitor_ended(&mut self, now_us: u64) {
@@ -1045,6 +1281,10 @@ impl Core for ElmCore {
 
     fn finished(&self) -> Option<Result<(), AdapterError>> {
         self.wire.finished.clone()
+    }
+
+    fn facts(&self, _now_us: u64) -> AdapterFacts {
+        self.probed_facts()
     }
 
     fn notes(&self, now_us: u64) -> Vec<String> {
@@ -1483,6 +1723,76 @@ mod tests {
         d.wait(1000 * MS);
         let notes = d.core.notes(d.now).join("\n");
         assert!(notes.contains("the bus was watched"), "{notes}");
+    }
+
+    /// The support of capability `name` in the core's facts.
+    fn support(d: &Drive<ElmCore>, name: &str) -> Support {
+        let facts = d.core.facts(d.now);
+        facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {facts:?}"))
+            .support
+    }
+
+    #[test]
+    fn the_facts_are_what_was_tried_not_what_the_version_says() {
+        let mut reply = adapter(Script {
+            refuse: vec!["ATL0", "ATFCSH"],
+            atma: "6F6 70 00 00 00\r6F6 71 00 00 00\rBUFFER FULL\r\r>",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        let facts = d.core.facts(d.now);
+        // It says ELM327 v1.5, and STI was refused: a plain ELM327.
+        assert_eq!(facts.kind, "ELM327");
+        assert_eq!(facts.firmware.as_deref(), Some("ELM327 v1.5"));
+        assert_eq!(support(&d, "STN commands"), Support::Absent);
+        assert_eq!(support(&d, "echo off"), Support::Ok);
+        // Nothing asked yet: the monitor and flow control were not tried,
+        // and no drop count is claimed.
+        assert_eq!(support(&d, "monitor"), Support::NotProbed);
+        assert_eq!(support(&d, "own flow control"), Support::NotProbed);
+        assert_eq!(facts.dropped, None);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        assert_eq!(support(&d, "own flow control"), Support::Limited);
+        assert_eq!(support(&d, "monitor"), Support::Limited);
+        let facts = d.core.facts(d.now);
+        let clone = facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == "clone limits")
+            .unwrap();
+        assert_eq!(clone.support, Support::Limited);
+        assert!(
+            clone.detail.contains("ATL0") && clone.detail.contains("ATFCSH745"),
+            "{clone:?}"
+        );
+        let dropped = facts.dropped.unwrap();
+        assert_eq!((dropped.count, dropped.exact), (1, false));
+    }
+
+    #[test]
+    fn an_stn_chip_is_asked_its_hardware_and_a_clean_monitor_is_ok() {
+        let mut reply = adapter(Script {
+            stn: Some("STN1110 v4.2.0"),
+            atma: "6F6 7D 00 00 00\r",
+            ..Script::default()
+        });
+        let mut d = ready(&mut reply);
+        assert!(d.written.iter().any(|w| w == "STDI\r"), "{:?}", d.written);
+        let facts = d.core.facts(d.now);
+        assert_eq!(facts.kind, "STN (OBDLink)");
+        assert_eq!(facts.firmware.as_deref(), Some("STN1110 v4.2.0"));
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        let r = request(&d.core, &[0x02, 0x21, 0x44]);
+        run(&mut d, r, &mut reply);
+        assert_eq!(support(&d, "monitor"), Support::Ok);
+        assert_eq!(support(&d, "clone limits"), Support::Ok);
+        assert_eq!(d.core.facts(d.now).dropped.map(|x| x.count), Some(0));
     }
 
     #[test]

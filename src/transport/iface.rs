@@ -346,6 +346,9 @@ impl CanBus for AnyBus {
     fn notes(&self) -> Vec<String> {
         each!(self, b => b.notes())
     }
+    fn facts(&self) -> super::AdapterFacts {
+        each!(self, b => b.facts())
+    }
 }
 
 #[cfg(test)]

@@ -304,6 +304,92 @@ pub trait CanBus {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// What the adapter is and what it was found to do so far (its
+    /// start-up probe, the monitor, its drop counters); a bus that is no
+    /// adapter (virtual, replay) says nothing.
+    fn facts(&self) -> AdapterFacts {
+        AdapterFacts::default()
+    }
+}
+
+/// How far an adapter can do one thing, as found by trying it (not as its
+/// version string claims).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Support {
+    /// Tried, and it works.
+    Ok,
+    /// Tried: it works only in part (the detail says how).
+    Limited,
+    /// Tried, and refused or missing.
+    Absent,
+    /// Not tried in this run (the detail says why).
+    NotProbed,
+}
+
+/// One capability of the adapter, probed ([`AdapterFacts::capabilities`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Capability {
+    pub name: &'static str,
+    pub support: Support,
+    pub detail: String,
+}
+
+impl Capability {
+    pub fn new(name: &'static str, support: Support, detail: impl Into<String>) -> Capability {
+        Capability {
+            name,
+            support,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Frames lost on the way in, as the adapter or the kernel counts them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DropCount {
+    /// Frames (when `exact`), or reports of an overflow, each of an unknown
+    /// number of frames.
+    pub count: u64,
+    pub exact: bool,
+    /// Where the number comes from (`SO_RXQ_OVFL`, `BUFFER FULL`...).
+    pub source: String,
+}
+
+/// What an adapter is and what it was found to do: the raw material of
+/// `trunkdiag check` and of the adapter part of every live report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AdapterFacts {
+    /// `SocketCAN`, `SLCAN`, `ELM327`, `STN (OBDLink)`.
+    pub kind: &'static str,
+    /// The version or driver it gave; `None` when it gave none.
+    pub firmware: Option<String>,
+    pub capabilities: Vec<Capability>,
+    /// Frames dropped on the way in; `None` when this adapter does not say
+    /// (which is not the same as none dropped).
+    pub dropped: Option<DropCount>,
+}
+
+impl AdapterFacts {
+    /// Adds frames counted elsewhere (trunkdiag's own inbox) to the count.
+    pub fn add_dropped(&mut self, count: u64, source: &str) {
+        if count == 0 {
+            return;
+        }
+        match &mut self.dropped {
+            Some(d) => {
+                d.count += count;
+                d.source = format!("{}; {source}", d.source);
+            }
+            None => {
+                self.dropped = Some(DropCount {
+                    count,
+                    exact: true,
+                    source: source.to_owned(),
+                })
+            }
+        }
+    }
 }
 
 /// The ISO-TP link a tester runs over a bus (see [`CanBus::configure_link`]).

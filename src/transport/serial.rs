@@ -405,6 +405,19 @@ impl<C: Core> CanBus for AdapterBus<C> {
         notes.extend(self.inbox.overflow_note(&self.name));
         notes
     }
+
+    fn facts(&self) -> super::AdapterFacts {
+        let mut facts = self
+            .core
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .facts(self.clock.now_us());
+        facts.add_dropped(
+            self.inbox.dropped.load(Ordering::Relaxed),
+            "trunkdiag's inbox was full (the reader fell behind the adapter)",
+        );
+        facts
+    }
 }
 
 /// The task that owns the port.

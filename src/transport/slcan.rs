@@ -22,7 +22,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::adapter::{Core, Dialect, Output, Ticket, Token, Wire};
-use super::{AdapterError, BusError, BusKind, LinkHint, PhysicalBus, Unsupported};
+use super::{
+    AdapterError, AdapterFacts, BusError, BusKind, Capability, DropCount, LinkHint, PhysicalBus,
+    Support, Unsupported,
+};
 use crate::frame::{CanFrame, CanId, FrameKind};
 use crate::hex;
 
@@ -184,6 +187,13 @@ enum Phase {
 enum Step {
     /// `C` at start: the channel may have been open; a bell is fine.
     CloseFirst,
+    /// `V`: the firmware version, for the check; any answer is fine.
+    Version,
+    /// `L`: opens the channel listen-only, to learn whether the adapter can
+    /// (it never acknowledges nor sends in that mode); any answer is fine.
+    ListenOnly,
+    /// `C` after `L`, before `O` opens it for sending.
+    CloseProbe,
     /// `S<n>`: must be accepted.
     Bitrate,
     /// `O`: must be accepted.
@@ -200,6 +210,15 @@ struct Asked {
     step: Step,
     command: String,
     deadline: u64,
+}
+
+/// What the adapter answered to a probe (`V`, `L`), kept for the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reply {
+    Text(String),
+    Accepted,
+    Refused,
+    Silent,
 }
 
 /// What the adapter answered to a command.
@@ -229,6 +248,12 @@ pub struct SlcanCore {
     /// Transmits waiting for the adapter to be running (or a command's answer).
     queued: VecDeque<(Ticket, String)>,
     closing: bool,
+    version: Option<Reply>,
+    listen_only: Option<Reply>,
+    /// Status reads answered, and those that flagged an overrun (data
+    /// overrun or receive FIFO full: frames were lost).
+    status_reads: u64,
+    overruns: u64,
 }
 
 impl SlcanCore {
@@ -254,6 +279,10 @@ impl SlcanCore {
             asked: None,
             queued: VecDeque::new(),
             closing: false,
+            version: None,
+            listen_only: None,
+            status_reads: 0,
+            overruns: 0,
         })
     }
 
@@ -271,7 +300,9 @@ impl SlcanCore {
 
     fn ask(&mut self, step: Step, now_us: u64) {
         let command = match step {
-            Step::CloseFirst | Step::CloseLast => "C".to_owned(),
+            Step::CloseFirst | Step::CloseProbe | Step::CloseLast => "C".to_owned(),
+            Step::Version => "V".to_owned(),
+            Step::ListenOnly => "L".to_owned(),
             Step::Bitrate => self.bitrate.clone(),
             Step::Open => "O".to_owned(),
             Step::Status => "F".to_owned(),
@@ -369,9 +400,24 @@ impl SlcanCore {
             }
             _ => {}
         }
+        let reply = || match &answer {
+            Answer::Ok(Some(l)) => Reply::Text(l.clone()),
+            Answer::Ok(None) => Reply::Accepted,
+            Answer::Bell => Reply::Refused,
+            Answer::Silent => Reply::Silent,
+        };
         match asked.step {
-            Step::CloseFirst => self.ask(Step::Bitrate, now_us),
-            Step::Bitrate => self.ask(Step::Open, now_us),
+            Step::CloseFirst => self.ask(Step::Version, now_us),
+            Step::Version => {
+                self.version = Some(reply());
+                self.ask(Step::Bitrate, now_us)
+            }
+            Step::Bitrate => self.ask(Step::ListenOnly, now_us),
+            Step::ListenOnly => {
+                self.listen_only = Some(reply());
+                self.ask(Step::CloseProbe, now_us)
+            }
+            Step::CloseProbe => self.ask(Step::Open, now_us),
             Step::Open => {
                 self.phase = Phase::Running;
                 self.status_at = now_us.saturating_add(us(STATUS_EVERY));
@@ -383,6 +429,11 @@ impl SlcanCore {
                         .and_then(|h| u8::from_str_radix(h, 16).ok()),
                     _ => None,
                 };
+                if let Some(f) = flags {
+                    self.status_reads += 1;
+                    // 0x01 receive FIFO full, 0x08 data overrun.
+                    self.overruns += u64::from(f & 0x09 != 0);
+                }
                 if let Some((frame, _)) = flags.and_then(status_error) {
                     self.wire.out.push_back(Output::Frame(frame.at(now_us)));
                 }
@@ -523,6 +574,76 @@ impl Core for SlcanCore {
     fn notes(&self, _now_us: u64) -> Vec<String> {
         Vec::new()
     }
+
+    fn facts(&self, _now_us: u64) -> AdapterFacts {
+        let not_reached = "not reached: the adapter's start-up stopped before it";
+        let version = match &self.version {
+            Some(Reply::Text(v)) => {
+                Capability::new("version", Support::Ok, format!("V answered {v}"))
+            }
+            Some(Reply::Accepted) => {
+                Capability::new("version", Support::Limited, "V answered without a version")
+            }
+            Some(Reply::Refused) => Capability::new("version", Support::Absent, "V refused (bell)"),
+            Some(Reply::Silent) => Capability::new("version", Support::Absent, "no answer to V"),
+            None => Capability::new("version", Support::NotProbed, not_reached),
+        };
+        let listen = match &self.listen_only {
+            Some(Reply::Text(_) | Reply::Accepted) => Capability::new(
+                "listen-only",
+                Support::Ok,
+                "L accepted: the adapter can listen without acknowledging frames",
+            ),
+            Some(Reply::Refused) => Capability::new(
+                "listen-only",
+                Support::Absent,
+                "L refused (bell): it always acknowledges frames on the bus",
+            ),
+            Some(Reply::Silent) => {
+                Capability::new("listen-only", Support::Absent, "no answer to L")
+            }
+            None => Capability::new("listen-only", Support::NotProbed, not_reached),
+        };
+        let status = if self.status_reads > 0 {
+            Capability::new(
+                "status flags",
+                Support::Ok,
+                format!("F answered {} time(s)", self.status_reads),
+            )
+        } else {
+            Capability::new(
+                "status flags",
+                Support::NotProbed,
+                "F is read once a second while idle: no answer yet",
+            )
+        };
+        let firmware = match &self.version {
+            Some(Reply::Text(v)) => Some(v.clone()),
+            _ => None,
+        };
+        AdapterFacts {
+            kind: "SLCAN",
+            firmware,
+            capabilities: vec![
+                version,
+                if self.phase == Phase::Running {
+                    Capability::new("bitrate", Support::Ok, format!("{} accepted", self.bitrate))
+                } else {
+                    Capability::new("bitrate", Support::NotProbed, not_reached)
+                },
+                listen,
+                status,
+                Capability::new("CAN FD", Support::Absent, "SLCAN carries classic CAN only"),
+            ],
+            dropped: (self.status_reads > 0).then(|| DropCount {
+                count: self.overruns,
+                exact: false,
+                source: "SLCAN status flags (F: data overrun or receive FIFO full; each an \
+                         unknown number of frames)"
+                    .to_owned(),
+            }),
+        }
+    }
 }
 #[cfg(test)]
 mod tests {
@@ -605,7 +726,8 @@ mod tests {
     }
 
     /// A core through its start-up: `\r\r\r`, 100 ms of settling, `C`,
-    /// `S6`, `O`, each answered with a bare CR.
+    /// `V`, `S6`, `L`, `C`, `O`, each answered with a bare CR (`V` with a
+    /// version).
     fn running() -> Drive<SlcanCore> {
         let mut d =
             Drive::new(SlcanCore::new("slcan:test", PhysicalBus::high_speed(500_000)).unwrap());
@@ -613,7 +735,10 @@ mod tests {
         // Left-over output of the adapter is dropped, however it ends.
         d.feed(b"t1230\rgarbage");
         assert_eq!(d.wait(100 * MS), ["C\r"]);
-        assert_eq!(d.feed(b"\x07"), ["S6\r"], "a bell to the first C is fine");
+        assert_eq!(d.feed(b"\x07"), ["V\r"], "a bell to the first C is fine");
+        assert_eq!(d.feed(b"V1013\r"), ["S6\r"]);
+        assert_eq!(d.feed(b"\r"), ["L\r"]);
+        assert_eq!(d.feed(b"\r"), ["C\r"]);
         assert_eq!(d.feed(b"\r"), ["O\r"]);
         assert_eq!(d.feed(b"\r"), Vec::<String>::new());
         assert!(d.frames.is_empty(), "{:?}", d.frames);
@@ -642,6 +767,56 @@ mod tests {
         d.feed(b"F00\r");
         assert!(d.core.finished().is_none());
         assert!(d.errors.is_empty(), "{}", d.errors_text());
+    }
+
+    #[test]
+    fn the_probe_finds_version_listen_only_and_counts_overruns() {
+        let mut d = running();
+        let facts = d.core.facts(d.now);
+        assert_eq!(facts.kind, "SLCAN");
+        assert_eq!(facts.firmware.as_deref(), Some("V1013"));
+        let listen = facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == "listen-only")
+            .unwrap();
+        assert_eq!(listen.support, Support::Ok, "{listen:?}");
+        // No status read yet: drops are not reported, not "none".
+        assert_eq!(facts.dropped, None);
+        assert_eq!(d.wait(1000 * MS), ["F\r"]);
+        d.feed(b"F08\r");
+        assert_eq!(d.wait(1000 * MS), ["F\r"]);
+        d.feed(b"F00\r");
+        let dropped = d.core.facts(d.now).dropped.unwrap();
+        assert_eq!((dropped.count, dropped.exact), (1, false));
+        assert!(dropped.source.contains("data overrun"), "{dropped:?}");
+    }
+
+    #[test]
+    fn a_refused_listen_only_is_absent_and_the_start_goes_on() {
+        let mut d =
+            Drive::new(SlcanCore::new("slcan:test", PhysicalBus::high_speed(500_000)).unwrap());
+        d.wait(100 * MS);
+        assert_eq!(d.feed(b"\r"), ["V\r"]);
+        assert_eq!(d.feed(b"\r"), ["S6\r"]);
+        assert_eq!(d.feed(b"\r"), ["L\r"]);
+        assert_eq!(d.feed(b"\x07"), ["C\r"]);
+        assert_eq!(d.feed(b"\r"), ["O\r"]);
+        d.feed(b"\r");
+        assert!(d.core.finished().is_none());
+        let facts = d.core.facts(d.now);
+        let by = |n: &str| {
+            facts
+                .capabilities
+                .iter()
+                .find(|c| c.name == n)
+                .unwrap()
+                .support
+        };
+        assert_eq!(by("listen-only"), Support::Absent);
+        assert_eq!(by("version"), Support::Limited);
+        assert_eq!(by("bitrate"), Support::Ok);
+        assert_eq!(facts.firmware, None);
     }
 
     #[test]
@@ -686,7 +861,8 @@ mod tests {
         let mut d =
             Drive::new(SlcanCore::new("slcan:test", PhysicalBus::high_speed(250_000)).unwrap());
         d.wait(100 * MS);
-        assert_eq!(d.feed(b"\r"), ["S5\r"]);
+        assert_eq!(d.feed(b"\r"), ["V\r"]);
+        assert_eq!(d.feed(b"\x07"), ["S5\r"], "a refused V is fine");
         d.feed(b"\x07");
         let end = d.core.finished().unwrap().unwrap_err();
         assert_eq!(
@@ -703,8 +879,9 @@ mod tests {
         d.command(c);
         assert!(d.done.is_empty());
         d.wait(100 * MS);
-        d.feed(b"\r");
-        d.feed(b"\r");
+        for _ in 0..5 {
+            d.feed(b"\r");
+        }
         // Open accepted: the queued transmit goes out.
         assert_eq!(d.feed(b"\r"), ["t74530210C0\r"]);
         assert_eq!(d.done.len(), 1);

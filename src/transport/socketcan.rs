@@ -33,7 +33,10 @@ use socketcan::{CanAnyFrame, CanRawFrame, Socket, SocketOptions};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::{BusClock, BusError, CanBus, Doing, InterfaceProblem, Unsupported};
+use super::{
+    AdapterFacts, BusClock, BusError, CanBus, Capability, Doing, DropCount, InterfaceProblem,
+    Support, Unsupported,
+};
 use crate::frame::{CanFrame, CanId, FrameKind, IfName, CAN_ERR_FLAG, CAN_ERR_MASK};
 
 // Linux errno values (asm-generic, the same on x86 and arm). The crate set
@@ -260,6 +263,116 @@ impl CanBus for SocketCanBus {
     fn notes(&self) -> Vec<String> {
         dropped_note(self.iface, self.dropped).into_iter().collect()
     }
+
+    fn facts(&self) -> AdapterFacts {
+        let dir = std::path::Path::new("/sys/class/net").join(self.iface.as_str());
+        let (firmware, mut capabilities) = sysfs_facts(&dir, self.iface.as_str());
+        capabilities.push(match self.dropped {
+            Some(_) => Capability::new(
+                "receive-queue drop counter",
+                Support::Ok,
+                "SO_RXQ_OVFL: the kernel counts the frames it drops for this socket",
+            ),
+            None => Capability::new(
+                "receive-queue drop counter",
+                Support::Absent,
+                "the kernel refused SO_RXQ_OVFL: frames it drops are not counted",
+            ),
+        });
+        AdapterFacts {
+            kind: "SocketCAN",
+            firmware,
+            capabilities,
+            dropped: self.dropped.map(|n| DropCount {
+                count: u64::from(n),
+                exact: true,
+                source: "SO_RXQ_OVFL (the kernel's count for this socket's receive queue)"
+                    .to_owned(),
+            }),
+        }
+    }
+}
+
+/// What sysfs says about interface `iface` (its directory `dir`): the
+/// driver (as the firmware line), whether it is up, CAN FD, and its error
+/// counters. The bitrate, the CAN state (error-active, passive, bus-off)
+/// and restart-ms are not in sysfs (only netlink, `ip -details link show`
+/// has them), so they are named as not reported rather than guessed; vcan,
+/// which has no controller, has none of them anyway.
+fn sysfs_facts(dir: &std::path::Path, iface: &str) -> (Option<String>, Vec<Capability>) {
+    let field = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let number = |name: &str| field(name).and_then(|s| s.parse::<u64>().ok());
+    let driver = std::fs::read_link(dir.join("device/driver"))
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let virtual_can = iface.starts_with("vcan") || driver.is_none();
+    let mut caps = Vec::new();
+    caps.push(match field("operstate") {
+        Some(state) => {
+            let up = field("flags")
+                .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+                .is_some_and(|f| f & IFF_UP != 0);
+            let support = if up { Support::Ok } else { Support::Absent };
+            Capability::new(
+                "interface up",
+                support,
+                format!("operstate {state}, {}", if up { "up" } else { "down" }),
+            )
+        }
+        None => Capability::new("interface up", Support::NotProbed, "no sysfs entry"),
+    });
+    caps.push(match number("mtu") {
+        Some(72) => Capability::new("CAN FD", Support::Ok, "MTU 72"),
+        Some(m) => Capability::new(
+            "CAN FD",
+            Support::Absent,
+            format!("MTU {m}: classic CAN only"),
+        ),
+        None => Capability::new("CAN FD", Support::NotProbed, "no MTU in sysfs"),
+    });
+    let counters = [
+        "rx_errors",
+        "tx_errors",
+        "rx_dropped",
+        "rx_over_errors",
+        "rx_fifo_errors",
+    ];
+    let read: Vec<String> = counters
+        .iter()
+        .filter_map(|c| number(&format!("statistics/{c}")).map(|n| format!("{c} {n}")))
+        .collect();
+    caps.push(if read.is_empty() {
+        Capability::new(
+            "error counters",
+            Support::NotProbed,
+            "no statistics in sysfs",
+        )
+    } else {
+        let nonzero = counters
+            .iter()
+            .any(|c| number(&format!("statistics/{c}")).is_some_and(|n| n > 0));
+        let support = if nonzero {
+            Support::Limited
+        } else {
+            Support::Ok
+        };
+        Capability::new("error counters", support, read.join(", "))
+    });
+    let netlink_only = if virtual_can {
+        "not reported by vcan (a virtual interface has no controller)".to_owned()
+    } else {
+        format!("not in sysfs: `ip -details -statistics link show {iface}` shows them")
+    };
+    caps.push(Capability::new(
+        "bitrate, CAN state, restart-ms",
+        Support::NotProbed,
+        netlink_only,
+    ));
+    (driver, caps)
 }
 
 /// What a run that lost frames to a full receive queue must say.
@@ -666,6 +779,38 @@ mod tests {
         assert_eq!(dropped_note(iface, Some(0)), None);
         let note = dropped_note(iface, Some(17)).unwrap();
         assert!(note.contains("dropped 17 frame(s) on can0"), "{note}");
+    }
+
+    #[test]
+    fn sysfs_facts_read_what_is_there_and_name_what_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("statistics")).unwrap();
+        std::fs::write(p.join("operstate"), "unknown\n").unwrap();
+        std::fs::write(p.join("flags"), "0xc1\n").unwrap();
+        std::fs::write(p.join("mtu"), "16\n").unwrap();
+        std::fs::write(p.join("statistics/rx_errors"), "0\n").unwrap();
+        std::fs::write(p.join("statistics/rx_over_errors"), "3\n").unwrap();
+        let (driver, caps) = sysfs_facts(p, "vcan0");
+        assert_eq!(driver, None);
+        let by = |n: &str| caps.iter().find(|c| c.name == n).unwrap().clone();
+        assert_eq!(by("interface up").support, Support::Ok);
+        assert_eq!(by("CAN FD").support, Support::Absent);
+        let counters = by("error counters");
+        assert_eq!(counters.support, Support::Limited);
+        assert!(counters.detail.contains("rx_over_errors 3"), "{counters:?}");
+        assert!(by("bitrate, CAN state, restart-ms")
+            .detail
+            .contains("not reported by vcan"));
+        std::fs::write(p.join("flags"), "0x0\n").unwrap();
+        let (_, caps) = sysfs_facts(p, "can0");
+        assert_eq!(caps[0].support, Support::Absent);
+        let empty = tempfile::tempdir().unwrap();
+        let (_, caps) = sysfs_facts(empty.path(), "can0");
+        assert!(
+            caps.iter().all(|c| c.support == Support::NotProbed),
+            "{caps:?}"
+        );
     }
 
     #[test]
