@@ -229,6 +229,9 @@ pub struct SlcanCore {
     /// Transmits waiting for the adapter to be running (or a command's answer).
     queued: VecDeque<(Ticket, String)>,
     closing: bool,
+    /// Opened with `L` (listen-only: the controller neither sends nor
+    /// acknowledges) instead of `O`.
+    listen_only: bool,
 }
 
 impl SlcanCore {
@@ -254,7 +257,15 @@ impl SlcanCore {
             asked: None,
             queued: VecDeque::new(),
             closing: false,
+            listen_only: false,
         })
+    }
+
+    /// Opens the channel listen-only (`L`): the adapter's controller puts
+    /// nothing on the bus, not even an acknowledgement.
+    pub fn listen_only(mut self) -> SlcanCore {
+        self.listen_only = true;
+        self
     }
 
     fn adapter(&self, error: AdapterError) -> BusError {
@@ -273,6 +284,7 @@ impl SlcanCore {
         let command = match step {
             Step::CloseFirst | Step::CloseLast => "C".to_owned(),
             Step::Bitrate => self.bitrate.clone(),
+            Step::Open if self.listen_only => "L".to_owned(),
             Step::Open => "O".to_owned(),
             Step::Status => "F".to_owned(),
         };
@@ -618,6 +630,21 @@ mod tests {
         assert_eq!(d.feed(b"\r"), Vec::<String>::new());
         assert!(d.frames.is_empty(), "{:?}", d.frames);
         d
+    }
+
+    /// Listen-only opens the channel with `L`, and frames still come in.
+    #[test]
+    fn listen_only_opens_with_l() {
+        let core = SlcanCore::new("slcan:test", PhysicalBus::high_speed(500_000))
+            .unwrap()
+            .listen_only();
+        let mut d = Drive::new(core);
+        assert_eq!(d.wait(100 * MS), ["C\r"]);
+        assert_eq!(d.feed(b"\r"), ["S6\r"]);
+        assert_eq!(d.feed(b"\r"), ["L\r"]);
+        d.feed(b"\rt6F61AA\r");
+        assert_eq!(d.frames.len(), 1);
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
     }
 
     fn send(d: &mut Drive<SlcanCore>, f: &CanFrame) -> Vec<String> {
