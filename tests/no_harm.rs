@@ -155,3 +155,134 @@ fn without_a_terminal_a_change_needs_yes() {
     );
     assert!(heard.lock().unwrap().is_empty(), "{:?}", heard);
 }
+
+/// The ids a tester would ask on: the diagnostic range of 11-bit ids and
+/// 29-bit physical/functional addressing.
+fn is_request_id(id: &str) -> bool {
+    match u32::from_str_radix(id, 16) {
+        Ok(v) if id.len() <= 3 => (0x700..=0x7FF).contains(&v),
+        Ok(v) => (v >> 16) & 0xFFFE == 0x18DA,
+        Err(_) => true,
+    }
+}
+
+/// The ids of every frame in a candump log.
+fn ids_in(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let frame = l.split_whitespace().nth(2).unwrap_or_default();
+            frame.split('#').next().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+fn listen_only_sim(scenario: &str, profile: &str, rec: &std::path::Path) -> serde_json::Value {
+    let run = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        scenario,
+        "--profile",
+        profile,
+        "--listen-only",
+        "--no-prompt",
+        "--json",
+        "--listen",
+        "6",
+        "--record",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// A listen-only run against the simulated car sends nothing (its
+/// recording, which holds every frame seen and sent, has no frame on a
+/// diagnostic id: the simulated BCM answers only what is asked), and
+/// still gives the verdict the broadcasts carry, saying what it did not read.
+#[test]
+fn a_listen_only_diagnosis_sends_nothing_and_decides_from_broadcasts() {
+    for (scenario, profile) in [
+        ("low-battery", "nissan-altima-2013-2018"),
+        ("valet-lockout", "ford-fusion-2013-2020"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.log");
+        let report = listen_only_sim(scenario, profile, &rec);
+        assert_eq!(report["verdicts"][0]["id"], scenario, "{profile}: {report}");
+        let ids = ids_in(&rec);
+        assert!(
+            ids.len() > 20,
+            "{profile}: the broadcasts were not heard: {ids:?}"
+        );
+        let asked: Vec<&String> = ids.iter().filter(|i| is_request_id(i)).collect();
+        assert!(asked.is_empty(), "{profile}: {asked:?}");
+        let notes = report["source"]["notes"].to_string();
+        assert!(
+            notes.contains("listen-only: nothing was sent, so the BCM's trouble codes"),
+            "{profile}: {notes}"
+        );
+    }
+    // The same scenario without the flag asks the BCM: the check above can
+    // see a request when there is one.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("asked.log");
+    let run = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "low-battery",
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--no-prompt",
+        "--json",
+        "--listen",
+        "2",
+        "--record",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    assert!(ids_in(&rec).iter().any(|i| i == "745"), "no request seen");
+}
+
+#[test]
+fn listen_only_refuses_what_would_send() {
+    let run = trunkdiag(&[
+        "diagnose",
+        "--sim",
+        "no-fault-found",
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--listen-only",
+        "--actuate",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--actuate"), "{}", run.stderr);
+    let run = trunkdiag(&["diagnose", "--sim", "no-fault-found", "--listen-only"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--listen-only needs --profile NAME"),
+        "{}",
+        run.stderr
+    );
+    // An ELM327 cannot listen without talking: refused before it is opened.
+    let (port, heard) = tcp_elm();
+    let iface = format!("elm327:tcp:127.0.0.1:{port}");
+    let run = trunkdiag(&[
+        "diagnose",
+        "--iface",
+        &iface,
+        "--profile",
+        "nissan-altima-2013-2018",
+        "--listen-only",
+        "--no-prompt",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot run listen-only"),
+        "{}",
+        run.stderr
+    );
+    assert!(heard.lock().unwrap().is_empty(), "{:?}", heard);
+}

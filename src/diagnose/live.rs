@@ -27,7 +27,7 @@ use crate::frame::{CanFrame, CanId, Direction, IfName};
 use crate::isotp::{Addressing, IsoTpConfig};
 use crate::profile::{self, Profile, Role};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
-use crate::transport::{BusError, CanBus};
+use crate::transport::{BusError, CanBus, ListenOnly};
 
 /// How often the data items are read while watching.
 pub const POLL_PERIOD: Duration = Duration::from_millis(200);
@@ -57,6 +57,14 @@ pub struct LivePlan {
     /// Presses told by the simulated person of an in-process simulated car
     /// (bus time, input), for a car whose bus does not show them.
     pub told: Option<ToldPresses>,
+    /// Send nothing: no VIN read, session, trouble-code or data read, no
+    /// active test; the bus is wrapped in [`ListenOnly`], so a frame cannot
+    /// leak even by mistake. The verdict rests on the broadcasts, and a
+    /// note says what could not be read.
+    pub listen_only: bool,
+    /// The person vouches that the car stands still: the active test may
+    /// run without a speed reading (never against one above standstill).
+    pub assume_stopped: bool,
 }
 
 /// Presses told to the run as they happen: (bus time, input); the list a
@@ -240,7 +248,9 @@ async fn diagnose<B: CanBus>(
     // testers and the session's.
     let record = record.map(|w| Arc::new(LogThread::spawn(w)));
     let mut vin = None;
-    if profile_spec == "auto" {
+    if profile_spec == "auto" && plan.listen_only {
+        operator.say("listen-only: the VIN is not asked, so --profile auto cannot pick a profile");
+    } else if profile_spec == "auto" {
         operator.say("reading the VIN to pick the vehicle profile");
         vin = read_vin(&mut open, iface, &tx, record.as_ref(), &shutdown, &heard).await?;
     }
@@ -284,7 +294,7 @@ async fn diagnose<B: CanBus>(
     };
     isotp.iface = iface;
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
-    let bus = open()?;
+    let bus = ListenOnly::new(open()?, plan.listen_only);
     let mut tester = Tester::new(bus, isotp, client, shutdown);
     let record_for_feed = record.clone();
     tester.set_tap(tap(tx, record, heard));
@@ -424,7 +434,7 @@ async fn read_vin<B: CanBus>(
     }
     for (req_id, resp_id, addressing, mut cfg, req) in tries {
         cfg.p2_star_us = 1_000_000;
-        let bus = open()?;
+        let bus = ListenOnly::new(open()?, false);
         let mut isotp = IsoTpConfig::new(req_id, resp_id);
         isotp.iface = iface;
         isotp.addressing = addressing;
@@ -454,7 +464,13 @@ async fn session_work<B: CanBus>(
     notes: &mut Vec<String>,
     feed: &mut Feed<'_>,
 ) -> Result<(), TesterError> {
-    let bcm = profile.bcm();
+    // Listen-only: as if the profile named no body module to ask.
+    let bcm = profile.bcm().filter(|_| !plan.listen_only);
+    if plan.listen_only {
+        let note = listen_only_note(profile);
+        operator.say(&note);
+        notes.push(note);
+    }
     let session = bcm.and_then(|b| b.session.as_ref());
     let mut reads = Reads {
         session: session.map(|s| {
@@ -463,8 +479,9 @@ async fn session_work<B: CanBus>(
         }),
         open: session.is_none(),
         retries_left: SESSION_RETRIES,
-        items: profile
-            .data_reads()
+        items: bcm
+            .map(|_| profile.data_reads())
+            .unwrap_or_default()
             .iter()
             .map(|r| (r.key.request(), r.needs_session))
             .collect(),
@@ -567,10 +584,40 @@ async fn session_work<B: CanBus>(
         watch(t, plan, &mut reads, notes, feed, plan.listen, None).await?;
         // Told presses of a simulated person come with the frames.
     }
-    if plan.actuate {
+    if plan.actuate && plan.listen_only {
+        notes.push("listen-only: the active test was not run".to_owned());
+    } else if plan.actuate {
         active_test(t, profile, plan, operator, notes, feed, &mut reads).await?;
     }
     Ok(())
+}
+
+/// What a listen-only run could not read, for the report: the profile's
+/// trouble codes and BCM data items, by name.
+fn listen_only_note(profile: &Profile) -> String {
+    let mut missed = Vec::new();
+    if let Some(b) = profile.bcm() {
+        if b.dtc_read.is_some() {
+            missed.push("the BCM's trouble codes".to_owned());
+        }
+        let items: Vec<&str> = profile
+            .data_reads()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        if !items.is_empty() {
+            missed.push(format!("the BCM's data items ({})", items.join(", ")));
+        }
+    }
+    if missed.is_empty() {
+        "listen-only: nothing was sent; this profile reads broadcasts only, so nothing was missed"
+            .to_owned()
+    } else {
+        format!(
+            "listen-only: nothing was sent, so {} were not read; the verdict rests on the broadcast frames alone",
+            missed.join(" and ")
+        )
+    }
 }
 
 /// Bounds one BCM request by `--timeout` (the client's own P2 / P2* apply
@@ -832,6 +879,8 @@ mod tests {
             observations: Observations::default(),
             fail_on_silence: false,
             told: None,
+            listen_only: false,
+            assume_stopped: false,
         }
     }
 
@@ -1149,6 +1198,55 @@ mod tests {
             r.verdicts
         );
         assert!(r.source.notes.iter().any(|n| n.contains("session")));
+    }
+
+    /// Listen-only: the BCM that would answer hears nothing from the run
+    /// (only the broadcaster's frames reach the bus), and the report says
+    /// what was not read.
+    #[tokio::test(start_paused = true)]
+    async fn a_listen_only_run_puts_nothing_on_the_bus() {
+        let bus = VirtualBus::new(1_000_000);
+        broadcaster(&bus, 124);
+        nissan_bcm(&bus, true);
+        let mut watcher = bus.endpoint(name("watcher"));
+        let seen: Arc<std::sync::Mutex<Vec<CanFrame>>> = Arc::default();
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok(f) = watcher.recv().await {
+                if f.id != CanId::Standard(0x6F6) {
+                    log.lock().unwrap().push(f);
+                }
+            }
+        });
+        let b = bus.clone();
+        let plan = LivePlan {
+            listen_only: true,
+            ..plan()
+        };
+        let (_, r) = run(
+            move || Ok(b.endpoint(name("tester"))),
+            name("vbus"),
+            ("sim", "test".into()),
+            "nissan-altima-2013-2018",
+            &plan,
+            &mut Unattended { yes: true },
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(lockout_polls(&r), 0);
+        assert!(
+            r.source
+                .notes
+                .iter()
+                .any(|n| n.starts_with("listen-only: nothing was sent")),
+            "{:?}",
+            r.source.notes
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let other = seen.lock().unwrap();
+        assert!(other.is_empty(), "{other:?}");
     }
 
     /// How many times the run read the lockout flag.
