@@ -1405,10 +1405,13 @@ mod tests {
         r
     }
 
+    /// Each request a module heard, at its bus time.
+    type Heard = Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>>;
+
     /// The module of [`guarded_car`]: its body frame every 100 ms and
     /// single-frame answers; returns the bus time of every request heard.
-    fn guarded_bcm(bus: &VirtualBus, alarm: bool) -> Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>> {
-        let heard: Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+    fn guarded_bcm(bus: &VirtualBus, alarm: bool) -> Heard {
+        let heard: Heard = Arc::default();
         let mut body = bus.endpoint(name("body"));
         tokio::spawn(async move {
             loop {
@@ -1459,7 +1462,7 @@ mod tests {
     }
 
     /// The firings (`2F ... 03 01`) a module heard, at their bus times.
-    fn firings(heard: &std::sync::Mutex<Vec<(u64, Vec<u8>)>>) -> Vec<u64> {
+    fn firings(heard: &Heard) -> Vec<u64> {
         heard
             .lock()
             .unwrap()
