@@ -1,5 +1,7 @@
 //! `trunkdiag request`: one raw diagnostic request to a module, its answer
-//! decoded. Also the link options and the live-session plumbing shared by
+//! decoded. The request (and its `--session`) is classified before the
+//! interface is opened (`diag::safety`): reads go, a change needs
+//! `--allow CLASS` and a yes, and what is never sent exits 2 saying why. Also the link options and the live-session plumbing shared by
 //! the commands that talk to a car (`dtc read`, `dtc clear`): open the
 //! interface, record if asked, run the work under [`Tester::run`] so that
 //! Ctrl-C / SIGTERM and errors still hand everything back.
