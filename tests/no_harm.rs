@@ -286,3 +286,43 @@ fn listen_only_refuses_what_would_send() {
     );
     assert!(heard.lock().unwrap().is_empty(), "{:?}", heard);
 }
+
+/// At a terminal (a pty on stdin), a change asks first: no sends nothing,
+/// yes sends exactly the request.
+#[test]
+fn at_a_terminal_a_change_asks_first() {
+    for (answer, code, sent) in [("n\n", 2, 0usize), ("y\n", 0, 1)] {
+        let Some(pty) = common::pty::pty_pair() else {
+            return;
+        };
+        let (port, heard) = tcp_elm();
+        let iface = format!("elm327:tcp:127.0.0.1:{port}");
+        let stdin = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&pty.ours)
+            .unwrap();
+        let mut person = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&pty.theirs)
+            .unwrap();
+        person.write_all(answer.as_bytes()).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+            .args([
+                "request", "--iface", &iface, "--tx", "7E0", "--rx", "7E8", "--allow", "reset",
+                "1101",
+            ])
+            .env_remove("RUST_LOG")
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{answer:?}: {stderr}");
+        assert!(
+            stderr.contains("Send 1101 to the module at 7E0")
+                && stderr.contains("restarts the module"),
+            "{stderr}"
+        );
+        assert_eq!(sent_to_the_bus(&heard).len(), sent, "{answer:?}");
+    }
+}
