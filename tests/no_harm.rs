@@ -5,7 +5,9 @@
 //! The bus is watched by a scripted WiFi ELM327 on a loopback TCP port: it
 //! writes down every command it is given, so a request that reached the
 //! bus is a line in its list (an ELM327 sends a request as one frame,
-//! exactly the hex it was given).
+//! exactly the hex it was given). The terminal question and the SLCAN
+//! adapter's listen-only opening run on pty pairs made by socat (a
+//! `common::skip` without it).
 
 mod common;
 
@@ -324,5 +326,82 @@ fn at_a_terminal_a_change_asks_first() {
             "{stderr}"
         );
         assert_eq!(sent_to_the_bus(&heard).len(), sent, "{answer:?}");
+    }
+}
+
+/// A scripted SLCAN adapter on a pty: answers every command with a CR,
+/// and once its channel is open (`O` or `L`) puts a body frame on the line
+/// every 50 ms; returns every command it was given.
+fn scripted_slcan(path: &std::path::Path) -> Heard {
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let heard: Heard = Arc::default();
+    let log = Arc::clone(&heard);
+    std::thread::spawn(move || -> std::io::Result<()> {
+        let mut reader = port.try_clone()?;
+        let mut writer = port.try_clone()?;
+        let mut port = port;
+        while let Some(cmd) = common::pty::read_command(&mut reader)? {
+            log.lock().unwrap().push(cmd.clone());
+            port.write_all(b"\r")?;
+            if cmd == "O" || cmd == "L" {
+                let mut w = writer.try_clone()?;
+                std::thread::spawn(move || loop {
+                    // 0x6F6: the Nissan body frame with the battery byte.
+                    if w.write_all(b"t6F647C000000\r").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                });
+            }
+            writer.flush()?;
+        }
+        Ok(())
+    });
+    heard
+}
+
+/// Through an SLCAN adapter, `--listen-only` opens the channel with `L`
+/// and no transmit command ever reaches the adapter, for `diagnose` and
+/// `record` (`learn` opens its adapter the same way, but its guided
+/// session takes half a minute of real time).
+#[test]
+fn listen_only_opens_an_slcan_adapter_with_l_and_transmits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec.log");
+    let out = out.to_str().unwrap();
+    for args in [
+        &[
+            "diagnose",
+            "--profile",
+            "nissan-altima-2013-2018",
+            "--listen-only",
+            "--no-prompt",
+            "--listen",
+            "1",
+            "--json",
+        ][..],
+        &["record", "--listen-only", "--duration", "1", "-o", out][..],
+    ] {
+        let Some(pty) = common::pty::pty_pair() else {
+            return;
+        };
+        let heard = scripted_slcan(&pty.theirs);
+        let iface = format!("slcan:{}", pty.ours.display());
+        let mut a = args.to_vec();
+        a.splice(1..1, ["--iface", iface.as_str()]);
+        let run = trunkdiag(&a);
+        assert!(run.code <= 1, "{args:?}: {}", run.stderr);
+        let heard = heard.lock().unwrap();
+        assert!(heard.iter().any(|c| c == "L"), "{args:?}: {heard:?}");
+        assert!(
+            !heard
+                .iter()
+                .any(|c| c == "O" || c.starts_with('t') || c.starts_with('T')),
+            "{args:?}: {heard:?}"
+        );
     }
 }
