@@ -478,6 +478,8 @@ fn live_job(
         observations,
         fail_on_silence: true,
         told: None,
+        listen_only: false,
+        assume_stopped: false,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

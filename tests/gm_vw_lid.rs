@@ -215,23 +215,38 @@ fn gm_scenarios_read_uudt_codes_and_varied_parameter_ids() {
 }
 
 /// The GMLAN device control the active test takes is handed back with
-/// ReturnToNormalOperation `20` at the end of the run.
+/// ReturnToNormalOperation `20` at the end of the run. The profile reads no
+/// vehicle speed, so the test fires only with `--assume-stopped`.
 #[test]
 fn gm_active_test_is_handed_back_with_return_to_normal() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("actuate.log");
-    let run = trunkdiag(&[
-        "diagnose",
-        "--sim",
-        "no-fault-found",
-        "--profile",
-        "chevrolet-equinox-2018-2024",
-        "--no-prompt",
-        "--actuate",
-        "--yes",
-        "--record",
-        log.to_str().unwrap(),
-    ]);
+    let args = |log: &std::path::Path, stopped: bool| {
+        let mut a = vec![
+            "diagnose".to_owned(),
+            "--sim".into(),
+            "no-fault-found".into(),
+            "--profile".into(),
+            "chevrolet-equinox-2018-2024".into(),
+            "--no-prompt".into(),
+            "--actuate".into(),
+            "--yes".into(),
+            "--record".into(),
+            log.to_str().unwrap().into(),
+        ];
+        if stopped {
+            a.push("--assume-stopped".into());
+        }
+        a
+    };
+    let refused = dir.path().join("refused.log");
+    let a = args(&refused, false);
+    let run = trunkdiag(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run.code <= 1, "{}", run.stderr);
+    let text = std::fs::read_to_string(&refused).unwrap();
+    assert!(!text.contains(" 241#07AE"), "fired at an unknown speed");
+    let a = args(&log, true);
+    let run = trunkdiag(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(run.code <= 1, "{}", run.stderr);
     let text = std::fs::read_to_string(&log).unwrap();
     let start = text.find(" 241#07AE011010").expect("device control sent");

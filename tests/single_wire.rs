@@ -51,6 +51,8 @@ async fn said(profile: &str) -> Vec<String> {
         observations: Observations::default(),
         fail_on_silence: false,
         told: None,
+        listen_only: false,
+        assume_stopped: false,
     };
     let mut person = Listener(Vec::new());
     // The car: on the bus, silent.

@@ -88,6 +88,18 @@ pub struct DiagnoseArgs {
     /// Answer yes to the active-test question (with --actuate).
     #[arg(long)]
     pub yes: bool,
+    /// Live: with --actuate, the car is known to stand still although no
+    /// speed is heard on the bus (the active test refuses an unknown speed
+    /// otherwise; a speed above standstill is refused regardless).
+    #[arg(long, requires = "actuate")]
+    pub assume_stopped: bool,
+    /// Live: send nothing at all (no VIN, session, trouble-code or data
+    /// reads, no active test); the verdict comes from the broadcast frames
+    /// alone and says what could not be read. An SLCAN adapter is opened
+    /// listen-only (L); an ELM327 cannot listen without talking, and is
+    /// refused. Needs a --profile name (the VIN is not asked).
+    #[arg(long, conflicts_with_all = ["actuate", "replay"])]
+    pub listen_only: bool,
     /// Live: write every frame seen and sent to this candump log.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -129,6 +141,11 @@ impl DiagnoseArgs {
 
 pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
     let observations = args.observations()?;
+    if args.listen_only && args.profile == "auto" {
+        return Err(CliError::Usage(
+            "--listen-only needs --profile NAME: picking the profile from the VIN means asking for it",
+        ));
+    }
     let (profile, report) = if let Some(path) = &args.replay {
         if args.record.is_some() || args.actuate {
             return Err(CliError::Usage(
@@ -276,6 +293,8 @@ fn live_iface(
         observations,
         fail_on_silence: args.no_prompt,
         told: None,
+        listen_only: args.listen_only,
+        assume_stopped: args.assume_stopped,
     };
     let record = args
         .record
@@ -304,7 +323,7 @@ fn live_iface(
             &mut unattended
         };
         live::run(
-            || spec.open(bus),
+            || spec.open_as(bus, args.listen_only),
             spec.name(),
             ("live", iface.to_owned()),
             &args.profile,
@@ -572,6 +591,8 @@ fn live_sim(
         // adapter: it gets its no-bus-activity verdict even for scripts.
         fail_on_silence: false,
         told: Some(told),
+        listen_only: args.listen_only,
+        assume_stopped: args.assume_stopped,
     };
     let record = args
         .record

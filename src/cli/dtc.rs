@@ -2,7 +2,7 @@
 //! to letter codes with status and meaning; clearing only with `--yes` (and
 //! a y/N answer at a terminal), since it erases evidence.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -168,14 +168,10 @@ fn clear(args: &ClearArgs) -> CliResult<u8> {
 }
 
 fn confirm(link: &LinkArgs, target: &Target) -> io::Result<bool> {
-    eprint!(
+    super::request::ask_yes(&format!(
         "Clear all trouble codes of the module at {} on {}? [y/N] ",
         target.tx, link.iface
-    );
-    io::stderr().flush()?;
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    ))
 }
 
 #[cfg(test)]

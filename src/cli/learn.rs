@@ -14,7 +14,7 @@ use super::{exit, CliError, CliResult};
 use crate::capture::{CaptureReader, ReadOptions};
 use crate::learn::{self, guide, DraftInfo, LearnConfig, Learned, Learner, Mark, Outcome, Place};
 use crate::profile::Role;
-use crate::transport::{BusError, BusUse, CanBus, PhysicalBus};
+use crate::transport::{BusError, BusUse, CanBus, ListenOnly, PhysicalBus};
 
 /// The countdown before each "now", in seconds.
 const COUNTDOWN_S: u64 = 3;
@@ -79,6 +79,11 @@ pub struct LearnArgs {
     /// One JSON object for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Live: open the adapter listen-only (an SLCAN adapter with `L`; on
+    /// SocketCAN set `listen-only on` on the interface). Learning sends
+    /// nothing either way.
+    #[arg(long, requires = "iface")]
+    pub listen_only: bool,
 }
 
 /// The JSON object of `learn --json`.
@@ -270,7 +275,10 @@ fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
         rounds: args.rounds.max(1),
     };
     let origin = rt.block_on(async {
-        let mut bus = spec.open(PhysicalBus::high_speed(args.bitrate))?;
+        let mut bus = ListenOnly::new(
+            spec.open_as(PhysicalBus::high_speed(args.bitrate), args.listen_only)?,
+            true,
+        );
         let origin = bus.now_us();
         let mut err = std::io::stderr();
         tokio::select! {

@@ -194,6 +194,20 @@ pub enum CliError {
     Request { text: String },
     #[error("--session {text:?}: expected one hex byte, e.g. 03")]
     SessionByte { text: String },
+    /// A request its classes do not allow, or one never sent; nothing was
+    /// sent.
+    #[error("request {request}: {denied}")]
+    Denied {
+        request: String,
+        #[source]
+        denied: crate::diag::safety::Denied,
+    },
+    /// A change allowed by its flag, but nobody at a terminal to say yes.
+    #[error("request {request} {}: no terminal to confirm it, so add --yes to send it", class.words())]
+    Unconfirmed {
+        request: String,
+        class: crate::diag::safety::Change,
+    },
     #[error("{var}: expected microseconds, found {value:?}")]
     Microseconds { var: &'static str, value: String },
     #[error("id {id} is given twice: each id can carry one direction of one pair")]

@@ -20,7 +20,7 @@ use clap::Args;
 
 use super::{exit, CliError, CliResult};
 use crate::capture::candump::{CandumpWriter, FLUSH_WITHIN};
-use crate::transport::{BusError, BusUse, CanBus, IfaceSpec, PhysicalBus};
+use crate::transport::{BusError, BusUse, CanBus, IfaceSpec, ListenOnly, PhysicalBus};
 
 /// Where the frames of a recording travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +173,11 @@ pub struct RecordArgs {
     /// Stop after this many seconds (default: at Ctrl-C).
     #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub duration: Option<Duration>,
+    /// Open the adapter listen-only too: an SLCAN adapter with `L` (its
+    /// controller then does not even acknowledge frames); on SocketCAN set
+    /// `listen-only on` on the interface. A recording sends nothing either way.
+    #[arg(long)]
+    pub listen_only: bool,
 }
 
 pub fn run(args: RecordArgs) -> CliResult<u8> {
@@ -191,7 +196,10 @@ pub fn run(args: RecordArgs) -> CliResult<u8> {
                 iface: spec.to_string(),
             });
         }
-        let mut bus = spec.open(PhysicalBus::high_speed(args.bitrate))?;
+        let mut bus = ListenOnly::new(
+            spec.open_as(PhysicalBus::high_speed(args.bitrate), args.listen_only)?,
+            true,
+        );
         let origin = Origin {
             profile: None,
             source: "plain recording of every frame on the bus (nothing sent)".to_owned(),

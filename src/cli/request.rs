@@ -1,10 +1,12 @@
 //! `trunkdiag request`: one raw diagnostic request to a module, its answer
-//! decoded. Also the link options and the live-session plumbing shared by
+//! decoded. The request (and its `--session`) is classified before the
+//! interface is opened (`diag::safety`): reads go, a change needs
+//! `--allow CLASS` and a yes, and what is never sent exits 2 saying why. Also the link options and the live-session plumbing shared by
 //! the commands that talk to a car (`dtc read`, `dtc clear`): open the
 //! interface, record if asked, run the work under [`Tester::run`] so that
 //! Ctrl-C / SIGTERM and errors still hand everything back.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -15,6 +17,7 @@ use super::CliResult;
 use super::{exit, CliError};
 use crate::diag::client::ClientConfig;
 use crate::diag::describe::MessageKind;
+use crate::diag::safety::{self, Change, PermitError, RequestClass};
 use crate::diag::{describe, Dir, Protocol};
 use crate::frame::CanId;
 use crate::hex::encode_upper;
@@ -170,14 +173,53 @@ pub fn with_tester<T>(
     })
 }
 
+/// A class of change `--allow` lets through ([`Change`]).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowArg {
+    /// Clear trouble codes (UDS/KWP2000 14, GMLAN and OBD-II 04).
+    Clear,
+    /// Write data or memory (2E, 3D, KWP2000 3B, GMLAN 3B).
+    Write,
+    /// Drive an output or run a routine (2F, 31, KWP2000 30/31, GMLAN AE, OBD-II 08).
+    Actuate,
+    /// Restart the module (11).
+    Reset,
+}
+
+impl From<AllowArg> for Change {
+    fn from(a: AllowArg) -> Change {
+        match a {
+            AllowArg::Clear => Change::Clear,
+            AllowArg::Write => Change::Write,
+            AllowArg::Actuate => Change::Actuate,
+            AllowArg::Reset => Change::Reset,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Reads go as they are (sessions 10 01/03/C0, KWP2000 10 81/89/92/C0, 19, 21, 22,
+1A, 3E, OBD-II modes 01-0A but 04 and 08). A change goes only with --allow
+naming its class and, at a terminal, a yes (or --yes). Never sent, whatever the
+flags: security access (27), programming sessions (10 02, KWP2000 10 85, GMLAN
+A5), download/upload (34-38), communication control (28), DTC-setting control
+(85, GMLAN 10 02), and any service or session this tool does not know.")]
 pub struct RequestArgs {
     #[command(flatten)]
     pub link: LinkArgs,
     /// Open this diagnostic session first (hex, e.g. 03 for UDS extended,
     /// C0 for a Nissan BCM); the default session is restored at the end.
+    /// A programming session (02) is refused.
     #[arg(long, value_name = "HEX")]
     pub session: Option<String>,
+    /// Let a request of this class of change through (repeatable).
+    #[arg(long, value_enum, value_name = "CLASS")]
+    pub allow: Vec<AllowArg>,
+    /// Answer yes to the question a change asks at a terminal; without a
+    /// terminal a change needs it.
+    #[arg(long)]
+    pub yes: bool,
     /// The request, in hex (e.g. 22F190 or "22 F1 90").
     pub request: String,
 }
@@ -213,6 +255,19 @@ pub fn run(args: &RequestArgs) -> CliResult<u8> {
     };
     let target = args.link.target()?;
     let protocol = target.protocol;
+    let allowed: Vec<Change> = args.allow.iter().copied().map(Change::from).collect();
+    // Nothing is opened, let alone sent, before both are cleared.
+    if let Some(s) = session {
+        check(
+            protocol,
+            &[0x10, s],
+            &allowed,
+            args.yes,
+            &args.link,
+            &target,
+        )?;
+    }
+    check(protocol, &req, &allowed, args.yes, &args.link, &target)?;
     let resp = with_tester(&args.link, &target, async |t| {
         if let Some(s) = session {
             t.open_session(s).await?;
@@ -228,6 +283,53 @@ pub fn run(args: &RequestArgs) -> CliResult<u8> {
         print_output(&mut w, &out)?;
     }
     Ok(exit::OK)
+}
+
+/// Classifies `req` and says whether it may go: a read does; a change only
+/// with its class allowed and a yes (asked at a terminal, else `--yes`);
+/// a refused service never.
+fn check(
+    protocol: Protocol,
+    req: &[u8],
+    allowed: &[Change],
+    yes: bool,
+    link: &LinkArgs,
+    target: &Target,
+) -> CliResult<()> {
+    let request = encode_upper(req);
+    let class = match safety::permit(protocol, req, allowed) {
+        Ok(RequestClass::Change(class)) => class,
+        Ok(_) => return Ok(()),
+        Err(PermitError::Denied(denied)) => return Err(CliError::Denied { request, denied }),
+        Err(PermitError::Empty(_)) => return Err(CliError::Request { text: request }),
+    };
+    if yes {
+        return Ok(());
+    }
+    if !io::stdin().is_terminal() {
+        return Err(CliError::Unconfirmed { request, class });
+    }
+    let question = format!(
+        "Send {request} to the module at {} on {}? It {}. [y/N] ",
+        target.tx,
+        link.iface,
+        class.words()
+    );
+    if ask_yes(&question)? {
+        Ok(())
+    } else {
+        Err(CliError::Usage("not confirmed: nothing was sent"))
+    }
+}
+
+/// Asks a yes/no question on the terminal (stderr, an answer on stdin);
+/// anything but y/yes is a no.
+pub fn ask_yes(question: &str) -> io::Result<bool> {
+    eprint!("{question}");
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 fn output(protocol: Protocol, req: &[u8], resp: &Response) -> RequestOutput {

@@ -1,6 +1,7 @@
 //! Diagnostic protocols at the message level: UDS (ISO 14229), KWP2000 on
 //! CAN (ISO 14230-3), OBD-II (SAE J1979), their negative response codes and
-//! trouble codes, a describer for capture analysis, and a sans-IO client
+//! trouble codes, a describer for capture analysis, what a request does to
+//! the module (`safety`: read, a change of one class, or refused), and a sans-IO client
 //! that applies the P2 / P2* / S3 timing rules.
 //!
 //! Everything here works on reassembled ISO-TP payloads (`&[u8]` in,
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod kwp;
 pub mod nrc;
 pub mod obd;
+pub mod safety;
 pub mod uds;
 
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, RequestId, Timing};

@@ -27,7 +27,7 @@ use crate::frame::{CanFrame, CanId, Direction, IfName};
 use crate::isotp::{Addressing, IsoTpConfig};
 use crate::profile::{self, Profile, Role};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
-use crate::transport::{BusError, CanBus};
+use crate::transport::{BusError, CanBus, ListenOnly};
 
 /// How often the data items are read while watching.
 pub const POLL_PERIOD: Duration = Duration::from_millis(200);
@@ -57,6 +57,14 @@ pub struct LivePlan {
     /// Presses told by the simulated person of an in-process simulated car
     /// (bus time, input), for a car whose bus does not show them.
     pub told: Option<ToldPresses>,
+    /// Send nothing: no VIN read, session, trouble-code or data read, no
+    /// active test; the bus is wrapped in [`ListenOnly`], so a frame cannot
+    /// leak even by mistake. The verdict rests on the broadcasts, and a
+    /// note says what could not be read.
+    pub listen_only: bool,
+    /// The person vouches that the car stands still: the active test may
+    /// run without a speed reading (never against one above standstill).
+    pub assume_stopped: bool,
 }
 
 /// Presses told to the run as they happen: (bus time, input); the list a
@@ -250,7 +258,9 @@ async fn diagnose<B: CanBus>(
     // testers and the session's.
     let record = record.map(|w| Arc::new(LogThread::spawn(w)));
     let mut vin = None;
-    if profile_spec == "auto" {
+    if profile_spec == "auto" && plan.listen_only {
+        operator.say("listen-only: the VIN is not asked, so --profile auto cannot pick a profile");
+    } else if profile_spec == "auto" {
         operator.say("reading the VIN to pick the vehicle profile");
         vin = read_vin(&mut open, iface, &tx, record.as_ref(), &shutdown, &heard).await?;
     }
@@ -294,7 +304,7 @@ async fn diagnose<B: CanBus>(
     };
     isotp.iface = iface;
     client.p2_star_us = u64::try_from(plan.timeout.as_micros()).unwrap_or(u64::MAX);
-    let bus = open()?;
+    let bus = ListenOnly::new(open()?, plan.listen_only);
     let mut tester = Tester::new(bus, isotp, client, shutdown);
     let record_for_feed = record.clone();
     tester.set_tap(tap(tx, record, heard));
@@ -440,7 +450,7 @@ async fn read_vin<B: CanBus>(
     }
     for (req_id, resp_id, addressing, mut cfg, req) in tries {
         cfg.p2_star_us = 1_000_000;
-        let bus = open()?;
+        let bus = ListenOnly::new(open()?, false);
         let mut isotp = IsoTpConfig::new(req_id, resp_id);
         isotp.iface = iface;
         isotp.addressing = addressing;
@@ -470,7 +480,13 @@ async fn session_work<B: CanBus>(
     notes: &mut Vec<String>,
     feed: &mut Feed<'_>,
 ) -> Result<(), TesterError> {
-    let bcm = profile.bcm();
+    // Listen-only: as if the profile named no body module to ask.
+    let bcm = profile.bcm().filter(|_| !plan.listen_only);
+    if plan.listen_only {
+        let note = listen_only_note(profile);
+        operator.say(&note);
+        notes.push(note);
+    }
     let session = bcm.and_then(|b| b.session.as_ref());
     let mut reads = Reads {
         session: session.map(|s| {
@@ -479,17 +495,26 @@ async fn session_work<B: CanBus>(
         }),
         open: session.is_none(),
         retries_left: SESSION_RETRIES,
-        items: profile
-            .data_reads()
+        items: bcm
+            .map(|_| profile.data_reads())
+            .unwrap_or_default()
             .iter()
             .map(|r| (r.key.request(), r.needs_session))
             .collect(),
     };
-    if reads.session.is_some() {
+    // A locked car's alarm may go off at requests: hear its state first.
+    if bcm.is_some() && profile.has_role(Role::AlarmArmed) {
+        let until = tokio::time::Instant::now() + ALARM_LISTEN;
+        while feed.last(Role::AlarmArmed).is_none() && tokio::time::Instant::now() < until {
+            t.idle(Duration::from_millis(50)).await?;
+        }
+    }
+    let armed = alarm_armed(feed, notes, operator);
+    if reads.session.is_some() && !armed {
         operator.say("opening the diagnostic session with the BCM");
         reads.open_session(t, plan, notes).await?;
     }
-    if let Some(d) = bcm.and_then(|b| b.dtc_read.as_ref()) {
+    if let Some(d) = bcm.and_then(|b| b.dtc_read.as_ref()).filter(|_| !armed) {
         operator.say("reading trouble codes");
         let ids = t.ids();
         // GMLAN answers with UUDT frames on request id + 0x300: the tap
@@ -523,7 +548,7 @@ async fn session_work<B: CanBus>(
             soft(r, notes, "DTC read")?;
         }
     }
-    poll(t, plan, &mut reads, notes).await?;
+    poll(t, plan, &mut reads, notes, feed, operator).await?;
     // The release attempt.
     let prompts = [
         (
@@ -583,10 +608,40 @@ async fn session_work<B: CanBus>(
         watch(t, plan, &mut reads, notes, feed, plan.listen, None).await?;
         // Told presses of a simulated person come with the frames.
     }
-    if plan.actuate {
+    if plan.actuate && plan.listen_only {
+        notes.push("listen-only: the active test was not run".to_owned());
+    } else if plan.actuate {
         active_test(t, profile, plan, operator, notes, feed, &mut reads).await?;
     }
     Ok(())
+}
+
+/// What a listen-only run could not read, for the report: the profile's
+/// trouble codes and BCM data items, by name.
+fn listen_only_note(profile: &Profile) -> String {
+    let mut missed = Vec::new();
+    if let Some(b) = profile.bcm() {
+        if b.dtc_read.is_some() {
+            missed.push("the BCM's trouble codes".to_owned());
+        }
+        let items: Vec<&str> = profile
+            .data_reads()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        if !items.is_empty() {
+            missed.push(format!("the BCM's data items ({})", items.join(", ")));
+        }
+    }
+    if missed.is_empty() {
+        "listen-only: nothing was sent; this profile reads broadcasts only, so nothing was missed"
+            .to_owned()
+    } else {
+        format!(
+            "listen-only: nothing was sent, so {} were not read; the verdict rests on the broadcast frames alone",
+            missed.join(" and ")
+        )
+    }
 }
 
 /// Bounds one BCM request by `--timeout` (the client's own P2 / P2* apply
@@ -630,12 +685,38 @@ fn soft<T>(
     }
 }
 
+/// The note of a run that paused its polling for the alarm.
+pub const ALARM_PAUSE: &str =
+    "polling paused: alarm armed (requests to a locked car can set its alarm off)";
+
+/// Whether the profile's alarm-armed signal reads armed now; the first
+/// time, the person is told and the report notes that polling paused.
+fn alarm_armed(feed: &mut Feed<'_>, notes: &mut Vec<String>, operator: &mut dyn Operator) -> bool {
+    let armed = feed.last(Role::AlarmArmed).is_some_and(|v| v != 0.0);
+    if armed && !notes.iter().any(|n| n == ALARM_PAUSE) {
+        operator.say(ALARM_PAUSE);
+        notes.push(ALARM_PAUSE.to_owned());
+    }
+    armed
+}
+
+/// How long a run whose profile has an alarm-armed signal listens for it
+/// before its first request to the BCM.
+const ALARM_LISTEN: Duration = Duration::from_secs(1);
+
+/// One round of the data reads (and a session retry), skipped while the
+/// profile's alarm-armed signal reads armed.
 async fn poll<B: CanBus>(
     t: &mut Tester<B>,
     plan: &LivePlan,
     reads: &mut Reads,
     notes: &mut Vec<String>,
+    feed: &mut Feed<'_>,
+    operator: &mut dyn Operator,
 ) -> Result<(), TesterError> {
+    if alarm_armed(feed, notes, operator) {
+        return Ok(());
+    }
     if !reads.open && reads.retries_left > 0 {
         reads.retries_left -= 1;
         reads.open_session(t, plan, notes).await?;
@@ -731,7 +812,7 @@ async fn watch<B: CanBus>(
     let end = tokio::time::Instant::now() + duration;
     loop {
         let tick = tokio::time::Instant::now() + POLL_PERIOD;
-        poll(t, plan, reads, notes).await?;
+        poll(t, plan, reads, notes, feed, &mut Unattended { yes: false }).await?;
         feed.drain();
         if let Some(d) = done.as_mut() {
             match d.try_recv() {
@@ -748,7 +829,10 @@ async fn watch<B: CanBus>(
     }
 }
 
-/// The active test: once, after a yes, never when moving or on a low battery.
+/// The active test: after a yes, never when moving, out of Park, on a low
+/// battery or (without `--assume-stopped`) at an unknown speed; at most the
+/// profile's `max_firings`, a second only when the lid did not open and
+/// after the BCM's cool-down (`cooldown_ms`) has passed.
 async fn active_test<B: CanBus>(
     t: &mut Tester<B>,
     profile: &Profile,
@@ -765,6 +849,47 @@ async fn active_test<B: CanBus>(
         ));
         return Ok(());
     };
+    let mut fired: u8 = 0;
+    while fired < at.max_firings {
+        if fired > 0 {
+            let wait = Duration::from_millis(u64::from(at.cooldown_ms));
+            operator.say(&format!(
+                "the lid did not open: waiting out the BCM's cool-down ({:.1} s) before firing again",
+                wait.as_secs_f64()
+            ));
+            watch(t, plan, reads, notes, feed, wait, None).await?;
+        }
+        if let Some(why) = refusal(profile, plan, feed, operator, fired) {
+            notes.push(why);
+            return Ok(());
+        }
+        operator.say("firing the trunk opener once");
+        fired += 1;
+        if !fire(t, profile, at, plan, notes, feed, reads).await? {
+            return Ok(());
+        }
+        if feed.last(Role::LidOpen).is_some_and(|v| v != 0.0) {
+            break;
+        }
+    }
+    if fired > 1 {
+        notes.push(format!(
+            "the active test fired {fired} times, {:.1} s apart at least (the profile's cool-down)",
+            f64::from(at.cooldown_ms) / 1000.0
+        ));
+    }
+    Ok(())
+}
+
+/// Why the active test may not fire now (`None`: it may), checked before
+/// every firing: moving, unknown speed, out of Park, low battery, no yes.
+fn refusal(
+    profile: &Profile,
+    plan: &LivePlan,
+    feed: &mut Feed<'_>,
+    operator: &mut dyn Operator,
+    fired: u8,
+) -> Option<String> {
     let speed = feed.last(Role::SpeedKmh);
     let volts = feed.last(Role::BatteryVoltage);
     // Out of Park by the profile's own gear condition (`when = "not"`).
@@ -774,34 +899,56 @@ async fn active_test<B: CanBus>(
             .iter()
             .any(|c| c.role == Role::Gear && c.blocks(g))
     });
-    let refuse = if speed.is_some_and(|v| v > 0.5) {
+    let question = if fired == 0 {
+        "Fire the trunk opener once now (active test)? Keep clear of the lid.".to_owned()
+    } else {
+        format!(
+            "The lid did not open. Fire the trunk opener again (firing {} of at most {})? Keep clear of the lid.",
+            fired + 1,
+            profile.active_test().map_or(1, |a| a.max_firings)
+        )
+    };
+    if let Some(v) = speed.filter(|&v| v > 0.5) {
         Some(format!(
-            "refused the active test: the vehicle is moving ({:.1} km/h)",
-            speed.unwrap_or_default()
+            "refused the active test: the vehicle is moving ({v:.1} km/h)"
         ))
+    } else if speed.is_none() && !plan.assume_stopped {
+        Some(
+            if profile.has_role(Role::SpeedKmh) {
+                "refused the active test: no vehicle speed was heard, so the car is not known to stand still; give --assume-stopped if it does"
+            } else {
+                "refused the active test: this profile reads no vehicle speed, so the car is not known to stand still; give --assume-stopped if it does"
+            }
+            .to_owned(),
+        )
     } else if let Some(g) = out_of_park {
         Some(format!(
             "refused the active test: the gear selector reads {}, not Park",
             profile.value_name(Role::Gear, g)
         ))
-    } else if volts.is_some_and(|v| v < profile.limits.low_battery_volts) {
+    } else if let Some(v) = volts.filter(|&v| v < profile.limits.low_battery_volts) {
         Some(format!(
-            "refused the active test: the battery reads {:.1} V (below {:.1} V)",
-            volts.unwrap_or_default(),
+            "refused the active test: the battery reads {v:.1} V (below {:.1} V)",
             profile.limits.low_battery_volts
         ))
-    } else if !operator
-        .confirm("Fire the trunk opener once now (active test)? Keep clear of the lid.")
-    {
+    } else if !operator.confirm(&question) {
         Some("the active test was not confirmed: not run".to_owned())
     } else {
         None
-    };
-    if let Some(why) = refuse {
-        notes.push(why);
-        return Ok(());
     }
-    operator.say("firing the trunk opener once");
+}
+
+/// One firing: the start request, the hold while watching, the output
+/// handed back. False when the BCM refused (no point in firing again).
+async fn fire<B: CanBus>(
+    t: &mut Tester<B>,
+    car: &Profile,
+    at: &profile::ActiveTest,
+    plan: &LivePlan,
+    notes: &mut Vec<String>,
+    feed: &mut Feed<'_>,
+    reads: &mut Reads,
+) -> Result<bool, TesterError> {
     let ids = t.ids();
     let handle = match bounded(
         plan,
@@ -811,31 +958,29 @@ async fn active_test<B: CanBus>(
     )
     .await
     {
-        Ok(h) => Some(h),
+        Ok(h) => h,
         Err(e @ (TesterError::Bus(_) | TesterError::Interrupted)) => return Err(e),
         Err(e) => {
             notes.push(match &e {
                 TesterError::Negative { nrc, .. } if *nrc == Nrc::ConditionsNotCorrect => {
                     format!(
                         "the BCM refused the active test: conditions not correct (NRC 0x22): {}",
-                        closed_gates(profile, feed)
+                        closed_gates(car, feed)
                     )
                 }
                 _ => format!("the BCM refused the active test: {e}"),
             });
-            None
+            return Ok(false);
         }
     };
-    if let Some(h) = handle {
-        let hold = Duration::from_millis(u64::from(at.max_duration_ms).min(5000));
-        let r = watch(t, plan, reads, notes, feed, hold, None).await;
-        // Hand the output back even if watching failed; the tester's close
-        // would too, this just does it at once.
-        let released = h.release(t).await;
-        r?;
-        soft(released, notes, "returning the opener output")?;
-    }
-    Ok(())
+    let hold = Duration::from_millis(u64::from(at.max_duration_ms).min(5000));
+    let r = watch(t, plan, reads, notes, feed, hold, None).await;
+    // Hand the output back even if watching failed; the tester's close
+    // would too, this just does it at once.
+    let released = handle.release(t).await;
+    r?;
+    soft(released, notes, "returning the opener output")?;
+    Ok(true)
 }
 
 /// What a "conditions not correct" answer to the active test means on
@@ -928,6 +1073,8 @@ mod tests {
             observations: Observations::default(),
             fail_on_silence: false,
             told: None,
+            listen_only: false,
+            assume_stopped: false,
         }
     }
 
@@ -1245,6 +1392,242 @@ mod tests {
             r.verdicts
         );
         assert!(r.source.notes.iter().any(|n| n.contains("session")));
+    }
+
+    /// Listen-only: the BCM that would answer hears nothing from the run
+    /// (only the broadcaster's frames reach the bus), and the report says
+    /// what was not read.
+    #[tokio::test(start_paused = true)]
+    async fn a_listen_only_run_puts_nothing_on_the_bus() {
+        let bus = VirtualBus::new(1_000_000);
+        broadcaster(&bus, 124);
+        nissan_bcm(&bus, true);
+        let mut watcher = bus.endpoint(name("watcher"));
+        let seen: Arc<std::sync::Mutex<Vec<CanFrame>>> = Arc::default();
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok(f) = watcher.recv().await {
+                if f.id != CanId::Standard(0x6F6) {
+                    log.lock().unwrap().push(f);
+                }
+            }
+        });
+        let b = bus.clone();
+        let plan = LivePlan {
+            listen_only: true,
+            ..plan()
+        };
+        let (_, r) = run(
+            move || Ok(b.endpoint(name("tester"))),
+            name("vbus"),
+            ("sim", "test".into()),
+            "nissan-altima-2013-2018",
+            &plan,
+            &mut Unattended { yes: true },
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(lockout_polls(&r), 0);
+        assert!(
+            r.source
+                .notes
+                .iter()
+                .any(|n| n.starts_with("listen-only: nothing was sent")),
+            "{:?}",
+            r.source.notes
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let other = seen.lock().unwrap();
+        assert!(other.is_empty(), "{other:?}");
+    }
+
+    /// A body module on 0x7A0/0x7A8 for the active-test safeguards: a
+    /// body frame 0x300 (speed byte 0 when `speed`, lid bit 1.0, alarm bit
+    /// 1.1 when `alarm`), one data read (`22 0101`), and an opener test with
+    /// this cool-down and most firings.
+    fn guarded_car(speed: bool, alarm: bool, cooldown_ms: u32, max_firings: u8) -> CarFile {
+        let speed_signal = if speed {
+            "[[frame.signal]]\nname = \"speed\"\nrole = \"speed_kmh\"\nbits = \"0|8@1+\"\nlevel = \"placeholder\"\n\n"
+        } else {
+            ""
+        };
+        let alarm_signal = if alarm {
+            "[[frame.signal]]\nname = \"armed\"\nrole = \"alarm_armed\"\nbits = \"9|1@1+\"\nlevel = \"placeholder\"\n\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "[profile]\nid = \"t\"\nmake = \"t\"\nmodel = \"t\"\nyears = [2020, 2020]\n\n\
+             [[bus]]\nname = \"hs\"\nbitrate = 500000\nlevel = \"placeholder\"\n\n\
+             [bcm]\nprotocol = \"uds\"\nrequest_id = 0x7A0\nresponse_id = 0x7A8\nlevel = \"placeholder\"\n\n\
+             [[data]]\nname = \"lid\"\ndid = 0x0101\n\n\
+             [[data.field]]\nname = \"output\"\nrole = \"opener_output\"\nbit = \"A.0\"\nlevel = \"placeholder\"\n\n\
+             [[frame]]\nid = 0x300\nname = \"body\"\n\n{speed_signal}{alarm_signal}\
+             [[frame.signal]]\nname = \"lid\"\nrole = \"lid_open\"\nbits = \"8|1@1+\"\nlevel = \"placeholder\"\n\n\
+             [active_test]\nmax_duration_ms = 500\ncooldown_ms = {cooldown_ms}\nmax_firings = {max_firings}\n\n\
+             [active_test.start]\nrequest = \"2F 01 02 03 01\"\nresponse = \"6F 01 02 03\"\nlevel = \"placeholder\"\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        crate::profile::load(path.to_str().unwrap()).unwrap();
+        CarFile {
+            _dir: dir,
+            path: path.to_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A test profile written to a file (a run takes a profile's path).
+    struct CarFile {
+        _dir: tempfile::TempDir,
+        path: String,
+    }
+
+    async fn run_on(bus: &VirtualBus, car: &CarFile, plan: &LivePlan) -> Report {
+        let b = bus.clone();
+        let (_, r) = run(
+            move || Ok(b.endpoint(name("tester"))),
+            name("vbus"),
+            ("sim", "test".into()),
+            &car.path,
+            plan,
+            &mut Unattended { yes: true },
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        r
+    }
+
+    /// Each request a module heard, at its bus time.
+    type Heard = Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>>;
+
+    /// The module of [`guarded_car`]: its body frame every 100 ms and
+    /// single-frame answers; returns the bus time of every request heard.
+    fn guarded_bcm(bus: &VirtualBus, alarm: bool) -> Heard {
+        let heard: Heard = Arc::default();
+        let mut body = bus.endpoint(name("body"));
+        tokio::spawn(async move {
+            loop {
+                let f =
+                    CanFrame::classic(CanId::Standard(0x300), &[0, u8::from(alarm) << 1]).unwrap();
+                if body.send(&f).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let mut ep = bus.endpoint(name("bcm"));
+        let log = Arc::clone(&heard);
+        tokio::spawn(async move {
+            while let Ok(f) = ep.recv().await {
+                if f.id != CanId::Standard(0x7A0) {
+                    continue;
+                }
+                let d = f.data();
+                let len = usize::from(d.first().copied().unwrap_or(0) & 0x0F);
+                let req = d.get(1..1 + len).unwrap_or_default().to_vec();
+                log.lock().unwrap().push((f.timestamp_us, req.clone()));
+                let resp: Vec<u8> = match req.as_slice() {
+                    [0x22, a, b] => vec![0x62, *a, *b, 0],
+                    [0x2F, a, b, c, ..] => vec![0x6F, *a, *b, *c],
+                    [sid, ..] => vec![sid + 0x40],
+                    [] => continue,
+                };
+                let mut data = vec![resp.len() as u8];
+                data.extend_from_slice(&resp);
+                let r = CanFrame::classic(CanId::Standard(0x7A8), &data).unwrap();
+                if ep.send(&r).await.is_err() {
+                    return;
+                }
+            }
+        });
+        heard
+    }
+
+    async fn actuate_on(bus: &VirtualBus, car: &CarFile, assume_stopped: bool) -> Report {
+        let plan = LivePlan {
+            actuate: true,
+            assume_stopped,
+            listen: Duration::from_secs(1),
+            ..plan()
+        };
+        run_on(bus, car, &plan).await
+    }
+
+    /// The firings (`2F ... 03 01`) a module heard, at their bus times.
+    fn firings(heard: &Heard) -> Vec<u64> {
+        heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r.first() == Some(&0x2F) && r.get(3) == Some(&0x03))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// An unknown speed refuses the active test unless the person vouches
+    /// for a standing car.
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_speed_refuses_the_active_test_without_assume_stopped() {
+        let car = guarded_car(false, false, 3000, 1);
+        let bus = VirtualBus::new(1_000_000);
+        let heard = guarded_bcm(&bus, false);
+        let r = actuate_on(&bus, &car, false).await;
+        assert!(firings(&heard).is_empty(), "{:?}", heard.lock().unwrap());
+        assert!(
+            r.source
+                .notes
+                .iter()
+                .any(|n| n.contains("reads no vehicle speed") && n.contains("--assume-stopped")),
+            "{:?}",
+            r.source.notes
+        );
+        let bus = VirtualBus::new(1_000_000);
+        let heard = guarded_bcm(&bus, false);
+        actuate_on(&bus, &car, true).await;
+        assert_eq!(firings(&heard).len(), 1);
+    }
+
+    /// A lid that does not open is fired again only up to the profile's
+    /// most, each firing after the cool-down since the last one ended.
+    #[tokio::test(start_paused = true)]
+    async fn firings_wait_out_the_cooldown_and_stop_at_the_most() {
+        for (max, want) in [(1u8, 1usize), (3, 3)] {
+            let car = guarded_car(true, false, 4000, max);
+            let bus = VirtualBus::new(1_000_000);
+            let heard = guarded_bcm(&bus, false);
+            let r = actuate_on(&bus, &car, false).await;
+            let at = firings(&heard);
+            assert_eq!(at.len(), want, "max {max}: {:?}", r.source.notes);
+            for w in at.windows(2) {
+                // The hold (500 ms) and the cool-down (4 s) between them.
+                assert!(w[1] - w[0] >= 4_500_000, "{at:?}");
+            }
+        }
+    }
+
+    /// Nothing but the broadcasts while the alarm reads armed: no data read
+    /// goes out, and the report says why.
+    #[tokio::test(start_paused = true)]
+    async fn polling_pauses_while_the_alarm_is_armed() {
+        for alarm in [false, true] {
+            let car = guarded_car(true, true, 3000, 1);
+            let bus = VirtualBus::new(1_000_000);
+            let heard = guarded_bcm(&bus, alarm);
+            let r = run_on(&bus, &car, &plan()).await;
+            let reads = heard
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, q)| q.first() == Some(&0x22))
+                .count();
+            let paused = r.source.notes.iter().any(|n| n == ALARM_PAUSE);
+            assert_eq!((reads > 0, paused), (!alarm, alarm), "{:?}", r.source.notes);
+        }
     }
 
     /// How many times the run read the lockout flag.

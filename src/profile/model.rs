@@ -82,6 +82,7 @@ role_table! {
     DoorsLocked = "doors_locked", State, "Non-zero: (other) doors locked.";
     DriverDoorLocked = "driver_door_locked", State, "Non-zero: driver door locked.";
     DoorOpen = "door_open", Context, "Non-zero: a door is open (census and context only).";
+    AlarmArmed = "alarm_armed", State, "Non-zero: the anti-theft alarm is armed; the live run pauses its polling then (requests to a locked car can set the alarm off).";
     Info = "info", Info, "Shown to the user, not used by any rule (e.g. part number).";
 }
 
@@ -101,6 +102,7 @@ impl Role {
             Role::BatteryVoltage => "battery",
             Role::DoorsLocked | Role::DriverDoorLocked => "lock",
             Role::DoorOpen => "door",
+            Role::AlarmArmed => "alarm",
             Role::Info => "other",
         }
     }
@@ -692,6 +694,19 @@ pub struct ActiveTest {
     pub start: Exchange,
     pub stop: Option<Exchange>,
     pub max_duration_ms: u32,
+    /// How long after a pulse the BCM blocks another release (body modules
+    /// protect the actuator for seconds): a second firing waits it out.
+    pub cooldown_ms: u32,
+    /// The most firings in one run (a second only when the lid did not
+    /// open, after the cool-down).
+    pub max_firings: u8,
+}
+
+impl ActiveTest {
+    /// The cool-down when a profile gives none.
+    pub const DEFAULT_COOLDOWN_MS: u32 = 3_000;
+    /// The firings per run when a profile gives none.
+    pub const DEFAULT_MAX_FIRINGS: u8 = 1;
 }
 
 /// What confirms a relearn step: a value the profile already reads, or a

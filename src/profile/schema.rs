@@ -304,6 +304,8 @@ pub(crate) struct ActiveTest {
     pub start: Exchange,
     pub stop: Option<Exchange>,
     pub max_duration_ms: Spanned<u32>,
+    pub cooldown_ms: Option<Spanned<u32>>,
+    pub max_firings: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -220,6 +220,18 @@ impl IfaceSpec {
     /// SocketCAN takes the interface as it was set up (the kernel cannot
     /// tell a single-wire transceiver, so nothing is refused there).
     pub fn open(&self, bus: PhysicalBus) -> Result<AnyBus, BusError> {
+        self.open_as(bus, false)
+    }
+
+    /// Opens the bus as [`IfaceSpec::open`] does, listen-only when asked:
+    /// an SLCAN adapter's channel opened with `L` (its controller sends
+    /// nothing, not even an acknowledgement); a SocketCAN socket as it is
+    /// (listen-only is the interface's setting, `ip link set can0 type can
+    /// listen-only on`; the caller's [`super::ListenOnly`] keeps every send
+    /// off it); an ELM327 refused, since it hears the bus only after being
+    /// told where to send requests, and this code base never monitors
+    /// with it without talking.
+    pub fn open_as(&self, bus: PhysicalBus, listen_only: bool) -> Result<AnyBus, BusError> {
         match self {
             IfaceSpec::SocketCan(n) => open_socketcan(n),
             IfaceSpec::Slcan { port, bitrate } => {
@@ -227,7 +239,17 @@ impl IfaceSpec {
                     bitrate: bitrate.unwrap_or(bus.bitrate),
                     ..bus
                 };
-                Ok(AnyBus::Slcan(serial::open_slcan(port, bus, self.name())?))
+                Ok(AnyBus::Slcan(serial::open_slcan(
+                    port,
+                    bus,
+                    self.name(),
+                    listen_only,
+                )?))
+            }
+            IfaceSpec::Elm327(e) if listen_only => {
+                Err(BusError::unsupported(super::Unsupported::ElmListenOnly {
+                    adapter: e.to_string(),
+                }))
             }
             IfaceSpec::Elm327(e) => Ok(AnyBus::Elm327(serial::open_elm327(e, bus, self.name())?)),
         }

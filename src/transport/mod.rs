@@ -202,6 +202,16 @@ pub enum Unsupported {
              interface with a single-wire transceiver at 33333 bit/s"
     )]
     ElmSingleWire { why: SingleWireRefusal },
+    /// A send on a bus opened listen-only ([`ListenOnly`]): nothing went
+    /// out.
+    #[error("listen-only: nothing is sent to the bus, and frame 0x{id} was not")]
+    ListenOnly { id: CanId },
+    /// Listen-only through an ELM327.
+    #[error(
+        "{adapter}: an ELM327 hears the bus only between requests it is told to send, so it \
+             cannot run listen-only; use SocketCAN or slcan: (opened with L, listen-only)"
+    )]
+    ElmListenOnly { adapter: String },
     /// Single-wire CAN through an SLCAN adapter.
     #[error(
         "SLCAN adapters cannot reach single-wire CAN (GM LS-GMLAN, OBD-II pin 1, 33.3 kbit/s): \
@@ -552,6 +562,7 @@ fn system_now_us() -> u64 {
 pub mod adapter;
 pub mod elm327;
 pub mod iface;
+pub mod listen_only;
 pub mod replay;
 pub mod serial;
 pub mod slcan;
@@ -562,6 +573,7 @@ pub mod virtual_bus;
 #[cfg(all(target_os = "linux", feature = "socketcan"))]
 pub use self::socketcan::SocketCanBus;
 pub use iface::{AnyBus, BusUse, IfaceError, IfaceSpec};
+pub use listen_only::ListenOnly;
 pub use replay::{Pace, ReplayBus};
 pub use virtual_bus::{BusHold, VirtualBus, VirtualEndpoint};
 

@@ -134,12 +134,22 @@ pub type Elm327Bus = AdapterBus<ElmCore>;
 /// bitrate SLCAN has no code for, or single-wire CAN, fails here). Must be
 /// called inside a tokio runtime. Errors of the adapter's start-up (silent,
 /// a bitrate refused) come with the first `send` or `recv`.
-pub fn open_slcan(port: &str, bus: PhysicalBus, iface: IfName) -> Result<SlcanBus, BusError> {
+pub fn open_slcan(
+    port: &str,
+    bus: PhysicalBus,
+    iface: IfName,
+    listen_only: bool,
+) -> Result<SlcanBus, BusError> {
     let name = format!("slcan:{port}");
     let core = SlcanCore::new(&name, bus).map_err(|error| BusError::Adapter {
         adapter: name.clone(),
         error,
     })?;
+    let core = if listen_only {
+        core.listen_only()
+    } else {
+        core
+    };
     let endpoint = Endpoint::Serial {
         port: port.to_owned(),
         baud: slcan::SERIAL_BAUD,

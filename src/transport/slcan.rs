@@ -254,6 +254,9 @@ pub struct SlcanCore {
     /// overrun or receive FIFO full: frames were lost).
     status_reads: u64,
     overruns: u64,
+    /// Opened with `L` (listen-only: the controller neither sends nor
+    /// acknowledges) instead of `O`.
+    listen_mode: bool,
 }
 
 impl SlcanCore {
@@ -283,7 +286,15 @@ impl SlcanCore {
             listen_only: None,
             status_reads: 0,
             overruns: 0,
+            listen_mode: false,
         })
+    }
+
+    /// Opens the channel listen-only (`L`): the adapter's controller puts
+    /// nothing on the bus, not even an acknowledgement.
+    pub fn listen_only(mut self) -> SlcanCore {
+        self.listen_mode = true;
+        self
     }
 
     fn adapter(&self, error: AdapterError) -> BusError {
@@ -304,6 +315,7 @@ impl SlcanCore {
             Step::Version => "V".to_owned(),
             Step::ListenOnly => "L".to_owned(),
             Step::Bitrate => self.bitrate.clone(),
+            Step::Open if self.listen_mode => "L".to_owned(),
             Step::Open => "O".to_owned(),
             Step::Status => "F".to_owned(),
         };
@@ -743,6 +755,21 @@ mod tests {
         assert_eq!(d.feed(b"\r"), Vec::<String>::new());
         assert!(d.frames.is_empty(), "{:?}", d.frames);
         d
+    }
+
+    /// Listen-only opens the channel with `L`, and frames still come in.
+    #[test]
+    fn listen_only_opens_with_l() {
+        let core = SlcanCore::new("slcan:test", PhysicalBus::high_speed(500_000))
+            .unwrap()
+            .listen_only();
+        let mut d = Drive::new(core);
+        assert_eq!(d.wait(100 * MS), ["C\r"]);
+        assert_eq!(d.feed(b"\r"), ["S6\r"]);
+        assert_eq!(d.feed(b"\r"), ["L\r"]);
+        d.feed(b"\rt6F61AA\r");
+        assert_eq!(d.frames.len(), 1);
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
     }
 
     fn send(d: &mut Drive<SlcanCore>, f: &CanFrame) -> Vec<String> {

@@ -963,3 +963,46 @@ fn a_routine_needs_a_uds_module_and_distinct_results() {
         "{unknown:?}"
     );
 }
+
+fn with_active_test(keys: &str) -> String {
+    two_bus_profile(&format!(
+        "\n[active_test]\nmax_duration_ms = 500\n{keys}\n\n\
+         [active_test.start]\nrequest = \"2F 01 02 03 01\"\nresponse = \"6F 01 02 03\"\nlevel = \"placeholder\"\n"
+    ))
+}
+
+/// The cool-down and the most firings default to 3 s and one; values out
+/// of range are named at their line.
+#[test]
+fn active_test_cooldown_and_firings_default_and_are_checked() {
+    let p = parse("t.toml", &with_active_test("")).unwrap_or_else(|e| panic!("{e}"));
+    let at = p.active_test().unwrap();
+    assert_eq!((at.cooldown_ms, at.max_firings), (3000, 1));
+    let p = parse(
+        "t.toml",
+        &with_active_test("cooldown_ms = 8000\nmax_firings = 2"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let at = p.active_test().unwrap();
+    assert_eq!((at.cooldown_ms, at.max_firings), (8000, 2));
+    for (keys, want) in [
+        (
+            "max_firings = 0",
+            "expected max_firings from 1 to 5, found 0",
+        ),
+        (
+            "max_firings = 9",
+            "expected max_firings from 1 to 5, found 9",
+        ),
+        (
+            "cooldown_ms = 70000",
+            "expected cooldown_ms from 0 to 60000, found 70000",
+        ),
+    ] {
+        let problems = problems_of(&with_active_test(keys));
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{keys}: {problems:?}"
+        );
+    }
+}
