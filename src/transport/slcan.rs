@@ -765,8 +765,13 @@ mod tests {
             .listen_only();
         let mut d = Drive::new(core);
         assert_eq!(d.wait(100 * MS), ["C\r"]);
-        assert_eq!(d.feed(b"\r"), ["S6\r"]);
+        assert_eq!(d.feed(b"\r"), ["V\r"]);
+        assert_eq!(d.feed(b"V1013\r"), ["S6\r"]);
+        // The probe of `L`, closed again, then the opening itself with `L`.
         assert_eq!(d.feed(b"\r"), ["L\r"]);
+        assert_eq!(d.feed(b"\r"), ["C\r"]);
+        assert_eq!(d.feed(b"\r"), ["L\r"]);
+        assert!(!d.written.iter().any(|w| w == "O\r"), "{:?}", d.written);
         d.feed(b"\rt6F61AA\r");
         assert_eq!(d.frames.len(), 1);
         assert!(d.errors.is_empty(), "{}", d.errors_text());

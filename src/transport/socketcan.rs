@@ -362,17 +362,138 @@ fn sysfs_facts(dir: &std::path::Path, iface: &str) -> (Option<String>, Vec<Capab
         };
         Capability::new("error counters", support, read.join(", "))
     });
-    let netlink_only = if virtual_can {
-        "not reported by vcan (a virtual interface has no controller)".to_owned()
+    let netlink = if virtual_can {
+        None
     } else {
-        format!("not in sysfs: `ip -details -statistics link show {iface}` shows them")
+        ip_link_json(iface).and_then(|json| controller_facts(&json))
     };
-    caps.push(Capability::new(
-        "bitrate, CAN state, restart-ms",
-        Support::NotProbed,
-        netlink_only,
-    ));
+    match netlink {
+        Some(mut found) => caps.append(&mut found),
+        None => {
+            let netlink_only = if virtual_can {
+                "not reported by vcan (a virtual interface has no controller)".to_owned()
+            } else {
+                format!(
+                    "not in sysfs, and `ip -details -json link show {iface}` gave none: \
+                     run it by hand to see them"
+                )
+            };
+            caps.push(Capability::new(
+                "bitrate, CAN state, restart-ms",
+                Support::NotProbed,
+                netlink_only,
+            ));
+        }
+    }
     (driver, caps)
+}
+
+/// `ip -details -json link show dev IFACE` (iproute2, on any Linux with
+/// SocketCAN): the controller's bitrate, state, error counters and
+/// restart-ms live only in netlink, which `ip` reads for us. `None` when
+/// `ip` is missing or fails.
+fn ip_link_json(iface: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("ip")
+        .args(["-details", "-json", "link", "show", "dev", iface])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The controller's facts from `ip -details -json link show`'s answer (an
+/// array of one link): its CAN state, bitrate (and data bitrate with FD),
+/// restart-ms, error counters and listen-only mode. `None` when the link
+/// is not a CAN controller (vcan, or no link info).
+fn controller_facts(json: &serde_json::Value) -> Option<Vec<Capability>> {
+    let link = json.get(0)?.get("linkinfo")?;
+    if link.get("info_kind")?.as_str()? != "can" {
+        return None;
+    }
+    let data = link.get("info_data")?;
+    let mut caps = Vec::new();
+    let state = data.get("state").and_then(|s| s.as_str()).unwrap_or("");
+    caps.push(match state {
+        "ERROR-ACTIVE" => Capability::new("CAN state", Support::Ok, "ERROR-ACTIVE"),
+        "ERROR-WARNING" | "ERROR-PASSIVE" => Capability::new(
+            "CAN state",
+            Support::Limited,
+            format!("{state}: the controller has seen errors (wrong bitrate, a bad connection or termination)"),
+        ),
+        "BUS-OFF" | "STOPPED" | "SLEEPING" => Capability::new(
+            "CAN state",
+            Support::Absent,
+            format!("{state}: the controller takes no part in the bus"),
+        ),
+        "" => Capability::new("CAN state", Support::NotProbed, "not reported"),
+        other => Capability::new("CAN state", Support::Limited, other.to_owned()),
+    });
+    let bitrate = |key: &str| {
+        data.get(key)
+            .and_then(|b| b.get("bitrate"))
+            .and_then(serde_json::Value::as_u64)
+    };
+    caps.push(match (bitrate("bittiming"), bitrate("data_bittiming")) {
+        (Some(b), Some(d)) => Capability::new(
+            "bitrate",
+            Support::Ok,
+            format!("{b} bit/s, data phase {d} bit/s"),
+        ),
+        (Some(b), None) => Capability::new("bitrate", Support::Ok, format!("{b} bit/s")),
+        (None, _) => Capability::new(
+            "bitrate",
+            Support::NotProbed,
+            "no bit timing set: `ip link set IFACE type can bitrate 500000`",
+        ),
+    });
+    caps.push(
+        match data.get("restart_ms").and_then(serde_json::Value::as_u64) {
+            Some(0) => Capability::new(
+                "restart-ms",
+                Support::Limited,
+                "0: after a bus-off the interface stays off until restarted by hand \
+                 (`ip link set IFACE type can restart-ms 100`)",
+            ),
+            Some(ms) => Capability::new(
+                "restart-ms",
+                Support::Ok,
+                format!("{ms} ms: restarts by itself after a bus-off"),
+            ),
+            None => Capability::new("restart-ms", Support::NotProbed, "not reported"),
+        },
+    );
+    if let Some(berr) = data.get("berr_counter") {
+        let n = |k: &str| berr.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let (tx, rx) = (n("tx"), n("rx"));
+        let support = if tx == 0 && rx == 0 {
+            Support::Ok
+        } else {
+            Support::Limited
+        };
+        caps.push(Capability::new(
+            "controller error counters",
+            support,
+            format!("transmit {tx}, receive {rx}"),
+        ));
+    }
+    let listen_only = data
+        .get("ctrlmode")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|m| m.iter().any(|x| x.as_str() == Some("LISTEN-ONLY")));
+    caps.push(Capability::new(
+        "controller listen-only",
+        if listen_only { Support::Ok } else { Support::Absent },
+        if listen_only {
+            "on: the controller neither sends nor acknowledges"
+        } else {
+            "off: the controller acknowledges frames (`ip link set IFACE type can listen-only on` to stay silent)"
+        },
+    ));
+    Some(caps)
 }
 
 /// What a run that lost frames to a full receive queue must say.
@@ -779,6 +900,57 @@ mod tests {
         assert_eq!(dropped_note(iface, Some(0)), None);
         let note = dropped_note(iface, Some(17)).unwrap();
         assert!(note.contains("dropped 17 frame(s) on can0"), "{note}");
+    }
+
+    /// The shape iproute2 prints for a USB adapter (the keys and nesting of
+    /// `ip -details -json link show`, values of our own): state, counters,
+    /// restart-ms and bit timing found; a vcan link is not a controller.
+    #[test]
+    fn controller_facts_read_ip_link_json() {
+        let json: serde_json::Value = serde_json::from_str(
+            r#"[{"ifname":"can0","mtu":16,"operstate":"UP","link_type":"can",
+                "linkinfo":{"info_kind":"can","info_data":{
+                  "ctrlmode_supported":["LOOPBACK","LISTEN-ONLY"],
+                  "state":"ERROR-PASSIVE","berr_counter":{"tx":0,"rx":131},
+                  "restart_ms":0,
+                  "bittiming":{"bitrate":250000,"sample_point":"0.875","tq":250},
+                  "clock":24000000}}}]"#,
+        )
+        .unwrap();
+        let caps = controller_facts(&json).unwrap();
+        let by = |n: &str| caps.iter().find(|c| c.name == n).unwrap().clone();
+        assert_eq!(by("CAN state").support, Support::Limited);
+        assert!(by("CAN state").detail.starts_with("ERROR-PASSIVE"));
+        assert_eq!(by("bitrate").detail, "250000 bit/s");
+        assert_eq!(by("restart-ms").support, Support::Limited);
+        assert_eq!(
+            by("controller error counters").detail,
+            "transmit 0, receive 131"
+        );
+        assert_eq!(by("controller listen-only").support, Support::Absent);
+
+        let fd: serde_json::Value = serde_json::from_str(
+            r#"[{"linkinfo":{"info_kind":"can","info_data":{"ctrlmode":["FD","LISTEN-ONLY"],
+                "state":"ERROR-ACTIVE","berr_counter":{"tx":0,"rx":0},"restart_ms":100,
+                "bittiming":{"bitrate":500000},"data_bittiming":{"bitrate":2000000}}}}]"#,
+        )
+        .unwrap();
+        let caps = controller_facts(&fd).unwrap();
+        let by = |n: &str| caps.iter().find(|c| c.name == n).unwrap().clone();
+        assert_eq!(by("CAN state").support, Support::Ok);
+        assert_eq!(
+            by("bitrate").detail,
+            "500000 bit/s, data phase 2000000 bit/s"
+        );
+        assert_eq!(by("restart-ms").support, Support::Ok);
+        assert_eq!(by("controller listen-only").support, Support::Ok);
+
+        let vcan: serde_json::Value =
+            serde_json::from_str(r#"[{"ifname":"vcan0","linkinfo":{"info_kind":"vcan"}}]"#)
+                .unwrap();
+        assert!(controller_facts(&vcan).is_none());
+        assert!(controller_facts(&serde_json::json!([])).is_none());
+        assert!(controller_facts(&serde_json::json!({"x": 1})).is_none());
     }
 
     #[test]
