@@ -1193,6 +1193,10 @@ async fn recording_of_request_matches_candump() {
         if let Some(s) = session {
             args.extend(["--session".to_string(), s.to_string()]);
         }
+        // A write is a change: it goes only with its class allowed.
+        if request.starts_with("2E") {
+            args.extend(["--allow", "write", "--yes"].map(String::from));
+        }
         args.push(request.clone());
         let (code, stdout, stderr) = trunkdiag(&args).await;
         assert_eq!(code, Some(0), "trunkdiag {args:?}: {stderr}");

@@ -7,7 +7,10 @@
 #   reaches the wire; with `--allow reset --yes` / `--allow clear --yes`
 #   exactly that request goes out (one frame on 0x745); 2701 never does.
 . /vm/checks/live.inc
-mkdir -p "$LIVE"
+# Not under $LIVE: group 80 replays every diagnose there against candump,
+# and expects each to have sent its requests.
+G66=/tmp/listen-only
+mkdir -p "$G66"
 
 # diag_frames LOG: the frames of a candump log on a diagnostic request or
 # answer id, one per line.
@@ -18,7 +21,7 @@ diag_frames() {
 }
 
 # --- diagnose --listen-only ----------------------------------------------------
-s=low-battery iface=vcanL d=$LIVE/listen-only
+s=low-battery iface=vcanL d=$G66/listen-only
 rm -rf "$d"
 if fresh_vcan "$iface" && start_candump "$iface" "$d"; then
     trunkdiag simulate --profile "$PROFILE" --scenario "$s" --iface "$iface" \
@@ -51,7 +54,7 @@ else
 fi
 
 # --- request: refused before the bus, sent exactly with the flag ------------------
-iface=vcanR d=$LIVE/request
+iface=vcanR d=$G66/request
 rm -rf "$d"
 if fresh_vcan "$iface" && start_candump "$iface" "$d"; then
     trunkdiag simulate --profile "$PROFILE" --scenario no-fault-found --iface "$iface" \
