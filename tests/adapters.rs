@@ -35,6 +35,8 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 mod common;
+
+use common::elm::{tcp_elm, Heard};
 use common::pty::{pty_pair, read_command, PtyPair, Reaped};
 
 fn trunkdiag(args: &[&str]) -> Output {
@@ -210,9 +212,6 @@ struct Script {
     /// to every one; `None`: it always answers.
     bcm_answers: Option<usize>,
 }
-
-/// Every command the scripted adapter received, in order.
-type Heard = Arc<Mutex<Vec<String>>>;
 
 /// Runs the scripted ELM327 on `path` until the pty closes.
 fn scripted_elm(path: &Path, script: Script) -> Heard {
@@ -777,48 +776,6 @@ fn slcan_frames_are_stamped_in_bus_order_and_a_refused_send_names_the_flags() {
     }
 }
 
-/// A WiFi ELM327 on a loopback TCP port: answers OBD-II `01 00` from the
-/// engine, refuses `ATMA` and STN commands; returns the port and every
-/// command it heard.
-fn tcp_elm() -> (u16, Heard) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let heard: Heard = Arc::default();
-    let log = Arc::clone(&heard);
-    std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut conn, _) = listener.accept()?;
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while conn.read(&mut byte)? == 1 {
-            if byte[0] != b'\r' {
-                line.push(byte[0]);
-                continue;
-            }
-            let cmd = String::from_utf8_lossy(&line).trim().to_uppercase();
-            line.clear();
-            log.lock().unwrap().push(cmd.clone());
-            let answer = match cmd.as_str() {
-                "" => String::new(),
-                "ATZ" | "ATI" => "ELM327 v1.5".into(),
-                "ATRV" => "12.4V".into(),
-                "ATMA" => "?".into(),
-                c if c.starts_with("ST") => "?".into(),
-                c if c.starts_with("AT") => "OK".into(),
-                "0100" => "7E8 06 41 00 BE 3F A8 13".into(),
-                _ => "NO DATA".into(),
-            };
-            let reply = if answer.is_empty() {
-                ">".to_owned()
-            } else {
-                format!("{answer}\r\r>")
-            };
-            conn.write_all(reply.as_bytes())?;
-        }
-        Ok(())
-    });
-    (port, heard)
-}
-
 /// `request` of the supported PIDs (OBD-II 01 00) from the engine on `iface`.
 fn obd_pids(iface: &str) -> Output {
     let args = ["--tx", "7E0", "--rx", "7E8", "--protocol", "obd", "0100"];
@@ -830,7 +787,8 @@ fn obd_pids(iface: &str) -> Output {
 #[test]
 fn a_wifi_elm327_answers_over_tcp() {
     let _serial = one_at_a_time();
-    let (port, heard) = tcp_elm();
+    // The engine answers OBD-II 01 00.
+    let (port, heard) = tcp_elm(&[("0100", "7E8 06 41 00 BE 3F A8 13")]);
     let i = format!("elm327:tcp:127.0.0.1:{port}");
     let out = obd_pids(&i);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -11,55 +11,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-
+use common::elm::{tcp_elm, Heard};
 use common::run::{json_lines, trunkdiag, Run};
+use std::io::Write;
+use std::sync::Arc;
 
-type Heard = Arc<Mutex<Vec<String>>>;
-
-/// A WiFi ELM327 on a loopback port answering a module at 7E0/7E8;
-/// returns the port and every command it heard.
-fn tcp_elm() -> (u16, Heard) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let heard: Heard = Arc::default();
-    let log = Arc::clone(&heard);
-    std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut conn, _) = listener.accept()?;
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while conn.read(&mut byte)? == 1 {
-            if byte[0] != b'\r' {
-                line.push(byte[0]);
-                continue;
-            }
-            let cmd = String::from_utf8_lossy(&line).trim().to_uppercase();
-            line.clear();
-            log.lock().unwrap().push(cmd.clone());
-            let answer = match cmd.as_str() {
-                "" => String::new(),
-                "ATZ" | "ATI" => "ELM327 v1.5".into(),
-                "ATRV" => "12.4V".into(),
-                "ATMA" => "?".into(),
-                c if c.starts_with("ST") => "?".into(),
-                c if c.starts_with("AT") => "OK".into(),
-                "1101" => "7E8 02 51 01".into(),
-                "14FFFFFF" => "7E8 01 54".into(),
-                "2701" => "7E8 06 67 01 11 22 33 44".into(),
-                _ => "NO DATA".into(),
-            };
-            let reply = if answer.is_empty() {
-                ">".to_owned()
-            } else {
-                format!("{answer}\r\r>")
-            };
-            conn.write_all(reply.as_bytes())?;
-        }
-        Ok(())
-    });
-    (port, heard)
-}
+/// The module at 7E0/7E8 behind the scripted adapter: a reset, a clear and
+/// a security-access seed, so that a request let through gets an answer.
+const MODULE: &[(&str, &str)] = &[
+    ("1101", "7E8 02 51 01"),
+    ("14FFFFFF", "7E8 01 54"),
+    ("2701", "7E8 06 67 01 11 22 33 44"),
+];
 
 /// What reached the bus: every command but the adapter's own (AT, ST).
 fn sent_to_the_bus(heard: &Heard) -> Vec<String> {
@@ -88,7 +51,7 @@ fn changes_without_their_flag_exit_2_before_anything_is_sent() {
         ("2EF19001", "--allow write"),
         ("2FD10003FF", "--allow actuate"),
     ] {
-        let (port, heard) = tcp_elm();
+        let (port, heard) = tcp_elm(MODULE);
         let dir = tempfile::tempdir().unwrap();
         let rec = dir.path().join("run.log");
         let run = request(port, &["--record", rec.to_str().unwrap()], req);
@@ -101,7 +64,7 @@ fn changes_without_their_flag_exit_2_before_anything_is_sent() {
 
 #[test]
 fn security_access_is_refused_with_every_flag() {
-    let (port, heard) = tcp_elm();
+    let (port, heard) = tcp_elm(MODULE);
     let every = [
         "--allow", "clear", "--allow", "write", "--allow", "actuate", "--allow", "reset", "--yes",
     ];
@@ -125,7 +88,7 @@ fn security_access_is_refused_with_every_flag() {
 
 #[test]
 fn a_programming_session_is_refused_before_the_request() {
-    let (port, heard) = tcp_elm();
+    let (port, heard) = tcp_elm(MODULE);
     let run = request(port, &["--session", "02"], "22F190");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("programming session"), "{}", run.stderr);
@@ -135,7 +98,7 @@ fn a_programming_session_is_refused_before_the_request() {
 #[test]
 fn with_the_flag_and_yes_exactly_the_request_goes() {
     for (req, class, answer) in [("1101", "reset", "5101"), ("14FFFFFF", "clear", "54")] {
-        let (port, heard) = tcp_elm();
+        let (port, heard) = tcp_elm(MODULE);
         let run = request(port, &["--allow", class, "--yes", "--json"], req);
         assert_eq!(run.code, 0, "{req}: {}", run.stderr);
         let out = &json_lines(&run.stdout)[0];
@@ -146,7 +109,7 @@ fn with_the_flag_and_yes_exactly_the_request_goes() {
 
 #[test]
 fn without_a_terminal_a_change_needs_yes() {
-    let (port, heard) = tcp_elm();
+    let (port, heard) = tcp_elm(MODULE);
     let run = request(port, &["--allow", "reset"], "1101");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
@@ -269,7 +232,7 @@ fn listen_only_refuses_what_would_send() {
         run.stderr
     );
     // An ELM327 cannot listen without talking: refused before it is opened.
-    let (port, heard) = tcp_elm();
+    let (port, heard) = tcp_elm(MODULE);
     let iface = format!("elm327:tcp:127.0.0.1:{port}");
     let run = trunkdiag(&[
         "diagnose",
@@ -297,7 +260,7 @@ fn at_a_terminal_a_change_asks_first() {
         let Some(pty) = common::pty::pty_pair() else {
             return;
         };
-        let (port, heard) = tcp_elm();
+        let (port, heard) = tcp_elm(MODULE);
         let iface = format!("elm327:tcp:127.0.0.1:{port}");
         let stdin = std::fs::OpenOptions::new()
             .read(true)

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod elm;
 pub mod pty;
 pub mod run;
 pub mod skip;
