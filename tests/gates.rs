@@ -124,10 +124,25 @@ fn conditions_not_correct_to_the_active_test_names_the_closed_gate() {
     let path = dir.join("ford-gated.toml");
     std::fs::write(&path, gated).unwrap();
     let log = dir.join("run.log");
+    let html = dir.join("run.html");
     let v = verdict(
         path.to_str().unwrap(),
         "valet-lockout",
-        &["--actuate", "--yes", "--record", log.to_str().unwrap()],
+        &[
+            "--actuate",
+            "--yes",
+            "--record",
+            log.to_str().unwrap(),
+            "--report",
+            html.to_str().unwrap(),
+        ],
+    );
+    // The page a mechanic hands over carries the same note.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("Notes on this run")
+            && page.contains("conditions not correct (NRC 0x22): gate closed: lockout flag set"),
+        "the report page lacks the active test's note"
     );
     let notes: Vec<&str> = v["source"]["notes"]
         .as_array()

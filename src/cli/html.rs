@@ -68,6 +68,16 @@ pub fn render(report: &Report, generated: &str) -> String {
     dtcs(&mut h, report);
     if let Some(v) = top {
         evidence(&mut h, v);
+        // What the run could not do or did differently (frames dropped, a
+        // refused active test and the gate behind it, listen-only): the
+        // same notes the text and JSON reports carry.
+        list(
+            &mut h,
+            "notes",
+            "Notes on this run",
+            &report.source.notes,
+            false,
+        );
         list(
             &mut h,
             "next",
