@@ -224,22 +224,8 @@ fn the_relearn_scenarios_are_listed_apart() {
 /// module) with the given relearn.
 fn profile_file(dir: &tempfile::TempDir, relearn: &str) -> String {
     let text = format!(
-        r#"[profile]
-id = "test-relearn"
-make = "Test"
-model = "Relearn"
-years = [2020, 2021]
-layouts = ["hyundai-kia-body", "hyundai-kia-motion"]
-
-[[bus]]
-name = "c-can"
-bitrate = 500000
-pins = [6, 14]
-level = "placeholder"
-
-[owner]
-access_now = ["the key"]
-{relearn}"#
+        "{}{relearn}",
+        include_str!("data/profiles/kia-layouts.toml")
     );
     let path = dir.path().join("test-relearn.toml");
     std::fs::write(&path, text).unwrap();

@@ -923,20 +923,9 @@ mod tests {
     /// at the end: the last request on the module's id is `10 01`.
     #[tokio::test(start_paused = true)]
     async fn the_session_opened_for_a_polled_step_is_left() {
-        let text = r#"
-[profile]
-id = "t"
-make = "T"
-model = "R"
-years = [2020, 2021]
-layouts = ["hyundai-kia-body", "hyundai-kia-motion"]
-
-[[bus]]
-name = "c-can"
-bitrate = 500000
-pins = [6, 14]
-level = "placeholder"
-
+        let text = concat!(
+            include_str!("../../tests/data/profiles/kia-layouts.toml"),
+            r#"
 [relearn]
 procedure = "p"
 level = "placeholder"
@@ -947,7 +936,8 @@ confirm = { role = "driver_door_locked", becomes = 0 }
 timeout_s = 30
 if_not = "the locks"
 level = "placeholder"
-"#;
+"#
+        );
         let profile = crate::profile::parse("t.toml", text).unwrap();
         let relearn = profile.relearn.clone().unwrap();
         let scenario = crate::sim::Scenario::from_id("liftgate-needs-relearn").unwrap();

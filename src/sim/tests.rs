@@ -820,20 +820,9 @@ fn a_missed_step_leaves_the_liftgate_disabled() {
 /// A UDS profile whose relearn is a calibration routine (a test profile:
 /// no bundled car publishes a routine id).
 fn routine_profile() -> &'static str {
-    r#"
-[profile]
-id = "test-routine"
-make = "Test"
-model = "Routine"
-years = [2020, 2021]
-layouts = ["hyundai-kia-body", "hyundai-kia-motion"]
-
-[[bus]]
-name = "c-can"
-bitrate = 500000
-pins = [6, 14]
-level = "placeholder"
-
+    concat!(
+        include_str!("../../tests/data/profiles/kia-layouts.toml"),
+        r#"
 [relearn]
 procedure = "close, then calibrate"
 level = "placeholder"
@@ -852,6 +841,7 @@ timeout_s = 10
 if_not = "the module"
 level = "placeholder"
 "#
+    )
 }
 
 #[test]
