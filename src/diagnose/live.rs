@@ -144,23 +144,21 @@ impl Feed<'_> {
     fn last_reading(&mut self, role: Role) -> Option<(f64, String)> {
         self.drain();
         let ev = self.analyzer.evidence();
-        ev.series_of(role)
-            .filter(|s| s.samples > 0)
-            .max_by_key(|s| s.last_us)
-            .map(|s| (s.last_value, ev.label(s.item)))
+        latest(ev, role).map(|s| (s.last_value, ev.label(s.item)))
     }
 
     /// The last value of any item with this role.
     fn last(&mut self, role: Role) -> Option<f64> {
         self.drain();
-        self.analyzer
-            .evidence()
-            .series_of(role)
-            .filter(|s| s.samples > 0)
-            .map(|s| (s.last_us, s.last_value))
-            .max_by_key(|x| x.0)
-            .map(|x| x.1)
+        latest(self.analyzer.evidence(), role).map(|s| s.last_value)
     }
+}
+
+/// The series of `role` heard most recently.
+fn latest(ev: &crate::evidence::Evidence, role: Role) -> Option<&crate::evidence::ItemSeries> {
+    ev.series_of(role)
+        .filter(|s| s.samples > 0)
+        .max_by_key(|s| s.last_us)
 }
 
 /// Something on the bus answered: any frame received but an error frame

@@ -3,7 +3,7 @@
 
 use super::super::facts::{fire, Facts, Outcome, Support};
 use crate::evidence::{PressContext, Reading, ReleaseAttempt};
-use crate::profile::{ItemRef, Role};
+use crate::profile::{ItemRef, ReleaseCondition, Role};
 
 pub(in crate::verdict) fn lockout_items(f: &Facts) -> Vec<ItemRef> {
     f.ev.series_of(Role::Lockout).map(|s| s.item).collect()
@@ -113,26 +113,30 @@ pub(crate) fn gate_reading(ctx: &PressContext, role: Role) -> Option<Reading> {
 /// The gates other than the lockout that read closed at a press of their
 /// input (a gate whose value was not heard at the press is not judged).
 pub(in crate::verdict) fn blocking(f: &Facts, a: &ReleaseAttempt) -> Vec<ClosedGate> {
-    let mut out = Vec::new();
-    for c in &f.profile.release_conditions {
-        if c.role == Role::Lockout || !c.inputs.contains(&a.input) {
-            continue;
-        }
-        let Some(r) = gate_reading(&a.context, c.role) else {
-            continue;
-        };
-        if c.blocks(r.value) {
-            out.push(ClosedGate {
-                what: f.profile.state_words(c.role, r.value),
-                read_from: f.ev.label(r.item),
-                text: c.text.clone(),
-                gate: c.item,
-                reading: r.item,
-                role: c.role,
-            });
-        }
-    }
-    out
+    gates_read(f, a)
+        .filter(|(c, r)| c.role != Role::Lockout && c.blocks(r.value))
+        .map(|(c, r)| ClosedGate {
+            what: f.profile.state_words(c.role, r.value),
+            read_from: f.ev.label(r.item),
+            text: c.text.clone(),
+            gate: c.item,
+            reading: r.item,
+            role: c.role,
+        })
+        .collect()
+}
+
+/// The gates of a press's input whose value was heard at the press, with
+/// that value.
+fn gates_read<'f>(
+    f: &'f Facts,
+    a: &'f ReleaseAttempt,
+) -> impl Iterator<Item = (&'f ReleaseCondition, Reading)> + 'f {
+    f.profile
+        .release_conditions
+        .iter()
+        .filter(|c| c.inputs.contains(&a.input))
+        .filter_map(|c| Some((c, gate_reading(&a.context, c.role)?)))
 }
 
 /// Refused presses that neither the lockout flag nor a release condition explains.
@@ -235,19 +239,14 @@ pub(in crate::verdict) fn unexplained_refusal(f: &Facts) -> Option<Support> {
 /// The gates of a press's input that read open at it, in words with where
 /// they were read.
 fn open_gates(f: &Facts, a: &ReleaseAttempt) -> Vec<String> {
-    f.profile
-        .release_conditions
-        .iter()
-        .filter(|c| c.inputs.contains(&a.input))
-        .filter_map(|c| {
-            let r = gate_reading(&a.context, c.role)?;
-            (!c.blocks(r.value)).then(|| {
-                format!(
-                    "{} (read from {})",
-                    f.profile.state_words(c.role, r.value),
-                    f.ev.label(r.item)
-                )
-            })
+    gates_read(f, a)
+        .filter(|(c, r)| !c.blocks(r.value))
+        .map(|(c, r)| {
+            format!(
+                "{} (read from {})",
+                f.profile.state_words(c.role, r.value),
+                f.ev.label(r.item)
+            )
         })
         .collect()
 }
