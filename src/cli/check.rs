@@ -18,7 +18,9 @@ use crate::frame::{CanId, Direction};
 use crate::isotp::{Addressing, IsoTpConfig};
 use crate::preflight::{self, BodyAnswer, Inputs, Preflight, Severity, Tally};
 use crate::tester::{Response, Shutdown, Tester, TesterError};
-use crate::transport::{AdapterError, AdapterFacts, BusError, IfaceSpec, PhysicalBus, Support};
+use crate::transport::{
+    AdapterError, AdapterFacts, BusError, IfaceSpec, ListenOnly, PhysicalBus, Support,
+};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -142,8 +144,10 @@ pub fn run(args: &CheckArgs) -> CliResult<u8> {
         .enable_all()
         .build()?;
     let gathered = rt.block_on(async {
-        let opened = match spec.open(bus) {
-            Ok(b) => b,
+        // With --listen-only, opened as diagnose, record and learn open it:
+        // SLCAN with `L`, an ELM327 refused, and every send refused above it.
+        let opened = match spec.open_as(bus, args.listen_only) {
+            Ok(b) => ListenOnly::new(b, args.listen_only),
             Err(e) => {
                 return Gathered {
                     facts: AdapterFacts::default(),
