@@ -18,11 +18,6 @@ impl<B: CanBus> ListenOnly<B> {
     pub fn new(bus: B, on: bool) -> ListenOnly<B> {
         ListenOnly { bus, on }
     }
-
-    /// Whether sends are refused.
-    pub fn is_on(&self) -> bool {
-        self.on
-    }
 }
 
 impl<B: CanBus> CanBus for ListenOnly<B> {

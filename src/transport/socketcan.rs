@@ -154,12 +154,6 @@ impl SocketCanBus {
         })
     }
 
-    /// Frames the kernel dropped on this socket (its receive queue was
-    /// full), as of the last frame read; `None` when it does not say.
-    pub fn dropped(&self) -> Option<u32> {
-        self.dropped
-    }
-
     pub fn iface(&self) -> IfName {
         self.iface
     }
@@ -513,7 +507,8 @@ const FD_SIZE: usize = 72;
 /// with it. `WouldBlock` when none is waiting (the socket is non-blocking).
 fn read_frame(fd: std::os::fd::RawFd) -> io::Result<(CanRawFrame, Option<u32>)> {
     let mut buf = [0u8; FD_SIZE];
-    let mut space = nix::cmsg_space!(u32);
+    // On the stack: this runs for every frame received.
+    let mut space = [0u8; nixsock::cmsg_space::<u32>()];
     let (len, dropped) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
         let msg = nixsock::recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::empty())
