@@ -229,16 +229,6 @@ pub struct Preflight {
     pub can_go_on: bool,
 }
 
-/// The GMLAN diagnostic ids on 11 bits: functional requests 0x101, USDT
-/// requests 0x241–0x25F, UUDT answers 0x541–0x55F, USDT answers
-/// 0x641–0x65F.
-fn gmlan_diagnostic(raw: u16) -> bool {
-    raw == 0x101
-        || (0x241..=0x25F).contains(&raw)
-        || (0x541..=0x55F).contains(&raw)
-        || (0x641..=0x65F).contains(&raw)
-}
-
 /// Diagnostic or a body frame of the profile or neither.
 pub fn classify(id: CanId, profile: Option<&Profile>) -> IdClass {
     if let Some(p) = profile {
@@ -251,7 +241,7 @@ pub fn classify(id: CanId, profile: Option<&Profile>) -> IdClass {
             return IdClass::Diagnostic;
         }
     }
-    let gm = matches!(id, CanId::Standard(raw) if gmlan_diagnostic(raw));
+    let gm = crate::diag::gmlan::is_diagnostic_id(id);
     if gm || crate::diag::ids::is_diagnostic(id) {
         IdClass::Diagnostic
     } else {
