@@ -214,11 +214,7 @@ impl Operator for Terminal {
         if self.yes {
             return true;
         }
-        eprint!("{text} [y/N] ");
-        let _ = io::stderr().flush();
-        let mut line = String::new();
-        io::stdin().lock().read_line(&mut line).is_ok()
-            && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        super::request::ask_yes(&format!("{text} [y/N] ")).unwrap_or(false)
     }
     fn say(&mut self, text: &str) {
         eprintln!("trunkdiag: {text}");

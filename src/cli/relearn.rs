@@ -7,7 +7,7 @@
 //! Every live run goes through [`Tester::run`], so whatever ends it, the
 //! session is left. The watching itself is [`crate::relearn`]'s.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -233,17 +233,10 @@ fn confirm_routine(routines: &[(usize, u16)]) -> CliResult<bool> {
         .iter()
         .map(|(s, id)| format!("step {s}: UDS routine 0x{id:04X}"))
         .collect();
-    eprint!(
+    Ok(super::request::ask_yes(&format!(
         "This relearn makes the body module run a calibration routine ({}), which moves the lid. Run it when its step comes? [y/N] ",
         list.join(", ")
-    );
-    io::stderr().flush()?;
-    let mut line = String::new();
-    io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(
-        line.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    ))?)
 }
 
 /// The steps as watched, and the final check (when every step was seen).

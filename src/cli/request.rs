@@ -329,7 +329,10 @@ pub fn ask_yes(question: &str) -> io::Result<bool> {
     io::stderr().flush()?;
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 fn output(protocol: Protocol, req: &[u8], resp: &Response) -> RequestOutput {
