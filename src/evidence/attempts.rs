@@ -54,14 +54,15 @@ pub struct Reading {
 }
 
 impl PressContext {
-    /// The value of `role` at the press and its item: the highest of a
-    /// role read in several places (any "set" wins, the fastest speed).
+    /// The value of `role` at the press and its item, as the fields above
+    /// combine a role read in several places: the highest (any "set"
+    /// wins, the fastest speed), but the gear the last read, as `gear`.
     pub fn reading(&self, role: Role) -> Option<Reading> {
-        self.readings
-            .iter()
-            .filter(|r| r.role == role)
-            .copied()
-            .max_by(|a, b| a.value.total_cmp(&b.value))
+        let of = self.readings.iter().filter(|r| r.role == role).copied();
+        if role == Role::Gear {
+            return of.last();
+        }
+        of.max_by(|a, b| a.value.total_cmp(&b.value))
     }
 }
 
@@ -311,16 +312,7 @@ fn context_at_press(
                 a.context.doors_locked = Some(a.context.doors_locked.unwrap_or(false) || set)
             }
             Role::Lockout => a.context.lockout = Some(a.context.lockout.unwrap_or(false) || set),
-            // Read for a gate on it only: low-battery rules read the
-            // series themselves.
-            Role::BatteryVoltage => {
-                a.context.readings.push(Reading {
-                    role: s.role,
-                    value: v,
-                    item: s.item,
-                });
-                continue;
-            }
+            Role::BatteryVoltage => {}
             _ => continue,
         }
         a.context.readings.push(Reading {
@@ -328,7 +320,11 @@ fn context_at_press(
             value: v,
             item: s.item,
         });
-        used.push(s.item);
+        // The battery is read for a gate on it only: the low-battery rules
+        // read its series themselves, so a verdict does not rest on it here.
+        if s.role != Role::BatteryVoltage {
+            used.push(s.item);
+        }
     }
 }
 
