@@ -390,9 +390,17 @@ fn topology(tally: &Tally, profile: Option<&Profile>, watched: bool) -> Topology
 /// capability that failed or fell short, and frames dropped on the way in
 /// (a run that dropped frames says so: silence is not proof). Nothing for
 /// a bus that is no adapter (the simulator, a replay).
+///
+/// Frames known lost (the kernel's counter, trunkdiag's inbox) are said by
+/// the bus's own notes, which `record` writes too; only the adapter's
+/// overflow reports are said here, so no loss is told twice.
 pub fn run_notes(facts: &AdapterFacts) -> Vec<String> {
+    let mut facts = facts.clone();
+    if let Some(d) = &mut facts.dropped {
+        d.count = 0;
+    }
     let mut findings = Vec::new();
-    adapter_findings(facts, &mut findings);
+    adapter_findings(&facts, &mut findings);
     findings
         .into_iter()
         .filter(|f| {
@@ -437,40 +445,48 @@ fn capability_findings(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
     }
 }
 
+/// What was lost, in words: frames known lost and overflows the adapter
+/// reported (of an unknown number of frames each), never added together.
+/// `None` when nothing was lost.
+pub fn lost_words(d: &crate::transport::DropCount) -> Option<String> {
+    let mut parts = Vec::new();
+    if d.count > 0 {
+        parts.push(format!("{} frame(s)", d.count));
+    }
+    if d.overflows > 0 {
+        parts.push(format!(
+            "{} overflow report(s) of the adapter, each of an unknown number of frames",
+            d.overflows
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" and "))
+}
+
 /// Frames dropped on the way in, none, or not reported.
 fn drop_finding(facts: &AdapterFacts, findings: &mut Vec<Finding>) {
-    findings.push(match &facts.dropped {
-        Some(d) if d.count > 0 => {
-            let what = if d.exact {
-                format!("{} frame(s)", d.count)
-            } else {
-                format!(
-                    "{} overflow report(s), each of an unknown number of frames",
-                    d.count
-                )
-            };
-            Finding::new(
-                Severity::Warn,
-                format!(
-                    "frames were dropped on the way in: {what} ({}): silence is not proof",
-                    d.source
-                ),
-                "a frame missing from this run may have been sent: run again with nothing else \
+    let lost = facts.dropped.as_ref().and_then(lost_words);
+    findings.push(match (&facts.dropped, lost) {
+        (Some(d), Some(what)) => Finding::new(
+            Severity::Warn,
+            format!(
+                "frames were dropped on the way in: {what} ({}): silence is not proof",
+                d.source
+            ),
+            "a frame missing from this run may have been sent: run again with nothing else \
                  loading the machine (on an ELM327: a faster serial speed, or an OBDLink)",
-            )
-        }
-        Some(d) if d.exact => Finding::new(
+        ),
+        (Some(d), None) if d.exact => Finding::new(
             Severity::Ok,
             format!("no frame was dropped on the way in ({})", d.source),
             "",
         ),
-        Some(d) => Finding::new(
+        (Some(d), None) => Finding::new(
             Severity::Ok,
             format!("no overflow was reported ({})", d.source),
             "",
         ),
-        None if facts.kind.is_empty() => return,
-        None => Finding::new(
+        (None, _) if facts.kind.is_empty() => return,
+        (None, _) => Finding::new(
             Severity::Warn,
             format!(
                 "this adapter ({}) does not report dropped frames: silence is not proof",
@@ -664,6 +680,7 @@ mod tests {
             capabilities: vec![Capability::new("interface up", Support::Ok, "up")],
             dropped: dropped.map(|count| DropCount {
                 count,
+                overflows: 0,
                 exact: true,
                 source: "SO_RXQ_OVFL".into(),
             }),
@@ -842,11 +859,37 @@ mod tests {
     fn a_live_run_notes_what_the_adapter_lacked_and_what_it_dropped() {
         assert!(run_notes(&AdapterFacts::default()).is_empty());
         assert!(run_notes(&socketcan(Some(0))).is_empty());
-        let notes = run_notes(&socketcan(Some(3))).join("\n");
+        // The kernel's count is the bus's own note: not told twice.
+        assert!(run_notes(&socketcan(Some(3))).is_empty());
+        // An adapter's overflow reports are told here, never as frames.
+        let mut slcan = socketcan(Some(0));
+        slcan.kind = "SLCAN";
+        if let Some(d) = &mut slcan.dropped {
+            d.overflows = 2;
+            d.exact = false;
+        }
+        let notes = run_notes(&slcan).join("\n");
         assert!(
-            notes.starts_with("preflight: frames were dropped on the way in: 3 frame(s)")
-                && notes.contains("silence is not proof"),
+            notes.starts_with(
+                "preflight: frames were dropped on the way in: 2 overflow report(s) of the adapter"
+            ) && notes.contains("silence is not proof")
+                && !notes.contains("frame(s) and"),
             "{notes}"
+        );
+        // In `check`, both kinds of loss are said, side by side.
+        if let Some(d) = &mut slcan.dropped {
+            d.count = 5;
+        }
+        let mut findings = Vec::new();
+        adapter_findings(&slcan, &mut findings);
+        let text = findings
+            .iter()
+            .map(|f| f.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            text.contains("5 frame(s) and 2 overflow report(s)"),
+            "{text}"
         );
         let mut elm = socketcan(None);
         elm.kind = "ELM327";

@@ -612,7 +612,9 @@ fn check_finds_the_frames_an_elm327_dropped_with_buffer_full() {
     assert_eq!(r["adapter"]["kind"], "ELM327", "{r:#}");
     assert_eq!(capability(&r, "STN commands"), "absent");
     let dropped = &r["bus"]["dropped"];
-    assert_eq!(dropped["count"], 1, "{r:#}");
+    // One overflow report, of an unknown number of frames: no frame count.
+    assert_eq!(dropped["overflows"], 1, "{r:#}");
+    assert_eq!(dropped["count"], 0, "{r:#}");
     assert_eq!(dropped["exact"], false);
     assert!(
         dropped["source"].to_string().contains("BUFFER FULL"),
@@ -861,12 +863,17 @@ fn a_diagnosis_whose_adapter_overran_says_frames_were_dropped() {
             && notes.contains("silence is not proof"),
         "{notes}"
     );
+    // Said once, not again by another layer.
+    assert_eq!(notes.matches("dropped").count(), 1, "{notes}");
     let adapter = &json["source"]["adapter"];
     assert_eq!(adapter["kind"], "SLCAN", "{json:#}");
+    // Overflow reports, each of an unknown number of frames: not counted
+    // as frames.
     assert!(
-        adapter["dropped"]["count"].as_u64().unwrap() >= 1,
+        adapter["dropped"]["overflows"].as_u64().unwrap() >= 1,
         "{adapter:#}"
     );
+    assert_eq!(adapter["dropped"]["count"], 0, "{adapter:#}");
     // A status of no overrun: no such note.
     let Some(pty) = pty_pair() else {
         return;
@@ -878,5 +885,8 @@ fn a_diagnosis_whose_adapter_overran_says_frames_were_dropped() {
     let (_, json) = verdict(&out);
     let notes = json["source"]["notes"].to_string();
     assert!(!notes.contains("frames were dropped"), "{notes}");
-    assert_eq!(json["source"]["adapter"]["dropped"]["count"], 0, "{json:#}");
+    assert_eq!(
+        json["source"]["adapter"]["dropped"]["overflows"], 0,
+        "{json:#}"
+    );
 }

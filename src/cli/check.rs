@@ -289,8 +289,11 @@ fn print_text(w: &mut impl Write, r: &Preflight) -> io::Result<()> {
     }
     let b = &r.bus;
     let dropped = match &b.dropped {
-        Some(d) if d.exact => format!("{} dropped ({})", d.count, d.source),
-        Some(d) => format!("{} overflow report(s) ({})", d.count, d.source),
+        Some(d) => match preflight::lost_words(d) {
+            Some(lost) => format!("{lost} dropped ({})", d.source),
+            None if d.exact => format!("0 dropped ({})", d.source),
+            None => format!("no overflow reported ({})", d.source),
+        },
         None => "dropped frames not reported by this adapter".to_owned(),
     };
     writeln!(

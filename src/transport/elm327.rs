@@ -1128,7 +1128,8 @@ impl ElmCore {
             firmware,
             capabilities: caps,
             dropped: (self.monitored || self.buffer_full > 0).then(|| DropCount {
-                count: self.buffer_full,
+                count: 0,
+                overflows: self.buffer_full,
                 exact: false,
                 source: "BUFFER FULL reports of the adapter (each: an unknown number of frames)"
                     .to_owned(),
@@ -1771,7 +1772,10 @@ mod tests {
             "{clone:?}"
         );
         let dropped = facts.dropped.unwrap();
-        assert_eq!((dropped.count, dropped.exact), (1, false));
+        assert_eq!(
+            (dropped.count, dropped.overflows, dropped.exact),
+            (0, 1, false)
+        );
     }
 
     #[test]

@@ -358,9 +358,13 @@ impl Capability {
 /// Frames lost on the way in, as the adapter or the kernel counts them.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct DropCount {
-    /// Frames (when `exact`), or reports of an overflow, each of an unknown
-    /// number of frames.
+    /// Frames known to be lost: the kernel's counter, trunkdiag's own inbox.
     pub count: u64,
+    /// Overflows the adapter reported (ELM327 `BUFFER FULL`, SLCAN overrun
+    /// flags), each of an unknown number of frames: never added to `count`.
+    pub overflows: u64,
+    /// The adapter counts every frame it drops (so `count` is the whole
+    /// story); false when it only reports that an overflow happened.
     pub exact: bool,
     /// Where the number comes from (`SO_RXQ_OVFL`, `BUFFER FULL`...).
     pub source: String,
@@ -381,7 +385,8 @@ pub struct AdapterFacts {
 }
 
 impl AdapterFacts {
-    /// Adds frames counted elsewhere (trunkdiag's own inbox) to the count.
+    /// Adds frames counted elsewhere (trunkdiag's own inbox) to the frames
+    /// known lost; the adapter's overflow reports stay apart.
     pub fn add_dropped(&mut self, count: u64, source: &str) {
         if count == 0 {
             return;
@@ -394,6 +399,7 @@ impl AdapterFacts {
             None => {
                 self.dropped = Some(DropCount {
                     count,
+                    overflows: 0,
                     exact: true,
                     source: source.to_owned(),
                 })

@@ -424,6 +424,9 @@ impl SlcanCore {
                 self.version = Some(reply());
                 self.ask(Step::Bitrate, now_us)
             }
+            // Opening listen-only is itself the probe of `L`: no `L`, `C`
+            // and `L` again.
+            Step::Bitrate if self.listen_mode => self.ask(Step::Open, now_us),
             Step::Bitrate => self.ask(Step::ListenOnly, now_us),
             Step::ListenOnly => {
                 self.listen_only = Some(reply());
@@ -431,6 +434,9 @@ impl SlcanCore {
             }
             Step::CloseProbe => self.ask(Step::Open, now_us),
             Step::Open => {
+                if self.listen_mode {
+                    self.listen_only = Some(reply());
+                }
                 self.phase = Phase::Running;
                 self.status_at = now_us.saturating_add(us(STATUS_EVERY));
             }
@@ -648,7 +654,8 @@ impl Core for SlcanCore {
                 Capability::new("CAN FD", Support::Absent, "SLCAN carries classic CAN only"),
             ],
             dropped: (self.status_reads > 0).then(|| DropCount {
-                count: self.overruns,
+                count: 0,
+                overflows: self.overruns,
                 exact: false,
                 source: "SLCAN status flags (F: data overrun or receive FIFO full; each an \
                          unknown number of frames)"
@@ -767,10 +774,11 @@ mod tests {
         assert_eq!(d.wait(100 * MS), ["C\r"]);
         assert_eq!(d.feed(b"\r"), ["V\r"]);
         assert_eq!(d.feed(b"V1013\r"), ["S6\r"]);
-        // The probe of `L`, closed again, then the opening itself with `L`.
+        // The opening itself with `L` is the probe: no `L`, `C`, `L`.
         assert_eq!(d.feed(b"\r"), ["L\r"]);
-        assert_eq!(d.feed(b"\r"), ["C\r"]);
-        assert_eq!(d.feed(b"\r"), ["L\r"]);
+        assert_eq!(d.feed(b"\r"), Vec::<String>::new());
+        assert_eq!(d.written.iter().filter(|w| *w == "L\r").count(), 1);
+        assert_eq!(d.written.iter().filter(|w| *w == "C\r").count(), 1);
         assert!(!d.written.iter().any(|w| w == "O\r"), "{:?}", d.written);
         d.feed(b"\rt6F61AA\r");
         assert_eq!(d.frames.len(), 1);
@@ -820,7 +828,10 @@ mod tests {
         assert_eq!(d.wait(1000 * MS), ["F\r"]);
         d.feed(b"F00\r");
         let dropped = d.core.facts(d.now).dropped.unwrap();
-        assert_eq!((dropped.count, dropped.exact), (1, false));
+        assert_eq!(
+            (dropped.count, dropped.overflows, dropped.exact),
+            (0, 1, false)
+        );
         assert!(dropped.source.contains("data overrun"), "{dropped:?}");
     }
 

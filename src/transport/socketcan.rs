@@ -279,6 +279,7 @@ impl CanBus for SocketCanBus {
             capabilities,
             dropped: self.dropped.map(|n| DropCount {
                 count: u64::from(n),
+                overflows: 0,
                 exact: true,
                 source: "SO_RXQ_OVFL (the kernel's count for this socket's receive queue)"
                     .to_owned(),
