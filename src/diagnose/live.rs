@@ -571,6 +571,7 @@ async fn session_work<B: CanBus>(
                     &mut reads,
                     notes,
                     feed,
+                    operator,
                     plan.listen,
                     Some(&mut done),
                 )
@@ -590,6 +591,7 @@ async fn session_work<B: CanBus>(
                     &mut reads,
                     notes,
                     feed,
+                    operator,
                     Duration::from_secs(2),
                     None,
                 )
@@ -603,7 +605,17 @@ async fn session_work<B: CanBus>(
             "listening {:.0} s for trunk presses",
             plan.listen.as_secs_f64()
         ));
-        watch(t, plan, &mut reads, notes, feed, plan.listen, None).await?;
+        watch(
+            t,
+            plan,
+            &mut reads,
+            notes,
+            feed,
+            operator,
+            plan.listen,
+            None,
+        )
+        .await?;
         // Told presses of a simulated person come with the frames.
     }
     if plan.actuate && plan.listen_only {
@@ -798,19 +810,23 @@ impl Reads {
 /// Polls the data items every [`POLL_PERIOD`] for `duration`, or until the
 /// person confirms. The tap's frames go to the analyzer at each poll: a
 /// long listen on a busy bus must not queue every frame until the end.
+/// The person is told what pauses the polling (an alarm armed during the
+/// watch) as it happens, not only in the report.
+#[allow(clippy::too_many_arguments)] // the session's parts, each used
 async fn watch<B: CanBus>(
     t: &mut Tester<B>,
     plan: &LivePlan,
     reads: &mut Reads,
     notes: &mut Vec<String>,
     feed: &mut Feed<'_>,
+    operator: &mut dyn Operator,
     duration: Duration,
     mut done: Option<&mut oneshot::Receiver<()>>,
 ) -> Result<bool, TesterError> {
     let end = tokio::time::Instant::now() + duration;
     loop {
         let tick = tokio::time::Instant::now() + POLL_PERIOD;
-        poll(t, plan, reads, notes, feed, &mut Unattended { yes: false }).await?;
+        poll(t, plan, reads, notes, feed, operator).await?;
         feed.drain();
         if let Some(d) = done.as_mut() {
             match d.try_recv() {
@@ -855,7 +871,7 @@ async fn active_test<B: CanBus>(
                 "the lid did not open: waiting out the BCM's cool-down ({:.1} s) before firing again",
                 wait.as_secs_f64()
             ));
-            watch(t, plan, reads, notes, feed, wait, None).await?;
+            watch(t, plan, reads, notes, feed, operator, wait, None).await?;
         }
         if let Some(why) = refusal(profile, plan, feed, operator, fired) {
             notes.push(why);
@@ -863,7 +879,7 @@ async fn active_test<B: CanBus>(
         }
         operator.say("firing the trunk opener once");
         fired += 1;
-        if !fire(t, profile, at, plan, notes, feed, reads).await? {
+        if !fire(t, profile, at, plan, notes, feed, reads, operator).await? {
             return Ok(());
         }
         if feed.last(Role::LidOpen).is_some_and(|v| v != 0.0) {
@@ -938,6 +954,7 @@ fn refusal(
 
 /// One firing: the start request, the hold while watching, the output
 /// handed back. False when the BCM refused (no point in firing again).
+#[allow(clippy::too_many_arguments)] // the session's parts, each used
 async fn fire<B: CanBus>(
     t: &mut Tester<B>,
     car: &Profile,
@@ -946,6 +963,7 @@ async fn fire<B: CanBus>(
     notes: &mut Vec<String>,
     feed: &mut Feed<'_>,
     reads: &mut Reads,
+    operator: &mut dyn Operator,
 ) -> Result<bool, TesterError> {
     let ids = t.ids();
     let handle = match bounded(
@@ -972,7 +990,7 @@ async fn fire<B: CanBus>(
         }
     };
     let hold = Duration::from_millis(u64::from(at.max_duration_ms).min(5000));
-    let r = watch(t, plan, reads, notes, feed, hold, None).await;
+    let r = watch(t, plan, reads, notes, feed, operator, hold, None).await;
     // Hand the output back even if watching failed; the tester's close
     // would too, this just does it at once.
     let released = handle.release(t).await;
@@ -1506,10 +1524,17 @@ mod tests {
     /// The module of [`guarded_car`]: its body frame every 100 ms and
     /// single-frame answers; returns the bus time of every request heard.
     fn guarded_bcm(bus: &VirtualBus, alarm: bool) -> Heard {
+        guarded_bcm_arming(bus, alarm.then_some(Duration::ZERO))
+    }
+
+    /// [`guarded_bcm`] whose alarm reads armed from `armed_after` on.
+    fn guarded_bcm_arming(bus: &VirtualBus, armed_after: Option<Duration>) -> Heard {
         let heard: Heard = Arc::default();
         let mut body = bus.endpoint(name("body"));
+        let start = tokio::time::Instant::now();
         tokio::spawn(async move {
             loop {
+                let alarm = armed_after.is_some_and(|d| start.elapsed() >= d);
                 let f =
                     CanFrame::classic(CanId::Standard(0x300), &[0, u8::from(alarm) << 1]).unwrap();
                 if body.send(&f).await.is_err() {
@@ -1626,6 +1651,77 @@ mod tests {
             let paused = r.source.notes.iter().any(|n| n == ALARM_PAUSE);
             assert_eq!((reads > 0, paused), (!alarm, alarm), "{:?}", r.source.notes);
         }
+    }
+
+    /// Someone who never presses, and keeps what they were told.
+    #[derive(Default)]
+    struct Listener {
+        told: Vec<String>,
+    }
+
+    impl Operator for Listener {
+        fn ask_press(&mut self, _: &str) -> Option<oneshot::Receiver<()>> {
+            None
+        }
+        fn confirm(&mut self, _: &str) -> bool {
+            false
+        }
+        fn say(&mut self, text: &str) {
+            self.told.push(text.to_owned());
+        }
+    }
+
+    /// An alarm that arms during the watch (not before the first request):
+    /// the polling stops from then on, and the person is told as it
+    /// happens, not only the report.
+    #[tokio::test(start_paused = true)]
+    async fn an_alarm_armed_during_the_watch_is_said_to_the_person() {
+        let car = guarded_car(true, true, 3000, 1);
+        let bus = VirtualBus::new(1_000_000);
+        let armed_at = bus.now_us() + 2_000_000;
+        let heard = guarded_bcm_arming(&bus, Some(Duration::from_secs(2)));
+        let b = bus.clone();
+        let mut person = Listener::default();
+        let plan = LivePlan {
+            listen: Duration::from_secs(6),
+            ..plan()
+        };
+        let (_, r) = run(
+            move || Ok(b.endpoint(name("tester"))),
+            name("vbus"),
+            ("sim", "test".into()),
+            &car.path,
+            &plan,
+            &mut person,
+            None,
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        let reads: Vec<u64> = heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, q)| q.first() == Some(&0x22))
+            .map(|(at, _)| *at)
+            .collect();
+        // Read while the alarm was off, and none after it armed (a poll
+        // period's grace for the body frame that says so to arrive), though
+        // the watch went on for seconds.
+        assert!(!reads.is_empty(), "{:?}", r.source.notes);
+        let grace = 2 * POLL_PERIOD.as_micros() as u64;
+        assert!(reads.iter().all(|&at| at < armed_at + grace), "{reads:?}");
+        assert!(
+            r.source.notes.iter().any(|n| n == ALARM_PAUSE),
+            "{:?}",
+            r.source.notes
+        );
+        assert_eq!(
+            person.told.iter().filter(|t| *t == ALARM_PAUSE).count(),
+            1,
+            "{:?}",
+            person.told
+        );
     }
 
     /// How many times the run read the lockout flag.
