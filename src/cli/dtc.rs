@@ -148,9 +148,12 @@ fn clear(args: &ClearArgs) -> CliResult<u8> {
         ));
     }
     let target = args.link.target()?;
+    // Declined at the terminal: nothing sent, exit 2, as a declined
+    // `request` (the README's exit codes).
     if io::stdin().is_terminal() && !confirm(&args.link, &target)? {
-        eprintln!("not cleared");
-        return Ok(exit::OK);
+        return Err(CliError::Usage(
+            "not confirmed: nothing was sent, not cleared",
+        ));
     }
     let req = clear_request(target.protocol);
     with_tester(&args.link, &target, async |t| {

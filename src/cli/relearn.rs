@@ -18,7 +18,8 @@ use tokio::time::Instant;
 
 use super::{exit, CliError, CliResult};
 use crate::diag::client::ClientConfig;
-use crate::diag::uds;
+use crate::diag::safety::{self, Change, PermitError};
+use crate::diag::{uds, Protocol};
 use crate::frame::{CanFrame, CanId, IfName};
 use crate::isotp::IsoTpConfig;
 use crate::profile::{Confirm, Level, Profile, Relearn, RelearnStep, Role};
@@ -185,6 +186,19 @@ pub fn run(args: RelearnArgs) -> CliResult<u8> {
     if let Some(&(step, id)) = routines.first() {
         if !args.run_routine {
             return Err(CliError::RoutineNotAllowed { step, routine: id });
+        }
+        // `--run-routine` allows this one class, actuation; each start
+        // request still goes through the classifier every command uses.
+        for &(_, id) in &routines {
+            let start = uds::routine_control(uds::routine::START, id, &[], false);
+            if let Err(PermitError::Denied(denied)) =
+                safety::permit(Protocol::Uds, &start, &[Change::Actuate])
+            {
+                return Err(CliError::Denied {
+                    request: crate::hex::encode_upper(&start),
+                    denied,
+                });
+            }
         }
         if !args.yes && io::stdin().is_terminal() && !confirm_routine(&routines)? {
             return Err(CliError::Usage(
