@@ -5,7 +5,10 @@
 #   the simulator's broadcasts, and the verdict is still the scenario's;
 # - `request 1101`, `2701`, `14FFFFFF` without a flag exit 2 and nothing
 #   reaches the wire; with `--allow reset --yes` / `--allow clear --yes`
-#   exactly that request goes out (one frame on 0x745); 2701 never does.
+#   exactly that request goes out (one frame on 0x745); 2701 never does;
+# - `record --listen-only` and `learn --listen-only` on a bus where cangen
+#   sends a known number of frames: the wire holds exactly those (nothing
+#   of trunkdiag's), and the recording has every one.
 . /vm/checks/live.inc
 # Not under $LIVE: group 80 replays every diagnose there against candump,
 # and expects each to have sent its requests.
@@ -109,3 +112,43 @@ case "$sent" in
         fi ;;
     *) fail "request/exactly-the-request" "on 0x745: '$sent';" "$(tail -n 2 "$d/reset.err" 2>/dev/null)" ;;
 esac
+
+# --- record and learn --listen-only: the wire holds only what cangen sent -------
+# No simulator here: cangen sends a known number of frames, so any frame
+# more on candump's log would be one of trunkdiag's.
+iface=vcanW d=$G66/passive n=300
+rm -rf "$d"
+mkdir -p "$d"
+if fresh_vcan "$iface" && start_candump "$iface" "$d"; then
+    trunkdiag record --iface "$iface" --listen-only -o "$d/rec.log" 2> "$d/rec.err" &
+    rec=$!
+    # Learning guides a person through timed actions; nobody acts here, so
+    # it is interrupted (as Ctrl-C would) and learns from what it heard.
+    timeout -s INT 15 trunkdiag learn --iface "$iface" --listen-only --baseline 1 --gap 4 \
+        --rounds 1 > "$d/learn.out" 2> "$d/learn.err" &
+    learn=$!
+    wait_listeners "$iface" 3
+    cangen "$iface" -g 10 -n $n -L 8
+    wait $learn
+    echo $? > "$d/learn.rc"
+    kill -INT $rec 2>/dev/null
+    stop_pid $rec
+    sleep 0.2
+    stop_pid $dump_pid
+fi
+log=$(ls "$d"/candump-*.log 2>/dev/null | head -n 1)
+wire=$(grep -c '^(' "$log" 2>/dev/null)
+heard=$(grep -c '^(' "$d/rec.log" 2>/dev/null)
+if [ "${wire:-0}" = $n ] && [ "${heard:-0}" = $n ]; then
+    pass "listen-only/record-sends-nothing"
+else
+    fail "listen-only/record-sends-nothing" "cangen sent $n; on the wire ${wire:-0}, recorded ${heard:-0};" \
+        "$(tail -n 2 "$d/rec.err" 2>/dev/null)"
+fi
+if [ "${wire:-0}" = $n ] && grep -q '^baseline:' "$d/learn.err" \
+    && grep -q 'interrupted' "$d/learn.err"; then
+    pass "listen-only/learn-sends-nothing"
+else
+    fail "listen-only/learn-sends-nothing" "cangen sent $n; on the wire ${wire:-0}; learn exit" \
+        "$(cat "$d/learn.rc" 2>/dev/null): $(tail -n 2 "$d/learn.err" 2>/dev/null)"
+fi
