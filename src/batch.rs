@@ -430,23 +430,25 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
     }
     match &job.source {
         JobSource::Capture(path) => {
-            let vin = if job.profile == "auto" {
-                diagnose::capture_vin(path, opts.read)
+            let (vin, ident) = if job.profile == "auto" {
+                let vin = diagnose::capture_vin(path, opts.read)
                     .map_err(JobFailure::early)?
-                    .map(String::from)
+                    .map(String::from);
+                let ident = diagnose::capture_identification(path, opts.read, cache.fingerprints())
+                    .map_err(JobFailure::early)?;
+                (vin, Some(ident))
             } else {
-                None
+                (None, None)
             };
-            let chosen = cache.get(&job.profile, vin);
-            let (profile, choice) = match chosen.as_ref() {
-                Ok(chosen) => chosen,
-                Err(e) => return Err(JobFailure::early(JobError::Profile(Arc::clone(e)))),
-            };
+            let (profile, choice) = cache
+                .choose(&job.profile, vin.as_deref(), ident.as_ref())
+                .map_err(|e| JobFailure::early(JobError::Profile(Arc::new(e))))?;
+            let profile = &*profile;
             diagnose::replay_with(
                 path,
                 opts.read,
                 profile,
-                choice.clone(),
+                choice,
                 observations,
                 SeriesLimits::BOUNDED,
             )
@@ -502,31 +504,46 @@ fn live_job(
 }
 
 /// A profile chosen for a (spec, VIN), or why it could not be.
-type Chosen = Result<(Profile, ProfileChoice), Arc<DiagnoseError>>;
-
-/// A profile spec and the VIN it was chosen for (`auto` depends on it).
-type ChoiceKey = (String, Option<String>);
-
-/// Profiles already loaded in this batch, by (spec, VIN): `auto` depends
-/// on the VIN, a named profile does not (its key has no VIN). A profile that
-/// fails to load fails every job that asks for it, with the same message.
+/// Profiles already loaded in this batch, by name or path, and the
+/// fingerprints `auto` matches captures against (made once): each job
+/// chooses its own profile (its VIN, its bus) from them.
 #[derive(Default)]
 struct ProfileCache {
-    loaded: Mutex<HashMap<ChoiceKey, Arc<Chosen>>>,
+    loaded: Mutex<HashMap<String, Arc<Profile>>>,
+    fingerprints: std::sync::OnceLock<Vec<crate::identify::Fingerprint>>,
 }
 
 impl ProfileCache {
-    fn get(&self, spec: &str, vin: Option<String>) -> Arc<Chosen> {
-        let key = (spec.to_owned(), vin);
-        // Held while loading: two workers wanting the same profile wait for
-        // one load instead of both doing it.
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(hit) = loaded.get(&key) {
-            return Arc::clone(hit);
+    fn fingerprints(&self) -> &[crate::identify::Fingerprint] {
+        self.fingerprints.get_or_init(crate::identify::fingerprints)
+    }
+
+    fn choose(
+        &self,
+        spec: &str,
+        vin: Option<&str>,
+        ident: Option<&crate::identify::Identification>,
+    ) -> Result<(Arc<Profile>, ProfileChoice), DiagnoseError> {
+        diagnose::choose_profile_with(spec, vin, ident, &mut |s| self.load(s))
+    }
+
+    /// A profile loaded once per batch; one that fails to load fails every
+    /// job that asks for it, with the same message.
+    fn load(&self, spec: &str) -> Result<Arc<Profile>, crate::profile::ProfileError> {
+        if let Some(hit) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(spec)
+        {
+            return Ok(Arc::clone(hit));
         }
-        let chosen = Arc::new(diagnose::choose_profile(&key.0, key.1.as_deref()).map_err(Arc::new));
-        loaded.insert(key, Arc::clone(&chosen));
-        chosen
+        let p = Arc::new(crate::profile::load(spec)?);
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(spec.to_owned(), Arc::clone(&p));
+        Ok(p)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod diagnose;
 pub mod evidence;
 pub mod frame;
 pub mod hex;
+pub mod identify;
 pub mod isotp;
 pub mod learn;
 pub mod observation;

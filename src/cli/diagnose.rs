@@ -141,11 +141,8 @@ impl DiagnoseArgs {
 
 pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
     let observations = args.observations()?;
-    if args.listen_only && args.profile == "auto" {
-        return Err(CliError::Usage(
-            "--listen-only needs --profile NAME: picking the profile from the VIN means asking for it",
-        ));
-    }
+    // `--listen-only` with `auto`: the VIN is not asked; the profile comes
+    // from what the bus matches alone (live::listen_to_identify).
     let (profile, report) = if let Some(path) = &args.replay {
         if args.record.is_some() || args.actuate {
             return Err(CliError::Usage(

@@ -777,6 +777,7 @@ mod tests {
             how: "given",
             reason: "test".into(),
             vin: None,
+            identified: None,
         };
         let source = SourceInfo {
             kind: "replay",

@@ -15,6 +15,7 @@ pub mod decode;
 pub mod diagnose;
 pub mod dtc;
 pub mod html;
+pub mod identify;
 pub mod import_dbc;
 pub mod input;
 pub mod learn;

@@ -1,4 +1,4 @@
-//! `trunkdiag profiles list | show NAME | check FILE...`.
+//! `trunkdiag profiles list | show NAME | check FILE... | import-dbc | identify`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,6 +37,8 @@ pub enum ProfilesAction {
     },
     /// Profile items for DBC signals (ROLE=MESSAGE.SIGNAL), with the DBC as their source.
     ImportDbc(super::import_dbc::ImportDbcArgs),
+    /// Which profile a bus matches, from a capture's opening seconds or a few seconds of listening (nothing is sent): ranked candidates, what matched and what did not.
+    Identify(super::identify::IdentifyArgs),
 }
 
 pub fn run(args: ProfilesArgs) -> CliResult<u8> {
@@ -44,6 +46,7 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
     let mut out = out.lock();
     match args.action {
         ProfilesAction::ImportDbc(a) => super::import_dbc::run(a),
+        ProfilesAction::Identify(a) => super::identify::run(&a),
         ProfilesAction::List { json } => {
             let list = profile::list();
             if json {

@@ -256,13 +256,24 @@ async fn diagnose<B: CanBus>(
     // testers and the session's.
     let record = record.map(|w| Arc::new(LogThread::spawn(w)));
     let mut vin = None;
+    let mut ident = None;
+    if profile_spec == "auto" {
+        // The bus says which car it is before anything is asked: nothing
+        // is sent for identification alone.
+        operator.say(&format!(
+            "listening {:.0} s to identify the car from its bus",
+            IDENTIFY_LISTEN.as_secs_f64()
+        ));
+        ident = Some(listen_to_identify(&mut open, &tx, record.as_ref(), &shutdown, &heard).await?);
+    }
     if profile_spec == "auto" && plan.listen_only {
-        operator.say("listen-only: the VIN is not asked, so --profile auto cannot pick a profile");
+        operator.say("listen-only: the VIN is not asked; the profile comes from the bus alone");
     } else if profile_spec == "auto" {
         operator.say("reading the VIN to pick the vehicle profile");
         vin = read_vin(&mut open, iface, &tx, record.as_ref(), &shutdown, &heard).await?;
     }
-    let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
+    let (profile, choice) =
+        choose_profile(profile_spec, vin.as_ref().map(Vin::as_str), ident.as_ref())?;
     operator.say(&format!("profile {}: {}", choice.id, choice.reason));
     let mut notes = Vec::new();
     if let Some(note) = super::off_connector_note(&profile) {
@@ -404,6 +415,44 @@ fn single_wire_advice(profile: &Profile) -> Option<String> {
 
 /// Tries OBD 09 02, UDS 22 F190 and KWP 1A 90 (on the bundled KWP BCMs)
 /// until one answers with a VIN.
+/// How long a live `--profile auto` run listens to identify the car.
+pub const IDENTIFY_LISTEN: Duration = Duration::from_secs(3);
+
+/// Listens (nothing sent) for [`IDENTIFY_LISTEN`] or until the
+/// identification window is full; the frames go to the run like any other.
+async fn listen_to_identify<B: CanBus>(
+    open: &mut impl FnMut() -> Result<B, BusError>,
+    tx: &mpsc::Sender<CanFrame>,
+    record: Option<&Arc<LogThread>>,
+    shutdown: &Shutdown,
+    heard: &Arc<AtomicBool>,
+) -> Result<crate::identify::Identification, DiagnoseError> {
+    let mut bus = ListenOnly::new(open()?, true);
+    let mut tap = tap(tx.clone(), record.cloned(), Arc::clone(heard));
+    let mut seen = crate::identify::Heard::default();
+    let until = tokio::time::Instant::now() + IDENTIFY_LISTEN;
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return Err(DiagnoseError::InterruptedReadingVin),
+            r = tokio::time::timeout_at(until, bus.recv()) => match r {
+                Err(_) => break,
+                Ok(Ok(f)) => {
+                    tap(&f, crate::frame::Direction::Rx);
+                    seen.push(&f);
+                    if seen.full() {
+                        break;
+                    }
+                }
+                Ok(Err(e)) => return Err(DiagnoseError::Bus(e)),
+            },
+        }
+    }
+    Ok(crate::identify::identify(
+        &crate::identify::fingerprints(),
+        &seen,
+    ))
+}
+
 async fn read_vin<B: CanBus>(
     open: &mut impl FnMut() -> Result<B, BusError>,
     iface: IfName,

@@ -22,6 +22,7 @@ use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
 use crate::evidence::{Evidence, SeriesLimits};
 use crate::frame::CanId;
+use crate::identify::Identification;
 use crate::observation::ObservationKey;
 pub use crate::observation::{Observations, Question};
 use crate::profile::{self, Level, Profile, ProfileError};
@@ -78,6 +79,10 @@ pub struct ProfileChoice {
     /// One plain sentence: why this profile.
     pub reason: String,
     pub vin: Option<String>,
+    /// What the bus itself matched (`--profile auto`): the ranked
+    /// candidates and the decision, also when a VIN chose the profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identified: Option<crate::identify::Identification>,
 }
 
 /// Where the frames came from.
@@ -213,21 +218,39 @@ pub fn physical_bus(p: &Profile) -> PhysicalBus {
 }
 
 /// Loads the profile named on the command line; `auto` picks it from the
-/// VIN (or the fallback when there is none).
+/// VIN, else from what the bus matched (`ident`), else the fallback.
 pub fn choose_profile(
     spec: &str,
     vin: Option<&str>,
+    ident: Option<&Identification>,
 ) -> Result<(Profile, ProfileChoice), DiagnoseError> {
+    let (p, choice) = choose_profile_with(spec, vin, ident, &mut |s| {
+        profile::load(s).map(std::sync::Arc::new)
+    })?;
+    Ok((std::sync::Arc::unwrap_or_clone(p), choice))
+}
+
+/// [`choose_profile`] with the profiles loaded by `load` (a batch loads
+/// each once): a VIN always wins over a fingerprint; a VIN and a
+/// fingerprint that disagree are both said.
+pub fn choose_profile_with(
+    spec: &str,
+    vin: Option<&str>,
+    ident: Option<&Identification>,
+    load: &mut dyn FnMut(&str) -> Result<std::sync::Arc<Profile>, profile::ProfileError>,
+) -> Result<(std::sync::Arc<Profile>, ProfileChoice), DiagnoseError> {
     if spec != "auto" {
-        let p = profile::load(spec)?;
+        let p = load(spec)?;
         let choice = ProfileChoice {
             id: p.id.clone(),
             how: "given",
             reason: "given with --profile".to_owned(),
             vin: vin.map(str::to_owned),
+            identified: None,
         };
         return Ok((p, choice));
     }
+    let identified = ident.cloned();
     if let Some(vin) = vin {
         for summary in profile::list() {
             if summary.id == FALLBACK_PROFILE || !summary.problems.is_empty() {
@@ -237,32 +260,65 @@ pub fn choose_profile(
                 profile::ProfileOrigin::Bundled => summary.id.clone(),
                 profile::ProfileOrigin::File(path) => path.clone(),
             };
-            let Ok(p) = profile::load(&source) else {
+            let Ok(p) = load(&source) else {
                 continue;
             };
             if p.matches_vin(vin) {
+                let mut reason = format!(
+                    "VIN {vin} matches profile {} ({} {} {}-{}: manufacturer code, model line and model year)",
+                    p.id, p.make, p.model, p.years.0, p.years.1
+                );
+                if let Some(other) = ident
+                    .and_then(Identification::profile)
+                    .filter(|o| *o != p.id)
+                {
+                    reason.push_str(&format!(
+                        "; the bus matches {other} instead ({}): the VIN wins, check which car this is",
+                        ident.map(Identification::words).unwrap_or_default()
+                    ));
+                }
                 let choice = ProfileChoice {
                     id: p.id.clone(),
                     how: "auto",
-                    reason: format!(
-                        "VIN {vin} matches profile {} ({} {} {}-{}: manufacturer code, model line and model year)",
-                        p.id, p.make, p.model, p.years.0, p.years.1
-                    ),
+                    reason,
                     vin: Some(vin.to_owned()),
+                    identified,
                 };
                 return Ok((p, choice));
             }
         }
     }
-    let p = profile::load(FALLBACK_PROFILE)?;
-    let reason = match vin {
-        Some(vin) => format!(
-            "VIN {vin} matches no vehicle profile: using {FALLBACK_PROFILE} (DTCs and voltage only, no trunk data); name a profile with --profile to check the trunk"
-        ),
-        None => format!(
-            "no VIN was found: using {FALLBACK_PROFILE} (DTCs and voltage only, no trunk data); name a profile with --profile to check the trunk"
-        ),
+    let no_vin = match vin {
+        Some(vin) => format!("VIN {vin} matches no vehicle profile"),
+        None => "no VIN".to_owned(),
     };
+    if let Some((id, ident)) = ident.and_then(|i| Some((i.profile()?, i))) {
+        let p = load(id)?;
+        let choice = ProfileChoice {
+            id: p.id.clone(),
+            how: "auto",
+            reason: format!("{no_vin}; {}", ident.words()),
+            vin: vin.map(str::to_owned),
+            identified,
+        };
+        return Ok((p, choice));
+    }
+    let p = load(FALLBACK_PROFILE)?;
+    let mut reason = format!(
+        "{no_vin}: using {FALLBACK_PROFILE} (DTCs and voltage only, no trunk data); name a profile with --profile to check the trunk"
+    );
+    if let Some(i) = ident {
+        reason.push_str(&format!("; {}", i.words()));
+        let named: Vec<&str> = i
+            .candidates
+            .iter()
+            .take(3)
+            .map(|c| c.profile.as_str())
+            .collect();
+        if !named.is_empty() && !matches!(i.decision, crate::identify::Decision::Make { .. }) {
+            reason.push_str(&format!(" (closest: {})", named.join(", ")));
+        }
+    }
     Ok((
         p,
         ProfileChoice {
@@ -270,8 +326,27 @@ pub fn choose_profile(
             how: "auto",
             reason,
             vin: vin.map(str::to_owned),
+            identified,
         },
     ))
+}
+
+/// What the opening seconds of a capture match ([`crate::identify`]):
+/// reads only the window identification needs.
+pub fn capture_identification(
+    path: &Path,
+    opts: ReadOptions,
+    fingerprints: &[crate::identify::Fingerprint],
+) -> Result<Identification, DiagnoseError> {
+    let mut reader = CaptureReader::open(path, opts)?;
+    let mut heard = crate::identify::Heard::default();
+    while let Some(frame) = reader.next_frame_ref()? {
+        heard.push(frame);
+        if heard.full() {
+            break;
+        }
+    }
+    Ok(crate::identify::identify(fingerprints, &heard))
 }
 
 // ------------------------------------------------------------------ replay
@@ -284,13 +359,19 @@ pub fn replay(
     observations: Observations,
     series: SeriesLimits,
 ) -> Result<(Profile, Report), DiagnoseError> {
-    // `auto` needs the VIN before the profile: one quick pass first.
-    let vin = if profile_spec == "auto" {
-        capture_vin(path, opts)?
+    // `auto` needs the VIN and the bus's fingerprint before the profile:
+    // quick passes first (the fingerprint reads only the opening seconds).
+    let (vin, ident) = if profile_spec == "auto" {
+        let fingerprints = crate::identify::fingerprints();
+        (
+            capture_vin(path, opts)?,
+            Some(capture_identification(path, opts, &fingerprints)?),
+        )
     } else {
-        None
+        (None, None)
     };
-    let (profile, choice) = choose_profile(profile_spec, vin.as_ref().map(Vin::as_str))?;
+    let (profile, choice) =
+        choose_profile(profile_spec, vin.as_ref().map(Vin::as_str), ident.as_ref())?;
     let report = replay_with(path, opts, &profile, choice, observations, series)?;
     Ok((profile, report))
 }

@@ -211,6 +211,34 @@ impl DbcFile {
         })
     }
 
+    /// Every message's id on the bus and its length, in file order: an
+    /// opendbc pseudo-id (a page of a multiplexed id) is its real id, once.
+    pub fn message_lengths(&self) -> Vec<(CanId, usize)> {
+        let mut out: Vec<(CanId, usize)> = Vec::new();
+        for m in &self.dbc.messages {
+            // `VECTOR__INDEPENDENT_SIG_MSG` (0xC0000000, no bytes) is no
+            // message on any bus.
+            let Some(&raw) = self.raw_ids.get(&m.name).filter(|&&r| r & 0x4000_0000 == 0) else {
+                continue;
+            };
+            if m.size == 0 {
+                continue;
+            }
+            let id = match self.pages.get(&m.name) {
+                Some((real, _)) => CanId::standard(u32::from(*real)),
+                None if raw & 0x8000_0000 != 0 => CanId::extended(raw & 0x1FFF_FFFF),
+                None => CanId::standard(raw),
+            };
+            let (Some(id), Ok(len)) = (id, usize::try_from(m.size)) else {
+                continue;
+            };
+            if !out.iter().any(|(i, _)| *i == id) {
+                out.push((id, len));
+            }
+        }
+        out
+    }
+
     /// Every (message, signal) name pair in the file, in file order.
     pub fn signal_names(&self) -> Vec<(String, String)> {
         self.dbc
