@@ -1659,6 +1659,18 @@ impl Core for ElmCore {
                             self.advance(now_us);
                             return;
                         }
+                        if let Step::MadeUp | Step::Probe { .. } = asked.step {
+                            // A probe is an extra: silence is its answer,
+                            // not the end of a start-up that worked before.
+                            let silence = Asked {
+                                lines: vec![format!(
+                                    "(nothing within {} ms)",
+                                    COMMAND_WAIT.as_millis()
+                                )],
+                                ..asked
+                            };
+                            return self.step_answered(silence, now_us);
+                        }
                         let waited = match asked.step {
                             Step::Reset => RESET_WAIT,
                             Step::Request { .. } => REQUEST_WAIT,
@@ -2578,6 +2590,38 @@ mod tests {
             speed.is_some_and(|c| c.detail.starts_with("ATPB8104 answered \"?\"")),
             "{speed:?}"
         );
+    }
+
+    #[test]
+    fn a_probe_left_unanswered_is_its_answer_not_the_end_of_the_start_up() {
+        let mut silent = adapter(Script::default());
+        // An adapter that never answers ATQQ nor ATPB.
+        let mut reply = move |w: &str| match w.trim() {
+            MADE_UP => None,
+            c if c.starts_with("ATPB") => None,
+            _ => silent(w),
+        };
+        let mut d =
+            Drive::new(ElmCore::new(&endpoint(), PhysicalBus::high_speed(500_000)).unwrap());
+        let ati = d.wait(250 * MS);
+        d.play(ati, &mut reply);
+        for _ in 0..2 {
+            let w = d.wait(COMMAND_WAIT.as_millis() as u64 * MS);
+            d.play(w, &mut reply);
+        }
+        assert!(d.core.finished().is_none(), "{:?}", d.core.finished());
+        assert_eq!(support(&d, "refuses unknown commands"), Support::Limited);
+        assert_eq!(support(&d, "CAN speed switching"), Support::Absent);
+        let facts = d.core.facts(d.now);
+        let speed = facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == "CAN speed switching");
+        assert!(
+            speed.is_some_and(|c| c.detail.contains("(nothing within 2000 ms)")),
+            "{speed:?}"
+        );
+        assert!(!d.written.iter().any(|w| w == "ATSPB\r"), "{:?}", d.written);
     }
 
     #[test]
