@@ -511,6 +511,22 @@ fn capability_todo(name: &str) -> &'static str {
             "the interface has counted errors: check the wiring, the termination and the bitrate"
         }
         "receive-queue drop counter" => "frames lost on this machine would go unnoticed",
+        "refuses unknown commands" => {
+            "what it says it set may not be set: a genuine ELM327 or an OBDLink answers `?` to \
+             what it does not have"
+        }
+        "headers" => {
+            "each answer is taken for the addressed module's: an answer from another module \
+             cannot be told apart"
+        }
+        "multi-frame send" => {
+            "requests longer than 7 bytes cannot go through it: an OBDLink or a raw CAN adapter \
+             can send them"
+        }
+        "CAN speed switching" => {
+            "a body bus at another bitrate (Ford's MS-CAN at 125 kbit/s) is out of its reach: \
+             use a raw CAN adapter set to that bitrate"
+        }
         _ => "",
     }
 }

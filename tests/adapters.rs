@@ -11,7 +11,11 @@
 //!   the pty): a clone refusing a flow-control command, `BUFFER FULL` while
 //!   monitoring, and the adapter unplugged mid-session;
 //! - a scripted WiFi ELM327 on loopback TCP, and a missing port, which both
-//!   adapters name with the same hint (no socat needed for these).
+//!   adapters name with the same hint (no socat needed for these);
+//! - every scenario elmulator bundles (another independent ELM327 over TCP,
+//!   from PyPI): OBD-II 09 02 and 03 read where the scenario carries them,
+//!   the clone without headers included, and a clear exit 2 naming what the
+//!   adapter did where it does not.
 //!
 //! Without socat or the emulator a test is a `common::skip`: a visible line
 //! and one at the end of `cargo test`, or a failure under CI=true (`.ci/run`
@@ -576,7 +580,12 @@ fn check_names_each_emulated_adapter_and_what_it_cannot_do() {
             assert_eq!(capability(&r, "protocol and CAN speed"), "ok");
             // The emulated adapter answers ATMA with `?` (tests/peers).
             assert_eq!(capability(&r, "monitor"), "absent");
-            assert_eq!(capability(&r, "multi-frame send"), "not-probed");
+            // It refuses a command no adapter has, so its OKs count: it
+            // sends frames as given (ATCAF0) and sets another bitrate
+            // (STPBR, as an STN chip).
+            assert_eq!(capability(&r, "refuses unknown commands"), "ok");
+            assert_eq!(capability(&r, "multi-frame send"), "ok");
+            assert_eq!(capability(&r, "CAN speed switching"), "ok");
             assert_eq!(r["topology"]["port"], "not-watched", "{r:#}");
             assert!(findings(&r).contains("STMA answered `?`"), "{r:#}");
             // It never monitored: how many frames it would drop is unknown.
@@ -888,5 +897,188 @@ fn a_diagnosis_whose_adapter_overran_says_frames_were_dropped() {
     assert_eq!(
         json["source"]["adapter"]["dropped"]["overflows"], 0,
         "{json:#}"
+    );
+}
+
+// ---------------------------------------------------------------------
+// elmulator's bundled scenarios
+
+/// What `request` must make of one OBD-II request in a scenario.
+enum Outcome {
+    /// Exit 0, and stdout says this.
+    Reads(&'static str),
+    /// Exit 2, and stderr names what the adapter did.
+    Fails(&'static str),
+}
+
+use Outcome::{Fails, Reads};
+
+const VIN: Outcome = Reads("VIN 1C4RJFBG8FC123456");
+
+/// Each bundled scenario: what 09 02 (the VIN) and 03 (stored trouble
+/// codes) come to.
+const ELMULATOR: &[(&str, Outcome, Outcome)] = &[
+    ("no_codes_basic", VIN, Reads("0 DTC(s)")),
+    // The answers come in 7-byte pieces.
+    ("chunked_stream", VIN, Reads("0 DTC(s)")),
+    // A clone that echoes every command and ignores ATH1: `43 00`, and the
+    // VIN as `014` / `0: ...` / `1: ...` / `2: ...`.
+    ("headers_off_echo_on", VIN, Reads("0 DTC(s)")),
+    ("p0301_basic", VIN, Reads("P0301")),
+    ("p0420_basic", VIN, Reads("P0420")),
+    (
+        "malformed",
+        Fails("the adapter does not know \"0902\" (it answered `?`)"),
+        Fails("the adapter answered \"43 ZZ\" to \"03\""),
+    ),
+    // It has no VIN (NO DATA), and drops the connection at 03.
+    (
+        "adapter_disconnect",
+        Fails("NO DATA: no module answered \"0902\""),
+        Fails("the adapter was unplugged or its connection closed"),
+    ),
+];
+
+#[test]
+fn every_elmulator_scenario_reads_the_vin_and_codes_or_names_what_the_adapter_did() {
+    let _serial = one_at_a_time();
+    let Some(bundled) = common::elmulator::bundled() else {
+        return;
+    };
+    let mut ours: Vec<&str> = ELMULATOR.iter().map(|(name, ..)| *name).collect();
+    ours.sort_unstable();
+    let mut bundled: Vec<&str> = bundled.iter().map(String::as_str).collect();
+    bundled.sort_unstable();
+    assert_eq!(ours, bundled, "a bundled scenario without its expectation");
+    for (name, vin, codes) in ELMULATOR {
+        for (request, want) in [("0902", vin), ("03", codes)] {
+            // A fresh adapter each time: a scenario's cursor is per connection.
+            let Some(adapter) = common::elmulator::serve(name) else {
+                return;
+            };
+            let i = adapter.iface();
+            let link = ["request", "--iface", &i, "--tx", "7E0", "--rx", "7E8"];
+            let out = trunkdiag(&[&link[..], &["--protocol", "obd", request]].concat());
+            let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+            match want {
+                Reads(what) => {
+                    assert!(out.status.success(), "{name} {request}: {stderr}");
+                    assert!(stdout.contains(what), "{name} {request}: {stdout}");
+                }
+                Fails(what) => {
+                    assert_eq!(out.status.code(), Some(2), "{name} {request}: {stdout}");
+                    assert!(stderr.contains(what), "{name} {request}: {stderr}");
+                    // Said once, with the adapter named once.
+                    assert_eq!(stderr.matches("elm327:tcp:").count(), 1, "{stderr}");
+                    assert!(!stderr.contains("panicked"), "{stderr}");
+                }
+            }
+        }
+    }
+}
+
+/// The clone without headers, seen by `check`: its echo and the ids it
+/// leaves out are named, and its OKs to a command no adapter has make no
+/// STN chip and prove no capability.
+#[test]
+fn check_names_what_the_headerless_echoing_clone_does() {
+    let _serial = one_at_a_time();
+    let Some(adapter) = common::elmulator::serve("headers_off_echo_on") else {
+        return;
+    };
+    let i = adapter.iface();
+    let out = trunkdiag(&[
+        "check",
+        "--iface",
+        &i,
+        "--profile",
+        "generic-uds",
+        "--json",
+        "--listen",
+        "0.5",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(r["adapter"]["kind"], "ELM327", "{r:#}");
+    assert_eq!(capability(&r, "STN commands"), "absent");
+    assert_eq!(capability(&r, "refuses unknown commands"), "limited");
+    assert_eq!(capability(&r, "echo off"), "limited");
+    assert_eq!(capability(&r, "multi-frame send"), "limited");
+    assert_eq!(capability(&r, "CAN speed switching"), "limited");
+    let f = findings(&r);
+    assert!(
+        f.contains("ATQQ (no such command) answered \\\"OK\\\""),
+        "{f}"
+    );
+}
+
+/// A clone that refuses what a multi-frame send and another bitrate need
+/// (and, as a genuine ELM327 does, a command it does not have): both
+/// absent, each with its answer, and the adapter left on the bus's
+/// protocol.
+#[test]
+fn check_reports_a_clone_refusing_raw_frames_and_other_bitrates() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            refuse: vec!["ATQQ", "ATCAF0", "ATPB"],
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, _) = check(&i, &[]);
+    assert_eq!(capability(&r, "refuses unknown commands"), "ok", "{r:#}");
+    assert_eq!(capability(&r, "multi-frame send"), "absent", "{r:#}");
+    assert_eq!(capability(&r, "CAN speed switching"), "absent", "{r:#}");
+    let f = findings(&r);
+    assert!(f.contains("ATCAF0 answered \\\"?\\\""), "{f}");
+    assert!(f.contains("ATPB8104 answered \\\"?\\\""), "{f}");
+    let heard = heard.lock().unwrap();
+    // Protocol B was never selected after its bitrate was refused, and a
+    // refused ATCAF0 needs no ATCAF1 to undo it.
+    assert!(!heard.iter().any(|c| c == "ATSPB"), "{heard:?}");
+    let caf0 = heard.iter().position(|c| c == "ATCAF0").unwrap();
+    assert_eq!(
+        heard.get(caf0 + 1).map(String::as_str),
+        Some("ATPB8104"),
+        "{heard:?}"
+    );
+}
+
+/// A clone that takes protocol B: the probe selects it for a moment and
+/// puts the bus's protocol back before anything is sent.
+#[test]
+fn the_speed_probe_puts_the_bus_protocol_back() {
+    let _serial = one_at_a_time();
+    let Some(pty) = pty_pair() else {
+        return;
+    };
+    let heard = scripted_elm(
+        &pty.theirs,
+        Script {
+            refuse: vec!["ATQQ"],
+            ..Script::default()
+        },
+    );
+    let i = format!("elm327:{}", pty.ours.display());
+    let (r, _) = check(&i, &[]);
+    assert_eq!(capability(&r, "CAN speed switching"), "ok", "{r:#}");
+    assert_eq!(capability(&r, "multi-frame send"), "ok", "{r:#}");
+    let heard = heard.lock().unwrap();
+    let b = heard.iter().position(|c| c == "ATSPB").unwrap();
+    assert_eq!(
+        heard.get(b + 1).map(String::as_str),
+        Some("ATSP6"),
+        "{heard:?}"
+    );
+    let caf0 = heard.iter().position(|c| c == "ATCAF0").unwrap();
+    assert_eq!(
+        heard.get(caf0 + 1).map(String::as_str),
+        Some("ATCAF1"),
+        "{heard:?}"
     );
 }

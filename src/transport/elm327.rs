@@ -17,7 +17,19 @@
 //!   data byte, PCI included), stamped when they arrived: the answers to
 //!   our requests, and between requests whatever the monitor heard. So the
 //!   analyzer and the recording see what the adapter delivered, and a
-//!   replay of the recording gives the same verdict.
+//!   replay of the recording gives the same verdict. A clone that ignores
+//!   `ATH1` prints answers without ids (`43 00`, or the CAN auto-format's
+//!   `014` / `0: ...` / `1: ...`): they are rebuilt as the frames they came
+//!   in, on the id the receive filter (`ATCRA`) lets through, and the notes
+//!   say so; with no filter set, who answered is unknown and the answer is
+//!   an error. A line that is neither is an error naming it, not a wait
+//!   for a timeout; an echo left on is dropped.
+//! - What it can do is found by trying, not by trusting `OK`: [`MADE_UP`],
+//!   a command no adapter has, must be answered `?`, or its `OK`s prove
+//!   nothing (and `STI` must name STN firmware for an STN chip); then
+//!   `ATCAF0` (frames sent as given: what a multi-frame send by the tool
+//!   needs) and another bitrate (`ATPB`/`ATSPB`, or `STPBR`) are tried at
+//!   start-up and undone at once, before anything goes on the bus.
 //! - What it could not do goes into [`CanBus::notes`](super::CanBus::notes): broadcasts are
 //!   heard only between requests (how long, of how long), or not at all
 //!   when the adapter cannot monitor; the flow-control fallback; the
@@ -134,6 +146,12 @@ enum Step {
     SingleWire { extended: bool },
     /// The receive filter was opened for the monitor.
     FilterOpened,
+    /// [`MADE_UP`]: must be refused.
+    MadeUp,
+    /// A capability probe; the next steps depend on its answer.
+    Probe { probe: Probe, command: String },
+    /// The CAN speed switching probe: `STPBR` on an STN chip, else `ATPB`.
+    SpeedProbe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +269,51 @@ pub struct ElmCore {
     monitor_stopped: bool,
     /// The monitor ended by itself (a prompt nobody asked for).
     monitor_quit: bool,
+    /// Answers came without their ids although `ATH1` was accepted (a
+    /// clone): they are read as coming from the receive filter's id.
+    headerless: bool,
+    /// A headerless multi-line answer (`014`, `0: ...`, `1: ...`) being
+    /// turned back into its frames.
+    lines_answer: Option<LinesAnswer>,
+    /// Commands were still echoed after `ATE0` was accepted.
+    echo_seen: bool,
+    /// The answer to [`MADE_UP`], a command no adapter has: `?` shows its
+    /// `OK`s mean something; `OK` shows it answers `OK` to anything.
+    made_up: Option<String>,
+    /// Each capability probe: the command and the adapter's answer.
+    probes: Vec<(Probe, String, String)>,
+}
+
+/// A command no ELM327 or STN chip has (no AT command starts with `Q`):
+/// an adapter must answer it `?`.
+pub const MADE_UP: &str = "ATQQ";
+
+/// The bitrate the CAN speed switching probe selects for a moment (a body
+/// bus's, such as Ford's MS-CAN), then leaves.
+const PROBE_BITRATE: u32 = 125_000;
+
+/// What a capability probe tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// `ATCAF0`: frames sent as given, PCI included, so a tool can send a
+    /// first frame and its consecutive frames itself.
+    RawFrames,
+    /// `ATPB` (protocol B's options and bitrate), then `ATSPB`.
+    SpeedParams,
+    SpeedSelect,
+    /// `STPBR` on an STN chip.
+    StnSpeed,
+}
+
+/// A headerless multi-line answer being rebuilt as ISO-TP frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LinesAnswer {
+    /// The length the adapter announced (`014`: 20 bytes).
+    len: usize,
+    /// Bytes delivered so far.
+    got: usize,
+    /// The next line number (0-F, then 0 again).
+    next: u8,
 }
 
 impl ElmCore {
@@ -316,6 +379,11 @@ impl ElmCore {
             monitor_frames: 0,
             monitor_stopped: false,
             monitor_quit: false,
+            headerless: false,
+            lines_answer: None,
+            echo_seen: false,
+            made_up: None,
+            probes: Vec::new(),
         })
     }
 
@@ -420,6 +488,16 @@ impl ElmCore {
                     steps.push(Step::Info(Info::Sti));
                 }
                 steps.push(Step::Info(Info::Volts));
+                // Found by trying, not by trusting `OK`: first whether it
+                // refuses what it does not have, then the probes.
+                steps.push(Step::MadeUp);
+                steps.push(Step::Probe {
+                    probe: Probe::RawFrames,
+                    command: "ATCAF0".into(),
+                });
+                if !single_wire {
+                    steps.push(Step::SpeedProbe);
+                }
             }
             Op::Prepare(_) => {
                 if self.monitoring {
@@ -628,6 +706,24 @@ impl ElmCore {
             Step::Info(Info::Volts) => ("ATRV".to_owned(), COMMAND_WAIT),
             Step::Request { payload, .. } => (payload.clone(), REQUEST_WAIT),
             Step::StopMonitor | Step::Drain { .. } => (String::new(), COMMAND_WAIT),
+            Step::MadeUp => (MADE_UP.to_owned(), COMMAND_WAIT),
+            Step::Probe { command, .. } => (command.clone(), COMMAND_WAIT),
+            Step::SpeedProbe => {
+                let step = match self.medium {
+                    Medium::HighSpeed { .. } if self.stn => Step::Probe {
+                        probe: Probe::StnSpeed,
+                        command: format!("STPBR{PROBE_BITRATE}"),
+                    },
+                    // Protocol B: 11-bit ids, 8 data bytes, ISO 15765, at
+                    // 500 kbit/s divided by the second byte.
+                    Medium::HighSpeed { .. } => Step::Probe {
+                        probe: Probe::SpeedParams,
+                        command: format!("ATPB81{:02X}", 500_000 / PROBE_BITRATE),
+                    },
+                    Medium::SingleWire => return,
+                };
+                return self.run(step, now_us);
+            }
             Step::StartMonitor => {
                 let c = if self.stn { "STMA" } else { "ATMA" };
                 self.wire.write(&format!("{c}\r"));
@@ -708,6 +804,16 @@ impl ElmCore {
     }
 
     fn answer_token(&mut self, token: Token, now_us: u64) {
+        if let Token::Line(l) = &token {
+            if self.asked.as_ref().is_some_and(|a| &a.command == l) {
+                // The echo, before ATE0 took effect, or a clone's that
+                // keeps echoing after accepting it.
+                if self.answers.iter().any(|(c, ok)| c == "ATE0" && *ok) {
+                    self.echo_seen = true;
+                }
+                return;
+            }
+        }
         let Some(asked) = self.asked.as_mut() else {
             return;
         };
@@ -717,8 +823,6 @@ impl ElmCore {
                     self.step_answered(asked, now_us);
                 }
             }
-            // The echo, before ATE0 took effect.
-            Token::Line(l) if l == asked.command => {}
             Token::Line(l) if asked.spoilt => {
                 tracing::debug!("{}: ignored {l:?} after an error", self.name);
             }
@@ -751,9 +855,24 @@ impl ElmCore {
 
     /// A line of the answer to a request.
     fn request_line(&mut self, l: String, tx: CanId, command: String, now_us: u64) {
-        let error = if let Some(f) = parse_frame(&l) {
+        let error = if let Some(f) = parse_frame(&l).filter(|f| !f.data().is_empty()) {
+            self.lines_answer = None;
             self.answered = true;
             return self.deliver(f, now_us);
+        } else if let Some(rebuilt) = self.headerless_line(&l, tx, &command) {
+            match rebuilt {
+                Ok(frames) => {
+                    for f in frames {
+                        self.answered = true;
+                        self.deliver(f, now_us);
+                    }
+                    return;
+                }
+                Err(e) => e,
+            }
+        } else if l.starts_with("SEARCHING") || l.starts_with("BUS INIT") {
+            tracing::debug!("{}: {l:?} in the answer to {command}", self.name);
+            return;
         } else if l == "NO DATA" && !self.answered {
             // Nothing has answered through this adapter yet: waiting out
             // the client's timeouts would only hide that.
@@ -780,14 +899,110 @@ impl ElmCore {
                 hint,
             }
         } else {
-            tracing::warn!("{}: ignored {l:?} in the answer to {command}", self.name);
-            return;
+            AdapterError::Unexpected {
+                command,
+                line: l,
+                expected: "the frames of an answer, an id and hex bytes (`7E8 02 43 00`), \
+                           or without ids hex bytes (`43 00`)",
+            }
         };
         if let Some(a) = self.asked.as_mut() {
             a.spoilt = true;
         }
         let e = self.err(error);
         self.wire.out.push_back(Output::Error(e));
+    }
+
+    /// A line of an answer printed without ids (`43 00`, or the CAN
+    /// auto-format's `014` / `0: ...` / `1: ...`), rebuilt as the frames
+    /// it came in, on the id the receive filter lets through. `None`: the
+    /// line is no such thing.
+    fn headerless_line(
+        &mut self,
+        line: &str,
+        tx: CanId,
+        command: &str,
+    ) -> Option<Result<Vec<CanFrame>, AdapterError>> {
+        let words: Vec<&str> = line.split_ascii_whitespace().collect();
+        let shape = match words.as_slice() {
+            [len] if len.len() == 3 => Headerless::Length(usize::from_str_radix(len, 16).ok()?),
+            [n, rest @ ..] if n.len() == 2 && n.ends_with(':') => {
+                let n = u8::from_str_radix(n.get(..1)?, 16).ok()?;
+                Headerless::Numbered(n, hex_words(rest)?)
+            }
+            // A 29-bit header printed with spaces looks like data bytes.
+            _ if tx.is_extended() => return None,
+            _ => Headerless::Single(hex_words(&words)?),
+        };
+        let unexpected = |expected: &'static str| {
+            Some(Err(AdapterError::Unexpected {
+                command: command.to_owned(),
+                line: line.to_owned(),
+                expected,
+            }))
+        };
+        let Some(rx) = self.applied.filter(|_| !self.filter_open).map(|a| a.1) else {
+            return unexpected(
+                "an answer with its id (ATH1): without one, and no receive filter set, who \
+                 answered is unknown",
+            );
+        };
+        let data = match shape {
+            Headerless::Length(len) if (8..=0xFFF).contains(&len) => {
+                self.lines_answer = Some(LinesAnswer {
+                    len,
+                    got: 0,
+                    next: 0,
+                });
+                return Some(Ok(Vec::new()));
+            }
+            Headerless::Length(_) => {
+                return unexpected("the length of a multi-frame answer, 008 to FFF bytes")
+            }
+            Headerless::Single(bytes) if (1..=7).contains(&bytes.len()) => {
+                self.lines_answer = None;
+                let mut data = vec![bytes.len() as u8];
+                data.extend(bytes);
+                data
+            }
+            Headerless::Single(_) => return unexpected("one to seven bytes of a single frame"),
+            Headerless::Numbered(n, bytes) => {
+                let Some(mut at) = self.lines_answer.filter(|a| a.next == n) else {
+                    return unexpected(
+                        "the numbered lines of an answer, in order, after its length",
+                    );
+                };
+                let data = if at.got == 0 && bytes.len() == 6 {
+                    let len = at.len as u16;
+                    let mut data = vec![0x10 | (len >> 8) as u8, len as u8];
+                    data.extend(bytes);
+                    data
+                } else if at.got > 0 && (1..=7).contains(&bytes.len()) {
+                    let mut data = vec![0x20 | n];
+                    data.extend(bytes);
+                    data
+                } else {
+                    return unexpected("six bytes on line 0, then up to seven on each line");
+                };
+                at.got += data.len() - if at.got == 0 { 2 } else { 1 };
+                at.next = (n + 1) & 0x0F;
+                self.lines_answer = (at.got < at.len).then_some(at);
+                data
+            }
+        };
+        let frame = CanFrame::classic(rx, &data).ok()?;
+        if !self.headerless {
+            self.headerless = true;
+            let n = format!(
+                "{}: the adapter answers without ids although it accepted ATH1 (a clone): its \
+                 answers are read as coming from {rx}, the id its receive filter (ATCRA{rx}) \
+                 lets through, and recorded so",
+                self.name
+            );
+            tracing::info!("{n}");
+            self.note(n);
+        }
+        Some(Ok(vec![frame]))
     }
 
     /// The prompt ended a step's answer.
@@ -859,7 +1074,9 @@ impl ElmCore {
             Step::Info(Info::Ati) => self.ati = lines.join(" "),
             Step::Info(Info::Sti) => {
                 self.sti = lines.join(" ");
-                self.stn = !self.sti.is_empty() && self.sti != "?";
+                // Its firmware names itself; an OK or a NO DATA is a clone
+                // answering whatever it is sent.
+                self.stn = self.sti.to_ascii_uppercase().contains("STN");
                 if self.stn {
                     // Its hardware, for the check (which SW-CAN, which board).
                     self.steps.push_front(Step::Info(Info::Stdi));
@@ -869,7 +1086,34 @@ impl ElmCore {
             Step::Info(Info::Volts) => self.volts = lines.join(" "),
             Step::StopMonitor => self.monitor_stopped = true,
             Step::Drain { .. } | Step::Request { .. } => {}
-            Step::StartMonitor | Step::LinkApplied { .. } | Step::FilterOpened => {}
+            Step::MadeUp => self.made_up = Some(lines.join(" / ")),
+            Step::Probe { probe, .. } => {
+                let restore = match probe {
+                    Probe::RawFrames if ok => Some(Step::Must("ATCAF1".into())),
+                    Probe::SpeedParams if ok => Some(Step::Probe {
+                        probe: Probe::SpeedSelect,
+                        command: "ATSPB".into(),
+                    }),
+                    // Back on the bus's protocol whatever it answered: never
+                    // left on another bitrate (a refusal stops the start).
+                    Probe::SpeedSelect => Some(self.protocol_step(false)),
+                    Probe::StnSpeed => match self.medium {
+                        Medium::HighSpeed { bitrate } if ok => {
+                            Some(Step::Must(format!("STPBR{bitrate}")))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                self.probes.push((probe, command, lines.join(" / ")));
+                if let Some(step) = restore {
+                    self.steps.push_front(step);
+                }
+            }
+            Step::StartMonitor
+            | Step::LinkApplied { .. }
+            | Step::FilterOpened
+            | Step::SpeedProbe => {}
         }
         self.advance(now_us);
     }
@@ -970,19 +1214,43 @@ impl ElmCore {
             None => Capability::new(name, Support::NotProbed, not_reached()),
         };
         let mut caps = vec![
-            tried(
-                "echo off",
-                "ATE0",
-                "commands are not echoed back",
-                "every answer starts with the command",
-            ),
-            tried(
-                "headers",
-                "ATH1",
-                "every frame comes with its id",
-                "frames come without their ids",
-            ),
+            if self.echo_seen {
+                Capability::new(
+                    "echo off",
+                    Support::Limited,
+                    "ATE0 answered OK, but commands are still echoed back (the echo is dropped)",
+                )
+            } else {
+                tried(
+                    "echo off",
+                    "ATE0",
+                    "commands are not echoed back",
+                    "every answer starts with the command",
+                )
+            },
+            if self.headerless {
+                let filter = self
+                    .applied
+                    .map(|(_, rx)| format!(" (ATCRA{rx})"))
+                    .unwrap_or_default();
+                Capability::new(
+                    "headers",
+                    Support::Absent,
+                    format!(
+                        "ATH1 answered OK, but answers come without their ids: read as coming \
+                         from the id the receive filter lets through{filter}"
+                    ),
+                )
+            } else {
+                tried(
+                    "headers",
+                    "ATH1",
+                    "every frame comes with its id",
+                    "frames come without their ids",
+                )
+            },
         ];
+        caps.push(self.made_up_fact());
         let (proto_prefix, medium) = match self.medium {
             Medium::HighSpeed { bitrate } => {
                 ("ATSP", format!("ISO 15765 at {} kbit/s", bitrate / 1000))
@@ -1065,11 +1333,8 @@ impl ElmCore {
                 "the monitor starts after the first request: none was sent",
             )
         });
-        caps.push(Capability::new(
-            "multi-frame send",
-            Support::NotProbed,
-            "requests go out as single frames (up to 7 bytes); a longer one was not tried",
-        ));
+        caps.push(self.multi_frame_fact());
+        caps.push(self.speed_switching_fact());
         caps.push(if self.stn {
             let stdi = if self.stdi.is_empty() || self.stdi == "?" {
                 String::new()
@@ -1087,7 +1352,11 @@ impl ElmCore {
             Capability::new(
                 "STN commands",
                 Support::Absent,
-                "STI answered `?`: a plain ELM327 (or a clone), whatever its version says",
+                format!(
+                    "STI answered {:?}, no STN firmware: a plain ELM327 (or a clone), whatever \
+                     its version says",
+                    self.sti
+                ),
             )
         });
         let refused: Vec<&str> = self
@@ -1096,25 +1365,47 @@ impl ElmCore {
             .filter(|(_, ok)| !ok)
             .map(|(c, _)| c.as_str())
             .collect();
-        caps.push(if refused.is_empty() {
-            Capability::new(
-                "clone limits",
-                Support::Ok,
-                "every command tried was accepted",
-            )
-        } else {
-            Capability::new(
-                "clone limits",
-                Support::Limited,
-                format!("refused {}: probably a clone", refused.join(", ")),
-            )
-        });
+        caps.push(
+            if refused.is_empty() && self.made_up.is_some() && !self.oks_mean_something() {
+                Capability::new(
+                    "clone limits",
+                    Support::Limited,
+                    format!("every command tried was answered OK, {MADE_UP} too: probably a clone"),
+                )
+            } else if refused.is_empty() {
+                Capability::new(
+                    "clone limits",
+                    Support::Ok,
+                    "every command tried was accepted",
+                )
+            } else {
+                Capability::new(
+                    "clone limits",
+                    Support::Limited,
+                    format!("refused {}: probably a clone", refused.join(", ")),
+                )
+            },
+        );
         if !self.volts.is_empty() {
-            caps.push(Capability::new(
-                "battery voltage",
-                Support::Ok,
-                format!("ATRV: {}", self.volts),
-            ));
+            // `12.4V`; a clone may answer OK to it too.
+            let reading = self
+                .volts
+                .trim_end_matches(['V', 'v'])
+                .parse::<f32>()
+                .is_ok();
+            caps.push(if reading {
+                Capability::new(
+                    "battery voltage",
+                    Support::Ok,
+                    format!("ATRV: {}", self.volts),
+                )
+            } else {
+                Capability::new(
+                    "battery voltage",
+                    Support::Limited,
+                    format!("ATRV answered {:?}, not a voltage", self.volts),
+                )
+            });
         }
         let firmware = if self.stn {
             Some(self.sti.clone())
@@ -1134,6 +1425,138 @@ impl ElmCore {
                 source: "BUFFER FULL reports of the adapter (each: an unknown number of frames)"
                     .to_owned(),
             }),
+        }
+    }
+
+    /// Whether an `OK` from this adapter means anything: it refused
+    /// [`MADE_UP`].
+    fn oks_mean_something(&self) -> bool {
+        self.made_up.as_deref() == Some("?")
+    }
+
+    fn probe_answer(&self, probe: Probe) -> Option<(&str, &str)> {
+        self.probes
+            .iter()
+            .rev()
+            .find(|(p, _, _)| *p == probe)
+            .map(|(_, c, a)| (c.as_str(), a.as_str()))
+    }
+
+    fn made_up_fact(&self) -> Capability {
+        const NAME: &str = "refuses unknown commands";
+        match self.made_up.as_deref() {
+            None => Capability::new(
+                NAME,
+                Support::NotProbed,
+                "not reached: the adapter's start-up stopped before it",
+            ),
+            Some("?") => Capability::new(
+                NAME,
+                Support::Ok,
+                format!("{MADE_UP} (no such command) answered `?`: its OKs mean something"),
+            ),
+            Some(other) => Capability::new(
+                NAME,
+                Support::Limited,
+                format!(
+                    "{MADE_UP} (no such command) answered {other:?}: it answers OK to commands \
+                     it does not have, so its OKs prove nothing and no STN chip is assumed"
+                ),
+            ),
+        }
+    }
+
+    /// An accepted probe, judged by whether this adapter's `OK`s mean
+    /// anything.
+    fn accepted_probe(&self, name: &'static str, what: String, ok: &str) -> Capability {
+        if self.oks_mean_something() {
+            Capability::new(name, Support::Ok, format!("{what}: {ok}"))
+        } else {
+            Capability::new(
+                name,
+                Support::Limited,
+                format!("{what}, but so is {MADE_UP}, which no adapter has: not shown"),
+            )
+        }
+    }
+
+    fn multi_frame_fact(&self) -> Capability {
+        const NAME: &str = "multi-frame send";
+        match self.probe_answer(Probe::RawFrames) {
+            None => Capability::new(
+                NAME,
+                Support::NotProbed,
+                "not reached: the adapter's start-up stopped before it",
+            ),
+            Some((c, a)) if is_ok(a) => self.accepted_probe(
+                NAME,
+                format!("{c} accepted (ATCAF1 restored)"),
+                "frames go out as given, so a first frame and its consecutive frames can be sent \
+                 one by one after the module's flow control (trunkdiag's own requests are single \
+                 frames, up to 7 bytes)",
+            ),
+            Some((c, a)) => Capability::new(
+                NAME,
+                Support::Absent,
+                format!(
+                    "{c} answered {a:?}: the adapter frames every request itself, 7 bytes at most"
+                ),
+            ),
+        }
+    }
+
+    fn speed_switching_fact(&self) -> Capability {
+        const NAME: &str = "CAN speed switching";
+        let kbit = PROBE_BITRATE / 1000;
+        let Medium::HighSpeed { bitrate } = self.medium else {
+            return Capability::new(
+                NAME,
+                Support::NotProbed,
+                "single-wire CAN has one speed, 33.3 kbit/s",
+            );
+        };
+        let restored = protocol_for(bitrate, false).unwrap_or('6');
+        let refused = |c: &str, a: &str| {
+            Capability::new(
+                NAME,
+                Support::Absent,
+                format!(
+                    "{c} answered {a:?}: the adapter stays on the standard OBD-II bitrates, so \
+                     a bus at another speed (a body bus at {kbit} kbit/s) is out of its reach"
+                ),
+            )
+        };
+        let not_reached = || {
+            Capability::new(
+                NAME,
+                Support::NotProbed,
+                "not reached: the adapter's start-up stopped before it",
+            )
+        };
+        if self.stn {
+            return match self.probe_answer(Probe::StnSpeed) {
+                None => not_reached(),
+                Some((c, a)) if is_ok(a) => self.accepted_probe(
+                    NAME,
+                    format!("{c} accepted (STPBR{bitrate} restored)"),
+                    &format!("the adapter can reach a bus at {kbit} kbit/s"),
+                ),
+                Some((c, a)) => refused(c, a),
+            };
+        }
+        match (
+            self.probe_answer(Probe::SpeedParams),
+            self.probe_answer(Probe::SpeedSelect),
+        ) {
+            (None, _) => not_reached(),
+            (Some((c, a)), _) if !is_ok(a) => refused(c, a),
+            (Some(_), None) => not_reached(),
+            (Some((c, _)), Some((s, a))) if is_ok(a) => self.accepted_probe(
+                NAME,
+                format!("{c} and {s} accepted (ATSP{restored} restored)"),
+                &format!("the adapter can reach a bus at {kbit} kbit/s (protocol B)"),
+            ),
+            (Some(_), Some((s, a))) => refused(s, a),
         }
     }
 
@@ -1236,6 +1659,18 @@ impl Core for ElmCore {
                         if let Step::Drain { lenient: true } = asked.step {
                             self.advance(now_us);
                             return;
+                        }
+                        if let Step::MadeUp | Step::Probe { .. } = asked.step {
+                            // A probe is an extra: silence is its answer,
+                            // not the end of a start-up that worked before.
+                            let silence = Asked {
+                                lines: vec![format!(
+                                    "(nothing within {} ms)",
+                                    COMMAND_WAIT.as_millis()
+                                )],
+                                ..asked
+                            };
+                            return self.step_answered(silence, now_us);
                         }
                         let waited = match asked.step {
                             Step::Reset => RESET_WAIT,
@@ -1358,6 +1793,37 @@ pub fn protocol_for(bitrate: u32, extended: bool) -> Option<char> {
     }
 }
 
+/// An answer that is the adapter's `OK`.
+fn is_ok(answer: &str) -> bool {
+    answer.split(" / ").any(|l| l == "OK")
+}
+
+/// A line of an answer printed without ids.
+enum Headerless {
+    /// `014`: a multi-frame answer of this many bytes follows.
+    Length(usize),
+    /// `0: 49 02 01 31 43 34`: its line number and bytes.
+    Numbered(u8, Vec<u8>),
+    /// `43 00`: a single frame's bytes, without its PCI.
+    Single(Vec<u8>),
+}
+
+/// Words of two hex digits each, as bytes; `None` if any is not one (or
+/// there are more than a frame's 8).
+fn hex_words(words: &[&str]) -> Option<Vec<u8>> {
+    if words.is_empty() || words.len() > 8 {
+        return None;
+    }
+    words
+        .iter()
+        .map(|w| {
+            (w.len() == 2)
+                .then(|| u8::from_str_radix(w, 16).ok())
+                .flatten()
+        })
+        .collect()
+}
+
 /// A frame line as printed with `ATH1 ATS1` (`765 02 50 C0`, or
 /// `18DAF140 03 7F 22 31`); `None` if it is not one.
 pub fn parse_frame(line: &str) -> Option<CanFrame> {
@@ -1459,6 +1925,9 @@ mod tests {
         /// An STN chip: its answer to `STI`; it then accepts ST commands
         /// (but those in `refuse`). None: a plain ELM327, `?` to them all.
         stn: Option<&'static str>,
+        /// A clone answering OK to every AT and ST command, even
+        /// [`MADE_UP`] and `STI` (a genuine chip answers `?` to those).
+        ok_to_anything: bool,
     }
 
     /// The adapter as a closure: each write gets its answer.
@@ -1484,6 +1953,10 @@ mod tests {
                 "ATRV" => "12.4V".to_owned(),
                 "ATMA" | "STMA" => return Some(format!("{shown}{}", script.atma)),
                 "STI" if script.stn.is_some() => script.stn.unwrap_or_default().to_owned(),
+                c if script.ok_to_anything && (c.starts_with("AT") || c.starts_with("ST")) => {
+                    "OK".to_owned()
+                }
+                MADE_UP => "?".to_owned(),
                 c if c.starts_with("AT") || c.starts_with("ST") => {
                     let plain = c.starts_with("ST") && script.stn.is_none();
                     if plain || script.refuse.iter().any(|r| c.starts_with(r)) {
@@ -1983,6 +2456,191 @@ mod tests {
         );
     }
 
+    /// Ready and pointed at the Nissan BCM (745 → 765).
+    fn addressed(reply: &mut dyn FnMut(&str) -> Option<String>) -> Drive<ElmCore> {
+        let mut d = ready(reply);
+        let prepare = d.core.command_for_prepare(Some(&hint())).unwrap();
+        run(&mut d, prepare, reply);
+        d
+    }
+
+    #[test]
+    fn answers_without_ids_are_read_from_the_receive_filters_id() {
+        let mut reply = adapter(Script::default());
+        let mut d = addressed(&mut reply);
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        d.command(r);
+        // Echoed although ATE0 was accepted, and no id, as a clone does.
+        d.feed(b"10C0\r50 C0\r\r>");
+        assert_eq!(d.frames.len(), 1, "{}", d.errors_text());
+        assert_eq!(d.frames[0].id, CanId::Standard(0x765));
+        assert_eq!(d.frames[0].data(), [0x02, 0x50, 0xC0]);
+        let notes = d.core.notes(d.now).join("\n");
+        assert!(
+            notes.contains("answers without ids although it accepted ATH1")
+                && notes.contains("(ATCRA765)"),
+            "{notes}"
+        );
+        assert_eq!(support(&d, "headers"), Support::Absent);
+        assert_eq!(support(&d, "echo off"), Support::Limited);
+        // The CAN auto-format's lines of a long answer: its length, then
+        // numbered lines, rebuilt as the first and consecutive frames.
+        let mut d = addressed(&mut reply);
+        let r = request(&d.core, &[0x02, 0x21, 0x44]);
+        d.command(r);
+        d.feed(b"2144\r014\r0: 61 44 01 02 03 04\r1: 05 06 07 08 09 0A 0B\r");
+        d.feed(b"2: 0C 0D 0E 0F 10 11 12\r\r>");
+        assert!(d.errors.is_empty(), "{}", d.errors_text());
+        let data: Vec<&[u8]> = d.frames.iter().map(|f| f.data()).collect();
+        assert_eq!(
+            data,
+            [
+                &[0x10, 0x14, 0x61, 0x44, 1, 2, 3, 4][..],
+                &[0x21, 5, 6, 7, 8, 9, 0x0A, 0x0B][..],
+                &[0x22, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12][..],
+            ]
+        );
+        assert!(d.frames.iter().all(|f| f.id == CanId::Standard(0x765)));
+    }
+
+    #[test]
+    fn a_garbled_answer_is_an_error_naming_the_line_not_a_silent_timeout() {
+        for (answer, says) in [
+            (&b"43 ZZ\r\r>"[..], "\"43 ZZ\""),
+            (b"1: 05 06\r\r>", "numbered lines of an answer, in order"),
+            (b"014\r0: 61 44\r\r>", "six bytes on line 0"),
+            (b"002\r\r>", "008 to FFF"),
+            (b"50 C0 00 00 00 00 00 00\r\r>", "one to seven bytes"),
+        ] {
+            let mut reply = adapter(Script::default());
+            let mut d = addressed(&mut reply);
+            let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+            d.command(r);
+            d.feed(answer);
+            let e = d.errors_text();
+            assert!(e.contains(says) && e.contains("\"10C0\""), "{e}");
+            assert!(d.frames.is_empty(), "{:?}", d.frames);
+        }
+    }
+
+    #[test]
+    fn without_a_receive_filter_an_answer_without_an_id_is_not_attributed() {
+        let mut reply = adapter(Script {
+            atma: "6F6 7D 00 00 00\r",
+            ..Script::default()
+        });
+        let mut d = addressed(&mut reply);
+        // The monitor opened the filter (ATCRA); a line without an id
+        // arriving now cannot be told to come from the module.
+        let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+        run(&mut d, r, &mut reply);
+        d.core.filter_open = true;
+        let asked = d
+            .core
+            .headerless_line("50 C0", CanId::Standard(0x745), "10C0");
+        let e = asked.unwrap().unwrap_err().to_string();
+        assert!(e.contains("who answered is unknown"), "{e}");
+    }
+
+    #[test]
+    fn an_adapter_answering_ok_to_anything_proves_nothing_and_is_no_stn_chip() {
+        let mut reply = adapter(Script {
+            ok_to_anything: true,
+            ..Script::default()
+        });
+        let d = ready(&mut reply);
+        let facts = d.core.facts(d.now);
+        assert_eq!(facts.kind, "ELM327", "{facts:?}");
+        assert_eq!(support(&d, "STN commands"), Support::Absent);
+        assert_eq!(support(&d, "refuses unknown commands"), Support::Limited);
+        assert_eq!(support(&d, "multi-frame send"), Support::Limited);
+        assert_eq!(support(&d, "CAN speed switching"), Support::Limited);
+        assert_eq!(support(&d, "clone limits"), Support::Limited);
+        // Protocol B was left for the bus's protocol at once.
+        let b = d.written.iter().position(|w| w == "ATSPB\r").unwrap();
+        assert_eq!(d.written[b + 1], "ATSP6\r");
+    }
+
+    #[test]
+    fn a_genuine_elm327_shows_raw_frames_and_protocol_b_by_accepting_them() {
+        let mut reply = adapter(Script::default());
+        let d = ready(&mut reply);
+        assert_eq!(support(&d, "refuses unknown commands"), Support::Ok);
+        assert_eq!(support(&d, "multi-frame send"), Support::Ok);
+        assert_eq!(support(&d, "CAN speed switching"), Support::Ok);
+        let w = &d.written;
+        let at = |c: &str| w.iter().position(|x| x == c).unwrap();
+        assert!(at("ATCAF1\r") < at("ATCAF0\r"));
+        assert_eq!(w[at("ATCAF0\r") + 1], "ATCAF1\r");
+        assert_eq!(
+            w[at("ATPB8104\r")..at("ATPB8104\r") + 3],
+            ["ATPB8104\r", "ATSPB\r", "ATSP6\r"]
+        );
+        // Refused: absent, each with its answer, and nothing to undo.
+        let mut reply = adapter(Script {
+            refuse: vec!["ATCAF0", "ATPB"],
+            ..Script::default()
+        });
+        let d = ready(&mut reply);
+        assert_eq!(support(&d, "multi-frame send"), Support::Absent);
+        assert_eq!(support(&d, "CAN speed switching"), Support::Absent);
+        assert!(!d.written.iter().any(|w| w == "ATSPB\r"), "{:?}", d.written);
+        let facts = d.core.facts(d.now);
+        let speed = facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == "CAN speed switching");
+        assert!(
+            speed.is_some_and(|c| c.detail.starts_with("ATPB8104 answered \"?\"")),
+            "{speed:?}"
+        );
+    }
+
+    #[test]
+    fn a_probe_left_unanswered_is_its_answer_not_the_end_of_the_start_up() {
+        let mut silent = adapter(Script::default());
+        // An adapter that never answers ATQQ nor ATPB.
+        let mut reply = move |w: &str| match w.trim() {
+            MADE_UP => None,
+            c if c.starts_with("ATPB") => None,
+            _ => silent(w),
+        };
+        let mut d =
+            Drive::new(ElmCore::new(&endpoint(), PhysicalBus::high_speed(500_000)).unwrap());
+        let ati = d.wait(250 * MS);
+        d.play(ati, &mut reply);
+        for _ in 0..2 {
+            let w = d.wait(COMMAND_WAIT.as_millis() as u64 * MS);
+            d.play(w, &mut reply);
+        }
+        assert!(d.core.finished().is_none(), "{:?}", d.core.finished());
+        assert_eq!(support(&d, "refuses unknown commands"), Support::Limited);
+        assert_eq!(support(&d, "CAN speed switching"), Support::Absent);
+        let facts = d.core.facts(d.now);
+        let speed = facts
+            .capabilities
+            .iter()
+            .find(|c| c.name == "CAN speed switching");
+        assert!(
+            speed.is_some_and(|c| c.detail.contains("(nothing within 2000 ms)")),
+            "{speed:?}"
+        );
+        assert!(!d.written.iter().any(|w| w == "ATSPB\r"), "{:?}", d.written);
+    }
+
+    #[test]
+    fn an_stn_chip_switches_speed_with_stpbr_and_is_put_back() {
+        let mut reply = adapter(Script {
+            stn: Some("STN1110 v4.2.0"),
+            ..Script::default()
+        });
+        let d = ready(&mut reply);
+        let at = d.written.iter().position(|w| w == "STPBR125000\r").unwrap();
+        assert_eq!(d.written[at + 1], "STPBR500000\r");
+        assert!(!d.written.iter().any(|w| w.starts_with("ATPB")));
+        assert_eq!(support(&d, "CAN speed switching"), Support::Ok);
+    }
+
     proptest! {
         #[test]
         fn the_core_never_panics_on_any_bytes(
@@ -2030,6 +2688,21 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "[0-9A-F ]{0,40}") {
             let _ = parse_frame(&s);
+        }
+
+        #[test]
+        fn answers_without_ids_never_panic(
+            lines in proptest::collection::vec("[0-9A-FZ: ]{0,30}", 0..12),
+        ) {
+            let mut reply = adapter(Script::default());
+            let mut d = addressed(&mut reply);
+            let r = request(&d.core, &[0x02, 0x10, 0xC0]);
+            d.command(r);
+            for l in &lines {
+                d.feed(format!("{l}\r").as_bytes());
+            }
+            d.feed(b"\r>");
+            prop_assert_eq!(d.broken(), None);
         }
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod elm;
+pub mod elmulator;
 pub mod pty;
 pub mod run;
 pub mod skip;
@@ -86,7 +87,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     )
 }
 
-/// The Python of the interop peers' venv (python-can, ELM327-emulator),
+/// The Python of the interop peers' venv (python-can, ELM327-emulator, elmulator),
 /// made by `scripts/py-peers`; a [`skip`] when it cannot be made.
 pub fn py_peers() -> Option<PathBuf> {
     let script = root().join("scripts/py-peers");
