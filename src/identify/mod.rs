@@ -303,10 +303,13 @@ pub struct Candidate {
     pub missing: Vec<String>,
     /// Heard, but with another length than the profile needs.
     pub other_length: Vec<String>,
-    /// Steady ids a complete census does not list.
+    /// Steady ids a complete census does not list, or that another make's
+    /// profile decodes.
     pub foreign: Vec<String>,
     /// What the diagnostic traffic said: `requests to 0x745`, `answers on 0x765`.
     pub diagnostics: Vec<String>,
+    /// Steady ids heard that the profile does not know at all.
+    pub unknown_ids: usize,
 }
 
 impl Candidate {
@@ -425,6 +428,14 @@ impl Identification {
 
 /// Scores one fingerprint against what was heard, on its best bus.
 pub fn score(fp: &Fingerprint, heard: &Heard) -> Candidate {
+    score_among(fp, heard, &[])
+}
+
+/// [`score`], with the frames other makes' profiles decode (`others`: id
+/// and make): one of those heard steadily, which this profile does not
+/// know, counts against it even when its census is incomplete (a Ford
+/// body frame on the bus is evidence against a Nissan).
+pub fn score_among(fp: &Fingerprint, heard: &Heard, others: &[(CanId, String)]) -> Candidate {
     let body: Vec<(CanId, &Seen)> = heard.steady_body_ids().collect();
     let diagnostics = diagnostic_evidence(fp, heard);
     let diag_points = diagnostics.len() as f64;
@@ -455,20 +466,23 @@ pub fn score(fp: &Fingerprint, heard: &Heard) -> Candidate {
                 _ => missing.push(e.label.clone()),
             }
         }
-        let foreign: Vec<String> = if fp.census_complete {
-            body.iter()
-                .filter(|(id, _)| {
-                    fp.known.binary_search(id).is_err()
-                        && !own_ids.contains(id)
-                        && !expected.iter().any(|e| {
-                            e.id == *id || e.gmlan.is_some() && gmlan_arbitration_id(*id) == e.gmlan
-                        })
-                })
-                .map(|(id, _)| format!("0x{id}"))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let foreign: Vec<String> = body
+            .iter()
+            .filter(|(id, _)| {
+                fp.known.binary_search(id).is_err()
+                    && !own_ids.contains(id)
+                    && !expected.iter().any(|e| {
+                        e.id == *id || e.gmlan.is_some() && gmlan_arbitration_id(*id) == e.gmlan
+                    })
+                    && (fp.census_complete
+                        || others.iter().any(|(o, make)| o == id && *make != fp.make))
+            })
+            .map(|(id, _)| format!("0x{id}"))
+            .collect();
+        let unknown_ids = body
+            .iter()
+            .filter(|(id, _)| fp.known.binary_search(id).is_err() && !own_ids.contains(id))
+            .count();
         let n_expected = expected.len() as f64;
         let body_score = if expected.is_empty() {
             0.0
@@ -491,6 +505,7 @@ pub fn score(fp: &Fingerprint, heard: &Heard) -> Candidate {
             other_length,
             foreign,
             diagnostics: diagnostics.clone(),
+            unknown_ids,
         };
         // The best bus; at the same score, the one with more frames heard.
         if best.as_ref().is_none_or(|b| {
@@ -510,6 +525,7 @@ pub fn score(fp: &Fingerprint, heard: &Heard) -> Candidate {
         other_length: Vec::new(),
         foreign: Vec::new(),
         diagnostics,
+        unknown_ids: 0,
     })
 }
 
@@ -598,7 +614,19 @@ fn is_request_of(protocol: Protocol, sid: u8) -> bool {
 
 /// Ranks every fingerprint and decides.
 pub fn identify(fingerprints: &[Fingerprint], heard: &Heard) -> Identification {
-    let mut all: Vec<Candidate> = fingerprints.iter().map(|fp| score(fp, heard)).collect();
+    let others: Vec<(CanId, String)> = fingerprints
+        .iter()
+        .flat_map(|fp| {
+            fp.buses
+                .iter()
+                .flat_map(|(_, v)| v.iter().filter(|e| e.gmlan.is_none()))
+                .map(|e| (e.id, fp.make.clone()))
+        })
+        .collect();
+    let mut all: Vec<Candidate> = fingerprints
+        .iter()
+        .map(|fp| score_among(fp, heard, &others))
+        .collect();
     // At the same score, more frames heard is more specific evidence.
     all.sort_by(|a, b| {
         b.score
@@ -635,7 +663,13 @@ fn decide(candidates: &[Candidate], heard: &Heard) -> (Decision, f64) {
     // Diagnostic evidence alone (no body frame of any profile here) names
     // the module a tester spoke to: enough when nobody else fits.
     let by_diagnostics = top.matched.is_empty() && !top.diagnostics.is_empty();
-    let clear = top.score >= CLEAR && (margin >= MARGIN || ahead_on_frames);
+    // One frame alone on a busy bus of ids the profile does not know is
+    // a coincidence as often as a car (a Jeep id in a Kona's battery
+    // trace): it needs a second frame or the body module's traffic.
+    let weak = top.matched.len() < 2
+        && top.diagnostics.is_empty()
+        && top.unknown_ids > 2 * (top.matched.len() + top.missing.len()).max(1);
+    let clear = top.score >= CLEAR && (margin >= MARGIN || ahead_on_frames) && !weak;
     if clear || (by_diagnostics && margin > 0.0) {
         let decision = if tied.len() > 1 {
             Decision::Tie {

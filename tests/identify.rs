@@ -1,0 +1,239 @@
+//! Which car is this, from the bus alone: every bundled capture replayed
+//! without `--profile` against the same with it; real recordings without a
+//! VIN named at the level they support; the opendbc table against the DBC
+//! files it is generated from.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use trunkdiag::capture::ReadOptions;
+use trunkdiag::diagnose::{self, Report};
+use trunkdiag::evidence::SeriesLimits;
+use trunkdiag::identify::{self, Decision};
+use trunkdiag::observation::Observations;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn replay(path: &Path, profile: &str) -> Report {
+    diagnose::replay(
+        path,
+        ReadOptions::default(),
+        profile,
+        Observations::default(),
+        SeriesLimits::BOUNDED,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    .1
+}
+
+fn top(r: &Report) -> String {
+    r.verdicts
+        .first()
+        .map(|v| v.id.to_string())
+        .unwrap_or_default()
+}
+
+/// Every bundled capture: its own profile (or a tie that holds it, said in
+/// the reason), and the verdict it gets with `--profile`. The only ones
+/// not named are those holding none of the car's frames and no request to
+/// its body module (a broadcast-only car's wrong-bus capture: the other
+/// bus's frames; a silent bus) — and there the tool says it matched
+/// nothing, rather than guess.
+#[test]
+fn every_bundled_capture_names_its_car_and_keeps_its_verdict() {
+    let mut checked = 0;
+    let mut unnamed = Vec::new();
+    let mut problems = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("captures"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let profile = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut logs: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        for log in logs {
+            checked += 1;
+            let given = replay(&log, &profile);
+            let auto = replay(&log, "auto");
+            let name = format!("{profile}/{}", log.file_name().unwrap().to_string_lossy());
+            let ident = auto.profile.identified.as_ref().expect("auto identifies");
+            match &ident.decision {
+                Decision::Profile { profile: p } if *p == profile => {}
+                Decision::Tie { profiles } if profiles.contains(&profile) => {
+                    if !auto
+                        .profile
+                        .reason
+                        .contains("nothing heard tells them apart")
+                    {
+                        problems.push(format!("{name}: a tie not said: {}", auto.profile.reason));
+                    }
+                }
+                Decision::None => {
+                    unnamed.push(name.clone());
+                    if ident
+                        .candidates
+                        .iter()
+                        .any(|c| c.profile == profile && !c.matched.is_empty())
+                    {
+                        problems.push(format!("{name}: its own frames heard, yet not named"));
+                    }
+                    continue;
+                }
+                other => {
+                    problems.push(format!("{name}: {other:?}: {}", auto.profile.reason));
+                    continue;
+                }
+            }
+            if top(&auto) != top(&given) {
+                problems.push(format!(
+                    "{name}: {} with auto ({}), {} with --profile",
+                    top(&auto),
+                    auto.profile.id,
+                    top(&given)
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked > 200, "{checked} captures");
+    // Broadcast-only cars (no body module to hear asked): their wrong-bus
+    // and silent captures hold nothing of the car.
+    for u in &unnamed {
+        assert!(
+            u.ends_with("/wrong-bus.log") || u.ends_with("/no-bus-activity.log"),
+            "{u} not named"
+        );
+    }
+    assert!(unnamed.len() <= 8, "{unnamed:?}");
+}
+
+fn identify_file(path: &Path) -> identify::Identification {
+    diagnose::capture_identification(
+        path,
+        ReadOptions {
+            lenient: true,
+            ..ReadOptions::default()
+        },
+        &identify::fingerprints(),
+    )
+    .unwrap()
+}
+
+/// The real 2017 Fusion recordings carry no VIN: each is named the Fusion
+/// profile from its body frames.
+#[test]
+fn the_real_fusion_recordings_are_named_the_fusion() {
+    for name in [
+        "acc_on_going_at_50km_per_hour.candump",
+        "lane_keep_assist_on_red_lines.candump",
+        "lkas-long.candump",
+    ] {
+        let Some(path) = common::shared_data(&format!("real/ford-fusion-2017/{name}")) else {
+            return;
+        };
+        let i = identify_file(&path);
+        assert_eq!(
+            i.decision,
+            Decision::Profile {
+                profile: "ford-fusion-2013-2020".into()
+            },
+            "{name}: {}",
+            i.words()
+        );
+    }
+}
+
+/// The 350Z and G35 share the pre-2019 Nissan body frames with the Altima
+/// but not its whole bus: named at the make's level, with what does not
+/// match said (ids the Altima's census does not list).
+#[test]
+fn the_real_350z_and_g35_are_named_nissan_not_an_altima() {
+    for name in ["350z-turnonlog.log", "g35-noecu.trc", "g35-prndl.trc"] {
+        let Some(path) = common::shared_data(&format!("real/nissan-350z-g35/{name}")) else {
+            return;
+        };
+        let i = identify_file(&path);
+        assert_eq!(
+            i.decision,
+            Decision::Make {
+                make: "Nissan".into()
+            },
+            "{name}: {}",
+            i.words()
+        );
+        assert!(i.words().contains("census does not list"), "{}", i.words());
+    }
+}
+
+/// A battery-management trace of a Kona carries one id a Jeep profile
+/// decodes among hundreds it does not know: a coincidence, not a Jeep.
+#[test]
+fn one_coincident_id_on_a_busy_bus_names_nothing() {
+    let Some(path) = common::shared_data("real/hyundai-kona/bms_diagnostics_Main_Relay_____On.asc")
+    else {
+        return;
+    };
+    let i = identify_file(&path);
+    assert!(
+        !matches!(i.decision, Decision::Profile { .. } | Decision::Tie { .. }),
+        "{}",
+        i.words()
+    );
+}
+
+/// The opendbc table in the repository is what the generator makes of the
+/// DBC files (rebuilt by scripts/opendbc-fingerprints, never edited).
+#[test]
+fn the_opendbc_table_is_generated_from_the_dbc_files() {
+    // A file only the outside folder has: the whole set, not the two the
+    // repository keeps for its DBC import tests.
+    let Some(one) = common::shared_data("dbc/vw_pq.dbc") else {
+        return;
+    };
+    let dir = one.parent().unwrap();
+    let made = identify::opendbc::generate(dir).unwrap();
+    assert_eq!(
+        made,
+        identify::opendbc::TABLE,
+        "run scripts/opendbc-fingerprints {}",
+        dir.display()
+    );
+}
+
+/// A bus from a car without a profile, named at an opendbc DBC's level: a
+/// capture of an older Volkswagen's ids (PQ platform, from the table) is
+/// named vw_pq; the bundled Volkswagens are MQB cars.
+#[test]
+fn a_car_without_a_profile_is_named_at_the_dbc_level() {
+    let leaf = identify::opendbc::table()
+        .into_iter()
+        .find(|p| p.name == "vw_pq")
+        .expect("vw_pq in the table");
+    let mut heard = identify::Heard::default();
+    for round in 0..10u64 {
+        for (id, len) in &leaf.ids {
+            let data = vec![0u8; *len];
+            let f = trunkdiag::frame::CanFrame::classic(*id, &data)
+                .unwrap()
+                .at(round * 100_000);
+            heard.push(&f);
+        }
+    }
+    let i = identify::identify(&identify::fingerprints(), &heard);
+    assert!(
+        matches!(&i.decision, Decision::Opendbc { dbc, .. } if dbc == "vw_pq"),
+        "{:?}: {}",
+        i.decision,
+        i.words()
+    );
+}
