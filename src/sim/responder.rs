@@ -213,11 +213,11 @@ impl Responder {
             }
         }
         if uds {
-            self.uds_other(state, req, sid)
+            self.uds_other(profile, state, req, sid)
         } else if gmlan {
             gmlan_other(req, sid)
         } else {
-            kwp_other(req, sid)
+            self.kwp_other(req, sid)
         }
     }
 
@@ -290,12 +290,20 @@ impl Responder {
     }
 
     /// UDS services the profile does not name: the standard's answers.
-    fn uds_other(&self, state: &VehicleState, req: &[u8], sid: u8) -> Answer {
+    fn uds_other(
+        &mut self,
+        profile: &Profile,
+        state: &VehicleState,
+        req: &[u8],
+        sid: u8,
+    ) -> Answer {
         let sub = req.get(1).copied();
         match sid {
             0x10 => match sub.map(|s| s & !SPRMIB) {
                 Some(0x01) => {
-                    // Back to the default session (also ends IO control).
+                    // Back to the default session (also ends IO control):
+                    // what needs the session is refused again.
+                    self.in_session = false;
                     if sub.is_some_and(|s| s & SPRMIB != 0) {
                         return Answer::silent();
                     }
@@ -310,12 +318,21 @@ impl Responder {
                 Some(0x80) => Answer::silent(),
                 _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
             },
-            // The IO-control target's state, readable like any DID.
-            0x22 if req.get(1..) == Some(&[0xD1, 0x03][..]) => {
+            // The IO-control target's state (the DID of the profile's
+            // active test, `2F <did> ...`), readable like any DID.
+            0x22 if req
+                .get(1..)
+                .is_some_and(|did| Some(did) == io_control_did(profile)) =>
+            {
                 if !self.in_session {
                     return Answer::negative(sid, Nrc::RequestOutOfRange);
                 }
-                Answer::positive(vec![0x62, 0xD1, 0x03, u8::from(state.output)])
+                let mut reply = req.to_vec();
+                if let Some(first) = reply.first_mut() {
+                    *first = sid.wrapping_add(POSITIVE_OFFSET);
+                }
+                reply.push(u8::from(state.output));
+                Answer::positive(reply)
             }
             0x22 | 0x2F | 0x14 => Answer::negative(sid, Nrc::RequestOutOfRange),
             0x19 => Answer::negative(sid, Nrc::SubFunctionNotSupported),
@@ -341,20 +358,35 @@ fn gmlan_other(req: &[u8], sid: u8) -> Answer {
     }
 }
 
-/// KWP2000 services the profile does not name.
-fn kwp_other(req: &[u8], sid: u8) -> Answer {
-    match sid {
-        0x10 => match req.get(1) {
-            // Back to the default session.
-            Some(0x81) => Answer::positive(vec![0x50, 0x81]),
-            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
-        },
-        0x3E => match req.get(1) {
-            Some(0x02) => Answer::silent(),
-            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
-        },
-        0x21 | 0x18 | 0x30 | 0x14 | 0x1A => Answer::negative(sid, Nrc::RequestOutOfRange),
-        _ => Answer::negative(sid, Nrc::ServiceNotSupported),
+/// The DID a UDS profile's active test controls (`2F <did> ...`), if any.
+fn io_control_did(profile: &Profile) -> Option<&[u8]> {
+    let start = &profile.active_test()?.start.request;
+    match start.first() {
+        Some(0x2F) => start.get(1..3),
+        _ => None,
+    }
+}
+
+impl Responder {
+    /// KWP2000 services the profile does not name.
+    fn kwp_other(&mut self, req: &[u8], sid: u8) -> Answer {
+        match sid {
+            0x10 => match req.get(1) {
+                // Back to the default session: what needs the session is
+                // refused again.
+                Some(0x81) => {
+                    self.in_session = false;
+                    Answer::positive(vec![0x50, 0x81])
+                }
+                _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            },
+            0x3E => match req.get(1) {
+                Some(0x02) => Answer::silent(),
+                _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            },
+            0x21 | 0x18 | 0x30 | 0x14 | 0x1A => Answer::negative(sid, Nrc::RequestOutOfRange),
+            _ => Answer::negative(sid, Nrc::ServiceNotSupported),
+        }
     }
 }
 

@@ -883,3 +883,34 @@ fn the_calibration_routine_passes_only_after_the_steps_before_it() {
         (hex("71 01 02 03"), hex("71 03 02 03 01"))
     );
 }
+
+/// Found by udsoncan (tests/foreign_peers.rs): after `10 01` the simulated
+/// BCM went on answering the DIDs that need the extended session.
+#[test]
+fn back_in_the_default_session_the_session_data_is_refused_again() {
+    let mut p = Pair::new(FORD, "no-fault-found", SimConfig::default());
+    p.ask1(&hex("10 03"));
+    assert_eq!(p.ask1(&hex("22 D1 00")).first(), Some(&0x62));
+    assert_eq!(p.ask1(&hex("10 01")).get(..2), Some(&hex("50 01")[..]));
+    assert_eq!(p.ask1(&hex("22 D1 00")), hex("7F 22 31"), "UDS 10 01");
+    let mut p = Pair::new(NISSAN, "no-fault-found", SimConfig::default());
+    p.ask1(&hex("10 C0"));
+    assert_eq!(p.ask1(&hex("21 44")).first(), Some(&0x61));
+    assert_eq!(p.ask1(&hex("10 81")), hex("50 81"));
+    assert_eq!(p.ask1(&hex("21 44")), hex("7F 21 80"), "KWP 10 81");
+}
+
+/// Found by udsoncan: every simulated UDS body module answered the Ford's
+/// IO-control DID D103, the Kona's IGPM too; the readable IO target is the
+/// profile's own (`2F BC 09 ...` on the Kona).
+#[test]
+fn the_io_control_did_read_is_the_profiles_own() {
+    let mut p = Pair::new(
+        "hyundai-kona-2018-2023",
+        "no-fault-found",
+        SimConfig::default(),
+    );
+    p.ask1(&hex("10 03"));
+    assert_eq!(p.ask1(&hex("22 D1 03")), hex("7F 22 31"));
+    assert_eq!(p.ask1(&hex("22 BC 09")), hex("62 BC 09 00"));
+}
