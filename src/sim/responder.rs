@@ -112,6 +112,9 @@ impl Responder {
         };
         let uds = bcm.protocol == Protocol::Uds;
         let gmlan = bcm.protocol == Protocol::Gmlan;
+        if uds && sid == 0x22 && req.len() > 3 {
+            return self.read_several(profile, state, diag, req, now_us);
+        }
 
         // The profile's own exchanges first: they define this BCM.
         if let Some(s) = &bcm.session {
@@ -219,6 +222,32 @@ impl Responder {
         } else {
             self.kwp_other(req, sid)
         }
+    }
+
+    /// UDS `22` with several DIDs (ISO 14229-1 allows it): each answered as
+    /// if asked alone, the records one after the other; the first refusal
+    /// refuses the whole request.
+    fn read_several(
+        &mut self,
+        profile: &Profile,
+        state: &VehicleState,
+        diag: DiagPath,
+        req: &[u8],
+        now_us: u64,
+    ) -> Answer {
+        let Some(dids) = req.get(1..).filter(|d| d.len() % 2 == 0) else {
+            return Answer::negative(0x22, Nrc::IncorrectMessageLength);
+        };
+        let mut reply = vec![0x62];
+        for did in dids.chunks(2) {
+            let one = [&[0x22][..], did].concat();
+            let answer = self.answer(profile, state, diag, &one, now_us);
+            match answer.reply.as_deref() {
+                Some([0x62, record @ ..]) => reply.extend_from_slice(record),
+                _ => return answer,
+            }
+        }
+        Answer::positive(reply)
     }
 
     /// `18 02 FF 00` (KWP) or `19 02 <mask>` (UDS) → the stored DTCs.

@@ -914,3 +914,21 @@ fn the_io_control_did_read_is_the_profiles_own() {
     assert_eq!(p.ask1(&hex("22 D1 03")), hex("7F 22 31"));
     assert_eq!(p.ask1(&hex("22 BC 09")), hex("62 BC 09 00"));
 }
+
+/// Found by udsoncan: `22` with several DIDs (ISO 14229-1 allows it) was
+/// refused with requestOutOfRange; it answers each record in turn.
+#[test]
+fn several_dids_in_one_read_answer_each_record() {
+    let mut p = Pair::new(FORD, "low-battery", SimConfig::default());
+    assert_eq!(
+        p.ask1(&hex("22 D1 00 D1 02")),
+        hex("7F 22 31"),
+        "outside session"
+    );
+    p.ask1(&hex("10 03"));
+    let one = [p.ask1(&hex("22 D1 00")), p.ask1(&hex("22 D1 02"))];
+    let both = p.ask1(&hex("22 D1 00 D1 02"));
+    assert_eq!(both, [&one[0][..], &one[1][1..]].concat());
+    assert_eq!(p.ask1(&hex("22 D1 00 F1 90")), hex("7F 22 31"));
+    assert_eq!(p.ask1(&hex("22 D1 00 D1")), hex("7F 22 13"));
+}
