@@ -76,6 +76,13 @@ fn peer(script: &str, args: &[&str]) -> Option<Peer> {
 }
 
 impl Peer {
+    /// Stops a peer that runs until killed (an ECU) and returns the JSON
+    /// lines it printed.
+    fn stop(mut self) -> Vec<Value> {
+        let _ = self.child.0.kill();
+        self.finish().0
+    }
+
     /// Every JSON line the peer prints until it exits, and its stderr.
     fn finish(mut self) -> (Vec<Value>, String) {
         let mut lines = Vec::new();
@@ -93,6 +100,10 @@ impl Peer {
         }
         (lines, err)
     }
+}
+
+fn trunkdiag(args: &[&str]) -> common::run::Run {
+    common::run::trunkdiag(args)
 }
 
 /// trunkdiag in the background (the simulator), killed when dropped.
@@ -171,8 +182,10 @@ struct Declared {
     data: Vec<(u16, bool)>,
     /// Every request the profile names ([bcm.*], the active test).
     requests: Vec<Vec<u8>>,
-    /// Trouble codes, `U3003:16`.
-    dtcs: Vec<String>,
+    /// The keep-alive request.
+    keep_alive: Vec<u8>,
+    /// Trouble codes (`U3003:16`) and the cause each points to, if any.
+    dtcs: Vec<(String, Option<String>)>,
 }
 
 /// `None` for a profile without a body module's address.
@@ -200,7 +213,7 @@ fn declared(name: &str) -> Option<Declared> {
             items
                 .iter()
                 .filter_map(|d| {
-                    let id = d.get("did").or_else(|| d.get("local_id"))?;
+                    let id = d.get("did").or_else(|| d.get("lid"))?;
                     let needs = d
                         .get("needs_session")
                         .and_then(Value2::as_bool)
@@ -215,7 +228,10 @@ fn declared(name: &str) -> Option<Declared> {
         .and_then(Value2::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|d| d.get("code")?.as_str().map(str::to_owned))
+                .filter_map(|d| {
+                    let cause = d.get("cause").and_then(Value2::as_str).map(str::to_owned);
+                    Some((d.get("code")?.as_str()?.to_owned(), cause))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -227,6 +243,11 @@ fn declared(name: &str) -> Option<Declared> {
         session: bcm
             .get("session")
             .and_then(|s| s.get("request")?.as_str())
+            .map(hex_bytes)
+            .unwrap_or_default(),
+        keep_alive: bcm
+            .get("keep_alive")
+            .and_then(|k| k.get("request")?.as_str())
             .map(hex_bytes)
             .unwrap_or_default(),
         data,
@@ -246,6 +267,11 @@ fn bundled() -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// A KWP2000 trouble code as its two bytes in hex (`U1000` → `D000`).
+fn kwp_dtc_hex(code: &str) -> String {
+    uds_dtc_hex(code)[..4].to_owned()
 }
 
 /// A UDS trouble code as its three bytes in hex (`U3003:16` → `F00316`),
@@ -406,7 +432,7 @@ fn assert_udsoncan_sees_the_profile(profile: &str, scenario: &str) {
     }
     let dtc = lines.iter().find(|l| l["step"] == "dtc-read").unwrap();
     assert_eq!(outcome(dtc), "positive", "{dtc}");
-    let declared_dtcs: Vec<String> = d.dtcs.iter().map(|c| uds_dtc_hex(c)).collect();
+    let declared_dtcs: Vec<String> = d.dtcs.iter().map(|(c, _)| uds_dtc_hex(c)).collect();
     for code in dtc["dtcs"].as_array().unwrap() {
         assert!(
             declared_dtcs.iter().any(|c| c == code),
@@ -437,4 +463,281 @@ fn udsoncan_reads_what_the_ford_profile_declares_from_the_simulator() {
 #[test]
 fn udsoncan_reads_what_the_kona_profile_declares_from_the_simulator() {
     assert_udsoncan_sees_the_profile("hyundai-kona-2018-2023", "no-fault-found");
+}
+
+// ---------------------------------------------------------------------
+// (ii) scapy's answering machines as the body module
+
+const NISSAN: &str = "nissan-altima-2013-2018";
+const FORD: &str = "ford-fusion-2013-2020";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// The requests the peer ECU heard, in order.
+fn requests(heard: &[Value]) -> Vec<String> {
+    heard
+        .iter()
+        .filter_map(|h| h["request"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// scapy's KWP answering machine playing the Nissan BCM the profile
+/// declares: its ids, its data monitor's local id, and these trouble codes.
+fn scapy_nissan(codes: &[String], lockout: bool) -> Option<Peer> {
+    let d = declared(NISSAN).unwrap();
+    let codes: Vec<String> = codes.iter().map(|c| kwp_dtc_hex(c)).collect();
+    let mut args = vec![
+        "kwp".to_owned(),
+        format!("{:03X}", d.request_id),
+        format!("{:03X}", d.response_id),
+        format!("{:02X}", d.data[0].0),
+        codes.join(","),
+    ];
+    if lockout {
+        args.push("--lockout".into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    peer("scapy_ecu.py", &args)
+}
+
+/// The Nissan conversation against scapy's KWP answering machine: session
+/// 10 C0, trouble codes 18 02 FF 00, the data monitor 21 44 polled, the
+/// session left with 10 81; the verdict follows the monitor's lockout bit.
+/// The module reports the profile's trouble codes that point to no cause.
+#[test]
+fn the_nissan_conversation_runs_against_scapys_kwp_answering_machine() {
+    let _one = one_at_a_time();
+    let d = declared(NISSAN).unwrap();
+    let quiet: Vec<String> = d
+        .dtcs
+        .iter()
+        .filter(|(_, cause)| cause.is_none())
+        .map(|(c, _)| c.clone())
+        .collect();
+    assert!(!quiet.is_empty(), "{:?}", d.dtcs);
+    for (lockout, want, code) in [(false, "no-fault-found", 0), (true, "valet-lockout", 1)] {
+        let Some(ecu) = scapy_nissan(&quiet, lockout) else {
+            return;
+        };
+        let run = trunkdiag(&[
+            "diagnose",
+            "--iface",
+            &ecu.iface,
+            "--profile",
+            NISSAN,
+            "--no-prompt",
+            "--listen",
+            "4",
+            "--timeout",
+            "3",
+            "--json",
+        ]);
+        let heard = ecu.stop();
+        let report: Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+        assert_eq!(report["verdicts"][0]["id"], want, "{report:#}");
+        assert_eq!(run.code, code, "{}", run.stderr);
+        let asked = requests(&heard);
+        let monitor = hex(&[0x21, u8::try_from(d.data[0].0).unwrap()]);
+        assert_eq!(asked.first().map(String::as_str), Some(&*hex(&d.session)));
+        let dtc_read = d
+            .requests
+            .iter()
+            .find(|r| r.first() == Some(&0x18))
+            .unwrap();
+        assert!(asked.contains(&hex(dtc_read)), "{asked:?}");
+        assert!(
+            asked.iter().filter(|r| **r == monitor).count() >= 7,
+            "{asked:?}"
+        );
+        assert_eq!(asked.last().map(String::as_str), Some("1081"), "{asked:?}");
+        // Every answer trunkdiag got was scapy's, none a general reject.
+        for h in &heard {
+            assert!(!h["reply"][0].as_str().unwrap().starts_with("7F"), "{h}");
+        }
+        let read: Vec<&str> = report["dtcs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["code"].as_str())
+            .collect();
+        assert_eq!(read, quiet, "{report:#}");
+    }
+}
+
+/// `dtc read` against scapy's KWP module: every code the profile declares.
+#[test]
+fn dtc_read_gets_the_nissan_codes_from_scapys_kwp_answering_machine() {
+    let _one = one_at_a_time();
+    let d = declared(NISSAN).unwrap();
+    let all: Vec<String> = d.dtcs.iter().map(|(c, _)| c.clone()).collect();
+    let Some(ecu) = scapy_nissan(&all, false) else {
+        return;
+    };
+    let run = trunkdiag(&[
+        "dtc",
+        "read",
+        "--iface",
+        &ecu.iface,
+        "--profile",
+        NISSAN,
+        "--json",
+    ]);
+    let heard = ecu.stop();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: Value = serde_json::from_str(&run.stdout).unwrap();
+    let read: Vec<&str> = out["dtcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    assert_eq!(read, all, "{out:#}");
+    assert_eq!(
+        requests(&heard),
+        [hex(&d.session), "1802FF00".into(), "1081".into()]
+    );
+}
+
+/// The Nissan's keep-alive: a profile of the Nissan's body module alone
+/// (its [bcm] from the profile's layout, no data item to poll), so the
+/// session is held by `3E 01` alone through the listen; scapy's KWP_TPPR
+/// answers `7E` without the echo byte (ISO 14230-3's form), which the
+/// profile's `7E 01` does not show and trunkdiag takes.
+#[test]
+fn the_nissan_keep_alive_holds_scapys_kwp_session() {
+    let _one = one_at_a_time();
+    let d = declared(NISSAN).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("nissan-bcm-alone.toml");
+    std::fs::write(&profile, bcm_alone(NISSAN)).unwrap();
+    let Some(ecu) = scapy_nissan(&[], false) else {
+        return;
+    };
+    let run = trunkdiag(&[
+        "diagnose",
+        "--iface",
+        &ecu.iface,
+        "--profile",
+        profile.to_str().unwrap(),
+        "--no-prompt",
+        "--listen",
+        "5",
+        "--timeout",
+        "3",
+        "--json",
+    ]);
+    let heard = ecu.stop();
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let asked = requests(&heard);
+    let keep_alive = hex(&d.keep_alive);
+    assert_eq!(asked.first(), Some(&hex(&d.session)), "{asked:?}");
+    assert!(
+        asked.iter().filter(|r| **r == keep_alive).count() >= 2,
+        "{asked:?}"
+    );
+    assert_eq!(asked.last().map(String::as_str), Some("1081"), "{asked:?}");
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        report["source"]["notes"],
+        serde_json::json!([]),
+        "{report:#}"
+    );
+}
+
+/// A profile of `name`'s body module alone: its [profile] identity, its
+/// buses and its [bcm] (from the profile or its layouts), nothing else.
+fn bcm_alone(name: &str) -> String {
+    let t = profile_toml(name);
+    let mut out = toml::Table::new();
+    let mut identity = t["profile"].as_table().unwrap().clone();
+    identity.remove("layouts");
+    identity.remove("vin");
+    identity.insert("id".into(), format!("{name}-bcm-alone").into());
+    out.insert("profile".into(), identity.into());
+    out.insert("bus".into(), t["bus"].clone());
+    out.insert("bcm".into(), t["bcm"].clone());
+    toml::to_string(&out).unwrap()
+}
+
+/// trunkdiag's `request` and `dtc read` against scapy's UDS answering
+/// machine playing the Ford's body module (its ids, DIDs and trouble codes
+/// from the profile; scapy's own session states): a DID needs session 03,
+/// `request --session 03` opens it and restores the default session after.
+#[test]
+fn request_and_dtc_read_against_scapys_uds_answering_machine() {
+    let _one = one_at_a_time();
+    let d = declared(FORD).unwrap();
+    let dids: Vec<String> = d.data.iter().map(|(id, _)| format!("{id:04X}")).collect();
+    let codes: Vec<String> = d.dtcs.iter().map(|(c, _)| uds_dtc_hex(c)).collect();
+    let (tx, rx) = (
+        format!("{:03X}", d.request_id),
+        format!("{:03X}", d.response_id),
+    );
+    let Some(ecu) = peer(
+        "scapy_ecu.py",
+        &["uds", &tx, &rx, &dids.join(","), &codes.join(",")],
+    ) else {
+        return;
+    };
+    let link = ["request", "--iface", &ecu.iface, "--tx", &tx, "--rx", &rx];
+    let did = &dids[1];
+    // scapy's module answers a DID with the DID's two bytes reversed.
+    let value = format!("{}{}", &did[2..], &did[..2]);
+    let session = format!("{:02X}", d.session[1]);
+    let read = format!("22{did}");
+    let inside = trunkdiag(&[&link[..], &["--session", &session, &read, "--json"]].concat());
+    assert_eq!(inside.code, 0, "{}", inside.stderr);
+    assert!(
+        inside.stdout.contains(&format!("62{did}{value}")),
+        "{}",
+        inside.stdout
+    );
+    let outside = trunkdiag(&[&link[..], &[read.as_str()]].concat());
+    assert_eq!(outside.code, 0, "{}", outside.stderr);
+    assert!(outside.stdout.contains("7F2231"), "{}", outside.stdout);
+    assert!(
+        outside.stdout.contains("requestOutOfRange"),
+        "{}",
+        outside.stdout
+    );
+    let dtcs = trunkdiag(&[
+        "dtc",
+        "read",
+        "--iface",
+        &ecu.iface,
+        "--profile",
+        FORD,
+        "--json",
+    ]);
+    let heard = ecu.stop();
+    assert_eq!(dtcs.code, 0, "{}", dtcs.stderr);
+    let out: Value = serde_json::from_str(&dtcs.stdout).unwrap();
+    let got: Vec<&str> = out["dtcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    let want: Vec<&str> = d.dtcs.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(got, want);
+    let session_req = hex(&d.session);
+    assert_eq!(
+        requests(&heard),
+        [
+            session_req.clone(),
+            read.clone(),
+            "1001".into(),
+            read,
+            session_req,
+            hex(d
+                .requests
+                .iter()
+                .find(|r| r.first() == Some(&0x19))
+                .unwrap()),
+            "1001".into()
+        ]
+    );
 }
