@@ -741,3 +741,141 @@ fn request_and_dtc_read_against_scapys_uds_answering_machine() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------
+// (iii) python-uds-server as the body module, its S3 of 5 s included
+
+/// python-uds-server playing the Ford's body module: its ids, session,
+/// DIDs (readable in that session only) and trouble codes from the
+/// profile.
+fn uds_server_ford() -> Option<(Peer, Declared)> {
+    let d = declared(FORD).unwrap();
+    let dids: Vec<String> = d.data.iter().map(|(id, _)| format!("{id:04X}")).collect();
+    let codes: Vec<String> = d.dtcs.iter().map(|(c, _)| uds_dtc_hex(c)).collect();
+    let peer = peer(
+        "uds_server_ecu.py",
+        &[
+            &format!("{:03X}", d.request_id),
+            &format!("{:03X}", d.response_id),
+            &format!("{:02X}", d.session[1]),
+            &dids.join(","),
+            &codes.join(","),
+        ],
+    )?;
+    Some((peer, d))
+}
+
+/// `request` reads a DID in the module's session and the VIN outside it,
+/// `dtc read` the declared codes, each request in the session it needs.
+#[test]
+fn request_and_dtc_read_against_python_uds_server() {
+    let _one = one_at_a_time();
+    let Some((ecu, d)) = uds_server_ford() else {
+        return;
+    };
+    let (tx, rx) = (
+        format!("{:03X}", d.request_id),
+        format!("{:03X}", d.response_id),
+    );
+    let link = ["request", "--iface", &ecu.iface, "--tx", &tx, "--rx", &rx];
+    let did = format!("{:04X}", d.data[0].0);
+    let value = format!("{}{}", &did[2..], &did[..2]);
+    let session = format!("{:02X}", d.session[1]);
+    let read = format!("22{did}");
+    let inside = trunkdiag(&[&link[..], &["--session", &session, &read]].concat());
+    assert_eq!(inside.code, 0, "{}", inside.stderr);
+    assert!(
+        inside.stdout.contains(&format!("62{did}{value}")),
+        "{}",
+        inside.stdout
+    );
+    let vin = trunkdiag(&[&link[..], &["22F190"]].concat());
+    assert!(
+        vin.stdout.contains(&hex(b"3FA6P0H79HR000001")),
+        "{}",
+        vin.stdout
+    );
+    let dtcs = trunkdiag(&[
+        "dtc",
+        "read",
+        "--iface",
+        &ecu.iface,
+        "--profile",
+        FORD,
+        "--json",
+    ]);
+    let heard = ecu.stop();
+    assert_eq!(dtcs.code, 0, "{}", dtcs.stderr);
+    let out: Value = serde_json::from_str(&dtcs.stdout).unwrap();
+    let got: Vec<&str> = out["dtcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    let want: Vec<&str> = d.dtcs.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(got, want);
+    // No request was refused: each came in the session it needs.
+    for h in &heard {
+        assert!(
+            !h["reply"].as_str().unwrap().starts_with("7F"),
+            "{heard:#?}"
+        );
+    }
+}
+
+/// `diagnose` with the Ford's body module alone (no data item to poll)
+/// holds python-uds-server's extended session through a listen longer than
+/// the server's S3 (5 s) with tester present alone: every request after
+/// the session start, the last one more than S3 after it, finds the server
+/// still in the session.
+#[test]
+fn diagnose_holds_python_uds_servers_session_past_its_s3_with_tester_present() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("ford-bcm-alone.toml");
+    std::fs::write(&profile, bcm_alone(FORD)).unwrap();
+    let Some((ecu, d)) = uds_server_ford() else {
+        return;
+    };
+    let run = trunkdiag(&[
+        "diagnose",
+        "--iface",
+        &ecu.iface,
+        "--profile",
+        profile.to_str().unwrap(),
+        "--no-prompt",
+        "--listen",
+        "8",
+        "--timeout",
+        "3",
+        "--json",
+    ]);
+    let heard = ecu.stop();
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let session = hex(&d.session);
+    let start = heard
+        .iter()
+        .position(|h| h["request"] == *session)
+        .unwrap_or_else(|| panic!("no session start: {heard:#?}"));
+    let opened_at = heard[start]["t"].as_f64().unwrap();
+    let keep_alive = hex(&d.keep_alive);
+    let (last_request, held) = heard[start + 1..].split_last().unwrap();
+    let kept: Vec<&Value> = held
+        .iter()
+        .filter(|h| h["request"] == *keep_alive)
+        .collect();
+    assert!(kept.len() >= 3, "{heard:#?}");
+    let s3 = 5.0;
+    let last = kept.last().unwrap()["t"].as_f64().unwrap();
+    assert!(
+        last - opened_at > s3,
+        "the run did not outlast S3: {heard:#?}"
+    );
+    let in_session = format!("{:02X}", d.session[1]);
+    for h in held {
+        assert_eq!(h["session"], *in_session, "the session lapsed: {heard:#?}");
+    }
+    // Then the default session, asked for by trunkdiag, not fallen back to.
+    assert_eq!(last_request["request"], "1001", "{heard:#?}");
+}
