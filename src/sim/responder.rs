@@ -327,6 +327,11 @@ impl Responder {
         sid: u8,
     ) -> Answer {
         let sub = req.get(1).copied();
+        // Session control and tester present are every UDS module's; any
+        // other service is there only when the profile names a request of it.
+        if !matches!(sid, 0x10 | 0x3E) && !names_service(profile, sid) {
+            return Answer::negative(sid, Nrc::ServiceNotSupported);
+        }
         match sid {
             0x10 => match sub.map(|s| s & !SPRMIB) {
                 Some(0x01) => {
@@ -385,6 +390,34 @@ fn gmlan_other(req: &[u8], sid: u8) -> Answer {
         },
         _ => Answer::negative(sid, Nrc::ServiceNotSupported),
     }
+}
+
+/// Whether the profile names a request of service `sid` (its BCM's
+/// exchanges, data reads or active test).
+fn names_service(profile: &Profile, sid: u8) -> bool {
+    let Some(bcm) = profile.bcm() else {
+        return false;
+    };
+    let exchanges = [
+        &bcm.session,
+        &bcm.keep_alive,
+        &bcm.dtc_read,
+        &bcm.dtc_clear,
+        &bcm.part_number,
+    ];
+    let active = profile
+        .active_test()
+        .into_iter()
+        .flat_map(|at| std::iter::once(&at.start).chain(at.stop.as_ref()));
+    exchanges
+        .into_iter()
+        .flatten()
+        .chain(active)
+        .any(|e| e.request.first() == Some(&sid))
+        || profile
+            .data_reads()
+            .iter()
+            .any(|r| r.key.request().first() == Some(&sid))
 }
 
 /// The DID a UDS profile's active test controls (`2F <did> ...`), if any.

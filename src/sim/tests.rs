@@ -932,3 +932,16 @@ fn several_dids_in_one_read_answer_each_record() {
     assert_eq!(p.ask1(&hex("22 D1 00 F1 90")), hex("7F 22 31"));
     assert_eq!(p.ask1(&hex("22 D1 00 D1")), hex("7F 22 13"));
 }
+
+/// Found by gallia's service scan: the simulated Ford answered
+/// ClearDiagnosticInformation (14) with requestOutOfRange, as a module
+/// that has the service, though its profile names no request of it; a
+/// service the profile does not name is serviceNotSupported.
+#[test]
+fn a_uds_service_the_profile_does_not_name_is_not_supported() {
+    let mut p = Pair::new(FORD, "no-fault-found", SimConfig::default());
+    assert_eq!(p.ask1(&hex("14 FF FF FF")), hex("7F 14 11"));
+    assert_eq!(p.ask1(&hex("19 0A")), hex("7F 19 12"), "19 is named");
+    assert_eq!(p.ask1(&hex("2F F0 00 03")), hex("7F 2F 31"), "2F is named");
+    assert_eq!(p.ask1(&hex("3E 00")), hex("7E 00"));
+}
