@@ -41,10 +41,13 @@ fn root() -> &'static Path {
 // ---------------------------------------------------------------------
 // Peers and trunkdiag as processes
 
-/// A peer script running, its SLCAN device ready.
+/// A peer script running, its SLCAN device ready. Its output is read as
+/// it comes (a peer that reports every message must never block on a full
+/// pipe).
 struct Peer {
     child: Reaped,
-    out: BufReader<ChildStdout>,
+    lines: std::thread::JoinHandle<Vec<Value>>,
+    stderr: std::thread::JoinHandle<String>,
     /// The pty trunkdiag opens with `--iface slcan:PTY`.
     iface: String,
 }
@@ -58,21 +61,44 @@ fn peer(script: &str, args: &[&str]) -> Option<Peer> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        text
+    });
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let Some(ready) = line.trim().strip_prefix("ready ") else {
-        let mut err = String::new();
-        let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
-        panic!("{script} did not start: {line:?}\n{err}");
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{script} did not start: {line:?}\n{}",
+            stderr.join().unwrap_or_default()
+        );
     };
     let ready: Value = serde_json::from_str(ready).unwrap();
     let iface = format!("slcan:{}", ready["pty"].as_str().unwrap());
+    let lines = std::thread::spawn(move || read_json_lines(out));
     Some(Peer {
         child: Reaped(child),
-        out,
+        lines,
+        stderr,
         iface,
     })
+}
+
+fn read_json_lines(mut out: BufReader<ChildStdout>) -> Vec<Value> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap_or(0) > 0 {
+        if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
+            lines.push(v);
+        }
+        line.clear();
+    }
+    lines
 }
 
 impl Peer {
@@ -85,20 +111,9 @@ impl Peer {
 
     /// Every JSON line the peer prints until it exits, and its stderr.
     fn finish(mut self) -> (Vec<Value>, String) {
-        let mut lines = Vec::new();
-        let mut line = String::new();
-        while self.out.read_line(&mut line).unwrap_or(0) > 0 {
-            if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
-                lines.push(v);
-            }
-            line.clear();
-        }
         let _ = self.child.0.wait();
-        let mut err = String::new();
-        if let Some(e) = self.child.0.stderr.as_mut() {
-            let _ = std::io::Read::read_to_string(e, &mut err);
-        }
-        (lines, err)
+        let lines = self.lines.join().unwrap_or_default();
+        (lines, self.stderr.join().unwrap_or_default())
     }
 }
 
@@ -878,4 +893,253 @@ fn diagnose_holds_python_uds_servers_session_past_its_s3_with_tester_present() {
     }
     // Then the default session, asked for by trunkdiag, not fallen back to.
     assert_eq!(last_request["request"], "1001", "{heard:#?}");
+}
+
+// ---------------------------------------------------------------------
+// (iv) gallia both ways, through tcp-lines linked to the bus
+
+/// A free TCP port on loopback (bound, then let go for gallia to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The gallia command of the peers' venv.
+fn gallia() -> Option<Command> {
+    let python = common::py_peers()?;
+    Some(Command::new(python.with_file_name("gallia")))
+}
+
+/// Waits until something listens on `port` (gallia's vecu starting).
+fn wait_listening(port: u16, what: &mut Reaped) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = what.0.try_wait() {
+            panic!("gallia's vecu exited: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("gallia's vecu never listened on {port}");
+}
+
+/// gallia's random virtual ECU (`gallia script vecu rng`), its seed fixed,
+/// with the sessions 01 and 03 and the services a body module's client
+/// needs, every DID readable; trunkdiag's `request` and `dtc read` reach
+/// it through can-isotp on the bus. What trunkdiag printed is what the vecu
+/// sent, as the link saw it; the sessions trunkdiag opened are the ones
+/// the vecu reports (`22 F186`, its active session).
+#[test]
+fn trunkdiag_reads_dids_sessions_and_codes_from_gallias_vecu() {
+    let _one = one_at_a_time();
+    let Some(mut vecu) = gallia() else {
+        return;
+    };
+    let port = free_port();
+    let mut vecu = Reaped(
+        vecu.args(["script", "vecu", "rng", "--seed", "7"])
+            .args(["--mandatory-sessions", "1", "3", "--optional-sessions"])
+            .args(["--mandatory-services", "DiagnosticSessionControl"])
+            .args([
+                "ReadDataByIdentifier",
+                "TesterPresent",
+                "ReadDTCInformation",
+            ])
+            .args(["--p-service", "0", "--p-identifier", "1"])
+            .args(["--no-volatile-info", &format!("tcp://127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, &mut vecu);
+    let port_s = port.to_string();
+    let Some(link) = peer("gallia_link.py", &["ecu", &port_s, "7E0", "7E8"]) else {
+        return;
+    };
+    let ask = [
+        "request",
+        "--iface",
+        &link.iface,
+        "--tx",
+        "7E0",
+        "--rx",
+        "7E8",
+    ];
+    let runs = [
+        trunkdiag(&[&ask[..], &["--session", "03", "22F186"]].concat()),
+        trunkdiag(&[&ask[..], &["22F186"]].concat()),
+        trunkdiag(&[&ask[..], &["--session", "03", "22F190"]].concat()),
+        trunkdiag(&[&ask[..], &["1902FF"]].concat()),
+    ];
+    let carried = link.stop();
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    }
+    let response = |r: &common::run::Run| -> String {
+        r.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("response: "))
+            .unwrap_or_else(|| panic!("{}", r.stdout))
+            .to_owned()
+    };
+    // The active session, as the vecu reports it.
+    assert_eq!(response(&runs[0]), "62F18603");
+    assert_eq!(response(&runs[1]), "62F18601");
+    // Each answer trunkdiag printed is the one the vecu gave.
+    let from_vecu: Vec<&str> = carried
+        .iter()
+        .filter(|c| c["to"] == "bus")
+        .filter_map(|c| c["hex"].as_str())
+        .collect();
+    let to_vecu: Vec<&str> = carried
+        .iter()
+        .filter(|c| c["to"] == "gallia")
+        .filter_map(|c| c["hex"].as_str())
+        .collect();
+    assert_eq!(
+        to_vecu,
+        ["1003", "22F186", "1001", "22F186", "1003", "22F190", "1001", "1902FF"]
+    );
+    for r in &runs {
+        assert!(from_vecu.contains(&response(r).as_str()), "{from_vecu:?}");
+    }
+    // The trouble codes: as many as the vecu's report holds (3 bytes and a
+    // status each, after 59 02 and the availability mask).
+    let report = response(&runs[3]);
+    let codes = runs[3]
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.contains("status"))
+        .count();
+    assert_eq!(codes, (report.len() / 2 - 3) / 4, "{}", runs[3].stdout);
+    assert!(codes > 0, "{}", runs[3].stdout);
+}
+
+/// gallia's findings, from its `[result]` log lines: per session, the
+/// services (`[0x22] ReadDataByIdentifier: ...`) or the identifiers
+/// (`0xd100: ReadDataByIdentifierResponse(...)`).
+fn gallia_findings(log: &str) -> std::collections::BTreeMap<u8, Vec<u16>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut session = None;
+    for line in log.lines() {
+        let Some((_, result)) = line.split_once("[result]: ") else {
+            continue;
+        };
+        let result = result.trim();
+        let parse = |s: &str| u16::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+        if let Some(s) = result
+            .strip_prefix("findings in session ")
+            .or_else(|| result.strip_prefix("Starting scan in session: "))
+        {
+            session = parse(s.trim_end_matches(':')).and_then(|s| u8::try_from(s).ok());
+            found.entry(session.unwrap()).or_insert_with(Vec::new);
+        } else if let Some(rest) = result.strip_prefix('[') {
+            let id = rest.split(']').next().and_then(parse);
+            found.get_mut(&session.unwrap()).unwrap().extend(id);
+        } else if result.contains("ReadDataByIdentifierResponse") {
+            let id = result.split(':').next().and_then(parse);
+            found.get_mut(&session.unwrap()).unwrap().extend(id);
+        }
+    }
+    found
+}
+
+/// gallia's service scan and DID scan of the simulated Ford's body module,
+/// in the default session and the profile's: they find exactly what the
+/// profile names. Services: session control and tester present, and the
+/// service of every request the profile names (in both sessions: the
+/// simulator answers a named service outside the session with a negative
+/// answer other than serviceNotSupported, which gallia counts as there).
+/// DIDs (scanned around the profile's): the data items and the active
+/// test's IO-control DID, in the session only.
+///
+/// gallia found that the simulator answered ClearDiagnosticInformation
+/// (14), which the Ford profile does not name; fixed (a service the
+/// profile names no request of is serviceNotSupported).
+#[test]
+fn gallias_scans_of_the_simulator_find_what_the_ford_profile_declares() {
+    let _one = one_at_a_time();
+    let d = declared(FORD).unwrap();
+    let session = d.session[1];
+    let (tx, rx) = (
+        format!("{:03X}", d.request_id),
+        format!("{:03X}", d.response_id),
+    );
+    let port = free_port().to_string();
+    let Some(link) = peer("gallia_link.py", &["tester", &port, &tx, &rx]) else {
+        return;
+    };
+    let _sim = trunkdiag_spawn(&[
+        "simulate",
+        "--profile",
+        FORD,
+        "--scenario",
+        "no-fault-found",
+        "--iface",
+        &link.iface,
+        "--p2-ms",
+        "0",
+        "--duration",
+        "120",
+    ]);
+    let target = format!("tcp-lines://127.0.0.1:{port}");
+    let sessions = ["1".to_owned(), session.to_string()];
+    let mut services: Vec<u16> = d
+        .requests
+        .iter()
+        .filter_map(|r| r.first().map(|&s| u16::from(s)))
+        .chain(d.data.iter().map(|_| 0x22))
+        .chain([0x10, 0x3E])
+        .collect();
+    services.sort_unstable();
+    services.dedup();
+    let mut dids: Vec<u16> = d.data.iter().map(|(id, _)| *id).collect();
+    dids.extend(
+        d.requests
+            .iter()
+            .filter(|r| r.first() == Some(&0x2F) && r.len() >= 3)
+            .map(|r| u16::from_be_bytes([r[1], r[2]])),
+    );
+    dids.sort_unstable();
+    dids.dedup();
+    let (start, end) = (
+        dids[0].saturating_sub(0x100),
+        dids[dids.len() - 1].saturating_add(0x100),
+    );
+    let scan = |what: &[&str]| -> String {
+        let out = gallia()
+            .unwrap()
+            .args(["scan", "uds"])
+            .args(what)
+            .args(["--target", &target, "--sessions"])
+            .args(&sessions)
+            .args(["--timeout", "1", "--no-volatile-info"])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{log}");
+        log
+    };
+    let service_log = scan(&["services"]);
+    let did_log = scan(&[
+        "identifiers",
+        "--start",
+        &start.to_string(),
+        "--end",
+        &end.to_string(),
+    ]);
+    drop(link);
+    let found = gallia_findings(&service_log);
+    let want: std::collections::BTreeMap<u8, Vec<u16>> =
+        [(1, services.clone()), (session, services)].into();
+    assert_eq!(found, want, "{service_log}");
+    let found = gallia_findings(&did_log);
+    let want: std::collections::BTreeMap<u8, Vec<u16>> = [(1, vec![]), (session, dids)].into();
+    assert_eq!(found, want, "{did_log}");
 }
