@@ -112,6 +112,9 @@ impl Responder {
         };
         let uds = bcm.protocol == Protocol::Uds;
         let gmlan = bcm.protocol == Protocol::Gmlan;
+        if uds && sid == 0x22 && req.len() > 3 {
+            return self.read_several(profile, state, diag, req, now_us);
+        }
 
         // The profile's own exchanges first: they define this BCM.
         if let Some(s) = &bcm.session {
@@ -213,12 +216,38 @@ impl Responder {
             }
         }
         if uds {
-            self.uds_other(state, req, sid)
+            self.uds_other(profile, state, req, sid)
         } else if gmlan {
             gmlan_other(req, sid)
         } else {
-            kwp_other(req, sid)
+            self.kwp_other(req, sid)
         }
+    }
+
+    /// UDS `22` with several DIDs (ISO 14229-1 allows it): each answered as
+    /// if asked alone, the records one after the other; the first refusal
+    /// refuses the whole request.
+    fn read_several(
+        &mut self,
+        profile: &Profile,
+        state: &VehicleState,
+        diag: DiagPath,
+        req: &[u8],
+        now_us: u64,
+    ) -> Answer {
+        let Some(dids) = req.get(1..).filter(|d| d.len() % 2 == 0) else {
+            return Answer::negative(0x22, Nrc::IncorrectMessageLength);
+        };
+        let mut reply = vec![0x62];
+        for did in dids.chunks(2) {
+            let one = [&[0x22][..], did].concat();
+            let answer = self.answer(profile, state, diag, &one, now_us);
+            match answer.reply.as_deref() {
+                Some([0x62, record @ ..]) => reply.extend_from_slice(record),
+                _ => return answer,
+            }
+        }
+        Answer::positive(reply)
     }
 
     /// `18 02 FF 00` (KWP) or `19 02 <mask>` (UDS) → the stored DTCs.
@@ -290,12 +319,25 @@ impl Responder {
     }
 
     /// UDS services the profile does not name: the standard's answers.
-    fn uds_other(&self, state: &VehicleState, req: &[u8], sid: u8) -> Answer {
+    fn uds_other(
+        &mut self,
+        profile: &Profile,
+        state: &VehicleState,
+        req: &[u8],
+        sid: u8,
+    ) -> Answer {
         let sub = req.get(1).copied();
+        // Session control and tester present are every UDS module's; any
+        // other service is there only when the profile names a request of it.
+        if !matches!(sid, 0x10 | 0x3E) && !names_service(profile, sid) {
+            return Answer::negative(sid, Nrc::ServiceNotSupported);
+        }
         match sid {
             0x10 => match sub.map(|s| s & !SPRMIB) {
                 Some(0x01) => {
-                    // Back to the default session (also ends IO control).
+                    // Back to the default session (also ends IO control):
+                    // what needs the session is refused again.
+                    self.in_session = false;
                     if sub.is_some_and(|s| s & SPRMIB != 0) {
                         return Answer::silent();
                     }
@@ -310,12 +352,21 @@ impl Responder {
                 Some(0x80) => Answer::silent(),
                 _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
             },
-            // The IO-control target's state, readable like any DID.
-            0x22 if req.get(1..) == Some(&[0xD1, 0x03][..]) => {
+            // The IO-control target's state (the DID of the profile's
+            // active test, `2F <did> ...`), readable like any DID.
+            0x22 if req
+                .get(1..)
+                .is_some_and(|did| Some(did) == io_control_did(profile)) =>
+            {
                 if !self.in_session {
                     return Answer::negative(sid, Nrc::RequestOutOfRange);
                 }
-                Answer::positive(vec![0x62, 0xD1, 0x03, u8::from(state.output)])
+                let mut reply = req.to_vec();
+                if let Some(first) = reply.first_mut() {
+                    *first = sid.wrapping_add(POSITIVE_OFFSET);
+                }
+                reply.push(u8::from(state.output));
+                Answer::positive(reply)
             }
             0x22 | 0x2F | 0x14 => Answer::negative(sid, Nrc::RequestOutOfRange),
             0x19 => Answer::negative(sid, Nrc::SubFunctionNotSupported),
@@ -341,20 +392,63 @@ fn gmlan_other(req: &[u8], sid: u8) -> Answer {
     }
 }
 
-/// KWP2000 services the profile does not name.
-fn kwp_other(req: &[u8], sid: u8) -> Answer {
-    match sid {
-        0x10 => match req.get(1) {
-            // Back to the default session.
-            Some(0x81) => Answer::positive(vec![0x50, 0x81]),
-            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
-        },
-        0x3E => match req.get(1) {
-            Some(0x02) => Answer::silent(),
-            _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
-        },
-        0x21 | 0x18 | 0x30 | 0x14 | 0x1A => Answer::negative(sid, Nrc::RequestOutOfRange),
-        _ => Answer::negative(sid, Nrc::ServiceNotSupported),
+/// Whether the profile names a request of service `sid` (its BCM's
+/// exchanges, data reads or active test).
+fn names_service(profile: &Profile, sid: u8) -> bool {
+    let Some(bcm) = profile.bcm() else {
+        return false;
+    };
+    let exchanges = [
+        &bcm.session,
+        &bcm.keep_alive,
+        &bcm.dtc_read,
+        &bcm.dtc_clear,
+        &bcm.part_number,
+    ];
+    let active = profile
+        .active_test()
+        .into_iter()
+        .flat_map(|at| std::iter::once(&at.start).chain(at.stop.as_ref()));
+    exchanges
+        .into_iter()
+        .flatten()
+        .chain(active)
+        .any(|e| e.request.first() == Some(&sid))
+        || profile
+            .data_reads()
+            .iter()
+            .any(|r| r.key.request().first() == Some(&sid))
+}
+
+/// The DID a UDS profile's active test controls (`2F <did> ...`), if any.
+fn io_control_did(profile: &Profile) -> Option<&[u8]> {
+    let start = &profile.active_test()?.start.request;
+    match start.first() {
+        Some(0x2F) => start.get(1..3),
+        _ => None,
+    }
+}
+
+impl Responder {
+    /// KWP2000 services the profile does not name.
+    fn kwp_other(&mut self, req: &[u8], sid: u8) -> Answer {
+        match sid {
+            0x10 => match req.get(1) {
+                // Back to the default session: what needs the session is
+                // refused again.
+                Some(0x81) => {
+                    self.in_session = false;
+                    Answer::positive(vec![0x50, 0x81])
+                }
+                _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            },
+            0x3E => match req.get(1) {
+                Some(0x02) => Answer::silent(),
+                _ => Answer::negative(sid, Nrc::SubFunctionNotSupported),
+            },
+            0x21 | 0x18 | 0x30 | 0x14 | 0x1A => Answer::negative(sid, Nrc::RequestOutOfRange),
+            _ => Answer::negative(sid, Nrc::ServiceNotSupported),
+        }
     }
 }
 

@@ -883,3 +883,65 @@ fn the_calibration_routine_passes_only_after_the_steps_before_it() {
         (hex("71 01 02 03"), hex("71 03 02 03 01"))
     );
 }
+
+/// Found by udsoncan (tests/foreign_peers.rs): after `10 01` the simulated
+/// BCM went on answering the DIDs that need the extended session.
+#[test]
+fn back_in_the_default_session_the_session_data_is_refused_again() {
+    let mut p = Pair::new(FORD, "no-fault-found", SimConfig::default());
+    p.ask1(&hex("10 03"));
+    assert_eq!(p.ask1(&hex("22 D1 00")).first(), Some(&0x62));
+    assert_eq!(p.ask1(&hex("10 01")).get(..2), Some(&hex("50 01")[..]));
+    assert_eq!(p.ask1(&hex("22 D1 00")), hex("7F 22 31"), "UDS 10 01");
+    let mut p = Pair::new(NISSAN, "no-fault-found", SimConfig::default());
+    p.ask1(&hex("10 C0"));
+    assert_eq!(p.ask1(&hex("21 44")).first(), Some(&0x61));
+    assert_eq!(p.ask1(&hex("10 81")), hex("50 81"));
+    assert_eq!(p.ask1(&hex("21 44")), hex("7F 21 80"), "KWP 10 81");
+}
+
+/// Found by udsoncan: every simulated UDS body module answered the Ford's
+/// IO-control DID D103, the Kona's IGPM too; the readable IO target is the
+/// profile's own (`2F BC 09 ...` on the Kona).
+#[test]
+fn the_io_control_did_read_is_the_profiles_own() {
+    let mut p = Pair::new(
+        "hyundai-kona-2018-2023",
+        "no-fault-found",
+        SimConfig::default(),
+    );
+    p.ask1(&hex("10 03"));
+    assert_eq!(p.ask1(&hex("22 D1 03")), hex("7F 22 31"));
+    assert_eq!(p.ask1(&hex("22 BC 09")), hex("62 BC 09 00"));
+}
+
+/// Found by udsoncan: `22` with several DIDs (ISO 14229-1 allows it) was
+/// refused with requestOutOfRange; it answers each record in turn.
+#[test]
+fn several_dids_in_one_read_answer_each_record() {
+    let mut p = Pair::new(FORD, "low-battery", SimConfig::default());
+    assert_eq!(
+        p.ask1(&hex("22 D1 00 D1 02")),
+        hex("7F 22 31"),
+        "outside session"
+    );
+    p.ask1(&hex("10 03"));
+    let one = [p.ask1(&hex("22 D1 00")), p.ask1(&hex("22 D1 02"))];
+    let both = p.ask1(&hex("22 D1 00 D1 02"));
+    assert_eq!(both, [&one[0][..], &one[1][1..]].concat());
+    assert_eq!(p.ask1(&hex("22 D1 00 F1 90")), hex("7F 22 31"));
+    assert_eq!(p.ask1(&hex("22 D1 00 D1")), hex("7F 22 13"));
+}
+
+/// Found by gallia's service scan: the simulated Ford answered
+/// ClearDiagnosticInformation (14) with requestOutOfRange, as a module
+/// that has the service, though its profile names no request of it; a
+/// service the profile does not name is serviceNotSupported.
+#[test]
+fn a_uds_service_the_profile_does_not_name_is_not_supported() {
+    let mut p = Pair::new(FORD, "no-fault-found", SimConfig::default());
+    assert_eq!(p.ask1(&hex("14 FF FF FF")), hex("7F 14 11"));
+    assert_eq!(p.ask1(&hex("19 0A")), hex("7F 19 12"), "19 is named");
+    assert_eq!(p.ask1(&hex("2F F0 00 03")), hex("7F 2F 31"), "2F is named");
+    assert_eq!(p.ask1(&hex("3E 00")), hex("7E 00"));
+}

@@ -87,7 +87,8 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     )
 }
 
-/// The Python of the interop peers' venv (python-can, ELM327-emulator, elmulator),
+/// The Python of the interop peers' venv (python-can, ELM327-emulator,
+/// elmulator, the foreign diagnostic stacks of tests/foreign_peers.rs),
 /// made by `scripts/py-peers`; a [`skip`] when it cannot be made.
 pub fn py_peers() -> Option<PathBuf> {
     let script = root().join("scripts/py-peers");
