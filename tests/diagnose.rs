@@ -1285,15 +1285,40 @@ fn dtcs_are_listed_with_meanings() {
 }
 
 #[test]
-fn auto_without_a_vin_says_it_fell_back_to_generic() {
+fn auto_without_a_vin_names_the_car_from_its_bus() {
     let (run, json) = diagnose_json(&data_dir().join("nissan-trunk-fuse.log"), &[]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    assert!(
+        json["profile"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("nissan-altima-"),
+        "{}",
+        json["profile"]
+    );
+    assert_eq!(json["profile"]["how"], "auto");
+    let reason = json["profile"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no VIN; the bus matches nissan-altima-"),
+        "{reason}"
+    );
+    assert!(json["profile"]["identified"]["candidates"].is_array());
+}
+
+#[test]
+fn auto_without_a_vin_or_a_known_bus_says_it_fell_back_to_generic() {
+    // A broadcast-only car's capture of the other bus: nothing of the car.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/honda-civic-2016-2021/wrong-bus.log");
+    let (run, json) = diagnose_json(&path, &[]);
     assert_ne!(run.code, 2, "{}", run.stderr);
     assert_eq!(json["profile"]["id"], "generic-uds");
     assert_eq!(json["profile"]["how"], "auto");
-    assert!(json["profile"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("no VIN"));
+    let reason = json["profile"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no VIN") && reason.contains("matches no profile"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -20,8 +20,8 @@ pub struct IdentifyArgs {
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
     /// Live: seconds to listen (at most; it stops once the window is full).
-    #[arg(long, default_value_t = 5.0, value_name = "N")]
-    pub seconds: f64,
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = super::parse_seconds)]
+    pub seconds: Duration,
     /// Live: the bus's bitrate for an slcan: adapter without one.
     #[arg(long, default_value_t = 500_000)]
     pub bitrate: u32,
@@ -65,11 +65,6 @@ fn live(
     iface: &str,
     fingerprints: &[identify::Fingerprint],
 ) -> CliResult<Identification> {
-    if !(args.seconds > 0.0 && args.seconds <= 600.0) {
-        return Err(CliError::Usage(
-            "--seconds: expected a number of seconds from 0 to 600",
-        ));
-    }
     let spec = super::iface_spec(iface)?;
     if !crate::transport::BusUse::Listener.accepts(&spec) {
         return Err(CliError::Usage(
@@ -85,7 +80,7 @@ fn live(
             true,
         );
         let mut heard = Heard::default();
-        let until = tokio::time::Instant::now() + Duration::from_secs_f64(args.seconds);
+        let until = tokio::time::Instant::now() + args.seconds;
         loop {
             tokio::select! {
                 r = tokio::time::timeout_at(until, bus.recv()) => match r {

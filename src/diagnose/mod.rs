@@ -30,7 +30,7 @@ use crate::transport::{BusError, PhysicalBus};
 use crate::verdict::{self, Verdict};
 
 /// The profile used when nothing better is known.
-pub const FALLBACK_PROFILE: &str = "generic-uds";
+pub use crate::profile::FALLBACK_PROFILE;
 
 /// Why a diagnosis could not be run (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -713,7 +713,7 @@ fn opendbc_or_none(heard: &Heard) -> Decision {
 pub fn fingerprints() -> Vec<Fingerprint> {
     let mut out = Vec::new();
     for summary in crate::profile::list() {
-        if summary.id == crate::diagnose::FALLBACK_PROFILE || !summary.problems.is_empty() {
+        if summary.id == crate::profile::FALLBACK_PROFILE || !summary.problems.is_empty() {
             continue;
         }
         let source = match &summary.origin {

@@ -23,6 +23,10 @@ pub use problem::{line_col, Problem};
 
 use serde::Serialize;
 
+/// The profile `--profile auto` falls back to when neither a VIN nor the
+/// bus names the car: OBD-II trouble codes and voltage only.
+pub const FALLBACK_PROFILE: &str = "generic-uds";
+
 /// Why a profile could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
