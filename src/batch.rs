@@ -431,7 +431,7 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
     match &job.source {
         JobSource::Capture(path) => {
             let vin = if job.profile == "auto" {
-                diagnose::capture_vin(path, opts.read)
+                diagnose::capture_vin(&path.as_path().into(), opts.read)
                     .map_err(JobFailure::early)?
                     .map(String::from)
             } else {
@@ -443,7 +443,7 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
                 Err(e) => return Err(JobFailure::early(JobError::Profile(Arc::clone(e)))),
             };
             diagnose::replay_with(
-                path,
+                &path.as_path().into(),
                 opts.read,
                 profile,
                 choice.clone(),

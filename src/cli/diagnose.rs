@@ -123,14 +123,7 @@ pub struct DiagnoseArgs {
 
 impl DiagnoseArgs {
     fn observations(&self) -> Result<Observations, CliError> {
-        let mut o = Observations::default();
-        for text in &self.observe {
-            o.apply(text).map_err(|source| CliError::Observation {
-                text: text.clone(),
-                source,
-            })?;
-        }
-        Ok(o)
+        observations(&self.observe)
     }
 
     /// Prompts are allowed: a person at a terminal and no `--no-prompt`.
@@ -156,12 +149,13 @@ pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
             lenient: args.lenient,
             byte_swapped_ids: args.byte_swapped_ids,
         };
-        let series = if args.full_series {
-            SeriesLimits::FULL
-        } else {
-            SeriesLimits::BOUNDED
-        };
-        diagnose::replay(path, opts, &args.profile, observations, series)?
+        replay_report(
+            &path.as_path().into(),
+            opts,
+            &args.profile,
+            observations,
+            args.full_series,
+        )?
     } else if let Some(iface) = &args.iface {
         live_iface(&args, iface, observations)?
     } else if let Some(scenario) = &args.sim {
@@ -181,6 +175,43 @@ pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
     }
     print(&args, &report)?;
     Ok(exit::of(&report))
+}
+
+/// Observations from `KEY=VALUE` texts, as `--observe` takes them; a bad
+/// one names itself and what was expected.
+pub fn observations(texts: &[String]) -> Result<Observations, CliError> {
+    let mut o = Observations::default();
+    for text in texts {
+        o.apply(text).map_err(|source| CliError::Observation {
+            text: text.clone(),
+            source,
+        })?;
+    }
+    Ok(o)
+}
+
+/// A capture diagnosed as `diagnose --replay` does it, before any question
+/// is asked: the one path behind the CLI's replay and the Python binding's
+/// `diagnose`, so both give the same report for the same capture.
+pub fn replay_report(
+    capture: &diagnose::CaptureSource<'_>,
+    opts: ReadOptions,
+    profile: &str,
+    observations: Observations,
+    full_series: bool,
+) -> CliResult<(Profile, Report)> {
+    let series = if full_series {
+        SeriesLimits::FULL
+    } else {
+        SeriesLimits::BOUNDED
+    };
+    Ok(diagnose::replay(
+        capture,
+        opts,
+        profile,
+        observations,
+        series,
+    )?)
 }
 
 /// Writes the HTML report; a failure names the file (exit 2).
@@ -371,10 +402,12 @@ fn ask(profile: &Profile, mut report: Report) -> CliResult<Report> {
     Ok(report)
 }
 
-/// The JSON object: `profile`, `source`, `verdicts`, `dtcs`, `evidence`,
-/// `observations`.
+/// The JSON document of one diagnosis (`profile`, `source`, `verdicts`,
+/// `dtcs`, `evidence`, `observations`, `questions`): what `diagnose --json`
+/// prints and what the Python binding's `diagnose` returns, from the same
+/// types through the same serialiser, so the two cannot drift apart.
 #[derive(Serialize)]
-struct JsonOut<'a> {
+pub struct Document<'a> {
     profile: &'a diagnose::ProfileChoice,
     source: &'a diagnose::SourceInfo,
     verdicts: &'a [crate::verdict::Verdict],
@@ -384,11 +417,9 @@ struct JsonOut<'a> {
     questions: Vec<Question>,
 }
 
-fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    if args.json {
-        let j = JsonOut {
+impl<'a> Document<'a> {
+    pub fn of(report: &'a Report) -> Document<'a> {
+        Document {
             profile: &report.profile,
             source: &report.source,
             verdicts: &report.verdicts,
@@ -396,10 +427,22 @@ fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
             evidence: &report.evidence,
             observations: &report.observations,
             questions: diagnose::questions(report),
-        };
+        }
+    }
+}
+
+/// The document as `diagnose --json` prints it (without the final newline).
+pub fn json_document(report: &Report) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&Document::of(report))
+}
+
+fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if args.json {
         // Serialised first so a closed pipe surfaces as an io::Error (which
         // `cli::main` treats as a quiet exit), not as a serde_json error.
-        let text = serde_json::to_string_pretty(&j)?;
+        let text = json_document(report)?;
         writeln!(out, "{text}")?;
     } else {
         let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
