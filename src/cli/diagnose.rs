@@ -60,6 +60,11 @@ pub struct DiagnoseArgs {
     /// carries (e.g. ms-can), as an adapter wired to that bus alone hears it.
     #[arg(long, value_name = "BUS", requires = "sim")]
     pub sim_bus: Option<String>,
+    /// With --sim: vary the simulated car as two real recordings of the
+    /// same fault differ (answer delays, press moments, battery voltage),
+    /// drawn from this number; see `trunkdiag simulate --help`.
+    #[arg(long, value_name = "N", requires = "sim")]
+    pub seed: Option<u64>,
     /// Vehicle profile: a bundled name, a path to a .toml file, or `auto`
     /// (pick it from the VIN; generic-uds when none matches).
     #[arg(long, default_value = "auto", value_name = "NAME|PATH|auto")]
@@ -620,6 +625,9 @@ fn live_sim(
             })?;
         }
     }
+    if let Some(seed) = args.seed {
+        cfg = cfg.varied(seed);
+    }
     let name = cfg.iface;
     let plan = LivePlan {
         listen: args.listen,
@@ -642,8 +650,11 @@ fn live_sim(
                 &super::record::Origin {
                     profile: Some(&args.profile),
                     source: format!(
-                        "diagnosis of the simulated vehicle: profile {}, scenario {scenario}",
-                        sim_profile.id
+                        "diagnosis of the simulated vehicle: profile {}, scenario {scenario}{}",
+                        sim_profile.id,
+                        args.seed
+                            .map(|s| format!(", varied with seed {s}"))
+                            .unwrap_or_default()
                     ),
                     medium: super::record::Medium::Simulator {
                         epoch_us: crate::sim::DEFAULT_EPOCH_US,
