@@ -9,7 +9,7 @@ the same crate), so the table is the one `trunkdiag batch` gives over the
 same captures.
 
     # A local cluster of 2 worker processes:
-    python examples/fleet_dask.py captures/ --workers 2
+    python examples/fleet_dask.py captures/nissan-altima-2013-2018 --profile nissan-altima-2013-2018 --workers 2
     # A running cluster (every worker has the trunkdiag wheel installed):
     python examples/fleet_dask.py /shared/captures --scheduler scheduler:8786
     # Captures in an object store (needs fsspec and its s3fs / gcsfs / adlfs):
