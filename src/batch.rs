@@ -431,11 +431,15 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
     match &job.source {
         JobSource::Capture(path) => {
             let (vin, ident) = if job.profile == "auto" {
-                let vin = diagnose::capture_vin(path, opts.read)
+                let vin = diagnose::capture_vin(&path.as_path().into(), opts.read)
                     .map_err(JobFailure::early)?
                     .map(String::from);
-                let ident = diagnose::capture_identification(path, opts.read, cache.fingerprints())
-                    .map_err(JobFailure::early)?;
+                let ident = diagnose::capture_identification(
+                    &path.as_path().into(),
+                    opts.read,
+                    cache.fingerprints(),
+                )
+                .map_err(JobFailure::early)?;
                 (vin, Some(ident))
             } else {
                 (None, None)
@@ -445,7 +449,7 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
                 .map_err(|e| JobFailure::early(JobError::Profile(Arc::new(e))))?;
             let profile = &*profile;
             diagnose::replay_with(
-                path,
+                &path.as_path().into(),
                 opts.read,
                 profile,
                 choice,

@@ -19,7 +19,7 @@ fn root() -> PathBuf {
 
 fn replay(path: &Path, profile: &str) -> Report {
     diagnose::replay(
-        path,
+        &path.into(),
         ReadOptions::default(),
         profile,
         Observations::default(),
@@ -119,7 +119,7 @@ fn every_bundled_capture_names_its_car_and_keeps_its_verdict() {
 
 fn identify_file(path: &Path) -> identify::Identification {
     diagnose::capture_identification(
-        path,
+        &path.into(),
         ReadOptions {
             lenient: true,
             ..ReadOptions::default()

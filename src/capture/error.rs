@@ -80,6 +80,47 @@ pub enum CaptureError {
     },
 }
 
+impl CaptureError {
+    /// The file the error is in, as its message names it.
+    pub fn file(&self) -> &str {
+        match self {
+            CaptureError::Open { file, .. }
+            | CaptureError::Read { file, .. }
+            | CaptureError::UnknownFormat { file }
+            | CaptureError::Record { file, .. }
+            | CaptureError::Line { file, .. }
+            | CaptureError::LineTooLong { file, .. }
+            | CaptureError::Header { file, .. }
+            | CaptureError::Packet { file, .. }
+            | CaptureError::Object { file, .. } => file,
+        }
+    }
+
+    /// The 1-based line of a text capture the error is on, if it is on one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            CaptureError::Record { line, .. }
+            | CaptureError::Line { line, .. }
+            | CaptureError::LineTooLong { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// Where in the file, as the message's first part says it: `file:line`,
+    /// `file: packet N`, `file: block N`, `file: object N`, or the file.
+    pub fn place(&self) -> String {
+        let file = self.file();
+        match self {
+            CaptureError::Packet { unit, index, .. } => format!("{file}: {unit} {index}"),
+            CaptureError::Object { index, .. } => format!("{file}: object {index}"),
+            _ => match self.line() {
+                Some(line) => format!("{file}:{line}"),
+                None => file.to_owned(),
+            },
+        }
+    }
+}
+
 /// What a binary capture counts its records in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketUnit {

@@ -60,6 +60,11 @@ pub struct DiagnoseArgs {
     /// carries (e.g. ms-can), as an adapter wired to that bus alone hears it.
     #[arg(long, value_name = "BUS", requires = "sim")]
     pub sim_bus: Option<String>,
+    /// With --sim: vary the simulated car as two real recordings of the
+    /// same fault differ (answer delays, press moments, battery voltage),
+    /// drawn from this number; see `trunkdiag simulate --help`.
+    #[arg(long, value_name = "N", requires = "sim")]
+    pub seed: Option<u64>,
     /// Vehicle profile: a bundled name, a path to a .toml file, or `auto`
     /// (pick it from the VIN; generic-uds when none matches).
     #[arg(long, default_value = "auto", value_name = "NAME|PATH|auto")]
@@ -123,14 +128,7 @@ pub struct DiagnoseArgs {
 
 impl DiagnoseArgs {
     fn observations(&self) -> Result<Observations, CliError> {
-        let mut o = Observations::default();
-        for text in &self.observe {
-            o.apply(text).map_err(|source| CliError::Observation {
-                text: text.clone(),
-                source,
-            })?;
-        }
-        Ok(o)
+        observations(&self.observe)
     }
 
     /// Prompts are allowed: a person at a terminal and no `--no-prompt`.
@@ -153,12 +151,13 @@ pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
             lenient: args.lenient,
             byte_swapped_ids: args.byte_swapped_ids,
         };
-        let series = if args.full_series {
-            SeriesLimits::FULL
-        } else {
-            SeriesLimits::BOUNDED
-        };
-        diagnose::replay(path, opts, &args.profile, observations, series)?
+        replay_report(
+            &path.as_path().into(),
+            opts,
+            &args.profile,
+            observations,
+            args.full_series,
+        )?
     } else if let Some(iface) = &args.iface {
         live_iface(&args, iface, observations)?
     } else if let Some(scenario) = &args.sim {
@@ -178,6 +177,43 @@ pub fn run(args: DiagnoseArgs) -> CliResult<u8> {
     }
     print(&args, &report)?;
     Ok(exit::of(&report))
+}
+
+/// Observations from `KEY=VALUE` texts, as `--observe` takes them; a bad
+/// one names itself and what was expected.
+pub fn observations(texts: &[String]) -> Result<Observations, CliError> {
+    let mut o = Observations::default();
+    for text in texts {
+        o.apply(text).map_err(|source| CliError::Observation {
+            text: text.clone(),
+            source,
+        })?;
+    }
+    Ok(o)
+}
+
+/// A capture diagnosed as `diagnose --replay` does it, before any question
+/// is asked: the one path behind the CLI's replay and the Python binding's
+/// `diagnose`, so both give the same report for the same capture.
+pub fn replay_report(
+    capture: &diagnose::CaptureSource<'_>,
+    opts: ReadOptions,
+    profile: &str,
+    observations: Observations,
+    full_series: bool,
+) -> CliResult<(Profile, Report)> {
+    let series = if full_series {
+        SeriesLimits::FULL
+    } else {
+        SeriesLimits::BOUNDED
+    };
+    Ok(diagnose::replay(
+        capture,
+        opts,
+        profile,
+        observations,
+        series,
+    )?)
 }
 
 /// Writes the HTML report; a failure names the file (exit 2).
@@ -368,10 +404,12 @@ fn ask(profile: &Profile, mut report: Report) -> CliResult<Report> {
     Ok(report)
 }
 
-/// The JSON object: `profile`, `source`, `verdicts`, `dtcs`, `evidence`,
-/// `observations`.
+/// The JSON document of one diagnosis (`profile`, `source`, `verdicts`,
+/// `dtcs`, `evidence`, `observations`, `questions`): what `diagnose --json`
+/// prints and what the Python binding's `diagnose` returns, from the same
+/// types through the same serialiser, so the two cannot drift apart.
 #[derive(Serialize)]
-struct JsonOut<'a> {
+pub struct Document<'a> {
     profile: &'a diagnose::ProfileChoice,
     source: &'a diagnose::SourceInfo,
     verdicts: &'a [crate::verdict::Verdict],
@@ -381,11 +419,9 @@ struct JsonOut<'a> {
     questions: Vec<Question>,
 }
 
-fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    if args.json {
-        let j = JsonOut {
+impl<'a> Document<'a> {
+    pub fn of(report: &'a Report) -> Document<'a> {
+        Document {
             profile: &report.profile,
             source: &report.source,
             verdicts: &report.verdicts,
@@ -393,10 +429,22 @@ fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
             evidence: &report.evidence,
             observations: &report.observations,
             questions: diagnose::questions(report),
-        };
+        }
+    }
+}
+
+/// The document as `diagnose --json` prints it (without the final newline).
+pub fn json_document(report: &Report) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&Document::of(report))
+}
+
+fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if args.json {
         // Serialised first so a closed pipe surfaces as an io::Error (which
         // `cli::main` treats as a quiet exit), not as a serde_json error.
-        let text = serde_json::to_string_pretty(&j)?;
+        let text = json_document(report)?;
         writeln!(out, "{text}")?;
     } else {
         let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -574,6 +622,9 @@ fn live_sim(
             })?;
         }
     }
+    if let Some(seed) = args.seed {
+        cfg = cfg.varied(seed);
+    }
     let name = cfg.iface;
     let plan = LivePlan {
         listen: args.listen,
@@ -596,8 +647,11 @@ fn live_sim(
                 &super::record::Origin {
                     profile: Some(&args.profile),
                     source: format!(
-                        "diagnosis of the simulated vehicle: profile {}, scenario {scenario}",
-                        sim_profile.id
+                        "diagnosis of the simulated vehicle: profile {}, scenario {scenario}{}",
+                        sim_profile.id,
+                        args.seed
+                            .map(|s| format!(", varied with seed {s}"))
+                            .unwrap_or_default()
                     ),
                     medium: super::record::Medium::Simulator {
                         epoch_us: crate::sim::DEFAULT_EPOCH_US,

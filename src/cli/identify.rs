@@ -37,7 +37,7 @@ pub fn run(args: &IdentifyArgs) -> CliResult<u8> {
     let fingerprints = identify::fingerprints();
     let ident = match (&args.file, &args.iface) {
         (Some(path), _) => crate::diagnose::capture_identification(
-            path,
+            &path.as_path().into(),
             crate::capture::ReadOptions {
                 lenient: args.lenient,
                 ..Default::default()

@@ -181,31 +181,52 @@ fn print_text(out: &mut impl Write, l: &SignalLine) -> io::Result<()> {
     )
 }
 
+/// Every value and change of every signal of `profile` in the capture, in
+/// capture order, handed to `each` as it is found: the lines of `capture
+/// signals`, for the CLI and the Python binding alike. Stops at the first
+/// error, after handing out what was read before it.
+pub fn each_change<E: From<crate::capture::CaptureError>>(
+    reader: &mut crate::capture::CaptureReader,
+    profile: &Profile,
+    mut each: impl FnMut(SignalLine) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut watch = Watch::new(profile);
+    let mut lines = Vec::new();
+    loop {
+        let result = match reader.next_frame_ref() {
+            Ok(Some(frame)) => {
+                watch.frame(frame, &mut lines);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        for l in lines.drain(..) {
+            each(l)?;
+        }
+        if !result? {
+            return Ok(());
+        }
+    }
+}
+
 pub fn run(args: &SignalsArgs) -> CliResult<u8> {
     let profile = crate::profile::load(&args.profile)?;
     let mut reader = args.input.open()?;
-    let mut watch = Watch::new(&profile);
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    let mut lines = Vec::new();
     let mut changes = 0u64;
     // Lines are written as they come: a capture that fails half-way keeps
     // what was read before the error.
-    let result = loop {
-        match reader.next_frame_ref() {
-            Ok(Some(frame)) => watch.frame(frame, &mut lines),
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
+    let result = each_change(&mut reader, &profile, |l| {
+        changes += 1;
+        if args.json {
+            serde_json::to_writer(&mut out, &l)?;
+            writeln!(out)?;
+        } else {
+            print_text(&mut out, &l)?;
         }
-        for l in lines.drain(..) {
-            changes += 1;
-            if args.json {
-                serde_json::to_writer(&mut out, &l)?;
-                writeln!(out)?;
-            } else {
-                print_text(&mut out, &l)?;
-            }
-        }
-    };
+        Ok::<(), crate::cli::CliError>(())
+    });
     out.flush()?;
     result?;
     super::input::warn_bad_lines(&reader);

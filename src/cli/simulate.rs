@@ -73,6 +73,12 @@ pub struct SimulateArgs {
     /// adapter wired to that bus alone hears the car.
     #[arg(long, value_name = "BUS")]
     pub bus: Option<String>,
+    /// Vary what differs between two real recordings of the same fault,
+    /// drawn from this number: the BCM's answer delays, the moments of the
+    /// presses (half a second either side) and the battery's resting
+    /// voltage (0.2 V either side). The same seed gives the same car.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 pub fn run(args: SimulateArgs) -> CliResult<u8> {
@@ -136,7 +142,7 @@ fn sim_config(args: &SimulateArgs, spec: Option<&IfaceSpec>) -> SimConfig {
         || crate::frame::IfName::new("vcan0").unwrap_or_default(),
         IfaceSpec::name,
     );
-    SimConfig {
+    let cfg = SimConfig {
         p2_us: args.p2_ms.saturating_mul(1000),
         presses: vec![
             (us(args.fob_at), Press::FobTrunk),
@@ -146,6 +152,10 @@ fn sim_config(args: &SimulateArgs, spec: Option<&IfaceSpec>) -> SimConfig {
         iface,
         only_bus: args.bus.clone(),
         ..SimConfig::default()
+    };
+    match args.seed {
+        Some(seed) => cfg.varied(seed),
+        None => cfg,
     }
 }
 
@@ -220,7 +230,7 @@ fn origin<'a>(
             args.cabin_at.as_secs_f64(),
             args.tester_wait.as_secs_f64(),
             if args.iface.is_some() { "" } else { "; no tester" }
-        ),
+        ) + &args.seed.map(|s| format!("; varied with seed {s}")).unwrap_or_default(),
         medium: match spec {
             Some(s) => super::record::Medium::live(s),
             None => super::record::Medium::Simulator {

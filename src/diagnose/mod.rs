@@ -14,6 +14,7 @@
 pub mod live;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -334,11 +335,11 @@ pub fn choose_profile_with(
 /// What the opening seconds of a capture match ([`crate::identify`]):
 /// reads only the window identification needs.
 pub fn capture_identification(
-    path: &Path,
+    capture: &CaptureSource<'_>,
     opts: ReadOptions,
     fingerprints: &[crate::identify::Fingerprint],
 ) -> Result<Identification, DiagnoseError> {
-    let mut reader = CaptureReader::open(path, opts)?;
+    let mut reader = capture.open(opts)?;
     let mut heard = crate::identify::Heard::default();
     while let Some(frame) = reader.next_frame_ref()? {
         heard.push(frame);
@@ -351,9 +352,39 @@ pub fn capture_identification(
 
 // ------------------------------------------------------------------ replay
 
+/// A recorded capture to replay: a file, or bytes already in memory (what
+/// the Python binding is handed, or a capture fetched from an object store),
+/// with the name its messages and the report's `source.name` use.
+#[derive(Clone, Debug)]
+pub enum CaptureSource<'a> {
+    File(&'a Path),
+    Bytes { name: &'a str, bytes: Arc<[u8]> },
+}
+
+impl CaptureSource<'_> {
+    /// A reader from the start of the capture (`auto` reads it twice: the
+    /// VIN first, then the diagnosis).
+    pub fn open(&self, opts: ReadOptions) -> Result<CaptureReader, CaptureError> {
+        match self {
+            CaptureSource::File(path) => CaptureReader::open(path, opts),
+            CaptureSource::Bytes { name, bytes } => CaptureReader::from_reader(
+                name,
+                Box::new(std::io::Cursor::new(Arc::clone(bytes))),
+                opts,
+            ),
+        }
+    }
+}
+
+impl<'a> From<&'a Path> for CaptureSource<'a> {
+    fn from(path: &'a Path) -> Self {
+        CaptureSource::File(path)
+    }
+}
+
 /// Diagnoses a recorded capture.
 pub fn replay(
-    path: &Path,
+    capture: &CaptureSource<'_>,
     opts: ReadOptions,
     profile_spec: &str,
     observations: Observations,
@@ -364,23 +395,26 @@ pub fn replay(
     let (vin, ident) = if profile_spec == "auto" {
         let fingerprints = crate::identify::fingerprints();
         (
-            capture_vin(path, opts)?,
-            Some(capture_identification(path, opts, &fingerprints)?),
+            capture_vin(capture, opts)?,
+            Some(capture_identification(capture, opts, &fingerprints)?),
         )
     } else {
         (None, None)
     };
     let (profile, choice) =
         choose_profile(profile_spec, vin.as_ref().map(Vin::as_str), ident.as_ref())?;
-    let report = replay_with(path, opts, &profile, choice, observations, series)?;
+    let report = replay_with(capture, opts, &profile, choice, observations, series)?;
     Ok((profile, report))
 }
 
 /// The VIN the capture carries (the quick pass `--profile auto` makes
 /// before choosing the profile), if any.
-pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<Vin>, DiagnoseError> {
+pub fn capture_vin(
+    capture: &CaptureSource<'_>,
+    opts: ReadOptions,
+) -> Result<Option<Vin>, DiagnoseError> {
     let mut scan = VinScanner::new();
-    let mut reader = CaptureReader::open(path, opts)?;
+    let mut reader = capture.open(opts)?;
     // The VIN travels on the diagnostic ids only: the rest is counted by
     // the reader, not built.
     let mut diagnostic = IdSet::new();
@@ -399,14 +433,14 @@ pub fn capture_vin(path: &Path, opts: ReadOptions) -> Result<Option<Vin>, Diagno
 /// Diagnoses a recorded capture with a profile already chosen (a batch
 /// loads each distinct profile once, not once per capture).
 pub fn replay_with(
-    path: &Path,
+    capture: &CaptureSource<'_>,
     opts: ReadOptions,
     profile: &Profile,
     choice: ProfileChoice,
     observations: Observations,
     series: SeriesLimits,
 ) -> Result<Report, DiagnoseError> {
-    let mut reader = CaptureReader::open(path, opts)?;
+    let mut reader = capture.open(opts)?;
     let mut analyzer = Analyzer::new(profile);
     analyzer.set_series_limits(series);
     feed_capture(&mut reader, &mut analyzer)?;
@@ -429,7 +463,7 @@ pub fn replay_with(
     }
     let source = SourceInfo {
         kind: "replay",
-        name: path.display().to_string(),
+        name: reader.name().to_owned(),
         format: Some(reader.format().name()),
         frames: evidence.frames_seen,
         skipped_lines: reader.bad_lines(),

@@ -68,6 +68,9 @@ pub struct SimConfig {
     /// input) when the profile's bus does not show that input: the word a
     /// person gives at a car whose body module is not published.
     pub told: ToldSink,
+    /// Added to the scenario's resting battery voltage (a real car's
+    /// battery is never exactly the scenario's 12.6 V).
+    pub battery_offset_volts: f64,
 }
 
 /// Where the simulated person's told presses go (shared with the run that
@@ -103,7 +106,37 @@ impl Default for SimConfig {
             iface: IfName::new("vcan0").unwrap_or_default(),
             only_bus: None,
             told: ToldSink::default(),
+            battery_offset_volts: 0.0,
         }
+    }
+}
+
+impl SimConfig {
+    /// The same car and scenario with what differs from one real recording
+    /// to the next, drawn from `seed`: the BCM's answer delay (-10 to +15 ms
+    /// around `p2_us`), its responsePending delay (-100 to +100 ms), each
+    /// press's moment (within half a second either side) and the battery's
+    /// resting voltage (within 0.2 V). Small enough that the scenario stays
+    /// what it is (answers within P2, presses within the listen window, a
+    /// healthy battery above any profile's low mark); the same seed gives
+    /// the same car. Without a seed the car is the one the capture library
+    /// was recorded with.
+    pub fn varied(mut self, seed: u64) -> SimConfig {
+        let mut rng = layout::Rng::new(seed);
+        let mut around = |base: u64, below: u64, above: u64| {
+            base.saturating_sub(below)
+                .saturating_add(rng.below(below + above + 1))
+                .max(1_000)
+        };
+        self.p2_us = around(self.p2_us, 10_000, 15_000);
+        if self.pending_us > 0 {
+            self.pending_us = around(self.pending_us, 100_000, 100_000);
+        }
+        for (at, _) in &mut self.presses {
+            *at = around(*at, 500_000, 500_000);
+        }
+        self.battery_offset_volts = (rng.below(41) as f64 - 20.0) / 100.0;
+        self
     }
 }
 

@@ -945,3 +945,30 @@ fn a_uds_service_the_profile_does_not_name_is_not_supported() {
     assert_eq!(p.ask1(&hex("2F F0 00 03")), hex("7F 2F 31"), "2F is named");
     assert_eq!(p.ask1(&hex("3E 00")), hex("7E 00"));
 }
+
+/// A seed varies the car within the bounds that keep its scenario (answers
+/// within P2, presses half a second either side, the battery within 0.2 V),
+/// the same seed gives the same car, and different seeds different cars.
+#[test]
+fn a_seed_varies_the_car_within_its_bounds() {
+    let base = SimConfig::default();
+    let mut seen = BTreeSet::new();
+    for seed in 0..200u64 {
+        let cfg = SimConfig::default().varied(seed);
+        let again = SimConfig::default().varied(seed);
+        assert_eq!(
+            (cfg.p2_us, cfg.pending_us, &cfg.presses),
+            (again.p2_us, again.pending_us, &again.presses)
+        );
+        assert_eq!(cfg.battery_offset_volts, again.battery_offset_volts);
+        assert!((10_000..=35_000).contains(&cfg.p2_us), "{}", cfg.p2_us);
+        assert!((150_000..=350_000).contains(&cfg.pending_us));
+        for ((at, press), (base_at, base_press)) in cfg.presses.iter().zip(&base.presses) {
+            assert_eq!(press, base_press);
+            assert!(at.abs_diff(*base_at) <= 500_000);
+        }
+        assert!(cfg.battery_offset_volts.abs() <= 0.2 + 1e-9);
+        seen.insert((cfg.p2_us, cfg.presses[0].0));
+    }
+    assert!(seen.len() > 150, "seeds should give different cars");
+}

@@ -167,7 +167,7 @@ impl SimVehicle {
             // The fob's unlock is what shows up when its trunk function is
             // missing, so that car starts locked.
             doors_locked: spec.fob == FobPath::UnlockOnly,
-            battery_volts: spec.battery_volts,
+            battery_volts: spec.battery_volts + cfg.battery_offset_volts,
             dtcs,
         };
         let relearn = RelearnCar::new(profile, spec.relearn);

@@ -235,15 +235,29 @@ pub(crate) fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
 }
 
 /// A bundled profile by name, ignoring `TRUNKDIAG_PROFILES`.
+/// Bundled profiles already built in this process, by name. They are
+/// compiled in, so one build serves every later load: `--profile auto`
+/// looks at every profile for each capture, and a Python session or a
+/// batch diagnoses many (building all of them took ~2 ms per capture,
+/// several times the diagnosis itself).
+static BUILT: std::sync::Mutex<Vec<(&'static str, Profile)>> = std::sync::Mutex::new(Vec::new());
+
 pub(crate) fn load_bundled(name: &str) -> Result<Profile, ProfileError> {
     match BUNDLED.iter().find(|(n, _, _)| *n == name) {
-        Some((_, path, text)) => {
+        Some((name, path, text)) => {
+            // Held while building: two threads wanting one profile build it once.
+            let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+                return Ok(p.clone());
+            }
             let file = SourceFile {
                 path: (*path).to_owned(),
                 text: (*text).to_owned(),
                 dir: None,
             };
-            finish(build(file), ProfileOrigin::Bundled, name)
+            let profile = finish(build(file), ProfileOrigin::Bundled, name)?;
+            built.push((name, profile.clone()));
+            Ok(profile)
         }
         None => Err(ProfileError::NotFound {
             name: name.to_owned(),
