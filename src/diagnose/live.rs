@@ -1551,6 +1551,16 @@ mod tests {
     }
 
     async fn run_on(bus: &VirtualBus, car: &CarFile, plan: &LivePlan) -> Report {
+        run_as(bus, car, plan, &mut Unattended { yes: true }).await
+    }
+
+    /// [`run_on`] with someone at the terminal.
+    async fn run_as(
+        bus: &VirtualBus,
+        car: &CarFile,
+        plan: &LivePlan,
+        operator: &mut dyn Operator,
+    ) -> Report {
         let b = bus.clone();
         let (_, r) = run(
             move || Ok(b.endpoint(name("tester"))),
@@ -1558,7 +1568,7 @@ mod tests {
             ("sim", "test".into()),
             &car.path,
             plan,
-            &mut Unattended { yes: true },
+            operator,
             None,
             Shutdown::new(),
         )
@@ -1729,24 +1739,12 @@ mod tests {
         let bus = VirtualBus::new(1_000_000);
         let armed_at = bus.now_us() + 2_000_000;
         let heard = guarded_bcm_arming(&bus, Some(Duration::from_secs(2)));
-        let b = bus.clone();
         let mut person = Listener::default();
         let plan = LivePlan {
             listen: Duration::from_secs(6),
             ..plan()
         };
-        let (_, r) = run(
-            move || Ok(b.endpoint(name("tester"))),
-            name("vbus"),
-            ("sim", "test".into()),
-            &car.path,
-            &plan,
-            &mut person,
-            None,
-            Shutdown::new(),
-        )
-        .await
-        .unwrap();
+        let r = run_as(&bus, &car, &plan, &mut person).await;
         let reads: Vec<u64> = heard
             .lock()
             .unwrap()

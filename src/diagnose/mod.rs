@@ -253,14 +253,7 @@ pub fn choose_profile_with(
     }
     let identified = ident.cloned();
     if let Some(vin) = vin {
-        for summary in profile::list() {
-            if summary.id == FALLBACK_PROFILE || !summary.problems.is_empty() {
-                continue;
-            }
-            let source = match &summary.origin {
-                profile::ProfileOrigin::Bundled => summary.id.clone(),
-                profile::ProfileOrigin::File(path) => path.clone(),
-            };
+        for source in profile::candidates() {
             let Ok(p) = load(&source) else {
                 continue;
             };

@@ -444,12 +444,14 @@ pub fn score_among(fp: &Fingerprint, heard: &Heard, others: &[(CanId, String)]) 
     let diag_here = fp.bcm.is_some() && (heard.has_diagnostics() || !diagnostics.is_empty());
     let own_ids: Vec<CanId> = fp.bcm.map(|b| vec![b.0, b.1]).unwrap_or_default();
     let mut best: Option<Candidate> = None;
-    let buses: Vec<(String, Vec<Expected>)> = if fp.buses.is_empty() {
-        vec![(String::new(), Vec::new())]
+    // A profile decoding no frame still has its body module to score.
+    let none = [(String::new(), Vec::new())];
+    let buses: &[(String, Vec<Expected>)] = if fp.buses.is_empty() {
+        &none
     } else {
-        fp.buses.clone()
+        &fp.buses
     };
-    for (bus, expected) in &buses {
+    for (bus, expected) in buses {
         let (mut matched, mut missing, mut other_length) = (Vec::new(), Vec::new(), Vec::new());
         for e in expected {
             let seen = match e.gmlan {
@@ -700,31 +702,18 @@ fn decide(candidates: &[Candidate], heard: &Heard) -> (Decision, f64) {
 
 fn opendbc_or_none(heard: &Heard) -> Decision {
     match opendbc::best(heard) {
-        Some((dbc, matched, of)) => Decision::Opendbc {
-            dbc: dbc.to_owned(),
-            matched,
-            of,
-        },
+        Some((dbc, matched, of)) => Decision::Opendbc { dbc, matched, of },
         None => Decision::None,
     }
 }
 
 /// The fingerprints of every loadable profile but the generic fallback.
 pub fn fingerprints() -> Vec<Fingerprint> {
-    let mut out = Vec::new();
-    for summary in crate::profile::list() {
-        if summary.id == crate::profile::FALLBACK_PROFILE || !summary.problems.is_empty() {
-            continue;
-        }
-        let source = match &summary.origin {
-            crate::profile::ProfileOrigin::Bundled => summary.id.clone(),
-            crate::profile::ProfileOrigin::File(path) => path.clone(),
-        };
-        if let Ok(p) = crate::profile::load(&source) {
-            out.push(Fingerprint::of(&p));
-        }
-    }
-    out
+    crate::profile::candidates()
+        .iter()
+        .filter_map(|source| crate::profile::load(source).ok())
+        .map(|p| Fingerprint::of(&p))
+        .collect()
 }
 
 /// Steady body ids heard, with their one length: what the opendbc tables

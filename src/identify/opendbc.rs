@@ -84,27 +84,22 @@ pub fn table() -> Vec<DbcPrint> {
 }
 
 /// The DBC whose ids fit the bus best, if one fits: (name, matched, of).
-pub fn best(heard: &Heard) -> Option<(&'static str, usize, usize)> {
+pub fn best(heard: &Heard) -> Option<(String, usize, usize)> {
     let steady = steady_lengths(heard);
     if steady.len() < MIN_MATCHED {
         return None;
     }
-    let mut best: Option<(&'static str, usize)> = None;
-    for line in TABLE.lines() {
-        let Ok(Some(p)) = parse_line(line) else {
-            continue;
-        };
-        let matched = steady
-            .iter()
-            .filter(|(id, len)| p.ids.iter().any(|(i, l)| i == id && l == len))
-            .count();
-        if best.is_none_or(|(_, m)| matched > m) {
-            // The name borrowed from the static table.
-            let name = line.split('\t').next().unwrap_or_default();
-            best = Some((name, matched));
-        }
-    }
-    let (name, matched) = best?;
+    let (name, matched) = table()
+        .into_iter()
+        .map(|p| {
+            let matched = steady.iter().filter(|s| p.ids.contains(s)).count();
+            (p.name, matched)
+        })
+        // The first of the best, in table order.
+        .fold(None, |best: Option<(String, usize)>, (n, m)| match best {
+            Some((_, bm)) if bm >= m => best,
+            _ => Some((n, m)),
+        })?;
     (matched >= MIN_MATCHED && matched as f64 >= MIN_SHARE * steady.len() as f64).then_some((
         name,
         matched,

@@ -103,6 +103,19 @@ pub fn bundled() -> impl Iterator<Item = &'static str> {
 
 /// Every available profile: bundled ones, then those in `TRUNKDIAG_PROFILES`
 /// (a same-named file there replaces the bundled entry).
+/// What `--profile auto` chooses among: the name or path to load of every
+/// profile that loads, but the generic fallback (by VIN or by the bus).
+pub fn candidates() -> Vec<String> {
+    list()
+        .into_iter()
+        .filter(|s| s.id != FALLBACK_PROFILE && s.problems.is_empty())
+        .map(|s| match s.origin {
+            ProfileOrigin::Bundled => s.id,
+            ProfileOrigin::File(path) => path,
+        })
+        .collect()
+}
+
 pub fn list() -> Vec<ProfileSummary> {
     let mut out: Vec<ProfileSummary> = Vec::new();
     for name in bundled() {
