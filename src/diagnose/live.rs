@@ -433,7 +433,7 @@ async fn listen_to_identify<B: CanBus>(
     let until = tokio::time::Instant::now() + IDENTIFY_LISTEN;
     loop {
         tokio::select! {
-            () = shutdown.wait() => return Err(DiagnoseError::InterruptedReadingVin),
+            () = shutdown.wait() => return Err(DiagnoseError::InterruptedIdentifying),
             r = tokio::time::timeout_at(until, bus.recv()) => match r {
                 Err(_) => break,
                 Ok(Ok(f)) => {

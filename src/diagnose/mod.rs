@@ -63,6 +63,9 @@ pub enum DiagnoseError {
     /// Ctrl-C / SIGTERM while the VIN was being read.
     #[error("interrupted while reading the VIN")]
     InterruptedReadingVin,
+    /// Ctrl-C / SIGTERM while listening to identify the car (`auto`).
+    #[error("interrupted while listening to identify the car")]
+    InterruptedIdentifying,
     /// A live run for a script (`--no-prompt`, batch) heard nothing at all.
     #[error("no frame on {bus} within {} s: nothing on the bus answered; check the adapter and its connection, the bitrate, the ignition (many buses sleep with it OFF) and the OBD connector wiring", timeout.as_secs_f64())]
     Silent {
