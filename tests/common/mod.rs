@@ -12,6 +12,7 @@ pub mod elmulator;
 pub mod pty;
 pub mod run;
 pub mod skip;
+pub mod wine;
 
 pub use skip::skip;
 
