@@ -429,38 +429,24 @@ fn run_job(job: &Job, opts: &RunOptions, cache: &ProfileCache) -> JobResult {
         })?;
     }
     match &job.source {
-        JobSource::Capture(path) => {
-            let (vin, ident) = if job.profile == "auto" {
-                let vin = diagnose::capture_vin(&path.as_path().into(), opts.read)
-                    .map_err(JobFailure::early)?
-                    .map(String::from);
-                let ident = diagnose::capture_identification(
-                    &path.as_path().into(),
-                    opts.read,
-                    cache.fingerprints(),
-                )
-                .map_err(JobFailure::early)?;
-                (vin, Some(ident))
-            } else {
-                (None, None)
-            };
-            let (profile, choice) = cache
-                .choose(&job.profile, vin.as_deref(), ident.as_ref())
-                .map_err(|e| JobFailure::early(JobError::Profile(Arc::new(e))))?;
-            let profile = &*profile;
-            diagnose::replay_with(
-                &path.as_path().into(),
-                opts.read,
-                profile,
-                choice,
-                observations,
-                SeriesLimits::BOUNDED,
-            )
-            .map_err(|e| JobFailure {
-                profile: Some(profile.id.clone()),
+        JobSource::Capture(path) => diagnose::replay_choosing(
+            &path.as_path().into(),
+            opts.read,
+            &job.profile,
+            observations,
+            SeriesLimits::BOUNDED,
+            &|| cache.fingerprints(),
+            &mut |vin, ident| cache.choose(&job.profile, vin, ident),
+        )
+        .map(|(_, report)| report)
+        .map_err(|(step, e)| match step {
+            diagnose::ReplayStep::Opening => JobFailure::early(e),
+            diagnose::ReplayStep::Choosing => JobFailure::early(JobError::Profile(Arc::new(e))),
+            diagnose::ReplayStep::Replaying(profile) => JobFailure {
+                profile: Some(profile),
                 error: e.into(),
-            })
-        }
+            },
+        }),
         JobSource::Iface(iface) => {
             live_job(iface, &job.profile, observations, opts).map_err(JobFailure::early)
         }

@@ -237,3 +237,91 @@ fn a_car_without_a_profile_is_named_at_the_dbc_level() {
         i.words()
     );
 }
+
+/// `auto` replays in one pass and watches for a VIN as it goes: a VIN read
+/// after the opening window still wins over the bus's fingerprint (a second
+/// pass with the VIN's profile), and one naming the same profile words the
+/// choice. Either way the report is the one choosing with the capture's VIN
+/// up front gives.
+#[test]
+fn a_vin_after_the_opening_window_still_wins() {
+    let base = root().join("captures/nissan-altima-2013-2018/valet-lockout.log");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('(')?.split_once(')'))
+        .filter_map(|(t, _)| t.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    let dir = tempfile::tempdir().unwrap();
+    for (vin, expect) in [
+        ("3FA6P0H7XHR123456", "ford-fusion-2013-2020"),
+        // The profile the bus names (the L32/L33 tie is used as L32).
+        ("1N4AL2AP5BC123456", "nissan-altima-2007-2012"),
+    ] {
+        let v = vin.as_bytes();
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+        // An OBD-II VIN read (mode 09 PID 02) a minute after the last frame.
+        let t = last + 60.0;
+        let frames = [
+            (0.000, "7DF", "0209020000000000".to_owned()),
+            (0.010, "7E8", format!("1014490201{}", hex(&v[..3]))),
+            (0.011, "7E0", "3000000000000000".to_owned()),
+            (0.020, "7E8", format!("21{}", hex(&v[3..10]))),
+            (0.030, "7E8", format!("22{}", hex(&v[10..]))),
+        ];
+        let mut log = text.clone();
+        for (dt, id, data) in frames {
+            log.push_str(&format!("({:.6}) vcan0 {id}#{data}\n", t + dt));
+        }
+        let path = dir.path().join(format!("late-vin-{expect}.log"));
+        std::fs::write(&path, &log).unwrap();
+
+        // The bus alone names an Altima: the VIN is outside the window.
+        let (opening_vin, ident) = diagnose::capture_opening(
+            &path.as_path().into(),
+            ReadOptions::default(),
+            &identify::fingerprints(),
+        )
+        .unwrap();
+        assert_eq!(opening_vin, None);
+        assert_eq!(ident.profile(), Some("nissan-altima-2007-2012"));
+
+        let got = replay(&path, "auto");
+        assert_eq!(got.profile.id, expect, "{}", got.profile.reason);
+        assert_eq!(got.profile.vin.as_deref(), Some(vin));
+        assert!(
+            got.profile
+                .reason
+                .starts_with(&format!("VIN {vin} matches profile {expect}")),
+            "{}",
+            got.profile.reason
+        );
+        if expect != "nissan-altima-2007-2012" {
+            assert!(
+                got.profile
+                    .reason
+                    .contains("the bus matches nissan-altima-2007-2012 instead"),
+                "{}",
+                got.profile.reason
+            );
+        }
+        // What choosing with the whole capture's VIN up front gives.
+        let whole_vin =
+            diagnose::capture_vin(&path.as_path().into(), ReadOptions::default()).unwrap();
+        assert_eq!(whole_vin.as_ref().map(|v| v.as_str()), Some(vin));
+        let (profile, choice) = diagnose::choose_profile("auto", Some(vin), Some(&ident)).unwrap();
+        let want = diagnose::replay_with(
+            &path.as_path().into(),
+            ReadOptions::default(),
+            &profile,
+            choice,
+            Observations::default(),
+            SeriesLimits::BOUNDED,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&got).unwrap(),
+            serde_json::to_value(&want).unwrap()
+        );
+    }
+}

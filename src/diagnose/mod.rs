@@ -335,15 +335,30 @@ pub fn capture_identification(
     opts: ReadOptions,
     fingerprints: &[crate::identify::Fingerprint],
 ) -> Result<Identification, DiagnoseError> {
+    Ok(capture_opening(capture, opts, fingerprints)?.1)
+}
+
+/// The opening window of a capture (what identification reads: 5 s or
+/// 50,000 frames): what the bus matches, and a VIN if one is read in it.
+pub fn capture_opening(
+    capture: &CaptureSource<'_>,
+    opts: ReadOptions,
+    fingerprints: &[crate::identify::Fingerprint],
+) -> Result<(Option<Vin>, Identification), DiagnoseError> {
     let mut reader = capture.open(opts)?;
     let mut heard = crate::identify::Heard::default();
+    let mut scan = VinScanner::new();
     while let Some(frame) = reader.next_frame_ref()? {
         heard.push(frame);
+        scan.feed(frame);
         if heard.full() {
             break;
         }
     }
-    Ok(crate::identify::identify(fingerprints, &heard))
+    Ok((
+        scan.vin().cloned(),
+        crate::identify::identify(fingerprints, &heard),
+    ))
 }
 
 // ------------------------------------------------------------------ replay
@@ -358,8 +373,8 @@ pub enum CaptureSource<'a> {
 }
 
 impl CaptureSource<'_> {
-    /// A reader from the start of the capture (`auto` reads it twice: the
-    /// VIN first, then the diagnosis).
+    /// A reader from the start of the capture (`auto` opens it twice: its
+    /// opening window, then the diagnosis).
     pub fn open(&self, opts: ReadOptions) -> Result<CaptureReader, CaptureError> {
         match self {
             CaptureSource::File(path) => CaptureReader::open(path, opts),
@@ -386,25 +401,107 @@ pub fn replay(
     observations: Observations,
     series: SeriesLimits,
 ) -> Result<(Profile, Report), DiagnoseError> {
-    // `auto` needs the VIN and the bus's fingerprint before the profile:
-    // quick passes first (the fingerprint reads only the opening seconds).
-    let (vin, ident) = if profile_spec == "auto" {
-        let fingerprints = crate::identify::fingerprints();
-        (
-            capture_vin(capture, opts)?,
-            Some(capture_identification(capture, opts, &fingerprints)?),
-        )
-    } else {
-        (None, None)
-    };
-    let (profile, choice) =
-        choose_profile(profile_spec, vin.as_ref().map(Vin::as_str), ident.as_ref())?;
-    let report = replay_with(capture, opts, &profile, choice, observations, series)?;
-    Ok((profile, report))
+    let fingerprints = std::sync::OnceLock::new();
+    let (profile, report) = replay_choosing(
+        capture,
+        opts,
+        profile_spec,
+        observations,
+        series,
+        &|| fingerprints.get_or_init(crate::identify::fingerprints),
+        &mut |vin, ident| choose_profile(profile_spec, vin, ident).map(|(p, c)| (Arc::new(p), c)),
+    )
+    .map_err(|(_, e)| e)?;
+    Ok((Arc::unwrap_or_clone(profile), report))
 }
 
-/// The VIN the capture carries (the quick pass `--profile auto` makes
-/// before choosing the profile), if any.
+/// Turns the VIN and what the bus matched into the profile to use
+/// ([`choose_profile_with`] over some loader).
+pub type Chooser<'a> = dyn FnMut(
+        Option<&str>,
+        Option<&Identification>,
+    ) -> Result<(Arc<Profile>, ProfileChoice), DiagnoseError>
+    + 'a;
+
+/// Where a replay that chose its own profile failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayStep {
+    /// Reading the opening window (identification, the VIN).
+    Opening,
+    /// Choosing or loading the profile.
+    Choosing,
+    /// Replaying with this profile.
+    Replaying(String),
+}
+
+/// Chooses the profile for `spec` (`choose` gets the VIN and what the bus
+/// matched; `auto` only) and replays the capture with it, in one pass
+/// where it can:
+///
+/// - a given profile: one pass;
+/// - `auto`: the opening window names the car (its fingerprint, and a VIN
+///   read in it); the replay then watches the diagnostic traffic for a VIN
+///   as it goes. A VIN found later that chooses another profile (a VIN
+///   always wins) replays the capture again with that one; one that
+///   chooses the same profile only words the choice. Before, `auto` read
+///   the whole capture once for the VIN and again for the diagnosis.
+///
+/// The report is what choosing with the capture's VIN up front gives.
+pub fn replay_choosing<'f>(
+    capture: &CaptureSource<'_>,
+    opts: ReadOptions,
+    spec: &str,
+    observations: Observations,
+    series: SeriesLimits,
+    fingerprints: &dyn Fn() -> &'f [crate::identify::Fingerprint],
+    choose: &mut Chooser<'_>,
+) -> Result<(Arc<Profile>, Report), (ReplayStep, DiagnoseError)> {
+    let replaying = |p: &Profile| {
+        let id = p.id.clone();
+        move |e| (ReplayStep::Replaying(id), e)
+    };
+    if spec != "auto" {
+        let (p, c) = choose(None, None).map_err(|e| (ReplayStep::Choosing, e))?;
+        let report =
+            replay_with(capture, opts, &p, c, observations, series).map_err(replaying(&p))?;
+        return Ok((p, report));
+    }
+    let (vin, ident) =
+        capture_opening(capture, opts, fingerprints()).map_err(|e| (ReplayStep::Opening, e))?;
+    let (p, c) = choose(vin.as_ref().map(Vin::as_str), Some(&ident))
+        .map_err(|e| (ReplayStep::Choosing, e))?;
+    if vin.is_some() {
+        let report =
+            replay_with(capture, opts, &p, c, observations, series).map_err(replaying(&p))?;
+        return Ok((p, report));
+    }
+    let mut scan = VinScanner::new();
+    let mut report = replay_scanning(
+        capture,
+        opts,
+        &p,
+        c,
+        observations.clone(),
+        series,
+        Some(&mut scan),
+    )
+    .map_err(replaying(&p))?;
+    let Some(late) = scan.vin() else {
+        return Ok((p, report));
+    };
+    let (p2, c2) =
+        choose(Some(late.as_str()), Some(&ident)).map_err(|e| (ReplayStep::Choosing, e))?;
+    if p2.id == p.id {
+        report.profile = c2;
+        return Ok((p, report));
+    }
+    let report =
+        replay_with(capture, opts, &p2, c2, observations, series).map_err(replaying(&p2))?;
+    Ok((p2, report))
+}
+
+/// The VIN the capture carries anywhere, if any (the whole capture's
+/// diagnostic traffic; `auto` replays watch for it as they go instead).
 pub fn capture_vin(
     capture: &CaptureSource<'_>,
     opts: ReadOptions,
@@ -413,17 +510,22 @@ pub fn capture_vin(
     let mut reader = capture.open(opts)?;
     // The VIN travels on the diagnostic ids only: the rest is counted by
     // the reader, not built.
-    let mut diagnostic = IdSet::new();
-    for id in crate::diag::ids::STANDARD {
-        diagnostic.insert(id);
-    }
     let mut census = Census::default();
-    while let Some(frame) = reader.next_frame_of(&diagnostic, &mut census)? {
+    while let Some(frame) = reader.next_frame_of(&diagnostic_ids(), &mut census)? {
         if scan.feed(frame) {
             break;
         }
     }
     Ok(scan.vin().cloned())
+}
+
+/// The 11-bit ids a VIN is read on ([`crate::diag::ids::STANDARD`]).
+fn diagnostic_ids() -> IdSet {
+    let mut diagnostic = IdSet::new();
+    for id in crate::diag::ids::STANDARD {
+        diagnostic.insert(id);
+    }
+    diagnostic
 }
 
 /// Diagnoses a recorded capture with a profile already chosen (a batch
@@ -436,10 +538,23 @@ pub fn replay_with(
     observations: Observations,
     series: SeriesLimits,
 ) -> Result<Report, DiagnoseError> {
+    replay_scanning(capture, opts, profile, choice, observations, series, None)
+}
+
+/// [`replay_with`], the diagnostic traffic also fed to `vin` when given.
+fn replay_scanning(
+    capture: &CaptureSource<'_>,
+    opts: ReadOptions,
+    profile: &Profile,
+    choice: ProfileChoice,
+    observations: Observations,
+    series: SeriesLimits,
+    vin: Option<&mut VinScanner>,
+) -> Result<Report, DiagnoseError> {
     let mut reader = capture.open(opts)?;
     let mut analyzer = Analyzer::new(profile);
     analyzer.set_series_limits(series);
-    feed_capture(&mut reader, &mut analyzer)?;
+    feed_capture_scanning(&mut reader, &mut analyzer, vin)?;
     let (evidence, stats) = analyzer.finish(observations);
     let mut notes = Vec::new();
     if evidence.frames_seen == 0 {
@@ -480,9 +595,27 @@ pub fn feed_capture(
     reader: &mut CaptureReader,
     analyzer: &mut Analyzer<'_>,
 ) -> Result<(), CaptureError> {
+    feed_capture_scanning(reader, analyzer, None)
+}
+
+/// [`feed_capture`], and the diagnostic traffic (the frames
+/// [`capture_vin`] reads) fed to `vin` as well. Those ids are then built
+/// for the analyzer too instead of counted, which gives it the same
+/// evidence (building any id is the same as counting it).
+fn feed_capture_scanning(
+    reader: &mut CaptureReader,
+    analyzer: &mut Analyzer<'_>,
+    mut vin: Option<&mut VinScanner>,
+) -> Result<(), CaptureError> {
     let mut wanted = IdSet::new();
     for id in analyzer.wanted_standard_ids() {
         wanted.insert(id);
+    }
+    let diagnostic = diagnostic_ids();
+    if vin.is_some() {
+        for id in crate::diag::ids::STANDARD {
+            wanted.insert(id);
+        }
     }
     let mut census = Census::default();
     // `# press` lines: presses the person told the tool about, fed as they
@@ -497,6 +630,15 @@ pub fn feed_capture(
     while let Some(frame) = reader.next_frame_of(&wanted, &mut census)? {
         if let Some(t) = census.take_latest() {
             analyzer.time_seen(t);
+        }
+        if let Some(scan) = vin.as_deref_mut() {
+            let diag = match frame.id {
+                CanId::Standard(raw) => diagnostic.contains(raw),
+                CanId::Extended(_) => true,
+            };
+            if diag {
+                scan.feed(frame);
+            }
         }
         analyzer.feed(frame);
         tell(reader, analyzer);
