@@ -153,6 +153,63 @@ fn the_real_fusion_recordings_are_named_the_fusion() {
     }
 }
 
+/// The GT350 (a Mustang) carries the Ford HS-CAN body frames the Fusion
+/// profile decodes, but half its bus is ids a real Fusion never carried,
+/// and half the Fusion's are not there: named at the make's level, with
+/// what does not match said.
+#[test]
+fn the_real_gt350_is_named_ford_not_a_fusion() {
+    let Some(path) = common::shared_data("real/ford-gt350/keyon.log") else {
+        return;
+    };
+    let i = identify_file(&path);
+    assert_eq!(
+        i.decision,
+        Decision::Make {
+            make: "Ford".into()
+        },
+        "{}",
+        i.words()
+    );
+    let words = i.words();
+    assert!(
+        words.contains("closest ford-fusion-2013-2020")
+            && words.contains("neither its census nor the recorded car has"),
+        "{words}"
+    );
+    // And auto falls back to the generic profile, saying so.
+    let r = replay(&path, "auto");
+    assert_eq!(r.profile.id, "generic-uds", "{}", r.profile.reason);
+    assert!(
+        r.profile.reason.contains("looks like a Ford"),
+        "{}",
+        r.profile.reason
+    );
+}
+
+/// The real 2021 Kona Electric's body and powertrain buses carry no VIN,
+/// and none of the three body frames the Kona profile takes from a related
+/// model (0x4F1, 0x367, 0x372): named the Kona from 0x541 and the ids of
+/// its recorded bus.
+#[test]
+fn the_real_kona_log_is_named_the_kona() {
+    let path = common::repo_data("real/hyundai-kona/221217-1-2021-pcan-bcan-no-key.csv");
+    let i = identify_file(&path);
+    assert_eq!(
+        i.decision,
+        Decision::Profile {
+            profile: "hyundai-kona-2018-2023".into()
+        },
+        "{}",
+        i.words()
+    );
+    let kona = &i.candidates[0];
+    assert_eq!(kona.matched, ["0x541"]);
+    assert!(kona.recorded > 50, "{}", kona.words());
+    // Its siblings share 0x541 and the layout, not the recorded bus.
+    assert!(i.margin >= identify::MARGIN, "{}", i.words());
+}
+
 /// The 350Z and G35 share the pre-2019 Nissan body frames with the Altima
 /// but not its whole bus: named at the make's level, with what does not
 /// match said (ids the Altima's census does not list).
@@ -322,6 +379,71 @@ fn a_vin_after_the_opening_window_still_wins() {
         assert_eq!(
             serde_json::to_value(&got).unwrap(),
             serde_json::to_value(&want).unwrap()
+        );
+    }
+}
+
+/// `[census.recorded]` of a profile: every id, with its one length, of the
+/// real recordings of that model kept in `tests/data/real/` (ids in the
+/// diagnostic range left out). Generated from them, not hand-kept: on a
+/// difference this prints the list to paste.
+#[test]
+fn recorded_buses_are_the_real_recordings() {
+    use trunkdiag::frame::CanId;
+    let cases = [
+        (
+            "ford-fusion-2013-2020",
+            vec![
+                "ford-fusion-2017/acc_on_going_at_50km_per_hour.candump",
+                "ford-fusion-2017/lane_keep_assist_on_red_lines.candump",
+                "ford-fusion-2017/lkas-long.candump",
+            ],
+        ),
+        (
+            "hyundai-kona-2018-2023",
+            vec!["hyundai-kona/221217-1-2021-pcan-bcan-no-key.csv"],
+        ),
+    ];
+    for (profile, files) in cases {
+        let mut lens: std::collections::BTreeMap<CanId, std::collections::BTreeSet<usize>> =
+            Default::default();
+        for f in &files {
+            let path = common::repo_data(&format!("real/{f}"));
+            let mut r = trunkdiag::capture::CaptureReader::open(
+                &path,
+                ReadOptions {
+                    lenient: true,
+                    ..ReadOptions::default()
+                },
+            )
+            .unwrap();
+            while let Some(frame) = r.next_frame_ref().unwrap() {
+                if frame.is_data() && !trunkdiag::diag::ids::is_diagnostic(frame.id) {
+                    lens.entry(frame.id).or_default().insert(frame.len());
+                }
+            }
+        }
+        let want: Vec<(CanId, usize)> = lens
+            .iter()
+            .filter(|(_, l)| l.len() == 1)
+            .map(|(id, l)| (*id, *l.iter().next().unwrap()))
+            .collect();
+        assert!(want.len() > 20, "{profile}: {} ids", want.len());
+        let p = trunkdiag::profile::load(profile).unwrap();
+        let got = p
+            .recorded
+            .as_ref()
+            .map(|r| r.frames.clone())
+            .unwrap_or_default();
+        let toml: Vec<String> = want
+            .iter()
+            .map(|(id, n)| format!("[0x{id}, {n}]"))
+            .collect();
+        assert_eq!(
+            got,
+            want,
+            "{profile}: [census.recorded] frames should be\nframes = [{}]",
+            toml.join(", ")
         );
     }
 }

@@ -232,6 +232,10 @@ pub struct Fingerprint {
     /// The address byte its answers carry (extended addressing).
     #[serde(skip)]
     resp_address: Option<u8>,
+    /// `[census.recorded]`: the bus it is of and the ids (with lengths) a
+    /// real car of this model carried there, sorted.
+    #[serde(skip)]
+    recorded: Option<(String, Vec<(CanId, usize)>)>,
 }
 
 impl Fingerprint {
@@ -272,6 +276,10 @@ impl Fingerprint {
             buses,
             known,
             census_complete: p.census_complete,
+            recorded: p
+                .recorded
+                .as_ref()
+                .map(|r| (r.bus.clone(), r.frames.clone())),
             resp_address: p.bcm().and_then(|b| match b.addressing {
                 crate::profile::Addressing::Extended { source, .. } => Some(source),
                 crate::profile::Addressing::Normal => None,
@@ -310,6 +318,11 @@ pub struct Candidate {
     pub diagnostics: Vec<String>,
     /// Steady ids heard that the profile does not know at all.
     pub unknown_ids: usize,
+    /// Steady ids heard, with their length, that a real car of this model
+    /// carried (`[census.recorded]`), beside the frames in `matched`; and
+    /// how many ids that recording holds (0: the profile has none).
+    pub recorded: usize,
+    pub recorded_of: usize,
 }
 
 impl Candidate {
@@ -332,12 +345,23 @@ impl Candidate {
         if !self.other_length.is_empty() {
             parts.push(format!("other length {}", self.other_length.join(", ")));
         }
+        if self.recorded > 0 {
+            parts.push(format!(
+                "{} of the {} other ids a recorded car of this model carried",
+                self.recorded, self.recorded_of
+            ));
+        }
         if !self.foreign.is_empty() {
             let shown: Vec<&str> = self.foreign.iter().take(6).map(String::as_str).collect();
             let more = self.foreign.len().saturating_sub(shown.len());
             parts.push(format!(
-                "{} id(s) its census does not list ({}{})",
+                "{} id(s) {} ({}{})",
                 self.foreign.len(),
+                if self.recorded > 0 {
+                    "neither its census nor the recorded car has"
+                } else {
+                    "its census does not list"
+                },
                 shown.join(", "),
                 if more > 0 { ", ..." } else { "" }
             ));
@@ -407,13 +431,22 @@ impl Identification {
                 c.words(),
                 profiles.first().map_or("", String::as_str)
             ),
-            (Decision::Make { make }, Some(c)) => format!(
-                "the bus looks like a {make}, but no bundled {make} profile fits it: closest \
+            (Decision::Make { make }, Some(_)) => {
+                // The make's closest profile, not a lone frame of another.
+                let c = self
+                    .candidates
+                    .iter()
+                    .find(|c| c.make == *make && !c.matched.is_empty())
+                    .or(best)
+                    .expect("a candidate");
+                format!(
+                    "the bus looks like a {make}, but no bundled {make} profile fits it: closest \
                  {} ({}; score {:.2})",
-                c.profile,
-                c.words(),
-                c.score
-            ),
+                    c.profile,
+                    c.words(),
+                    c.score
+                )
+            }
             (Decision::Opendbc { dbc, matched, of }, _) => format!(
                 "looks like opendbc's {dbc} ({matched} of {of} steady ids with its lengths): no \
                  trunkdiag profile yet; `learn` or `profiles import-dbc` can start one"
@@ -452,7 +485,17 @@ pub fn score_among(fp: &Fingerprint, heard: &Heard, others: &[(CanId, String)]) 
         &fp.buses
     };
     for (bus, expected) in buses {
+        // A recording of a real car of this model on this bus: its ids are
+        // the model's (evidence for), others another model's (against).
+        let recorded: &[(CanId, usize)] = match &fp.recorded {
+            Some((b, r)) if b == bus => r,
+            _ => &[],
+        };
+        let in_recording = |id: &CanId| recorded.binary_search_by(|(r, _)| r.cmp(id)).ok();
         let (mut matched, mut missing, mut other_length) = (Vec::new(), Vec::new(), Vec::new());
+        // Missing frames the recorded car did not carry either: a related
+        // model's frame this model lacks is no evidence against it.
+        let mut missing_expected = 0usize;
         for e in expected {
             let seen = match e.gmlan {
                 Some(arb) => heard.seen_gmlan(arb),
@@ -465,31 +508,75 @@ pub fn score_among(fp: &Fingerprint, heard: &Heard, others: &[(CanId, String)]) 
                 Some(s) if s.frames >= 2 => {
                     other_length.push(format!("{} ({} byte(s))", e.label, s.lens_text()))
                 }
-                _ => missing.push(e.label.clone()),
+                _ => {
+                    if recorded.is_empty() || in_recording(&e.id).is_some() {
+                        missing_expected += 1;
+                    }
+                    missing.push(e.label.clone())
+                }
             }
         }
+        let is_expected = |id: &CanId| {
+            expected
+                .iter()
+                .any(|e| e.id == *id || e.gmlan.is_some() && gmlan_arbitration_id(*id) == e.gmlan)
+        };
+        let recorded_heard = body
+            .iter()
+            .filter(|(id, s)| {
+                !is_expected(id)
+                    && in_recording(id)
+                        .and_then(|i| recorded.get(i))
+                        .is_some_and(|(_, len)| s.steady_len() == Some(*len))
+            })
+            .count();
+        // The recording speaks only for a bus that carries some of its ids
+        // (a real car's): then ids it lacks are another model's, and its
+        // ids not heard count against (the share of the two buses). A bus
+        // of the profile's frames alone (the simulator's) is judged by them.
+        let applies = recorded_heard > 0;
         let foreign: Vec<String> = body
             .iter()
             .filter(|(id, _)| {
                 fp.known.binary_search(id).is_err()
                     && !own_ids.contains(id)
-                    && !expected.iter().any(|e| {
-                        e.id == *id || e.gmlan.is_some() && gmlan_arbitration_id(*id) == e.gmlan
-                    })
+                    && !is_expected(id)
+                    && (!applies || in_recording(id).is_none())
                     && (fp.census_complete
+                        || applies
                         || others.iter().any(|(o, make)| o == id && *make != fp.make))
             })
             .map(|(id, _)| format!("0x{id}"))
             .collect();
         let unknown_ids = body
             .iter()
-            .filter(|(id, _)| fp.known.binary_search(id).is_err() && !own_ids.contains(id))
+            .filter(|(id, _)| {
+                fp.known.binary_search(id).is_err()
+                    && !own_ids.contains(id)
+                    && in_recording(id).is_none()
+            })
             .count();
-        let n_expected = expected.len() as f64;
-        let body_score = if expected.is_empty() {
+        // The recorded car's ids not heard (steadily, with their length):
+        // against, once the recording applies.
+        let recorded_missing = if applies {
+            recorded
+                .iter()
+                .filter(|(id, len)| {
+                    !is_expected(id)
+                        && !body
+                            .iter()
+                            .any(|(b, s)| b == id && s.steady_len() == Some(*len))
+                })
+                .count()
+        } else {
+            0
+        };
+        let counted = matched.len() + other_length.len() + missing_expected;
+        let body_score = if expected.is_empty() || counted == 0 {
             0.0
         } else {
-            matched.len() as f64 / (n_expected + foreign.len() as f64)
+            (matched.len() + recorded_heard) as f64
+                / (counted + recorded_heard + recorded_missing + foreign.len()) as f64
         };
         let score = if diag_here {
             0.8 * body_score + 0.2 * diag_points / 2.0
@@ -508,6 +595,8 @@ pub fn score_among(fp: &Fingerprint, heard: &Heard, others: &[(CanId, String)]) 
             foreign,
             diagnostics: diagnostics.clone(),
             unknown_ids,
+            recorded: recorded_heard,
+            recorded_of: recorded.iter().filter(|(id, _)| !is_expected(id)).count(),
         };
         // The best bus; at the same score, the one with more frames heard.
         if best.as_ref().is_none_or(|b| {
@@ -528,6 +617,8 @@ pub fn score_among(fp: &Fingerprint, heard: &Heard, others: &[(CanId, String)]) 
         foreign: Vec::new(),
         diagnostics,
         unknown_ids: 0,
+        recorded: 0,
+        recorded_of: 0,
     })
 }
 
@@ -668,10 +759,7 @@ fn decide(candidates: &[Candidate], heard: &Heard) -> (Decision, f64) {
     // One frame alone on a busy bus of ids the profile does not know is
     // a coincidence as often as a car (a Jeep id in a Kona's battery
     // trace): it needs a second frame or the body module's traffic.
-    let weak = top.matched.len() < 2
-        && top.diagnostics.is_empty()
-        && top.unknown_ids > 2 * (top.matched.len() + top.missing.len()).max(1);
-    let clear = top.score >= CLEAR && (margin >= MARGIN || ahead_on_frames) && !weak;
+    let clear = top.score >= CLEAR && (margin >= MARGIN || ahead_on_frames) && !is_weak(top);
     if clear || (by_diagnostics && margin > 0.0) {
         let decision = if tied.len() > 1 {
             Decision::Tie {
@@ -684,20 +772,34 @@ fn decide(candidates: &[Candidate], heard: &Heard) -> (Decision, f64) {
         };
         return (decision, margin);
     }
-    // Not one profile: the make, when the candidates above the line share it.
-    let near: Vec<&Candidate> = candidates
+    // Not one profile: the make, when the candidates above the line share
+    // it (a lone coincident frame is not a candidate for this).
+    let strong: Vec<&Candidate> = candidates
         .iter()
-        .filter(|c| c.score >= top.score - MARGIN && !c.matched.is_empty())
+        .filter(|c| !c.matched.is_empty() && !is_weak(c))
         .collect();
-    if !near.is_empty() && near.iter().all(|c| c.make == top.make) && top.matched.len() >= 2 {
-        return (
-            Decision::Make {
-                make: top.make.clone(),
-            },
-            margin,
-        );
+    if let Some(lead) = strong.first() {
+        let near = strong.iter().filter(|c| c.score >= lead.score - MARGIN);
+        if lead.matched.len() >= 2 && near.clone().all(|c| c.make == lead.make) {
+            return (
+                Decision::Make {
+                    make: lead.make.clone(),
+                },
+                margin,
+            );
+        }
     }
     (opendbc_or_none(heard), margin)
+}
+
+/// One frame alone on a busy bus of ids the profile does not know is a
+/// coincidence as often as a car (a Jeep id in a Kona's battery trace): it
+/// needs a second frame, ids a recorded car of the model carried, or the
+/// body module's traffic.
+fn is_weak(c: &Candidate) -> bool {
+    c.matched.len() + c.recorded < 2
+        && c.diagnostics.is_empty()
+        && c.unknown_ids > 2 * (c.matched.len() + c.missing.len()).max(1)
 }
 
 fn opendbc_or_none(heard: &Heard) -> Decision {

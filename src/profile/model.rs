@@ -281,6 +281,32 @@ impl ItemInfo {
     }
 }
 
+/// The ids a real car of this model carried on its bus, from a recording
+/// (`[census.recorded]`): what identification compares a bus against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordedBus {
+    /// The profile bus it is of (a [`Bus::name`]).
+    pub bus: String,
+    /// `(id, length)`, sorted by id, each id once.
+    #[serde(serialize_with = "serialize_recorded")]
+    pub frames: Vec<(CanId, usize)>,
+    pub level: Level,
+    pub source: String,
+}
+
+/// `[["0x3B3", 8], ...]`: ids as the rest of the JSON writes them.
+fn serialize_recorded<S: serde::Serializer>(
+    frames: &[(CanId, usize)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(frames.len()))?;
+    for (id, len) in frames {
+        seq.serialize_element(&(format!("0x{id}"), len))?;
+    }
+    seq.end()
+}
+
 /// Diagnostic protocol spoken by the BCM: `diag`'s, of which a profile
 /// loads `kwp` and `uds` (a body module is not reached with OBD-II).
 pub use crate::diag::Protocol;
@@ -871,6 +897,9 @@ pub struct Profile {
     /// True when `known_ids` lists the whole bus (unknown ids are evidence);
     /// false when only some frames are published.
     pub census_complete: bool,
+    /// `[census.recorded]`: ids and lengths a real car of this model
+    /// carried (sorted), with how much that is known; for identification.
+    pub recorded: Option<RecordedBus>,
     pub items: Vec<ItemInfo>,
     pub origin: ProfileOrigin,
     #[serde(skip)]

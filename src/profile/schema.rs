@@ -325,6 +325,24 @@ pub(crate) struct Census {
     /// Where the facts come from: for readers of the file, not used by the rules.
     #[allow(dead_code)]
     pub source: Option<String>,
+    /// The ids a real car of this model carried, with their lengths: for
+    /// identifying the car only.
+    pub recorded: Option<Recorded>,
+}
+
+/// `[census.recorded]`: every id (and its one length) heard on a real car
+/// of this model, from a recording. Identification uses it as the model's
+/// bus (ids outside it are another model's); the diagnosis does not (other
+/// years and trims carry other ids: not evidence of an unknown node).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Recorded {
+    /// The profile bus the recording is of.
+    pub bus: Spanned<String>,
+    pub level: Spanned<String>,
+    pub source: Option<Spanned<String>>,
+    /// `[id, length]` pairs.
+    pub frames: Vec<Spanned<[u32; 2]>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -539,6 +539,7 @@ impl Builder {
             relearn.and_then(|(fi, r)| self.relearn(fi, r, &reads, &frames, bcm.as_ref()));
         let lim = self.limits(&limits);
         let (known_ids, census_complete) = self.census(&census, &frames);
+        let recorded = self.recorded(&census, &buses);
         let access_now = owner
             .map(|(_, o)| o.into_inner().access_now)
             .unwrap_or_default();
@@ -610,6 +611,7 @@ impl Builder {
             limits: lim,
             access_now,
             census_complete,
+            recorded,
             items: std::mem::take(&mut self.items),
             origin: ProfileOrigin::Bundled,
             gmlan_index,

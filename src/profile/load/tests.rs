@@ -1006,3 +1006,41 @@ fn active_test_cooldown_and_firings_default_and_are_checked() {
         );
     }
 }
+
+#[test]
+fn a_recorded_bus_loads_and_its_mistakes_are_named_at_their_line() {
+    let good = two_bus_profile(
+        "\n[census]\ncomplete = false\nknown_ids = []\n\n[census.recorded]\nbus = \"hs-can\"\nlevel = \"this-model\"\nsource = \"a recording\"\nframes = [[0x3B3, 8], [0x100, 3]]\n",
+    );
+    let p = parse("t.toml", &good).unwrap_or_else(|e| panic!("{e}"));
+    let r = p.recorded.as_ref().expect("recorded");
+    assert_eq!(
+        (r.bus.as_str(), r.level, r.frames.clone()),
+        (
+            "hs-can",
+            Level::ThisModel,
+            vec![(CanId::Standard(0x100), 3), (CanId::Standard(0x3B3), 8)]
+        )
+    );
+    // The diagnosis does not take it for a complete census.
+    assert!(!p.census_complete);
+
+    let bad = two_bus_profile(
+        "\n[census]\ncomplete = false\nknown_ids = []\n\n[census.recorded]\nbus = \"lin\"\nlevel = \"this-model\"\nsource = \"a recording\"\nframes = [[0x3B3, 8], [0x3B3, 8], [0x100, 65], [0x20000000, 8]]\n",
+    );
+    let problems = problems_of(&bad).join("\n");
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("frames = "))
+        .unwrap()
+        + 1;
+    for want in [
+        "expected one of the profile's buses (hs-can, ms-can) for [census.recorded], found \"lin\"",
+        "expected each id once in [census.recorded], found 0x3B3 again",
+        "expected a data length of 0 to 64 bytes, found 65",
+        "expected a CAN id (at most 0x1FFFFFFF), found 0x20000000",
+    ] {
+        assert!(problems.contains(want), "{want} not in\n{problems}");
+    }
+    assert!(problems.contains(&format!("t.toml:{line}:")), "{problems}");
+}
