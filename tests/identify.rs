@@ -447,3 +447,18 @@ fn recorded_buses_are_the_real_recordings() {
         );
     }
 }
+
+/// `profiles show` says what a recorded bus is and what it is for.
+#[test]
+fn profiles_show_says_the_recorded_bus() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
+        .args(["profiles", "show", "hyundai-kona-2018-2023"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("recorded bus (this model; for identifying the car only): 66 ids of a real car on c-can; public: a SavvyCAN log of a real 2021 Hyundai Kona Electric"),
+        "{text}"
+    );
+}

@@ -362,6 +362,16 @@ fn show_limits(out: &mut impl Write, p: &Profile) -> std::io::Result<()> {
             " (incomplete list: unknown ids are not evidence)"
         }
     )?;
+    if let Some(r) = &p.recorded {
+        writeln!(
+            out,
+            "recorded bus ({}; for identifying the car only): {} ids of a real car on {}; {}",
+            r.level.label(),
+            r.frames.len(),
+            r.bus,
+            r.source
+        )?;
+    }
     writeln!(out, "\n{}", p.lid.words("get into the trunk now:"))?;
     for l in &p.access_now {
         writeln!(out, "  - {l}")?;
