@@ -51,8 +51,10 @@ impl Shutdown {
         }
     }
 
-    /// A shutdown triggered by Ctrl-C or SIGTERM. Must be called inside a
-    /// tokio runtime (it spawns the task that waits for the signals).
+    /// A shutdown triggered by Ctrl-C or SIGTERM (on Windows Ctrl-C,
+    /// Ctrl-Break or the console closing: [`wait_for_signal`]). Must be
+    /// called inside a tokio runtime (it spawns the task that waits for the
+    /// signals).
     pub fn on_signals() -> Shutdown {
         let shutdown = Shutdown::new();
         let trigger = shutdown.clone();
@@ -82,26 +84,61 @@ impl Shutdown {
     }
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Completes when the user asks the run to stop: Ctrl-C (SIGINT) or
+/// SIGTERM on Unix; on Windows Ctrl-C, Ctrl-Break and the console window
+/// closing (or the system shutting down). Every command that waits for an
+/// interruption waits for this one, so they all stop on the same things.
+///
+/// On Windows a console close or shutdown gives the process a few seconds
+/// (tokio's handler holds the event until the process exits by itself):
+/// enough to hand outputs back and leave the session, as on Ctrl-C.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM ({e}); only Ctrl-C ends the run cleanly");
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM ({e}); only Ctrl-C ends the run cleanly");
-            let _ = tokio::signal::ctrl_c().await;
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_shutdown};
+        // Each watch that cannot be set up is a future that never completes.
+        async fn or_never(rx: std::io::Result<impl std::future::Future>) {
+            match rx {
+                Ok(rx) => {
+                    rx.await;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot watch a console event ({e})");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        let c = ctrl_c().map(|mut s| async move { s.recv().await });
+        let brk = ctrl_break().map(|mut s| async move { s.recv().await });
+        let close = ctrl_close().map(|mut s| async move { s.recv().await });
+        let shutdown = ctrl_shutdown().map(|mut s| async move { s.recv().await });
+        tokio::select! {
+            () = or_never(c) => {}
+            () = or_never(brk) => {}
+            () = or_never(close) => {}
+            () = or_never(shutdown) => {}
         }
     }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Why a tester operation failed. Messages name the service and the ids.

@@ -92,7 +92,7 @@ fn live(
                         }
                     }
                 },
-                _ = tokio::signal::ctrl_c() => break,
+                () = crate::tester::wait_for_signal() => break,
             }
         }
         Ok::<Heard, CliError>(heard)

@@ -283,7 +283,7 @@ fn live(args: &LearnArgs, iface: &str, mut learner: Learner) -> CliResult<u8> {
         let mut err = std::io::stderr();
         tokio::select! {
             r = live_session(&mut bus, &plan, &mut learner, &mut err) => r?,
-            _ = tokio::signal::ctrl_c() => {
+            () = crate::tester::wait_for_signal() => {
                 eprintln!("interrupted: learning from what was marked so far");
             }
         }

@@ -91,9 +91,10 @@ pub enum Command {
     Request(request::RequestArgs),
     /// Record every frame on an interface to a candump log (sends nothing).
     Record(record::RecordArgs),
-    /// List the adapters on this machine: serial ports that look like SLCAN
-    /// or ELM327 adapters, and SocketCAN interfaces.
-    Adapters,
+    /// List the adapters on this machine: serial ports (COM ports on
+    /// Windows) that may be SLCAN or ELM327 adapters, and SocketCAN
+    /// interfaces; with --probe (or ports named), what each port is.
+    Adapters(AdaptersArgs),
     /// Run the simulated vehicle (a BCM and its bus) for a scenario, or an ECU clone of a capture.
     Simulate(simulate::SimulateArgs),
     /// Learn which broadcast bits follow the lid, locks, ignition, trunk
@@ -112,6 +113,22 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `trunkdiag man > trunkdiag.1`.
     Man,
+}
+
+/// `trunkdiag adapters`.
+#[derive(Args, Debug)]
+pub struct AdaptersArgs {
+    /// Ask each listed serial port what it is: SLCAN's version query `V`,
+    /// then the ELM327's `ATI` (neither reaches the car's bus), each
+    /// answered within 0.4 s or not at all. Off by default: opening a port
+    /// resets some devices (Arduino boards, 3D printers) and the port may
+    /// be something other than an adapter.
+    #[arg(long)]
+    pub probe: bool,
+    /// Probe these ports only (e.g. COM5, /dev/ttyUSB0), listed or not;
+    /// naming a port asks for its probe.
+    #[arg(value_name = "PORT")]
+    pub ports: Vec<String>,
 }
 
 /// A value clap handed to one of the parsers below that it cannot take.
@@ -344,10 +361,36 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `trunkdiag adapters`.
-fn adapters() -> CliResult<u8> {
+/// `trunkdiag adapters`: the list, and with `--probe` (or ports named)
+/// what each serial port answers, ports probed side by side.
+fn adapters(args: &AdaptersArgs) -> CliResult<u8> {
+    use crate::transport::probe;
     use std::io::Write;
-    let found = crate::transport::serial::list_adapters();
+    let found = if args.ports.is_empty() {
+        crate::transport::serial::list_adapters()
+    } else {
+        args.ports
+            .iter()
+            .map(|p| crate::transport::serial::FoundAdapter {
+                iface: p.clone(),
+                what: String::new(),
+            })
+            .collect()
+    };
+    let probing = args.probe || !args.ports.is_empty();
+    let looks: Vec<Option<probe::Looks>> = std::thread::scope(|s| {
+        let probes: Vec<_> = found
+            .iter()
+            .map(|a| {
+                let serial = !a.what.starts_with("SocketCAN");
+                s.spawn(move || (probing && serial).then(|| probe::probe(&a.iface)))
+            })
+            .collect();
+        probes
+            .into_iter()
+            .map(|h| h.join().unwrap_or(None))
+            .collect()
+    });
     let mut out = std::io::stdout().lock();
     if found.is_empty() {
         writeln!(
@@ -356,13 +399,21 @@ fn adapters() -> CliResult<u8> {
              use --iface elm327:tcp:192.168.0.10:35000"
         )?;
     }
-    for a in &found {
-        let hint = if a.what.starts_with("SocketCAN") {
-            a.iface.clone()
-        } else {
-            format!("elm327:{0} or slcan:{0}", a.iface)
+    for (a, looks) in found.iter().zip(&looks) {
+        let (what, hint) = match looks {
+            Some(l) if a.what.is_empty() => (l.to_string(), l.iface(&a.iface)),
+            Some(l) => (format!("{}: {l}", a.what), l.iface(&a.iface)),
+            None if a.what.starts_with("SocketCAN") => (a.what.clone(), a.iface.clone()),
+            None => (a.what.clone(), format!("elm327:{0} or slcan:{0}", a.iface)),
         };
-        writeln!(out, "{:<24} {}  (--iface {hint})", a.iface, a.what)?;
+        writeln!(out, "{:<24} {what}  (--iface {hint})", a.iface)?;
+    }
+    if !probing && found.iter().any(|a| !a.what.starts_with("SocketCAN")) {
+        // On stderr: stdout is the list.
+        eprintln!(
+            "trunkdiag: `trunkdiag adapters --probe` asks each serial port whether it is an SLCAN \
+             or ELM327 adapter"
+        );
     }
     Ok(exit::OK)
 }
@@ -376,7 +427,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Check(args) => check::run(&args),
         Command::Dtc(args) => dtc::run(args),
         Command::Record(args) => record::run(args),
-        Command::Adapters => adapters(),
+        Command::Adapters(args) => adapters(&args),
         Command::Request(args) => request::run(&args),
         Command::Simulate(args) => simulate::run(args),
         Command::Learn(args) => learn::run(args),

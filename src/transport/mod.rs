@@ -569,6 +569,7 @@ pub mod adapter;
 pub mod elm327;
 pub mod iface;
 pub mod listen_only;
+pub mod probe;
 pub mod replay;
 pub mod serial;
 pub mod slcan;
