@@ -21,7 +21,7 @@
 //! and one at the end of `cargo test`, or a failure under CI=true (`.ci/run`
 //! installs them).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -41,7 +41,8 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 mod common;
 
 use common::elm::{tcp_elm, Heard};
-use common::pty::{pty_pair, read_command, PtyPair, Reaped};
+use common::emulated::emulated_car;
+use common::pty::{pty_pair, read_command};
 
 fn trunkdiag(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trunkdiag"))
@@ -56,45 +57,6 @@ fn text(b: &[u8]) -> String {
 
 // ---------------------------------------------------------------------
 // ELM327-emulator
-
-/// The emulated car behind an emulated adapter (`elm` or `slcan`).
-struct EmulatedCar {
-    _emulator: Reaped,
-    pty: PtyPair,
-}
-
-fn emulated_car(mode: &str, lockout: bool) -> Option<EmulatedCar> {
-    let python = common::py_peers()?;
-    let pty = pty_pair()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/emulated_car.py");
-    let mut cmd = Command::new(python);
-    cmd.arg(script).arg(mode).arg(&pty.theirs);
-    if lockout {
-        cmd.arg("--lockout");
-    }
-    // The emulator writes elm.log into its working directory.
-    let mut child = cmd
-        .current_dir(pty.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The emulator's own log lines share its stdout: skip them (a few at
-    // most) until the peer says it is ready.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = Vec::new();
-    let ready = (0..20).any(|_| {
-        let mut line = String::new();
-        let n = out.read_line(&mut line).unwrap_or(0);
-        seen.push(line.trim().to_owned());
-        n > 0 && line.trim() == "ready"
-    });
-    assert!(ready, "the emulator did not start: {seen:?}");
-    Some(EmulatedCar {
-        _emulator: Reaped(child),
-        pty,
-    })
-}
 
 fn iface(mode: &str, pty: &Path) -> String {
     match mode {

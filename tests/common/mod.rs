@@ -9,6 +9,7 @@ use std::process::Command;
 
 pub mod elm;
 pub mod elmulator;
+pub mod emulated;
 pub mod pty;
 pub mod run;
 pub mod skip;
