@@ -763,6 +763,41 @@ fn drive_letters_backslashes_and_spaces_in_paths() {
     assert_eq!(w.code, Some(1), "{}", w.stderr);
     assert_eq!(json(&w)["source"]["name"], rel);
 
+    // --profile: a Windows path to a profile file, and a relative one with
+    // a backslash, which is a path (not a name) on Windows.
+    let car = dir.path().join("my car.toml");
+    std::fs::write(&car, altima_as("wine-test-path", "a profile by its path")).unwrap();
+    let w = run(
+        windows(&wine),
+        &[
+            "diagnose",
+            "--sim",
+            "valet-lockout",
+            "--profile",
+            &win(&car),
+            "--json",
+        ],
+    );
+    assert_eq!(w.code, Some(1), "{}", w.stderr);
+    assert_eq!(json(&w)["profile"]["id"], "wine-test-path");
+    let w = run(
+        windows(&wine),
+        &[
+            "diagnose",
+            "--sim",
+            "valet-lockout",
+            "--profile",
+            "no-such\\car",
+        ],
+    );
+    assert_eq!(w.code, Some(2), "{w:?}");
+    assert!(
+        w.stderr
+            .contains("no-such\\car: expected a readable profile file"),
+        "{}",
+        w.stderr
+    );
+
     // batch: a directory with a space in, its JSON lines to a file there.
     let out = format!("{}\\out 1.jsonl", win(&bay));
     let w = run(
