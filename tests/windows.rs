@@ -80,7 +80,18 @@ fn windows(wine: &Wine) -> Command {
 }
 
 fn run<S: AsRef<std::ffi::OsStr>>(mut c: Command, args: &[S]) -> Run {
-    let out = c.args(args).output().expect("start the binary");
+    c.args(args);
+    let mut out = c.output().expect("start the binary");
+    // Wine's own failure to reach its server (the exe never ran, nothing
+    // on stdout): run again, twice at most. Never a message of trunkdiag's.
+    for _ in 0..2 {
+        let wine_failed = out.stdout.is_empty()
+            && String::from_utf8_lossy(&out.stderr).starts_with("wine client error");
+        if !wine_failed {
+            break;
+        }
+        out = c.output().expect("start the binary");
+    }
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
