@@ -45,8 +45,10 @@ fn list_names_every_bundled_profile_and_vehicles_holds_them() {
     assert_eq!(files, sorted, "vehicles/*.toml against profile::bundled()");
     let (code, out, _) = run(&["profiles", "list"]);
     assert_eq!(code, 0);
+    // One line a profile, then a blank line and the folders searched.
     let listed: Vec<&str> = out
         .lines()
+        .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(listed, bundled, "{out}");
@@ -238,4 +240,115 @@ fn a_profile_from_a_path_uses_its_own_layouts_dir() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("my-altima"));
+}
+
+/// A bundled profile's text with another id and description.
+fn altima_as(id: &str, description: &str) -> String {
+    let bundled =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("vehicles/nissan-altima-2013-2018.toml");
+    let text = std::fs::read_to_string(bundled).unwrap();
+    let (head, rest) = text.split_once("\ndescription = ").unwrap();
+    let rest = rest.split_once('\n').unwrap().1;
+    format!("{head}\ndescription = \"{description}\"\n{rest}").replace(
+        "id = \"nissan-altima-2013-2018\"",
+        &format!("id = \"{id}\""),
+    )
+}
+
+/// A name is looked for in `TRUNKDIAG_PROFILES`'s directories in order
+/// (split as `PATH` is), then in the user's profile folder, then among the
+/// bundled profiles; a directory that is not there is named, not an error.
+#[test]
+fn names_are_found_in_the_listed_directories_then_the_users_folder_then_bundled() {
+    let root = tempfile::tempdir().unwrap();
+    let first = root.path().join("first");
+    let missing = root.path().join("missing");
+    let second = root.path().join("second");
+    let config = root.path().join("config");
+    let user = config.join("trunkdiag/profiles");
+    for d in [&first, &second, &user] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let l33 = "nissan-altima-2013-2018";
+    let write = |dir: &Path, id: &str, description: &str| {
+        std::fs::write(dir.join(format!("{id}.toml")), altima_as(id, description)).unwrap();
+    };
+    write(&second, "my-altima", "from the second directory");
+    write(&first, l33, "from the first directory");
+    write(&second, l33, "from the second directory");
+    write(&user, l33, "from the user's folder");
+    write(&user, "user-only", "from the user's folder");
+    let list = std::env::join_paths([&first, &missing, &second]).unwrap();
+    let run = |env: bool, args: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(args)
+            .env("XDG_CONFIG_HOME", &config)
+            .env_remove("TRUNKDIAG_PROFILES");
+        if env {
+            cmd.env("TRUNKDIAG_PROFILES", &list);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let description = |env: bool, name: &str| {
+        let (code, out, err) = run(env, &["profiles", "show", name, "--json"]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["description"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(description(true, "my-altima"), "from the second directory");
+    assert_eq!(description(true, l33), "from the first directory");
+    assert_eq!(description(true, "user-only"), "from the user's folder");
+    assert_eq!(description(false, l33), "from the user's folder");
+
+    // The list: the first found of each id, then the folders in order.
+    let (code, out, err) = run(true, &["profiles", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (profiles, folders) = out.split_once("\n\n").unwrap();
+    let line = |id: &str| {
+        profiles
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} not listed: {out}"))
+            .to_owned()
+    };
+    let shown = |p: &Path| p.join(format!("{l33}.toml")).display().to_string();
+    assert!(line(l33).contains(&shown(&first)), "{out}");
+    assert!(line("my-altima").contains("second"), "{out}");
+    assert!(
+        line("user-only").contains(&user.display().to_string()),
+        "{out}"
+    );
+    assert_eq!(profiles.lines().filter(|l| l.starts_with(l33)).count(), 1);
+    let want = [
+        format!("  {} (from TRUNKDIAG_PROFILES)", first.display()),
+        format!(
+            "  {} (from TRUNKDIAG_PROFILES; no such directory)",
+            missing.display()
+        ),
+        format!("  {} (from TRUNKDIAG_PROFILES)", second.display()),
+        format!("  {} (your profile folder)", user.display()),
+        format!(
+            "  bundled ({} profiles)",
+            trunkdiag::profile::bundled().count()
+        ),
+    ];
+    let got: Vec<&str> = folders.lines().skip(1).collect();
+    assert_eq!(got, want, "{out}");
+
+    // A name found nowhere: exit 2, naming where it was looked for.
+    let (code, _, err) = run(true, &["profiles", "show", "no-such-car"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no profile named `no-such-car`"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} (from TRUNKDIAG_PROFILES; no such directory)",
+            missing.display()
+        )),
+        "{err}"
+    );
 }

@@ -440,17 +440,24 @@ pub fn json_document(report: &Report) -> serde_json::Result<String> {
 
 fn print(args: &DiagnoseArgs, report: &Report) -> CliResult<()> {
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
     if args.json {
+        let mut out = io::BufWriter::new(stdout.lock());
         // Serialised first so a closed pipe surfaces as an io::Error (which
         // `cli::main` treats as a quiet exit), not as a serde_json error.
         let text = json_document(report)?;
         writeln!(out, "{text}")?;
+        out.flush()?;
     } else {
-        let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        // Colour only on a terminal that shows it (anstream: NO_COLOR,
+        // CLICOLOR, TERM=dumb; on Windows it turns on the console's virtual
+        // terminal processing, or uses the console API where that is
+        // missing); anywhere else the codes never leave the process.
+        let out = anstream::AutoStream::auto(stdout.lock());
+        let colour = out.current_choice() != anstream::ColorChoice::Never;
+        let mut out = io::BufWriter::new(out);
         write_text(&mut out, report, Style { colour })?;
+        out.flush()?;
     }
-    out.flush()?;
     Ok(())
 }
 

@@ -29,7 +29,9 @@ pub struct ImportDbcArgs {
     #[arg(long)]
     pub inline: bool,
     /// Write the items to this file instead of standard output; `dbc = ...`
-    /// is then written relative to its directory.
+    /// is then written relative to its directory. A profile in your
+    /// profile folder or a $TRUNKDIAG_PROFILES directory is found by name
+    /// (`profiles list --help`).
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
 }

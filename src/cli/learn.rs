@@ -58,6 +58,9 @@ pub struct LearnArgs {
     #[arg(long, default_value_t = 2)]
     pub rounds: usize,
     /// Write a draft profile (TOML, every item at level "learned on this car").
+    /// Written where FILE says; saved as NAME.toml in your profile folder or
+    /// a $TRUNKDIAG_PROFILES directory, it is found by name (`profiles list
+    /// --help`).
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
     /// The car's VIN, written into the draft's sources.

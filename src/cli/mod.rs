@@ -329,7 +329,11 @@ fn init_logging(log: &LogArgs) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Through anstream, as the report's colour: the fmt layer writes
+        // colour codes whenever NO_COLOR is unset, so they are stripped
+        // when stderr is a file or a pipe and made to work on a Windows
+        // console.
+        .with_writer(anstream::stderr)
         .with_target(false)
         .try_init();
 }

@@ -16,7 +16,17 @@ pub struct ProfilesArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ProfilesAction {
-    /// List bundled profiles and those in $TRUNKDIAG_PROFILES.
+    /// List the profiles found by name, and the folders searched.
+    ///
+    /// A name is looked for as NAME.toml (layouts in layouts/ beside it) in
+    /// each directory of $TRUNKDIAG_PROFILES (a path list: `;` between
+    /// directories on Windows, `:` elsewhere), then in your profile folder
+    /// (%APPDATA%\trunkdiag\profiles on Windows,
+    /// ~/Library/Application Support/trunkdiag/profiles on macOS,
+    /// $XDG_CONFIG_HOME or ~/.config/trunkdiag/profiles elsewhere), then
+    /// among the bundled ones; the first found wins. Put a profile written
+    /// by `learn --write` or `profiles import-dbc --write` there to use it
+    /// by name.
     List {
         /// JSON output for scripts.
         #[arg(long)]
@@ -24,7 +34,8 @@ pub enum ProfilesAction {
     },
     /// Show a profile (by name or path): every item with its level and source.
     Show {
-        /// Bundled name, name in $TRUNKDIAG_PROFILES, or a path to a .toml file.
+        /// A name (see `profiles list --help` for where names are looked
+        /// for) or a path to a .toml file.
         name: String,
         /// JSON output for scripts.
         #[arg(long)]
@@ -73,6 +84,12 @@ pub fn run(args: ProfilesArgs) -> CliResult<u8> {
                         )?;
                     }
                 }
+                // After a blank line, so each line above is one profile.
+                writeln!(out, "\nNames are looked for in, first found wins:")?;
+                for dir in profile::search::search_dirs() {
+                    writeln!(out, "  {}", dir.describe())?;
+                }
+                writeln!(out, "  bundled ({} profiles)", profile::bundled().count())?;
             }
             Ok(exit::OK)
         }

@@ -13,13 +13,15 @@ mod load;
 mod model;
 mod problem;
 mod schema;
+pub mod search;
 pub mod signal;
 pub mod write;
 
 pub use check::check_file;
-pub use load::{DEFAULT_LOW_BATTERY_VOLTS, DEFAULT_RELEASE_WINDOW_MS, PROFILES_ENV};
+pub use load::{DEFAULT_LOW_BATTERY_VOLTS, DEFAULT_RELEASE_WINDOW_MS};
 pub use model::*;
 pub use problem::{line_col, Problem};
+pub use search::PROFILES_ENV;
 
 use serde::Serialize;
 
@@ -31,8 +33,14 @@ pub const FALLBACK_PROFILE: &str = "generic-uds";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProfileError {
-    #[error("no profile named `{name}`: expected a path to a .toml file or one of: {}", known.join(", "))]
-    NotFound { name: String, known: Vec<String> },
+    #[error("no profile named `{name}`: expected a path to a .toml file or one of: {}{}", known.join(", "), searched_in(searched))]
+    NotFound {
+        name: String,
+        known: Vec<String>,
+        /// The directories looked in before the bundled profiles, each
+        /// described ([`search::SearchDir::describe`]).
+        searched: Vec<String>,
+    },
     #[error("{path}: expected a readable profile file: {source}")]
     Io {
         path: String,
@@ -46,9 +54,23 @@ pub enum ProfileError {
     },
 }
 
-/// Loads a profile by bundled name (`nissan-altima-2013-2018`), by name from
-/// the `TRUNKDIAG_PROFILES` directory (which overrides bundled names), or
-/// from a path (anything containing `/` or ending in `.toml`).
+/// `; looked for NAME.toml in A (from TRUNKDIAG_PROFILES), B (your profile
+/// folder; not made yet)`, or nothing when no directory was searched.
+fn searched_in(dirs: &[String]) -> String {
+    if dirs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; looked for it (NAME.toml) in {}, then among the bundled ones",
+            dirs.join(", ")
+        )
+    }
+}
+
+/// Loads a profile by name: from the directories in `TRUNKDIAG_PROFILES`,
+/// then the user's profile folder, then the bundled ones, the first found
+/// ([`search`]); or from a path (anything containing a path separator or
+/// ending in `.toml`).
 pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     load::load(name_or_path)
 }
@@ -76,7 +98,7 @@ pub struct ProfileSummary {
     pub origin: ProfileOrigin,
     /// Number of items at level `placeholder`.
     pub placeholder_items: usize,
-    /// Problems, for a profile in `TRUNKDIAG_PROFILES` that does not load.
+    /// Problems, for a profile in a searched directory that does not load.
     pub problems: Vec<Problem>,
 }
 
@@ -101,8 +123,6 @@ pub fn bundled() -> impl Iterator<Item = &'static str> {
     load::BUNDLED.iter().map(|(name, _, _)| *name)
 }
 
-/// Every available profile: bundled ones, then those in `TRUNKDIAG_PROFILES`
-/// (a same-named file there replaces the bundled entry).
 /// What `--profile auto` chooses among: the name or path to load of every
 /// profile that loads, but the generic fallback (by VIN or by the bus).
 pub fn candidates() -> Vec<String> {
@@ -116,6 +136,10 @@ pub fn candidates() -> Vec<String> {
         .collect()
 }
 
+/// Every available profile: bundled ones, then those in the user's profile
+/// folder, then those in `TRUNKDIAG_PROFILES`'s directories, last to
+/// first: a profile of the same id from a place searched earlier
+/// ([`search`]) replaces the entry.
 pub fn list() -> Vec<ProfileSummary> {
     let mut out: Vec<ProfileSummary> = Vec::new();
     for name in bundled() {
@@ -124,8 +148,8 @@ pub fn list() -> Vec<ProfileSummary> {
             Err(e) => out.push(broken(name, ProfileOrigin::Bundled, e)),
         }
     }
-    if let Some(dir) = std::env::var_os(PROFILES_ENV) {
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+    for dir in search::search_dirs().iter().rev() {
+        let mut paths: Vec<_> = std::fs::read_dir(&dir.path)
             .map(|rd| {
                 rd.filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "toml"))

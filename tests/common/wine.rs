@@ -64,6 +64,14 @@ impl Wine {
         }
         let prefix = target().join("wine/prefix");
         ready_prefix(&prefix, &shim);
+        // A wineserver that outlives its last client by 30 s, not Wine's
+        // default 3: one shutting down just as the next run connects
+        // fails that run ("wine client error: ... Connection reset by
+        // peer"). Starting it when one already runs changes nothing.
+        let _ = Command::new("wineserver")
+            .arg("-p30")
+            .env("WINEPREFIX", &prefix)
+            .status();
         Some(Wine { exe, prefix })
     }
 

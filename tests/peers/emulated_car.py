@@ -3,12 +3,14 @@
 ELM327-emulator, installed in a venv by scripts/py-peers; it is not part
 of this repository and its licence is non-commercial).
 
-Usage: emulated_car.py elm|slcan PORT [--lockout]
+Usage: emulated_car.py elm|slcan|tcp PORT [--lockout]
 
 elm:   the emulator plays an ELM327 adapter on the serial port PORT (one end
        of a socat pty pair); trunkdiag drives it with --iface elm327:OTHER_END.
 slcan: the emulator plays a CANable-style SLCAN adapter on PORT
        (--iface slcan:OTHER_END, or slcand in the VM).
+tcp:   the emulator plays a WiFi ELM327 on the loopback TCP port PORT
+       (--iface elm327:tcp:127.0.0.1:PORT).
 
 Behind either adapter are the emulator's own engine ECU (OBD-II 01 00 and
 the VIN 09 02 on 7E0/7E8) and a Nissan BCM on 745/765 (KWP2000 over
@@ -98,13 +100,16 @@ def fix_slcan_flow_control():
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("elm", "slcan"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("elm", "slcan", "tcp"):
         sys.exit(__doc__)
     mode, port = sys.argv[1], sys.argv[2]
     lockout = "--lockout" in sys.argv[3:]
     logging.basicConfig(level=logging.WARNING)
     fix_slcan_flow_control()
-    kwargs = {"slcan_port": port} if mode == "slcan" else {"serial_port": port}
+    if mode == "tcp":
+        kwargs = {"net_port": int(port), "net_interface": "127.0.0.1"}
+    else:
+        kwargs = {"slcan_port": port} if mode == "slcan" else {"serial_port": port}
     emulator = Elm(batch_mode=True, **kwargs)
     emulator.ObdMessage["trunkdiag"] = scenario(lockout)
     emulator.set_sorted_obd_msg("trunkdiag")
@@ -112,6 +117,15 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with emulator:
+        if mode == "tcp":
+            # The emulator binds and listens in its own thread: ready once
+            # it has (bind and listen are back to back; the pause covers
+            # the gap between them).
+            for _ in range(100):
+                if getattr(emulator, "sock_inet", None) is not None:
+                    break
+                stop.wait(0.05)
+            stop.wait(0.1)
         # One write: the emulator's own log lines (its thread) go to the
         # same stdout and must not land inside this line.
         sys.stdout.write("ready\n")

@@ -3,7 +3,7 @@
 //! its file, line and column.
 //!
 //! Owns: the bundled profiles (embedded with `include_str!`), name and path
-//! resolution (`TRUNKDIAG_PROFILES`), layout merging and the schema → model
+//! resolution (the directories searched are `super::search`'s), layout merging and the schema → model
 //! conversion, one file per TOML section (`identity`, `bus`, `bcm`, `data`,
 //! `broadcasts`, `dtcs`, `conditions`, `active_test`, `limits`, `census`, `relearn`;
 //! what their entries share is in `items`). Must not know about the CLI or
@@ -190,10 +190,6 @@ pub(crate) const BUNDLED_LAYOUTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Environment variable naming a directory of extra profiles (`NAME.toml`,
-/// layouts in `layouts/`); its profiles override bundled ones of the same name.
-pub const PROFILES_ENV: &str = "TRUNKDIAG_PROFILES";
-
 /// Default time after a request in which output and lid are looked for.
 pub const DEFAULT_RELEASE_WINDOW_MS: u32 = 3000;
 /// Default battery threshold: below it a 12 V car is too weak to trust the release.
@@ -211,16 +207,23 @@ pub(crate) struct SourceFile {
 
 /// Resolves a name or a path and loads it (see [`super::load`]).
 /// True when `load` reads `spec` as a file path rather than a profile name.
+/// A separator (`/`, and `\\` on Windows), a `.toml` ending or an existing
+/// file: a path.
 pub fn is_path(spec: &str) -> bool {
-    spec.contains('/') || spec.ends_with(".toml") || Path::new(spec).is_file()
+    spec.chars().any(std::path::is_separator)
+        || spec.ends_with(".toml")
+        || Path::new(spec).is_file()
 }
 
+/// A name is looked for in each directory of [`super::search::search_dirs`]
+/// in turn, then among the bundled profiles.
 pub(crate) fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     if is_path(name_or_path) {
         return load_path(Path::new(name_or_path));
     }
-    if let Some(dir) = std::env::var_os(PROFILES_ENV) {
-        let p = Path::new(&dir).join(format!("{name_or_path}.toml"));
+    let dirs = super::search::search_dirs();
+    for dir in &dirs {
+        let p = dir.path.join(format!("{name_or_path}.toml"));
         if p.is_file() {
             return load_path(&p);
         }
@@ -231,6 +234,7 @@ pub(crate) fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     Err(ProfileError::NotFound {
         name: name_or_path.to_owned(),
         known: super::list().into_iter().map(|s| s.id).collect(),
+        searched: dirs.iter().map(|d| d.describe()).collect(),
     })
 }
 
@@ -262,6 +266,7 @@ pub(crate) fn load_bundled(name: &str) -> Result<Profile, ProfileError> {
         None => Err(ProfileError::NotFound {
             name: name.to_owned(),
             known: BUNDLED.iter().map(|(n, _, _)| (*n).to_owned()).collect(),
+            searched: Vec::new(),
         }),
     }
 }
