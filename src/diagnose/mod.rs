@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::analyzer::{Analyzer, AnalyzerStats, Vin, VinScanner};
 use crate::capture::{CaptureError, CaptureReader, Census, IdSet, ReadOptions};
 use crate::diag::dtc::{Dtc, UdsStatus};
+use crate::diag::ids::is_diagnostic;
 use crate::evidence::{Evidence, SeriesLimits};
 use crate::frame::CanId;
 use crate::identify::Identification;
@@ -611,7 +612,6 @@ fn feed_capture_scanning(
     for id in analyzer.wanted_standard_ids() {
         wanted.insert(id);
     }
-    let diagnostic = diagnostic_ids();
     if vin.is_some() {
         for id in crate::diag::ids::STANDARD {
             wanted.insert(id);
@@ -631,14 +631,8 @@ fn feed_capture_scanning(
         if let Some(t) = census.take_latest() {
             analyzer.time_seen(t);
         }
-        if let Some(scan) = vin.as_deref_mut() {
-            let diag = match frame.id {
-                CanId::Standard(raw) => diagnostic.contains(raw),
-                CanId::Extended(_) => true,
-            };
-            if diag {
-                scan.feed(frame);
-            }
+        if let Some(scan) = vin.as_deref_mut().filter(|_| is_diagnostic(frame.id)) {
+            scan.feed(frame);
         }
         analyzer.feed(frame);
         tell(reader, analyzer);
