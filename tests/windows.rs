@@ -43,6 +43,17 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The text of the bundled valet-lockout capture, to break a line of.
+fn valet_lockout_capture() -> String {
+    std::fs::read_to_string(
+        root()
+            .join("captures")
+            .join(PROFILE)
+            .join("valet-lockout.log"),
+    )
+    .unwrap()
+}
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -601,13 +612,7 @@ fn bad_input_exits_2_with_the_linux_message() {
     let Some(wine) = Wine::get() else { return };
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read_to_string(
-        root()
-            .join("captures")
-            .join(PROFILE)
-            .join("valet-lockout.log"),
-    )
-    .unwrap();
+    let good = valet_lockout_capture();
     let mut lines: Vec<&str> = good.lines().collect();
     let at = lines.iter().position(|l| !l.starts_with('#')).unwrap() + 5;
     lines.insert(at, "(1700000000.315000) vcan0 745#02214");
@@ -1070,13 +1075,7 @@ fn a_console_gets_colour_only_after_turning_it_on() {
     let Some(wine) = Wine::get() else { return };
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read_to_string(
-        root()
-            .join("captures")
-            .join(PROFILE)
-            .join("valet-lockout.log"),
-    )
-    .unwrap();
+    let good = valet_lockout_capture();
     // One malformed line: `--lenient` skips it with a warning on stderr.
     let bad = dir.path().join("one bad line.log");
     std::fs::write(&bad, format!("{good}(1700000099.000000) vcan0 745#02214\n")).unwrap();
@@ -1154,13 +1153,7 @@ fn no_escape_codes_into_a_pipe() {
     let Some(wine) = Wine::get() else { return };
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read_to_string(
-        root()
-            .join("captures")
-            .join(PROFILE)
-            .join("valet-lockout.log"),
-    )
-    .unwrap();
+    let good = valet_lockout_capture();
     std::fs::write(
         dir.path().join("bad.log"),
         format!("{good}(1700000099.000000) vcan0 745#02214\n"),
